@@ -1,0 +1,273 @@
+//! Messages. A user's message is written before any backend sees it, at most once per
+//! (conversation, sender, client_id); an assistant reply is written when it completes, stops or fails.
+
+use sqlx::FromRow;
+
+use crate::config::DbKind;
+use crate::db::{is_unique_violation, new_id, now_ms, Db, DbError, DbResult};
+use crate::sql;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MessageRole {
+    User,
+    Assistant,
+    System,
+}
+
+impl MessageRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::User => "user",
+            Self::Assistant => "assistant",
+            Self::System => "system",
+        }
+    }
+}
+
+impl TryFrom<String> for MessageRole {
+    type Error = String;
+    fn try_from(v: String) -> Result<Self, String> {
+        match v.as_str() {
+            "user" => Ok(Self::User),
+            "assistant" => Ok(Self::Assistant),
+            "system" => Ok(Self::System),
+            other => Err(format!("unknown message role {other:?}")),
+        }
+    }
+}
+
+/// How a message ended: complete, or an assistant reply cut short.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MessageStatus {
+    Complete,
+    Stopped,
+    Failed,
+}
+
+impl MessageStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Complete => "complete",
+            Self::Stopped => "stopped",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+impl TryFrom<String> for MessageStatus {
+    type Error = String;
+    fn try_from(v: String) -> Result<Self, String> {
+        match v.as_str() {
+            "complete" => Ok(Self::Complete),
+            "stopped" => Ok(Self::Stopped),
+            "failed" => Ok(Self::Failed),
+            other => Err(format!("unknown message status {other:?}")),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, FromRow, serde::Serialize)]
+pub struct Message {
+    pub id: String,
+    pub conversation_id: String,
+    pub sender_id: Option<String>,
+    pub client_id: Option<String>,
+    #[sqlx(try_from = "String")]
+    pub role: MessageRole,
+    pub sender_name: String,
+    pub content: String,
+    #[sqlx(try_from = "String")]
+    pub status: MessageStatus,
+    pub reply_to: Option<String>,
+    pub error_code: Option<String>,
+    pub tokens: Option<i64>,
+    pub latency_ms: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewMessage<'a> {
+    pub conversation_id: &'a str,
+    pub sender_id: Option<&'a str>,
+    pub client_id: Option<&'a str>,
+    pub role: MessageRole,
+    pub sender_name: &'a str,
+    pub content: &'a str,
+    pub status: MessageStatus,
+    pub reply_to: Option<&'a str>,
+    pub error_code: Option<&'a str>,
+    pub tokens: Option<i64>,
+    pub latency_ms: Option<i64>,
+}
+
+impl<'a> NewMessage<'a> {
+    /// A message a person sent.
+    pub fn from_user(conversation_id: &'a str, sender_id: &'a str, sender_name: &'a str, client_id: &'a str, content: &'a str) -> Self {
+        Self {
+            conversation_id,
+            sender_id: Some(sender_id),
+            client_id: Some(client_id),
+            role: MessageRole::User,
+            sender_name,
+            content,
+            status: MessageStatus::Complete,
+            reply_to: None,
+            error_code: None,
+            tokens: None,
+            latency_ms: None,
+        }
+    }
+}
+
+/// The stored message, and whether this call stored it (false: it was already there).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    pub message: Message,
+    pub created: bool,
+}
+
+macro_rules! message_columns {
+    () => {
+        "id, conversation_id, sender_id, client_id, role, sender_name, content, status, reply_to, error_code, tokens, latency_ms, created_at, updated_at"
+    };
+}
+
+/// The most a history page returns.
+pub const MAX_HISTORY_PAGE: i64 = 200;
+
+impl Db {
+    /// Stores a message once: a resend with the same client_id returns the first copy.
+    pub async fn insert_message(&self, new: &NewMessage<'_>) -> DbResult<Stored> {
+        let now = now_ms();
+        let id = new_id();
+        let result = sqlx::query(sql!(self, "INSERT INTO messages (id, conversation_id, sender_id, client_id, role, sender_name, content, status, reply_to, error_code, tokens, latency_ms, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"))
+            .bind(&id)
+            .bind(new.conversation_id)
+            .bind(new.sender_id)
+            .bind(new.client_id)
+            .bind(new.role.as_str())
+            .bind(new.sender_name)
+            .bind(new.content)
+            .bind(new.status.as_str())
+            .bind(new.reply_to)
+            .bind(new.error_code)
+            .bind(new.tokens)
+            .bind(new.latency_ms)
+            .bind(now)
+            .bind(now)
+            .execute(self.pool())
+            .await;
+        match result {
+            Ok(_) => {
+                sqlx::query(sql!(self, "UPDATE conversations SET updated_at = ? WHERE id = ?"))
+                    .bind(now)
+                    .bind(new.conversation_id)
+                    .execute(self.pool())
+                    .await?;
+                Ok(Stored { message: self.get_message(&id).await?, created: true })
+            }
+            Err(e) if is_unique_violation(&e) && new.client_id.is_some() => {
+                let existing = self.find_by_client_id(new.conversation_id, new.sender_id, new.client_id).await?;
+                Ok(Stored { message: existing.ok_or(DbError::NotFound)?, created: false })
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn find_by_client_id(&self, conversation_id: &str, sender_id: Option<&str>, client_id: Option<&str>) -> DbResult<Option<Message>> {
+        let query = sql!(
+            self,
+            concat!("SELECT ", message_columns!(), " FROM messages WHERE conversation_id = ? AND sender_id = ? AND client_id = ?")
+        );
+        Ok(sqlx::query_as(query).bind(conversation_id).bind(sender_id).bind(client_id).fetch_optional(self.pool()).await?)
+    }
+
+    pub async fn get_message(&self, id: &str) -> DbResult<Message> {
+        let query = sql!(self, concat!("SELECT ", message_columns!(), " FROM messages WHERE id = ?"));
+        Ok(sqlx::query_as(query).bind(id).fetch_one(self.pool()).await?)
+    }
+
+    /// Up to `limit` messages before the message `before` (or the newest), oldest first.
+    pub async fn history(&self, conversation_id: &str, before: Option<&str>, limit: i64) -> DbResult<Vec<Message>> {
+        let limit = limit.clamp(1, MAX_HISTORY_PAGE);
+        let mut page: Vec<Message> = match before {
+            None => {
+                let query = sql!(
+                    self,
+                    concat!("SELECT ", message_columns!(), " FROM messages WHERE conversation_id = ? ORDER BY created_at DESC, id DESC LIMIT ?")
+                );
+                sqlx::query_as(query).bind(conversation_id).bind(limit).fetch_all(self.pool()).await?
+            }
+            Some(before_id) => {
+                let anchor = self.get_message(before_id).await?;
+                if anchor.conversation_id != conversation_id {
+                    return Err(DbError::NotFound);
+                }
+                let query = sql!(
+                    self,
+                    concat!(
+                        "SELECT ", message_columns!(), " FROM messages WHERE conversation_id = ? ",
+                        "AND (created_at < ? OR (created_at = ? AND id < ?)) ORDER BY created_at DESC, id DESC LIMIT ?"
+                    )
+                );
+                sqlx::query_as(query)
+                    .bind(conversation_id)
+                    .bind(anchor.created_at)
+                    .bind(anchor.created_at)
+                    .bind(&anchor.id)
+                    .bind(limit)
+                    .fetch_all(self.pool())
+                    .await?
+            }
+        };
+        page.reverse();
+        Ok(page)
+    }
+
+    pub async fn count_messages(&self, conversation_id: &str) -> DbResult<i64> {
+        Ok(sqlx::query_scalar(sql!(self, "SELECT COUNT(*) FROM messages WHERE conversation_id = ?"))
+            .bind(conversation_id)
+            .fetch_one(self.pool())
+            .await?)
+    }
+
+    /// Totals for the analytics summary: (messages, tokens, replies, failed replies, mean reply ms).
+    pub async fn message_totals(&self) -> DbResult<MessageTotals> {
+        let messages: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM messages").fetch_one(self.pool()).await?;
+        let replies: i64 = sqlx::query_scalar(sql!(self, "SELECT COUNT(*) FROM messages WHERE role = ?"))
+            .bind(MessageRole::Assistant.as_str())
+            .fetch_one(self.pool())
+            .await?;
+        let failed: i64 = sqlx::query_scalar(sql!(self, "SELECT COUNT(*) FROM messages WHERE role = ? AND status = ?"))
+            .bind(MessageRole::Assistant.as_str())
+            .bind(MessageStatus::Failed.as_str())
+            .fetch_one(self.pool())
+            .await?;
+        // SUM of a BIGINT is a DECIMAL in MySQL and a NUMERIC in PostgreSQL: cast back to an integer.
+        let sums = match self.kind() {
+            DbKind::MySql => "SELECT CAST(SUM(tokens) AS SIGNED), CAST(SUM(latency_ms) AS SIGNED), COUNT(latency_ms) FROM messages",
+            DbKind::Sqlite | DbKind::Postgres => {
+                "SELECT CAST(SUM(tokens) AS BIGINT), CAST(SUM(latency_ms) AS BIGINT), COUNT(latency_ms) FROM messages"
+            }
+        };
+        let (tokens, latency_sum, latency_n): (Option<i64>, Option<i64>, i64) = sqlx::query_as(sums).fetch_one(self.pool()).await?;
+        let latency = (latency_sum, latency_n);
+        let mean_latency_ms = match latency {
+            (Some(sum), n) if n > 0 => Some(sum / n),
+            _ => None,
+        };
+        Ok(MessageTotals { messages, replies, failed_replies: failed, tokens: tokens.unwrap_or(0), mean_latency_ms })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct MessageTotals {
+    pub messages: i64,
+    pub replies: i64,
+    pub failed_replies: i64,
+    pub tokens: i64,
+    pub mean_latency_ms: Option<i64>,
+}

@@ -1,0 +1,111 @@
+//! Refresh tokens, stored as hashes and rotated on every use. Presenting a token that was already
+//! used means it leaked: the whole family (that login's chain) is revoked.
+
+use sqlx::FromRow;
+
+use crate::db::{now_ms, Db, DbResult};
+use crate::sql;
+
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct RefreshTokenRow {
+    pub id: String,
+    pub token_hash: String,
+    pub family_id: String,
+    pub user_id: String,
+    pub client_id: String,
+    pub scope: String,
+    /// The context the tokens were issued for (JSON), carried across rotations.
+    pub context: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+/// What presenting a refresh token found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefreshUse {
+    /// Valid: now marked used; issue its successor in the same family.
+    Fresh(RefreshTokenRow),
+    /// Already used or revoked: the family is revoked now.
+    Reused { family_id: String },
+    Expired,
+    Unknown,
+}
+
+macro_rules! refresh_columns {
+    () => {
+        "id, token_hash, family_id, user_id, client_id, scope, context, created_at, expires_at, used_at, revoked_at"
+    };
+}
+
+impl Db {
+    pub async fn insert_refresh_token(&self, row: &RefreshTokenRow) -> DbResult<()> {
+        sqlx::query(sql!(self, "INSERT INTO refresh_tokens (id, token_hash, family_id, user_id, client_id, scope, context, created_at, expires_at, used_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)"))
+            .bind(&row.id)
+            .bind(&row.token_hash)
+            .bind(&row.family_id)
+            .bind(&row.user_id)
+            .bind(&row.client_id)
+            .bind(&row.scope)
+            .bind(&row.context)
+            .bind(row.created_at)
+            .bind(row.expires_at)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Marks the token used, atomically: of two concurrent presentations only one is `Fresh`.
+    pub async fn use_refresh_token(&self, token_hash: &str) -> DbResult<RefreshUse> {
+        let now = now_ms();
+        let claimed = sqlx::query(sql!(self, "UPDATE refresh_tokens SET used_at = ? WHERE token_hash = ? AND used_at IS NULL AND revoked_at IS NULL AND expires_at > ?"))
+            .bind(now)
+            .bind(token_hash)
+            .bind(now)
+            .execute(self.pool())
+            .await?;
+        let query = sql!(self, concat!("SELECT ", refresh_columns!(), " FROM refresh_tokens WHERE token_hash = ?"));
+        let row: Option<RefreshTokenRow> = sqlx::query_as(query).bind(token_hash).fetch_optional(self.pool()).await?;
+        let Some(row) = row else { return Ok(RefreshUse::Unknown) };
+        if claimed.rows_affected() == 1 {
+            return Ok(RefreshUse::Fresh(row));
+        }
+        if row.used_at.is_some() || row.revoked_at.is_some() {
+            self.revoke_refresh_family(&row.family_id).await?;
+            return Ok(RefreshUse::Reused { family_id: row.family_id });
+        }
+        Ok(RefreshUse::Expired)
+    }
+
+    pub async fn revoke_refresh_family(&self, family_id: &str) -> DbResult<u64> {
+        let done = sqlx::query(sql!(self, "UPDATE refresh_tokens SET revoked_at = ? WHERE family_id = ? AND revoked_at IS NULL"))
+            .bind(now_ms())
+            .bind(family_id)
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Revokes by the token itself (RFC 7009): its family goes with it.
+    pub async fn revoke_refresh_token(&self, token_hash: &str) -> DbResult<bool> {
+        let family: Option<String> = sqlx::query_scalar(sql!(self, "SELECT family_id FROM refresh_tokens WHERE token_hash = ?"))
+            .bind(token_hash)
+            .fetch_optional(self.pool())
+            .await?;
+        match family {
+            Some(family) => Ok(self.revoke_refresh_family(&family).await? > 0),
+            None => Ok(false),
+        }
+    }
+
+    /// True while the family has a token neither revoked nor expired: the login is still alive.
+    pub async fn refresh_family_alive(&self, family_id: &str) -> DbResult<bool> {
+        let n: i64 = sqlx::query_scalar(sql!(self, "SELECT COUNT(*) FROM refresh_tokens WHERE family_id = ? AND revoked_at IS NULL AND expires_at > ?"))
+            .bind(family_id)
+            .bind(now_ms())
+            .fetch_one(self.pool())
+            .await?;
+        Ok(n > 0)
+    }
+}

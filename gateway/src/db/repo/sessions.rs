@@ -1,0 +1,66 @@
+//! Server sessions: the rows behind the tower-sessions store.
+
+use crate::db::{is_unique_violation, Db, DbError, DbResult};
+use crate::sql;
+
+impl Db {
+    /// Creates a session record; `Conflict` when the id is taken (the caller draws another id).
+    pub async fn session_create(&self, id: &str, data: &str, expires_at: i64) -> DbResult<()> {
+        let result = sqlx::query(sql!(self, "INSERT INTO sessions (id, data, expires_at) VALUES (?, ?, ?)"))
+            .bind(id)
+            .bind(data)
+            .bind(expires_at)
+            .execute(self.pool())
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_unique_violation(&e) => Err(DbError::Conflict("session_exists")),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Writes a session record, creating it when absent.
+    pub async fn session_save(&self, id: &str, data: &str, expires_at: i64) -> DbResult<()> {
+        let updated = sqlx::query(sql!(self, "UPDATE sessions SET data = ?, expires_at = ? WHERE id = ?"))
+            .bind(data)
+            .bind(expires_at)
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        if updated.rows_affected() > 0 {
+            return Ok(());
+        }
+        match self.session_create(id, data, expires_at).await {
+            // Created concurrently between our update and insert: write over it.
+            Err(DbError::Conflict(_)) => {
+                sqlx::query(sql!(self, "UPDATE sessions SET data = ?, expires_at = ? WHERE id = ?"))
+                    .bind(data)
+                    .bind(expires_at)
+                    .bind(id)
+                    .execute(self.pool())
+                    .await?;
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    /// The record, if it exists and has not expired at `now`.
+    pub async fn session_load(&self, id: &str, now: i64) -> DbResult<Option<String>> {
+        Ok(sqlx::query_scalar(sql!(self, "SELECT data FROM sessions WHERE id = ? AND expires_at > ?"))
+            .bind(id)
+            .bind(now)
+            .fetch_optional(self.pool())
+            .await?)
+    }
+
+    pub async fn session_delete(&self, id: &str) -> DbResult<()> {
+        sqlx::query(sql!(self, "DELETE FROM sessions WHERE id = ?")).bind(id).execute(self.pool()).await?;
+        Ok(())
+    }
+
+    pub async fn purge_expired_sessions(&self, now: i64) -> DbResult<u64> {
+        let done = sqlx::query(sql!(self, "DELETE FROM sessions WHERE expires_at <= ?")).bind(now).execute(self.pool()).await?;
+        Ok(done.rows_affected())
+    }
+}

@@ -1,0 +1,225 @@
+//! Users and their identities: one user, many doors, each door an (issuer, subject).
+
+use sqlx::FromRow;
+
+use crate::db::{is_unique_violation, new_id, now_ms, Db, DbError, DbResult};
+use crate::sql;
+
+/// The issuer of accounts created on the gateway itself.
+pub const LOCAL_ISSUER: &str = "local";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Learner,
+    Instructor,
+    Staff,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Learner => "learner",
+            Self::Instructor => "instructor",
+            Self::Staff => "staff",
+            Self::Admin => "admin",
+        }
+    }
+
+    /// Staff and admins see course-wide analytics.
+    pub fn is_staff(self) -> bool {
+        matches!(self, Self::Staff | Self::Admin)
+    }
+}
+
+impl TryFrom<String> for Role {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        match value.as_str() {
+            "learner" => Ok(Self::Learner),
+            "instructor" => Ok(Self::Instructor),
+            "staff" => Ok(Self::Staff),
+            "admin" => Ok(Self::Admin),
+            other => Err(format!("unknown role {other:?}")),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct User {
+    pub id: String,
+    pub username: String,
+    pub name: String,
+    pub email: String,
+    #[sqlx(try_from = "String")]
+    pub role: Role,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub last_seen_at: Option<i64>,
+}
+
+/// What a door knows about the person behind it.
+#[derive(Debug, Clone)]
+pub struct IdentityClaims {
+    pub issuer: String,
+    pub subject: String,
+    pub username: String,
+    pub name: String,
+    pub email: String,
+    pub role: Role,
+}
+
+macro_rules! user_columns {
+    () => {
+        "u.id, u.username, u.name, u.email, u.role, u.created_at, u.updated_at, u.last_seen_at"
+    };
+}
+
+impl Db {
+    /// Finds the user behind (issuer, subject), refreshing the profile the door reports, or creates
+    /// both. Concurrent first logins of one person end with one user.
+    pub async fn upsert_identity(&self, claims: &IdentityClaims) -> DbResult<User> {
+        let now = now_ms();
+        if let Some(user) = self.find_user_by_identity(&claims.issuer, &claims.subject).await? {
+            return self.refresh_profile(&user.id, claims, now).await;
+        }
+        let mut tx = self.pool().begin().await?;
+        let user_id = new_id();
+        sqlx::query(sql!(self, "INSERT INTO users (id, username, name, email, role, created_at, updated_at, last_seen_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"))
+            .bind(&user_id)
+            .bind(&claims.username)
+            .bind(&claims.name)
+            .bind(&claims.email)
+            .bind(claims.role.as_str())
+            .bind(now)
+            .bind(now)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        let inserted = sqlx::query(sql!(self, "INSERT INTO identities (issuer, subject, user_id, password_hash, created_at, last_login_at) VALUES (?, ?, ?, NULL, ?, ?)"))
+            .bind(&claims.issuer)
+            .bind(&claims.subject)
+            .bind(&user_id)
+            .bind(now)
+            .bind(now)
+            .execute(&mut *tx)
+            .await;
+        match inserted {
+            Ok(_) => {
+                tx.commit().await?;
+                self.get_user(&user_id).await
+            }
+            Err(e) if is_unique_violation(&e) => {
+                // Another request created this identity first: use theirs.
+                tx.rollback().await?;
+                let user = self.find_user_by_identity(&claims.issuer, &claims.subject).await?.ok_or(DbError::NotFound)?;
+                self.refresh_profile(&user.id, claims, now).await
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn refresh_profile(&self, user_id: &str, claims: &IdentityClaims, now: i64) -> DbResult<User> {
+        sqlx::query(sql!(self, "UPDATE users SET username = ?, name = ?, email = ?, role = ?, updated_at = ?, last_seen_at = ? WHERE id = ?"))
+            .bind(&claims.username)
+            .bind(&claims.name)
+            .bind(&claims.email)
+            .bind(claims.role.as_str())
+            .bind(now)
+            .bind(now)
+            .bind(user_id)
+            .execute(self.pool())
+            .await?;
+        sqlx::query(sql!(self, "UPDATE identities SET last_login_at = ? WHERE issuer = ? AND subject = ?"))
+            .bind(now)
+            .bind(&claims.issuer)
+            .bind(&claims.subject)
+            .execute(self.pool())
+            .await?;
+        self.get_user(user_id).await
+    }
+
+    pub async fn get_user(&self, id: &str) -> DbResult<User> {
+        let query = sql!(self, concat!("SELECT ", user_columns!(), " FROM users u WHERE u.id = ?"));
+        Ok(sqlx::query_as::<_, User>(query).bind(id).fetch_one(self.pool()).await?)
+    }
+
+    pub async fn find_user_by_identity(&self, issuer: &str, subject: &str) -> DbResult<Option<User>> {
+        let query = sql!(
+            self,
+            concat!("SELECT ", user_columns!(), " FROM users u JOIN identities i ON i.user_id = u.id WHERE i.issuer = ? AND i.subject = ?")
+        );
+        Ok(sqlx::query_as::<_, User>(query).bind(issuer).bind(subject).fetch_optional(self.pool()).await?)
+    }
+
+    /// A local account: the username (case-insensitively) is its subject. Refuses taken names.
+    pub async fn create_local_user(&self, username: &str, name: &str, email: &str, password_hash: &str) -> DbResult<User> {
+        let now = now_ms();
+        let subject = username.to_lowercase();
+        let mut tx = self.pool().begin().await?;
+        let user_id = new_id();
+        sqlx::query(sql!(self, "INSERT INTO users (id, username, name, email, role, created_at, updated_at, last_seen_at) VALUES (?, ?, ?, ?, ?, ?, ?, NULL)"))
+            .bind(&user_id)
+            .bind(username)
+            .bind(name)
+            .bind(email)
+            .bind(Role::Learner.as_str())
+            .bind(now)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        let inserted = sqlx::query(sql!(self, "INSERT INTO identities (issuer, subject, user_id, password_hash, created_at, last_login_at) VALUES (?, ?, ?, ?, ?, NULL)"))
+            .bind(LOCAL_ISSUER)
+            .bind(&subject)
+            .bind(&user_id)
+            .bind(password_hash)
+            .bind(now)
+            .execute(&mut *tx)
+            .await;
+        match inserted {
+            Ok(_) => {
+                tx.commit().await?;
+                self.get_user(&user_id).await
+            }
+            Err(e) if is_unique_violation(&e) => {
+                tx.rollback().await?;
+                Err(DbError::Conflict("username_taken"))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The local account and its password hash, for a login attempt.
+    pub async fn local_credentials(&self, username: &str) -> DbResult<Option<(User, String)>> {
+        let subject = username.to_lowercase();
+        let hash: Option<Option<String>> = sqlx::query_scalar(sql!(self, "SELECT password_hash FROM identities WHERE issuer = ? AND subject = ?"))
+            .bind(LOCAL_ISSUER)
+            .bind(&subject)
+            .fetch_optional(self.pool())
+            .await?;
+        let Some(Some(hash)) = hash else { return Ok(None) };
+        let user = self.find_user_by_identity(LOCAL_ISSUER, &subject).await?.ok_or(DbError::NotFound)?;
+        Ok(Some((user, hash)))
+    }
+
+    pub async fn touch_user(&self, user_id: &str) -> DbResult<()> {
+        sqlx::query(sql!(self, "UPDATE users SET last_seen_at = ? WHERE id = ?"))
+            .bind(now_ms())
+            .bind(user_id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn count_users(&self) -> DbResult<i64> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(self.pool()).await?)
+    }
+
+    pub async fn count_users_seen_since(&self, since_ms: i64) -> DbResult<i64> {
+        Ok(sqlx::query_scalar(sql!(self, "SELECT COUNT(*) FROM users WHERE last_seen_at >= ?"))
+            .bind(since_ms)
+            .fetch_one(self.pool())
+            .await?)
+    }
+}

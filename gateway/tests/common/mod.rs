@@ -1,0 +1,136 @@
+//! Test support shared by the integration tests: a fresh database per test on each engine.
+#![allow(dead_code)] // each test binary uses a different part
+
+use ibal_gateway::config::{DatabaseConfig, DbKind};
+use ibal_gateway::db::Db;
+use sqlx::{AnyConnection, Connection, Executor};
+
+/// An isolated database for one test: a new SQLite file, or a new MySQL/PostgreSQL database on the
+/// server named by `TEST_MYSQL_URL` / `TEST_POSTGRES_URL`. Dropped when the test ends, pass or fail.
+pub struct TestDb {
+    pub db: Db,
+    pub url: String,
+    kind: DbKind,
+    admin_url: Option<String>,
+    name: String,
+    dir: Option<std::path::PathBuf>,
+}
+
+/// The server URL for an engine, or None when its variable is unset (SQLite needs none).
+pub fn server_url(kind: DbKind) -> Option<String> {
+    let var = match kind {
+        DbKind::Sqlite => return Some(String::new()),
+        DbKind::MySql => "TEST_MYSQL_URL",
+        DbKind::Postgres => "TEST_POSTGRES_URL",
+    };
+    std::env::var(var).ok().filter(|v| !v.is_empty())
+}
+
+fn with_database(server: &str, name: &str) -> String {
+    let mut url = url::Url::parse(server).expect("test database URL");
+    url.set_path(&format!("/{name}"));
+    url.to_string()
+}
+
+impl TestDb {
+    /// A migrated, empty database; None when the engine is not configured for tests.
+    pub async fn new(kind: DbKind) -> Option<Self> {
+        let db = Self::empty(kind).await?;
+        db.db.migrate().await.expect("migrations apply");
+        Some(db)
+    }
+
+    /// A database with no tables yet.
+    pub async fn empty(kind: DbKind) -> Option<Self> {
+        sqlx::any::install_default_drivers();
+        let server = server_url(kind)?;
+        let name = format!("ibal_t_{}", uuid::Uuid::new_v4().simple());
+        let (url, admin_url, dir) = match kind {
+            DbKind::Sqlite => {
+                let dir = std::env::temp_dir().join(&name);
+                (format!("sqlite://{}/ibal.db", dir.display()), None, Some(dir))
+            }
+            DbKind::MySql | DbKind::Postgres => {
+                let mut admin = AnyConnection::connect(&server).await.expect("connect to the test database server");
+                admin.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).await.expect("create test database");
+                admin.close().await.ok();
+                (with_database(&server, &name), Some(server), None)
+            }
+        };
+        let config = DatabaseConfig::from_url(&url).expect("valid URL");
+        let db = Db::connect(&config).await.expect("connect to the test database");
+        Some(Self { db, url, kind, admin_url, name, dir })
+    }
+}
+
+impl TestDb {
+    /// Closes the pool and drops the database: the normal end of a test.
+    pub async fn cleanup(mut self) {
+        self.db.close().await;
+        if let Some(admin_url) = self.admin_url.take() {
+            drop_database(&admin_url, self.kind, &self.name).await;
+        }
+    }
+}
+
+async fn drop_database(admin_url: &str, kind: DbKind, name: &str) {
+    if let Ok(mut admin) = AnyConnection::connect(admin_url).await {
+        let sql = match kind {
+            DbKind::Postgres => format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+            _ => format!("DROP DATABASE IF EXISTS {name}"),
+        };
+        let _ = admin.execute(sqlx::AssertSqlSafe(sql)).await;
+        let _ = admin.close().await;
+    }
+}
+
+impl Drop for TestDb {
+    /// The fallback when a test panicked before `cleanup`. It must not touch the pool: its sockets
+    /// belong to the test's runtime, which this blocking drop is holding up.
+    fn drop(&mut self) {
+        if let Some(dir) = self.dir.take() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        let Some(admin_url) = self.admin_url.take() else { return };
+        let (kind, name) = (self.kind, std::mem::take(&mut self.name));
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            rt.block_on(drop_database(&admin_url, kind, &name));
+        })
+        .join()
+        .ok();
+    }
+}
+
+/// Runs one async test body against each engine: `db_test!(name, |db| async move { ... })`
+/// makes `name::sqlite`, `name::mysql` and `name::postgres`. An engine whose server variable is
+/// unset says so and passes; CI sets both variables, and `.ci/run` fails if they cannot be reached.
+#[macro_export]
+macro_rules! db_test {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            use super::*;
+            async fn run(kind: ::ibal_gateway::config::DbKind) {
+                let Some(test_db) = $crate::common::TestDb::new(kind).await else {
+                    eprintln!("{} not configured: set TEST_MYSQL_URL / TEST_POSTGRES_URL to run this test", kind.name());
+                    return;
+                };
+                let body = $body;
+                body(test_db.db.clone()).await;
+                test_db.cleanup().await;
+            }
+            #[tokio::test]
+            async fn sqlite() {
+                run(::ibal_gateway::config::DbKind::Sqlite).await
+            }
+            #[tokio::test]
+            async fn mysql() {
+                run(::ibal_gateway::config::DbKind::MySql).await
+            }
+            #[tokio::test]
+            async fn postgres() {
+                run(::ibal_gateway::config::DbKind::Postgres).await
+            }
+        }
+    };
+}

@@ -1,0 +1,326 @@
+//! The repository suite, run against SQLite, MariaDB/MySQL and PostgreSQL alike.
+
+mod common;
+
+use ibal_gateway::db::*;
+
+fn claims(issuer: &str, subject: &str, username: &str) -> IdentityClaims {
+    IdentityClaims {
+        issuer: issuer.into(),
+        subject: subject.into(),
+        username: username.into(),
+        name: format!("{username} Name"),
+        email: format!("{username}@example.com"),
+        role: Role::Learner,
+    }
+}
+
+fn ctx(course: &str, block: &str) -> ChatContext {
+    ChatContext { platform: "http://lms/oauth2".into(), course_id: course.into(), block_id: block.into() }
+}
+
+db_test!(migrations_are_idempotent, |db: Db| async move {
+    let again = db.migrate().await.expect("second run");
+    assert_eq!(again.applied_now, 0, "nothing new to apply");
+    assert!(again.total >= 1);
+    db.ping().await.expect("ping");
+});
+
+db_test!(identity_upsert_keeps_one_user_per_door, |db: Db| async move {
+    let first = db.upsert_identity(&claims("http://lms/oauth2", "anon-1", "john_doe")).await.expect("create");
+    assert_eq!(first.username, "john_doe");
+    let mut changed = claims("http://lms/oauth2", "anon-1", "john_doe");
+    changed.email = "new@example.com".into();
+    changed.role = Role::Staff;
+    let again = db.upsert_identity(&changed).await.expect("update");
+    assert_eq!(again.id, first.id, "same door, same user");
+    assert_eq!(again.email, "new@example.com");
+    assert_eq!(again.role, Role::Staff);
+
+    // The same subject from another issuer is another person.
+    let other = db.upsert_identity(&claims("https://canvas.example", "anon-1", "john_doe")).await.expect("create");
+    assert_ne!(other.id, first.id);
+    assert_eq!(db.count_users().await.expect("count"), 2);
+    // Subjects are compared exactly, never case-folded.
+    let upper = db.upsert_identity(&claims("http://lms/oauth2", "ANON-1", "jd")).await.expect("create");
+    assert_ne!(upper.id, first.id);
+});
+
+db_test!(concurrent_first_logins_make_one_user, |db: Db| async move {
+    let tasks: Vec<_> = (0..6)
+        .map(|_| {
+            let db = db.clone();
+            tokio::spawn(async move { db.upsert_identity(&claims("iss", "same-person", "racer")).await })
+        })
+        .collect();
+    let mut ids = Vec::new();
+    for t in tasks {
+        ids.push(t.await.expect("join").expect("upsert").id);
+    }
+    ids.dedup();
+    assert_eq!(ids.len(), 1, "all logins resolved to one user");
+    assert_eq!(db.count_users().await.expect("count"), 1, "no orphan user rows left behind");
+});
+
+db_test!(local_accounts_refuse_taken_names, |db: Db| async move {
+    let user = db.create_local_user("Alice", "Alice A", "alice@example.com", "$argon2id$fake").await.expect("create");
+    assert_eq!(user.username, "Alice");
+    let taken = db.create_local_user("alice", "", "", "$argon2id$other").await;
+    assert!(matches!(taken, Err(DbError::Conflict("username_taken"))), "got {taken:?}");
+    let (found, hash) = db.local_credentials("ALICE").await.expect("query").expect("found");
+    assert_eq!(found.id, user.id);
+    assert_eq!(hash, "$argon2id$fake");
+    assert!(db.local_credentials("bob").await.expect("query").is_none());
+    assert_eq!(db.count_users().await.expect("count"), 1, "the refused account left nothing behind");
+});
+
+db_test!(conversations_are_per_user_and_context, |db: Db| async move {
+    let a = db.upsert_identity(&claims("iss", "a", "a")).await.expect("user");
+    let b = db.upsert_identity(&claims("iss", "b", "b")).await.expect("user");
+    let c1 = db.conversation_for(Owner::User(&a.id), &ctx("course-v1:X+Y+Z", "block-1")).await.expect("create");
+    let c1_again = db.conversation_for(Owner::User(&a.id), &ctx("course-v1:X+Y+Z", "block-1")).await.expect("resume");
+    assert_eq!(c1.id, c1_again.id, "reconnecting resumes the conversation");
+    let c2 = db.conversation_for(Owner::User(&a.id), &ctx("course-v1:X+Y+Z", "block-2")).await.expect("other block");
+    assert_ne!(c1.id, c2.id);
+    let cb = db.conversation_for(Owner::User(&b.id), &ctx("course-v1:X+Y+Z", "block-1")).await.expect("other user");
+    assert_ne!(c1.id, cb.id);
+    let room = db.conversation_for(Owner::Room, &ctx("course-v1:X+Y+Z", "block-1")).await.expect("room");
+    assert!(room.is_room() && room.user_id.is_none());
+    assert_eq!(db.conversation_for(Owner::Room, &ctx("course-v1:X+Y+Z", "block-1")).await.expect("room").id, room.id);
+    // A very long context still fits the unique key.
+    let long = "x".repeat(240);
+    let l = db.conversation_for(Owner::User(&a.id), &ctx(&long, &long)).await.expect("long context");
+    assert_eq!(l.course_id, long);
+
+    let mine = db.list_conversations(&a.id, 10).await.expect("list");
+    assert_eq!(mine.len(), 3);
+    assert!(!db.delete_conversation(&c1.id, &b.id).await.expect("delete"), "only the owner deletes");
+    assert!(db.delete_conversation(&c1.id, &a.id).await.expect("delete"));
+    assert!(matches!(db.get_conversation(&c1.id).await, Err(DbError::NotFound)));
+});
+
+db_test!(messages_are_stored_once_per_client_id, |db: Db| async move {
+    let u = db.upsert_identity(&claims("iss", "u", "john_doe")).await.expect("user");
+    let conv = db.conversation_for(Owner::User(&u.id), &ctx("c", "b")).await.expect("conv");
+    let first = db.insert_message(&NewMessage::from_user(&conv.id, &u.id, "john_doe", "client-1", "Hello!")).await.expect("store");
+    assert!(first.created);
+    assert_eq!(first.message.content, "Hello!");
+    assert_eq!(first.message.role, MessageRole::User);
+    // The resend after a reconnect is acknowledged with the first copy, not stored again.
+    let resend = db.insert_message(&NewMessage::from_user(&conv.id, &u.id, "john_doe", "client-1", "Hello!")).await.expect("resend");
+    assert!(!resend.created);
+    assert_eq!(resend.message.id, first.message.id);
+    assert_eq!(db.count_messages(&conv.id).await.expect("count"), 1);
+
+    // Unicode and quotes survive the round trip on every engine.
+    let text = "Ça va? ‘quotes’ \"double\" 🎓 '; DROP TABLE messages; --";
+    let m = db.insert_message(&NewMessage::from_user(&conv.id, &u.id, "john_doe", "client-2", text)).await.expect("store");
+    assert_eq!(db.get_message(&m.message.id).await.expect("get").content, text);
+
+    // Replies have no client id and may be many.
+    for status in [MessageStatus::Complete, MessageStatus::Failed] {
+        let reply = NewMessage {
+            conversation_id: &conv.id,
+            sender_id: None,
+            client_id: None,
+            role: MessageRole::Assistant,
+            sender_name: "assistant",
+            content: "partial",
+            status,
+            reply_to: Some(&first.message.id),
+            error_code: (status == MessageStatus::Failed).then_some("backend_unavailable"),
+            tokens: Some(12),
+            latency_ms: Some(300),
+        };
+        assert!(db.insert_message(&reply).await.expect("reply").created);
+    }
+    let totals = db.message_totals().await.expect("totals");
+    assert_eq!(totals.messages, 4);
+    assert_eq!(totals.replies, 2);
+    assert_eq!(totals.failed_replies, 1);
+    assert_eq!(totals.tokens, 24);
+    assert_eq!(totals.mean_latency_ms, Some(300));
+});
+
+db_test!(room_client_ids_do_not_collide_between_senders, |db: Db| async move {
+    let a = db.upsert_identity(&claims("iss", "a", "a")).await.expect("user");
+    let b = db.upsert_identity(&claims("iss", "b", "b")).await.expect("user");
+    let room = db.conversation_for(Owner::Room, &ctx("c", "b")).await.expect("room");
+    let ma = db.insert_message(&NewMessage::from_user(&room.id, &a.id, "a", "same-id", "from a")).await.expect("a");
+    let mb = db.insert_message(&NewMessage::from_user(&room.id, &b.id, "b", "same-id", "from b")).await.expect("b");
+    assert!(ma.created && mb.created, "one sender cannot suppress another's message");
+    assert_eq!(db.count_messages(&room.id).await.expect("count"), 2);
+});
+
+db_test!(history_pages_backwards_in_order, |db: Db| async move {
+    let u = db.upsert_identity(&claims("iss", "u", "u")).await.expect("user");
+    let conv = db.conversation_for(Owner::User(&u.id), &ctx("c", "b")).await.expect("conv");
+    let mut ids = Vec::new();
+    for i in 0..7 {
+        let m = db.insert_message(&NewMessage::from_user(&conv.id, &u.id, "u", &format!("c{i}"), &format!("m{i}"))).await.expect("store");
+        ids.push(m.message.id);
+    }
+    let newest = db.history(&conv.id, None, 3).await.expect("page");
+    assert_eq!(newest.iter().map(|m| m.content.as_str()).collect::<Vec<_>>(), ["m4", "m5", "m6"]);
+    let older = db.history(&conv.id, Some(&newest[0].id), 3).await.expect("page");
+    assert_eq!(older.iter().map(|m| m.content.as_str()).collect::<Vec<_>>(), ["m1", "m2", "m3"]);
+    let oldest = db.history(&conv.id, Some(&older[0].id), 3).await.expect("page");
+    assert_eq!(oldest.iter().map(|m| m.content.as_str()).collect::<Vec<_>>(), ["m0"]);
+    // An anchor from another conversation is refused, not silently ignored.
+    let other = db.conversation_for(Owner::User(&u.id), &ctx("c", "other")).await.expect("conv");
+    assert!(matches!(db.history(&other.id, Some(&ids[0]), 3).await, Err(DbError::NotFound)));
+});
+
+db_test!(feedback_is_one_rating_per_user_and_message, |db: Db| async move {
+    let u = db.upsert_identity(&claims("iss", "u", "u")).await.expect("user");
+    let conv = db.conversation_for(Owner::User(&u.id), &ctx("c", "b")).await.expect("conv");
+    let m = db.insert_message(&NewMessage::from_user(&conv.id, &u.id, "u", "c1", "hi")).await.expect("msg");
+    db.set_feedback(&m.message.id, &u.id, 5, "great").await.expect("rate");
+    db.set_feedback(&m.message.id, &u.id, 1, "changed my mind").await.expect("re-rate");
+    assert_eq!(db.feedback_of(&m.message.id, &u.id).await.expect("get"), Some((1, "changed my mind".into())));
+    // Feedback goes with its conversation.
+    assert!(db.delete_conversation(&conv.id, &u.id).await.expect("delete"));
+    assert_eq!(db.feedback_of(&m.message.id, &u.id).await.expect("get"), None);
+});
+
+fn key(kid: &str, at: i64) -> SigningKeyRow {
+    SigningKeyRow {
+        kid: kid.into(),
+        algorithm: "RS256".into(),
+        private_key: format!("-----BEGIN PRIVATE KEY-----{kid}"),
+        public_jwk: format!("{{\"kid\":\"{kid}\"}}"),
+        created_at: at,
+        retired_at: None,
+        expires_at: None,
+    }
+}
+
+db_test!(signing_keys_rotate_and_stay_published_until_expiry, |db: Db| async move {
+    assert!(db.active_signing_key().await.expect("query").is_none());
+    db.rotate_in_signing_key(&key("k1", 1_000), 0).await.expect("first key");
+    assert_eq!(db.active_signing_key().await.expect("query").expect("active").kid, "k1");
+    // k2 replaces k1 for signing; k1 stays published until 5_000.
+    db.rotate_in_signing_key(&key("k2", 2_000), 5_000).await.expect("rotate");
+    assert_eq!(db.active_signing_key().await.expect("query").expect("active").kid, "k2");
+    let published: Vec<String> = db.published_signing_keys(4_999).await.expect("jwks").into_iter().map(|k| k.kid).collect();
+    assert_eq!(published, ["k2", "k1"]);
+    let later: Vec<String> = db.published_signing_keys(5_000).await.expect("jwks").into_iter().map(|k| k.kid).collect();
+    assert_eq!(later, ["k2"]);
+    assert!(!format!("{:?}", key("k9", 0)).contains("BEGIN PRIVATE KEY"), "Debug redacts the private key");
+});
+
+fn refresh(id: &str, hash: &str, family: &str, user: &str, expires_at: i64) -> RefreshTokenRow {
+    RefreshTokenRow {
+        id: id.into(),
+        token_hash: hash.into(),
+        family_id: family.into(),
+        user_id: user.into(),
+        client_id: "widget".into(),
+        scope: "chat".into(),
+        context: "{}".into(),
+        created_at: now_ms(),
+        expires_at,
+        used_at: None,
+        revoked_at: None,
+    }
+}
+
+db_test!(refresh_tokens_rotate_and_reuse_revokes_the_family, |db: Db| async move {
+    let u = db.upsert_identity(&claims("iss", "u", "u")).await.expect("user");
+    let later = now_ms() + 60_000;
+    db.insert_refresh_token(&refresh("r1", &"a".repeat(64), "fam", &u.id, later)).await.expect("insert");
+    let RefreshUse::Fresh(row) = db.use_refresh_token(&"a".repeat(64)).await.expect("use") else { panic!("fresh") };
+    assert_eq!(row.family_id, "fam");
+    db.insert_refresh_token(&refresh("r2", &"b".repeat(64), "fam", &u.id, later)).await.expect("successor");
+    assert!(db.refresh_family_alive("fam").await.expect("alive"));
+    // The first token presented again: theft. The family, successor included, is revoked.
+    assert_eq!(db.use_refresh_token(&"a".repeat(64)).await.expect("reuse"), RefreshUse::Reused { family_id: "fam".into() });
+    assert!(matches!(db.use_refresh_token(&"b".repeat(64)).await.expect("use"), RefreshUse::Reused { .. }));
+    assert!(!db.refresh_family_alive("fam").await.expect("alive"));
+    assert_eq!(db.use_refresh_token(&"c".repeat(64)).await.expect("unknown"), RefreshUse::Unknown);
+    db.insert_refresh_token(&refresh("r3", &"d".repeat(64), "fam2", &u.id, now_ms() - 1)).await.expect("expired");
+    assert_eq!(db.use_refresh_token(&"d".repeat(64)).await.expect("expired"), RefreshUse::Expired);
+});
+
+db_test!(a_refresh_token_is_fresh_only_once_under_concurrency, |db: Db| async move {
+    let u = db.upsert_identity(&claims("iss", "u", "u")).await.expect("user");
+    db.insert_refresh_token(&refresh("r1", &"e".repeat(64), "fam", &u.id, now_ms() + 60_000)).await.expect("insert");
+    let tasks: Vec<_> = (0..5)
+        .map(|_| {
+            let db = db.clone();
+            tokio::spawn(async move { db.use_refresh_token(&"e".repeat(64)).await })
+        })
+        .collect();
+    let mut fresh = 0;
+    for t in tasks {
+        if matches!(t.await.expect("join").expect("use"), RefreshUse::Fresh(_)) {
+            fresh += 1;
+        }
+    }
+    assert_eq!(fresh, 1);
+});
+
+db_test!(oauth_clients_crud, |db: Db| async move {
+    let client = OAuthClientRow {
+        client_id: "mfe".into(),
+        name: "Learning MFE".into(),
+        secret_hash: Some("hash".into()),
+        redirect_uris: r#"["https://apps.lms/callback"]"#.into(),
+        grant_types: "authorization_code refresh_token".into(),
+        scopes: "openid profile".into(),
+        first_party: 1,
+        created_at: now_ms(),
+    };
+    db.insert_client(&client).await.expect("insert");
+    assert!(matches!(db.insert_client(&client).await, Err(DbError::Conflict("client_exists"))));
+    assert_eq!(db.get_client("mfe").await.expect("get"), Some(client.clone()));
+    assert!(db.get_client("MFE").await.expect("get").is_none(), "client ids are exact");
+    assert_eq!(db.list_clients().await.expect("list").len(), 1);
+    assert!(db.delete_client("mfe").await.expect("delete"));
+    assert!(!db.delete_client("mfe").await.expect("delete"));
+});
+
+db_test!(lti_platforms_deployments_and_nonces, |db: Db| async move {
+    let new = NewLtiPlatform {
+        issuer: "https://canvas.instructure.com",
+        client_id: "10000000000001",
+        name: "Canvas",
+        auth_url: "https://canvas.instructure.com/api/lti/authorize_redirect",
+        token_url: Some("https://canvas.instructure.com/login/oauth2/token"),
+        jwks_url: "https://canvas.instructure.com/api/lti/security/jwks",
+    };
+    let p = db.insert_lti_platform(&new, &["1:abc", "2:def"]).await.expect("insert");
+    assert!(matches!(db.insert_lti_platform(&new, &[]).await, Err(DbError::Conflict("platform_exists"))));
+    assert_eq!(db.find_lti_platforms(new.issuer, Some(new.client_id)).await.expect("find"), vec![p.clone()]);
+    assert_eq!(db.find_lti_platforms(new.issuer, None).await.expect("find").len(), 1);
+    assert!(db.find_lti_platforms(new.issuer, Some("other")).await.expect("find").is_empty());
+    assert!(db.has_lti_deployment(&p.id, "1:abc").await.expect("dep"));
+    assert!(!db.has_lti_deployment(&p.id, "3:ghi").await.expect("dep"));
+    db.add_lti_deployment(&p.id, "3:ghi").await.expect("add");
+    db.add_lti_deployment(&p.id, "3:ghi").await.expect("add twice is fine");
+    assert_eq!(db.lti_deployments(&p.id).await.expect("list"), ["1:abc", "2:def", "3:ghi"]);
+
+    let exp = now_ms() + 3_600_000;
+    assert!(db.record_lti_nonce(&p.id, "nonce-1", exp).await.expect("first"));
+    assert!(!db.record_lti_nonce(&p.id, "nonce-1", exp).await.expect("replay"), "a replayed nonce is refused");
+    db.record_lti_nonce(&p.id, "old", now_ms() - 1).await.expect("old");
+    assert_eq!(db.purge_expired_lti_nonces(now_ms()).await.expect("purge"), 1);
+    assert!(!db.record_lti_nonce(&p.id, "nonce-1", exp).await.expect("still remembered"));
+
+    assert!(db.delete_lti_platform(&p.id).await.expect("delete"));
+    assert!(db.list_lti_platforms().await.expect("list").is_empty());
+});
+
+db_test!(sessions_store_round_trip, |db: Db| async move {
+    let now = now_ms();
+    db.session_create("s1", r#"{"a":1}"#, now + 60_000).await.expect("create");
+    assert!(matches!(db.session_create("s1", "{}", now + 60_000).await, Err(DbError::Conflict(_))));
+    assert_eq!(db.session_load("s1", now).await.expect("load").as_deref(), Some(r#"{"a":1}"#));
+    db.session_save("s1", r#"{"a":2}"#, now + 60_000).await.expect("save");
+    db.session_save("s2", r#"{"b":1}"#, now + 60_000).await.expect("save creates");
+    assert_eq!(db.session_load("s1", now).await.expect("load").as_deref(), Some(r#"{"a":2}"#));
+    assert_eq!(db.session_load("s1", now + 60_000).await.expect("load"), None, "expired sessions do not load");
+    db.session_delete("s1").await.expect("delete");
+    assert_eq!(db.session_load("s1", now).await.expect("load"), None);
+    assert_eq!(db.purge_expired_sessions(now + 120_000).await.expect("purge"), 1);
+});
