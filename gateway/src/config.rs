@@ -107,8 +107,10 @@ pub fn origin_of(url: &Url) -> String {
 
 /// Parses an origin given in configuration; a trailing slash or path is refused rather than guessed.
 fn parse_origin(var: &str, raw: &str) -> Result<String, ConfigError> {
-    let url = Url::parse(raw).map_err(|_| ConfigError::new(var, format!("{raw:?} is not an origin like https://lms.example.com")))?;
-    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() || raw.trim_end_matches('/') != origin_of(&url) {
+    let url = Url::parse(raw)
+        .map_err(|_| ConfigError::new(var, format!("{raw:?} is not an origin like https://lms.example.com")))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() || raw.trim_end_matches('/') != origin_of(&url)
+    {
         return Err(ConfigError::new(var, format!("{raw:?} is not an origin like https://lms.example.com")));
     }
     Ok(origin_of(&url))
@@ -307,7 +309,8 @@ impl Config {
 
     /// Parses and validates everything; touches the disk only to keep a generated dev secret key.
     pub fn from_vars(vars: &Vars) -> Result<Self, ConfigError> {
-        let bind_addr: SocketAddr = vars.parse("BIND_ADDR", SocketAddr::from(([127, 0, 0, 1], 8000)), "host:port like 127.0.0.1:8000")?;
+        let bind_addr: SocketAddr =
+            vars.parse("BIND_ADDR", SocketAddr::from(([127, 0, 0, 1], 8000)), "host:port like 127.0.0.1:8000")?;
         let public_url = match vars.url("PUBLIC_URL")? {
             Some(url) => url,
             None => default_public_url(bind_addr),
@@ -315,7 +318,8 @@ impl Config {
         let debug = vars.bool("DEBUG", is_local(&public_url))?;
 
         let mut database = DatabaseConfig::from_url(vars.get("DATABASE_URL").unwrap_or("sqlite://data/ibal.db"))?;
-        database.max_connections = vars.parse("DATABASE_MAX_CONNECTIONS", database.max_connections, "a positive number")?;
+        database.max_connections =
+            vars.parse("DATABASE_MAX_CONNECTIONS", database.max_connections, "a positive number")?;
         if database.max_connections == 0 {
             return Err(ConfigError::new("DATABASE_MAX_CONNECTIONS", "must be at least 1"));
         }
@@ -332,12 +336,18 @@ impl Config {
 
         let secret_key = match vars.secret("SECRET_KEY") {
             Some(key) if key.expose_secret().len() < MIN_SECRET_KEY_LEN => {
-                return Err(ConfigError::new("SECRET_KEY", format!("too short: use at least {MIN_SECRET_KEY_LEN} random characters")));
+                return Err(ConfigError::new(
+                    "SECRET_KEY",
+                    format!("too short: use at least {MIN_SECRET_KEY_LEN} random characters"),
+                ));
             }
             Some(key) => SecretKey { value: key, generated_at: None },
             None if debug => load_or_generate_secret(&data_dir)?,
             None => {
-                return Err(ConfigError::new("SECRET_KEY", "must be set when DEBUG=false (generate one with: openssl rand -hex 32)"));
+                return Err(ConfigError::new(
+                    "SECRET_KEY",
+                    "must be set when DEBUG=false (generate one with: openssl rand -hex 32)",
+                ));
             }
         };
 
@@ -372,20 +382,29 @@ impl Config {
         }
 
         let log_format = match vars.get("LOG_FORMAT").map(str::to_ascii_lowercase).as_deref() {
-            None => if debug { LogFormat::Pretty } else { LogFormat::Json },
+            None => {
+                if debug {
+                    LogFormat::Pretty
+                } else {
+                    LogFormat::Json
+                }
+            }
             Some("pretty" | "text") => LogFormat::Pretty,
             Some("json") => LogFormat::Json,
-            Some(other) => return Err(ConfigError::new("LOG_FORMAT", format!("expected json or pretty, got {other:?}"))),
+            Some(other) => {
+                return Err(ConfigError::new("LOG_FORMAT", format!("expected json or pretty, got {other:?}")));
+            }
         };
 
         let template_dir = vars.get("TEMPLATE_DIR").map(PathBuf::from);
-        if let Some(dir) = &template_dir {
-            if !dir.is_dir() {
-                return Err(ConfigError::new("TEMPLATE_DIR", format!("{} is not a folder", dir.display())));
-            }
+        if let Some(dir) = &template_dir
+            && !dir.is_dir()
+        {
+            return Err(ConfigError::new("TEMPLATE_DIR", format!("{} is not a folder", dir.display())));
         }
 
-        let allowed_hosts = vars.list("ALLOWED_HOSTS").into_iter().filter(|h| h != "*").map(|h| h.to_ascii_lowercase()).collect();
+        let allowed_hosts =
+            vars.list("ALLOWED_HOSTS").into_iter().filter(|h| h != "*").map(|h| h.to_ascii_lowercase()).collect();
         let local_accounts = vars.bool("LOCAL_ACCOUNTS", openedx.is_none())?;
 
         Ok(Self {
@@ -502,7 +521,10 @@ fn chat_config(vars: &Vars, public_url: &Url) -> Result<ChatConfig, ConfigError>
         Some("openai") => ChatBackendKind::OpenAi,
         Some("websocket") => ChatBackendKind::WebSocket,
         Some(other) => {
-            return Err(ConfigError::new("CHAT_BACKEND", format!("expected room, flowise, openai or websocket, got {other:?}")));
+            return Err(ConfigError::new(
+                "CHAT_BACKEND",
+                format!("expected room, flowise, openai or websocket, got {other:?}"),
+            ));
         }
     };
     let ws_url = match vars.get("WS_URL") {
@@ -572,12 +594,16 @@ fn chat_config(vars: &Vars, public_url: &Url) -> Result<ChatConfig, ConfigError>
 /// tokens survive restarts of a development server.
 fn load_or_generate_secret(data_dir: &Path) -> Result<SecretKey, ConfigError> {
     let path = data_dir.join("secret_key");
-    let io_err = |e: std::io::Error| ConfigError::new("SECRET_KEY", format!("not set, and {} cannot be used: {e}", path.display()));
+    let io_err = |e: std::io::Error| {
+        ConfigError::new("SECRET_KEY", format!("not set, and {} cannot be used: {e}", path.display()))
+    };
     match std::fs::read_to_string(&path) {
         Ok(existing) if existing.trim().len() >= MIN_SECRET_KEY_LEN => {
             return Ok(SecretKey { value: SecretString::from(existing.trim().to_owned()), generated_at: Some(path) });
         }
-        Ok(_) => return Err(ConfigError::new("SECRET_KEY", format!("not set, and {} holds no usable key", path.display()))),
+        Ok(_) => {
+            return Err(ConfigError::new("SECRET_KEY", format!("not set, and {} holds no usable key", path.display())));
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(io_err(e)),
     }
@@ -685,7 +711,10 @@ mod tests {
         assert_eq!(err(&[("CHAT_BACKEND", "websocket")]).var, "UPSTREAM_WS_URL");
         assert_eq!(err(&[("OPENEDX_URL", "http://lms")]).var, "OPENEDX_CLIENT_ID");
         assert_eq!(err(&[("OPENEDX_CLIENT_ID", "x")]).var, "OPENEDX_URL");
-        assert_eq!(err(&[("OPENEDX_URL", "http://lms"), ("OPENEDX_CLIENT_ID", "x"), ("OPENEDX_JWKS", "[1]")]).var, "OPENEDX_JWKS");
+        assert_eq!(
+            err(&[("OPENEDX_URL", "http://lms"), ("OPENEDX_CLIENT_ID", "x"), ("OPENEDX_JWKS", "[1]")]).var,
+            "OPENEDX_JWKS"
+        );
     }
 
     #[test]

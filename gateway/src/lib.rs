@@ -1,4 +1,15 @@
 //! The IBAL gateway: Open edX and LTI 1.3 sign-in, iframe-safe pages, and the course chat.
 
+pub mod check;
+pub mod cli;
 pub mod config;
 pub mod db;
+pub mod http;
+pub mod metrics;
+pub mod serve;
+pub mod state;
+pub mod telemetry;
+pub mod templates;
+
+pub use http::app;
+pub use state::AppState;

@@ -102,19 +102,26 @@ db_test!(conversations_are_per_user_and_context, |db: Db| async move {
 db_test!(messages_are_stored_once_per_client_id, |db: Db| async move {
     let u = db.upsert_identity(&claims("iss", "u", "john_doe")).await.expect("user");
     let conv = db.conversation_for(Owner::User(&u.id), &ctx("c", "b")).await.expect("conv");
-    let first = db.insert_message(&NewMessage::from_user(&conv.id, &u.id, "john_doe", "client-1", "Hello!")).await.expect("store");
+    let first = db
+        .insert_message(&NewMessage::from_user(&conv.id, &u.id, "john_doe", "client-1", "Hello!"))
+        .await
+        .expect("store");
     assert!(first.created);
     assert_eq!(first.message.content, "Hello!");
     assert_eq!(first.message.role, MessageRole::User);
     // The resend after a reconnect is acknowledged with the first copy, not stored again.
-    let resend = db.insert_message(&NewMessage::from_user(&conv.id, &u.id, "john_doe", "client-1", "Hello!")).await.expect("resend");
+    let resend = db
+        .insert_message(&NewMessage::from_user(&conv.id, &u.id, "john_doe", "client-1", "Hello!"))
+        .await
+        .expect("resend");
     assert!(!resend.created);
     assert_eq!(resend.message.id, first.message.id);
     assert_eq!(db.count_messages(&conv.id).await.expect("count"), 1);
 
     // Unicode and quotes survive the round trip on every engine.
     let text = "Ça va? ‘quotes’ \"double\" 🎓 '; DROP TABLE messages; --";
-    let m = db.insert_message(&NewMessage::from_user(&conv.id, &u.id, "john_doe", "client-2", text)).await.expect("store");
+    let m =
+        db.insert_message(&NewMessage::from_user(&conv.id, &u.id, "john_doe", "client-2", text)).await.expect("store");
     assert_eq!(db.get_message(&m.message.id).await.expect("get").content, text);
 
     // Replies have no client id and may be many.
@@ -157,7 +164,10 @@ db_test!(history_pages_backwards_in_order, |db: Db| async move {
     let conv = db.conversation_for(Owner::User(&u.id), &ctx("c", "b")).await.expect("conv");
     let mut ids = Vec::new();
     for i in 0..7 {
-        let m = db.insert_message(&NewMessage::from_user(&conv.id, &u.id, "u", &format!("c{i}"), &format!("m{i}"))).await.expect("store");
+        let m = db
+            .insert_message(&NewMessage::from_user(&conv.id, &u.id, "u", &format!("c{i}"), &format!("m{i}")))
+            .await
+            .expect("store");
         ids.push(m.message.id);
     }
     let newest = db.history(&conv.id, None, 3).await.expect("page");
@@ -202,7 +212,8 @@ db_test!(signing_keys_rotate_and_stay_published_until_expiry, |db: Db| async mov
     // k2 replaces k1 for signing; k1 stays published until 5_000.
     db.rotate_in_signing_key(&key("k2", 2_000), 5_000).await.expect("rotate");
     assert_eq!(db.active_signing_key().await.expect("query").expect("active").kid, "k2");
-    let published: Vec<String> = db.published_signing_keys(4_999).await.expect("jwks").into_iter().map(|k| k.kid).collect();
+    let published: Vec<String> =
+        db.published_signing_keys(4_999).await.expect("jwks").into_iter().map(|k| k.kid).collect();
     assert_eq!(published, ["k2", "k1"]);
     let later: Vec<String> = db.published_signing_keys(5_000).await.expect("jwks").into_iter().map(|k| k.kid).collect();
     assert_eq!(later, ["k2"]);
@@ -234,7 +245,10 @@ db_test!(refresh_tokens_rotate_and_reuse_revokes_the_family, |db: Db| async move
     db.insert_refresh_token(&refresh("r2", &"b".repeat(64), "fam", &u.id, later)).await.expect("successor");
     assert!(db.refresh_family_alive("fam").await.expect("alive"));
     // The first token presented again: theft. The family, successor included, is revoked.
-    assert_eq!(db.use_refresh_token(&"a".repeat(64)).await.expect("reuse"), RefreshUse::Reused { family_id: "fam".into() });
+    assert_eq!(
+        db.use_refresh_token(&"a".repeat(64)).await.expect("reuse"),
+        RefreshUse::Reused { family_id: "fam".into() }
+    );
     assert!(matches!(db.use_refresh_token(&"b".repeat(64)).await.expect("use"), RefreshUse::Reused { .. }));
     assert!(!db.refresh_family_alive("fam").await.expect("alive"));
     assert_eq!(db.use_refresh_token(&"c".repeat(64)).await.expect("unknown"), RefreshUse::Unknown);

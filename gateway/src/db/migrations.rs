@@ -26,7 +26,13 @@ pub(crate) fn migrator(kind: DbKind) -> Migrator {
     let migrations = embedded(kind)
         .iter()
         .map(|(version, description, sql)| {
-            Migration::new(*version, Cow::Borrowed(*description), MigrationType::Simple, sqlx::SqlStr::from_static(sql), false)
+            Migration::new(
+                *version,
+                Cow::Borrowed(*description),
+                MigrationType::Simple,
+                sqlx::SqlStr::from_static(sql),
+                false,
+            )
         })
         .collect();
     Migrator::with_migrations(migrations)
@@ -46,8 +52,7 @@ mod tests {
                 .filter(|name| name.ends_with(".sql"))
                 .collect();
             files.sort();
-            let listed: Vec<String> =
-                embedded(kind).iter().map(|(v, d, _)| format!("{v:04}_{d}.sql")).collect();
+            let listed: Vec<String> = embedded(kind).iter().map(|(v, d, _)| format!("{v:04}_{d}.sql")).collect();
             assert_eq!(files, listed, "{folder}: files on disk and embedded migrations differ");
         }
     }

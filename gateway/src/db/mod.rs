@@ -80,10 +80,9 @@ impl Db {
         }
         let options: AnyConnectOptions = url.parse().map_err(DbError::Unavailable)?;
         // Statements are logged at debug level only: they never carry values, but they are noisy.
-        let options = options.log_statements(tracing::log::LevelFilter::Debug).log_slow_statements(
-            tracing::log::LevelFilter::Warn,
-            Duration::from_millis(500),
-        );
+        let options = options
+            .log_statements(tracing::log::LevelFilter::Debug)
+            .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_millis(500));
         let kind = config.kind;
         let pool = AnyPoolOptions::new()
             .max_connections(if kind == DbKind::Sqlite { config.max_connections.min(8) } else { config.max_connections })

@@ -52,7 +52,10 @@ impl TestDb {
             }
             DbKind::MySql | DbKind::Postgres => {
                 let mut admin = AnyConnection::connect(&server).await.expect("connect to the test database server");
-                admin.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).await.expect("create test database");
+                admin
+                    .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .await
+                    .expect("create test database");
                 admin.close().await.ok();
                 (with_database(&server, &name), Some(server), None)
             }
@@ -91,7 +94,9 @@ impl Drop for TestDb {
         if let Some(dir) = self.dir.take() {
             let _ = std::fs::remove_dir_all(dir);
         }
-        let Some(admin_url) = self.admin_url.take() else { return };
+        let Some(admin_url) = self.admin_url.take() else {
+            return;
+        };
         let (kind, name) = (self.kind, std::mem::take(&mut self.name));
         std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
@@ -112,7 +117,10 @@ macro_rules! db_test {
             use super::*;
             async fn run(kind: ::ibal_gateway::config::DbKind) {
                 let Some(test_db) = $crate::common::TestDb::new(kind).await else {
-                    eprintln!("{} not configured: set TEST_MYSQL_URL / TEST_POSTGRES_URL to run this test", kind.name());
+                    eprintln!(
+                        "{} not configured: set TEST_MYSQL_URL / TEST_POSTGRES_URL to run this test",
+                        kind.name()
+                    );
                     return;
                 };
                 let body = $body;
@@ -133,4 +141,38 @@ macro_rules! db_test {
             }
         }
     };
+}
+
+/// Configuration for tests: a throw-away SQLite database plus the given variables.
+pub fn test_config(db_url: &str, pairs: &[(&str, &str)]) -> ibal_gateway::config::Config {
+    let mut all = vec![("DATABASE_URL".to_owned(), db_url.to_owned()), ("SECRET_KEY".to_owned(), "t".repeat(40))];
+    all.extend(pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    ibal_gateway::config::Config::from_vars(&ibal_gateway::config::Vars::from_pairs(all))
+        .expect("valid test configuration")
+}
+
+/// A router over a fresh, migrated SQLite database.
+pub async fn test_app(pairs: &[(&str, &str)]) -> (axum::Router, ibal_gateway::AppState, TestDb) {
+    let test_db = TestDb::new(DbKind::Sqlite).await.expect("sqlite is always available");
+    let config = test_config(&test_db.url, pairs);
+    let state = ibal_gateway::AppState::new(config, test_db.db.clone()).expect("state");
+    (ibal_gateway::app(state.clone()), state, test_db)
+}
+
+/// Sends one request through the router and returns status, headers and body text.
+pub async fn send(
+    app: &axum::Router,
+    request: axum::http::Request<axum::body::Body>,
+) -> (axum::http::StatusCode, axum::http::HeaderMap, String) {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let response = app.clone().oneshot(request).await.expect("infallible");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.into_body().collect().await.expect("body").to_bytes();
+    (status, headers, String::from_utf8_lossy(&body).into_owned())
+}
+
+pub fn get(uri: &str) -> axum::http::Request<axum::body::Body> {
+    axum::http::Request::get(uri).body(axum::body::Body::empty()).expect("request")
 }

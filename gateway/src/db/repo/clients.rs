@@ -2,7 +2,7 @@
 
 use sqlx::FromRow;
 
-use crate::db::{is_unique_violation, Db, DbError, DbResult};
+use crate::db::{Db, DbError, DbResult, is_unique_violation};
 use crate::sql;
 
 #[derive(Debug, Clone, PartialEq, Eq, FromRow)]
@@ -58,7 +58,10 @@ impl Db {
     }
 
     pub async fn delete_client(&self, client_id: &str) -> DbResult<bool> {
-        let done = sqlx::query(sql!(self, "DELETE FROM oauth_clients WHERE client_id = ?")).bind(client_id).execute(self.pool()).await?;
+        let done = sqlx::query(sql!(self, "DELETE FROM oauth_clients WHERE client_id = ?"))
+            .bind(client_id)
+            .execute(self.pool())
+            .await?;
         Ok(done.rows_affected() == 1)
     }
 }

@@ -4,7 +4,7 @@
 use sha2::{Digest, Sha256};
 use sqlx::FromRow;
 
-use crate::db::{is_unique_violation, new_id, now_ms, Db, DbError, DbResult};
+use crate::db::{Db, DbError, DbResult, is_unique_violation, new_id, now_ms};
 use crate::sql;
 
 /// Where a conversation happens: the platform (Open edX issuer or LTI platform), the course
@@ -59,7 +59,11 @@ impl Conversation {
     }
 
     pub fn context(&self) -> ChatContext {
-        ChatContext { platform: self.platform.clone(), course_id: self.course_id.clone(), block_id: self.block_id.clone() }
+        ChatContext {
+            platform: self.platform.clone(),
+            course_id: self.course_id.clone(),
+            block_id: self.block_id.clone(),
+        }
     }
 }
 
@@ -103,7 +107,10 @@ impl Db {
     }
 
     async fn find_conversation(&self, owner_key: &str, context_key: &str) -> DbResult<Option<Conversation>> {
-        let query = sql!(self, concat!("SELECT ", conversation_columns!(), " FROM conversations WHERE owner = ? AND context_key = ?"));
+        let query = sql!(
+            self,
+            concat!("SELECT ", conversation_columns!(), " FROM conversations WHERE owner = ? AND context_key = ?")
+        );
         Ok(sqlx::query_as(query).bind(owner_key).bind(context_key).fetch_optional(self.pool()).await?)
     }
 
@@ -116,7 +123,11 @@ impl Db {
     pub async fn list_conversations(&self, user_id: &str, limit: i64) -> DbResult<Vec<Conversation>> {
         let query = sql!(
             self,
-            concat!("SELECT ", conversation_columns!(), " FROM conversations WHERE user_id = ? ORDER BY updated_at DESC, id DESC LIMIT ?")
+            concat!(
+                "SELECT ",
+                conversation_columns!(),
+                " FROM conversations WHERE user_id = ? ORDER BY updated_at DESC, id DESC LIMIT ?"
+            )
         );
         Ok(sqlx::query_as(query).bind(user_id).bind(limit).fetch_all(self.pool()).await?)
     }

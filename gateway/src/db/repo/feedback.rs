@@ -1,6 +1,6 @@
 //! A user's rating of a message: one per (message, user), changed by rating again.
 
-use crate::db::{is_unique_violation, now_ms, Db, DbResult};
+use crate::db::{Db, DbResult, is_unique_violation, now_ms};
 use crate::sql;
 
 impl Db {
@@ -39,10 +39,13 @@ impl Db {
     }
 
     pub async fn feedback_of(&self, message_id: &str, user_id: &str) -> DbResult<Option<(i64, String)>> {
-        Ok(sqlx::query_as(sql!(self, "SELECT rating, comment FROM message_feedback WHERE message_id = ? AND user_id = ?"))
-            .bind(message_id)
-            .bind(user_id)
-            .fetch_optional(self.pool())
-            .await?)
+        Ok(sqlx::query_as(sql!(
+            self,
+            "SELECT rating, comment FROM message_feedback WHERE message_id = ? AND user_id = ?"
+        ))
+        .bind(message_id)
+        .bind(user_id)
+        .fetch_optional(self.pool())
+        .await?)
     }
 }

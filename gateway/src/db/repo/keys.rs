@@ -63,7 +63,11 @@ impl Db {
     pub async fn active_signing_key(&self) -> DbResult<Option<SigningKeyRow>> {
         let query = sql!(
             self,
-            concat!("SELECT ", key_columns!(), " FROM signing_keys WHERE retired_at IS NULL ORDER BY created_at DESC, kid DESC LIMIT 1")
+            concat!(
+                "SELECT ",
+                key_columns!(),
+                " FROM signing_keys WHERE retired_at IS NULL ORDER BY created_at DESC, kid DESC LIMIT 1"
+            )
         );
         Ok(sqlx::query_as(query).fetch_optional(self.pool()).await?)
     }
@@ -72,7 +76,11 @@ impl Db {
     pub async fn published_signing_keys(&self, now: i64) -> DbResult<Vec<SigningKeyRow>> {
         let query = sql!(
             self,
-            concat!("SELECT ", key_columns!(), " FROM signing_keys WHERE expires_at IS NULL OR expires_at > ? ORDER BY created_at DESC, kid DESC")
+            concat!(
+                "SELECT ",
+                key_columns!(),
+                " FROM signing_keys WHERE expires_at IS NULL OR expires_at > ? ORDER BY created_at DESC, kid DESC"
+            )
         );
         Ok(sqlx::query_as(query).bind(now).fetch_all(self.pool()).await?)
     }

@@ -2,7 +2,7 @@
 
 use sqlx::FromRow;
 
-use crate::db::{is_unique_violation, new_id, now_ms, Db, DbError, DbResult};
+use crate::db::{Db, DbError, DbResult, is_unique_violation, new_id, now_ms};
 use crate::sql;
 
 #[derive(Debug, Clone, PartialEq, Eq, FromRow, serde::Serialize)]
@@ -56,13 +56,16 @@ impl Db {
             Err(e) => return Err(e.into()),
         }
         for deployment in deployments {
-            sqlx::query(sql!(self, "INSERT INTO lti_deployments (platform_id, deployment_id, created_at) VALUES (?, ?, ?)"))
-                .bind(&id)
-                .bind(*deployment)
-                .bind(now)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| if is_unique_violation(&e) { DbError::Conflict("deployment_exists") } else { e.into() })?;
+            sqlx::query(sql!(
+                self,
+                "INSERT INTO lti_deployments (platform_id, deployment_id, created_at) VALUES (?, ?, ?)"
+            ))
+            .bind(&id)
+            .bind(*deployment)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| if is_unique_violation(&e) { DbError::Conflict("deployment_exists") } else { e.into() })?;
         }
         tx.commit().await?;
         self.get_lti_platform(&id).await
@@ -77,11 +80,17 @@ impl Db {
     pub async fn find_lti_platforms(&self, issuer: &str, client_id: Option<&str>) -> DbResult<Vec<LtiPlatform>> {
         match client_id {
             Some(client_id) => {
-                let query = sql!(self, concat!("SELECT ", platform_columns!(), " FROM lti_platforms WHERE issuer = ? AND client_id = ?"));
+                let query = sql!(
+                    self,
+                    concat!("SELECT ", platform_columns!(), " FROM lti_platforms WHERE issuer = ? AND client_id = ?")
+                );
                 Ok(sqlx::query_as(query).bind(issuer).bind(client_id).fetch_all(self.pool()).await?)
             }
             None => {
-                let query = sql!(self, concat!("SELECT ", platform_columns!(), " FROM lti_platforms WHERE issuer = ? ORDER BY created_at"));
+                let query = sql!(
+                    self,
+                    concat!("SELECT ", platform_columns!(), " FROM lti_platforms WHERE issuer = ? ORDER BY created_at")
+                );
                 Ok(sqlx::query_as(query).bind(issuer).fetch_all(self.pool()).await?)
             }
         }
@@ -93,18 +102,22 @@ impl Db {
     }
 
     pub async fn delete_lti_platform(&self, id: &str) -> DbResult<bool> {
-        let done = sqlx::query(sql!(self, "DELETE FROM lti_platforms WHERE id = ?")).bind(id).execute(self.pool()).await?;
+        let done =
+            sqlx::query(sql!(self, "DELETE FROM lti_platforms WHERE id = ?")).bind(id).execute(self.pool()).await?;
         Ok(done.rows_affected() == 1)
     }
 
     /// Adds a deployment; adding one that exists is not an error.
     pub async fn add_lti_deployment(&self, platform_id: &str, deployment_id: &str) -> DbResult<()> {
-        let result = sqlx::query(sql!(self, "INSERT INTO lti_deployments (platform_id, deployment_id, created_at) VALUES (?, ?, ?)"))
-            .bind(platform_id)
-            .bind(deployment_id)
-            .bind(now_ms())
-            .execute(self.pool())
-            .await;
+        let result = sqlx::query(sql!(
+            self,
+            "INSERT INTO lti_deployments (platform_id, deployment_id, created_at) VALUES (?, ?, ?)"
+        ))
+        .bind(platform_id)
+        .bind(deployment_id)
+        .bind(now_ms())
+        .execute(self.pool())
+        .await;
         match result {
             Ok(_) => Ok(()),
             Err(e) if is_unique_violation(&e) => Ok(()),
@@ -113,29 +126,36 @@ impl Db {
     }
 
     pub async fn lti_deployments(&self, platform_id: &str) -> DbResult<Vec<String>> {
-        Ok(sqlx::query_scalar(sql!(self, "SELECT deployment_id FROM lti_deployments WHERE platform_id = ? ORDER BY deployment_id"))
-            .bind(platform_id)
-            .fetch_all(self.pool())
-            .await?)
+        Ok(sqlx::query_scalar(sql!(
+            self,
+            "SELECT deployment_id FROM lti_deployments WHERE platform_id = ? ORDER BY deployment_id"
+        ))
+        .bind(platform_id)
+        .fetch_all(self.pool())
+        .await?)
     }
 
     pub async fn has_lti_deployment(&self, platform_id: &str, deployment_id: &str) -> DbResult<bool> {
-        let n: i64 = sqlx::query_scalar(sql!(self, "SELECT COUNT(*) FROM lti_deployments WHERE platform_id = ? AND deployment_id = ?"))
-            .bind(platform_id)
-            .bind(deployment_id)
-            .fetch_one(self.pool())
-            .await?;
+        let n: i64 = sqlx::query_scalar(sql!(
+            self,
+            "SELECT COUNT(*) FROM lti_deployments WHERE platform_id = ? AND deployment_id = ?"
+        ))
+        .bind(platform_id)
+        .bind(deployment_id)
+        .fetch_one(self.pool())
+        .await?;
         Ok(n > 0)
     }
 
     /// Records a launch nonce; false when it was seen before (a replay). Kept until `expires_at`.
     pub async fn record_lti_nonce(&self, platform_id: &str, nonce: &str, expires_at: i64) -> DbResult<bool> {
-        let result = sqlx::query(sql!(self, "INSERT INTO lti_nonces (platform_id, nonce, expires_at) VALUES (?, ?, ?)"))
-            .bind(platform_id)
-            .bind(nonce)
-            .bind(expires_at)
-            .execute(self.pool())
-            .await;
+        let result =
+            sqlx::query(sql!(self, "INSERT INTO lti_nonces (platform_id, nonce, expires_at) VALUES (?, ?, ?)"))
+                .bind(platform_id)
+                .bind(nonce)
+                .bind(expires_at)
+                .execute(self.pool())
+                .await;
         match result {
             Ok(_) => Ok(true),
             Err(e) if is_unique_violation(&e) => Ok(false),
@@ -144,7 +164,10 @@ impl Db {
     }
 
     pub async fn purge_expired_lti_nonces(&self, now: i64) -> DbResult<u64> {
-        let done = sqlx::query(sql!(self, "DELETE FROM lti_nonces WHERE expires_at <= ?")).bind(now).execute(self.pool()).await?;
+        let done = sqlx::query(sql!(self, "DELETE FROM lti_nonces WHERE expires_at <= ?"))
+            .bind(now)
+            .execute(self.pool())
+            .await?;
         Ok(done.rows_affected())
     }
 }

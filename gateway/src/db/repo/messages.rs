@@ -4,7 +4,7 @@
 use sqlx::FromRow;
 
 use crate::config::DbKind;
-use crate::db::{is_unique_violation, new_id, now_ms, Db, DbError, DbResult};
+use crate::db::{Db, DbError, DbResult, is_unique_violation, new_id, now_ms};
 use crate::sql;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -105,7 +105,13 @@ pub struct NewMessage<'a> {
 
 impl<'a> NewMessage<'a> {
     /// A message a person sent.
-    pub fn from_user(conversation_id: &'a str, sender_id: &'a str, sender_name: &'a str, client_id: &'a str, content: &'a str) -> Self {
+    pub fn from_user(
+        conversation_id: &'a str,
+        sender_id: &'a str,
+        sender_name: &'a str,
+        client_id: &'a str,
+        content: &'a str,
+    ) -> Self {
         Self {
             conversation_id,
             sender_id: Some(sender_id),
@@ -177,12 +183,26 @@ impl Db {
         }
     }
 
-    async fn find_by_client_id(&self, conversation_id: &str, sender_id: Option<&str>, client_id: Option<&str>) -> DbResult<Option<Message>> {
+    async fn find_by_client_id(
+        &self,
+        conversation_id: &str,
+        sender_id: Option<&str>,
+        client_id: Option<&str>,
+    ) -> DbResult<Option<Message>> {
         let query = sql!(
             self,
-            concat!("SELECT ", message_columns!(), " FROM messages WHERE conversation_id = ? AND sender_id = ? AND client_id = ?")
+            concat!(
+                "SELECT ",
+                message_columns!(),
+                " FROM messages WHERE conversation_id = ? AND sender_id = ? AND client_id = ?"
+            )
         );
-        Ok(sqlx::query_as(query).bind(conversation_id).bind(sender_id).bind(client_id).fetch_optional(self.pool()).await?)
+        Ok(sqlx::query_as(query)
+            .bind(conversation_id)
+            .bind(sender_id)
+            .bind(client_id)
+            .fetch_optional(self.pool())
+            .await?)
     }
 
     pub async fn get_message(&self, id: &str) -> DbResult<Message> {
@@ -197,7 +217,11 @@ impl Db {
             None => {
                 let query = sql!(
                     self,
-                    concat!("SELECT ", message_columns!(), " FROM messages WHERE conversation_id = ? ORDER BY created_at DESC, id DESC LIMIT ?")
+                    concat!(
+                        "SELECT ",
+                        message_columns!(),
+                        " FROM messages WHERE conversation_id = ? ORDER BY created_at DESC, id DESC LIMIT ?"
+                    )
                 );
                 sqlx::query_as(query).bind(conversation_id).bind(limit).fetch_all(self.pool()).await?
             }
@@ -209,7 +233,9 @@ impl Db {
                 let query = sql!(
                     self,
                     concat!(
-                        "SELECT ", message_columns!(), " FROM messages WHERE conversation_id = ? ",
+                        "SELECT ",
+                        message_columns!(),
+                        " FROM messages WHERE conversation_id = ? ",
                         "AND (created_at < ? OR (created_at = ? AND id < ?)) ORDER BY created_at DESC, id DESC LIMIT ?"
                     )
                 );
@@ -248,12 +274,15 @@ impl Db {
             .await?;
         // SUM of a BIGINT is a DECIMAL in MySQL and a NUMERIC in PostgreSQL: cast back to an integer.
         let sums = match self.kind() {
-            DbKind::MySql => "SELECT CAST(SUM(tokens) AS SIGNED), CAST(SUM(latency_ms) AS SIGNED), COUNT(latency_ms) FROM messages",
+            DbKind::MySql => {
+                "SELECT CAST(SUM(tokens) AS SIGNED), CAST(SUM(latency_ms) AS SIGNED), COUNT(latency_ms) FROM messages"
+            }
             DbKind::Sqlite | DbKind::Postgres => {
                 "SELECT CAST(SUM(tokens) AS BIGINT), CAST(SUM(latency_ms) AS BIGINT), COUNT(latency_ms) FROM messages"
             }
         };
-        let (tokens, latency_sum, latency_n): (Option<i64>, Option<i64>, i64) = sqlx::query_as(sums).fetch_one(self.pool()).await?;
+        let (tokens, latency_sum, latency_n): (Option<i64>, Option<i64>, i64) =
+            sqlx::query_as(sums).fetch_one(self.pool()).await?;
         let latency = (latency_sum, latency_n);
         let mean_latency_ms = match latency {
             (Some(sum), n) if n > 0 => Some(sum / n),

@@ -3,7 +3,7 @@
 
 use sqlx::FromRow;
 
-use crate::db::{now_ms, Db, DbResult};
+use crate::db::{Db, DbResult, now_ms};
 use crate::sql;
 
 #[derive(Debug, Clone, PartialEq, Eq, FromRow)]
@@ -28,7 +28,9 @@ pub enum RefreshUse {
     /// Valid: now marked used; issue its successor in the same family.
     Fresh(RefreshTokenRow),
     /// Already used or revoked: the family is revoked now.
-    Reused { family_id: String },
+    Reused {
+        family_id: String,
+    },
     Expired,
     Unknown,
 }
@@ -67,7 +69,9 @@ impl Db {
             .await?;
         let query = sql!(self, concat!("SELECT ", refresh_columns!(), " FROM refresh_tokens WHERE token_hash = ?"));
         let row: Option<RefreshTokenRow> = sqlx::query_as(query).bind(token_hash).fetch_optional(self.pool()).await?;
-        let Some(row) = row else { return Ok(RefreshUse::Unknown) };
+        let Some(row) = row else {
+            return Ok(RefreshUse::Unknown);
+        };
         if claimed.rows_affected() == 1 {
             return Ok(RefreshUse::Fresh(row));
         }
@@ -79,20 +83,24 @@ impl Db {
     }
 
     pub async fn revoke_refresh_family(&self, family_id: &str) -> DbResult<u64> {
-        let done = sqlx::query(sql!(self, "UPDATE refresh_tokens SET revoked_at = ? WHERE family_id = ? AND revoked_at IS NULL"))
-            .bind(now_ms())
-            .bind(family_id)
-            .execute(self.pool())
-            .await?;
+        let done = sqlx::query(sql!(
+            self,
+            "UPDATE refresh_tokens SET revoked_at = ? WHERE family_id = ? AND revoked_at IS NULL"
+        ))
+        .bind(now_ms())
+        .bind(family_id)
+        .execute(self.pool())
+        .await?;
         Ok(done.rows_affected())
     }
 
     /// Revokes by the token itself (RFC 7009): its family goes with it.
     pub async fn revoke_refresh_token(&self, token_hash: &str) -> DbResult<bool> {
-        let family: Option<String> = sqlx::query_scalar(sql!(self, "SELECT family_id FROM refresh_tokens WHERE token_hash = ?"))
-            .bind(token_hash)
-            .fetch_optional(self.pool())
-            .await?;
+        let family: Option<String> =
+            sqlx::query_scalar(sql!(self, "SELECT family_id FROM refresh_tokens WHERE token_hash = ?"))
+                .bind(token_hash)
+                .fetch_optional(self.pool())
+                .await?;
         match family {
             Some(family) => Ok(self.revoke_refresh_family(&family).await? > 0),
             None => Ok(false),
@@ -101,11 +109,14 @@ impl Db {
 
     /// True while the family has a token neither revoked nor expired: the login is still alive.
     pub async fn refresh_family_alive(&self, family_id: &str) -> DbResult<bool> {
-        let n: i64 = sqlx::query_scalar(sql!(self, "SELECT COUNT(*) FROM refresh_tokens WHERE family_id = ? AND revoked_at IS NULL AND expires_at > ?"))
-            .bind(family_id)
-            .bind(now_ms())
-            .fetch_one(self.pool())
-            .await?;
+        let n: i64 = sqlx::query_scalar(sql!(
+            self,
+            "SELECT COUNT(*) FROM refresh_tokens WHERE family_id = ? AND revoked_at IS NULL AND expires_at > ?"
+        ))
+        .bind(family_id)
+        .bind(now_ms())
+        .fetch_one(self.pool())
+        .await?;
         Ok(n > 0)
     }
 }

@@ -1,6 +1,6 @@
 //! Server sessions: the rows behind the tower-sessions store.
 
-use crate::db::{is_unique_violation, Db, DbError, DbResult};
+use crate::db::{Db, DbError, DbResult, is_unique_violation};
 use crate::sql;
 
 impl Db {
@@ -21,28 +21,25 @@ impl Db {
 
     /// Writes a session record, creating it when absent.
     pub async fn session_save(&self, id: &str, data: &str, expires_at: i64) -> DbResult<()> {
+        if self.session_update(id, data, expires_at).await? {
+            return Ok(());
+        }
+        match self.session_create(id, data, expires_at).await {
+            // Created concurrently between our update and insert: write over it.
+            Err(DbError::Conflict(_)) => self.session_update(id, data, expires_at).await.map(|_| ()),
+            other => other,
+        }
+    }
+
+    /// True when the record existed and was updated.
+    async fn session_update(&self, id: &str, data: &str, expires_at: i64) -> DbResult<bool> {
         let updated = sqlx::query(sql!(self, "UPDATE sessions SET data = ?, expires_at = ? WHERE id = ?"))
             .bind(data)
             .bind(expires_at)
             .bind(id)
             .execute(self.pool())
             .await?;
-        if updated.rows_affected() > 0 {
-            return Ok(());
-        }
-        match self.session_create(id, data, expires_at).await {
-            // Created concurrently between our update and insert: write over it.
-            Err(DbError::Conflict(_)) => {
-                sqlx::query(sql!(self, "UPDATE sessions SET data = ?, expires_at = ? WHERE id = ?"))
-                    .bind(data)
-                    .bind(expires_at)
-                    .bind(id)
-                    .execute(self.pool())
-                    .await?;
-                Ok(())
-            }
-            other => other,
-        }
+        Ok(updated.rows_affected() > 0)
     }
 
     /// The record, if it exists and has not expired at `now`.
@@ -60,7 +57,10 @@ impl Db {
     }
 
     pub async fn purge_expired_sessions(&self, now: i64) -> DbResult<u64> {
-        let done = sqlx::query(sql!(self, "DELETE FROM sessions WHERE expires_at <= ?")).bind(now).execute(self.pool()).await?;
+        let done = sqlx::query(sql!(self, "DELETE FROM sessions WHERE expires_at <= ?"))
+            .bind(now)
+            .execute(self.pool())
+            .await?;
         Ok(done.rows_affected())
     }
 }

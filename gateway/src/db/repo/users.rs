@@ -2,7 +2,7 @@
 
 use sqlx::FromRow;
 
-use crate::db::{is_unique_violation, new_id, now_ms, Db, DbError, DbResult};
+use crate::db::{Db, DbError, DbResult, is_unique_violation, new_id, now_ms};
 use crate::sql;
 
 /// The issuer of accounts created on the gateway itself.
@@ -113,7 +113,8 @@ impl Db {
             Err(e) if is_unique_violation(&e) => {
                 // Another request created this identity first: use theirs.
                 tx.rollback().await?;
-                let user = self.find_user_by_identity(&claims.issuer, &claims.subject).await?.ok_or(DbError::NotFound)?;
+                let user =
+                    self.find_user_by_identity(&claims.issuer, &claims.subject).await?.ok_or(DbError::NotFound)?;
                 self.refresh_profile(&user.id, claims, now).await
             }
             Err(e) => Err(e.into()),
@@ -148,13 +149,23 @@ impl Db {
     pub async fn find_user_by_identity(&self, issuer: &str, subject: &str) -> DbResult<Option<User>> {
         let query = sql!(
             self,
-            concat!("SELECT ", user_columns!(), " FROM users u JOIN identities i ON i.user_id = u.id WHERE i.issuer = ? AND i.subject = ?")
+            concat!(
+                "SELECT ",
+                user_columns!(),
+                " FROM users u JOIN identities i ON i.user_id = u.id WHERE i.issuer = ? AND i.subject = ?"
+            )
         );
         Ok(sqlx::query_as::<_, User>(query).bind(issuer).bind(subject).fetch_optional(self.pool()).await?)
     }
 
     /// A local account: the username (case-insensitively) is its subject. Refuses taken names.
-    pub async fn create_local_user(&self, username: &str, name: &str, email: &str, password_hash: &str) -> DbResult<User> {
+    pub async fn create_local_user(
+        &self,
+        username: &str,
+        name: &str,
+        email: &str,
+        password_hash: &str,
+    ) -> DbResult<User> {
         let now = now_ms();
         let subject = username.to_lowercase();
         let mut tx = self.pool().begin().await?;
@@ -193,12 +204,15 @@ impl Db {
     /// The local account and its password hash, for a login attempt.
     pub async fn local_credentials(&self, username: &str) -> DbResult<Option<(User, String)>> {
         let subject = username.to_lowercase();
-        let hash: Option<Option<String>> = sqlx::query_scalar(sql!(self, "SELECT password_hash FROM identities WHERE issuer = ? AND subject = ?"))
-            .bind(LOCAL_ISSUER)
-            .bind(&subject)
-            .fetch_optional(self.pool())
-            .await?;
-        let Some(Some(hash)) = hash else { return Ok(None) };
+        let hash: Option<Option<String>> =
+            sqlx::query_scalar(sql!(self, "SELECT password_hash FROM identities WHERE issuer = ? AND subject = ?"))
+                .bind(LOCAL_ISSUER)
+                .bind(&subject)
+                .fetch_optional(self.pool())
+                .await?;
+        let Some(Some(hash)) = hash else {
+            return Ok(None);
+        };
         let user = self.find_user_by_identity(LOCAL_ISSUER, &subject).await?.ok_or(DbError::NotFound)?;
         Ok(Some((user, hash)))
     }

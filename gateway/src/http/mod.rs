@@ -1,0 +1,80 @@
+//! The HTTP surface: `app(state)` builds the whole router, so tests drive it with `oneshot`.
+
+pub mod error;
+mod observe;
+mod ops;
+mod pages;
+pub mod security;
+
+use std::time::Duration;
+
+use axum::extract::Request;
+use axum::http::{HeaderValue, Method, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router, middleware};
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+
+use crate::config::Config;
+use crate::state::AppState;
+use error::{ApiError, PageError};
+
+pub use observe::REQUEST_ID_HEADER;
+
+pub fn app(state: AppState) -> Router {
+    let api = Router::new().route("/info", get(info)).layer(cors(&state.config));
+
+    Router::new()
+        .route("/", get(pages::home))
+        .route("/health", get(ops::health))
+        .route("/ready", get(ops::ready))
+        .route("/metrics", get(ops::metrics))
+        .nest("/api/v1", api)
+        .fallback(fallback)
+        // Tags each response with its matched route, for the metrics and the request log.
+        .route_layer(middleware::from_fn(observe::tag_route))
+        // Outermost last: request id → log/metrics → host check → security headers → error pages.
+        .layer(middleware::from_fn_with_state(state.clone(), pages::render_error_pages))
+        .layer(middleware::from_fn_with_state(state.security.clone(), security::security_headers))
+        .layer(middleware::from_fn_with_state(state.security.clone(), security::check_host))
+        .layer(middleware::from_fn_with_state(state.metrics.clone(), observe::observe))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID_HEADER.clone()))
+        .layer(SetRequestIdLayer::new(REQUEST_ID_HEADER.clone(), MakeRequestUuid))
+        .with_state(state)
+}
+
+/// CORS for the API: exactly the configured origins, no credentials (the API takes bearer tokens).
+fn cors(config: &Config) -> CorsLayer {
+    let origins: Vec<HeaderValue> =
+        config.allowed_origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods([Method::GET, Method::POST, Method::DELETE, Method::OPTIONS])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .max_age(Duration::from_secs(3600))
+}
+
+/// Unknown paths: a JSON error under `/api/`, the error page elsewhere.
+async fn fallback(request: Request) -> Response {
+    if request.uri().path().starts_with("/api/") {
+        ApiError::not_found().into_response()
+    } else {
+        PageError::not_found().into_response()
+    }
+}
+
+/// What a client needs to know before it signs in: the version and the doors that are open.
+async fn info(axum::extract::State(state): axum::extract::State<AppState>) -> Json<serde_json::Value> {
+    let c = &state.config;
+    Json(serde_json::json!({
+        "name": "ibal-gateway",
+        "version": env!("CARGO_PKG_VERSION"),
+        "chat_backend": c.chat.backend.name(),
+        "ws_url": c.chat.ws_url.as_str(),
+        "auth": {
+            "openedx": c.openedx.is_some(),
+            "local_accounts": c.local_accounts,
+        },
+    }))
+}

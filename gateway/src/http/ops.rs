@@ -1,0 +1,36 @@
+//! Operations endpoints: liveness, readiness and metrics.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use serde_json::json;
+
+use crate::state::AppState;
+
+/// Liveness: the process answers. No I/O, so a slow database never gets the pod killed.
+pub async fn health() -> impl IntoResponse {
+    Json(json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }))
+}
+
+/// Readiness: the dependencies answer. 503 takes the replica out of the load balancer.
+pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
+    let database = match tokio::time::timeout(std::time::Duration::from_secs(2), state.db.ping()).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("timed out".to_owned()),
+    };
+    let ready = database.is_ok();
+    if let Err(e) = &database {
+        tracing::warn!(error = %e, "not ready: database");
+    }
+    let body = json!({
+        "status": if ready { "ready" } else { "unavailable" },
+        "checks": { "database": if database.is_ok() { "ok" } else { "unavailable" } },
+    });
+    (if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, Json(body))
+}
+
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.render())
+}

@@ -1,0 +1,74 @@
+//! Running the server: connect, migrate, listen, and shut down gracefully on SIGTERM/SIGINT.
+
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::db::{Db, DbError};
+use crate::http::app;
+use crate::state::{AppState, StateError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("database: {0}")]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: std::net::SocketAddr, source: std::io::Error },
+    #[error("server: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+pub async fn serve(config: Config, migrate: bool) -> Result<(), ServeError> {
+    if let Some(path) = &config.secret_key.generated_at {
+        tracing::warn!(path = %path.display(), "SECRET_KEY is not set: using a generated development key (set SECRET_KEY in production)");
+    }
+    let db = Db::connect(&config.database).await?;
+    if migrate && config.database.auto_migrate {
+        let report = db.migrate().await?;
+        tracing::info!(
+            database = config.database.kind.name(),
+            applied = report.applied_now,
+            total = report.total,
+            "migrations up to date"
+        );
+    }
+    let addr = config.bind_addr;
+    let listener = TcpListener::bind(addr).await.map_err(|source| ServeError::Bind { addr, source })?;
+    let local = listener.local_addr()?;
+    let state = AppState::new(config, db.clone())?;
+    tracing::info!(
+        addr = %local,
+        public_url = %state.config.public_url,
+        chat_backend = state.config.chat.backend.name(),
+        database = state.config.database.kind.name(),
+        "listening"
+    );
+    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown_signal()).await?;
+    db.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM (orchestrators): in-flight requests then finish.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown signal received: finishing in-flight requests");
+}

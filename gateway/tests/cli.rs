@@ -1,0 +1,189 @@
+//! The binary as an operator runs it: configuration errors, `migrate`, `check`, and `serve` on its
+//! defaults with a graceful stop.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use common::TestDb;
+use ibal_gateway::config::DbKind;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+const BIN: &str = env!("CARGO_BIN_EXE_ibal-gateway");
+
+/// A scratch working directory, so the default `data/` folder and `.env` lookup are the test's own.
+fn workdir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ibal-cli-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("workdir");
+    dir
+}
+
+fn gateway(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .current_dir(dir)
+        .env_clear()
+        .envs(env.iter().copied())
+        .output()
+        .expect("run ibal-gateway")
+}
+
+#[test]
+fn bad_configuration_exits_2_with_one_line_naming_the_variable() {
+    let dir = workdir();
+    let cases: &[(&[(&str, &str)], &str)] = &[
+        (&[("DEBUG", "false")], "SECRET_KEY"),
+        (&[("DATABASE_URL", "nonsense://x")], "DATABASE_URL"),
+        (&[("BIND_ADDR", "everywhere")], "BIND_ADDR"),
+        (&[("ENV_FILE", "missing.env")], "ENV_FILE"),
+    ];
+    for (env, var) in cases {
+        let out = gateway(&dir, &["serve"], env);
+        assert_eq!(out.status.code(), Some(2), "{env:?} should exit 2");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr.trim_end().lines().count(), 1, "one line, got: {stderr}");
+        assert!(stderr.contains(var), "{stderr:?} names {var}");
+    }
+    assert!(!dir.join("data").exists(), "a refused start writes nothing");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn env_file_is_read_and_the_environment_wins() {
+    let dir = workdir();
+    std::fs::write(dir.join("custom.env"), "DEBUG=false\nDATABASE_URL=nonsense://from-file\n").expect("write");
+    let out = gateway(&dir, &["migrate"], &[("ENV_FILE", "custom.env")]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("DATABASE_URL"), "the file's value was used");
+    std::fs::write(dir.join(".env"), "DATABASE_URL=nonsense://from-dotenv\n").expect("write");
+    let db = format!("sqlite://{}/x.db", dir.display());
+    let out = gateway(&dir, &["migrate"], &[("DATABASE_URL", &db)]);
+    assert!(out.status.success(), "the environment overrides .env: {}", String::from_utf8_lossy(&out.stderr));
+    std::fs::remove_dir_all(dir).ok();
+}
+
+async fn migrate_twice(kind: DbKind) {
+    let Some(test_db) = TestDb::empty(kind).await else {
+        eprintln!("{} not configured", kind.name());
+        return;
+    };
+    let dir = workdir();
+    for (round, expect) in [(1, "1 applied now"), (2, "0 applied now")] {
+        let out = gateway(&dir, &["migrate"], &[("DATABASE_URL", &test_db.url)]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "round {round}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(stdout.contains(expect), "round {round}: {stdout}");
+        assert!(!stdout.contains("@127.0.0.1") || !stdout.contains(":pass"), "no credentials printed");
+    }
+    std::fs::remove_dir_all(dir).ok();
+    test_db.cleanup().await;
+}
+
+#[tokio::test]
+async fn migrate_is_idempotent_on_sqlite() {
+    migrate_twice(DbKind::Sqlite).await;
+}
+
+#[tokio::test]
+async fn migrate_is_idempotent_on_mysql() {
+    migrate_twice(DbKind::MySql).await;
+}
+
+#[tokio::test]
+async fn migrate_is_idempotent_on_postgres() {
+    migrate_twice(DbKind::Postgres).await;
+}
+
+#[test]
+fn check_reports_each_dependency_and_fails_when_one_is_down() {
+    let dir = workdir();
+    let redis = std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let out = gateway(&dir, &["check"], &[("REDIS_URL", &redis)]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.lines().any(|l| l.starts_with("ok") && l.contains("configuration")), "{stdout}");
+    assert!(stdout.lines().any(|l| l.starts_with("ok") && l.contains("database")), "{stdout}");
+    assert!(stdout.lines().any(|l| l.starts_with("ok") && l.contains("redis")), "{stdout}");
+
+    // Nothing listens on port 9 here: the check fails, names the dependency, exits 1.
+    let out = gateway(
+        &dir,
+        &["check"],
+        &[
+            ("REDIS_URL", "redis://:hunter2@127.0.0.1:9"),
+            ("CHAT_BACKEND", "flowise"),
+            ("FLOWISE_URL", "http://127.0.0.1:9"),
+            ("FLOWISE_FLOW_ID", "f"),
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.lines().any(|l| l.starts_with("FAIL") && l.contains("redis")), "{stdout}");
+    assert!(stdout.lines().any(|l| l.starts_with("FAIL") && l.contains("llm backend")), "{stdout}");
+    assert!(!stdout.contains("hunter2"), "passwords are redacted: {stdout}");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// The README's run command: no configuration at all. Serves, then stops cleanly on SIGTERM.
+#[tokio::test]
+async fn serve_runs_on_defaults_and_stops_gracefully() {
+    let dir = workdir();
+    let mut child = tokio::process::Command::new(BIN)
+        .current_dir(&dir)
+        .env_clear()
+        .env("BIND_ADDR", "127.0.0.1:0")
+        .env("LOG_FORMAT", "json")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let addr = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await.expect("read") {
+            let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else {
+                continue;
+            };
+            if event["message"] == "listening" {
+                return event["addr"].as_str().expect("addr").to_owned();
+            }
+        }
+        panic!("the gateway exited before listening");
+    })
+    .await
+    .expect("listening within 30 s");
+    // Keep draining the log so the child never blocks on a full pipe.
+    let drain = tokio::spawn(async move {
+        let mut all = Vec::new();
+        while let Ok(Some(line)) = lines.next_line().await {
+            all.push(line);
+        }
+        all
+    });
+
+    let http = reqwest::Client::new();
+    let health = http.get(format!("http://{addr}/health")).send().await.expect("health");
+    assert_eq!(health.status(), 200);
+    let home = http.get(format!("http://{addr}/")).send().await.expect("home");
+    let csp = home.headers()["content-security-policy"].to_str().expect("ascii").to_owned();
+    let html = home.text().await.expect("html");
+    let nonce = csp.split("'nonce-").nth(1).and_then(|r| r.split('\'').next()).expect("nonce");
+    assert!(html.contains(&format!("<script nonce=\"{nonce}\">")));
+    assert!(dir.join("data/ibal.db").exists(), "the default SQLite database is created under ./data");
+    assert!(dir.join("data/secret_key").exists(), "a development secret key is generated and kept");
+
+    let pid = child.id().expect("pid").to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().expect("kill").success());
+    let status =
+        tokio::time::timeout(Duration::from_secs(15), child.wait()).await.expect("stops within 15 s").expect("wait");
+    assert!(status.success(), "graceful stop exits 0, got {status}");
+    let log = drain.await.expect("log");
+    assert!(log.iter().any(|l| l.contains("\"message\":\"stopped\"")), "logs the stop");
+    assert!(
+        log.iter().all(|l| !l.contains(&std::fs::read_to_string(dir.join("data/secret_key")).expect("key"))),
+        "the key is never logged"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}

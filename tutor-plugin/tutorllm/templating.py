@@ -1,0 +1,92 @@
+"""Jinja filters used by the plugin's templates and patches.
+
+The gateway's environment is written once, as ``NAME=value`` lines, in
+``templates/llm/apps/partials/gateway.env``. The compose services, the
+Kubernetes deployment and the Kubernetes job all render that one partial and
+turn it into YAML with these filters, so the environment is never written twice
+and every value is quoted the same, safe way.
+
+The filters are registered with an ``llm_`` prefix so that they cannot collide
+with Tutor's own filters or with another plugin's.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import typing as t
+from urllib.parse import quote
+
+from tutor import exceptions
+
+_ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*\Z")
+
+
+def env_items(text: str) -> list[tuple[str, str]]:
+    """Parse a rendered environment partial into ``(name, value)`` pairs.
+
+    - blank lines and lines starting with ``#`` are ignored;
+    - every other line must be ``NAME=value`` (the value is everything after the
+      first ``=``, surrounding whitespace removed);
+    - a name may appear only once;
+    - entries with an empty value are dropped, so that optional settings left
+      empty (e.g. ``LLM_FLOWISE_URL`` with the ``room`` backend) are not passed
+      to the gateway at all and it keeps its own defaults.
+
+    Errors name the line number but never print the value: it may be a secret.
+    """
+    items: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for number, raw_line in enumerate(text.splitlines(), start=1):
+        line = raw_line.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, separator, value = line.partition("=")
+        name = name.strip()
+        if not separator or not _ENV_NAME.match(name):
+            raise exceptions.TutorError(
+                f"llm plugin: line {number} of the gateway environment is not "
+                "NAME=value (does a setting contain a line break?)"
+            )
+        if name in seen:
+            raise exceptions.TutorError(
+                f"llm plugin: {name} is set twice in the gateway environment "
+                f"(line {number}; does a setting contain a line break?)"
+            )
+        seen.add(name)
+        value = value.strip()
+        if value:
+            items.append((name, value))
+    return items
+
+
+def yaml_str(value: t.Any) -> str:
+    """Quote a value as a YAML double-quoted scalar.
+
+    A JSON string is a valid YAML double-quoted scalar; with ``ensure_ascii`` it
+    is also a single line of printable ASCII, so JSON documents (the LMS JWK
+    set), quotes, ``#``, ``:`` and non-ASCII text all survive unchanged.
+    """
+    return json.dumps(str(value))
+
+
+def compose_str(value: t.Any) -> str:
+    """Quote a value for a docker compose file.
+
+    Same as :func:`yaml_str`, and ``$`` is doubled because compose interpolates
+    ``$VAR`` in every value of the file.
+    """
+    return json.dumps(str(value).replace("$", "$$"))
+
+
+def url_quote(value: t.Any) -> str:
+    """Percent-encode a URL component (user name, password): nothing is safe."""
+    return quote(str(value), safe="")
+
+
+FILTERS: list[tuple[str, t.Callable[..., t.Any]]] = [
+    ("llm_env_items", env_items),
+    ("llm_yaml_str", yaml_str),
+    ("llm_compose_str", compose_str),
+    ("llm_url_quote", url_quote),
+]

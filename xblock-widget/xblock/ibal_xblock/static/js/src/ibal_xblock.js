@@ -1,0 +1,118 @@
+/*
+ * IBAL XBlock: loads the IBAL chat widget from the gateway and mounts it.
+ *
+ * The widget is an ES module built with `wasm-bindgen --target web`: its default
+ * export is the async init function (it fetches the .wasm next to the module) and
+ * it exports mount(element, settings). `args` is the JSON object given to
+ * initialize_js by the Python block; it is passed to mount() unchanged.
+ *
+ * Every console line starts with "[IbalXBlock]" (filter the console on it).
+ * Keep exactly three parameters: the XBlock runtimes look at the function's arity.
+ */
+function IbalXBlock(runtime, element, args) {
+    'use strict';
+
+    var PREFIX = '[IbalXBlock]';
+    var DEFAULT_ERROR = 'The chat could not be loaded. Please reload the page or try again later.';
+    var root = element && element.jquery ? element[0] : element;
+    var settings = {};
+    var key;
+
+    function log(message) {
+        console.log(PREFIX + ' ' + message);
+    }
+
+    function logError(message) {
+        console.error(PREFIX + ' ' + message);
+    }
+
+    function describe(error) {
+        if (error && typeof error.message === 'string' && error.message) {
+            return error.message;
+        }
+        return String(error);
+    }
+
+    function clear(node) {
+        while (node.firstChild) {
+            node.removeChild(node.firstChild);
+        }
+    }
+
+    // Shows a message as text (never as HTML) in the mount point.
+    function showError(mountPoint) {
+        var text = mountPoint.getAttribute('data-load-error') || DEFAULT_ERROR;
+        var paragraph = document.createElement('p');
+        paragraph.className = 'ibal-xblock-error';
+        paragraph.setAttribute('role', 'alert');
+        paragraph.textContent = text;
+        clear(mountPoint);
+        mountPoint.appendChild(paragraph);
+    }
+
+    if (args && typeof args === 'object') {
+        for (key in args) {
+            if (Object.prototype.hasOwnProperty.call(args, key)) {
+                settings[key] = args[key];
+            }
+        }
+    }
+
+    log('Initializing chat block ' + (settings.usage_id || '(no usage id)') +
+        ' with widget ' + (settings.widget_url || '(none)'));
+
+    var mountPoint = root && root.querySelector ? root.querySelector('.ibal-xblock-mount') : null;
+    if (!mountPoint) {
+        logError('Mount point .ibal-xblock-mount not found; the chat is not started');
+        return;
+    }
+    if (mountPoint.getAttribute('data-ibal-state')) {
+        log('Chat block already initialized; skipping');
+        return;
+    }
+    mountPoint.setAttribute('data-ibal-state', 'loading');
+
+    function fail(what, error) {
+        mountPoint.setAttribute('data-ibal-state', 'failed');
+        logError(what + ': ' + describe(error));
+        showError(mountPoint);
+    }
+
+    if (typeof settings.widget_url !== 'string' || !settings.widget_url) {
+        fail('Failed to load chat widget', new Error('no widget_url in the block settings'));
+        return;
+    }
+
+    var loading;
+    try {
+        loading = import(settings.widget_url);
+    } catch (error) {
+        loading = Promise.reject(error);
+    }
+
+    loading.then(function (widget) {
+        if (typeof widget.default !== 'function' || typeof widget.mount !== 'function') {
+            throw new Error('the module does not export a default init function and mount()');
+        }
+        return Promise.resolve(widget.default()).then(function () {
+            return widget;
+        });
+    }).then(function (widget) {
+        log('Chat widget loaded; mounting');
+        clear(mountPoint);
+        var mounted;
+        try {
+            mounted = Promise.resolve(widget.mount(mountPoint, settings));
+        } catch (error) {
+            mounted = Promise.reject(error);
+        }
+        return mounted.then(function () {
+            mountPoint.setAttribute('data-ibal-state', 'mounted');
+            log('Chat widget mounted');
+        }, function (error) {
+            fail('Failed to start chat widget', error);
+        });
+    }, function (error) {
+        fail('Failed to load chat widget', error);
+    });
+}

@@ -1,0 +1,3 @@
+export default async function init() {
+    globalThis.__ibalWidget.calls.push('init');
+}

@@ -1,0 +1,86 @@
+// Runs static/js/src/ibal_xblock.js in Node against a tiny fake DOM and prints what happened as JSON.
+// Usage: node harness.mjs '<json options>'
+//   options: { widget_url, load_error, jquery: bool, calls: number, args: {...extra settings} }
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+const options = JSON.parse(process.argv[2] || '{}');
+const source = readFileSync(
+    fileURLToPath(new URL('../../ibal_xblock/static/js/src/ibal_xblock.js', import.meta.url)), 'utf8');
+
+class FakeNode {
+    constructor(tagName) {
+        this.tagName = tagName;
+        this.children = [];
+        this.attributes = {};
+        this.className = '';
+        this.textContent = '';
+        this.mount = null;
+    }
+    get firstChild() { return this.children[0] || null; }
+    appendChild(child) { this.children.push(child); return child; }
+    removeChild(child) { this.children.splice(this.children.indexOf(child), 1); return child; }
+    setAttribute(name, value) { this.attributes[name] = String(value); }
+    getAttribute(name) { return name in this.attributes ? this.attributes[name] : null; }
+    querySelector(selector) { return selector === '.ibal-xblock-mount' ? this.mount : null; }
+}
+
+globalThis.document = { createElement: (tag) => new FakeNode(tag) };
+globalThis.__ibalWidget = { calls: [] };
+
+const logs = [];
+console.log = (...parts) => logs.push({ level: 'log', text: parts.join(' ') });
+console.error = (...parts) => logs.push({ level: 'error', text: parts.join(' ') });
+console.warn = (...parts) => logs.push({ level: 'warn', text: parts.join(' ') });
+
+const root = new FakeNode('div');
+const mountPoint = new FakeNode('div');
+mountPoint.className = 'ibal-xblock-mount';
+if (options.load_error !== undefined) mountPoint.setAttribute('data-load-error', options.load_error);
+const placeholder = new FakeNode('p');
+placeholder.textContent = 'Loading the chat…';
+mountPoint.appendChild(placeholder);
+if (!options.no_mount) root.mount = mountPoint;
+
+const IbalXBlock = new Function(source + '\nreturn IbalXBlock;')();
+const args = Object.assign({
+    gateway_url: 'https://chat.example.com',
+    ws_url: 'wss://chat.example.com/ws/chat/',
+    widget_url: options.widget_url,
+    course_id: 'course-v1:Org+Course+Run',
+    usage_id: 'block-v1:Org+Course+Run+type@ibalxblock+block@1',
+    display_name: 'IBAL Chat',
+    welcome_message: 'Click Start Chat to begin',
+    assistant_instructions: '',
+    lang: 'en',
+}, options.args || {});
+if (options.widget_url === null) delete args.widget_url;
+
+const element = options.jquery ? { jquery: '3.7.1', 0: root, length: 1 } : root;
+const runtime = {};
+for (let i = 0; i < (options.calls || 1); i++) {
+    new IbalXBlock(runtime, element, args);  // the workbench runtime calls it with `new`
+}
+
+const deadline = Date.now() + 5000;
+while (['loading'].includes(mountPoint.getAttribute('data-ibal-state')) && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+}
+
+const widget = globalThis.__ibalWidget;
+process.stdout.write(JSON.stringify({
+    arity: IbalXBlock.length,
+    logs,
+    state: mountPoint.getAttribute('data-ibal-state'),
+    children: mountPoint.children.map((child) => ({
+        tag: child.tagName,
+        className: child.className,
+        role: child.getAttribute ? child.getAttribute('role') : null,
+        text: child.textContent,
+        childCount: child.children ? child.children.length : 0,
+    })),
+    calls: widget.calls,
+    mountedOnMountPoint: widget.mountElement === mountPoint,
+    mountSettings: widget.mountSettings || null,
+    settingsIsCopy: widget.mountSettings ? widget.mountSettings !== args : null,
+}) + '\n');

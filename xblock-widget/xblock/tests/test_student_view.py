@@ -1,0 +1,282 @@
+"""student_view in real XBlock runtimes: mount point, resources, initialize_js settings, missing settings."""
+
+import html
+
+import pytest
+from django.conf import settings as django_settings
+from django.test import override_settings
+
+from ibal_xblock import IbalXBlock, __version__
+from ibal_xblock.ibal_xblock import MOUNT_SETTINGS_KEYS
+
+from .helpers import GATEWAY_URL, FakeUsageKey, init_args_from_html, platform_block, workbench_block
+
+STAFF_SETTING = 'XBLOCK_SETTINGS["IbalXBlock"]["GATEWAY_URL"]'
+NEUTRAL = "The chat is not available right now."
+
+
+def gateway_settings(**bucket):
+    return override_settings(XBLOCK_SETTINGS={"IbalXBlock": bucket})
+
+
+def js_texts(frag):
+    """Inline JavaScript added by the block (the workbench wrapper adds jQuery URLs, which are not ours)."""
+    return [r.data for r in frag.resources if r.mimetype == "application/javascript" and r.kind == "text"]
+
+
+def css_texts(frag):
+    return [r.data for r in frag.resources if r.mimetype == "text/css" and r.kind == "text"]
+
+
+def test_student_view_renders_mount_point_resources_and_settings():
+    block = workbench_block()
+    with gateway_settings(GATEWAY_URL=GATEWAY_URL):
+        frag = block.render("student_view", {})
+    body = frag.body_html()
+
+    assert 'class="ibal-xblock-mount"' in body
+    assert "data-init='IbalXBlock'" in body
+    assert any("function IbalXBlock(runtime, element, args)" in js for js in js_texts(frag))
+    assert any(".ibal-xblock-mount" in css for css in css_texts(frag))
+
+    [args] = init_args_from_html(body)
+    assert args == {
+        "gateway_url": "https://chat.local.openedx.io",
+        "ws_url": "wss://chat.local.openedx.io/ws/chat/",
+        "widget_url": f"https://chat.local.openedx.io/static/widget/{__version__}/ibal_widget.js",
+        "course_id": "",
+        "usage_id": str(block.scope_ids.usage_id),
+        "display_name": "IBAL Chat",
+        "welcome_message": "Click Start Chat to begin",
+        "assistant_instructions": "",
+        # The workbench's i18n service is Django's translation module: LANGUAGE_CODE "en-us".
+        "lang": "en-us",
+    }
+    assert tuple(args) == MOUNT_SETTINGS_KEYS
+
+
+def test_unwrapped_fragment_uses_initialize_js():
+    block = workbench_block()
+    with gateway_settings(GATEWAY_URL=GATEWAY_URL):
+        frag = block.student_view({})
+    assert frag.js_init_fn == "IbalXBlock"
+    assert frag.json_init_args["widget_url"] == "https://chat.local.openedx.io/static/widget/0.1.0/ibal_widget.js"
+    assert frag.json_init_args["ws_url"] == "wss://chat.local.openedx.io/ws/chat/"
+
+
+@pytest.mark.parametrize(
+    ("bucket", "ws_url", "widget_url"),
+    [
+        (
+            {"GATEWAY_URL": "http://127.0.0.1:8080/"},
+            "ws://127.0.0.1:8080/ws/chat/",
+            "http://127.0.0.1:8080/static/widget/0.1.0/ibal_widget.js",
+        ),
+        (
+            {"GATEWAY_URL": "  https://example.org/ibal//  "},
+            "wss://example.org/ibal/ws/chat/",
+            "https://example.org/ibal/static/widget/0.1.0/ibal_widget.js",
+        ),
+        (
+            {"GATEWAY_URL": "HTTPS://Chat.Example.org", "WS_URL": "wss://ws.example.org/ws/chat/"},
+            "wss://ws.example.org/ws/chat/",
+            "https://Chat.Example.org/static/widget/0.1.0/ibal_widget.js",
+        ),
+        (
+            {"GATEWAY_URL": GATEWAY_URL, "WIDGET_VERSION": "0.2.0-rc.1", "WS_URL": ""},
+            "wss://chat.local.openedx.io/ws/chat/",
+            "https://chat.local.openedx.io/static/widget/0.2.0-rc.1/ibal_widget.js",
+        ),
+    ],
+)
+def test_urls_are_derived_from_settings(bucket, ws_url, widget_url):
+    block = workbench_block()
+    with override_settings(XBLOCK_SETTINGS={"IbalXBlock": bucket}):
+        args = block.student_view({}).json_init_args
+    assert args["ws_url"] == ws_url
+    assert args["widget_url"] == widget_url
+    assert args["gateway_url"] == widget_url.split("/static/widget/")[0]
+
+
+def test_course_content_cannot_override_the_gateway():
+    # Attributes that look like settings are not fields: the XML parser ignores them.
+    block = workbench_block(
+        '<ibalxblock GATEWAY_URL="https://evil.example" gateway_url="https://evil.example" '
+        'ws_url="wss://evil.example/ws/chat/" widget_url="https://evil.example/x.js" WIDGET_VERSION="9.9.9" '
+        'welcome_message="https://evil.example"/>'
+    )
+    assert set(IbalXBlock.fields) & {"gateway_url", "ws_url", "widget_url", "GATEWAY_URL", "WS_URL"} == set()
+    with gateway_settings(GATEWAY_URL=GATEWAY_URL):
+        args = block.student_view({}).json_init_args
+    assert args["gateway_url"] == GATEWAY_URL
+    assert args["ws_url"] == "wss://chat.local.openedx.io/ws/chat/"
+    assert args["widget_url"] == "https://chat.local.openedx.io/static/widget/0.1.0/ibal_widget.js"
+    assert args["welcome_message"] == "https://evil.example"  # plain content, used as text only
+
+
+def test_content_fields_never_reach_the_urls():
+    # Even with the whole bucket set, only XBLOCK_SETTINGS decides; fields are content.
+    block = workbench_block('<ibalxblock display_name="Room" assistant_instructions="Use https://evil.example"/>')
+    with gateway_settings(GATEWAY_URL="https://gw.example.com"):
+        args = block.student_view({}).json_init_args
+    assert "evil" not in args["gateway_url"] + args["ws_url"] + args["widget_url"]
+    assert args["assistant_instructions"] == "Use https://evil.example"
+    assert args["display_name"] == "Room"
+
+
+def _assert_no_chat(frag):
+    body = frag.body_html()
+    assert frag.js_init_fn is None
+    assert "xblock_json_init_args" not in body
+    assert "ibal-xblock-mount" not in body
+    assert js_texts(frag) == []
+    return body
+
+
+@pytest.mark.parametrize("bucket", [{}, {"GATEWAY_URL": ""}, {"GATEWAY_URL": None}, {"WS_URL": "wss://x.example/ws/"}])
+def test_missing_gateway_url_learner_sees_neutral_message(bucket):
+    block = workbench_block()
+    with gateway_settings(**bucket):
+        body = _assert_no_chat(block.render("student_view", {}))
+    assert NEUTRAL in body
+    assert "XBLOCK_SETTINGS" not in body
+    assert "GATEWAY_URL" not in body
+
+
+def test_missing_xblock_settings_entirely():
+    block = workbench_block()
+    with override_settings():
+        del django_settings.XBLOCK_SETTINGS
+        body = _assert_no_chat(block.render("student_view", {}))
+    assert NEUTRAL in body
+
+
+def test_missing_gateway_url_staff_sees_setting_name_runtime_flag():
+    block = workbench_block()
+    block.runtime.user_is_staff = True
+    with gateway_settings():
+        body = _assert_no_chat(block.render("student_view", {}))
+    assert html.escape(STAFF_SETTING, quote=True) in body
+    assert "is missing" in body
+    assert NEUTRAL not in body
+
+
+def test_missing_gateway_url_staff_sees_setting_name_user_service():
+    block = workbench_block()
+    user = block.runtime.service(block, "user").get_current_user()
+    user.opt_attrs["edx-platform.user_is_staff"] = True
+    with gateway_settings():
+        body = _assert_no_chat(block.student_view({}))
+    assert html.escape(STAFF_SETTING, quote=True) in body
+
+
+@pytest.mark.parametrize(
+    ("bucket", "key", "fragment"),
+    [
+        ({"GATEWAY_URL": "chat.local.openedx.io"}, "GATEWAY_URL", "must be an absolute URL"),
+        ({"GATEWAY_URL": "ftp://chat.local.openedx.io"}, "GATEWAY_URL", "must be an absolute URL"),
+        ({"GATEWAY_URL": "https://user:secret@chat.example.com"}, "GATEWAY_URL", "credentials"),
+        ({"GATEWAY_URL": "https://chat.example.com/?a=1"}, "GATEWAY_URL", "query string"),
+        ({"GATEWAY_URL": "https://chat.example.com:99999"}, "GATEWAY_URL", "not a valid URL"),
+        ({"GATEWAY_URL": 42}, "GATEWAY_URL", "must be a string"),
+        ({"GATEWAY_URL": GATEWAY_URL, "WS_URL": "https://chat.example.com/ws/chat/"}, "WS_URL", "ws://"),
+        ({"GATEWAY_URL": GATEWAY_URL, "WIDGET_VERSION": "../../evil"}, "WIDGET_VERSION", "must be a version"),
+    ],
+)
+def test_invalid_settings_staff_message_names_the_key(bucket, key, fragment):
+    block = workbench_block()
+    block.runtime.user_is_staff = True
+    with override_settings(XBLOCK_SETTINGS={"IbalXBlock": bucket}):
+        body = _assert_no_chat(block.student_view({}))
+    assert html.escape(f'XBLOCK_SETTINGS["IbalXBlock"]["{key}"]', quote=True) in body
+    assert html.escape(fragment, quote=True) in body
+
+
+def test_invalid_settings_learner_sees_neutral_message():
+    block = workbench_block()
+    with gateway_settings(GATEWAY_URL="javascript:alert(1)"):
+        body = _assert_no_chat(block.student_view({}))
+    assert NEUTRAL in body
+    assert "javascript" not in body
+
+
+def test_bucket_that_is_not_a_dict():
+    block = workbench_block()
+    block.runtime.user_is_staff = True
+    with override_settings(XBLOCK_SETTINGS={"IbalXBlock": "https://chat.example.com"}):
+        body = _assert_no_chat(block.student_view({}))
+    assert html.escape('XBLOCK_SETTINGS["IbalXBlock"] must be a dict', quote=True) in body
+
+
+def test_author_strings_are_escaped_in_html():
+    block = workbench_block()
+    block.display_name = '<img src=x onerror="alert(1)">'
+    with gateway_settings(GATEWAY_URL=GATEWAY_URL):
+        body = block.student_view({}).body_html()
+        author = block.author_view({}).body_html()
+    assert "<img" not in body and "<img" not in author
+    assert "&lt;img" in body and "&lt;img" in author
+    # The JSON settings carry the raw value (the widget inserts it as text).
+    with gateway_settings(GATEWAY_URL=GATEWAY_URL):
+        assert block.student_view({}).json_init_args["display_name"] == '<img src=x onerror="alert(1)">'
+
+
+def test_custom_fields_are_passed_to_the_widget():
+    block = workbench_block(
+        '<ibalxblock display_name="Ask the assistant" welcome_message="Hi there" '
+        'assistant_instructions="Focus on unit 3."/>'
+    )
+    with gateway_settings(GATEWAY_URL=GATEWAY_URL):
+        args = block.student_view({}).json_init_args
+    assert args["display_name"] == "Ask the assistant"
+    assert args["welcome_message"] == "Hi there"
+    assert args["assistant_instructions"] == "Focus on unit 3."
+
+
+# --- a platform-like runtime (opaque keys, user service opt_attrs), outside the workbench ---
+
+USAGE = "block-v1:OpenedX+DemoX+2025+type@ibalxblock+block@0123456789abcdef"
+COURSE = "course-v1:OpenedX+DemoX+2025"
+
+
+def test_platform_runtime_course_id_from_usage_key_context_key():
+    block = platform_block(
+        {"IbalXBlock": {"GATEWAY_URL": GATEWAY_URL}},
+        FakeUsageKey(USAGE, COURSE),
+        opt_attrs={"edx-platform.user_preferences": {"pref-lang": "fr"}},
+    )
+    args = block.student_view({}).json_init_args
+    assert args["course_id"] == COURSE
+    assert args["usage_id"] == USAGE
+    assert args["lang"] == "fr"
+    assert args["widget_url"] == f"{GATEWAY_URL}/static/widget/0.1.0/ibal_widget.js"
+
+
+def test_platform_runtime_course_id_from_runtime_and_default_language():
+    block = platform_block({"IbalXBlock": {"GATEWAY_URL": GATEWAY_URL}}, "plain-usage-id", course_id=COURSE)
+    args = block.student_view({}).json_init_args
+    assert args["course_id"] == COURSE
+    assert args["usage_id"] == "plain-usage-id"
+    assert args["lang"] == "en"  # NullI18nService does not expose a language
+
+
+def test_platform_runtime_without_course_and_bad_language():
+    block = platform_block(
+        {"IbalXBlock": {"GATEWAY_URL": GATEWAY_URL}},
+        "plain-usage-id",
+        opt_attrs={"edx-platform.user_preferences": {"pref-lang": "<script>"}},
+    )
+    args = block.student_view({}).json_init_args
+    assert args["course_id"] == ""
+    assert args["lang"] == "en"
+
+
+def test_platform_runtime_staff_from_opt_attrs():
+    usage = FakeUsageKey(USAGE, COURSE)
+    staff = platform_block({}, usage, opt_attrs={"edx-platform.user_is_staff": True}).student_view({})
+    learner = platform_block({}, usage, opt_attrs={"edx-platform.user_is_staff": False}).student_view({})
+    global_staff = platform_block({}, usage, opt_attrs={"edx-platform.user_is_global_staff": True}).student_view({})
+    assert html.escape(STAFF_SETTING, quote=True) in staff.body_html()
+    assert html.escape(STAFF_SETTING, quote=True) in global_staff.body_html()
+    assert NEUTRAL in learner.body_html()
+    assert staff.js_init_fn is None and learner.js_init_fn is None
