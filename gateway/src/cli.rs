@@ -25,4 +25,48 @@ pub enum Command {
     Migrate,
     /// Validate the configuration and reach each configured dependency, one line each.
     Check,
+    /// The gateway's signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// OAuth clients registered with the gateway.
+    Clients {
+        #[command(subcommand)]
+        command: ClientsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Add a new signing key. Old keys stop signing now and stay published until their tokens expire.
+    Rotate,
+    /// List the published keys.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClientsCommand {
+    /// Register a client; prints its id and (for confidential clients) its secret, once.
+    Add {
+        /// A name shown on the consent page.
+        #[arg(long)]
+        name: String,
+        /// An exact redirect URI (repeat for several).
+        #[arg(long = "redirect-uri")]
+        redirect_uris: Vec<String>,
+        /// Grant types: authorization_code, refresh_token, client_credentials (repeat for several).
+        #[arg(long = "grant", default_values_t = vec!["authorization_code".to_owned(), "refresh_token".to_owned()])]
+        grants: Vec<String>,
+        /// Skip the consent page (your own applications).
+        #[arg(long)]
+        first_party: bool,
+        /// A public client (no secret; PKCE only), e.g. a single-page app.
+        #[arg(long)]
+        public: bool,
+    },
+    /// List the registered clients.
+    List,
+    /// Remove a client.
+    Remove { client_id: String },
 }

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use ibal_gateway::cli::{Cli, Command};
+use ibal_gateway::cli::{Cli, ClientsCommand, Command, KeysCommand};
 use ibal_gateway::config::Config;
 use ibal_gateway::http::error::ErrorChain;
 use ibal_gateway::{check, db, serve, telemetry};
@@ -63,6 +63,8 @@ async fn run(command: Command, config: Config) -> ExitCode {
                 }
             }
         }
+        Command::Keys { command } => admin(&config, |db| async move { keys(&db, command).await }).await,
+        Command::Clients { command } => admin(&config, |db| async move { clients(&db, command).await }).await,
         Command::Check => {
             let lines = check::run(&config).await;
             for line in &lines {
@@ -71,6 +73,99 @@ async fn run(command: Command, config: Config) -> ExitCode {
             if lines.iter().all(|l| l.ok) { ExitCode::SUCCESS } else { ExitCode::FAILURE }
         }
     }
+}
+
+/// Runs an administrative command against the (migrated) database.
+async fn admin<F, Fut>(config: &Config, f: F) -> ExitCode
+where
+    F: FnOnce(db::Db) -> Fut,
+    Fut: std::future::Future<Output = Result<(), String>>,
+{
+    let db = match db::Db::connect(&config.database).await {
+        Ok(db) => db,
+        Err(e) => {
+            eprintln!("ibal-gateway: database {}: {e}", config.database.display_url());
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Err(e) = db.migrate().await {
+        eprintln!("ibal-gateway: migrations failed: {e}");
+        return ExitCode::FAILURE;
+    }
+    let result = f(db.clone()).await;
+    db.close().await;
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ibal-gateway: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn keys(db: &db::Db, command: KeysCommand) -> Result<(), String> {
+    match command {
+        KeysCommand::Rotate => {
+            // Old keys stay published for one access-token lifetime plus a minute of leeway.
+            let grace = std::time::Duration::from_secs(15 * 60 + 60);
+            let kid = ibal_gateway::auth::keys::rotate(db, grace).await.map_err(|e| e.to_string())?;
+            say(&format!("new signing key {kid}; previous keys stay published for {} minutes", grace.as_secs() / 60));
+        }
+        KeysCommand::List => {
+            for key in db.published_signing_keys(db::now_ms()).await.map_err(|e| e.to_string())? {
+                let state = if key.retired_at.is_none() { "signing" } else { "published until expiry" };
+                say(&format!("{}  {}  {state}", key.kid, key.algorithm));
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn clients(db: &db::Db, command: ClientsCommand) -> Result<(), String> {
+    use ibal_gateway::http::oauth2::new_client;
+    match command {
+        ClientsCommand::Add { name, redirect_uris, grants, first_party, public } => {
+            for uri in &redirect_uris {
+                let parsed = url::Url::parse(uri).map_err(|e| format!("--redirect-uri {uri}: {e}"))?;
+                if parsed.fragment().is_some() {
+                    return Err(format!("--redirect-uri {uri}: a redirect URI may not have a fragment"));
+                }
+            }
+            const KNOWN: [&str; 3] = ["authorization_code", "refresh_token", "client_credentials"];
+            if let Some(bad) = grants.iter().find(|g| !KNOWN.contains(&g.as_str())) {
+                return Err(format!("--grant {bad}: expected one of {}", KNOWN.join(", ")));
+            }
+            if grants.iter().any(|g| g == "authorization_code") && redirect_uris.is_empty() {
+                return Err("authorization_code needs at least one --redirect-uri".into());
+            }
+            if public && grants.iter().any(|g| g == "client_credentials") {
+                return Err("a public client cannot use client_credentials".into());
+            }
+            let (row, secret) = new_client(&name, &redirect_uris, &grants, first_party, public);
+            db.insert_client(&row).await.map_err(|e| e.to_string())?;
+            say(&format!("client_id     {}", row.client_id));
+            if let Some(secret) = secret {
+                say(&format!("client_secret {secret}   (shown once: store it now)"));
+            }
+        }
+        ClientsCommand::List => {
+            for c in db.list_clients().await.map_err(|e| e.to_string())? {
+                let kind = if c.secret_hash.is_some() { "confidential" } else { "public" };
+                let party = if c.first_party != 0 { "first-party" } else { "third-party" };
+                say(&format!(
+                    "{}  {}  {kind} {party}  grants: {}  redirect: {}",
+                    c.client_id, c.name, c.grant_types, c.redirect_uris
+                ));
+            }
+        }
+        ClientsCommand::Remove { client_id } => {
+            if !db.delete_client(&client_id).await.map_err(|e| e.to_string())? {
+                return Err(format!("no client {client_id}"));
+            }
+            say(&format!("removed {client_id}"));
+        }
+    }
+    Ok(())
 }
 
 /// Command output for the operator (not a log line).

@@ -36,7 +36,7 @@ pub async fn serve(config: Config, migrate: bool) -> Result<(), ServeError> {
     let addr = config.bind_addr;
     let listener = TcpListener::bind(addr).await.map_err(|source| ServeError::Bind { addr, source })?;
     let local = listener.local_addr()?;
-    let state = AppState::new(config, db.clone())?;
+    let state = AppState::new(config, db.clone()).await?;
     tracing::info!(
         addr = %local,
         public_url = %state.config.public_url,
@@ -44,10 +44,34 @@ pub async fn serve(config: Config, migrate: bool) -> Result<(), ServeError> {
         database = state.config.database.kind.name(),
         "listening"
     );
-    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown_signal()).await?;
+    let housekeeping = tokio::spawn(housekeeping(state.clone()));
+    axum::serve(listener, app(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    housekeeping.abort();
     db.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Background upkeep: pick up keys rotated elsewhere (`keys rotate`, another replica) every
+/// minute, and purge expired sessions, one-time records and LTI nonces every ten.
+async fn housekeeping(state: AppState) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    for round in 0u64.. {
+        tick.tick().await;
+        if let Err(e) = state.tokens.keys().reload().await {
+            tracing::warn!(error = %e, "could not reload signing keys");
+        }
+        if round % 10 == 0 {
+            let now = crate::db::now_ms();
+            match (state.db.purge_expired_sessions(now).await, state.db.purge_expired_lti_nonces(now).await) {
+                (Ok(sessions), Ok(nonces)) => tracing::debug!(sessions, nonces, "purged expired records"),
+                (Err(e), _) | (_, Err(e)) => tracing::warn!(error = %e, "could not purge expired records"),
+            }
+        }
+    }
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM (orchestrators): in-flight requests then finish.

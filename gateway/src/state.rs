@@ -4,6 +4,10 @@ use std::sync::Arc;
 
 use axum::extract::FromRef;
 
+use crate::auth::keys::{KeyError, KeyRing};
+use crate::auth::openedx::OpenEdx;
+use crate::auth::rate_limit::RateLimiter;
+use crate::auth::tokens::TokenService;
 use crate::config::Config;
 use crate::db::Db;
 use crate::http::security::SecurityPolicy;
@@ -19,6 +23,11 @@ pub struct AppState {
     pub security: Arc<SecurityPolicy>,
     /// The one outbound HTTP client: connection pooling and time-outs shared by every call.
     pub http: reqwest::Client,
+    pub tokens: Arc<TokenService>,
+    /// Open edX as identity provider, when `OPENEDX_URL` is configured.
+    pub openedx: Option<Arc<OpenEdx>>,
+    /// Sign-in attempts (local passwords, token exchange) per client address and per account.
+    pub login_limiter: Arc<RateLimiter>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -27,13 +36,28 @@ pub enum StateError {
     Templates(#[from] minijinja::Error),
     #[error("HTTP client: {0}")]
     Http(#[from] reqwest::Error),
+    #[error("signing keys: {0}")]
+    Keys(#[from] KeyError),
+    #[error("OPENEDX_JWKS: {0}")]
+    OpenEdx(String),
 }
 
 impl AppState {
-    pub fn new(config: Config, db: Db) -> Result<Self, StateError> {
+    /// Builds everything once: templates compiled, keys loaded (the first one created), clients ready.
+    pub async fn new(config: Config, db: Db) -> Result<Self, StateError> {
         let templates = Templates::new(config.template_dir.clone())?;
         let http = http_client(&config)?;
+        let keys = KeyRing::load(db.clone()).await?;
+        let issuer = config.public_url.as_str().trim_end_matches('/').to_owned();
+        let tokens = Arc::new(TokenService::new(keys, db.clone(), issuer));
+        let openedx = match &config.openedx {
+            Some(edx) => Some(Arc::new(OpenEdx::new(edx.clone(), http.clone()).map_err(StateError::OpenEdx)?)),
+            None => None,
+        };
         Ok(Self {
+            tokens,
+            openedx,
+            login_limiter: Arc::new(RateLimiter::new(10, 10)),
             security: Arc::new(SecurityPolicy::from_config(&config)),
             config: Arc::new(config),
             db,

@@ -10,6 +10,8 @@ use minijinja::Environment;
 pub(crate) const EMBEDDED: &[(&str, &str)] = &[
     ("base.html", include_str!("../../templates/base.html")),
     ("error.html", include_str!("../../templates/error.html")),
+    ("openedx/popup_callback.html", include_str!("../../templates/openedx/popup_callback.html")),
+    ("oauth2/login.html", include_str!("../../templates/oauth2/login.html")),
     ("standalone/index.html", include_str!("../../templates/standalone/index.html")),
 ];
 

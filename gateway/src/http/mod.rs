@@ -1,7 +1,12 @@
 //! The HTTP surface: `app(state)` builds the whole router, so tests drive it with `oneshot`.
 
+pub mod bearer;
+pub mod client_addr;
 pub mod error;
+pub mod local_auth;
+pub mod oauth2;
 mod observe;
+pub mod openedx_login;
 mod ops;
 mod pages;
 pub mod security;
@@ -11,11 +16,14 @@ use std::time::Duration;
 use axum::extract::Request;
 use axum::http::{HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router, middleware};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, SessionManagerLayer};
 
+use crate::auth::session_store::DbSessionStore;
 use crate::config::Config;
 use crate::state::AppState;
 use error::{ApiError, PageError};
@@ -23,9 +31,41 @@ use error::{ApiError, PageError};
 pub use observe::REQUEST_ID_HEADER;
 
 pub fn app(state: AppState) -> Router {
-    let api = Router::new().route("/info", get(info)).layer(cors(&state.config));
+    let api = Router::new()
+        .route("/info", get(info))
+        .route("/auth/register", post(local_auth::register))
+        .route("/auth/login", post(local_auth::login))
+        .layer(cors(&state.config));
+
+    // Browser sign-in flows keep their state in a server session (cookie: id only).
+    let sessions = SessionManagerLayer::new(DbSessionStore::new(state.db.clone()))
+        .with_name("ibal_session")
+        .with_http_only(true)
+        .with_secure(state.config.is_https())
+        .with_same_site(SameSite::Lax)
+        .with_expiry(Expiry::OnInactivity(time::Duration::hours(12)));
+    let browser = Router::new()
+        .route("/oauth/openedx/login", get(openedx_login::login))
+        .route("/oauth/openedx/callback", get(openedx_login::callback))
+        .route("/oauth/openedx/release", post(openedx_login::release))
+        .route("/oauth2/authorize", get(oauth2::authorize))
+        .route("/oauth2/login", get(oauth2::login_page).post(oauth2::login_submit))
+        .route("/oauth2/consent", post(oauth2::consent))
+        .layer(sessions);
+
+    // Called cross-origin by the widget and by OAuth clients in browsers.
+    let provider = Router::new()
+        .route("/oauth/openedx/result", get(openedx_login::result))
+        .route("/oauth2/token", post(oauth2::token))
+        .route("/oauth2/userinfo", get(oauth2::userinfo).post(oauth2::userinfo))
+        .route("/oauth2/revoke", post(oauth2::revoke))
+        .route("/.well-known/jwks.json", get(oauth2::jwks))
+        .route("/.well-known/openid-configuration", get(oauth2::discovery))
+        .layer(cors(&state.config));
 
     Router::new()
+        .merge(browser)
+        .merge(provider)
         .route("/", get(pages::home))
         .route("/health", get(ops::health))
         .route("/ready", get(ops::ready))

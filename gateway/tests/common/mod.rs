@@ -155,7 +155,7 @@ pub fn test_config(db_url: &str, pairs: &[(&str, &str)]) -> ibal_gateway::config
 pub async fn test_app(pairs: &[(&str, &str)]) -> (axum::Router, ibal_gateway::AppState, TestDb) {
     let test_db = TestDb::new(DbKind::Sqlite).await.expect("sqlite is always available");
     let config = test_config(&test_db.url, pairs);
-    let state = ibal_gateway::AppState::new(config, test_db.db.clone()).expect("state");
+    let state = ibal_gateway::AppState::new(config, test_db.db.clone()).await.expect("state");
     (ibal_gateway::app(state.clone()), state, test_db)
 }
 
@@ -175,4 +175,32 @@ pub async fn send(
 
 pub fn get(uri: &str) -> axum::http::Request<axum::body::Body> {
     axum::http::Request::get(uri).body(axum::body::Body::empty()).expect("request")
+}
+
+pub mod fake_openedx;
+
+/// A gateway on a real port (127.0.0.1:0), for flows that cross servers: browser redirects,
+/// WebSockets. Returns its base URL.
+pub struct RunningGateway {
+    pub url: String,
+    pub state: ibal_gateway::AppState,
+    pub test_db: TestDb,
+}
+
+pub async fn spawn_gateway(pairs: &[(&str, &str)]) -> RunningGateway {
+    let test_db = TestDb::new(DbKind::Sqlite).await.expect("sqlite");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let mut all: Vec<(&str, &str)> = vec![("PUBLIC_URL", &url)];
+    all.extend_from_slice(pairs);
+    let config = test_config(&test_db.url, &all);
+    let state = ibal_gateway::AppState::new(config, test_db.db.clone()).await.expect("state");
+    let app = ibal_gateway::app(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, app).await.ok() });
+    RunningGateway { url, state, test_db }
+}
+
+/// A browser-like client: keeps cookies, does not follow redirects (tests follow them by hand).
+pub fn browser() -> reqwest::Client {
+    reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().expect("client")
 }

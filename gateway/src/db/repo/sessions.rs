@@ -1,4 +1,6 @@
-//! Server sessions: the rows behind the tower-sessions store.
+//! Server sessions: the rows behind the tower-sessions store. The same table keeps short-lived
+//! one-time records (authorization codes, sign-in results) under prefixed ids: `take` reads and
+//! deletes them at once, so each is used at most once even across replicas.
 
 use crate::db::{Db, DbError, DbResult, is_unique_violation};
 use crate::sql;
@@ -62,5 +64,12 @@ impl Db {
             .execute(self.pool())
             .await?;
         Ok(done.rows_affected())
+    }
+
+    /// Reads and deletes a record in one go; None when absent, expired, or taken by someone else first.
+    pub async fn session_take(&self, id: &str, now: i64) -> DbResult<Option<String>> {
+        let Some(data) = self.session_load(id, now).await? else { return Ok(None) };
+        let done = sqlx::query(sql!(self, "DELETE FROM sessions WHERE id = ?")).bind(id).execute(self.pool()).await?;
+        Ok((done.rows_affected() == 1).then_some(data))
     }
 }

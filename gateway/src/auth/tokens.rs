@@ -1,0 +1,282 @@
+//! The gateway's tokens. Access tokens are RS256 JWTs (15 minutes, `kid` header) that every door
+//! ends in; refresh tokens are opaque, stored hashed, rotated on each use, and a reused one revokes
+//! its whole family (the login). id_tokens serve OIDC clients.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use crate::auth::keys::{KeyError, KeyRing};
+use crate::auth::{random_token, sha256_hex};
+use crate::db::{ChatContext, Db, DbError, RefreshTokenRow, RefreshUse, User, new_id, now_ms};
+
+/// The audience of access tokens: the gateway's own APIs and WebSocket.
+pub const ACCESS_AUDIENCE: &str = "ibal";
+/// The built-in public client of the chat widget and the gateway's own pages.
+pub const WIDGET_CLIENT_ID: &str = "ibal-widget";
+const LEEWAY_SECS: u64 = 30;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AccessClaims {
+    pub iss: String,
+    pub sub: String,
+    pub aud: String,
+    pub exp: i64,
+    pub iat: i64,
+    pub jti: String,
+    pub username: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub roles: Vec<String>,
+    /// The context the token was issued for (an LTI launch); the chat scopes to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ctx: Option<ChatContext>,
+    /// The login (refresh family) behind the token: revoking it ends the token's sockets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+    pub client_id: String,
+    #[serde(default)]
+    pub scope: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct IdTokenClaims<'a> {
+    iss: &'a str,
+    sub: &'a str,
+    aud: &'a str,
+    exp: i64,
+    iat: i64,
+    auth_time: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nonce: Option<&'a str>,
+    preferred_username: &'a str,
+    name: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    email: &'a str,
+}
+
+/// What the token endpoint and the sign-in doors hand out.
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenPair {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub scope: String,
+    pub username: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("the token is invalid")]
+    Invalid,
+    #[error("the token has expired")]
+    Expired,
+    #[error("the refresh token was already used: the login is revoked")]
+    Reused,
+    #[error("the token was issued to another client")]
+    WrongClient,
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("signing failed: {0}")]
+    Sign(jsonwebtoken::errors::Error),
+}
+
+pub struct TokenService {
+    keys: Arc<KeyRing>,
+    db: Db,
+    issuer: String,
+    pub access_ttl: Duration,
+    pub refresh_ttl: Duration,
+}
+
+impl std::fmt::Debug for TokenService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenService").field("issuer", &self.issuer).finish_non_exhaustive()
+    }
+}
+
+/// What a login is for: which client, which scopes, which chat context.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Grant {
+    pub client_id: String,
+    pub scope: String,
+    pub ctx: Option<ChatContext>,
+}
+
+impl TokenService {
+    pub fn new(keys: Arc<KeyRing>, db: Db, issuer: String) -> Self {
+        Self {
+            keys,
+            db,
+            issuer,
+            access_ttl: Duration::from_secs(15 * 60),
+            refresh_ttl: Duration::from_secs(30 * 24 * 3600),
+        }
+    }
+
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    pub fn keys(&self) -> &Arc<KeyRing> {
+        &self.keys
+    }
+
+    fn sign<T: Serialize>(&self, claims: &T) -> Result<String, TokenError> {
+        let (kid, key) = self.keys.signing_key()?;
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some(kid);
+        jsonwebtoken::encode(&header, claims, &key).map_err(TokenError::Sign)
+    }
+
+    /// An access token alone (no refresh token): client credentials, LTI launches.
+    pub fn access_token(&self, user: &User, grant: &Grant, sid: Option<&str>) -> Result<(String, i64), TokenError> {
+        let now = now_ms() / 1000;
+        let ttl = i64::try_from(self.access_ttl.as_secs()).unwrap_or(900);
+        let claims = AccessClaims {
+            iss: self.issuer.clone(),
+            sub: user.id.clone(),
+            aud: ACCESS_AUDIENCE.into(),
+            exp: now + ttl,
+            iat: now,
+            jti: new_id(),
+            username: user.username.clone(),
+            name: user.name.clone(),
+            roles: vec![user.role.as_str().to_owned()],
+            ctx: grant.ctx.clone(),
+            sid: sid.map(str::to_owned),
+            client_id: grant.client_id.clone(),
+            scope: grant.scope.clone(),
+        };
+        Ok((self.sign(&claims)?, ttl))
+    }
+
+    /// A new login: a refresh-token family and its first access token.
+    pub async fn start_login(&self, user: &User, grant: &Grant) -> Result<TokenPair, TokenError> {
+        let family = new_id();
+        let refresh = self.store_refresh(user, grant, &family).await?;
+        let (access_token, expires_in) = self.access_token(user, grant, Some(&family))?;
+        Ok(TokenPair {
+            access_token,
+            token_type: "Bearer",
+            expires_in,
+            refresh_token: Some(refresh),
+            scope: grant.scope.clone(),
+            username: user.username.clone(),
+            id_token: None,
+        })
+    }
+
+    async fn store_refresh(&self, user: &User, grant: &Grant, family: &str) -> Result<String, TokenError> {
+        let token = format!("r1.{}", random_token(32));
+        let now = now_ms();
+        let ttl = i64::try_from(self.refresh_ttl.as_millis()).unwrap_or(i64::MAX);
+        self.db
+            .insert_refresh_token(&RefreshTokenRow {
+                id: new_id(),
+                token_hash: sha256_hex(&token),
+                family_id: family.to_owned(),
+                user_id: user.id.clone(),
+                client_id: grant.client_id.clone(),
+                scope: grant.scope.clone(),
+                context: grant.ctx.as_ref().map(|c| serde_json::to_string(c).unwrap_or_default()).unwrap_or_default(),
+                created_at: now,
+                expires_at: now.saturating_add(ttl),
+                used_at: None,
+                revoked_at: None,
+            })
+            .await?;
+        Ok(token)
+    }
+
+    /// Rotates a refresh token: the old one is spent, a new one in the same family comes back.
+    pub async fn refresh(&self, refresh_token: &str, client_id: &str) -> Result<TokenPair, TokenError> {
+        let row = match self.db.use_refresh_token(&sha256_hex(refresh_token)).await? {
+            RefreshUse::Fresh(row) => row,
+            RefreshUse::Reused { family_id } => {
+                tracing::warn!(family = %family_id, "refresh token reused: login revoked");
+                return Err(TokenError::Reused);
+            }
+            RefreshUse::Expired => return Err(TokenError::Expired),
+            RefreshUse::Unknown => return Err(TokenError::Invalid),
+        };
+        if row.client_id != client_id {
+            // A token presented by another client is as good as stolen.
+            self.db.revoke_refresh_family(&row.family_id).await?;
+            return Err(TokenError::WrongClient);
+        }
+        let user = self.db.get_user(&row.user_id).await?;
+        let grant = Grant {
+            client_id: row.client_id.clone(),
+            scope: row.scope.clone(),
+            ctx: if row.context.is_empty() { None } else { serde_json::from_str(&row.context).ok() },
+        };
+        let refresh = self.store_refresh(&user, &grant, &row.family_id).await?;
+        let (access_token, expires_in) = self.access_token(&user, &grant, Some(&row.family_id))?;
+        Ok(TokenPair {
+            access_token,
+            token_type: "Bearer",
+            expires_in,
+            refresh_token: Some(refresh),
+            scope: grant.scope,
+            username: user.username,
+            id_token: None,
+        })
+    }
+
+    /// Verifies one of our access tokens: RS256 only, a known `kid`, exact issuer and audience,
+    /// `exp` and `iat` required.
+    pub async fn verify_access(&self, token: &str) -> Result<AccessClaims, TokenError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?;
+        if header.alg != Algorithm::RS256 {
+            return Err(TokenError::Invalid);
+        }
+        let kid = header.kid.ok_or(TokenError::Invalid)?;
+        let key = self.keys.decoding_key(&kid).await.ok_or(TokenError::Invalid)?;
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_audience(&[ACCESS_AUDIENCE]);
+        validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
+        validation.leeway = LEEWAY_SECS;
+        match jsonwebtoken::decode::<AccessClaims>(token, &key, &validation) {
+            Ok(data) => Ok(data.claims),
+            Err(e) if matches!(e.kind(), ErrorKind::ExpiredSignature) => Err(TokenError::Expired),
+            Err(_) => Err(TokenError::Invalid),
+        }
+    }
+
+    /// An OIDC id_token for `client_id`.
+    pub fn id_token(
+        &self,
+        user: &User,
+        client_id: &str,
+        nonce: Option<&str>,
+        auth_time: i64,
+    ) -> Result<String, TokenError> {
+        let now = now_ms() / 1000;
+        let ttl = i64::try_from(self.access_ttl.as_secs()).unwrap_or(900);
+        self.sign(&IdTokenClaims {
+            iss: &self.issuer,
+            sub: &user.id,
+            aud: client_id,
+            exp: now + ttl,
+            iat: now,
+            auth_time,
+            nonce,
+            preferred_username: &user.username,
+            name: &user.name,
+            email: &user.email,
+        })
+    }
+}

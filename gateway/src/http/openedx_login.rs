@@ -1,0 +1,318 @@
+//! The Open edX popup login the widget opens: authorization code + PKCE + one-time state, the code
+//! exchanged for Open edX's JWT, the user identified, and the gateway's tokens handed back to the
+//! opener with `postMessage` to its exact origin. See docs/protocol.md, "Signing in".
+
+use std::sync::Arc;
+
+use axum::extract::{Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::{Form, Json};
+use minijinja::context;
+use serde::{Deserialize, Serialize};
+use tower_sessions::Session;
+
+use crate::auth::openedx::{OpenEdx, OpenEdxError};
+use crate::auth::tokens::{Grant, TokenPair, WIDGET_CLIENT_ID};
+use crate::auth::{random_token, s256};
+use crate::db::now_ms;
+use crate::http::error::{ApiError, PageError};
+use crate::http::security::CspNonce;
+use crate::state::AppState;
+
+/// How long a released sign-in result waits for the widget to fetch it.
+const RESULT_TTL_MS: i64 = 2 * 60 * 1000;
+/// How long the popup may take between leaving for the LMS and coming back.
+const LOGIN_TTL_MS: i64 = 10 * 60 * 1000;
+/// The scope of tokens the widget gets.
+pub const CHAT_SCOPE: &str = "chat";
+
+#[derive(Debug, Deserialize)]
+pub struct LoginQuery {
+    origin: Option<String>,
+    handle: Option<String>,
+    /// A full-page sign-in (the provider's own login page) returns here instead of to an opener.
+    next: Option<String>,
+}
+
+/// What the popup remembers between leaving for the LMS and coming back, keyed by its state.
+#[derive(Debug, Serialize, Deserialize)]
+struct PendingLogin {
+    verifier: String,
+    origin: String,
+    handle: Option<String>,
+    #[serde(default)]
+    next: Option<String>,
+    started_at: i64,
+}
+
+fn login_key(state: &str) -> String {
+    format!("openedx_login:{state}")
+}
+
+fn release_key(handle: &str) -> String {
+    format!("openedx_release:{handle}")
+}
+
+fn result_record_id(handle: &str) -> String {
+    format!("result:{handle}")
+}
+
+fn openedx(state: &AppState) -> Result<&Arc<OpenEdx>, PageError> {
+    state.openedx.as_ref().ok_or_else(|| {
+        PageError::new(
+            StatusCode::NOT_FOUND,
+            "openedx_disabled",
+            "Open edX sign-in is off",
+            "This gateway is not connected to an Open edX platform.",
+        )
+    })
+}
+
+/// A handle is base64url(SHA-256(verifier)): 43 URL-safe characters.
+fn valid_handle(handle: &str) -> bool {
+    handle.len() == 43 && handle.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// `GET /oauth/openedx/login?origin=<page origin>&handle=<challenge>`: starts the popup flow.
+pub async fn login(
+    State(state): State<AppState>,
+    session: Session,
+    Query(q): Query<LoginQuery>,
+) -> Result<Response, PageError> {
+    let edx = openedx(&state)?;
+    let origin = q.origin.unwrap_or_default();
+    if !state.config.allowed_origins.contains(&origin) {
+        tracing::warn!(origin = %origin, "popup login refused: origin not allowed");
+        return Err(PageError::new(
+            StatusCode::BAD_REQUEST,
+            "origin_not_allowed",
+            "This page may not sign in here",
+            "The page that opened this window is not allowed to use this chat gateway.",
+        ));
+    }
+    if let Some(handle) = &q.handle
+        && !valid_handle(handle)
+    {
+        return Err(PageError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_handle",
+            "Invalid request",
+            "The sign-in request is malformed.",
+        ));
+    }
+    let login_state = random_token(32);
+    let verifier = random_token(48);
+    let next = q.next.filter(|n| n.starts_with("/oauth2/authorize?") && !n.contains("//"));
+    let pending = PendingLogin { verifier: verifier.clone(), origin, handle: q.handle, next, started_at: now_ms() };
+    session.insert(&login_key(&login_state), pending).await.map_err(PageError::internal)?;
+    let url = edx.authorize_url(&login_state, &s256(&verifier));
+    tracing::info!("popup login: redirecting to the LMS");
+    Ok(Redirect::to(url.as_str()).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+}
+
+/// `GET /oauth/openedx/callback`: the LMS sends the browser back here with a code (or an error).
+pub async fn callback(
+    State(state): State<AppState>,
+    session: Session,
+    nonce: CspNonce,
+    Query(q): Query<CallbackQuery>,
+) -> Result<Response, PageError> {
+    let edx = openedx(&state)?.clone();
+    // The state is consumed whatever happens next: a replayed callback finds nothing.
+    let pending: Option<PendingLogin> = match &q.state {
+        Some(s) if !s.is_empty() => session.remove(&login_key(s)).await.map_err(PageError::internal)?,
+        _ => None,
+    };
+    let Some(pending) = pending.filter(|p| now_ms() - p.started_at < LOGIN_TTL_MS) else {
+        tracing::warn!("popup login refused: unknown, expired or replayed state");
+        return Err(PageError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_state",
+            "Sign-in expired",
+            "This sign-in attempt is unknown or was already used. Close this window and click Start Chat again.",
+        ));
+    };
+
+    let outcome = match (q.error.as_deref(), q.code.as_deref()) {
+        (Some(error), _) => Err(Failure::new(
+            StatusCode::BAD_REQUEST,
+            "access_denied",
+            format!("The LMS did not sign you in ({}).", short(error)),
+        )),
+        (None, None) => {
+            Err(Failure::new(StatusCode::BAD_REQUEST, "invalid_request", "The LMS sent no authorization code."))
+        }
+        (None, Some(code)) => complete(&state, &edx, code, &pending.verifier).await,
+    };
+
+    match outcome {
+        Ok((pair, user_id)) => {
+            session.cycle_id().await.map_err(PageError::internal)?; // a new session id at sign-in
+            session.insert("user_id", user_id).await.map_err(PageError::internal)?;
+            session.insert("auth_time", now_ms() / 1000).await.map_err(PageError::internal)?;
+            if let Some(next) = &pending.next {
+                return Ok(Redirect::to(next).into_response());
+            }
+            let payload = serde_json::json!({
+                "type": "ibal:auth",
+                "access_token": pair.access_token,
+                "expires_in": pair.expires_in,
+                "refresh_token": pair.refresh_token,
+                "username": pair.username,
+            });
+            if let Some(handle) = &pending.handle {
+                // Kept in this browser's session until the user confirms, in the popup, that the
+                // page lost its opener: only then can the widget fetch it (see `release`).
+                session.insert(&release_key(handle), &payload).await.map_err(PageError::internal)?;
+            }
+            tracing::info!(username = %pair.username, "popup login complete");
+            render(
+                &state,
+                &nonce,
+                StatusCode::OK,
+                "Signed in",
+                "You are signed in. This window closes by itself.",
+                &payload,
+                &pending,
+            )
+        }
+        Err(failure) => {
+            let payload =
+                serde_json::json!({ "type": "ibal:auth-error", "code": failure.code, "message": failure.message });
+            render(&state, &nonce, failure.status, "Sign-in failed", &failure.message, &payload, &pending)
+        }
+    }
+}
+
+struct Failure {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl Failure {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self { status, code, message: message.into() }
+    }
+}
+
+fn short(s: &str) -> String {
+    s.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').take(40).collect()
+}
+
+/// Code → Open edX JWT → identity → user → gateway tokens. Each failure is logged once, here.
+async fn complete(state: &AppState, edx: &OpenEdx, code: &str, verifier: &str) -> Result<(TokenPair, String), Failure> {
+    let lms = |e: OpenEdxError| {
+        tracing::warn!(error = %e, "popup login failed at the LMS");
+        match e {
+            OpenEdxError::Timeout => Failure::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "lms_timeout",
+                "The LMS did not answer in time. Please try again.",
+            ),
+            OpenEdxError::Unreachable => Failure::new(
+                StatusCode::BAD_GATEWAY,
+                "lms_unreachable",
+                "The LMS cannot be reached right now. Please try again.",
+            ),
+            OpenEdxError::Refused { .. } => {
+                Failure::new(StatusCode::BAD_GATEWAY, "lms_refused", "The LMS refused the sign-in. Please try again.")
+            }
+            OpenEdxError::Malformed(_) => {
+                Failure::new(StatusCode::BAD_GATEWAY, "lms_error", "The LMS answered something unexpected.")
+            }
+            OpenEdxError::InvalidToken(_) => {
+                Failure::new(StatusCode::UNAUTHORIZED, "invalid_token", "The LMS's token could not be verified.")
+            }
+        }
+    };
+    let token = edx.exchange_code(code, verifier).await.map_err(lms)?;
+    let claims = edx.identify(&token.access_token).await.map_err(lms)?;
+    let internal = |e: &dyn std::fmt::Display| {
+        tracing::error!(error = %e, "popup login failed in the gateway");
+        Failure::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "The gateway could not complete the sign-in.")
+    };
+    let user = state.db.upsert_identity(&claims).await.map_err(|e| internal(&e))?;
+    let grant = Grant { client_id: WIDGET_CLIENT_ID.into(), scope: CHAT_SCOPE.into(), ctx: None };
+    let pair = state.tokens.start_login(&user, &grant).await.map_err(|e| internal(&e))?;
+    Ok((pair, user.id))
+}
+
+fn render(
+    state: &AppState,
+    nonce: &CspNonce,
+    status: StatusCode,
+    title: &str,
+    message: &str,
+    payload: &serde_json::Value,
+    pending: &PendingLogin,
+) -> Result<Response, PageError> {
+    let html = state.templates.render(
+        "openedx/popup_callback.html",
+        context! {
+            csp_nonce => nonce.as_str(),
+            title => title,
+            message => message,
+            payload => minijinja::value::Serde(payload),
+            target_origin => &pending.origin,
+            handle => &pending.handle,
+        },
+    )?;
+    // Tokens in the page: never cached, never sent on as a referrer.
+    Ok((status, [(header::CACHE_CONTROL, "no-store"), (header::REFERRER_POLICY, "no-referrer")], Html(html))
+        .into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ReleaseForm {
+    handle: String,
+}
+
+/// `POST /oauth/openedx/release`: the popup lost its opener and the user confirmed; the result
+/// becomes fetchable once, for two minutes, by whoever knows the handle's verifier.
+pub async fn release(
+    State(state): State<AppState>,
+    session: Session,
+    Form(form): Form<ReleaseForm>,
+) -> Result<Response, ApiError> {
+    if !valid_handle(&form.handle) {
+        return Err(ApiError::bad_request("invalid_handle", "The handle is malformed."));
+    }
+    let payload: Option<serde_json::Value> =
+        session.remove(&release_key(&form.handle)).await.map_err(ApiError::internal)?;
+    let Some(mut payload) = payload else {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "Nothing to release for this sign-in."));
+    };
+    if let Some(obj) = payload.as_object_mut() {
+        obj.remove("type");
+    }
+    state.db.session_save(&result_record_id(&form.handle), &payload.to_string(), now_ms() + RESULT_TTL_MS).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ResultQuery {
+    handle: String,
+}
+
+/// `GET /oauth/openedx/result?handle=<verifier>`: the released result, once.
+pub async fn result(State(state): State<AppState>, Query(q): Query<ResultQuery>) -> Result<Response, ApiError> {
+    if q.handle.len() < 43 || q.handle.len() > 128 {
+        return Err(ApiError::bad_request("invalid_handle", "The handle is malformed."));
+    }
+    match state.db.session_take(&result_record_id(&s256(&q.handle)), now_ms()).await? {
+        Some(body) => {
+            let value: serde_json::Value = serde_json::from_str(&body).map_err(ApiError::internal)?;
+            Ok(([(header::CACHE_CONTROL, "no-store")], Json(value)).into_response())
+        }
+        None => Err(ApiError::new(StatusCode::NOT_FOUND, "pending", "No sign-in result yet.")),
+    }
+}

@@ -1,0 +1,631 @@
+//! Identity end to end: the Open edX popup flow against a fake LMS, token exchange and its
+//! rejections, refresh rotation, key rotation, client credentials, local accounts, and an OIDC
+//! client (the `openidconnect` crate) completing the authorization-code flow.
+
+mod common;
+
+use base64::Engine;
+use common::fake_openedx::{Behaviour, FakeLms, chrono_now};
+use common::{RunningGateway, browser, spawn_gateway};
+use serde_json::{Value, json};
+
+const PAGE_ORIGIN: &str = "http://course.test";
+
+async fn setup(extra: &[(&str, &str)]) -> (FakeLms, RunningGateway) {
+    let lms = FakeLms::start().await;
+    let vars = lms.gateway_vars();
+    let mut pairs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    pairs.push(("ALLOWED_ORIGINS", PAGE_ORIGIN));
+    pairs.extend_from_slice(extra);
+    let gw = spawn_gateway(&pairs).await;
+    (lms, gw)
+}
+
+fn location(response: &reqwest::Response) -> String {
+    assert!(response.status().is_redirection(), "expected a redirect, got {}", response.status());
+    response.headers()["location"].to_str().expect("ascii").to_owned()
+}
+
+/// The popup: gateway login → LMS authorize (already logged in) → the gateway's callback page.
+async fn walk_popup(
+    client: &reqwest::Client,
+    gw: &RunningGateway,
+    handle: Option<&str>,
+) -> (reqwest::StatusCode, String, String) {
+    let mut url = format!("{}/oauth/openedx/login?origin={}", gw.url, urlencode(PAGE_ORIGIN));
+    if let Some(handle) = handle {
+        url.push_str(&format!("&handle={handle}"));
+    }
+    let to_lms = location(&client.get(&url).send().await.expect("login"));
+    let to_callback = location(&client.get(&to_lms).send().await.expect("authorize"));
+    let page = client.get(&to_callback).send().await.expect("callback");
+    let status = page.status();
+    (status, page.text().await.expect("html"), to_callback)
+}
+
+fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// The JSON the popup page posts to its opener.
+fn posted_payload(html: &str) -> Value {
+    let start = html.find("id=\"ibal-result\"").expect("result script");
+    let body = &html[start..];
+    let json = &body[body.find('>').expect("tag end") + 1..body.find("</script>").expect("script end")];
+    serde_json::from_str(json).expect("payload JSON")
+}
+
+fn posted_target(html: &str) -> String {
+    let line = html.lines().find(|l| l.contains("var targetOrigin =")).expect("target origin");
+    serde_json::from_str(line.split('=').nth(1).expect("value").trim().trim_end_matches(';')).expect("JSON string")
+}
+
+/// Verifies a gateway access token the way any resource server would: through the published JWKS.
+async fn verify_with_jwks(gw: &RunningGateway, token: &str) -> Value {
+    let jwks: Value =
+        reqwest::get(format!("{}/.well-known/jwks.json", gw.url)).await.expect("jwks").json().await.expect("json");
+    let header = jsonwebtoken::decode_header(token).expect("header");
+    assert_eq!(header.alg, jsonwebtoken::Algorithm::RS256);
+    let kid = header.kid.expect("kid");
+    let jwk = jwks["keys"].as_array().expect("keys").iter().find(|k| k["kid"] == kid.as_str()).expect("kid published");
+    let key =
+        jsonwebtoken::DecodingKey::from_rsa_components(jwk["n"].as_str().expect("n"), jwk["e"].as_str().expect("e"))
+            .expect("key");
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    validation.set_issuer(&[&gw.url]);
+    validation.set_audience(&["ibal"]);
+    jsonwebtoken::decode::<Value>(token, &key, &validation).expect("the token verifies against the JWKS").claims
+}
+
+#[tokio::test]
+async fn popup_login_ends_with_a_gateway_token_posted_to_the_exact_origin() {
+    let (lms, gw) = setup(&[]).await;
+    let client = browser();
+    let first = client
+        .get(format!("{}/oauth/openedx/login?origin={}", gw.url, urlencode(PAGE_ORIGIN)))
+        .send()
+        .await
+        .expect("login");
+    let authorize = url::Url::parse(&location(&first)).expect("url");
+    assert!(authorize.as_str().starts_with(&format!("{}/oauth2/authorize?", lms.url)));
+    let q: std::collections::HashMap<String, String> = authorize.query_pairs().into_owned().collect();
+    assert_eq!(q["response_type"], "code");
+    assert_eq!(q["client_id"], "llm-gateway");
+    assert_eq!(q["redirect_uri"], format!("{}/oauth/openedx/callback", gw.url), "the exact redirect URI");
+    assert_eq!(q["scope"], "email profile");
+    assert_eq!(q["code_challenge_method"], "S256");
+    assert_eq!(q["code_challenge"].len(), 43);
+    assert!(q["state"].len() >= 32);
+
+    let (status, html, _) = walk_popup(&client, &gw, None).await;
+    assert_eq!(status, 200, "{html}");
+    assert_eq!(posted_target(&html), PAGE_ORIGIN, "postMessage goes to the exact page origin");
+    assert!(html.contains("opener.postMessage(result, targetOrigin)"));
+    assert!(!html.contains("postMessage(result, \"*\")"));
+    let payload = posted_payload(&html);
+    assert_eq!(payload["type"], "ibal:auth");
+    assert_eq!(payload["username"], "john_doe");
+    assert_eq!(payload["expires_in"], 900);
+    assert!(payload["refresh_token"].as_str().expect("refresh").starts_with("r1."));
+
+    let claims = verify_with_jwks(&gw, payload["access_token"].as_str().expect("token")).await;
+    assert_eq!(claims["username"], "john_doe");
+    assert_eq!(claims["roles"], json!(["learner"]));
+    let user =
+        gw.state.db.find_user_by_identity(&lms.issuer, "a3f9c2d1e0b4").await.expect("query").expect("identity stored");
+    assert_eq!(claims["sub"], user.id.as_str());
+    assert_eq!(user.email, "john@example.com");
+
+    let discovery: Value = reqwest::get(format!("{}/.well-known/openid-configuration", gw.url))
+        .await
+        .expect("discovery")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(discovery["issuer"], gw.url.as_str());
+    assert_eq!(discovery["jwks_uri"], format!("{}/.well-known/jwks.json", gw.url));
+}
+
+#[tokio::test]
+async fn replayed_state_and_replayed_code_are_refused() {
+    let (_lms, gw) = setup(&[]).await;
+    let client = browser();
+    let (status, _, callback_url) = walk_popup(&client, &gw, None).await;
+    assert_eq!(status, 200);
+    // The same callback again: the state was consumed.
+    let again = client.get(&callback_url).send().await.expect("replay");
+    assert_eq!(again.status(), 400);
+    assert!(again.text().await.expect("html").contains("invalid_state"));
+
+    // A fresh state with the old (already redeemed) code: the LMS refuses it.
+    let to_lms = location(
+        &client
+            .get(format!("{}/oauth/openedx/login?origin={}", gw.url, urlencode(PAGE_ORIGIN)))
+            .send()
+            .await
+            .expect("login"),
+    );
+    let state =
+        url::Url::parse(&to_lms).expect("url").query_pairs().find(|(k, _)| k == "state").expect("state").1.into_owned();
+    let old_code = url::Url::parse(&callback_url)
+        .expect("url")
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .expect("code")
+        .1
+        .into_owned();
+    let page = client
+        .get(format!("{}/oauth/openedx/callback?code={old_code}&state={state}", gw.url))
+        .send()
+        .await
+        .expect("callback");
+    assert_eq!(page.status(), 502);
+    let html = page.text().await.expect("html");
+    assert_eq!(posted_payload(&html)["type"], "ibal:auth-error");
+    assert_eq!(posted_payload(&html)["code"], "lms_refused");
+    assert_eq!(posted_target(&html), PAGE_ORIGIN);
+    assert_eq!(gw.state.db.count_users().await.expect("count"), 1, "the failures stored nothing");
+}
+
+#[tokio::test]
+async fn unknown_state_and_disallowed_origin_are_refused() {
+    let (_lms, gw) = setup(&[]).await;
+    let client = browser();
+    let page =
+        client.get(format!("{}/oauth/openedx/callback?code=x&state=forged", gw.url)).send().await.expect("callback");
+    assert_eq!(page.status(), 400);
+    let page = client
+        .get(format!("{}/oauth/openedx/login?origin={}", gw.url, urlencode("http://evil.test")))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(page.status(), 400, "no redirect to the LMS for a disallowed origin");
+    assert!(page.text().await.expect("html").contains("origin_not_allowed"));
+    let page = client
+        .get(format!("{}/oauth/openedx/login?origin={}&handle=short", gw.url, urlencode(PAGE_ORIGIN)))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(page.status(), 400);
+    assert_eq!(gw.state.db.count_users().await.expect("count"), 0);
+}
+
+#[tokio::test]
+async fn lms_refusing_timing_out_or_answering_garbage_gives_a_clear_error_page() {
+    let (lms, gw) = setup(&[("HTTP_TIMEOUT", "1")]).await;
+    for (behaviour, status, code) in [
+        (Behaviour::Refuse, 502, "lms_refused"),
+        (Behaviour::Garbage, 502, "lms_error"),
+        (Behaviour::Slow, 504, "lms_timeout"),
+    ] {
+        lms.set_behaviour(behaviour);
+        let (got, html, _) = walk_popup(&browser(), &gw, None).await;
+        assert_eq!(got, status, "{behaviour:?}");
+        assert_eq!(posted_payload(&html)["code"], code, "{behaviour:?}");
+        assert!(html.contains("Sign-in failed"));
+    }
+    assert_eq!(gw.state.db.count_users().await.expect("count"), 0);
+}
+
+#[tokio::test]
+async fn without_a_jwk_set_the_user_is_identified_through_the_lms_api() {
+    let lms = FakeLms::start().await;
+    let pairs = [
+        ("OPENEDX_URL", lms.url.as_str()),
+        ("OPENEDX_CLIENT_ID", lms.client_id.as_str()),
+        ("OPENEDX_CLIENT_SECRET", lms.client_secret.as_str()),
+        ("ALLOWED_ORIGINS", PAGE_ORIGIN),
+    ];
+    let gw = spawn_gateway(&pairs).await;
+    let (status, html, _) = walk_popup(&browser(), &gw, None).await;
+    assert_eq!(status, 200, "{html}");
+    assert_eq!(posted_payload(&html)["username"], "john_doe");
+    let user = gw.state.db.find_user_by_identity(&lms.issuer, "a3f9c2d1e0b4").await.expect("query").expect("stored");
+    assert_eq!(user.name, "John Doe", "the profile comes from /api/user/v1/accounts");
+}
+
+#[tokio::test]
+async fn a_lost_opener_releases_the_result_once_by_handle() {
+    let (_lms, gw) = setup(&[]).await;
+    let client = browser();
+    let verifier = ibal_gateway::auth::random_token(32);
+    let handle = ibal_gateway::auth::s256(&verifier);
+    let (status, html, _) = walk_popup(&client, &gw, Some(&handle)).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("ibal-continue"), "the page offers to continue without an opener");
+    let widget = reqwest::Client::new();
+    let result_url = format!("{}/oauth/openedx/result?handle={verifier}", gw.url);
+    let pending = widget.get(&result_url).send().await.expect("poll");
+    assert_eq!(pending.status(), 404, "nothing until the user confirms");
+    assert_eq!(pending.json::<Value>().await.expect("json")["error"]["code"], "pending");
+
+    // Another browser (no session) cannot release it.
+    let stranger = browser()
+        .post(format!("{}/oauth/openedx/release", gw.url))
+        .form(&[("handle", &handle)])
+        .send()
+        .await
+        .expect("release");
+    assert_eq!(stranger.status(), 404);
+    let released = client
+        .post(format!("{}/oauth/openedx/release", gw.url))
+        .form(&[("handle", &handle)])
+        .send()
+        .await
+        .expect("release");
+    assert_eq!(released.status(), 204);
+
+    let wrong = widget
+        .get(format!("{}/oauth/openedx/result?handle={}", gw.url, ibal_gateway::auth::random_token(32)))
+        .send()
+        .await
+        .expect("poll");
+    assert_eq!(wrong.status(), 404, "another verifier gets nothing");
+    let got = widget.get(&result_url).send().await.expect("poll");
+    assert_eq!(got.status(), 200);
+    let body: Value = got.json().await.expect("json");
+    assert_eq!(body["username"], "john_doe");
+    verify_with_jwks(&gw, body["access_token"].as_str().expect("token")).await;
+    assert_eq!(widget.get(&result_url).send().await.expect("poll").status(), 404, "once only");
+}
+
+async fn token_request(gw: &RunningGateway, form: &[(&str, &str)]) -> (reqwest::StatusCode, Value) {
+    let response =
+        reqwest::Client::new().post(format!("{}/oauth2/token", gw.url)).form(form).send().await.expect("token");
+    let status = response.status();
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    (status, response.json().await.expect("json"))
+}
+
+async fn exchange(gw: &RunningGateway, subject: &str) -> (reqwest::StatusCode, Value) {
+    token_request(
+        gw,
+        &[
+            ("grant_type", "urn:ietf:params:oauth:grant-type:token-exchange"),
+            ("client_id", "ibal-widget"),
+            ("subject_token", subject),
+            ("subject_token_type", "urn:ietf:params:oauth:token-type:jwt"),
+        ],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn token_exchange_accepts_an_open_edx_jwt() {
+    let (lms, gw) = setup(&[]).await;
+    let (status, body) = exchange(&gw, &lms.jwt(json!({}))).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["issued_token_type"], "urn:ietf:params:oauth:token-type:access_token");
+    assert_eq!(body["token_type"], "Bearer");
+    let claims = verify_with_jwks(&gw, body["access_token"].as_str().expect("token")).await;
+    assert_eq!(claims["username"], "john_doe");
+    // Staff in the LMS is staff here.
+    let (_, body) =
+        exchange(&gw, &lms.jwt(json!({"administrator": true, "sub": "staff-anon", "preferred_username": "staffer"})))
+            .await;
+    assert_eq!(verify_with_jwks(&gw, body["access_token"].as_str().expect("token")).await["roles"], json!(["staff"]));
+}
+
+fn b64(v: &Value) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+}
+
+#[tokio::test]
+async fn token_exchange_rejects_every_bad_token_and_stores_nothing() {
+    let (lms, gw) = setup(&[]).await;
+    let good = lms.jwt(json!({}));
+    let mut parts: Vec<String> = good.split('.').map(str::to_owned).collect();
+    let claims = json!({"iss": lms.issuer, "aud": "openedx", "exp": chrono_now() + 3600, "sub": "x", "preferred_username": "mallory"});
+    let tampered = {
+        let mut payload: Value =
+            serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(&parts[1]).expect("b64"))
+                .expect("json");
+        payload["preferred_username"] = json!("admin");
+        parts[1] = b64(&payload);
+        parts.join(".")
+    };
+    let alg_none = format!("{}.{}.", b64(&json!({"alg": "none", "typ": "JWT"})), b64(&claims));
+    let jwks: Value = serde_json::from_str(&lms.jwks).expect("jwks");
+    let hs256_public = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(jwks["keys"][0]["n"].as_str().expect("n").as_bytes()),
+    )
+    .expect("sign");
+    let cases: Vec<(&str, String)> = vec![
+        ("tampered", tampered),
+        ("expired", lms.jwt(json!({"exp": chrono_now() - 3600, "iat": chrono_now() - 7200}))),
+        ("wrong issuer", lms.jwt(json!({"iss": "https://evil.example.com/oauth2"}))),
+        ("wrong audience", lms.jwt(json!({"aud": "someone-else"}))),
+        ("alg none", alg_none),
+        ("HS256 with the public key", hs256_public),
+        ("string exp", lms.jwt(json!({"exp": (chrono_now() + 3600).to_string()}))),
+        ("restricted application", lms.jwt(json!({"is_restricted": true}))),
+        ("garbage", "not.a.jwt".into()),
+    ];
+    for (name, token) in cases {
+        let (status, body) = exchange(&gw, &token).await;
+        assert_eq!(status, 400, "{name}: {body}");
+        assert_eq!(body["error"], "invalid_grant", "{name}");
+        assert!(body["error_description"].as_str().is_some_and(|d| !d.is_empty()), "{name}: a clear message");
+    }
+    assert_eq!(gw.state.db.count_users().await.expect("count"), 0, "no rejected token stored anything");
+}
+
+#[tokio::test]
+async fn refresh_tokens_rotate_and_a_reused_one_revokes_the_login() {
+    let (lms, gw) = setup(&[]).await;
+    let (_, first) = exchange(&gw, &lms.jwt(json!({}))).await;
+    let r1 = first["refresh_token"].as_str().expect("refresh").to_owned();
+    let refresh = |token: String| {
+        let gw = &gw;
+        async move {
+            token_request(
+                gw,
+                &[("grant_type", "refresh_token"), ("refresh_token", &token), ("client_id", "ibal-widget")],
+            )
+            .await
+        }
+    };
+    let (status, second) = refresh(r1.clone()).await;
+    assert_eq!(status, 200, "{second}");
+    let r2 = second["refresh_token"].as_str().expect("rotated").to_owned();
+    assert_ne!(r1, r2);
+    verify_with_jwks(&gw, second["access_token"].as_str().expect("access")).await;
+    // r1 again: it leaked. The whole login goes, r2 included.
+    let (status, body) = refresh(r1).await;
+    assert_eq!((status.as_u16(), body["error"].as_str()), (400, Some("invalid_grant")));
+    let (status, _) = refresh(r2).await;
+    assert_eq!(status, 400, "the successor was revoked with its family");
+    let (status, body) = token_request(
+        &gw,
+        &[("grant_type", "refresh_token"), ("refresh_token", "r1.unknown"), ("client_id", "ibal-widget")],
+    )
+    .await;
+    assert_eq!((status.as_u16(), body["error"].as_str()), (400, Some("invalid_grant")));
+}
+
+#[tokio::test]
+async fn tokens_signed_before_a_key_rotation_stay_valid_until_they_expire() {
+    let (lms, gw) = setup(&[]).await;
+    let (_, before) = exchange(&gw, &lms.jwt(json!({}))).await;
+    let old = before["access_token"].as_str().expect("token").to_owned();
+    ibal_gateway::auth::keys::rotate(&gw.state.db, std::time::Duration::from_secs(960)).await.expect("rotate");
+    gw.state.tokens.keys().reload().await.expect("reload");
+    let (_, after) = exchange(&gw, &lms.jwt(json!({}))).await;
+    let new = after["access_token"].as_str().expect("token");
+    let kid = |t: &str| jsonwebtoken::decode_header(t).expect("header").kid.expect("kid");
+    assert_ne!(kid(&old), kid(new), "the new key signs");
+    let jwks: Value =
+        reqwest::get(format!("{}/.well-known/jwks.json", gw.url)).await.expect("jwks").json().await.expect("json");
+    assert_eq!(jwks["keys"].as_array().expect("keys").len(), 2, "both keys are published");
+    verify_with_jwks(&gw, &old).await;
+    verify_with_jwks(&gw, new).await;
+    let userinfo = reqwest::Client::new()
+        .get(format!("{}/oauth2/userinfo", gw.url))
+        .bearer_auth(&old)
+        .send()
+        .await
+        .expect("userinfo");
+    assert_eq!(userinfo.status(), 200, "the gateway itself still accepts the old token");
+    assert_eq!(userinfo.json::<Value>().await.expect("json")["preferred_username"], "john_doe");
+}
+
+#[tokio::test]
+async fn client_credentials_for_a_registered_client() {
+    let (_lms, gw) = setup(&[]).await;
+    let (row, secret) =
+        ibal_gateway::http::oauth2::new_client("Analytics", &[], &["client_credentials".into()], true, false);
+    gw.state.db.insert_client(&row).await.expect("insert");
+    let secret = secret.expect("confidential");
+    let http = reqwest::Client::new();
+    let ok = http
+        .post(format!("{}/oauth2/token", gw.url))
+        .basic_auth(&row.client_id, Some(&secret))
+        .form(&[("grant_type", "client_credentials"), ("scope", "chat")])
+        .send()
+        .await
+        .expect("token");
+    assert_eq!(ok.status(), 200);
+    let body: Value = ok.json().await.expect("json");
+    assert!(body.get("refresh_token").is_none());
+    assert_eq!(
+        verify_with_jwks(&gw, body["access_token"].as_str().expect("token")).await["client_id"],
+        row.client_id.as_str()
+    );
+    let bad = http
+        .post(format!("{}/oauth2/token", gw.url))
+        .basic_auth(&row.client_id, Some("wrong"))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .expect("token");
+    assert_eq!(bad.status(), 401);
+    assert_eq!(bad.json::<Value>().await.expect("json")["error"], "invalid_client");
+    let (status, body) =
+        token_request(&gw, &[("grant_type", "client_credentials"), ("client_id", "ibal-widget")]).await;
+    assert_eq!((status.as_u16(), body["error"].as_str()), (400, Some("unauthorized_client")));
+}
+
+#[tokio::test]
+async fn local_accounts_register_sign_in_and_are_rate_limited() {
+    let gw = spawn_gateway(&[]).await;
+    let http = reqwest::Client::new();
+    let post = |path: &str, body: Value| http.post(format!("{}{path}", gw.url)).json(&body).send();
+    let created = post("/api/v1/auth/register", json!({"username": "alice", "password": "correct horse"}))
+        .await
+        .expect("register");
+    assert_eq!(created.status(), 201);
+    let pair: Value = created.json().await.expect("json");
+    assert_eq!(verify_with_jwks(&gw, pair["access_token"].as_str().expect("token")).await["username"], "alice");
+    let taken =
+        post("/api/v1/auth/register", json!({"username": "Alice", "password": "another one"})).await.expect("register");
+    assert_eq!(taken.status(), 409);
+    let weak = post("/api/v1/auth/register", json!({"username": "bob", "password": "short"})).await.expect("register");
+    assert_eq!(weak.status(), 400);
+    assert_eq!(weak.json::<Value>().await.expect("json")["error"]["code"], "weak_password");
+    let wrong =
+        post("/api/v1/auth/login", json!({"username": "alice", "password": "wrong password"})).await.expect("login");
+    assert_eq!(wrong.status(), 401);
+    assert_eq!(wrong.json::<Value>().await.expect("json")["error"]["code"], "invalid_credentials");
+    let ok =
+        post("/api/v1/auth/login", json!({"username": "alice", "password": "correct horse"})).await.expect("login");
+    assert_eq!(ok.status(), 200);
+    // Guessing is slowed down: the account's bucket empties.
+    let mut limited = None;
+    for _ in 0..12 {
+        let r = post("/api/v1/auth/login", json!({"username": "alice", "password": "guess"})).await.expect("login");
+        if r.status() == 429 {
+            limited = Some(r);
+            break;
+        }
+    }
+    let limited = limited.expect("rate limited");
+    assert!(limited.headers().contains_key("retry-after"));
+    assert_eq!(gw.state.db.count_users().await.expect("count"), 1);
+}
+
+#[tokio::test]
+async fn local_accounts_are_off_by_default_with_open_edx() {
+    let (_lms, gw) = setup(&[]).await;
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/v1/auth/register", gw.url))
+        .json(&json!({"username": "x1", "password": "password1"}))
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(r.status(), 404);
+}
+
+/// An HTTP client for `openidconnect`, on the project's reqwest.
+async fn oidc_http(request: openidconnect::HttpRequest) -> Result<openidconnect::HttpResponse, std::io::Error> {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(std::io::Error::other)?;
+    let (parts, body) = request.into_parts();
+    let response = client
+        .request(parts.method, parts.uri.to_string())
+        .headers(parts.headers)
+        .body(body)
+        .send()
+        .await
+        .map_err(std::io::Error::other)?;
+    let mut builder = openidconnect::http::Response::builder().status(response.status());
+    for (name, value) in response.headers() {
+        builder = builder.header(name, value);
+    }
+    let bytes = response.bytes().await.map_err(std::io::Error::other)?;
+    builder.body(bytes.to_vec()).map_err(std::io::Error::other)
+}
+
+#[tokio::test]
+async fn an_openidconnect_client_completes_the_authorization_code_flow() {
+    use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
+    use openidconnect::{
+        AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, PkceCodeChallenge, RedirectUrl, Scope,
+        TokenResponse,
+    };
+
+    let gw = spawn_gateway(&[]).await;
+    let redirect = "http://client.test/callback";
+    let (row, secret) = ibal_gateway::http::oauth2::new_client(
+        "Course tools",
+        &[redirect.into()],
+        &["authorization_code".into(), "refresh_token".into()],
+        false,
+        false,
+    );
+    gw.state.db.insert_client(&row).await.expect("client");
+    reqwest::Client::new()
+        .post(format!("{}/api/v1/auth/register", gw.url))
+        .json(&json!({"username": "carol", "password": "carol's password", "name": "Carol"}))
+        .send()
+        .await
+        .expect("register");
+
+    let http = |r| oidc_http(r);
+    let metadata = CoreProviderMetadata::discover_async(IssuerUrl::new(gw.url.clone()).expect("issuer"), &http)
+        .await
+        .expect("discovery");
+    let client = CoreClient::from_provider_metadata(
+        metadata,
+        ClientId::new(row.client_id.clone()),
+        secret.map(ClientSecret::new),
+    )
+    .set_redirect_uri(RedirectUrl::new(redirect.into()).expect("redirect"));
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (auth_url, csrf, nonce) = client
+        .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
+        .add_scope(Scope::new("profile".into()))
+        .set_pkce_challenge(challenge)
+        .url();
+
+    // The browser: authorize → sign in → consent (third-party client) → back with a code.
+    let browser = browser();
+    let to_login = location(&browser.get(auth_url.as_str()).send().await.expect("authorize"));
+    assert!(to_login.starts_with("/oauth2/login?next="), "{to_login}");
+    let login_page =
+        browser.get(format!("{}{to_login}", gw.url)).send().await.expect("login page").text().await.expect("html");
+    let field = |html: &str, name: &str| -> String {
+        let at = html.find(&format!("name=\"{name}\" value=\"")).expect(name) + name.len() + 15;
+        html[at..].split('"').next().expect("value").replace("&amp;", "&").replace("&#x2f;", "/").replace("&#x3d;", "=")
+    };
+    let next = field(&login_page, "next");
+    let back = browser
+        .post(format!("{}/oauth2/login", gw.url))
+        .form(&[
+            ("csrf", field(&login_page, "csrf")),
+            ("username", "carol".into()),
+            ("password", "carol's password".into()),
+            ("next", next),
+        ])
+        .send()
+        .await
+        .expect("sign in");
+    let consent_page = browser
+        .get(format!("{}{}", gw.url, location(&back)))
+        .send()
+        .await
+        .expect("authorize")
+        .text()
+        .await
+        .expect("html");
+    assert!(consent_page.contains("Allow Course tools?"), "third-party clients ask for consent");
+    let allowed = browser
+        .post(format!("{}/oauth2/consent", gw.url))
+        .form(&[
+            ("csrf", field(&consent_page, "csrf")),
+            ("client_id", row.client_id.clone()),
+            ("decision", "allow".into()),
+            ("next", field(&consent_page, "next")),
+        ])
+        .send()
+        .await
+        .expect("consent");
+    let callback = location(&browser.get(format!("{}{}", gw.url, location(&allowed))).send().await.expect("authorize"));
+    let callback = url::Url::parse(&callback).expect("callback");
+    assert!(callback.as_str().starts_with(redirect));
+    let params: std::collections::HashMap<String, String> = callback.query_pairs().into_owned().collect();
+    assert_eq!(&params["state"], csrf.secret());
+
+    let token = client
+        .exchange_code(AuthorizationCode::new(params["code"].clone()))
+        .expect("token endpoint")
+        .set_pkce_verifier(verifier)
+        .request_async(&http)
+        .await
+        .expect("code exchange");
+    let id_token = token.id_token().expect("id_token");
+    let claims =
+        id_token.claims(&client.id_token_verifier(), &nonce).expect("id_token verifies through discovery + JWKS");
+    assert_eq!(claims.preferred_username().map(|u| u.as_str()), Some("carol"));
+
+    // The code is one-time.
+    let replay = client
+        .exchange_code(AuthorizationCode::new(params["code"].clone()))
+        .expect("endpoint")
+        .request_async(&http)
+        .await;
+    assert!(replay.is_err(), "a redeemed code is refused");
+}

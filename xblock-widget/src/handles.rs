@@ -1,0 +1,137 @@
+//! RAII owners of browser callbacks: an event listener, a timeout and an interval each keep their
+//! Rust closure alive and remove it from the browser when dropped. Nothing is leaked with `forget()`.
+
+use wasm_bindgen::JsCast;
+use wasm_bindgen::convert::FromWasmAbi;
+use wasm_bindgen::prelude::Closure;
+use web_sys::EventTarget;
+
+/// An event listener, removed on drop.
+pub struct Listener {
+    target: EventTarget,
+    kind: &'static str,
+    closure: Closure<dyn FnMut(web_sys::Event)>,
+}
+
+impl std::fmt::Debug for Listener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Listener").field("kind", &self.kind).finish_non_exhaustive()
+    }
+}
+
+impl Listener {
+    /// Listens for `kind` events on `target` until dropped.
+    pub fn new(target: &EventTarget, kind: &'static str, handler: impl FnMut(web_sys::Event) + 'static) -> Self {
+        let closure = Closure::<dyn FnMut(web_sys::Event)>::new(handler);
+        // Fails only for a non-callable listener, which a Closure never is.
+        let _ = target.add_event_listener_with_callback(kind, closure.as_ref().unchecked_ref());
+        Self { target: target.clone(), kind, closure }
+    }
+
+    /// Like [`Listener::new`], with the event cast to its concrete type (events of another type are
+    /// ignored).
+    pub fn typed<E>(target: &EventTarget, kind: &'static str, mut handler: impl FnMut(E) + 'static) -> Self
+    where
+        E: JsCast + FromWasmAbi + 'static,
+    {
+        Self::new(target, kind, move |event: web_sys::Event| {
+            if let Ok(event) = event.dyn_into::<E>() {
+                handler(event);
+            }
+        })
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        let _ = self.target.remove_event_listener_with_callback(self.kind, self.closure.as_ref().unchecked_ref());
+    }
+}
+
+/// A `setTimeout`, cleared on drop (harmless after it fired).
+pub struct Timeout {
+    id: i32,
+    _closure: Closure<dyn FnMut()>,
+}
+
+impl std::fmt::Debug for Timeout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Timeout").field("id", &self.id).finish()
+    }
+}
+
+impl Timeout {
+    /// Calls `callback` once after `ms` milliseconds, unless dropped first.
+    #[must_use]
+    pub fn new(ms: u32, callback: impl FnMut() + 'static) -> Self {
+        let closure = Closure::<dyn FnMut()>::new(callback);
+        let id = web_sys::window()
+            .and_then(|w| {
+                w.set_timeout_with_callback_and_timeout_and_arguments_0(
+                    closure.as_ref().unchecked_ref(),
+                    i32::try_from(ms).unwrap_or(i32::MAX),
+                )
+                .ok()
+            })
+            .unwrap_or(0);
+        Self { id, _closure: closure }
+    }
+}
+
+impl Drop for Timeout {
+    fn drop(&mut self) {
+        if let Some(window) = web_sys::window() {
+            window.clear_timeout_with_handle(self.id);
+        }
+    }
+}
+
+/// A `setInterval`, cleared on drop.
+pub struct Interval {
+    id: i32,
+    _closure: Closure<dyn FnMut()>,
+}
+
+impl std::fmt::Debug for Interval {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Interval").field("id", &self.id).finish()
+    }
+}
+
+impl Interval {
+    /// Calls `callback` every `ms` milliseconds until dropped.
+    #[must_use]
+    pub fn new(ms: u32, callback: impl FnMut() + 'static) -> Self {
+        let closure = Closure::<dyn FnMut()>::new(callback);
+        let id = web_sys::window()
+            .and_then(|w| {
+                w.set_interval_with_callback_and_timeout_and_arguments_0(
+                    closure.as_ref().unchecked_ref(),
+                    i32::try_from(ms).unwrap_or(i32::MAX),
+                )
+                .ok()
+            })
+            .unwrap_or(0);
+        Self { id, _closure: closure }
+    }
+}
+
+impl Drop for Interval {
+    fn drop(&mut self) {
+        if let Some(window) = web_sys::window() {
+            window.clear_interval_with_handle(self.id);
+        }
+    }
+}
+
+/// Resolves after `ms` milliseconds. The timer calls the promise's own `resolve`, so no Rust closure
+/// outlives an unmount: a sleeping task wakes, finds its widget gone, and ends.
+pub async fn sleep(ms: u32) {
+    let promise = js_sys::Promise::new(&mut |resolve, _reject| {
+        if let Some(window) = web_sys::window() {
+            let _ = window
+                .set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, i32::try_from(ms).unwrap_or(i32::MAX));
+        }
+    });
+    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+}

@@ -1,0 +1,149 @@
+//! IBAL chat widget: the course chat UI in Rust, compiled to WebAssembly.
+//!
+//! Loaded by the IBAL XBlock, the gateway's standalone page and its LTI embed page as an ES module
+//! built by `wasm-bindgen --target web`: the page awaits the module's default export (the init
+//! function), then calls [`mount`]`(element, settings)`.
+//!
+//! Modules, each doing one thing: [`state`] (the pure state machine), [`view`] (the DOM),
+//! [`socket`] (the WebSocket and reconnect policy), [`auth`] (sign-in and tokens), [`protocol`]
+//! (frames), [`json`] (a small JSON reader/writer), [`i18n`] (strings), [`markdown`] (safe reply formatting), [`log`] (console lines),
+//! [`settings`] (the mount settings), [`handles`] (RAII owners of browser callbacks), [`sha256`],
+//! and [`widget`], the controller tying them together.
+
+pub mod auth;
+pub mod handles;
+pub mod i18n;
+pub mod json;
+pub mod log;
+pub mod markdown;
+pub mod protocol;
+pub mod settings;
+pub mod sha256;
+pub mod socket;
+pub mod state;
+pub mod view;
+pub mod widget;
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use wasm_bindgen::prelude::*;
+use web_sys::Element;
+
+use crate::i18n::Lang;
+use crate::settings::Settings;
+use crate::widget::Widget;
+
+thread_local! {
+    /// The mounted widgets. A widget lives here until `unmount()`, not as long as its JS handle:
+    /// pages (the XBlock) drop the handle `mount()` returns, and a garbage-collected handle must not
+    /// take the chat down with it.
+    static WIDGETS: RefCell<Vec<(u32, Rc<Widget>)>> = const { RefCell::new(Vec::new()) };
+    static NEXT_ID: Cell<u32> = const { Cell::new(1) };
+}
+
+/// A mounted widget, as `mount()` returns it to JavaScript.
+///
+/// `unmount()` closes the socket, cancels timers, sign-in and listeners, and removes the widget from
+/// the page. `free()` (wasm-bindgen's, also run when the handle is garbage-collected) only releases
+/// the handle: the widget keeps running until `unmount()` or until the element is mounted again.
+#[wasm_bindgen]
+#[derive(Debug)]
+pub struct WidgetHandle {
+    id: u32,
+}
+
+fn find(id: u32) -> Option<Rc<Widget>> {
+    WIDGETS.with(|w| w.borrow().iter().find(|(i, _)| *i == id).map(|(_, w)| Rc::clone(w)))
+}
+
+fn remove(id: u32) -> Option<Rc<Widget>> {
+    WIDGETS.with(|w| {
+        let mut list = w.borrow_mut();
+        let index = list.iter().position(|(i, _)| *i == id)?;
+        Some(list.remove(index).1)
+    })
+}
+
+#[wasm_bindgen]
+impl WidgetHandle {
+    /// Tears the widget down: socket closed, timers and listeners removed, DOM removed.
+    pub fn unmount(&self) {
+        if let Some(widget) = remove(self.id) {
+            widget.teardown();
+        }
+    }
+
+    /// The chat's phase: `idle`, `authenticating`, `connecting`, `connected`, `disconnected`,
+    /// `error`, or `unmounted`.
+    #[wasm_bindgen(getter)]
+    pub fn phase(&self) -> String {
+        find(self.id).map_or("unmounted", |w| w.phase_name()).to_owned()
+    }
+
+    /// Starts the chat, as the Start Chat button does.
+    pub fn start(&self) {
+        if let Some(widget) = find(self.id) {
+            widget.start();
+        }
+    }
+}
+
+/// The closest `attr` value on `element` or its ancestors, else on the document element.
+fn inherited_attr(element: &Element, attr: &str) -> Option<String> {
+    let found = element.closest(&format!("[{attr}]")).ok().flatten().and_then(|e| e.get_attribute(attr));
+    found.or_else(|| element.owner_document()?.document_element()?.get_attribute(attr)).filter(|v| !v.trim().is_empty())
+}
+
+/// Mounts the chat widget into `element`, configured by `settings` (see the crate's README for the
+/// keys: `gateway_url`, `ws_url`, `widget_url`, `course_id`, `usage_id`, `display_name`,
+/// `welcome_message`, `assistant_instructions`, `lang`, `auth_mode`, and for `auth_mode: "token"`
+/// `access_token`, `expires_in`, `username`).
+///
+/// # Errors
+/// An `Error` naming the invalid setting, or a DOM failure.
+#[wasm_bindgen]
+pub fn mount(element: Element, settings: JsValue) -> Result<WidgetHandle, JsValue> {
+    let settings = Settings::from_js(&settings).map_err(|message| {
+        log::error(&format!("Cannot mount the chat widget: {message}"));
+        JsValue::from(js_sys::Error::new(&message))
+    })?;
+    let doc = element.owner_document().ok_or_else(|| js_sys::Error::new("the element is not in a document"))?;
+
+    // One widget per element: mounting again replaces the previous one.
+    let previous = WIDGETS.with(|w| w.borrow().iter().find(|(_, w)| *w.mount_element() == element).map(|(i, _)| *i));
+    if let Some(id) = previous.and_then(remove) {
+        id.teardown();
+    }
+
+    let page_lang = inherited_attr(&element, "lang");
+    let lang = Lang::choose([Some(settings.lang.as_str()), page_lang.as_deref()]);
+    let rtl = i18n::is_rtl(inherited_attr(&element, "dir").as_deref());
+    if let Some(href) = settings.stylesheet_url() {
+        view::ensure_stylesheet(&doc, &href)?;
+    }
+    let view = view::View::build(&doc, &element, &settings, lang, rtl)?;
+    log::info(&format!(
+        "Chat widget ready for {} (sign-in: {}, language: {}{})",
+        if settings.usage_id.is_empty() { "(no block id)" } else { &settings.usage_id },
+        match settings.auth_mode {
+            settings::AuthMode::Popup => "popup",
+            settings::AuthMode::Local => "local",
+            settings::AuthMode::Token => "token",
+        },
+        lang.tag(),
+        if rtl { ", right-to-left" } else { "" }
+    ));
+    let token_mode = settings.auth_mode == settings::AuthMode::Token;
+    let widget = Widget::new(settings, element, view);
+    let id = NEXT_ID.with(|n| {
+        let id = n.get();
+        n.set(id.wrapping_add(1));
+        id
+    });
+    WIDGETS.with(|w| w.borrow_mut().push((id, Rc::clone(&widget))));
+    if token_mode {
+        widget.start();
+    }
+    Ok(WidgetHandle { id })
+}

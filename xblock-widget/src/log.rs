@@ -1,0 +1,189 @@
+//! Console logging. Every line starts with `[IbalXBlock]` (the seed's prefix: filter the console on
+//! it), and a token is never printed whole: only a short prefix followed by `…`.
+
+/// The prefix of every console line the widget writes.
+pub const PREFIX: &str = "[IbalXBlock]";
+
+/// How many characters of a token a log line may show.
+const TOKEN_PREFIX_CHARS: usize = 8;
+
+/// Longest received frame echoed to the console, in characters; the rest is elided.
+const MAX_FRAME_CHARS: usize = 400;
+
+/// JSON keys whose string values are secrets.
+const SECRET_KEYS: [&str; 5] = ["token", "access_token", "refresh_token", "id_token", "password"];
+
+/// `message` with the prefix: the exact text of a console line.
+#[must_use]
+pub fn line(message: &str) -> String {
+    format!("{PREFIX} {message}")
+}
+
+/// A token as it may appear in a log line: its first few characters and `…`.
+#[must_use]
+pub fn redact_token(token: &str) -> String {
+    // A short token shows at most a quarter of itself.
+    let chars = token.chars().fold(0, |n, _| n + 1);
+    let shown = (chars / 4).min(TOKEN_PREFIX_CHARS);
+    let prefix: String = token.chars().take(shown).collect();
+    format!("{prefix}…")
+}
+
+/// The JSON text `text` with the string value of every secret key (`token`, `access_token`,
+/// `refresh_token`, `id_token`, `password`) shortened by [`redact_token`]; long texts are elided.
+/// Works on the text, so it also redacts a frame that does not parse.
+#[must_use]
+pub fn redact_json(text: &str) -> String {
+    let mut out = String::with_capacity(text.len().min(MAX_FRAME_CHARS + 8));
+    let mut rest = text;
+    while let Some(start) = rest.find('"') {
+        out.push_str(&rest[..start]);
+        let after_quote = &rest[start + 1..];
+        let Some(len) = string_len(after_quote) else {
+            // Unterminated string: emit the rest untouched.
+            out.push_str(&rest[start..]);
+            rest = "";
+            break;
+        };
+        let key = &after_quote[..len];
+        out.push('"');
+        out.push_str(key);
+        out.push('"');
+        rest = &after_quote[len + 1..];
+        if !SECRET_KEYS.contains(&key) {
+            continue;
+        }
+        // A key: look for `: "value"`.
+        let trimmed = rest.trim_start();
+        let Some(after_colon) = trimmed.strip_prefix(':') else { continue };
+        let value_part = after_colon.trim_start();
+        let Some(value_body) = value_part.strip_prefix('"') else { continue };
+        out.push_str(&rest[..rest.len() - value_part.len()]);
+        out.push('"');
+        let Some(value_len) = string_len(value_body) else {
+            // Unterminated secret: hide all of it.
+            out.push_str(&redact_token(value_body));
+            rest = "";
+            break;
+        };
+        out.push_str(&redact_token(&value_body[..value_len]));
+        out.push('"');
+        rest = &value_body[value_len + 1..];
+    }
+    out.push_str(rest);
+    truncate(&out, MAX_FRAME_CHARS)
+}
+
+/// Length in bytes of a JSON string body (after its opening quote) up to its closing quote.
+fn string_len(body: &str) -> Option<usize> {
+    let mut escaped = false;
+    for (i, c) in body.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            '"' => return Some(i),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// `text` cut to `max` characters, with `…` when something was cut.
+#[must_use]
+pub fn truncate(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
+    }
+}
+
+/// Writes an informational line (`console.log`).
+pub fn info(message: &str) {
+    write(Level::Info, message);
+}
+
+/// Writes a warning line (`console.warn`).
+pub fn warn(message: &str) {
+    write(Level::Warn, message);
+}
+
+/// Writes an error line (`console.error`).
+pub fn error(message: &str) {
+    write(Level::Error, message);
+}
+
+#[derive(Clone, Copy)]
+enum Level {
+    Info,
+    Warn,
+    Error,
+}
+
+#[cfg(target_arch = "wasm32")]
+fn write(level: Level, message: &str) {
+    let text = wasm_bindgen::JsValue::from_str(&line(message));
+    match level {
+        Level::Info => web_sys::console::log_1(&text),
+        Level::Warn => web_sys::console::warn_1(&text),
+        Level::Error => web_sys::console::error_1(&text),
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn write(level: Level, message: &str) {
+    // Host builds (unit tests) have no console; stderr is the closest thing.
+    let _ = level;
+    eprintln!("{}", line(message));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_carry_the_prefix() {
+        assert_eq!(line("WebSocket connection opened"), "[IbalXBlock] WebSocket connection opened");
+    }
+
+    #[test]
+    fn tokens_are_shortened() {
+        assert_eq!(redact_token("eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9.payload.sig"), "eyJ0eXAi…");
+        assert_eq!(redact_token("abc"), "…");
+        assert_eq!(redact_token(""), "…");
+    }
+
+    #[test]
+    fn secret_fields_are_redacted_in_json() {
+        let text = r#"{"type":"auth","token":"eyJhbGciOiJSUzI1NiJ9.secretpayload.signature"}"#;
+        let red = redact_json(text);
+        assert_eq!(red, r#"{"type":"auth","token":"eyJhbGci…"}"#);
+        assert!(!red.contains("secretpayload"));
+
+        let text = r#"{"type": "ibal:auth", "access_token" : "AAAAAAAAAAAAsecret", "refresh_token":"r1.BBBBBBBBBBBB", "username":"john"}"#;
+        let red = redact_json(text);
+        assert!(red.contains(r#""access_token" : "AAAA…""#), "{red}");
+        assert!(red.contains(r#""refresh_token":"r1.…""#), "{red}");
+        assert!(red.contains(r#""username":"john""#));
+        assert!(!red.contains("secret"));
+    }
+
+    #[test]
+    fn non_secret_json_is_unchanged() {
+        let text = r#"{"type":"message","content":"the \"token\": \"x\" is here","sender":"john_doe"}"#;
+        assert_eq!(redact_json(text), text);
+    }
+
+    #[test]
+    fn broken_json_is_kept_and_still_redacted() {
+        assert_eq!(redact_json(r#"{"token":"abcdefghijklmnop"#), r#"{"token":"abcd…"#);
+        assert_eq!(redact_json(r#"{"token":"abcdefghijklmnop", "a"#), r#"{"token":"abcd…", "a"#);
+    }
+
+    #[test]
+    fn long_frames_are_truncated() {
+        let text = "x".repeat(1000);
+        let out = redact_json(&text);
+        assert_eq!(out.chars().count(), MAX_FRAME_CHARS + 1);
+        assert!(out.ends_with('…'));
+    }
+}

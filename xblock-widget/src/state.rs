@@ -1,0 +1,1034 @@
+//! The widget's state machine: pure (no DOM, no clock, no randomness; the caller passes them in), so
+//! every transition is unit-tested on the host.
+//!
+//! Phases: `Idle` → `Authenticating` → `Connecting` → `Connected`, and `Disconnected` / `Error` when
+//! the socket closes or sign-in fails. [`State::apply`] takes an [`Event`] and returns the
+//! [`Effect`]s the controller must carry out (open the socket, send a frame, schedule a reconnect…);
+//! the view then renders the state.
+
+use crate::protocol::{self, Role, ServerFrame, Status, WireMessage};
+use crate::socket::{ClosePolicy, backoff_ms, close_policy};
+
+/// Where the chat is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// The start state: the Start Chat button.
+    Idle,
+    /// Getting a token (popup, login form, cache, refresh).
+    Authenticating,
+    /// The socket is opening or authenticating.
+    Connecting,
+    /// Authenticated: messages flow.
+    Connected,
+    /// The socket closed; a reconnect may be scheduled (`reconnect_in_ms`).
+    Disconnected,
+    /// Stopped on an error the user must act on (sign-in failed, session revoked).
+    Error,
+}
+
+/// What the sign-in step shows while `Authenticating`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prompt {
+    /// Nothing in particular (checking the cache, refreshing).
+    Working,
+    /// The popup is open; waiting for its answer.
+    PopupOpen,
+    /// The browser blocked the popup: a button opens it from a click.
+    PopupBlocked,
+    /// The local-account form (`auth_mode: "local"`).
+    LoginForm,
+    /// The local-account form was submitted.
+    LoginBusy,
+}
+
+/// Where one of our messages is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// Not acknowledged yet (queued, or sent and waiting); resent after a reconnect.
+    Pending,
+    /// Stored by the gateway.
+    Acked,
+    /// Refused (rate limit, invalid); resent only when the user says so.
+    Failed,
+}
+
+/// A message in the list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    /// Local identity, stable for the entry's life (the view keys its nodes on it).
+    pub key: u64,
+    /// Bumped at each change, so the view updates only what changed.
+    pub version: u32,
+    /// The gateway's id, once known.
+    pub id: Option<String>,
+    /// The `client_id` it was sent with.
+    pub client_id: Option<String>,
+    /// Who wrote it.
+    pub role: Role,
+    /// The sender's username.
+    pub sender: String,
+    /// The text.
+    pub content: String,
+    /// RFC 3339.
+    pub timestamp: Option<String>,
+    /// Written by the signed-in user (a blue bubble).
+    pub mine: bool,
+    /// Delivery of our own messages (`Acked` for everything else).
+    pub delivery: Delivery,
+    /// Sent on the current socket (so an error frame may refer to it).
+    pub sent: bool,
+    /// An assistant reply still streaming.
+    pub streaming: bool,
+    /// How it ended.
+    pub status: Status,
+}
+
+/// Something to tell the user. `code` is a protocol error code or one of the widget's own
+/// (`auth_failed`, `auth_cancelled`, `auth_timeout`, `session_expired`, `token_page_expired`,
+/// `too_large`, `closed`, `network`); [`crate::i18n::describe`] turns it into words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    /// The code.
+    pub code: String,
+    /// The server's sentence or a technical detail (shown when the code is unknown).
+    pub detail: String,
+    /// Seconds to wait, when waiting helps.
+    pub retry_after: Option<u64>,
+}
+
+impl Notice {
+    /// A notice without `retry_after`.
+    #[must_use]
+    pub fn new(code: &str, detail: &str) -> Self {
+        Self { code: code.to_owned(), detail: detail.to_owned(), retry_after: None }
+    }
+}
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// Start Chat (or Reconnect) was activated.
+    Start,
+    /// The sign-in step changed what it shows.
+    Prompt(Prompt),
+    /// A token is in hand. `fresh`: newly obtained (popup, form, refresh), not from the cache.
+    Authenticated {
+        /// The username, when the token source says it.
+        username: Option<String>,
+        /// Whether the token was just issued.
+        fresh: bool,
+    },
+    /// Sign-in failed or was cancelled (`code` as in [`Notice`]).
+    AuthFailed {
+        /// The code.
+        code: String,
+        /// A detail for the user.
+        detail: String,
+    },
+    /// The user cancelled the sign-in step.
+    CancelAuth,
+    /// The socket opened.
+    SocketOpened,
+    /// A frame arrived.
+    Frame(ServerFrame),
+    /// The socket closed. `jitter` is a random number in [0, 1) for the reconnect delay.
+    SocketClosed {
+        /// The close code.
+        code: u16,
+        /// Randomness for the backoff.
+        jitter: f64,
+    },
+    /// The reconnect timer fired (or the user asked to reconnect now).
+    ReconnectDue,
+    /// The user sends a message.
+    Send {
+        /// A fresh unique id.
+        client_id: String,
+        /// The text as typed.
+        content: String,
+        /// Now, RFC 3339.
+        now: String,
+    },
+    /// The user resends a refused message.
+    Retry {
+        /// The entry's key.
+        key: u64,
+    },
+    /// Stop the streaming reply.
+    Stop,
+    /// Load an older page of the conversation.
+    LoadEarlier,
+    /// Periodic: expire typing indicators.
+    Tick,
+    /// Show a notice (from the sign-in form).
+    Notice(Notice),
+    /// Hide the notice.
+    DismissNotice,
+    /// Close Chat.
+    Close,
+}
+
+/// Where focus should go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Focus {
+    /// The message input.
+    Input,
+    /// The Start Chat button.
+    Start,
+}
+
+/// What the controller must do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// Get a token: cache, refresh, popup or form; then dispatch `Authenticated` or `AuthFailed`.
+    Authenticate,
+    /// The token was refused: get a new one (refresh), then dispatch `Authenticated` or `AuthFailed`.
+    Reauthenticate,
+    /// Open the socket.
+    Connect,
+    /// Send the `auth` frame on the open socket.
+    SendAuth,
+    /// Send a frame.
+    Send(String),
+    /// Dispatch `ReconnectDue` after this many milliseconds.
+    ScheduleReconnect(u32),
+    /// Close the socket and cancel timers and sign-in in progress.
+    CloseSocket,
+    /// The session is gone: forget the cached token.
+    ForgetToken,
+    /// Move the focus.
+    Focus(Focus),
+}
+
+/// How long a typing indicator lasts without news, in milliseconds.
+pub const TYPING_TTL_MS: f64 = 6000.0;
+
+/// How many older messages one "load earlier" asks for.
+pub const HISTORY_PAGE: u32 = 50;
+
+/// The whole state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct State {
+    /// Where the chat is.
+    pub phase: Phase,
+    /// What the sign-in step shows.
+    pub prompt: Prompt,
+    /// The signed-in user.
+    pub username: Option<String>,
+    /// The chat backend (`room` enables typing indicators).
+    pub backend: Option<String>,
+    /// The messages, oldest first.
+    pub entries: Vec<Entry>,
+    /// Bumped when `entries` is replaced rather than appended to or updated.
+    pub epoch: u32,
+    /// Whether older messages exist.
+    pub has_more: bool,
+    /// People in the room.
+    pub presence: Option<u64>,
+    /// Who is typing, with when the indicator expires (ms).
+    pub typers: Vec<(String, f64)>,
+    /// What to tell the user.
+    pub notice: Option<Notice>,
+    /// The reconnect delay when one is scheduled.
+    pub reconnect_in_ms: Option<u32>,
+    /// Consecutive failed connection attempts.
+    pub attempt: u32,
+    /// The most bytes a message may hold (from `user_info`).
+    pub max_message_bytes: Option<u64>,
+    next_key: u64,
+    awaiting_history: bool,
+    loading_older: bool,
+    fresh_token: bool,
+    focus_on_connect: bool,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Codes after which the message in flight was not stored.
+const REFUSED_CODES: [&str; 2] = ["rate_limited", "invalid_message"];
+
+impl State {
+    /// The start state.
+    #[must_use]
+    pub fn new() -> Self {
+        Self {
+            phase: Phase::Idle,
+            prompt: Prompt::Working,
+            username: None,
+            backend: None,
+            entries: Vec::new(),
+            epoch: 0,
+            has_more: false,
+            presence: None,
+            typers: Vec::new(),
+            notice: None,
+            reconnect_in_ms: None,
+            attempt: 0,
+            max_message_bytes: None,
+            next_key: 1,
+            awaiting_history: false,
+            loading_older: false,
+            fresh_token: false,
+            focus_on_connect: false,
+        }
+    }
+
+    /// Whether the chat panel (messages, input, Close Chat) is shown.
+    #[must_use]
+    pub fn chat_open(&self) -> bool {
+        matches!(self.phase, Phase::Connecting | Phase::Connected | Phase::Disconnected)
+    }
+
+    /// Whether a message typed now is accepted (sent now, or queued until the socket is back).
+    #[must_use]
+    pub fn can_send(&self) -> bool {
+        self.chat_open()
+    }
+
+    /// Whether the socket is closed and no reconnect is scheduled: the user may reconnect.
+    #[must_use]
+    pub fn needs_manual_reconnect(&self) -> bool {
+        self.phase == Phase::Disconnected && self.reconnect_in_ms.is_none()
+    }
+
+    /// The reply being streamed, if any (the newest).
+    #[must_use]
+    pub fn streaming_id(&self) -> Option<&str> {
+        self.entries.iter().rev().find(|e| e.streaming).and_then(|e| e.id.as_deref())
+    }
+
+    /// Whether typing indicators are exchanged (room backend).
+    #[must_use]
+    pub fn is_room(&self) -> bool {
+        self.backend.as_deref() == Some("room")
+    }
+
+    /// Applies an event; `now_ms` is the current time in milliseconds.
+    pub fn apply(&mut self, event: Event, now_ms: f64) -> Vec<Effect> {
+        let mut fx = Vec::new();
+        match event {
+            Event::Start => {
+                if matches!(self.phase, Phase::Idle | Phase::Error) || self.needs_manual_reconnect() {
+                    self.phase = Phase::Authenticating;
+                    self.prompt = Prompt::Working;
+                    self.notice = None;
+                    self.reconnect_in_ms = None;
+                    self.focus_on_connect = true;
+                    fx.push(Effect::Authenticate);
+                }
+            }
+            Event::Prompt(prompt) => {
+                if self.phase == Phase::Authenticating {
+                    self.prompt = prompt;
+                }
+            }
+            Event::Authenticated { username, fresh } => {
+                if matches!(self.phase, Phase::Authenticating | Phase::Disconnected) {
+                    self.phase = Phase::Connecting;
+                    if username.is_some() {
+                        self.username = username;
+                    }
+                    self.fresh_token = fresh;
+                    self.reconnect_in_ms = None;
+                    fx.push(Effect::Connect);
+                }
+            }
+            Event::AuthFailed { code, detail } => {
+                if matches!(self.phase, Phase::Authenticating | Phase::Disconnected) {
+                    self.phase = if code == "auth_cancelled" { Phase::Idle } else { Phase::Error };
+                    self.reconnect_in_ms = None;
+                    self.notice = Some(Notice::new(&code, &detail));
+                    fx.push(Effect::Focus(Focus::Start));
+                }
+            }
+            Event::CancelAuth => {
+                if self.phase == Phase::Authenticating {
+                    self.phase = Phase::Idle;
+                    fx.push(Effect::CloseSocket);
+                    fx.push(Effect::Focus(Focus::Start));
+                }
+            }
+            Event::SocketOpened => {
+                if self.phase == Phase::Connecting {
+                    fx.push(Effect::SendAuth);
+                }
+            }
+            Event::Frame(frame) => self.on_frame(frame, now_ms, &mut fx),
+            Event::SocketClosed { code, jitter } => self.on_close(code, jitter, &mut fx),
+            Event::ReconnectDue => {
+                if self.phase == Phase::Disconnected && self.reconnect_in_ms.is_some() {
+                    self.phase = Phase::Connecting;
+                    self.reconnect_in_ms = None;
+                    fx.push(Effect::Connect);
+                }
+            }
+            Event::Send { client_id, content, now } => self.on_send(client_id, content, now, &mut fx),
+            Event::Retry { key } => {
+                let connected = self.phase == Phase::Connected;
+                if let Some(entry) = self.entries.iter_mut().find(|e| e.key == key && e.delivery == Delivery::Failed) {
+                    entry.delivery = Delivery::Pending;
+                    entry.version += 1;
+                    if connected && let Some(client_id) = &entry.client_id {
+                        entry.sent = true;
+                        fx.push(Effect::Send(protocol::message_frame(client_id, &entry.content)));
+                    }
+                }
+            }
+            Event::Stop => {
+                if self.phase == Phase::Connected
+                    && let Some(id) = self.streaming_id()
+                {
+                    fx.push(Effect::Send(protocol::stop_frame(id)));
+                }
+            }
+            Event::LoadEarlier => {
+                if self.phase == Phase::Connected
+                    && self.has_more
+                    && !self.loading_older
+                    && let Some(first) = self.entries.iter().find_map(|e| e.id.clone())
+                {
+                    self.loading_older = true;
+                    fx.push(Effect::Send(protocol::history_frame(&first, HISTORY_PAGE)));
+                }
+            }
+            Event::Tick => self.typers.retain(|(_, until)| *until > now_ms),
+            Event::Notice(notice) => self.notice = Some(notice),
+            Event::DismissNotice => self.notice = None,
+            Event::Close => {
+                *self = Self { next_key: self.next_key, epoch: self.epoch + 1, ..Self::new() };
+                fx.push(Effect::CloseSocket);
+                fx.push(Effect::Focus(Focus::Start));
+            }
+        }
+        fx
+    }
+
+    fn new_entry(&mut self, msg: WireMessage) -> Entry {
+        let key = self.next_key;
+        self.next_key += 1;
+        let mine = msg.role == Role::User && self.username.as_deref() == Some(msg.sender.as_str());
+        Entry {
+            key,
+            version: 0,
+            id: msg.id,
+            client_id: msg.client_id,
+            role: msg.role,
+            sender: msg.sender,
+            content: msg.content,
+            timestamp: msg.timestamp,
+            mine,
+            delivery: Delivery::Acked,
+            sent: false,
+            streaming: false,
+            status: msg.status,
+        }
+    }
+
+    fn find_mut(&mut self, id: &str) -> Option<&mut Entry> {
+        self.entries.iter_mut().find(|e| e.id.as_deref() == Some(id))
+    }
+
+    fn on_frame(&mut self, frame: ServerFrame, now_ms: f64, fx: &mut Vec<Effect>) {
+        if !matches!(self.phase, Phase::Connecting | Phase::Connected) {
+            return;
+        }
+        match frame {
+            ServerFrame::UserInfo { username, backend, max_message_bytes } => {
+                self.phase = Phase::Connected;
+                self.username = Some(username);
+                self.backend = backend;
+                self.max_message_bytes = max_message_bytes;
+                self.attempt = 0;
+                self.fresh_token = false;
+                self.awaiting_history = true;
+                self.loading_older = false;
+                if self.notice.as_ref().is_some_and(|n| is_connection_notice(&n.code)) {
+                    self.notice = None;
+                }
+                // Everything not acknowledged goes (again) with its client_id: the gateway stores it once.
+                for entry in &mut self.entries {
+                    if entry.delivery == Delivery::Pending
+                        && let Some(client_id) = &entry.client_id
+                    {
+                        entry.sent = true;
+                        fx.push(Effect::Send(protocol::message_frame(client_id, &entry.content)));
+                    }
+                }
+                if std::mem::take(&mut self.focus_on_connect) {
+                    fx.push(Effect::Focus(Focus::Input));
+                }
+            }
+            ServerFrame::History { messages, has_more } => {
+                self.has_more = has_more;
+                if std::mem::take(&mut self.awaiting_history) {
+                    self.replace_with_history(messages);
+                } else {
+                    self.loading_older = false;
+                    self.prepend_history(messages);
+                }
+            }
+            ServerFrame::Message(msg) => {
+                self.typers.retain(|(name, _)| *name != msg.sender);
+                self.upsert(msg);
+            }
+            ServerFrame::StreamStart { id, sender, timestamp } => {
+                if self.find_mut(&id).is_none() {
+                    self.push_stream(id, sender, timestamp, String::new());
+                }
+            }
+            ServerFrame::StreamDelta { id, delta } => match self.find_mut(&id) {
+                Some(entry) => {
+                    entry.content.push_str(&delta);
+                    entry.version += 1;
+                }
+                // Joined mid-reply (another tab started it): show what arrives.
+                None => self.push_stream(id, None, None, delta),
+            },
+            ServerFrame::StreamEnd { id, content, status } => {
+                if self.find_mut(&id).is_none() {
+                    self.push_stream(id.clone(), None, None, String::new());
+                }
+                if let Some(entry) = self.find_mut(&id) {
+                    entry.content = content;
+                    entry.streaming = false;
+                    entry.status = status;
+                    entry.version += 1;
+                }
+            }
+            ServerFrame::Typing { username, is_typing } => {
+                if self.username.as_deref() == Some(username.as_str()) {
+                    return;
+                }
+                self.typers.retain(|(name, _)| *name != username);
+                if is_typing {
+                    self.typers.push((username, now_ms + TYPING_TTL_MS));
+                }
+            }
+            ServerFrame::Presence { count } => self.presence = Some(count),
+            ServerFrame::Error { code, message, retry_after } => {
+                if REFUSED_CODES.contains(&code.as_str())
+                    && let Some(entry) =
+                        self.entries.iter_mut().find(|e| e.mine && e.sent && e.delivery == Delivery::Pending)
+                {
+                    entry.delivery = Delivery::Failed;
+                    entry.sent = false;
+                    entry.version += 1;
+                }
+                self.notice = Some(Notice { code, detail: message, retry_after });
+            }
+            ServerFrame::Pong | ServerFrame::Unknown(_) => {}
+        }
+    }
+
+    fn push_stream(&mut self, id: String, sender: Option<String>, timestamp: Option<String>, content: String) {
+        let msg = WireMessage {
+            id: Some(id),
+            client_id: None,
+            role: Role::Assistant,
+            content,
+            sender: sender.unwrap_or_else(|| "assistant".to_owned()),
+            timestamp,
+            status: Status::Complete,
+        };
+        let mut entry = self.new_entry(msg);
+        entry.streaming = true;
+        self.entries.push(entry);
+    }
+
+    /// A stored message: the acknowledgement of ours (by `client_id`), an update of one we have (by
+    /// `id`), or a new one.
+    fn upsert(&mut self, msg: WireMessage) {
+        let by_client = msg.client_id.as_deref().and_then(|cid| {
+            self.entries.iter().position(|e| e.role == Role::User && e.client_id.as_deref() == Some(cid))
+        });
+        let by_id = || msg.id.as_deref().and_then(|id| self.entries.iter().position(|e| e.id.as_deref() == Some(id)));
+        match by_client.or_else(by_id) {
+            Some(index) => {
+                let entry = &mut self.entries[index];
+                if msg.id.is_some() {
+                    entry.id = msg.id;
+                }
+                if msg.timestamp.is_some() {
+                    entry.timestamp = msg.timestamp;
+                }
+                entry.content = msg.content;
+                entry.status = msg.status;
+                entry.delivery = Delivery::Acked;
+                entry.sent = false;
+                entry.streaming = false;
+                entry.version += 1;
+            }
+            None => {
+                let entry = self.new_entry(msg);
+                self.entries.push(entry);
+            }
+        }
+    }
+
+    /// The history sent after authentication: it is the conversation; our unacknowledged messages
+    /// that it does not hold stay at the end.
+    fn replace_with_history(&mut self, messages: Vec<WireMessage>) {
+        let old = std::mem::take(&mut self.entries);
+        for msg in messages {
+            let entry = self.new_entry(msg);
+            self.entries.push(entry);
+        }
+        for entry in old {
+            if entry.delivery == Delivery::Acked {
+                continue;
+            }
+            let stored = entry.client_id.as_deref().is_some_and(|cid| {
+                self.entries.iter().any(|e| e.role == Role::User && e.client_id.as_deref() == Some(cid))
+            });
+            if !stored {
+                self.entries.push(entry);
+            }
+        }
+        self.epoch += 1;
+    }
+
+    /// An older page: goes before what we have, without duplicates.
+    fn prepend_history(&mut self, messages: Vec<WireMessage>) {
+        let mut older = Vec::new();
+        for msg in messages {
+            let known = msg.id.as_deref().is_some_and(|id| self.entries.iter().any(|e| e.id.as_deref() == Some(id)));
+            if !known {
+                older.push(self.new_entry(msg));
+            }
+        }
+        if !older.is_empty() {
+            older.append(&mut self.entries);
+            self.entries = older;
+            self.epoch += 1;
+        }
+    }
+
+    fn on_send(&mut self, client_id: String, content: String, now: String, fx: &mut Vec<Effect>) {
+        let content = content.trim().to_owned();
+        if content.is_empty() || !self.can_send() {
+            return;
+        }
+        if let Some(max) = self.max_message_bytes
+            && content.len() as u64 > max
+        {
+            self.notice = Some(Notice::new("invalid_message", ""));
+            return;
+        }
+        let connected = self.phase == Phase::Connected;
+        if connected {
+            fx.push(Effect::Send(protocol::message_frame(&client_id, &content)));
+        }
+        let key = self.next_key;
+        self.next_key += 1;
+        self.entries.push(Entry {
+            key,
+            version: 0,
+            id: None,
+            client_id: Some(client_id),
+            role: Role::User,
+            sender: self.username.clone().unwrap_or_default(),
+            content,
+            timestamp: Some(now),
+            mine: true,
+            delivery: Delivery::Pending,
+            sent: connected,
+            streaming: false,
+            status: Status::Complete,
+        });
+    }
+
+    fn on_close(&mut self, code: u16, jitter: f64, fx: &mut Vec<Effect>) {
+        if !matches!(self.phase, Phase::Connecting | Phase::Connected) {
+            return;
+        }
+        for entry in &mut self.entries {
+            entry.sent = false;
+            if entry.streaming {
+                entry.streaming = false;
+                entry.status = Status::Failed;
+                entry.version += 1;
+            }
+        }
+        self.typers.clear();
+        self.presence = None;
+        self.loading_older = false;
+        self.awaiting_history = false;
+        match close_policy(code) {
+            ClosePolicy::Reconnect => {
+                self.attempt = self.attempt.saturating_add(1);
+                let delay = backoff_ms(self.attempt, jitter);
+                self.phase = Phase::Disconnected;
+                self.reconnect_in_ms = Some(delay);
+                fx.push(Effect::ScheduleReconnect(delay));
+            }
+            ClosePolicy::NewToken => {
+                if self.fresh_token {
+                    // A token issued moments ago was refused: asking again would loop.
+                    self.phase = Phase::Error;
+                    self.set_notice_unless_server("session_expired");
+                    fx.push(Effect::ForgetToken);
+                    fx.push(Effect::Focus(Focus::Start));
+                } else {
+                    self.phase = Phase::Disconnected;
+                    fx.push(Effect::Reauthenticate);
+                }
+            }
+            ClosePolicy::Revoked => {
+                self.phase = Phase::Error;
+                self.set_notice_unless_server("session_revoked");
+                fx.push(Effect::ForgetToken);
+                fx.push(Effect::Focus(Focus::Start));
+            }
+            ClosePolicy::Stay => {
+                self.phase = Phase::Disconnected;
+                self.reconnect_in_ms = None;
+                self.notice = Some(Notice::new(if code == 1009 { "too_large" } else { "closed" }, ""));
+            }
+        }
+    }
+
+    fn set_notice_unless_server(&mut self, code: &str) {
+        let from_server = self.notice.as_ref().is_some_and(|n| is_session_code(&n.code));
+        if !from_server {
+            self.notice = Some(Notice::new(code, ""));
+        }
+    }
+}
+
+/// Notices about the connection, cleared once connected again.
+fn is_connection_notice(code: &str) -> bool {
+    matches!(code, "closed" | "network" | "too_many_sockets" | "slow_consumer" | "auth_timeout" | "token_expired")
+}
+
+/// Error codes that explain a closed session better than a generic notice.
+fn is_session_code(code: &str) -> bool {
+    matches!(code, "invalid_token" | "token_expired" | "session_revoked" | "auth_required")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(text: &str) -> Event {
+        Event::Frame(protocol::parse_server_frame(text).unwrap_or(ServerFrame::Unknown("bad".into())))
+    }
+
+    fn send(client_id: &str, content: &str) -> Event {
+        Event::Send { client_id: client_id.into(), content: content.into(), now: "2026-11-21T13:00:00.000Z".into() }
+    }
+
+    /// A state connected as john_doe with an empty history.
+    fn connected() -> State {
+        let mut s = State::new();
+        assert_eq!(s.apply(Event::Start, 0.0), vec![Effect::Authenticate]);
+        assert_eq!(s.phase, Phase::Authenticating);
+        assert_eq!(
+            s.apply(Event::Authenticated { username: Some("john_doe".into()), fresh: true }, 0.0),
+            vec![Effect::Connect]
+        );
+        assert_eq!(s.phase, Phase::Connecting);
+        assert_eq!(s.apply(Event::SocketOpened, 0.0), vec![Effect::SendAuth]);
+        let fx = s.apply(frame(r#"{"type":"user_info","username":"john_doe","backend":"room"}"#), 0.0);
+        assert_eq!(fx, vec![Effect::Focus(Focus::Input)]);
+        assert_eq!(s.phase, Phase::Connected);
+        s.apply(frame(r#"{"type":"history","messages":[],"has_more":false}"#), 0.0);
+        s
+    }
+
+    #[test]
+    fn the_journey_from_start_to_close() {
+        let mut s = connected();
+        assert!(s.chat_open());
+        let fx = s.apply(send("c-1", "  Hello!  "), 0.0);
+        assert_eq!(fx, vec![Effect::Send(protocol::message_frame("c-1", "Hello!"))]);
+        assert_eq!(s.entries.len(), 1);
+        assert_eq!(s.entries[0].delivery, Delivery::Pending);
+        assert!(s.entries[0].mine);
+
+        // The acknowledgement matches by client_id.
+        s.apply(
+            frame(
+                r#"{"type":"message","id":"m1","client_id":"c-1","role":"user","content":"Hello!","sender":"john_doe","timestamp":"2026-11-21T13:00:00.123Z"}"#,
+            ),
+            0.0,
+        );
+        assert_eq!(s.entries.len(), 1);
+        assert_eq!(s.entries[0].delivery, Delivery::Acked);
+        assert_eq!(s.entries[0].id.as_deref(), Some("m1"));
+        assert_eq!(s.entries[0].version, 1);
+
+        let epoch = s.epoch;
+        assert_eq!(s.apply(Event::Close, 0.0), vec![Effect::CloseSocket, Effect::Focus(Focus::Start)]);
+        assert_eq!(s.phase, Phase::Idle);
+        assert!(s.entries.is_empty());
+        assert_eq!(s.username, None);
+        assert!(s.epoch > epoch);
+    }
+
+    #[test]
+    fn empty_messages_and_messages_before_start_are_ignored() {
+        let mut s = State::new();
+        assert!(s.apply(send("c-1", "hi"), 0.0).is_empty());
+        assert!(s.entries.is_empty());
+        let mut s = connected();
+        assert!(s.apply(send("c-1", "   \n "), 0.0).is_empty());
+        assert!(s.entries.is_empty());
+    }
+
+    #[test]
+    fn too_long_messages_are_refused_locally() {
+        let mut s = connected();
+        s.max_message_bytes = Some(4);
+        assert!(s.apply(send("c-1", "hello"), 0.0).is_empty());
+        assert!(s.entries.is_empty());
+        assert_eq!(s.notice.as_ref().map(|n| n.code.as_str()), Some("invalid_message"));
+    }
+
+    #[test]
+    fn streams_accumulate_and_end_with_the_stored_content() {
+        let mut s = connected();
+        s.apply(frame(r#"{"type":"stream_start","id":"r1","sender":"assistant","timestamp":"t"}"#), 0.0);
+        s.apply(frame(r#"{"type":"stream_delta","id":"r1","delta":"Hello! How can"}"#), 0.0);
+        s.apply(frame(r#"{"type":"stream_delta","id":"r1","delta":" I help?"}"#), 0.0);
+        assert_eq!(s.entries[0].content, "Hello! How can I help?");
+        assert!(s.entries[0].streaming);
+        assert_eq!(s.streaming_id(), Some("r1"));
+        assert_eq!(s.apply(Event::Stop, 0.0), vec![Effect::Send(protocol::stop_frame("r1"))]);
+        s.apply(frame(r#"{"type":"stream_end","id":"r1","content":"Hello!","status":"stopped"}"#), 0.0);
+        assert_eq!(s.entries.len(), 1);
+        assert_eq!(s.entries[0].content, "Hello!");
+        assert!(!s.entries[0].streaming);
+        assert_eq!(s.entries[0].status, Status::Stopped);
+        assert_eq!(s.streaming_id(), None);
+        assert!(s.apply(Event::Stop, 0.0).is_empty());
+        assert!(!s.entries[0].mine);
+    }
+
+    #[test]
+    fn a_delta_for_an_unknown_stream_starts_one() {
+        let mut s = connected();
+        s.apply(frame(r#"{"type":"stream_delta","id":"r9","delta":"partial"}"#), 0.0);
+        assert_eq!(s.entries.len(), 1);
+        assert!(s.entries[0].streaming);
+        // A stored copy of the same reply updates it rather than duplicating it.
+        s.apply(
+            frame(
+                r#"{"type":"message","id":"r9","role":"assistant","content":"partial and more","sender":"assistant"}"#,
+            ),
+            0.0,
+        );
+        assert_eq!(s.entries.len(), 1);
+        assert!(!s.entries[0].streaming);
+        assert_eq!(s.entries[0].content, "partial and more");
+    }
+
+    #[test]
+    fn others_messages_are_received_and_own_from_other_tabs_are_sent() {
+        let mut s = connected();
+        s.apply(
+            frame(r#"{"type":"message","id":"m1","client_id":"x","role":"user","content":"hi","sender":"jane"}"#),
+            0.0,
+        );
+        s.apply(
+            frame(r#"{"type":"message","id":"m2","client_id":"y","role":"user","content":"yo","sender":"john_doe"}"#),
+            0.0,
+        );
+        assert_eq!(s.entries.len(), 2);
+        assert!(!s.entries[0].mine);
+        assert!(s.entries[1].mine);
+    }
+
+    #[test]
+    fn reconnects_with_backoff_and_resends_unacknowledged_messages() {
+        let mut s = connected();
+        s.apply(send("c-1", "one"), 0.0);
+        s.apply(frame(r#"{"type":"message","id":"m1","client_id":"c-1","content":"one","sender":"john_doe"}"#), 0.0);
+        s.apply(send("c-2", "two"), 0.0);
+        s.apply(frame(r#"{"type":"stream_start","id":"r1"}"#), 0.0);
+
+        let fx = s.apply(Event::SocketClosed { code: 1006, jitter: 0.0 }, 0.0);
+        assert_eq!(s.phase, Phase::Disconnected);
+        assert_eq!(fx, vec![Effect::ScheduleReconnect(backoff_ms(1, 0.0))]);
+        assert!(!s.entries[2].streaming, "an interrupted stream stops streaming");
+        assert!(s.can_send(), "messages typed while disconnected are queued");
+        assert!(s.apply(send("c-3", "three"), 0.0).is_empty());
+
+        // A second failure backs off further.
+        assert_eq!(s.apply(Event::ReconnectDue, 0.0), vec![Effect::Connect]);
+        let fx = s.apply(Event::SocketClosed { code: 1011, jitter: 0.0 }, 0.0);
+        assert_eq!(fx, vec![Effect::ScheduleReconnect(backoff_ms(2, 0.0))]);
+        assert!(backoff_ms(2, 0.0) > backoff_ms(1, 0.0));
+
+        assert_eq!(s.apply(Event::ReconnectDue, 0.0), vec![Effect::Connect]);
+        assert_eq!(s.apply(Event::SocketOpened, 0.0), vec![Effect::SendAuth]);
+        let fx = s.apply(frame(r#"{"type":"user_info","username":"john_doe"}"#), 0.0);
+        assert_eq!(
+            fx,
+            vec![
+                Effect::Send(protocol::message_frame("c-2", "two")),
+                Effect::Send(protocol::message_frame("c-3", "three")),
+            ],
+            "the same client_ids, no focus move on a reconnect"
+        );
+        assert_eq!(s.attempt, 0);
+
+        // The history holds "one", "two" (stored before the drop) and the partial reply.
+        s.apply(
+            frame(
+                r#"{"type":"history","messages":[
+                {"id":"m1","client_id":"c-1","role":"user","content":"one","sender":"john_doe"},
+                {"id":"m2","client_id":"c-2","role":"user","content":"two","sender":"john_doe"},
+                {"id":"r1","role":"assistant","content":"part","sender":"assistant","status":"failed"}],"has_more":true}"#,
+            ),
+            0.0,
+        );
+        let contents: Vec<_> = s.entries.iter().map(|e| e.content.as_str()).collect();
+        assert_eq!(contents, ["one", "two", "part", "three"]);
+        assert_eq!(s.entries[3].delivery, Delivery::Pending);
+        assert!(s.has_more);
+        // The resend's acknowledgement does not duplicate.
+        s.apply(frame(r#"{"type":"message","id":"m2","client_id":"c-2","content":"two","sender":"john_doe"}"#), 0.0);
+        s.apply(frame(r#"{"type":"message","id":"m3","client_id":"c-3","content":"three","sender":"john_doe"}"#), 0.0);
+        assert_eq!(s.entries.len(), 4);
+        assert!(s.entries.iter().all(|e| e.delivery == Delivery::Acked));
+    }
+
+    #[test]
+    fn close_codes_follow_the_protocol() {
+        // 1000 and 1009: no automatic reconnect; the user may reconnect.
+        for (code, notice) in [(1000, "closed"), (1009, "too_large")] {
+            let mut s = connected();
+            assert!(s.apply(Event::SocketClosed { code, jitter: 0.5 }, 0.0).is_empty());
+            assert!(s.needs_manual_reconnect());
+            assert_eq!(s.notice.as_ref().map(|n| n.code.as_str()), Some(notice));
+            assert_eq!(s.apply(Event::Start, 0.0), vec![Effect::Authenticate]);
+        }
+        // 4403: revoked, the token is forgotten, the user must start again.
+        let mut s = connected();
+        s.apply(frame(r#"{"type":"error","code":"session_revoked","message":"revoked"}"#), 0.0);
+        let fx = s.apply(Event::SocketClosed { code: 4403, jitter: 0.5 }, 0.0);
+        assert_eq!(fx, vec![Effect::ForgetToken, Effect::Focus(Focus::Start)]);
+        assert_eq!(s.phase, Phase::Error);
+        assert_eq!(s.notice.as_ref().map(|n| n.code.as_str()), Some("session_revoked"));
+        // 4429 (too many sockets): reconnect with backoff.
+        let mut s = connected();
+        let fx = s.apply(Event::SocketClosed { code: 4429, jitter: 0.5 }, 0.0);
+        assert!(matches!(fx.as_slice(), [Effect::ScheduleReconnect(_)]));
+    }
+
+    #[test]
+    fn an_expired_token_is_renewed_once() {
+        let mut s = connected();
+        s.apply(frame(r#"{"type":"error","code":"token_expired","message":"expired"}"#), 0.0);
+        assert_eq!(s.apply(Event::SocketClosed { code: 4401, jitter: 0.5 }, 0.0), vec![Effect::Reauthenticate]);
+        assert_eq!(s.phase, Phase::Disconnected);
+        assert_eq!(s.apply(Event::Authenticated { username: None, fresh: true }, 0.0), vec![Effect::Connect]);
+        assert_eq!(s.username.as_deref(), Some("john_doe"));
+        // The new token is refused too: stop instead of looping.
+        let fx = s.apply(Event::SocketClosed { code: 4401, jitter: 0.5 }, 0.0);
+        assert_eq!(fx, vec![Effect::ForgetToken, Effect::Focus(Focus::Start)]);
+        assert_eq!(s.phase, Phase::Error);
+    }
+
+    #[test]
+    fn refused_messages_fail_and_can_be_retried() {
+        let mut s = connected();
+        s.apply(send("c-1", "spam"), 0.0);
+        s.apply(frame(r#"{"type":"error","code":"rate_limited","message":"slow","retry_after":12}"#), 0.0);
+        assert_eq!(s.entries[0].delivery, Delivery::Failed);
+        assert_eq!(s.notice.as_ref().and_then(|n| n.retry_after), Some(12));
+        // Not resent by a reconnect...
+        s.apply(Event::SocketClosed { code: 1001, jitter: 0.0 }, 0.0);
+        s.apply(Event::ReconnectDue, 0.0);
+        let fx = s.apply(frame(r#"{"type":"user_info","username":"john_doe"}"#), 0.0);
+        assert!(fx.is_empty());
+        // ...only by the user.
+        let key = s.entries[0].key;
+        assert_eq!(s.apply(Event::Retry { key }, 0.0), vec![Effect::Send(protocol::message_frame("c-1", "spam"))]);
+        assert_eq!(s.entries[0].delivery, Delivery::Pending);
+    }
+
+    #[test]
+    fn backend_errors_keep_the_message() {
+        let mut s = connected();
+        s.apply(send("c-1", "question"), 0.0);
+        s.apply(
+            frame(r#"{"type":"message","id":"m1","client_id":"c-1","content":"question","sender":"john_doe"}"#),
+            0.0,
+        );
+        s.apply(frame(r#"{"type":"error","code":"backend_unavailable","message":"down"}"#), 0.0);
+        assert_eq!(s.entries[0].delivery, Delivery::Acked);
+        assert_eq!(s.notice.as_ref().map(|n| n.code.as_str()), Some("backend_unavailable"));
+        assert_eq!(s.apply(Event::DismissNotice, 0.0), vec![]);
+        assert_eq!(s.notice, None);
+    }
+
+    #[test]
+    fn typing_and_presence() {
+        let mut s = connected();
+        s.apply(frame(r#"{"type":"typing","username":"jane","is_typing":true}"#), 1000.0);
+        s.apply(frame(r#"{"type":"typing","username":"john_doe","is_typing":true}"#), 1000.0);
+        s.apply(frame(r#"{"type":"presence","count":3}"#), 1000.0);
+        assert_eq!(s.typers.len(), 1);
+        assert_eq!(s.presence, Some(3));
+        s.apply(Event::Tick, 2000.0);
+        assert_eq!(s.typers.len(), 1);
+        s.apply(Event::Tick, 1000.0 + TYPING_TTL_MS + 1.0);
+        assert!(s.typers.is_empty());
+        s.apply(frame(r#"{"type":"typing","username":"jane","is_typing":true}"#), 1000.0);
+        s.apply(frame(r#"{"type":"message","id":"m","content":"x","sender":"jane"}"#), 1000.0);
+        assert!(s.typers.is_empty(), "a message ends the sender's typing");
+    }
+
+    #[test]
+    fn older_pages_are_prepended_without_duplicates() {
+        let mut s = connected();
+        s.apply(
+            frame(r#"{"type":"history","messages":[{"id":"m5","content":"five","sender":"a"}],"has_more":true}"#),
+            0.0,
+        );
+        // (the initial history was already consumed: this is a page)
+        assert_eq!(s.apply(Event::LoadEarlier, 0.0), vec![Effect::Send(protocol::history_frame("m5", HISTORY_PAGE))]);
+        assert!(s.apply(Event::LoadEarlier, 0.0).is_empty(), "one request at a time");
+        let epoch = s.epoch;
+        s.apply(
+            frame(
+                r#"{"type":"history","messages":[{"id":"m3","content":"three","sender":"a"},{"id":"m5","content":"five","sender":"a"}],"has_more":false}"#,
+            ),
+            0.0,
+        );
+        let contents: Vec<_> = s.entries.iter().map(|e| e.content.as_str()).collect();
+        assert_eq!(contents, ["three", "five"]);
+        assert!(!s.has_more);
+        assert!(s.epoch > epoch);
+    }
+
+    #[test]
+    fn sign_in_failures_and_cancellation() {
+        let mut s = State::new();
+        s.apply(Event::Start, 0.0);
+        s.apply(Event::Prompt(Prompt::PopupBlocked), 0.0);
+        assert_eq!(s.prompt, Prompt::PopupBlocked);
+        let fx = s.apply(Event::AuthFailed { code: "auth_failed".into(), detail: "access_denied".into() }, 0.0);
+        assert_eq!(fx, vec![Effect::Focus(Focus::Start)]);
+        assert_eq!(s.phase, Phase::Error);
+        assert_eq!(s.apply(Event::Start, 0.0), vec![Effect::Authenticate]);
+        assert_eq!(s.notice, None);
+        assert_eq!(s.apply(Event::CancelAuth, 0.0), vec![Effect::CloseSocket, Effect::Focus(Focus::Start)]);
+        assert_eq!(s.phase, Phase::Idle);
+        // A late answer after cancelling changes nothing.
+        assert!(s.apply(Event::Authenticated { username: None, fresh: true }, 0.0).is_empty());
+        assert_eq!(s.phase, Phase::Idle);
+    }
+
+    #[test]
+    fn frames_are_ignored_when_not_connected() {
+        let mut s = State::new();
+        s.apply(frame(r#"{"type":"message","id":"m","content":"x","sender":"jane"}"#), 0.0);
+        assert!(s.entries.is_empty());
+    }
+}

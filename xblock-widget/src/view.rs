@@ -1,0 +1,621 @@
+//! The DOM: builds the widget once, then brings it up to date with the state. All user and server
+//! text goes in through text nodes (`createTextNode`, `textContent`), never as HTML; assistant
+//! replies go through [`crate::markdown`], which yields a tree the view builds node by node.
+
+use std::cell::RefCell;
+
+use wasm_bindgen::{JsCast, JsValue, UnwrapThrowExt};
+use web_sys::{Document, Element, HtmlElement, HtmlInputElement, HtmlTextAreaElement};
+
+use crate::i18n::{self, Lang, Strings};
+use crate::markdown::{self, Block, Inline};
+use crate::protocol::{Role, Status};
+use crate::settings::Settings;
+use crate::state::{Delivery, Entry, Phase, Prompt, State};
+
+type JsResult<T> = Result<T, JsValue>;
+
+/// The widget's elements.
+#[derive(Debug)]
+pub struct View {
+    doc: Document,
+    strings: &'static Strings,
+    lang: Lang,
+    welcome: String,
+    /// The widget's root (`div.ibal-widget`), a child of the mount element.
+    pub root: Element,
+    user: Element,
+    user_name: Element,
+    presence: Element,
+    status: Element,
+    status_text: Element,
+    /// Reconnect (after a close the widget does not recover from by itself).
+    pub reconnect_btn: HtmlElement,
+    notice: Element,
+    notice_text: Element,
+    /// Hides the notice.
+    pub notice_close: HtmlElement,
+    start_panel: Element,
+    /// Start Chat.
+    pub start_btn: HtmlElement,
+    auth_panel: Element,
+    auth_text: Element,
+    /// Opens the sign-in popup from a click (when the browser blocked it).
+    pub open_popup_btn: HtmlElement,
+    /// Cancels the sign-in.
+    pub cancel_btn: HtmlElement,
+    /// The local-account form.
+    pub login_form: Element,
+    /// Its username.
+    pub login_user: HtmlInputElement,
+    /// Its password.
+    pub login_pass: HtmlInputElement,
+    /// Sign in.
+    pub login_btn: HtmlElement,
+    /// Create account.
+    pub register_btn: HtmlElement,
+    /// Cancels the form.
+    pub login_cancel: HtmlElement,
+    chat_panel: Element,
+    /// Loads older messages.
+    pub load_earlier_btn: HtmlElement,
+    /// The message list (`role="log"`).
+    pub log: Element,
+    typing: Element,
+    /// The composer form.
+    pub composer: Element,
+    /// The message input.
+    pub input: HtmlTextAreaElement,
+    /// Send.
+    pub send_btn: HtmlElement,
+    /// Stop the streaming reply.
+    pub stop_btn: HtmlElement,
+    /// Close Chat.
+    pub close_btn: HtmlElement,
+    rendered: RefCell<Rendered>,
+}
+
+#[derive(Debug, Default)]
+struct Rendered {
+    epoch: u32,
+    items: Vec<(u64, u32, Element)>,
+}
+
+// The DOM helpers below cannot fail with the static tag and attribute names the view uses, so they
+// do not return `Result`: error paths for impossible failures cost kilobytes of .wasm.
+
+fn el(doc: &Document, tag: &str, class: &str) -> Element {
+    let e = doc.create_element(tag).unwrap_throw();
+    if !class.is_empty() {
+        e.set_class_name(class);
+    }
+    e
+}
+
+fn html(doc: &Document, tag: &str, class: &str) -> HtmlElement {
+    el(doc, tag, class).unchecked_into()
+}
+
+fn attr(e: &Element, name: &str, value: &str) {
+    let _ = e.set_attribute(name, value);
+}
+
+fn button(doc: &Document, class: &str, label: &str) -> HtmlElement {
+    let b = html(doc, "button", &format!("ibal-btn {class}"));
+    attr(&b, "type", "button");
+    b.set_text_content(Some(label));
+    b
+}
+
+fn append(parent: &Element, children: &[&Element]) {
+    for child in children {
+        let _ = parent.append_child(child);
+    }
+}
+
+fn text_node(doc: &Document, parent: &Element, text: &str) {
+    let _ = parent.append_child(&doc.create_text_node(text));
+}
+
+fn show(e: &Element, visible: bool) {
+    let _ = if visible { e.remove_attribute("hidden") } else { e.set_attribute("hidden", "") };
+}
+
+fn set_text(e: &Element, text: &str) {
+    if e.text_content().as_deref() != Some(text) {
+        e.set_text_content(Some(text));
+    }
+}
+
+fn set_disabled(e: &Element, disabled: bool) {
+    let _ = if disabled { e.set_attribute("disabled", "") } else { e.remove_attribute("disabled") };
+}
+
+fn clear(e: &Element) {
+    e.set_text_content(None);
+}
+
+/// Adds `<link rel="stylesheet">` for the widget's stylesheet to the page, once per page.
+pub fn ensure_stylesheet(doc: &Document, href: &str) -> JsResult<()> {
+    if doc.query_selector("link[data-ibal-widget-css]")?.is_some() {
+        return Ok(());
+    }
+    let link = doc.create_element("link")?;
+    attr(&link, "rel", "stylesheet");
+    attr(&link, "href", href);
+    attr(&link, "data-ibal-widget-css", "");
+    let parent = match doc.query_selector("head")? {
+        Some(head) => head,
+        None => doc.document_element().ok_or_else(|| JsValue::from_str("no document element"))?,
+    };
+    let _ = parent.append_child(&link);
+    Ok(())
+}
+
+impl View {
+    /// Builds the widget inside `mount`.
+    ///
+    /// # Errors
+    /// When `mount` does not accept children.
+    pub fn build(doc: &Document, mount: &Element, settings: &Settings, lang: Lang, rtl: bool) -> JsResult<Self> {
+        let s = lang.strings();
+        let root = el(doc, "div", "ibal-widget");
+        attr(&root, "lang", lang.tag());
+        if rtl {
+            attr(&root, "dir", "rtl");
+            let _ = root.class_list().add_1("ibal-rtl");
+        }
+
+        // Header: title, signed-in user, presence.
+        let header = el(doc, "div", "ibal-header");
+        let title = el(doc, "h3", "ibal-title");
+        title.set_text_content(Some(&settings.display_name));
+        let user = el(doc, "p", "ibal-user");
+        text_node(doc, &user, &format!("{} ", s.signed_in_as));
+        let user_name = el(doc, "strong", "ibal-username");
+        let _ = user.append_child(&user_name);
+        let presence = el(doc, "p", "ibal-presence");
+        append(&header, &[&title, &user, &presence]);
+
+        // Status (aria-live) with the Reconnect button next to it.
+        let status_row = el(doc, "div", "ibal-status-row");
+        let status = el(doc, "div", "ibal-status");
+        attr(&status, "role", "status");
+        attr(&status, "aria-live", "polite");
+        attr(&status, "aria-label", s.status_label);
+        let dot = el(doc, "span", "ibal-status-dot");
+        attr(&dot, "aria-hidden", "true");
+        let status_text = el(doc, "span", "ibal-status-text");
+        append(&status, &[&dot, &status_text]);
+        let reconnect_btn = button(doc, "ibal-btn-reconnect", s.reconnect);
+        append(&status_row, &[&status, &reconnect_btn]);
+
+        // Notice (errors in words).
+        let notice = el(doc, "div", "ibal-notice");
+        attr(&notice, "role", "alert");
+        let notice_text = el(doc, "span", "ibal-notice-text");
+        let notice_close = button(doc, "ibal-btn-dismiss", "×");
+        attr(&notice_close, "aria-label", s.dismiss);
+        append(&notice, &[&notice_text, &notice_close]);
+
+        // Start state.
+        let start_panel = el(doc, "div", "ibal-start");
+        let start_btn = button(doc, "ibal-btn-start", s.start_chat);
+        let _ = start_panel.append_child(&start_btn);
+
+        // Popup sign-in.
+        let auth_panel = el(doc, "div", "ibal-auth");
+        let auth_text = el(doc, "p", "ibal-auth-text");
+        let open_popup_btn = button(doc, "ibal-btn-primary ibal-btn-open-popup", s.open_sign_in);
+        let cancel_btn = button(doc, "ibal-btn-secondary ibal-btn-cancel", s.cancel);
+        append(&auth_panel, &[&auth_text, &open_popup_btn, &cancel_btn]);
+
+        // Local-account form.
+        let login_form = el(doc, "form", "ibal-login");
+        attr(&login_form, "novalidate", "");
+        let login_title = el(doc, "p", "ibal-login-title");
+        login_title.set_text_content(Some(s.login_title));
+        let field = |label: &str, kind: &str, autocomplete: &str| -> (Element, HtmlInputElement) {
+            let wrap = el(doc, "label", "ibal-field");
+            let caption = el(doc, "span", "ibal-field-label");
+            caption.set_text_content(Some(label));
+            let input: HtmlInputElement = el(doc, "input", "ibal-input-text").unchecked_into();
+            attr(&input, "type", kind);
+            attr(&input, "autocomplete", autocomplete);
+            attr(&input, "required", "");
+            append(&wrap, &[&caption, &input]);
+            (wrap, input)
+        };
+        let (user_field, login_user) = field(s.username, "text", "username");
+        let (pass_field, login_pass) = field(s.password, "password", "current-password");
+        let login_actions = el(doc, "div", "ibal-login-actions");
+        let login_btn = button(doc, "ibal-btn-primary ibal-btn-login", s.sign_in);
+        attr(&login_btn, "type", "submit");
+        let register_btn = button(doc, "ibal-btn-secondary ibal-btn-register", s.create_account);
+        let login_cancel = button(doc, "ibal-btn-secondary ibal-btn-login-cancel", s.cancel);
+        append(&login_actions, &[&login_btn, &register_btn, &login_cancel]);
+        append(&login_form, &[&login_title, &user_field, &pass_field, &login_actions]);
+
+        // The chat.
+        let chat_panel = el(doc, "div", "ibal-chat");
+        let load_earlier_btn = button(doc, "ibal-btn-secondary ibal-btn-earlier", s.load_earlier);
+        let log = el(doc, "div", "ibal-messages");
+        attr(&log, "role", "log");
+        attr(&log, "aria-live", "polite");
+        attr(&log, "aria-label", s.messages_label);
+        attr(&log, "tabindex", "0");
+        let typing = el(doc, "p", "ibal-typing");
+        attr(&typing, "aria-live", "polite");
+        let composer = el(doc, "form", "ibal-composer");
+        let input: HtmlTextAreaElement = el(doc, "textarea", "ibal-input").unchecked_into();
+        attr(&input, "rows", "2");
+        attr(&input, "aria-label", s.message_label);
+        attr(&input, "placeholder", s.message_placeholder);
+        let send_btn = button(doc, "ibal-btn-primary ibal-btn-send", s.send);
+        attr(&send_btn, "type", "submit");
+        let stop_btn = button(doc, "ibal-btn-secondary ibal-btn-stop", s.stop);
+        append(&composer, &[&input, &send_btn, &stop_btn]);
+        let close_btn = button(doc, "ibal-btn-close", s.close_chat);
+        let footer = el(doc, "div", "ibal-footer");
+        let _ = footer.append_child(&close_btn);
+        append(&chat_panel, &[&load_earlier_btn, &log, &typing, &composer, &footer]);
+
+        append(&root, &[&header, &status_row, &notice, &start_panel, &auth_panel, &login_form, &chat_panel]);
+        mount.append_child(&root)?;
+
+        let welcome = if settings.welcome_message.is_empty() { s.welcome } else { &settings.welcome_message };
+        Ok(Self {
+            doc: doc.clone(),
+            strings: s,
+            lang,
+            welcome: welcome.to_owned(),
+            root,
+            user,
+            user_name,
+            presence,
+            status,
+            status_text,
+            reconnect_btn,
+            notice,
+            notice_text,
+            notice_close,
+            start_panel,
+            start_btn,
+            auth_panel,
+            auth_text,
+            open_popup_btn,
+            cancel_btn,
+            login_form,
+            login_user,
+            login_pass,
+            login_btn,
+            register_btn,
+            login_cancel,
+            chat_panel,
+            load_earlier_btn,
+            log,
+            typing,
+            composer,
+            input,
+            send_btn,
+            stop_btn,
+            close_btn,
+            rendered: RefCell::new(Rendered::default()),
+        })
+    }
+
+    /// Brings the DOM up to date with `state`.
+    pub fn render(&self, state: &State) {
+        let s = self.strings;
+        let (phase_class, status_text) = match state.phase {
+            Phase::Idle => ("idle", self.welcome.clone()),
+            Phase::Authenticating => ("authenticating", s.status_authenticating.to_owned()),
+            Phase::Connecting => ("connecting", s.status_connecting.to_owned()),
+            Phase::Connected => ("connected", s.status_connected.to_owned()),
+            Phase::Disconnected => (
+                "disconnected",
+                match state.reconnect_in_ms {
+                    Some(ms) => i18n::fill(s.status_reconnecting, &[("s", &ms.div_ceil(1000).to_string())]),
+                    None => s.status_disconnected.to_owned(),
+                },
+            ),
+            Phase::Error => ("error", s.status_error.to_owned()),
+        };
+        self.root.set_class_name(&format!(
+            "ibal-widget ibal-phase-{phase_class}{}",
+            if self.root.get_attribute("dir").as_deref() == Some("rtl") { " ibal-rtl" } else { "" }
+        ));
+        self.status.set_class_name(&format!("ibal-status ibal-status-{phase_class}"));
+        set_text(&self.status_text, &status_text);
+        show(&self.reconnect_btn, state.needs_manual_reconnect());
+
+        let chat_open = state.chat_open();
+        let username = state.username.as_deref().filter(|u| !u.is_empty());
+        show(&self.user, chat_open && username.is_some());
+        set_text(&self.user_name, username.unwrap_or_default());
+        match state.presence.filter(|_| chat_open) {
+            Some(n) => {
+                set_text(&self.presence, &i18n::fill(s.presence, &[("n", &n.to_string())]));
+                show(&self.presence, true);
+            }
+            None => show(&self.presence, false),
+        }
+
+        match &state.notice {
+            Some(n) => {
+                set_text(&self.notice_text, &i18n::describe(s, &n.code, &n.detail, n.retry_after));
+                show(&self.notice, true);
+            }
+            None => show(&self.notice, false),
+        }
+
+        show(&self.start_panel, matches!(state.phase, Phase::Idle | Phase::Error));
+        let authenticating = state.phase == Phase::Authenticating;
+        let form = matches!(state.prompt, Prompt::LoginForm | Prompt::LoginBusy);
+        show(&self.auth_panel, authenticating && !form);
+        set_text(
+            &self.auth_text,
+            match state.prompt {
+                Prompt::PopupOpen => s.popup_waiting,
+                Prompt::PopupBlocked => s.popup_blocked,
+                _ => s.status_authenticating,
+            },
+        );
+        show(&self.open_popup_btn, state.prompt == Prompt::PopupBlocked);
+        show(&self.login_form, authenticating && form);
+        let busy = state.prompt == Prompt::LoginBusy;
+        for e in [&self.login_btn, &self.register_btn] {
+            set_disabled(e, busy);
+        }
+
+        show(&self.chat_panel, chat_open);
+        show(&self.load_earlier_btn, state.has_more && state.phase == Phase::Connected);
+        set_disabled(&self.input, !state.can_send());
+        set_disabled(&self.send_btn, !state.can_send());
+        show(&self.stop_btn, state.phase == Phase::Connected && state.streaming_id().is_some());
+        let typing = match state.typers.as_slice() {
+            [] => String::new(),
+            [(one, _)] => i18n::fill(s.typing_one, &[("user", one)]),
+            many => i18n::fill(s.typing_many, &[("n", &many.len().to_string())]),
+        };
+        set_text(&self.typing, &typing);
+        self.render_messages(state);
+    }
+
+    fn render_messages(&self, state: &State) {
+        let mut r = self.rendered.borrow_mut();
+        let log = &self.log;
+        let (old_height, old_top) = (log.scroll_height(), log.scroll_top());
+        let near_bottom = old_height - old_top - log.client_height() < 80;
+        let old_last = r.items.last().map(|(k, _, _)| *k);
+        let mut prepended = false;
+        if r.epoch != state.epoch {
+            prepended = !r.items.is_empty() && state.entries.last().map(|e| e.key) == old_last;
+            clear(log);
+            r.items.clear();
+            r.epoch = state.epoch;
+        }
+        let mut grew = false;
+        let mut mine_added = false;
+        for (i, entry) in state.entries.iter().enumerate() {
+            if let Some((key, version, node)) = r.items.get_mut(i) {
+                if *key == entry.key {
+                    if *version != entry.version {
+                        self.fill_message(node, entry);
+                        *version = entry.version;
+                        grew = true;
+                    }
+                    continue;
+                }
+                // Out of step (should not happen within an epoch): rebuild from here.
+                for (_, _, stale) in r.items.drain(i..) {
+                    stale.remove();
+                }
+            }
+            let node = el(&self.doc, "div", "ibal-msg");
+            self.fill_message(&node, entry);
+            let _ = log.append_child(&node);
+            r.items.push((entry.key, entry.version, node));
+            grew = true;
+            mine_added |= entry.mine;
+        }
+        let keep = state.entries.len().min(r.items.len());
+        for (_, _, stale) in r.items.drain(keep..) {
+            stale.remove();
+        }
+        if prepended {
+            // Keep the reader where they were when older messages arrive above.
+            log.set_scroll_top(log.scroll_height() - (old_height - old_top));
+        } else if grew && (near_bottom || mine_added) {
+            log.set_scroll_top(log.scroll_height());
+        }
+    }
+
+    /// (Re)builds a message bubble's content.
+    fn fill_message(&self, node: &Element, entry: &Entry) {
+        let s = self.strings;
+        let mut class = String::from("ibal-msg");
+        class.push_str(if entry.mine { " ibal-msg-sent" } else { " ibal-msg-received" });
+        class.push_str(match entry.role {
+            Role::User => " ibal-msg-user",
+            Role::Assistant => " ibal-msg-assistant",
+            Role::System => " ibal-msg-system",
+        });
+        match entry.delivery {
+            Delivery::Pending => class.push_str(" ibal-msg-pending"),
+            Delivery::Failed => class.push_str(" ibal-msg-failed"),
+            Delivery::Acked => {}
+        }
+        if entry.streaming {
+            class.push_str(" ibal-msg-streaming");
+        }
+        node.set_class_name(&class);
+        attr(&node, "data-key", &entry.key.to_string());
+        if let Some(id) = &entry.id {
+            attr(&node, "data-id", id);
+        }
+        attr(&node, "aria-busy", if entry.streaming { "true" } else { "false" });
+        clear(node);
+
+        let meta = el(&self.doc, "div", "ibal-msg-meta");
+        let sender = el(&self.doc, "span", "ibal-msg-sender");
+        sender.set_text_content(Some(match entry.role {
+            _ if entry.mine => s.you,
+            Role::Assistant if entry.sender.is_empty() || entry.sender == "assistant" => s.assistant,
+            Role::System => s.system,
+            _ => &entry.sender,
+        }));
+        let _ = meta.append_child(&sender);
+        if let Some(ts) = &entry.timestamp
+            && let Some((short, long)) = local_time(ts, self.lang)
+        {
+            let time = el(&self.doc, "time", "ibal-msg-time");
+            attr(&time, "datetime", ts);
+            attr(&time, "title", &long);
+            time.set_text_content(Some(&short));
+            text_node(&self.doc, &meta, " ");
+            let _ = meta.append_child(&time);
+        }
+        let state_label = match (entry.delivery, entry.streaming, entry.status) {
+            (Delivery::Pending, ..) => Some(s.sending),
+            (Delivery::Failed, ..) => Some(s.not_sent),
+            (_, true, _) => Some(s.reply_streaming),
+            (_, _, Status::Stopped) => Some(s.reply_stopped),
+            (_, _, Status::Failed) => Some(s.reply_failed),
+            _ => None,
+        };
+        if let Some(label) = state_label {
+            let tag = el(&self.doc, "span", "ibal-msg-state");
+            tag.set_text_content(Some(label));
+            text_node(&self.doc, &meta, " ");
+            let _ = meta.append_child(&tag);
+        }
+
+        let body = el(&self.doc, "div", "ibal-msg-body");
+        if entry.role == Role::Assistant {
+            render_markdown(&self.doc, &body, &markdown::parse(&entry.content));
+        } else {
+            let p = el(&self.doc, "p", "ibal-msg-text");
+            p.set_text_content(Some(&entry.content));
+            let _ = body.append_child(&p);
+        }
+        append(node, &[&meta, &body]);
+        if entry.delivery == Delivery::Failed {
+            let retry = button(&self.doc, "ibal-btn-secondary ibal-btn-retry", s.retry);
+            attr(&retry, "data-key", &entry.key.to_string());
+            let _ = node.append_child(&retry);
+        }
+    }
+
+    /// Moves the focus to the message input.
+    pub fn focus_input(&self) {
+        let _ = self.input.focus();
+    }
+
+    /// Moves the focus to Start Chat (or, in the sign-in form, its first field).
+    pub fn focus_start(&self) {
+        let _ = self.start_btn.focus();
+    }
+
+    /// Moves the focus to the sign-in form's username.
+    pub fn focus_login(&self) {
+        let _ = self.login_user.focus();
+    }
+
+    /// Removes the widget from the page.
+    pub fn remove(&self) {
+        self.root.remove();
+    }
+}
+
+/// `(short, long)` local renderings of an RFC 3339 timestamp, or `None` if it does not parse.
+fn local_time(timestamp: &str, lang: Lang) -> Option<(String, String)> {
+    let date = js_sys::Date::new(&JsValue::from_str(timestamp));
+    if date.get_time().is_nan() {
+        return None;
+    }
+    let opts = js_sys::Object::new();
+    let _ = js_sys::Reflect::set(&opts, &"hour".into(), &"2-digit".into());
+    let _ = js_sys::Reflect::set(&opts, &"minute".into(), &"2-digit".into());
+    let short = date.to_locale_time_string_with_options(lang.tag(), &opts);
+    let long = date.to_locale_string(lang.tag(), &JsValue::UNDEFINED);
+    Some((short.into(), long.into()))
+}
+
+/// Builds Markdown blocks as DOM nodes under `parent`.
+pub fn render_markdown(doc: &Document, parent: &Element, blocks: &[Block]) {
+    for block in blocks {
+        let node = match block {
+            Block::Paragraph(inlines) => {
+                let p = el(doc, "p", "");
+                render_inlines(doc, &p, inlines);
+                p
+            }
+            Block::Heading(level, inlines) => {
+                // Bold paragraphs: a reply's headings must not join the page's outline.
+                let p = el(doc, "p", &format!("ibal-md-heading ibal-md-h{level}"));
+                let strong = el(doc, "strong", "");
+                render_inlines(doc, &strong, inlines);
+                let _ = p.append_child(&strong);
+                p
+            }
+            Block::Code { lang, text } => {
+                let pre = el(doc, "pre", "ibal-md-pre");
+                let code = el(doc, "code", "");
+                if let Some(lang) = lang {
+                    attr(&code, "data-lang", lang);
+                }
+                code.set_text_content(Some(text));
+                let _ = pre.append_child(&code);
+                pre
+            }
+            Block::List { ordered, start, items } => {
+                let list = el(doc, if *ordered { "ol" } else { "ul" }, "");
+                if *ordered && *start != 1 {
+                    attr(&list, "start", &start.to_string());
+                }
+                for item in items {
+                    let li = el(doc, "li", "");
+                    render_inlines(doc, &li, item);
+                    let _ = list.append_child(&li);
+                }
+                list
+            }
+        };
+        let _ = parent.append_child(&node);
+    }
+}
+
+fn render_inlines(doc: &Document, parent: &Element, inlines: &[Inline]) {
+    for inline in inlines {
+        match inline {
+            Inline::Text(text) => {
+                text_node(doc, parent, text);
+            }
+            Inline::Break => {
+                let br = el(doc, "br", "");
+                let _ = parent.append_child(&br);
+            }
+            Inline::Code(text) => {
+                let code = el(doc, "code", "");
+                code.set_text_content(Some(text));
+                let _ = parent.append_child(&code);
+            }
+            Inline::Strong(children) | Inline::Em(children) => {
+                let tag = if matches!(inline, Inline::Strong(_)) { "strong" } else { "em" };
+                let node = el(doc, tag, "");
+                render_inlines(doc, &node, children);
+                let _ = parent.append_child(&node);
+            }
+            Inline::Link { href, children } => {
+                let a = el(doc, "a", "");
+                // `href` passed markdown::safe_href: http, https or mailto only.
+                attr(&a, "href", href);
+                attr(&a, "target", "_blank");
+                attr(&a, "rel", "noopener noreferrer");
+                render_inlines(doc, &a, children);
+                let _ = parent.append_child(&a);
+            }
+        }
+    }
+}
