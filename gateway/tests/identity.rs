@@ -159,7 +159,7 @@ async fn replayed_state_and_replayed_code_are_refused() {
         .send()
         .await
         .expect("callback");
-    assert_eq!(page.status(), 502);
+    assert_eq!(page.status(), 400, "a replayed code is a client error");
     let html = page.text().await.expect("html");
     assert_eq!(posted_payload(&html)["type"], "ibal:auth-error");
     assert_eq!(posted_payload(&html)["code"], "lms_refused");
@@ -194,7 +194,7 @@ async fn unknown_state_and_disallowed_origin_are_refused() {
 async fn lms_refusing_timing_out_or_answering_garbage_gives_a_clear_error_page() {
     let (lms, gw) = setup(&[("HTTP_TIMEOUT", "1")]).await;
     for (behaviour, status, code) in [
-        (Behaviour::Refuse, 502, "lms_refused"),
+        (Behaviour::Refuse, 400, "lms_refused"),
         (Behaviour::Garbage, 502, "lms_error"),
         (Behaviour::Slow, 504, "lms_timeout"),
     ] {
@@ -628,4 +628,51 @@ async fn an_openidconnect_client_completes_the_authorization_code_flow() {
         .request_async(&http)
         .await;
     assert!(replay.is_err(), "a redeemed code is refused");
+}
+
+#[tokio::test]
+async fn a_first_party_client_signs_users_in_through_open_edx() {
+    let (lms, gw) = setup(&[]).await;
+    let redirect = "http://tools.test/cb";
+    let (row, _) =
+        ibal_gateway::http::oauth2::new_client("Tools", &[redirect.into()], &["authorization_code".into()], true, true);
+    gw.state.db.insert_client(&row).await.expect("client");
+    let verifier = ibal_gateway::auth::random_token(32);
+    let authorize = format!(
+        "{}/oauth2/authorize?response_type=code&client_id={}&redirect_uri={}&state=s1&code_challenge={}&code_challenge_method=S256&scope=openid",
+        gw.url,
+        row.client_id,
+        urlencode(redirect),
+        ibal_gateway::auth::s256(&verifier)
+    );
+    let browser = browser();
+    let to_login = location(&browser.get(&authorize).send().await.expect("authorize"));
+    let page =
+        browser.get(format!("{}{to_login}", gw.url)).send().await.expect("login page").text().await.expect("html");
+    let page = page.replace("&#x2f;", "/").replace("&amp;", "&");
+    assert!(!page.contains("name=\"password\""), "no local accounts alongside Open edX by default");
+    let at = page.find("href=\"/oauth/openedx/login?").expect("Open edX link") + 6;
+    let link = page[at..].split('"').next().expect("href");
+    let to_lms = location(&browser.get(format!("{}{link}", gw.url)).send().await.expect("openedx login"));
+    assert!(to_lms.starts_with(&lms.url));
+    let to_callback = location(&browser.get(&to_lms).send().await.expect("lms"));
+    let back = location(&browser.get(&to_callback).send().await.expect("callback"));
+    assert!(back.starts_with("/oauth2/authorize?"), "the callback returns to the authorization request: {back}");
+    let done = location(&browser.get(format!("{}{back}", gw.url)).send().await.expect("authorize"));
+    assert!(done.starts_with(&format!("{redirect}?code=")), "first-party: no consent page: {done}");
+    let code =
+        url::Url::parse(&done).expect("url").query_pairs().find(|(k, _)| k == "code").expect("code").1.into_owned();
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", redirect),
+        ("client_id", row.client_id.as_str()),
+        ("code_verifier", verifier.as_str()),
+    ];
+    let (status, body) = token_request(&gw, &form).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["id_token"].is_string());
+    assert_eq!(verify_with_jwks(&gw, body["access_token"].as_str().expect("token")).await["username"], "john_doe");
+    let (status, body) = token_request(&gw, &form).await;
+    assert_eq!((status.as_u16(), body["error"].as_str()), (400, Some("invalid_grant")), "codes are one-time");
 }

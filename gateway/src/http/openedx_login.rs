@@ -223,8 +223,13 @@ async fn complete(state: &AppState, edx: &OpenEdx, code: &str, verifier: &str) -
                 "lms_unreachable",
                 "The LMS cannot be reached right now. Please try again.",
             ),
+            // The LMS refusing the code (4xx: replayed, expired, wrong client) is a bad request; the
+            // LMS failing (5xx) is a bad gateway.
+            OpenEdxError::Refused { status, .. } if status < 500 => {
+                Failure::new(StatusCode::BAD_REQUEST, "lms_refused", "The LMS refused the sign-in. Please try again.")
+            }
             OpenEdxError::Refused { .. } => {
-                Failure::new(StatusCode::BAD_GATEWAY, "lms_refused", "The LMS refused the sign-in. Please try again.")
+                Failure::new(StatusCode::BAD_GATEWAY, "lms_error", "The LMS failed to complete the sign-in.")
             }
             OpenEdxError::Malformed(_) => {
                 Failure::new(StatusCode::BAD_GATEWAY, "lms_error", "The LMS answered something unexpected.")

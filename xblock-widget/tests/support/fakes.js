@@ -1,0 +1,202 @@
+// In-page fakes for the widget's browser tests: a WebSocket the test drives (open, frames, close),
+// window.open, fetch, and a console recorder. Installed once; reset() between tests.
+
+const real = {
+  WebSocket: globalThis.WebSocket,
+  open: globalThis.open,
+  fetch: globalThis.fetch,
+};
+
+const state = {
+  sockets: [],
+  logs: [],
+  opened: [],
+  popup: null,
+  fetches: [],
+  routes: new Map(),
+};
+
+class FakeWebSocket {
+  constructor(url) {
+    this.url = String(url);
+    this.readyState = FakeWebSocket.CONNECTING;
+    this.sent = [];
+    this.closedWith = null;
+    this.onopen = null;
+    this.onmessage = null;
+    this.onclose = null;
+    this.onerror = null;
+    state.sockets.push(this);
+  }
+
+  send(data) {
+    if (this.readyState !== FakeWebSocket.OPEN) {
+      throw new Error('InvalidStateError: the socket is not open');
+    }
+    this.sent.push(String(data));
+  }
+
+  close(code) {
+    if (this.readyState >= FakeWebSocket.CLOSING) {
+      return;
+    }
+    this.readyState = FakeWebSocket.CLOSED;
+    this.closedWith = code === undefined ? 1005 : code;
+  }
+}
+FakeWebSocket.CONNECTING = 0;
+FakeWebSocket.OPEN = 1;
+FakeWebSocket.CLOSING = 2;
+FakeWebSocket.CLOSED = 3;
+
+let installed = false;
+
+export function install() {
+  if (installed) {
+    return;
+  }
+  installed = true;
+  globalThis.WebSocket = FakeWebSocket;
+  globalThis.open = (url) => {
+    state.opened.push(String(url));
+    return state.popup;
+  };
+  globalThis.fetch = async (url, init) => {
+    const request = {
+      url: String(url),
+      method: (init && init.method) || 'GET',
+      body: init && init.body !== undefined ? String(init.body) : '',
+      contentType: (init && init.headers && init.headers['Content-Type']) || '',
+    };
+    state.fetches.push(request);
+    const path = new URL(request.url).pathname;
+    const route = state.routes.get(path) || { status: 404, body: '{"error":{"code":"pending","message":"nothing yet"}}' };
+    return new Response(route.body, { status: route.status, headers: { 'Content-Type': 'application/json' } });
+  };
+  for (const level of ['log', 'info', 'warn', 'error']) {
+    const original = console[level];
+    console[level] = (...args) => {
+      state.logs.push(args.map(String).join(' '));
+      return original.apply(console, args);
+    };
+  }
+}
+
+export function reset() {
+  state.sockets.length = 0;
+  state.logs.length = 0;
+  state.opened.length = 0;
+  state.fetches.length = 0;
+  state.routes.clear();
+  state.popup = null;
+  localStorage.clear();
+}
+
+// --- WebSocket -------------------------------------------------------------------------------
+
+export function socketCount() {
+  return state.sockets.length;
+}
+
+function socket(index) {
+  const s = state.sockets[index];
+  if (!s) {
+    throw new Error('no fake socket #' + index);
+  }
+  return s;
+}
+
+export function socketUrl(index) {
+  return socket(index).url;
+}
+
+export function socketSent(index) {
+  return socket(index).sent.slice();
+}
+
+export function socketClosedWith(index) {
+  const code = socket(index).closedWith;
+  return code === null ? -1 : code;
+}
+
+export function serverOpen(index) {
+  const s = socket(index);
+  s.readyState = FakeWebSocket.OPEN;
+  if (s.onopen) s.onopen(new Event('open'));
+}
+
+export function serverSend(index, text) {
+  const s = socket(index);
+  if (s.onmessage) s.onmessage(new MessageEvent('message', { data: text }));
+}
+
+export function serverClose(index, code, reason) {
+  const s = socket(index);
+  s.readyState = FakeWebSocket.CLOSED;
+  if (s.onclose) s.onclose(new CloseEvent('close', { code, reason: reason || '', wasClean: code !== 1006 }));
+}
+
+// --- window.open, postMessage, fetch ----------------------------------------------------------
+
+export function setPopupBlocked(blocked) {
+  state.popup = blocked ? null : { closed: false, close() { this.closed = true; } };
+}
+
+export function openedUrls() {
+  return state.opened.slice();
+}
+
+export function postWindowMessage(origin, json) {
+  window.dispatchEvent(new MessageEvent('message', { data: JSON.parse(json), origin }));
+}
+
+export function route(path, status, body) {
+  state.routes.set(path, { status, body });
+}
+
+export function fetchLog() {
+  return state.fetches.map((f) => JSON.stringify(f));
+}
+
+// --- DOM and console ----------------------------------------------------------------------------
+
+export function logs() {
+  return state.logs.slice();
+}
+
+export function typeInto(element, text) {
+  element.value = text;
+  element.dispatchEvent(new Event('input', { bubbles: true }));
+}
+
+export function pressKey(element, key, shift) {
+  const event = new KeyboardEvent('keydown', { key, shiftKey: shift, bubbles: true, cancelable: true });
+  element.dispatchEvent(event);
+  return event.defaultPrevented;
+}
+
+export function computedStyle(element, property) {
+  return getComputedStyle(element).getPropertyValue(property);
+}
+
+export function isFocused(element) {
+  return document.activeElement === element;
+}
+
+export function addStyle(css) {
+  const style = document.createElement('style');
+  style.textContent = css;
+  document.head.appendChild(style);
+}
+
+export function setStorage(key, value) {
+  localStorage.setItem(key, value);
+}
+
+export function getStorage(key) {
+  return localStorage.getItem(key) || '';
+}
+
+export function now() {
+  return Date.now();
+}
