@@ -236,9 +236,29 @@ pub struct OpenAiConfig {
     pub model: String,
 }
 
+/// The chat's limits; each breach is answered with an `error` frame (docs/protocol.md).
+#[derive(Debug, Clone)]
+pub struct ChatLimits {
+    /// The largest message (and WebSocket frame) accepted, in bytes.
+    pub max_message_bytes: usize,
+    pub messages_per_minute: u32,
+    pub max_sockets_per_user: usize,
+    /// Frames queued per socket before it is closed as a slow consumer.
+    pub outbound_queue: usize,
+    pub heartbeat: Duration,
+    /// A socket that has sent nothing (not even a pong) for this long is closed.
+    pub idle_timeout: Duration,
+    pub auth_timeout: Duration,
+}
+
 #[derive(Debug, Clone)]
 pub struct ChatConfig {
     pub backend: ChatBackendKind,
+    pub limits: ChatLimits,
+    /// The assistant's system prompt; `{course_id}` and `{block_id}` are filled in.
+    pub system_prompt: String,
+    /// How much earlier conversation (in characters) goes with each question.
+    pub history_budget: usize,
     /// The WebSocket URL the widget connects to (`WS_URL`, default `<PUBLIC_URL>/ws/chat/`).
     pub ws_url: Url,
     pub flowise: Option<FlowiseConfig>,
@@ -587,8 +607,46 @@ fn chat_config(vars: &Vars, public_url: &Url) -> Result<ChatConfig, ConfigError>
             Some(url)
         }
     };
-    Ok(ChatConfig { backend, ws_url, flowise, openai, upstream_ws_url })
+    if backend == ChatBackendKind::WebSocket {
+        // Said plainly rather than accepted and failing on the first message.
+        return Err(ConfigError::new(
+            "CHAT_BACKEND",
+            "websocket (the upstream chat-server proxy) is not available in this version yet; use room, flowise or openai",
+        ));
+    }
+    let limits = ChatLimits {
+        max_message_bytes: vars.parse("CHAT_MAX_MESSAGE_BYTES", 16 * 1024, "a number of bytes")?,
+        messages_per_minute: vars.parse("CHAT_MESSAGES_PER_MINUTE", 20, "a number")?,
+        max_sockets_per_user: vars.parse("CHAT_MAX_SOCKETS_PER_USER", 5, "a number")?,
+        outbound_queue: vars.parse("CHAT_OUTBOUND_QUEUE", 256, "a number of frames")?,
+        heartbeat: Duration::from_secs(vars.parse("CHAT_HEARTBEAT_SECS", 20, "a number of seconds")?),
+        idle_timeout: Duration::from_secs(vars.parse("CHAT_IDLE_TIMEOUT_SECS", 60, "a number of seconds")?),
+        auth_timeout: Duration::from_secs(vars.parse("CHAT_AUTH_TIMEOUT_SECS", 5, "a number of seconds")?),
+    };
+    for (var, zero) in [
+        ("CHAT_MAX_MESSAGE_BYTES", limits.max_message_bytes == 0),
+        ("CHAT_MESSAGES_PER_MINUTE", limits.messages_per_minute == 0),
+        ("CHAT_MAX_SOCKETS_PER_USER", limits.max_sockets_per_user == 0),
+        ("CHAT_OUTBOUND_QUEUE", limits.outbound_queue == 0),
+        ("CHAT_HEARTBEAT_SECS", limits.heartbeat.is_zero()),
+        ("CHAT_AUTH_TIMEOUT_SECS", limits.auth_timeout.is_zero()),
+    ] {
+        if zero {
+            return Err(ConfigError::new(var, "must be at least 1"));
+        }
+    }
+    if limits.idle_timeout <= limits.heartbeat {
+        return Err(ConfigError::new("CHAT_IDLE_TIMEOUT_SECS", "must be longer than CHAT_HEARTBEAT_SECS"));
+    }
+    let system_prompt =
+        vars.get("CHAT_SYSTEM_PROMPT").map(str::to_owned).unwrap_or_else(|| DEFAULT_SYSTEM_PROMPT.to_owned());
+    let history_budget = vars.parse("CHAT_HISTORY_BUDGET", 12_000, "a number of characters")?;
+    Ok(ChatConfig { backend, limits, system_prompt, history_budget, ws_url, flowise, openai, upstream_ws_url })
 }
+
+const DEFAULT_SYSTEM_PROMPT: &str = "You are IBAL, a friendly and patient course assistant. Help the learner understand \
+the material of the course {course_id} (unit {block_id}): explain clearly, give short examples, and say so when you are \
+not sure. Do not do graded work for the learner.";
 
 /// In DEBUG, a missing SECRET_KEY is generated once and kept beside the database, so sessions and
 /// tokens survive restarts of a development server.

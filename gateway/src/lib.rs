@@ -1,6 +1,7 @@
 //! The IBAL gateway: Open edX and LTI 1.3 sign-in, iframe-safe pages, and the course chat.
 
 pub mod auth;
+pub mod chat;
 pub mod check;
 pub mod cli;
 pub mod config;

@@ -8,6 +8,7 @@ use crate::auth::keys::{KeyError, KeyRing};
 use crate::auth::openedx::OpenEdx;
 use crate::auth::rate_limit::RateLimiter;
 use crate::auth::tokens::TokenService;
+use crate::chat::Chat;
 use crate::config::Config;
 use crate::db::Db;
 use crate::http::security::SecurityPolicy;
@@ -28,6 +29,7 @@ pub struct AppState {
     pub openedx: Option<Arc<OpenEdx>>,
     /// Sign-in attempts (local passwords, token exchange) per client address and per account.
     pub login_limiter: Arc<RateLimiter>,
+    pub chat: Arc<Chat>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +57,7 @@ impl AppState {
             None => None,
         };
         Ok(Self {
+            chat: Chat::new(&config.chat, http.clone()),
             tokens,
             openedx,
             login_limiter: Arc::new(RateLimiter::new(10, 10)),

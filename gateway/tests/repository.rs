@@ -127,6 +127,7 @@ db_test!(messages_are_stored_once_per_client_id, |db: Db| async move {
     // Replies have no client id and may be many.
     for status in [MessageStatus::Complete, MessageStatus::Failed] {
         let reply = NewMessage {
+            id: None,
             conversation_id: &conv.id,
             sender_id: None,
             client_id: None,
@@ -147,6 +148,8 @@ db_test!(messages_are_stored_once_per_client_id, |db: Db| async move {
     assert_eq!(totals.failed_replies, 1);
     assert_eq!(totals.tokens, 24);
     assert_eq!(totals.mean_latency_ms, Some(300));
+    assert!(db.reply_exists(&first.message.id).await.expect("query"));
+    assert!(!db.reply_exists(&m.message.id).await.expect("query"));
 });
 
 db_test!(room_client_ids_do_not_collide_between_senders, |db: Db| async move {

@@ -1,6 +1,7 @@
 //! The HTTP surface: `app(state)` builds the whole router, so tests drive it with `oneshot`.
 
 pub mod bearer;
+pub mod chat_api;
 pub mod client_addr;
 pub mod error;
 pub mod local_auth;
@@ -35,6 +36,11 @@ pub fn app(state: AppState) -> Router {
         .route("/info", get(info))
         .route("/auth/register", post(local_auth::register))
         .route("/auth/login", post(local_auth::login))
+        .route("/conversations", get(chat_api::list))
+        .route("/conversations/{id}", axum::routing::delete(chat_api::delete))
+        .route("/conversations/{id}/messages", get(chat_api::messages))
+        .route("/messages/{id}/feedback", post(chat_api::feedback))
+        .route("/analytics/summary", get(chat_api::analytics))
         .layer(cors(&state.config));
 
     // Browser sign-in flows keep their state in a server session (cookie: id only).
@@ -67,6 +73,8 @@ pub fn app(state: AppState) -> Router {
         .merge(browser)
         .merge(provider)
         .route("/", get(pages::home))
+        .route("/ws/chat/", get(crate::chat::socket::handler))
+        .route("/ws/chat", get(crate::chat::socket::handler))
         .route("/health", get(ops::health))
         .route("/ready", get(ops::ready))
         .route("/metrics", get(ops::metrics))

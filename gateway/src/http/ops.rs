@@ -20,14 +20,19 @@ pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
         Ok(Err(e)) => Err(e.to_string()),
         Err(_) => Err("timed out".to_owned()),
     };
-    let ready = database.is_ok();
+    let backend = state.chat.backend.health().await;
+    let ready = database.is_ok() && !matches!(backend, Some(Err(_)));
     if let Err(e) = &database {
         tracing::warn!(error = %e, "not ready: database");
     }
-    let body = json!({
-        "status": if ready { "ready" } else { "unavailable" },
-        "checks": { "database": if database.is_ok() { "ok" } else { "unavailable" } },
-    });
+    if let Some(Err(e)) = &backend {
+        tracing::warn!(error = %e, backend = state.chat.backend.name(), "not ready: chat backend");
+    }
+    let mut checks = json!({ "database": if database.is_ok() { "ok" } else { "unavailable" } });
+    if let Some(result) = &backend {
+        checks["chat_backend"] = json!(if result.is_ok() { "ok" } else { "unavailable" });
+    }
+    let body = json!({ "status": if ready { "ready" } else { "unavailable" }, "checks": checks });
     (if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, Json(body))
 }
 

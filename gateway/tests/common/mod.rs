@@ -177,6 +177,7 @@ pub fn get(uri: &str) -> axum::http::Request<axum::body::Body> {
     axum::http::Request::get(uri).body(axum::body::Body::empty()).expect("request")
 }
 
+pub mod fake_llm;
 pub mod fake_openedx;
 
 /// A gateway on a real port (127.0.0.1:0), for flows that cross servers: browser redirects,

@@ -90,6 +90,8 @@ pub struct Message {
 
 #[derive(Debug, Clone)]
 pub struct NewMessage<'a> {
+    /// An id chosen beforehand (a streamed reply is announced under its id); None draws one.
+    pub id: Option<&'a str>,
     pub conversation_id: &'a str,
     pub sender_id: Option<&'a str>,
     pub client_id: Option<&'a str>,
@@ -113,6 +115,7 @@ impl<'a> NewMessage<'a> {
         content: &'a str,
     ) -> Self {
         Self {
+            id: None,
             conversation_id,
             sender_id: Some(sender_id),
             client_id: Some(client_id),
@@ -148,7 +151,7 @@ impl Db {
     /// Stores a message once: a resend with the same client_id returns the first copy.
     pub async fn insert_message(&self, new: &NewMessage<'_>) -> DbResult<Stored> {
         let now = now_ms();
-        let id = new_id();
+        let id = new.id.map_or_else(new_id, str::to_owned);
         let result = sqlx::query(sql!(self, "INSERT INTO messages (id, conversation_id, sender_id, client_id, role, sender_name, content, status, reply_to, error_code, tokens, latency_ms, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"))
             .bind(&id)
             .bind(new.conversation_id)
@@ -251,6 +254,15 @@ impl Db {
         };
         page.reverse();
         Ok(page)
+    }
+
+    /// True when an assistant reply to this message is stored (in any status).
+    pub async fn reply_exists(&self, message_id: &str) -> DbResult<bool> {
+        let n: i64 = sqlx::query_scalar(sql!(self, "SELECT COUNT(*) FROM messages WHERE reply_to = ?"))
+            .bind(message_id)
+            .fetch_one(self.pool())
+            .await?;
+        Ok(n > 0)
     }
 
     pub async fn count_messages(&self, conversation_id: &str) -> DbResult<i64> {

@@ -1,0 +1,126 @@
+//! Flowise's prediction API: `POST <FLOWISE_URL>/api/v1/prediction/<flow id>` with
+//! `{"question", "streaming": true, "overrideConfig": {"sessionId"}, "chatId"}`. Streams come as
+//! `message:\ndata:{"event":"token","data":"…"}` blocks (events start, token, metadata, error, end);
+//! a flow that cannot stream answers `{"text", …}` in one piece. Health: `GET /api/v1/ping` → `pong`.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use secrecy::ExposeSecret;
+use serde_json::{Value, json};
+
+use super::{BackendError, Chunk, ChunkStream, IDLE_TIMEOUT, LlmRequest, status_error, transport};
+use crate::chat::sse;
+use crate::config::FlowiseConfig;
+
+#[derive(Debug, Clone)]
+pub struct Flowise {
+    config: FlowiseConfig,
+    http: reqwest::Client,
+}
+
+impl Flowise {
+    pub fn new(config: FlowiseConfig, http: reqwest::Client) -> Self {
+        Self { config, http }
+    }
+
+    pub fn max_retries(&self) -> u32 {
+        self.config.max_retries
+    }
+
+    fn base(&self) -> &str {
+        self.config.url.as_str().trim_end_matches('/')
+    }
+
+    pub async fn start(&self, request: &LlmRequest) -> Result<ChunkStream, BackendError> {
+        let url = format!("{}/api/v1/prediction/{}", self.base(), self.config.flow_id);
+        // Flowise keeps its own memory per session: the conversation id is the session.
+        let body = json!({
+            "question": request.question,
+            "streaming": true,
+            "overrideConfig": {"sessionId": request.conversation_id},
+            "chatId": request.conversation_id,
+        });
+        let mut builder = self.http.post(url).timeout(Duration::from_secs(600)).json(&body);
+        if let Some(key) = &self.config.api_key {
+            builder = builder.bearer_auth(key.expose_secret());
+        }
+        let response = tokio::time::timeout(self.config.timeout, builder.send())
+            .await
+            .map_err(|_| BackendError::Timeout)?
+            .map_err(|e| transport(&e))?;
+        if !response.status().is_success() {
+            return Err(status_error(response.status()));
+        }
+        let is_stream = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/event-stream"));
+        if !is_stream {
+            let value: Value = tokio::time::timeout(self.config.timeout, response.json())
+                .await
+                .map_err(|_| BackendError::Timeout)?
+                .map_err(|_| BackendError::Stream("a malformed answer".into()))?;
+            let text =
+                value["text"].as_str().ok_or_else(|| BackendError::Stream("an answer without text".into()))?.to_owned();
+            return Ok(Box::pin(futures_util::stream::iter([Ok(Chunk::Delta(text))])));
+        }
+        let events = sse::data_events(Box::pin(response.bytes_stream()));
+        let stream = futures_util::stream::unfold((Box::pin(events), false), |(mut events, finished)| async move {
+            if finished {
+                return None;
+            }
+            loop {
+                let next = match tokio::time::timeout(IDLE_TIMEOUT, events.next()).await {
+                    Err(_) => return Some((Err(BackendError::Timeout), (events, true))),
+                    Ok(next) => next,
+                };
+                let data = match next {
+                    None => {
+                        return Some((
+                            Err(BackendError::Stream("the stream ended before its end event".into())),
+                            (events, true),
+                        ));
+                    }
+                    Some(Err(e)) => return Some((Err(transport(&e)), (events, true))),
+                    Some(Ok(data)) => data,
+                };
+                let Ok(event) = serde_json::from_str::<Value>(&data) else {
+                    return Some((Err(BackendError::Stream("a malformed event".into())), (events, true)));
+                };
+                match event["event"].as_str() {
+                    Some("token") => {
+                        if let Some(token) = event["data"].as_str().filter(|t| !t.is_empty()) {
+                            return Some((Ok(Chunk::Delta(token.to_owned())), (events, false)));
+                        }
+                    }
+                    Some("end") => return None,
+                    Some("error") => {
+                        let message = event["data"].as_str().unwrap_or("error event").to_owned();
+                        return Some((Err(BackendError::Unavailable(message)), (events, true)));
+                    }
+                    // start, metadata, sourceDocuments, usedTools, …: nothing to show.
+                    _ => {}
+                }
+            }
+        });
+        Ok(Box::pin(stream))
+    }
+
+    pub async fn health(&self) -> Result<(), String> {
+        let response = self
+            .http
+            .get(format!("{}/api/v1/ping", self.base()))
+            .timeout(Duration::from_secs(3))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let body = response.text().await.map_err(|e| e.to_string())?;
+        if body.trim().trim_matches('"') == "pong" {
+            Ok(())
+        } else {
+            Err(format!("answered {:?}", body.chars().take(40).collect::<String>()))
+        }
+    }
+}

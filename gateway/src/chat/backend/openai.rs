@@ -1,0 +1,114 @@
+//! Any OpenAI-compatible server (OpenAI, Ollama, vLLM, llama.cpp): `POST <base>/chat/completions`
+//! with `stream: true`; the reply arrives as SSE `data: {…choices[0].delta.content…}` lines ending
+//! with `data: [DONE]`.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use secrecy::ExposeSecret;
+use serde_json::{Value, json};
+
+use super::{BackendError, Chunk, ChunkStream, IDLE_TIMEOUT, LlmRequest, status_error, transport};
+use crate::chat::sse;
+use crate::config::OpenAiConfig;
+use crate::db::MessageRole;
+
+#[derive(Debug, Clone)]
+pub struct OpenAi {
+    config: OpenAiConfig,
+    http: reqwest::Client,
+}
+
+impl OpenAi {
+    pub fn new(config: OpenAiConfig, http: reqwest::Client) -> Self {
+        Self { config, http }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.config.base_url.as_str().trim_end_matches('/'))
+    }
+
+    fn authorized(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.config.api_key {
+            Some(key) => request.bearer_auth(key.expose_secret()),
+            None => request,
+        }
+    }
+
+    pub async fn start(&self, request: &LlmRequest) -> Result<ChunkStream, BackendError> {
+        let mut messages = vec![json!({"role": "system", "content": request.system})];
+        for (role, content) in &request.history {
+            let role = if *role == MessageRole::Assistant { "assistant" } else { "user" };
+            messages.push(json!({"role": role, "content": content}));
+        }
+        messages.push(json!({"role": "user", "content": request.question}));
+        let body = json!({
+            "model": self.config.model,
+            "stream": true,
+            "stream_options": {"include_usage": true},
+            "messages": messages,
+        });
+        let send = self
+            .authorized(self.http.post(self.url("/chat/completions")))
+            .timeout(Duration::from_secs(600))
+            .json(&body)
+            .send();
+        let response = tokio::time::timeout(Duration::from_secs(60), send)
+            .await
+            .map_err(|_| BackendError::Timeout)?
+            .map_err(|e| transport(&e))?;
+        if !response.status().is_success() {
+            return Err(status_error(response.status()));
+        }
+        let events = sse::data_events(Box::pin(response.bytes_stream()));
+        let stream = futures_util::stream::unfold((Box::pin(events), false), |(mut events, finished)| async move {
+            if finished {
+                return None;
+            }
+            loop {
+                let next = match tokio::time::timeout(IDLE_TIMEOUT, events.next()).await {
+                    Err(_) => return Some((Err(BackendError::Timeout), (events, true))),
+                    Ok(next) => next,
+                };
+                let data = match next {
+                    None => {
+                        return Some((
+                            Err(BackendError::Stream("the stream ended before [DONE]".into())),
+                            (events, true),
+                        ));
+                    }
+                    Some(Err(e)) => return Some((Err(transport(&e)), (events, true))),
+                    Some(Ok(data)) => data,
+                };
+                if data.trim() == "[DONE]" {
+                    return None;
+                }
+                let Ok(value) = serde_json::from_str::<Value>(&data) else {
+                    return Some((Err(BackendError::Stream("a malformed event".into())), (events, true)));
+                };
+                if let Some(error) = value.get("error") {
+                    let message = error["message"].as_str().unwrap_or("error event").to_owned();
+                    return Some((Err(BackendError::Stream(message)), (events, true)));
+                }
+                if let Some(delta) = value["choices"][0]["delta"]["content"].as_str().filter(|d| !d.is_empty()) {
+                    return Some((Ok(Chunk::Delta(delta.to_owned())), (events, false)));
+                }
+                if let Some(usage) = value.get("usage").filter(|u| u.is_object()) {
+                    return Some((Ok(Chunk::Usage(usage.clone())), (events, false)));
+                }
+                // Role-only or empty deltas: read on.
+            }
+        });
+        Ok(Box::pin(stream))
+    }
+
+    pub async fn health(&self) -> Result<(), String> {
+        let response = self
+            .authorized(self.http.get(self.url("/models")))
+            .timeout(Duration::from_secs(3))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if response.status().is_success() { Ok(()) } else { Err(format!("HTTP {}", response.status())) }
+    }
+}

@@ -1,0 +1,286 @@
+//! The chat: the WebSocket protocol (docs/protocol.md), fan-out, limits, and the backends.
+//!
+//! A user's message is stored before any backend sees it; an assistant reply streams to every
+//! socket of the conversation and is stored when it completes, stops or fails.
+
+pub mod backend;
+pub mod hub;
+pub mod protocol;
+pub mod socket;
+mod sse;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::rate_limit::RateLimiter;
+use crate::config::{ChatConfig, ChatLimits};
+use crate::db::{Conversation, Db, Message, MessageRole, MessageStatus, NewMessage, new_id, now_ms};
+use backend::{Backend, BackendError, Chunk, LlmRequest};
+use hub::Hub;
+
+pub struct Chat {
+    pub hub: Arc<Hub>,
+    pub backend: Backend,
+    pub limits: ChatLimits,
+    system_prompt: String,
+    history_budget: usize,
+    rate: RateLimiter,
+    sockets: Mutex<HashMap<String, usize>>,
+    /// Replies being generated on this replica: id → (conversation, cancel).
+    generations: Mutex<HashMap<String, (String, CancellationToken)>>,
+}
+
+impl std::fmt::Debug for Chat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Chat").field("backend", &self.backend.name()).finish_non_exhaustive()
+    }
+}
+
+/// Holds one of a user's socket slots; gives it back when the socket ends.
+pub struct SocketSlot {
+    chat: Arc<Chat>,
+    user_id: String,
+}
+
+impl Drop for SocketSlot {
+    fn drop(&mut self) {
+        if let Ok(mut sockets) = self.chat.sockets.lock()
+            && let Some(n) = sockets.get_mut(&self.user_id)
+        {
+            *n -= 1;
+            if *n == 0 {
+                sockets.remove(&self.user_id);
+            }
+        }
+    }
+}
+
+impl Chat {
+    pub fn new(config: &ChatConfig, http: reqwest::Client) -> Arc<Self> {
+        Arc::new(Self {
+            hub: Hub::new(config.limits.outbound_queue),
+            backend: Backend::from_config(config, http),
+            limits: config.limits.clone(),
+            system_prompt: config.system_prompt.clone(),
+            history_budget: config.history_budget,
+            rate: RateLimiter::new(config.limits.messages_per_minute, config.limits.messages_per_minute),
+            sockets: Mutex::new(HashMap::new()),
+            generations: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Takes a socket slot for the user, or None when they already have the most allowed.
+    pub fn open_socket(self: &Arc<Self>, user_id: &str) -> Option<SocketSlot> {
+        let mut sockets = self.sockets.lock().ok()?;
+        let n = sockets.entry(user_id.to_owned()).or_insert(0);
+        if *n >= self.limits.max_sockets_per_user {
+            return None;
+        }
+        *n += 1;
+        Some(SocketSlot { chat: self.clone(), user_id: user_id.to_owned() })
+    }
+
+    /// One message's worth of the user's rate budget, or how long to wait.
+    pub fn take_message_budget(&self, user_id: &str) -> Result<(), Duration> {
+        self.rate.check(user_id)
+    }
+
+    /// Stops a reply being generated in this conversation; false when there is none.
+    pub fn stop(&self, reply_id: &str, conversation_id: &str) -> bool {
+        let generations = self.generations.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match generations.get(reply_id) {
+            Some((conversation, cancel)) if conversation == conversation_id => {
+                cancel.cancel();
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn system_prompt_for(&self, conversation: &Conversation) -> String {
+        self.system_prompt.replace("{course_id}", &conversation.course_id).replace("{block_id}", &conversation.block_id)
+    }
+
+    /// Generates and stores the assistant's reply to `question`, publishing it as it streams.
+    pub fn spawn_reply(self: &Arc<Self>, db: Db, conversation: Conversation, question: Message) {
+        let reply_id = new_id();
+        let cancel = CancellationToken::new();
+        if let Ok(mut generations) = self.generations.lock() {
+            generations.insert(reply_id.clone(), (conversation.id.clone(), cancel.clone()));
+        }
+        let chat = self.clone();
+        tokio::spawn(async move {
+            chat.generate(&db, &conversation, &question, &reply_id, cancel).await;
+            if let Ok(mut generations) = chat.generations.lock() {
+                generations.remove(&reply_id);
+            }
+        });
+    }
+
+    async fn generate(
+        &self,
+        db: &Db,
+        conversation: &Conversation,
+        question: &Message,
+        reply_id: &str,
+        cancel: CancellationToken,
+    ) {
+        let topic = conversation.id.as_str();
+        let started = Instant::now();
+        self.hub.publish(topic, protocol::stream_start(reply_id, &question.id, now_ms()));
+        let request = match self.request_for(db, conversation, question).await {
+            Ok(request) => request,
+            Err(e) => {
+                tracing::error!(error = %e, "could not read the conversation for the assistant");
+                let failure = BackendError::Unavailable("history unavailable".into());
+                self.finish(
+                    db,
+                    conversation,
+                    question,
+                    reply_id,
+                    "",
+                    MessageStatus::Failed,
+                    Some(&failure),
+                    None,
+                    started,
+                )
+                .await;
+                return;
+            }
+        };
+
+        let mut content = String::new();
+        let mut usage = None;
+        let mut attempt = 0;
+        let outcome: Result<MessageStatus, BackendError> = 'attempts: loop {
+            let started_stream = tokio::select! {
+                () = cancel.cancelled() => break 'attempts Ok(MessageStatus::Stopped),
+                s = self.backend.start(&request) => s,
+            };
+            let error = match started_stream {
+                Err(e) => e,
+                Ok(mut stream) => loop {
+                    let next = tokio::select! {
+                        () = cancel.cancelled() => break 'attempts Ok(MessageStatus::Stopped),
+                        next = stream.next() => next,
+                    };
+                    match next {
+                        None => break 'attempts Ok(MessageStatus::Complete),
+                        Some(Ok(Chunk::Delta(delta))) => {
+                            content.push_str(&delta);
+                            self.hub.publish(topic, protocol::stream_delta(reply_id, &delta));
+                        }
+                        Some(Ok(Chunk::Usage(u))) => usage = Some(u),
+                        Some(Err(e)) => break e,
+                    }
+                },
+            };
+            // Retried only before the first token: after it, the user has seen part of a reply.
+            if content.is_empty() && error.retryable() && attempt < self.backend.max_retries() {
+                attempt += 1;
+                let backoff =
+                    Duration::from_millis(200 * 2u64.pow(attempt)) + Duration::from_millis(rand::random::<u64>() % 200);
+                tracing::warn!(error = %error, attempt, "backend failed before the first token; retrying");
+                tokio::select! {
+                    () = cancel.cancelled() => break 'attempts Ok(MessageStatus::Stopped),
+                    () = tokio::time::sleep(backoff) => continue,
+                }
+            }
+            break Err(error);
+        };
+        match outcome {
+            Ok(status) => {
+                self.finish(db, conversation, question, reply_id, &content, status, None, usage.as_ref(), started).await
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, backend = self.backend.name(), "assistant reply failed");
+                self.finish(
+                    db,
+                    conversation,
+                    question,
+                    reply_id,
+                    &content,
+                    MessageStatus::Failed,
+                    Some(&e),
+                    usage.as_ref(),
+                    started,
+                )
+                .await;
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn finish(
+        &self,
+        db: &Db,
+        conversation: &Conversation,
+        question: &Message,
+        reply_id: &str,
+        content: &str,
+        status: MessageStatus,
+        error: Option<&BackendError>,
+        usage: Option<&serde_json::Value>,
+        started: Instant,
+    ) {
+        let topic = conversation.id.as_str();
+        if let Some(e) = error {
+            self.hub.publish(topic, protocol::error(e.code(), e.user_message(), None));
+        }
+        let tokens = usage.and_then(|u| u["total_tokens"].as_i64().or_else(|| u["completion_tokens"].as_i64()));
+        let stored = db
+            .insert_message(&NewMessage {
+                id: Some(reply_id),
+                conversation_id: &conversation.id,
+                sender_id: None,
+                client_id: None,
+                role: MessageRole::Assistant,
+                sender_name: "assistant",
+                content,
+                status,
+                reply_to: Some(&question.id),
+                error_code: error.map(BackendError::code),
+                tokens,
+                latency_ms: i64::try_from(started.elapsed().as_millis()).ok(),
+            })
+            .await;
+        if let Err(e) = stored {
+            tracing::error!(error = %e, "could not store the assistant reply");
+            self.hub.publish(topic, protocol::error("internal", "The reply could not be saved.", None));
+        }
+        self.hub.publish(topic, protocol::stream_end(reply_id, content, status.as_str(), usage));
+    }
+
+    /// The question with as much earlier conversation as fits the budget (newest kept first).
+    async fn request_for(
+        &self,
+        db: &Db,
+        conversation: &Conversation,
+        question: &Message,
+    ) -> Result<LlmRequest, crate::db::DbError> {
+        let recent = db.history(&conversation.id, Some(&question.id), 50).await?;
+        let mut budget = self.history_budget;
+        let mut history = Vec::new();
+        for m in recent.iter().rev() {
+            if m.content.is_empty() || m.status == MessageStatus::Failed {
+                continue;
+            }
+            if m.content.len() > budget {
+                break;
+            }
+            budget -= m.content.len();
+            history.push((m.role, m.content.clone()));
+        }
+        history.reverse();
+        Ok(LlmRequest {
+            conversation_id: conversation.id.clone(),
+            system: self.system_prompt_for(conversation),
+            history,
+            question: question.content.clone(),
+        })
+    }
+}

@@ -1,0 +1,449 @@
+//! `GET /ws/chat/`: one task per socket, driving the protocol of docs/protocol.md — authenticate,
+//! resume the conversation, then relay the client's frames and the conversation's fan-out until
+//! either side leaves. Every refusal is an `error` frame or a documented close code.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+use tokio::sync::broadcast::error::RecvError;
+use tracing::Instrument;
+
+use crate::auth::tokens::{AccessClaims, TokenError};
+use crate::chat::Chat;
+use crate::chat::backend::Backend;
+use crate::chat::protocol::{self, ClientFrame, close};
+use crate::db::{ChatContext, Conversation, DbError, NewMessage, Owner, User};
+use crate::http::error::ApiError;
+use crate::state::AppState;
+
+/// A write that takes longer than this means the client stopped reading.
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+const MAX_CLIENT_ID: usize = 64;
+const MAX_CONTEXT_PART: usize = 255;
+
+#[derive(Debug, Default, Deserialize)]
+pub struct WsQuery {
+    course_id: Option<String>,
+    block_id: Option<String>,
+    /// The seed's query authentication: `?token=…&auth_type=oauth2|jwt|lti`.
+    token: Option<String>,
+    #[allow(dead_code)] // accepted for compatibility: every kind is a gateway access token now
+    auth_type: Option<String>,
+}
+
+pub async fn handler(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<WsQuery>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    // Cross-site WebSocket hijacking: browsers always send Origin, and it must be one of ours.
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let allowed = origin.to_str().is_ok_and(|o| state.config.allowed_origins.iter().any(|a| a == o));
+        if !allowed {
+            tracing::warn!(origin = ?origin, "WebSocket refused: origin not allowed");
+            return ApiError::forbidden("This origin may not open the chat.").into_response();
+        }
+    }
+    // The protocol's limit is enforced on each frame read (close 1009 with a proper handshake);
+    // the library's hard limit sits above it, where a frame is cut off with the connection.
+    let hard_limit = (frame_limit(&state.chat) * 4).max(64 * 1024);
+    // Explicit, small buffers: the library's defaults read into 128 KiB per connection.
+    ws.read_buffer_size(4 * 1024)
+        .write_buffer_size(4 * 1024)
+        .max_write_buffer_size(8 * 1024 * 1024)
+        .max_message_size(hard_limit)
+        .max_frame_size(hard_limit)
+        .on_upgrade(move |socket| async move {
+            let mut conn = Connection { socket, state };
+            conn.run(query).await;
+        })
+}
+
+struct Connection {
+    socket: WebSocket,
+    state: AppState,
+}
+
+/// What the loop does after a frame.
+enum Flow {
+    Continue,
+    Close,
+}
+
+impl Connection {
+    async fn send(&mut self, text: impl Into<Utf8Bytes>) -> Result<(), ()> {
+        match tokio::time::timeout(SEND_TIMEOUT, self.socket.send(WsMessage::Text(text.into()))).await {
+            Ok(Ok(())) => Ok(()),
+            _ => Err(()),
+        }
+    }
+
+    /// The server's side of the closing handshake: send Close, then read (and drop) until the
+    /// client's Close, briefly. Closing the TCP connection with unread input would make the
+    /// kernel send a reset, and the client could lose the error frame and the close code.
+    async fn close(&mut self, code: u16, reason: &'static str) {
+        let frame = CloseFrame { code, reason: Utf8Bytes::from_static(reason) };
+        if tokio::time::timeout(SEND_TIMEOUT, self.socket.send(WsMessage::Close(Some(frame)))).await.is_err() {
+            return;
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+            for _ in 0..1024 {
+                match self.socket.recv().await {
+                    None | Some(Ok(WsMessage::Close(_))) => break,
+                    Some(_) => {}
+                }
+            }
+        })
+        .await;
+    }
+
+    /// Sends an error frame, then closes with `code`.
+    async fn refuse(&mut self, error: &str, message: &str, code: u16, reason: &'static str) {
+        let _ = self.send(protocol::error(error, message, None)).await;
+        self.close(code, reason).await;
+    }
+
+    async fn run(&mut self, query: WsQuery) {
+        let chat = self.state.chat.clone();
+        let Some(claims) = self.authenticate(query.token.as_deref()).await else { return };
+        let Some(_slot) = chat.open_socket(&claims.sub) else {
+            let limit = chat.limits.max_sockets_per_user;
+            self.refuse(
+                "too_many_sockets",
+                &format!("You have {limit} chats open already; close one first."),
+                close::TOO_MANY,
+                "too many sockets",
+            )
+            .await;
+            return;
+        };
+        let (user, conversation) = match resume(&self.state, &claims, &query).await {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::error!(error = %e, "chat could not resume the conversation");
+                self.refuse("internal", "The chat is unavailable right now.", close::INTERNAL, "internal error").await;
+                return;
+            }
+        };
+        let span = tracing::info_span!("chat", user = %user.username, conversation = %conversation.id);
+        self.converse(&chat, &claims, &user, &conversation).instrument(span).await;
+    }
+
+    /// The conversation itself, once the socket is authenticated and its conversation resumed.
+    async fn converse(&mut self, chat: &Arc<Chat>, claims: &AccessClaims, user: &User, conversation: &Conversation) {
+        tracing::info!("chat connected");
+
+        // Subscribe before reading history, so nothing published in between is missed.
+        let mut subscription = chat.hub.subscribe(&conversation.id);
+        let room = matches!(chat.backend, Backend::Room);
+        let greeting = json!({
+            "type": "user_info",
+            "username": user.username,
+            "name": user.name,
+            "role": user.role,
+            "conversation_id": conversation.id,
+            "backend": chat.backend.name(),
+            "context": {"course_id": conversation.course_id, "block_id": conversation.block_id},
+            "limits": {"max_message_bytes": chat.limits.max_message_bytes, "messages_per_minute": chat.limits.messages_per_minute},
+        });
+        if self.send(greeting.to_string()).await.is_err() || self.send_history(conversation, None, 50).await.is_err() {
+            return;
+        }
+        if room {
+            chat.hub.publish(&conversation.id, protocol::presence(chat.hub.subscribers(&conversation.id)));
+        }
+
+        let mut heartbeat = tokio::time::interval(chat.limits.heartbeat);
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        heartbeat.tick().await;
+        let mut last_heard = Instant::now();
+        let mut beats: u32 = 0;
+        loop {
+            tokio::select! {
+                incoming = self.socket.recv() => {
+                    let message = match incoming {
+                        None => break,
+                        Some(Ok(message)) => message,
+                        Some(Err(e)) => {
+                            if is_too_big(&e) {
+                                let limit = chat.limits.max_message_bytes;
+                                self.refuse("invalid_message", &format!("Frames are limited to {limit} bytes."), close::TOO_BIG, "message too big").await;
+                            }
+                            break;
+                        }
+                    };
+                    last_heard = Instant::now();
+                    if message_len(&message) > frame_limit(chat) {
+                        let limit = chat.limits.max_message_bytes;
+                        self.refuse("invalid_message", &format!("Frames are limited to {limit} bytes."), close::TOO_BIG, "message too big").await;
+                        break;
+                    }
+                    let flow = match message {
+                        WsMessage::Text(text) => match protocol::parse(&text) {
+                            Ok(frame) => self.handle(chat, user, conversation, frame).await,
+                            Err(e) => self.reply(e.frame()).await,
+                        },
+                        WsMessage::Binary(_) => self.reply(protocol::error("bad_frame", "Binary frames are not supported; send JSON text.", None)).await,
+                        WsMessage::Ping(_) | WsMessage::Pong(_) => Flow::Continue,
+                        WsMessage::Close(_) => Flow::Close,
+                    };
+                    if matches!(flow, Flow::Close) {
+                        break;
+                    }
+                }
+                event = subscription.rx.recv() => match event {
+                    Ok(frame) => {
+                        if self.send(frame.to_string()).await.is_err() {
+                            tracing::info!("chat closed: the client stopped reading");
+                            break;
+                        }
+                    }
+                    Err(RecvError::Lagged(missed)) => {
+                        tracing::warn!(missed, "chat closed: slow consumer");
+                        self.refuse("slow_consumer", "You are not keeping up with the chat; reconnect to catch up.", close::TOO_MANY, "slow consumer").await;
+                        break;
+                    }
+                    Err(RecvError::Closed) => break,
+                },
+                _ = heartbeat.tick() => {
+                    if last_heard.elapsed() > chat.limits.idle_timeout {
+                        tracing::info!("chat closed: idle");
+                        self.close(close::GOING_AWAY, "idle").await;
+                        break;
+                    }
+                    if tokio::time::timeout(SEND_TIMEOUT, self.socket.send(WsMessage::Ping(Default::default()))).await.is_err() {
+                        break;
+                    }
+                    beats += 1;
+                    if beats.is_multiple_of(3) && !session_alive(&self.state, claims).await {
+                        tracing::info!("chat closed: session revoked");
+                        self.refuse("session_revoked", "You were signed out; sign in again to chat.", close::REVOKED, "session revoked").await;
+                        break;
+                    }
+                }
+            }
+        }
+        drop(subscription);
+        if room {
+            chat.hub.publish(&conversation.id, protocol::presence(chat.hub.subscribers(&conversation.id)));
+        }
+        tracing::info!("chat disconnected");
+    }
+
+    async fn reply(&mut self, frame: String) -> Flow {
+        if self.send(frame).await.is_err() { Flow::Close } else { Flow::Continue }
+    }
+
+    /// The token from the query (the seed's way) or from the first frame, within the time limit.
+    async fn authenticate(&mut self, query_token: Option<&str>) -> Option<AccessClaims> {
+        let token = match query_token {
+            Some(token) => token.to_owned(),
+            None => {
+                let limit = self.state.chat.limits.auth_timeout;
+                match tokio::time::timeout(limit, self.socket.recv()).await {
+                    Err(_) => {
+                        self.refuse(
+                            "auth_timeout",
+                            "Authenticate first: send {\"type\":\"auth\",\"token\":…}.",
+                            close::AUTH_TIMEOUT,
+                            "auth timeout",
+                        )
+                        .await;
+                        return None;
+                    }
+                    Ok(None | Some(Err(_))) => return None,
+                    Ok(Some(Ok(WsMessage::Text(text)))) => match protocol::parse(&text) {
+                        Ok(ClientFrame::Auth { token }) => token,
+                        _ => {
+                            self.refuse(
+                                "auth_required",
+                                "The first frame must be {\"type\":\"auth\",\"token\":…}.",
+                                close::UNAUTHORIZED,
+                                "auth required",
+                            )
+                            .await;
+                            return None;
+                        }
+                    },
+                    Ok(Some(Ok(_))) => {
+                        self.refuse(
+                            "auth_required",
+                            "The first frame must be {\"type\":\"auth\",\"token\":…}.",
+                            close::UNAUTHORIZED,
+                            "auth required",
+                        )
+                        .await;
+                        return None;
+                    }
+                }
+            }
+        };
+        match self.state.tokens.verify_access(&token).await {
+            Ok(claims) => Some(claims),
+            Err(TokenError::Expired) => {
+                self.refuse(
+                    "token_expired",
+                    "Your sign-in has expired; sign in again.",
+                    close::UNAUTHORIZED,
+                    "token expired",
+                )
+                .await;
+                None
+            }
+            Err(_) => {
+                tracing::info!("chat refused: invalid token");
+                self.refuse("invalid_token", "This sign-in is not valid here.", close::UNAUTHORIZED, "invalid token")
+                    .await;
+                None
+            }
+        }
+    }
+
+    async fn send_history(&mut self, conversation: &Conversation, before: Option<&str>, limit: i64) -> Result<(), ()> {
+        let frame = match self.state.db.history(&conversation.id, before, limit).await {
+            Ok(page) => protocol::history(&page, i64::try_from(page.len()).unwrap_or(0) >= limit),
+            Err(DbError::NotFound) => protocol::error("not_found", "No such message in this conversation.", None),
+            Err(e) => {
+                tracing::error!(error = %e, "history unavailable");
+                protocol::error("internal", "The history is unavailable right now.", None)
+            }
+        };
+        self.send(frame).await
+    }
+
+    async fn handle(&mut self, chat: &Arc<Chat>, user: &User, conversation: &Conversation, frame: ClientFrame) -> Flow {
+        match frame {
+            ClientFrame::Ping => self.reply(protocol::pong()).await,
+            ClientFrame::Auth { .. } => self.reply(protocol::error("bad_frame", "Already authenticated.", None)).await,
+            ClientFrame::Typing { is_typing } => {
+                if matches!(chat.backend, Backend::Room) {
+                    chat.hub.publish(&conversation.id, protocol::typing(&user.username, is_typing));
+                }
+                Flow::Continue
+            }
+            ClientFrame::History { before, limit } => {
+                let limit = limit.unwrap_or(50).clamp(1, crate::db::MAX_HISTORY_PAGE);
+                if self.send_history(conversation, before.as_deref(), limit).await.is_err() {
+                    Flow::Close
+                } else {
+                    Flow::Continue
+                }
+            }
+            ClientFrame::Stop { id } => {
+                if chat.stop(&id, &conversation.id) {
+                    Flow::Continue
+                } else {
+                    self.reply(protocol::error("not_found", "No reply with this id is being written.", None)).await
+                }
+            }
+            ClientFrame::Message { client_id, content } => {
+                self.message(chat, user, conversation, &client_id, &content).await
+            }
+        }
+    }
+
+    async fn message(
+        &mut self,
+        chat: &Arc<Chat>,
+        user: &User,
+        conversation: &Conversation,
+        client_id: &str,
+        content: &str,
+    ) -> Flow {
+        let content = content.trim();
+        let limit = chat.limits.max_message_bytes;
+        let invalid = if client_id.is_empty() || client_id.len() > MAX_CLIENT_ID {
+            Some(format!("client_id must be 1 to {MAX_CLIENT_ID} characters."))
+        } else if content.is_empty() {
+            Some("The message is empty.".to_owned())
+        } else if content.len() > limit {
+            Some(format!("Messages are limited to {limit} bytes."))
+        } else {
+            None
+        };
+        if let Some(message) = invalid {
+            return self.reply(protocol::error("invalid_message", &message, None)).await;
+        }
+        if let Err(wait) = chat.take_message_budget(&user.id) {
+            let secs = wait.as_secs() + 1;
+            let text = format!("You are sending messages too fast; try again in {secs} s.");
+            return self.reply(protocol::error("rate_limited", &text, Some(secs))).await;
+        }
+        let new = NewMessage::from_user(&conversation.id, &user.id, &user.username, client_id, content);
+        let stored = match self.state.db.insert_message(&new).await {
+            Ok(stored) => stored,
+            Err(e) => {
+                tracing::error!(error = %e, "could not store a message");
+                return self
+                    .reply(protocol::error("internal", "Your message could not be saved; please send it again.", None))
+                    .await;
+            }
+        };
+        let frame = protocol::message(&stored.message);
+        if stored.created {
+            chat.hub.publish(&conversation.id, frame);
+        } else if self.send(frame).await.is_err() {
+            // A resend: acknowledged to this socket only, already delivered to the others.
+            return Flow::Close;
+        }
+        if chat.backend.is_assistant() {
+            // A resend whose reply never got stored (the gateway died mid-reply) is answered now.
+            let answered = !stored.created && self.state.db.reply_exists(&stored.message.id).await.unwrap_or(true);
+            if !answered {
+                chat.spawn_reply(self.state.db.clone(), conversation.clone(), stored.message);
+            }
+        }
+        Flow::Continue
+    }
+}
+
+/// The user and the conversation they resume: theirs in this context, or the context's room.
+async fn resume(state: &AppState, claims: &AccessClaims, query: &WsQuery) -> Result<(User, Conversation), DbError> {
+    let user = state.db.get_user(&claims.sub).await?;
+    state.db.touch_user(&user.id).await?;
+    let context = claims.ctx.clone().unwrap_or_else(|| ChatContext {
+        platform: if state.config.openedx.is_some() { "openedx".into() } else { String::new() },
+        course_id: clip(query.course_id.as_deref()),
+        block_id: clip(query.block_id.as_deref()),
+    });
+    let owner = if matches!(state.chat.backend, Backend::Room) { Owner::Room } else { Owner::User(&user.id) };
+    let conversation = state.db.conversation_for(owner, &context).await?;
+    Ok((user, conversation))
+}
+
+async fn session_alive(state: &AppState, claims: &AccessClaims) -> bool {
+    match &claims.sid {
+        // A database hiccup does not sign anyone out.
+        Some(sid) => state.db.refresh_family_alive(sid).await.unwrap_or(true),
+        None => true,
+    }
+}
+
+/// The largest frame accepted: a message of the maximum size plus room for its JSON envelope.
+fn frame_limit(chat: &Chat) -> usize {
+    chat.limits.max_message_bytes + 1024
+}
+
+fn message_len(message: &WsMessage) -> usize {
+    match message {
+        WsMessage::Text(t) => t.len(),
+        WsMessage::Binary(b) => b.len(),
+        _ => 0,
+    }
+}
+
+fn clip(part: Option<&str>) -> String {
+    part.unwrap_or_default().trim().chars().take(MAX_CONTEXT_PART).collect()
+}
+
+fn is_too_big(e: &axum::Error) -> bool {
+    let text = e.to_string().to_ascii_lowercase();
+    text.contains("too long") || text.contains("too big") || text.contains("capacity") || text.contains("space limit")
+}

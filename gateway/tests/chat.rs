@@ -1,0 +1,568 @@
+//! The chat over a real WebSocket: authentication, the protocol, persistence without loss, the
+//! room and LLM backends (against fakes speaking the real wire formats), limits and malformed input.
+
+mod common;
+
+use std::time::Duration;
+
+use common::fake_llm::{FakeLlm, Mode};
+use common::{RunningGateway, spawn_gateway};
+use futures_util::{SinkExt, StreamExt};
+use ibal_gateway::auth::tokens::{Grant, TokenPair};
+use ibal_gateway::db::{IdentityClaims, Role};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+struct Client {
+    ws: Ws,
+}
+
+impl Client {
+    async fn connect(
+        gw: &RunningGateway,
+        query: &str,
+        origin: Option<&str>,
+    ) -> Result<Self, tokio_tungstenite::tungstenite::Error> {
+        let url = format!("{}/ws/chat/{query}", gw.url.replacen("http", "ws", 1));
+        let mut request = url.into_client_request()?;
+        if let Some(origin) = origin {
+            request.headers_mut().insert("origin", origin.parse().expect("header"));
+        }
+        let (ws, _) = tokio_tungstenite::connect_async(request).await?;
+        Ok(Self { ws })
+    }
+
+    /// Connects, authenticates with the first frame, and reads `user_info` and `history`.
+    async fn join(gw: &RunningGateway, token: &str, query: &str) -> (Self, Value, Value) {
+        let mut client = Self::connect(gw, query, None).await.expect("connect");
+        client.send(json!({"type": "auth", "token": token})).await;
+        let info = client.expect("user_info").await;
+        let history = client.expect("history").await;
+        (client, info, history)
+    }
+
+    async fn send(&mut self, frame: Value) {
+        self.ws.send(Message::Text(frame.to_string().into())).await.expect("send");
+    }
+
+    async fn send_raw(&mut self, text: &str) {
+        self.ws.send(Message::Text(text.into())).await.expect("send");
+    }
+
+    /// The next protocol frame (pings are answered by the library and skipped).
+    async fn next(&mut self) -> Value {
+        loop {
+            let message =
+                tokio::time::timeout(Duration::from_secs(10), self.ws.next()).await.expect("a frame within 10 s");
+            match message.expect("socket open").expect("frame") {
+                Message::Text(text) => return serde_json::from_str(&text).expect("JSON frame"),
+                Message::Close(frame) => panic!("closed unexpectedly: {frame:?}"),
+                _ => continue,
+            }
+        }
+    }
+
+    async fn expect(&mut self, kind: &str) -> Value {
+        let frame = self.next().await;
+        assert_eq!(frame["type"], kind, "expected {kind}, got {frame}");
+        frame
+    }
+
+    /// Reads until a frame of this type, returning it and what came before.
+    async fn until(&mut self, kind: &str) -> (Value, Vec<Value>) {
+        let mut before = Vec::new();
+        loop {
+            let frame = self.next().await;
+            if frame["type"] == kind {
+                return (frame, before);
+            }
+            before.push(frame);
+        }
+    }
+
+    /// Reads to the close frame: (frames before it, close code).
+    async fn closed(&mut self) -> (Vec<Value>, Option<u16>) {
+        let mut frames = Vec::new();
+        loop {
+            let message =
+                tokio::time::timeout(Duration::from_secs(10), self.ws.next()).await.expect("closed within 10 s");
+            match message {
+                None => return (frames, None),
+                Some(Err(e)) => {
+                    eprintln!("socket error: {e}");
+                    return (frames, None);
+                }
+                Some(Ok(Message::Close(frame))) => return (frames, frame.map(|f| u16::from(f.code))),
+                Some(Ok(Message::Text(text))) => frames.push(serde_json::from_str(&text).expect("JSON")),
+                Some(Ok(_)) => {}
+            }
+        }
+    }
+}
+
+async fn sign_in(gw: &RunningGateway, username: &str) -> TokenPair {
+    let claims = IdentityClaims {
+        issuer: "test".into(),
+        subject: username.into(),
+        username: username.into(),
+        name: format!("{username} N."),
+        email: String::new(),
+        role: Role::Learner,
+    };
+    let user = gw.state.db.upsert_identity(&claims).await.expect("user");
+    let grant = Grant { client_id: "ibal-widget".into(), scope: "chat".into(), ctx: None };
+    gw.state.tokens.start_login(&user, &grant).await.expect("tokens")
+}
+
+const CONTEXT: &str =
+    "?course_id=course-v1:edX%2BDemoX%2BDemo&block_id=block-v1:edX%2BDemoX%2BDemo%2Btype%40ibalxblock%2Bblock%40a1";
+
+async fn openai_gateway(extra: &[(&str, &str)]) -> (FakeLlm, RunningGateway) {
+    let llm = FakeLlm::start().await;
+    let base = format!("{}/v1", llm.url);
+    let mut pairs =
+        vec![("CHAT_BACKEND", "openai"), ("OPENAI_BASE_URL", base.as_str()), ("OPENAI_MODEL", "fake-model")];
+    pairs.extend_from_slice(extra);
+    let gw = spawn_gateway(&pairs).await;
+    (llm, gw)
+}
+
+#[tokio::test]
+async fn an_openai_reply_streams_and_a_resend_after_reconnect_is_stored_once() {
+    let (llm, gw) = openai_gateway(&[]).await;
+    let pair = sign_in(&gw, "john_doe").await;
+    let (mut client, info, history) = Client::join(&gw, &pair.access_token, CONTEXT).await;
+    assert_eq!(info["username"], "john_doe");
+    assert_eq!(info["backend"], "openai");
+    assert_eq!(info["context"]["course_id"], "course-v1:edX+DemoX+Demo");
+    assert_eq!(history["messages"], json!([]));
+
+    client.send(json!({"type": "message", "client_id": "c-1", "content": "  Hello!  "})).await;
+    let ack = client.expect("message").await;
+    assert_eq!(
+        (ack["client_id"].as_str(), ack["content"].as_str(), ack["sender"].as_str()),
+        (Some("c-1"), Some("Hello!"), Some("john_doe"))
+    );
+    assert!(ack["timestamp"].as_str().expect("ts").ends_with('Z'));
+    let start = client.expect("stream_start").await;
+    assert_eq!(start["reply_to"], ack["id"]);
+    let (end, deltas) = client.until("stream_end").await;
+    let streamed: String = deltas.iter().map(|d| d["delta"].as_str().expect("delta")).collect();
+    assert_eq!(streamed, llm.full_reply());
+    assert!(deltas.iter().all(|d| d["type"] == "stream_delta" && d["id"] == start["id"]));
+    assert_eq!((end["content"].as_str(), end["status"].as_str()), (Some(llm.full_reply().as_str()), Some("complete")));
+    assert_eq!(end["usage"]["total_tokens"], 26);
+    let sent = llm.last_request.lock().expect("lock").clone();
+    assert_eq!(sent["model"], "fake-model");
+    assert_eq!(sent["messages"][0]["role"], "system");
+    assert!(
+        sent["messages"][0]["content"].as_str().expect("prompt").contains("course-v1:edX+DemoX+Demo"),
+        "the prompt names the course"
+    );
+    assert_eq!(sent["messages"].as_array().expect("messages").last().expect("last")["content"], "Hello!");
+    drop(client);
+
+    // Reconnect: the conversation resumes; resending c-1 is acknowledged with the stored copy.
+    let (mut client, _, history) = Client::join(&gw, &pair.access_token, CONTEXT).await;
+    let messages = history["messages"].as_array().expect("messages");
+    assert_eq!(messages.len(), 2, "{history}");
+    assert_eq!((messages[0]["role"].as_str(), messages[1]["role"].as_str()), (Some("user"), Some("assistant")));
+    assert_eq!(messages[1]["content"], llm.full_reply());
+    client.send(json!({"type": "message", "client_id": "c-1", "content": "Hello!"})).await;
+    let again = client.expect("message").await;
+    assert_eq!(again["id"], ack["id"], "the same message, not a copy");
+    client.send(json!({"type": "ping"})).await;
+    client.expect("pong").await; // no second stream_start came first: the reply exists already
+    let conversation = info["conversation_id"].as_str().expect("id");
+    assert_eq!(gw.state.db.count_messages(conversation).await.expect("count"), 2, "exactly one copy of each");
+    assert_eq!(llm.requests.load(std::sync::atomic::Ordering::SeqCst), 1, "the model was asked once");
+    client.send(json!({"type": "history", "limit": 1})).await;
+    let page = client.expect("history").await;
+    assert_eq!(page["messages"][0]["role"], "assistant");
+    assert_eq!(page["has_more"], true);
+}
+
+#[tokio::test]
+async fn a_resent_message_whose_reply_was_lost_is_answered() {
+    let (llm, gw) = openai_gateway(&[]).await;
+    let pair = sign_in(&gw, "u1").await;
+    // The gateway stored the message and died before the reply: only the user's message exists.
+    let (mut client, info, _) = Client::join(&gw, &pair.access_token, CONTEXT).await;
+    let conversation =
+        gw.state.db.get_conversation(info["conversation_id"].as_str().expect("id")).await.expect("conversation");
+    let user = gw.state.db.find_user_by_identity("test", "u1").await.expect("q").expect("user");
+    let new = ibal_gateway::db::NewMessage::from_user(&conversation.id, &user.id, "u1", "lost-1", "Are you there?");
+    gw.state.db.insert_message(&new).await.expect("stored before the crash");
+    client.send(json!({"type": "message", "client_id": "lost-1", "content": "Are you there?"})).await;
+    client.expect("message").await;
+    let (end, _) = client.until("stream_end").await;
+    assert_eq!(end["content"], llm.full_reply());
+    assert_eq!(gw.state.db.count_messages(&conversation.id).await.expect("count"), 2);
+}
+
+#[tokio::test]
+async fn backend_failures_keep_the_users_message_and_say_why() {
+    let (llm, gw) = openai_gateway(&[]).await;
+    let pair = sign_in(&gw, "u2").await;
+    let (mut client, info, _) = Client::join(&gw, &pair.access_token, CONTEXT).await;
+    let conversation = info["conversation_id"].as_str().expect("id").to_owned();
+
+    llm.set_mode(Mode::ServerError);
+    client.send(json!({"type": "message", "client_id": "f-1", "content": "first"})).await;
+    let (end, before) = client.until("stream_end").await;
+    let error = before.iter().find(|f| f["type"] == "error").expect("an error frame");
+    assert_eq!(error["code"], "backend_unavailable");
+    assert_eq!(end["status"], "failed");
+    assert_eq!(llm.requests.load(std::sync::atomic::Ordering::SeqCst), 3, "retried twice before giving up");
+
+    llm.set_mode(Mode::DropMidStream);
+    client.send(json!({"type": "message", "client_id": "f-2", "content": "second"})).await;
+    let (end, before) = client.until("stream_end").await;
+    assert_eq!(before.iter().find(|f| f["type"] == "error").expect("error")["code"], "backend_error");
+    assert_eq!(end["status"], "failed");
+    let partial = end["content"].as_str().expect("content");
+    assert!(
+        !partial.is_empty() && llm.full_reply().starts_with(partial) && partial != llm.full_reply(),
+        "what arrived before the drop is kept: {partial:?}"
+    );
+
+    let history = gw.state.db.history(&conversation, None, 50).await.expect("history");
+    let users: Vec<&str> =
+        history.iter().filter(|m| m.role == ibal_gateway::db::MessageRole::User).map(|m| m.content.as_str()).collect();
+    assert_eq!(users, ["first", "second"], "no user message lost");
+    let failed: Vec<_> = history.iter().filter(|m| m.status == ibal_gateway::db::MessageStatus::Failed).collect();
+    assert_eq!(failed.len(), 2);
+    assert_eq!(failed[1].error_code.as_deref(), Some("backend_error"));
+    assert_eq!(failed[1].content, partial, "the partial reply is stored as failed");
+
+    // A transient failure before the first token is retried, invisibly.
+    llm.set_mode(Mode::FailOnce);
+    client.send(json!({"type": "message", "client_id": "f-3", "content": "third"})).await;
+    let (end, before) = client.until("stream_end").await;
+    assert!(before.iter().all(|f| f["type"] != "error"), "{before:?}");
+    assert_eq!(end["status"], "complete");
+}
+
+#[tokio::test]
+async fn stop_cancels_the_generation_and_keeps_what_arrived() {
+    let (llm, gw) = openai_gateway(&[]).await;
+    llm.set_mode(Mode::Slow);
+    let pair = sign_in(&gw, "u3").await;
+    let (mut client, _, _) = Client::join(&gw, &pair.access_token, CONTEXT).await;
+    client.send(json!({"type": "message", "client_id": "s-1", "content": "tell me a long story"})).await;
+    client.expect("message").await;
+    let start = client.expect("stream_start").await;
+    client.expect("stream_delta").await;
+    client.send(json!({"type": "stop", "id": start["id"]})).await;
+    let (end, _) = client.until("stream_end").await;
+    assert_eq!(end["status"], "stopped");
+    assert!(end["content"].as_str().expect("content").starts_with("Hello"));
+    let stored =
+        gw.state.db.get_message(start["id"].as_str().expect("id")).await.expect("stored under the announced id");
+    assert_eq!(stored.status, ibal_gateway::db::MessageStatus::Stopped);
+    client.send(json!({"type": "stop", "id": "no-such-reply"})).await;
+    assert_eq!(client.expect("error").await["code"], "not_found");
+}
+
+#[tokio::test]
+async fn flowise_streams_retries_before_the_first_token_and_accepts_json_answers() {
+    let llm = FakeLlm::start().await;
+    let gw = spawn_gateway(&[
+        ("CHAT_BACKEND", "flowise"),
+        ("FLOWISE_URL", &llm.url),
+        ("FLOWISE_FLOW_ID", "flow-1"),
+        ("FLOWISE_MAX_RETRIES", "2"),
+    ])
+    .await;
+    let pair = sign_in(&gw, "u4").await;
+    let (mut client, info, _) = Client::join(&gw, &pair.access_token, CONTEXT).await;
+    client.send(json!({"type": "message", "client_id": "w-1", "content": "What is a derivative?"})).await;
+    let (end, _) = client.until("stream_end").await;
+    assert_eq!(end["content"], llm.full_reply());
+    let sent = llm.last_request.lock().expect("lock").clone();
+    assert_eq!(sent["question"], "What is a derivative?");
+    assert_eq!(sent["streaming"], true);
+    assert_eq!(sent["overrideConfig"]["sessionId"], info["conversation_id"], "one Flowise session per conversation");
+    assert_eq!(sent["chatId"], info["conversation_id"]);
+
+    llm.set_mode(Mode::FailOnce);
+    client.send(json!({"type": "message", "client_id": "w-2", "content": "again"})).await;
+    let (end, before) = client.until("stream_end").await;
+    assert!(before.iter().all(|f| f["type"] != "error"));
+    assert_eq!(end["status"], "complete");
+
+    llm.set_mode(Mode::Json);
+    client.send(json!({"type": "message", "client_id": "w-3", "content": "no streaming"})).await;
+    let (end, _) = client.until("stream_end").await;
+    assert_eq!(end["content"], llm.full_reply());
+
+    let ready: Value = reqwest::get(format!("{}/ready", gw.url)).await.expect("ready").json().await.expect("json");
+    assert_eq!(ready["checks"]["chat_backend"], "ok", "{ready}");
+}
+
+#[tokio::test]
+async fn room_members_see_each_others_messages_typing_and_presence() {
+    let gw = spawn_gateway(&[]).await;
+    let alice = sign_in(&gw, "alice").await;
+    let bob = sign_in(&gw, "bob").await;
+    let (mut a, info_a, _) = Client::join(&gw, &alice.access_token, CONTEXT).await;
+    assert_eq!(info_a["backend"], "room");
+    assert_eq!(a.expect("presence").await["count"], 1);
+    let (mut b, info_b, _) = Client::join(&gw, &bob.access_token, CONTEXT).await;
+    assert_eq!(info_a["conversation_id"], info_b["conversation_id"], "one room per context");
+    assert_eq!(a.expect("presence").await["count"], 2);
+    assert_eq!(b.expect("presence").await["count"], 2);
+
+    b.send(json!({"type": "typing", "is_typing": true})).await;
+    let typing = a.expect("typing").await;
+    assert_eq!((typing["username"].as_str(), typing["is_typing"].as_bool()), (Some("bob"), Some(true)));
+    b.expect("typing").await;
+    b.send(json!({"type": "message", "client_id": "b-1", "content": "Hi Alice"})).await;
+    let got = a.expect("message").await;
+    assert_eq!((got["sender"].as_str(), got["content"].as_str()), (Some("bob"), Some("Hi Alice")));
+    assert_eq!(b.expect("message").await["id"], got["id"], "the sender's acknowledgement is the same message");
+
+    // Another block is another room.
+    let (mut c, info_c, _) = Client::join(&gw, &alice.access_token, "?course_id=x&block_id=other").await;
+    assert_ne!(info_c["conversation_id"], info_a["conversation_id"]);
+    c.expect("presence").await;
+    drop(b);
+    assert_eq!(a.expect("presence").await["count"], 1, "leaving updates presence");
+}
+
+#[tokio::test]
+async fn authentication_is_required_first_and_checked() {
+    let gw = spawn_gateway(&[("CHAT_AUTH_TIMEOUT_SECS", "1")]).await;
+    let mut silent = Client::connect(&gw, "", None).await.expect("connect");
+    let (frames, code) = silent.closed().await;
+    assert_eq!((frames[0]["code"].as_str(), code), (Some("auth_timeout"), Some(4408)));
+
+    let mut rude = Client::connect(&gw, "", None).await.expect("connect");
+    rude.send(json!({"type": "message", "client_id": "x", "content": "hi"})).await;
+    let (frames, code) = rude.closed().await;
+    assert_eq!((frames[0]["code"].as_str(), code), (Some("auth_required"), Some(4401)));
+
+    let mut forged = Client::connect(&gw, "", None).await.expect("connect");
+    forged.send(json!({"type": "auth", "token": "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0."})).await;
+    let (frames, code) = forged.closed().await;
+    assert_eq!((frames[0]["code"].as_str(), code), (Some("invalid_token"), Some(4401)));
+
+    // The seed's query-string authentication still works.
+    let pair = sign_in(&gw, "legacy").await;
+    let mut legacy =
+        Client::connect(&gw, &format!("?token={}&auth_type=oauth2", pair.access_token), None).await.expect("connect");
+    assert_eq!(legacy.expect("user_info").await["username"], "legacy");
+}
+
+#[tokio::test]
+async fn a_disallowed_origin_is_refused_before_the_upgrade() {
+    let gw = spawn_gateway(&[("ALLOWED_ORIGINS", "http://course.test")]).await;
+    let refused = Client::connect(&gw, "", Some("http://evil.test")).await;
+    match refused {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => assert_eq!(response.status(), 403),
+        Err(e) => panic!("unexpected error {e}"),
+        Ok(_) => panic!("the handshake must be refused"),
+    }
+    let pair = sign_in(&gw, "ok").await;
+    let mut allowed = Client::connect(&gw, "", Some("http://course.test")).await.expect("allowed origin");
+    allowed.send(json!({"type": "auth", "token": pair.access_token})).await;
+    allowed.expect("user_info").await;
+}
+
+#[tokio::test]
+async fn every_limit_answers_with_its_code() {
+    let gw = spawn_gateway(&[
+        ("CHAT_MESSAGES_PER_MINUTE", "2"),
+        ("CHAT_MAX_SOCKETS_PER_USER", "1"),
+        ("CHAT_MAX_MESSAGE_BYTES", "1000"),
+    ])
+    .await;
+    let pair = sign_in(&gw, "limits").await;
+    let (mut client, _, _) = Client::join(&gw, &pair.access_token, "").await;
+    client.expect("presence").await;
+
+    // Sockets per user.
+    let mut second = Client::connect(&gw, "", None).await.expect("connect");
+    second.send(json!({"type": "auth", "token": pair.access_token})).await;
+    let (frames, code) = second.closed().await;
+    assert_eq!((frames[0]["code"].as_str(), code), (Some("too_many_sockets"), Some(4429)));
+
+    // Content too long (but within the frame limit), and a bad client_id.
+    client.send(json!({"type": "message", "client_id": "big", "content": "x".repeat(1001)})).await;
+    assert_eq!(client.expect("error").await["code"], "invalid_message");
+    client.send(json!({"type": "message", "client_id": "", "content": "x"})).await;
+    assert_eq!(client.expect("error").await["code"], "invalid_message");
+    client.send(json!({"type": "message", "client_id": "e", "content": "   "})).await;
+    assert_eq!(client.expect("error").await["code"], "invalid_message");
+
+    // Messages per minute.
+    for i in 0..2 {
+        client.send(json!({"type": "message", "client_id": format!("r{i}"), "content": "hi"})).await;
+        client.expect("message").await;
+    }
+    client.send(json!({"type": "message", "client_id": "r2", "content": "hi"})).await;
+    let limited = client.expect("error").await;
+    assert_eq!(limited["code"], "rate_limited");
+    assert!(limited["retry_after"].as_u64().expect("retry_after") >= 1);
+
+    // A frame over the limit closes with 1009.
+    client
+        .send_raw(&format!("{{\"type\":\"message\",\"client_id\":\"huge\",\"content\":\"{}\"}}", "y".repeat(4000)))
+        .await;
+    let (_, code) = client.closed().await;
+    assert_eq!(code, Some(1009));
+}
+
+#[tokio::test]
+async fn malformed_frames_get_error_frames_and_the_socket_stays_open() {
+    let gw = spawn_gateway(&[]).await;
+    let pair = sign_in(&gw, "fuzz").await;
+    let (mut client, _, _) = Client::join(&gw, &pair.access_token, "").await;
+    client.expect("presence").await;
+    let cases: &[(&str, &str)] = &[
+        ("not json", "bad_frame"),
+        ("", "bad_frame"),
+        ("[1,2,3]", "bad_frame"),
+        ("null", "bad_frame"),
+        ("{\"type\":42}", "bad_frame"),
+        ("{\"no_type\":true}", "bad_frame"),
+        ("{\"type\":\"message\"}", "bad_frame"),
+        ("{\"type\":\"message\",\"client_id\":1,\"content\":\"x\"}", "bad_frame"),
+        ("{\"type\":\"typing\",\"is_typing\":\"yes\"}", "bad_frame"),
+        ("{\"type\":\"history\",\"limit\":\"many\"}", "bad_frame"),
+        ("{\"type\":\"history\",\"before\":\"no-such-id\"}", "not_found"),
+        ("{\"type\":\"auth\",\"token\":\"again\"}", "bad_frame"),
+        ("{\"type\":\"dance\"}", "unknown_type"),
+        ("{\"type\":\"message\",\"client_id\":\"\u{1F600}\",\"content\":\"\u{0}\"}", "bad_frame"), // raw control character
+        ("{\"type\":\"message\",\"client_id\":\"\u{1F600}\",\"content\":\"nul \\u0000 ok\"}", "message"),
+        ("{\"type\":\"message\",\"client_id\":\"deep\",\"content\":{\"a\":[[[[[[[[[[1]]]]]]]]]]}}", "bad_frame"),
+    ];
+    for (frame, expected) in cases {
+        client.send_raw(frame).await;
+        let reply = client.next().await;
+        let got = if reply["type"] == "error" {
+            reply["code"].as_str().unwrap_or_default().to_owned()
+        } else {
+            reply["type"].as_str().unwrap_or_default().to_owned()
+        };
+        assert_eq!(&got, expected, "{frame:?} → {reply}");
+    }
+    client.ws.send(Message::Binary(vec![0, 1, 2].into())).await.expect("binary");
+    assert_eq!(client.expect("error").await["code"], "bad_frame");
+    client.send(json!({"type": "ping"})).await;
+    client.expect("pong").await;
+}
+
+#[tokio::test]
+async fn sockets_close_when_their_login_is_revoked() {
+    let gw = spawn_gateway(&[("CHAT_HEARTBEAT_SECS", "1"), ("CHAT_IDLE_TIMEOUT_SECS", "30")]).await;
+    let pair = sign_in(&gw, "revoked").await;
+    let (mut client, _, _) = Client::join(&gw, &pair.access_token, "").await;
+    client.expect("presence").await;
+    let refresh = pair.refresh_token.expect("refresh");
+    assert!(gw.state.db.revoke_refresh_token(&ibal_gateway::auth::sha256_hex(&refresh)).await.expect("revoke"));
+    let (frames, code) = client.closed().await;
+    assert_eq!(code, Some(4403));
+    assert_eq!(frames.last().expect("error")["code"], "session_revoked");
+}
+
+#[tokio::test]
+async fn rest_endpoints_list_page_rate_and_delete_conversations() {
+    let (_llm, gw) = openai_gateway(&[]).await;
+    let pair = sign_in(&gw, "rest").await;
+    let other = sign_in(&gw, "other").await;
+    let (mut client, info, _) = Client::join(&gw, &pair.access_token, CONTEXT).await;
+    client.send(json!({"type": "message", "client_id": "m1", "content": "Question"})).await;
+    let (end, _) = client.until("stream_end").await;
+    let conversation = info["conversation_id"].as_str().expect("id");
+    let http = reqwest::Client::new();
+    let get = |path: String, token: &str| http.get(format!("{}{path}", gw.url)).bearer_auth(token).send();
+
+    let list: Value =
+        get("/api/v1/conversations".into(), &pair.access_token).await.expect("list").json().await.expect("json");
+    assert_eq!(list["conversations"][0]["id"], conversation);
+    assert_eq!(list["conversations"][0]["course_id"], "course-v1:edX+DemoX+Demo");
+    let page: Value = get(format!("/api/v1/conversations/{conversation}/messages?limit=1"), &pair.access_token)
+        .await
+        .expect("page")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(page["messages"].as_array().expect("messages").len(), 1);
+    assert_eq!(page["messages"][0]["role"], "assistant");
+    let older_url = format!(
+        "/api/v1/conversations/{conversation}/messages?before={}",
+        page["messages"][0]["id"].as_str().expect("id")
+    );
+    let older: Value = get(older_url, &pair.access_token).await.expect("older").json().await.expect("json");
+    assert_eq!(older["messages"][0]["content"], "Question");
+    assert_eq!(
+        get(format!("/api/v1/conversations/{conversation}/messages"), &other.access_token)
+            .await
+            .expect("other")
+            .status(),
+        404,
+        "not yours"
+    );
+    assert_eq!(http.get(format!("{}/api/v1/conversations", gw.url)).send().await.expect("anonymous").status(), 401);
+
+    let rate = |body: Value| {
+        http.post(format!("{}/api/v1/messages/{}/feedback", gw.url, end["id"].as_str().expect("id")))
+            .bearer_auth(&pair.access_token)
+            .json(&body)
+            .send()
+    };
+    assert_eq!(rate(json!({"rating": "up", "comment": "clear"})).await.expect("rate").status(), 204);
+    assert_eq!(rate(json!({"rating": 4})).await.expect("rate").status(), 204);
+    assert_eq!(rate(json!({"rating": 9})).await.expect("rate").status(), 400);
+    let user = gw.state.db.find_user_by_identity("test", "rest").await.expect("q").expect("user");
+    assert_eq!(
+        gw.state.db.feedback_of(end["id"].as_str().expect("id"), &user.id).await.expect("q").map(|f| f.0),
+        Some(4)
+    );
+
+    assert_eq!(
+        get("/api/v1/analytics/summary".into(), &pair.access_token).await.expect("analytics").status(),
+        403,
+        "learners may not"
+    );
+    let staff = gw
+        .state
+        .db
+        .upsert_identity(&IdentityClaims {
+            issuer: "test".into(),
+            subject: "boss".into(),
+            username: "boss".into(),
+            name: String::new(),
+            email: String::new(),
+            role: Role::Staff,
+        })
+        .await
+        .expect("staff");
+    let staff_token = gw
+        .state
+        .tokens
+        .start_login(&staff, &Grant { client_id: "ibal-widget".into(), scope: "chat".into(), ctx: None })
+        .await
+        .expect("token");
+    let summary: Value = get("/api/v1/analytics/summary".into(), &staff_token.access_token)
+        .await
+        .expect("analytics")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(summary["total_users"], 3);
+    assert_eq!(summary["messages"], 2);
+    assert_eq!(summary["tokens"], 26);
+    assert_eq!(summary["error_rate"], 0.0);
+
+    let delete = |token: &str| {
+        http.delete(format!("{}/api/v1/conversations/{conversation}", gw.url)).bearer_auth(token.to_owned()).send()
+    };
+    assert_eq!(delete(&other.access_token).await.expect("delete").status(), 404, "only the owner deletes");
+    assert_eq!(delete(&pair.access_token).await.expect("delete").status(), 204);
+    assert_eq!(gw.state.db.count_messages(conversation).await.expect("count"), 0);
+}

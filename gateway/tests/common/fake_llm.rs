@@ -1,0 +1,169 @@
+//! Fake LLM servers speaking the real wire formats: an OpenAI-compatible `/v1/chat/completions`
+//! (SSE `data: {choices[0].delta.content}` … `data: [DONE]`) and Flowise's prediction API
+//! (`message:\ndata:{"event":"token","data":…}` … `end`), with the failures the gateway must handle.
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicU8, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{Value, json};
+
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Streams `tokens` with a short pause between them.
+    Normal = 0,
+    /// Answers 503.
+    ServerError = 1,
+    /// Streams two tokens, then drops the connection.
+    DropMidStream = 2,
+    /// Waits before the first token, then streams slowly (long enough to be stopped).
+    Slow = 3,
+    /// 503 for the first request of each conversation, then normal (for retries).
+    FailOnce = 4,
+    /// Flowise only: a non-streaming JSON answer.
+    Json = 5,
+}
+
+#[derive(Clone)]
+pub struct FakeLlm {
+    pub url: String,
+    mode: Arc<AtomicU8>,
+    pub tokens: Arc<Vec<String>>,
+    pub requests: Arc<AtomicU32>,
+    /// The last request body received.
+    pub last_request: Arc<Mutex<Value>>,
+}
+
+impl FakeLlm {
+    pub async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let fake = Self {
+            url,
+            mode: Arc::new(AtomicU8::new(0)),
+            tokens: Arc::new(["Hello", "! ", "How ", "can ", "I ", "help?"].map(str::to_owned).to_vec()),
+            requests: Arc::new(AtomicU32::new(0)),
+            last_request: Arc::new(Mutex::new(Value::Null)),
+        };
+        let app = Router::new()
+            .route("/v1/chat/completions", post(openai))
+            .route(
+                "/v1/models",
+                get(|| async { Json(json!({"object": "list", "data": [{"id": "fake-model", "object": "model"}]})) }),
+            )
+            .route("/api/v1/prediction/{flow}", post(flowise))
+            .route("/api/v1/ping", get(|| async { "pong" }))
+            .with_state(fake.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await.ok() });
+        fake
+    }
+
+    pub fn set_mode(&self, mode: Mode) {
+        self.mode.store(mode as u8, Ordering::SeqCst);
+    }
+
+    fn mode(&self) -> Mode {
+        match self.mode.load(Ordering::SeqCst) {
+            1 => Mode::ServerError,
+            2 => Mode::DropMidStream,
+            3 => Mode::Slow,
+            4 => Mode::FailOnce,
+            5 => Mode::Json,
+            _ => Mode::Normal,
+        }
+    }
+
+    pub fn full_reply(&self) -> String {
+        self.tokens.concat()
+    }
+
+    /// The SSE body: `events` are the data payloads; `drop_after` cuts the stream with an error.
+    fn stream(&self, events: Vec<String>, drop_after: Option<usize>, first_delay: Duration, gap: Duration) -> Response {
+        let body = async_stream(events, drop_after, first_delay, gap);
+        Response::builder()
+            .header(header::CONTENT_TYPE, "text/event-stream")
+            .body(Body::from_stream(body))
+            .expect("response")
+    }
+}
+
+fn async_stream(
+    events: Vec<String>,
+    drop_after: Option<usize>,
+    first_delay: Duration,
+    gap: Duration,
+) -> impl futures_util::Stream<Item = Result<String, std::io::Error>> + Send {
+    futures_util::stream::unfold((0usize, events), move |(i, events)| async move {
+        if Some(i) == drop_after {
+            return Some((Err(std::io::Error::other("dropped")), (usize::MAX, events)));
+        }
+        if i >= events.len() {
+            return None;
+        }
+        tokio::time::sleep(if i == 0 { first_delay } else { gap }).await;
+        let item = events[i].clone();
+        Some((Ok(item), (i + 1, events)))
+    })
+}
+
+fn record(fake: &FakeLlm, body: &Value) -> u32 {
+    *fake.last_request.lock().expect("lock") = body.clone();
+    fake.requests.fetch_add(1, Ordering::SeqCst) + 1
+}
+
+async fn openai(State(fake): State<FakeLlm>, Json(body): Json<Value>) -> Response {
+    let n = record(&fake, &body);
+    assert_eq!(body["stream"], true, "the gateway streams");
+    let mode = fake.mode();
+    if mode == Mode::ServerError || (mode == Mode::FailOnce && n % 2 == 1) {
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"error": {"message": "overloaded"}}))).into_response();
+    }
+    let mut events: Vec<String> =
+        vec![format!("data: {}\n\n", json!({"choices": [{"index": 0, "delta": {"role": "assistant"}}]}))];
+    for t in fake.tokens.iter() {
+        events.push(format!(
+            "data: {}\n\n",
+            json!({"id": "c1", "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": t}}]})
+        ));
+    }
+    events.push(format!(
+        "data: {}\n\n",
+        json!({"choices": [], "usage": {"prompt_tokens": 20, "completion_tokens": 6, "total_tokens": 26}})
+    ));
+    events.push("data: [DONE]\n\n".into());
+    let (drop_after, first, gap) = match mode {
+        Mode::DropMidStream => (Some(3), Duration::ZERO, Duration::from_millis(5)),
+        Mode::Slow => (None, Duration::from_millis(300), Duration::from_millis(400)),
+        _ => (None, Duration::ZERO, Duration::from_millis(5)),
+    };
+    fake.stream(events, drop_after, first, gap)
+}
+
+async fn flowise(State(fake): State<FakeLlm>, Path(_flow): Path<String>, Json(body): Json<Value>) -> Response {
+    let n = record(&fake, &body);
+    let mode = fake.mode();
+    if mode == Mode::ServerError || (mode == Mode::FailOnce && n % 2 == 1) {
+        return (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({"message": "flow failed"}))).into_response();
+    }
+    if mode == Mode::Json {
+        return Json(json!({"text": fake.full_reply(), "chatId": body["chatId"], "chatMessageId": "m1"}))
+            .into_response();
+    }
+    let block = |event: &str, data: Value| format!("message:\ndata:{}\n\n", json!({"event": event, "data": data}));
+    let mut events = vec![block("start", json!(""))];
+    for t in fake.tokens.iter() {
+        events.push(block("token", json!(t)));
+    }
+    events.push(block("metadata", json!({"chatId": body["chatId"]})));
+    events.push(block("end", json!("[DONE]")));
+    let drop_after = (mode == Mode::DropMidStream).then_some(3);
+    fake.stream(events, drop_after, Duration::ZERO, Duration::from_millis(5))
+}
