@@ -1,11 +1,16 @@
 # The two commands the README opens with, and a few more.
-.PHONY: run test lint fmt migrate check
+.PHONY: run test widget lint fmt migrate check
 
 # Run the gateway on its embedded defaults: SQLite under ./data, room chat, local accounts.
-run:
+# The widget is built first (tools install themselves once); the gateway embeds it.
+run: widget
 	cargo run -p ibal-gateway -- serve
 
-# Every test: Rust on SQLite + MariaDB + PostgreSQL, the XBlock, the Tutor plugin.
+# The chat widget (Rust → WASM) into xblock-widget/pkg.
+widget:
+	./scripts/build-widget.sh
+
+# Every test: Rust on SQLite + MariaDB + PostgreSQL, the widget in headless Chromium, the XBlock, the Tutor plugin.
 test:
 	./scripts/test.sh
 

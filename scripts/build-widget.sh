@@ -9,6 +9,7 @@
 #   - wasm-bindgen-cli at exactly the wasm-bindgen version of Cargo.lock, into <repo>/.tools (cargo install);
 #   - binaryen's wasm-opt (apt-get, when apt is usable; otherwise the build goes on without it).
 # Idempotent: when nothing changed it only checks and prints the sizes.
+# `build-widget.sh --tools` installs the Rust target and wasm-bindgen-cli only (scripts/test-widget.sh uses it).
 #
 # Environment: CARGO_TARGET_DIR (default <repo>/target/widget, apart from the gateway's builds),
 # WIDGET_SIZE_CHECK=0 to report an over-budget build without failing.
@@ -40,6 +41,10 @@ if ! rustup target list --installed 2>/dev/null | grep -qx "$target"; then
     rustup target add "$target"
 fi
 
+# Installed tools are not source: keep .tools/ out of git whatever the root .gitignore says.
+mkdir -p "$tools"
+[ -f "$tools/.gitignore" ] || printf '*\n' >"$tools/.gitignore"
+
 # 2. wasm-bindgen-cli, at the version of the wasm-bindgen crate in Cargo.lock (the CLI and the crate
 #    must match exactly).
 [ -f Cargo.lock ] || cargo generate-lockfile
@@ -56,6 +61,11 @@ if [ "$installed" != "$version" ]; then
     fi
 fi
 
+if [ "${1:-}" = "--tools" ]; then
+    say "tools ready: $(wasm-bindgen --version)"
+    exit 0
+fi
+
 # 3. wasm-opt (optional).
 if ! command -v wasm-opt >/dev/null; then
     if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
@@ -68,6 +78,95 @@ if ! command -v wasm-opt >/dev/null; then
         say "wasm-opt not found and apt-get is not usable here; continuing without it (a larger .wasm)"
     fi
 fi
+
+# Checks that the `__wbindgen_externrefs` export of a .wasm names an externref table, repairing the
+# export's table index in place when it names another table (one-byte indices only). Fails when the
+# module cannot be read or repaired.
+fix_externref_export() {
+    command -v python3 >/dev/null || return 1
+    python3 - "$1" <<'PY'
+import sys
+
+path = sys.argv[1]
+data = bytearray(open(path, "rb").read())
+if data[:8] != b"\0asm\1\0\0\0":
+    sys.exit("not a wasm module")
+
+def leb(pos):
+    value = shift = 0
+    while True:
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if byte < 0x80:
+            return value, pos
+
+sections = {}
+pos = 8
+while pos < len(data):
+    sid = data[pos]
+    size, body = leb(pos + 1)
+    sections.setdefault(sid, []).append((body, body + size))
+    pos = body + size
+
+# Table types, imported tables first.
+tables = []
+for start, _ in sections.get(2, []):
+    count, p = leb(start)
+    for _ in range(count):
+        n, p = leb(p); p += n
+        n, p = leb(p); p += n
+        kind = data[p]; p += 1
+        if kind == 0:
+            _, p = leb(p)
+        elif kind == 1:
+            tables.append(data[p]); p += 1
+            flags = data[p]; p += 1
+            _, p = leb(p)
+            if flags & 1:
+                _, p = leb(p)
+        elif kind == 2:
+            flags = data[p]; p += 1
+            _, p = leb(p)
+            if flags & 1:
+                _, p = leb(p)
+        elif kind == 3:
+            p += 2
+        else:
+            sys.exit("unknown import kind")
+for start, _ in sections.get(4, []):
+    count, p = leb(start)
+    for _ in range(count):
+        tables.append(data[p]); p += 1
+        flags = data[p]; p += 1
+        _, p = leb(p)
+        if flags & 1:
+            _, p = leb(p)
+
+EXTERNREF = 0x6F
+for start, _ in sections.get(7, []):
+    count, p = leb(start)
+    for _ in range(count):
+        n, p = leb(p)
+        name = bytes(data[p:p + n]).decode(); p += n
+        kind = data[p]; p += 1
+        index_at = p
+        index, p = leb(p)
+        if kind != 1 or name != "__wbindgen_externrefs":
+            continue
+        if index < len(tables) and tables[index] == EXTERNREF:
+            sys.exit(0)
+        candidates = [i for i, t in enumerate(tables) if t == EXTERNREF]
+        if len(candidates) != 1 or candidates[0] > 0x7F or p - index_at != 1:
+            sys.exit("cannot repair the externref table export")
+        data[index_at] = candidates[0]
+        open(path, "wb").write(data)
+        print("[build-widget] repaired the __wbindgen_externrefs export (table %d -> %d)" % (index, candidates[0]))
+        sys.exit(0)
+sys.exit(0)  # no externref table: nothing to check
+PY
+}
 
 # 4. Build.
 say "cargo build -p ibal-widget --target $target --profile $profile"
@@ -93,7 +192,16 @@ else
             --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
             --enable-mutable-globals --enable-reference-types --enable-multivalue \
             -o "$out.tmp/opt.wasm" "$out.tmp/ibal_widget_bg.wasm"
-        mv "$out.tmp/opt.wasm" "$out.tmp/ibal_widget_bg.wasm"
+        # Binaryen up to 109 (Debian 12 ships 108) writes the export of wasm-bindgen's externref table
+        # (`__wbindgen_externrefs`) with the index of the funcref table, and the module then fails to
+        # start ("WebAssembly.Table.set(): Argument 1 is invalid"). Check the export, point it back at
+        # the externref table if needed, and keep the unoptimised module if that is not possible.
+        if fix_externref_export "$out.tmp/opt.wasm"; then
+            mv "$out.tmp/opt.wasm" "$out.tmp/ibal_widget_bg.wasm"
+        else
+            say "wasm-opt output unusable (externref table export); keeping the wasm-bindgen output"
+            rm -f "$out.tmp/opt.wasm"
+        fi
     fi
     cp "$crate/static/ibal_widget.css" "$out.tmp/ibal_widget.css"
     rm -rf "$out"

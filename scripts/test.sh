@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test of the repository, installing what the tests need first. `make test` calls this;
+# Runs every test of the repository, installing what the tests need first (the wasm32 target and
+# wasm-bindgen-cli, Debian's chromium and binaryen, Python virtualenvs). `make test` calls this;
 # so does CI (.ci/run). Each suite prints its own summary; the last line sums the suites up.
 #
 # Databases: the repository suite runs on SQLite always, and on MariaDB/MySQL and PostgreSQL at
@@ -38,6 +39,12 @@ require_service PostgreSQL "$TEST_POSTGRES_URL" 5432 TEST_POSTGRES_URL
 require_service Redis "$TEST_REDIS_URL" 6379 TEST_REDIS_URL
 echo "MariaDB, PostgreSQL and Redis reachable"
 
+step "widget: build (wasm32, wasm-bindgen, size budget)"
+# Built first: the gateway embeds xblock-widget/pkg when it compiles.
+scripts/build-widget.sh
+record "widget build" $?
+export IBAL_REQUIRE_WIDGET=1
+
 step "rust: format and lints"
 cargo fmt --all -- --check && cargo clippy --workspace --all-targets --locked -- -D warnings
 record "rust lints" $?
@@ -49,6 +56,10 @@ else
     cargo test --workspace --locked
 fi
 record "rust tests" $?
+
+step "widget: unit tests and headless Chromium (wasm-bindgen-test)"
+scripts/test-widget.sh
+record "widget tests" $?
 
 # A virtualenv per Python package, rebuilt when its requirements change.
 venv() { # name, requirements file, editable package

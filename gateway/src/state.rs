@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use axum::extract::FromRef;
+use secrecy::ExposeSecret;
 
 use crate::auth::keys::{KeyError, KeyRing};
 use crate::auth::openedx::OpenEdx;
@@ -42,6 +43,8 @@ pub enum StateError {
     Keys(#[from] KeyError),
     #[error("OPENEDX_JWKS: {0}")]
     OpenEdx(String),
+    #[error(transparent)]
+    Hub(#[from] crate::chat::hub::HubError),
 }
 
 impl AppState {
@@ -57,7 +60,7 @@ impl AppState {
             None => None,
         };
         Ok(Self {
-            chat: Chat::new(&config.chat, http.clone()),
+            chat: Chat::new(&config.chat, http.clone(), config.redis_url.as_ref().map(|u| u.expose_secret()))?,
             tokens,
             openedx,
             login_limiter: Arc::new(RateLimiter::new(10, 10)),

@@ -3,119 +3,14 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::fake_llm::{FakeLlm, Mode};
+use common::ws::{Client, sign_in};
 use common::{RunningGateway, spawn_gateway};
-use futures_util::{SinkExt, StreamExt};
-use ibal_gateway::auth::tokens::{Grant, TokenPair};
+use futures_util::SinkExt;
+use ibal_gateway::auth::tokens::Grant;
 use ibal_gateway::db::{IdentityClaims, Role};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-struct Client {
-    ws: Ws,
-}
-
-impl Client {
-    async fn connect(
-        gw: &RunningGateway,
-        query: &str,
-        origin: Option<&str>,
-    ) -> Result<Self, tokio_tungstenite::tungstenite::Error> {
-        let url = format!("{}/ws/chat/{query}", gw.url.replacen("http", "ws", 1));
-        let mut request = url.into_client_request()?;
-        if let Some(origin) = origin {
-            request.headers_mut().insert("origin", origin.parse().expect("header"));
-        }
-        let (ws, _) = tokio_tungstenite::connect_async(request).await?;
-        Ok(Self { ws })
-    }
-
-    /// Connects, authenticates with the first frame, and reads `user_info` and `history`.
-    async fn join(gw: &RunningGateway, token: &str, query: &str) -> (Self, Value, Value) {
-        let mut client = Self::connect(gw, query, None).await.expect("connect");
-        client.send(json!({"type": "auth", "token": token})).await;
-        let info = client.expect("user_info").await;
-        let history = client.expect("history").await;
-        (client, info, history)
-    }
-
-    async fn send(&mut self, frame: Value) {
-        self.ws.send(Message::Text(frame.to_string().into())).await.expect("send");
-    }
-
-    async fn send_raw(&mut self, text: &str) {
-        self.ws.send(Message::Text(text.into())).await.expect("send");
-    }
-
-    /// The next protocol frame (pings are answered by the library and skipped).
-    async fn next(&mut self) -> Value {
-        loop {
-            let message =
-                tokio::time::timeout(Duration::from_secs(10), self.ws.next()).await.expect("a frame within 10 s");
-            match message.expect("socket open").expect("frame") {
-                Message::Text(text) => return serde_json::from_str(&text).expect("JSON frame"),
-                Message::Close(frame) => panic!("closed unexpectedly: {frame:?}"),
-                _ => continue,
-            }
-        }
-    }
-
-    async fn expect(&mut self, kind: &str) -> Value {
-        let frame = self.next().await;
-        assert_eq!(frame["type"], kind, "expected {kind}, got {frame}");
-        frame
-    }
-
-    /// Reads until a frame of this type, returning it and what came before.
-    async fn until(&mut self, kind: &str) -> (Value, Vec<Value>) {
-        let mut before = Vec::new();
-        loop {
-            let frame = self.next().await;
-            if frame["type"] == kind {
-                return (frame, before);
-            }
-            before.push(frame);
-        }
-    }
-
-    /// Reads to the close frame: (frames before it, close code).
-    async fn closed(&mut self) -> (Vec<Value>, Option<u16>) {
-        let mut frames = Vec::new();
-        loop {
-            let message =
-                tokio::time::timeout(Duration::from_secs(10), self.ws.next()).await.expect("closed within 10 s");
-            match message {
-                None => return (frames, None),
-                Some(Err(e)) => {
-                    eprintln!("socket error: {e}");
-                    return (frames, None);
-                }
-                Some(Ok(Message::Close(frame))) => return (frames, frame.map(|f| u16::from(f.code))),
-                Some(Ok(Message::Text(text))) => frames.push(serde_json::from_str(&text).expect("JSON")),
-                Some(Ok(_)) => {}
-            }
-        }
-    }
-}
-
-async fn sign_in(gw: &RunningGateway, username: &str) -> TokenPair {
-    let claims = IdentityClaims {
-        issuer: "test".into(),
-        subject: username.into(),
-        username: username.into(),
-        name: format!("{username} N."),
-        email: String::new(),
-        role: Role::Learner,
-    };
-    let user = gw.state.db.upsert_identity(&claims).await.expect("user");
-    let grant = Grant { client_id: "ibal-widget".into(), scope: "chat".into(), ctx: None };
-    gw.state.tokens.start_login(&user, &grant).await.expect("tokens")
-}
 
 const CONTEXT: &str =
     "?course_id=course-v1:edX%2BDemoX%2BDemo&block_id=block-v1:edX%2BDemoX%2BDemo%2Btype%40ibalxblock%2Bblock%40a1";

@@ -171,3 +171,53 @@ async fn allowed_hosts_refuse_other_hosts_but_not_probes() {
     assert!(body.contains("invalid_host"));
     assert_eq!(send(&app, with_host("/health", "10.0.0.7:8000")).await.0, StatusCode::OK, "probes pass any Host");
 }
+
+#[tokio::test]
+async fn the_widget_is_served_at_its_versioned_path_with_cors_and_immutable_caching() {
+    use ibal_gateway::http::widget::{VERSION, embedded};
+    if std::env::var("IBAL_REQUIRE_WIDGET").is_ok_and(|v| v == "1") {
+        assert!(embedded(), "the test command builds the widget before the gateway, so it must be embedded");
+    }
+    let (app, _state, _db) = test_app(&[("ALLOWED_ORIGINS", "http://lms.example.com")]).await;
+    let request = |path: String| {
+        Request::get(path).header(header::ORIGIN, "http://lms.example.com").body(Body::empty()).expect("request")
+    };
+    let (status, headers, body) = send(&app, request(format!("/static/widget/{VERSION}/ibal_widget_bg.wasm"))).await;
+    if !embedded() {
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert!(body.contains("widget_not_built"), "{body}");
+        let (_, _, home) = send(&app, get("/")).await;
+        assert!(home.contains("built without the chat widget"));
+        return;
+    }
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers[header::CONTENT_TYPE], "application/wasm");
+    assert_eq!(headers[header::CACHE_CONTROL], "public, max-age=31536000, immutable");
+    assert_eq!(headers[header::ACCESS_CONTROL_ALLOW_ORIGIN], "http://lms.example.com", "the LMS page may import it");
+    assert!(body.as_bytes().starts_with(b"\0asm"));
+    let (status, headers, js) = send(&app, request(format!("/static/widget/{VERSION}/ibal_widget.js"))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(headers[header::CONTENT_TYPE].to_str().expect("ascii").starts_with("text/javascript"));
+    assert!(js.contains("export function mount"), "the module exports mount");
+    let (status, headers, _) = send(&app, request(format!("/static/widget/{VERSION}/ibal_widget.css"))).await;
+    assert_eq!(
+        (status, headers[header::CONTENT_TYPE].to_str().expect("ascii")),
+        (StatusCode::OK, "text/css; charset=utf-8")
+    );
+    assert_eq!(
+        send(&app, request("/static/widget/0.0.0/ibal_widget.js".into())).await.0,
+        StatusCode::NOT_FOUND,
+        "other versions are not served"
+    );
+    assert_eq!(send(&app, request(format!("/static/widget/{VERSION}/secret.txt"))).await.0, StatusCode::NOT_FOUND);
+    // The standalone page mounts the same widget, in local-account mode by default.
+    let (_, _, home) = send(&app, get("/")).await;
+    assert!(home.contains("widget.mount(mountPoint, settings)"));
+    assert!(home.contains(&format!("/static/widget/{VERSION}/ibal_widget.js")));
+    let settings_at = home.find("id=\"ibal-settings\"").expect("settings");
+    let json = &home[settings_at..];
+    let json = &json[json.find('>').expect("tag") + 1..json.find("</script>").expect("end")];
+    let settings: serde_json::Value = serde_json::from_str(json).expect("settings JSON");
+    assert_eq!(settings["auth_mode"], "local");
+    assert_eq!(settings["widget_url"], format!("http://localhost:8000/static/widget/{VERSION}/ibal_widget.js"));
+}

@@ -1,6 +1,8 @@
 //! The widget's strings, in English and French. The language comes from `settings.lang`, else the
 //! page's `lang` attribute, else English. Placeholders are `{name}`, filled by [`fill`].
 
+use crate::text::sub;
+
 /// A language the widget speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lang {
@@ -61,15 +63,15 @@ pub fn fill(template: &str, values: &[(&str, &str)]) -> String {
     let mut out = String::with_capacity(template.len() + 16);
     let mut rest = template;
     while let Some(open) = rest.find('{') {
-        out.push_str(&rest[..open]);
-        let after = &rest[open + 1..];
+        out.push_str(sub(rest, ..open));
+        let after = sub(rest, open + 1..);
         let known = after
             .find('}')
-            .and_then(|close| values.iter().find(|(name, _)| *name == &after[..close]).map(|(_, v)| (close, *v)));
+            .and_then(|close| values.iter().find(|(name, _)| *name == sub(after, ..close)).map(|(_, v)| (close, *v)));
         match known {
             Some((close, value)) => {
                 out.push_str(value);
-                rest = &after[close + 1..];
+                rest = sub(after, close + 1..);
             }
             None => {
                 out.push('{');
@@ -113,9 +115,8 @@ pub fn describe(s: &Strings, code: &str, detail: &str, retry_after: Option<u64>)
     text.to_owned()
 }
 
-/// Every user-visible string.
+/// Every user-visible string (fields named after their use).
 #[derive(Debug)]
-#[allow(missing_docs)]
 pub struct Strings {
     pub start_chat: &'static str,
     pub close_chat: &'static str,

@@ -21,6 +21,7 @@ pub mod settings;
 pub mod sha256;
 pub mod socket;
 pub mod state;
+pub mod text;
 pub mod view;
 pub mod widget;
 

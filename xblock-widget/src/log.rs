@@ -1,6 +1,8 @@
 //! Console logging. Every line starts with `[IbalXBlock]` (the seed's prefix: filter the console on
 //! it), and a token is never printed whole: only a short prefix followed by `…`.
 
+use crate::text::sub;
+
 /// The prefix of every console line the widget writes.
 pub const PREFIX: &str = "[IbalXBlock]";
 
@@ -37,19 +39,19 @@ pub fn redact_json(text: &str) -> String {
     let mut out = String::with_capacity(text.len().min(MAX_FRAME_CHARS + 8));
     let mut rest = text;
     while let Some(start) = rest.find('"') {
-        out.push_str(&rest[..start]);
-        let after_quote = &rest[start + 1..];
+        out.push_str(sub(rest, ..start));
+        let after_quote = sub(rest, start + 1..);
         let Some(len) = string_len(after_quote) else {
             // Unterminated string: emit the rest untouched.
-            out.push_str(&rest[start..]);
+            out.push_str(sub(rest, start..));
             rest = "";
             break;
         };
-        let key = &after_quote[..len];
+        let key = sub(after_quote, ..len);
         out.push('"');
         out.push_str(key);
         out.push('"');
-        rest = &after_quote[len + 1..];
+        rest = sub(after_quote, len + 1..);
         if !SECRET_KEYS.contains(&key) {
             continue;
         }
@@ -58,7 +60,7 @@ pub fn redact_json(text: &str) -> String {
         let Some(after_colon) = trimmed.strip_prefix(':') else { continue };
         let value_part = after_colon.trim_start();
         let Some(value_body) = value_part.strip_prefix('"') else { continue };
-        out.push_str(&rest[..rest.len() - value_part.len()]);
+        out.push_str(sub(rest, ..rest.len() - value_part.len()));
         out.push('"');
         let Some(value_len) = string_len(value_body) else {
             // Unterminated secret: hide all of it.
@@ -66,9 +68,9 @@ pub fn redact_json(text: &str) -> String {
             rest = "";
             break;
         };
-        out.push_str(&redact_token(&value_body[..value_len]));
+        out.push_str(&redact_token(sub(value_body, ..value_len)));
         out.push('"');
-        rest = &value_body[value_len + 1..];
+        rest = sub(value_body, value_len + 1..);
     }
     out.push_str(rest);
     truncate(&out, MAX_FRAME_CHARS)
@@ -92,7 +94,7 @@ fn string_len(body: &str) -> Option<usize> {
 #[must_use]
 pub fn truncate(text: &str, max: usize) -> String {
     match text.char_indices().nth(max) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
+        Some((cut, _)) => format!("{}…", sub(text, ..cut)),
         None => text.to_owned(),
     }
 }

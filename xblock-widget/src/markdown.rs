@@ -6,6 +6,8 @@
 //! nodes with text nodes only, so no input can become markup. Links keep only `http:`, `https:` and
 //! `mailto:` targets; any other link is shown as its text.
 
+use crate::text::{find_str, sub};
+
 /// A block of a reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Block {
@@ -84,9 +86,9 @@ fn classify(line: &str) -> Line<'_> {
         return Line::Fence(lang);
     }
     let hashes = trimmed.bytes().take_while(|&b| b == b'#').count();
-    if (1..=6).contains(&hashes) && trimmed[hashes..].starts_with(' ') {
+    if (1..=6).contains(&hashes) && sub(trimmed, hashes..).starts_with(' ') {
         // The range check bounds hashes to 6.
-        return Line::Heading(hashes as u8, trimmed[hashes..].trim());
+        return Line::Heading(hashes as u8, sub(trimmed, hashes..).trim());
     }
     for bullet in ["- ", "* ", "+ "] {
         if let Some(text) = trimmed.strip_prefix(bullet) {
@@ -95,9 +97,9 @@ fn classify(line: &str) -> Line<'_> {
     }
     let digits = trimmed.bytes().take_while(u8::is_ascii_digit).count();
     if (1..=9).contains(&digits) {
-        let rest = &trimmed[digits..];
+        let rest = sub(trimmed, digits..);
         if let Some(text) = rest.strip_prefix(". ").or_else(|| rest.strip_prefix(") ")) {
-            let number = trimmed[..digits].parse().unwrap_or(1);
+            let number = sub(trimmed, ..digits).parse().unwrap_or(1);
             return Line::Item { ordered: true, number, text };
         }
     }
@@ -198,11 +200,11 @@ pub fn parse_inline(text: &str) -> Vec<Inline> {
     let mut i = 0;
     let bytes = text.as_bytes();
     while i < text.len() {
-        let rest = &text[i..];
+        let rest = sub(text, i..);
         let c = bytes[i];
         // Backslash escapes of punctuation.
         if c == b'\\'
-            && let Some(next) = rest[1..].chars().next()
+            && let Some(next) = sub(rest, 1..).chars().next()
             && next.is_ascii_punctuation()
         {
             buf.push(next);
@@ -236,15 +238,15 @@ fn try_inline(rest: &str, at_word_start: bool) -> Option<(Inline, usize)> {
     match rest.as_bytes()[0] {
         b'`' => {
             let ticks = rest.bytes().take_while(|&b| b == b'`').count();
-            let fence = &rest[..ticks];
-            let close = find_str(&rest[ticks..], fence)?;
-            let code = &rest[ticks..ticks + close];
+            let fence = sub(rest, ..ticks);
+            let close = find_str(sub(rest, ticks..), fence)?;
+            let code = sub(rest, ticks..ticks + close);
             // Only when the run closes with exactly as many backticks.
-            if rest[ticks + close + ticks..].starts_with('`') {
+            if sub(rest, ticks + close + ticks..).starts_with('`') {
                 return None;
             }
             let code = if code.len() > 2 && code.starts_with(' ') && code.ends_with(' ') {
-                &code[1..code.len() - 1]
+                sub(code, 1..code.len() - 1)
             } else {
                 code
             };
@@ -256,24 +258,24 @@ fn try_inline(rest: &str, at_word_start: bool) -> Option<(Inline, usize)> {
                 return None;
             }
             let double = rest.as_bytes().get(1) == Some(&marker);
-            let delim = if double { &rest[..2] } else { &rest[..1] };
+            let delim = if double { sub(rest, ..2) } else { sub(rest, ..1) };
             let body_start = delim.len();
-            let body = &rest[body_start..];
+            let body = sub(rest, body_start..);
             if body.starts_with(char::is_whitespace) || body.is_empty() {
                 return None;
             }
             let close = find_closing(body, delim, marker)?;
-            let inner = parse_inline(&body[..close]);
+            let inner = parse_inline(sub(body, ..close));
             let node = if double { Inline::Strong(inner) } else { Inline::Em(inner) };
             Some((node, body_start + close + delim.len()))
         }
         b'[' => {
             let label_end = matching_bracket(rest)?;
-            let after = &rest[label_end + 1..];
+            let after = sub(rest, label_end + 1..);
             let target = after.strip_prefix('(')?;
             let target_end = target.find(')')?;
-            let href = target[..target_end].split_whitespace().next().unwrap_or_default();
-            let label = parse_inline(&rest[1..label_end]);
+            let href = sub(target, ..target_end).split_whitespace().next().unwrap_or_default();
+            let label = parse_inline(sub(rest, 1..label_end));
             let used = label_end + 2 + target_end + 1;
             match safe_href(href) {
                 Some(href) => Some((Inline::Link { href, children: label }, used)),
@@ -287,7 +289,7 @@ fn try_inline(rest: &str, at_word_start: bool) -> Option<(Inline, usize)> {
                 return None;
             }
             let end = rest.find(|c: char| c.is_whitespace() || c == '<' || c == '>').unwrap_or(rest.len());
-            let url = rest[..end].trim_end_matches(['.', ',', ';', ':', '!', '?', ')', '\'', '"']);
+            let url = sub(rest, ..end).trim_end_matches(['.', ',', ';', ':', '!', '?', ')', '\'', '"']);
             let href = safe_href(url)?;
             Some((Inline::Link { href, children: vec![Inline::Text(url.to_owned())] }, url.len()))
         }
@@ -314,7 +316,7 @@ pub fn plain_text(nodes: &[Inline]) -> String {
 fn find_closing(body: &str, delim: &str, marker: u8) -> Option<usize> {
     let bytes = body.as_bytes();
     let mut from = 0;
-    while let Some(pos) = find_str(&body[from..], delim) {
+    while let Some(pos) = find_str(sub(body, from..), delim) {
         let at = from + pos;
         let before_ok = at > 0 && !bytes[at - 1].is_ascii_whitespace();
         let after = bytes.get(at + delim.len()).copied();
@@ -330,17 +332,6 @@ fn find_closing(body: &str, delim: &str, marker: u8) -> Option<usize> {
         }
     }
     None
-}
-
-/// The byte index of `needle` in `haystack`: a plain loop, because `str::find(&str)` brings a
-/// two-way searcher that weighs more than this whole module's callers need.
-#[must_use]
-pub fn find_str(haystack: &str, needle: &str) -> Option<usize> {
-    let (h, n) = (haystack.as_bytes(), needle.as_bytes());
-    if n.is_empty() {
-        return Some(0);
-    }
-    (0..h.len().checked_sub(n.len())? + 1).find(|&i| h[i..].starts_with(n))
 }
 
 /// The index of the `]` closing the `[` at index 0, allowing nested brackets.
@@ -489,14 +480,6 @@ mod tests {
     fn html_is_just_text() {
         let blocks = parse("<script>alert(1)</script> <img src=x onerror=alert(1)>");
         assert_eq!(blocks, vec![Block::Paragraph(vec![t("<script>alert(1)</script> <img src=x onerror=alert(1)>")])]);
-    }
-
-    #[test]
-    fn find_str_finds() {
-        assert_eq!(find_str("abcabc", "ca"), Some(2));
-        assert_eq!(find_str("abc", "abcd"), None);
-        assert_eq!(find_str("abc", ""), Some(0));
-        assert_eq!(find_str("é**x", "**"), Some(2));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The settings object `mount()` receives (from the XBlock, the standalone page or the LTI embed
 //! page), validated, and the URLs derived from it.
 
+use crate::text::sub;
 use wasm_bindgen::JsValue;
 
 /// How the widget gets a token.
@@ -134,7 +135,7 @@ impl Settings {
     #[must_use]
     pub fn stylesheet_url(&self) -> Option<String> {
         let base = self.widget_url.split(['?', '#']).next().unwrap_or_default();
-        let dir = &base[..base.rfind('/')? + 1];
+        let dir = sub(base, ..base.rfind('/')? + 1);
         (!dir.is_empty()).then(|| format!("{dir}ibal_widget.css"))
     }
 }
@@ -155,8 +156,8 @@ fn default_ws_url(gateway_url: &str) -> String {
 /// port dropped, no user info. `None` for a URL without `scheme://host`.
 #[must_use]
 pub fn origin_of(url: &str) -> Option<String> {
-    let at = crate::markdown::find_str(url, "://")?;
-    let (scheme, rest) = (&url[..at], &url[at + 3..]);
+    let at = crate::text::find_str(url, "://")?;
+    let (scheme, rest) = (sub(url, ..at), sub(url, at + 3..));
     let scheme = scheme.to_ascii_lowercase();
     if scheme.is_empty() || !scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'-' || b == b'.') {
         return None;

@@ -115,6 +115,17 @@ impl Socket {
         self.ws.ready_state() == WebSocket::OPEN && self.ws.send_with_str(text).is_ok()
     }
 
+    /// Detaches the handlers and closes the socket with 1000 (if not closed yet), at once. Dropping
+    /// does the same; this is for when the drop itself must wait (inside one of the handlers).
+    pub fn shutdown(&self) {
+        self.ws.set_onopen(None);
+        self.ws.set_onmessage(None);
+        self.ws.set_onclose(None);
+        if matches!(self.ws.ready_state(), WebSocket::CONNECTING | WebSocket::OPEN) {
+            let _ = self.ws.close_with_code(1000);
+        }
+    }
+
     /// Whether the socket is open.
     #[must_use]
     pub fn is_open(&self) -> bool {
@@ -124,12 +135,7 @@ impl Socket {
 
 impl Drop for Socket {
     fn drop(&mut self) {
-        self.ws.set_onopen(None);
-        self.ws.set_onmessage(None);
-        self.ws.set_onclose(None);
-        if matches!(self.ws.ready_state(), WebSocket::CONNECTING | WebSocket::OPEN) {
-            let _ = self.ws.close_with_code(1000);
-        }
+        self.shutdown();
     }
 }
 

@@ -450,11 +450,11 @@ impl View {
             class.push_str(" ibal-msg-streaming");
         }
         node.set_class_name(&class);
-        attr(&node, "data-key", &entry.key.to_string());
+        attr(node, "data-key", &entry.key.to_string());
         if let Some(id) = &entry.id {
-            attr(&node, "data-id", id);
+            attr(node, "data-id", id);
         }
-        attr(&node, "aria-busy", if entry.streaming { "true" } else { "false" });
+        attr(node, "aria-busy", if entry.streaming { "true" } else { "false" });
         clear(node);
 
         let meta = el(&self.doc, "div", "ibal-msg-meta");

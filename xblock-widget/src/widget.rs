@@ -142,6 +142,9 @@ impl Widget {
         log::info("Unmounting the chat widget");
         self.queue.borrow_mut().clear();
         let io = std::mem::take(&mut *self.io.borrow_mut());
+        if let Some(socket) = &io.socket {
+            socket.shutdown();
+        }
         let listeners = std::mem::take(&mut *self.listeners.borrow_mut());
         defer_drop((io, listeners));
         self.view.remove();
@@ -226,8 +229,9 @@ impl Widget {
                 );
                 io.typing_sent_at = 0.0;
                 drop(io);
-                if parts.0.is_some() {
+                if let Some(socket) = &parts.0 {
                     log::info("Closing the WebSocket connection");
+                    socket.shutdown();
                 }
                 if let Some(popup) = popup.filter(|p| !p.closed().unwrap_or(true)) {
                     let _ = popup.close();
@@ -414,6 +418,9 @@ impl Widget {
             let mut io = self.io.borrow_mut();
             (io.socket.take(), io.reconnect.take())
         };
+        if let Some(socket) = &old.0 {
+            socket.shutdown();
+        }
         defer_drop(old);
         let url = self.settings.socket_url();
         log::info(&format!("Opening WebSocket connection to: {url}"));

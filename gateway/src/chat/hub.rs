@@ -1,20 +1,45 @@
 //! Fan-out: every socket of a conversation (a user's tabs, or everyone in a course room) subscribes
-//! to the conversation's topic; whatever is published there reaches each of them. In-process by
-//! default. Each subscriber has a bounded queue: one that falls behind is told so (`Lagged`) and
-//! the socket closes as a slow consumer, never silently losing frames.
+//! to the conversation's topic; whatever is published there reaches each of them.
+//!
+//! In-process by default. With `REDIS_URL`, frames go through Redis so that sockets on every replica
+//! receive them: each replica publishes in order through one connection, and holds one Redis
+//! subscription per topic that has local sockets, confirmed before the socket reads its history (so
+//! nothing falls between the history and the live frames). When Redis comes back after a drop, the
+//! replica resubscribes and tells its sockets to resync from the database.
+//!
+//! Each local subscriber has a bounded queue: one that falls behind is told so (`Lagged`) and its
+//! socket closes as a slow consumer, never silently losing frames.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use tokio::sync::broadcast;
+use futures_util::StreamExt;
+use tokio::sync::{broadcast, mpsc, oneshot};
 
 /// Frames queued per subscriber before it counts as too slow.
 pub const DEFAULT_QUEUE: usize = 256;
+/// Delivered to local subscribers after a Redis outage: frames may have been missed, reload.
+pub const RESYNC: &str = "\u{0}resync";
+const CHANNEL_PREFIX: &str = "ibal:chat:";
 
 #[derive(Debug)]
 pub struct Hub {
     topics: Mutex<HashMap<String, broadcast::Sender<Arc<str>>>>,
     queue: usize,
+    redis: Option<RedisLink>,
+}
+
+#[derive(Debug)]
+struct RedisLink {
+    outbound: mpsc::Sender<(String, Arc<str>)>,
+    control: mpsc::UnboundedSender<Control>,
+}
+
+#[derive(Debug)]
+enum Control {
+    Subscribe(String, oneshot::Sender<()>),
+    Unsubscribe(String),
 }
 
 pub struct Subscription {
@@ -26,37 +51,189 @@ pub struct Subscription {
 impl Drop for Subscription {
     fn drop(&mut self) {
         // The last subscriber out removes the topic, so idle topics cost nothing.
-        if let Ok(mut topics) = self.hub.topics.lock()
-            && topics.get(&self.topic).is_some_and(|tx| tx.receiver_count() <= 1)
-        {
+        let mut topics = self.hub.topics.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if topics.get(&self.topic).is_some_and(|tx| tx.receiver_count() <= 1) {
             topics.remove(&self.topic);
+            if let Some(redis) = &self.hub.redis {
+                let _ = redis.control.send(Control::Unsubscribe(self.topic.clone()));
+            }
         }
     }
 }
 
+#[derive(Debug, thiserror::Error)]
+#[error("REDIS_URL: {0}")]
+pub struct HubError(String);
+
 impl Hub {
+    /// An in-process hub.
     pub fn new(queue: usize) -> Arc<Self> {
-        Arc::new(Self { topics: Mutex::new(HashMap::new()), queue: queue.max(1) })
+        Arc::new(Self { topics: Mutex::new(HashMap::new()), queue: queue.max(1), redis: None })
     }
 
-    pub fn subscribe(self: &Arc<Self>, topic: &str) -> Subscription {
-        let mut topics = self.topics.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let rx = topics.entry(topic.to_owned()).or_insert_with(|| broadcast::channel(self.queue).0).subscribe();
+    /// A hub shared with the other replicas through Redis. Starts its two background tasks.
+    pub fn with_redis(queue: usize, url: &str) -> Result<Arc<Self>, HubError> {
+        let client = redis::Client::open(url).map_err(|e| HubError(e.to_string()))?;
+        let (outbound, outbound_rx) = mpsc::channel(4096);
+        let (control, control_rx) = mpsc::unbounded_channel();
+        let hub = Arc::new(Self {
+            topics: Mutex::new(HashMap::new()),
+            queue: queue.max(1),
+            redis: Some(RedisLink { outbound, control }),
+        });
+        tokio::spawn(publisher(client.clone(), outbound_rx, Arc::downgrade(&hub)));
+        tokio::spawn(subscriber(client, control_rx, Arc::downgrade(&hub)));
+        Ok(hub)
+    }
+
+    pub async fn subscribe(self: &Arc<Self>, topic: &str) -> Subscription {
+        let (rx, first) = {
+            let mut topics = self.topics.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let first = !topics.contains_key(topic);
+            let rx = topics.entry(topic.to_owned()).or_insert_with(|| broadcast::channel(self.queue).0).subscribe();
+            (rx, first)
+        };
+        if let (true, Some(redis)) = (first, &self.redis) {
+            let (ack, acked) = oneshot::channel();
+            if redis.control.send(Control::Subscribe(topic.to_owned(), ack)).is_ok() {
+                // Bounded: with Redis down, local delivery still works and a resync follows.
+                let _ = tokio::time::timeout(Duration::from_secs(2), acked).await;
+            }
+        }
         Subscription { rx, topic: topic.to_owned(), hub: self.clone() }
     }
 
-    /// Delivers a frame to every subscriber of the topic on this replica.
-    pub fn publish(&self, topic: &str, frame: impl Into<Arc<str>>) {
+    /// Delivers a frame to every subscriber of the topic, on every replica.
+    pub async fn publish(&self, topic: &str, frame: impl Into<Arc<str>>) {
+        let frame = frame.into();
+        match &self.redis {
+            None => self.deliver(topic, frame),
+            Some(redis) => {
+                if let Err(mpsc::error::SendError((topic, frame))) =
+                    redis.outbound.send((topic.to_owned(), frame)).await
+                {
+                    self.deliver(&topic, frame);
+                }
+            }
+        }
+    }
+
+    /// Delivers to this replica's subscribers only.
+    fn deliver(&self, topic: &str, frame: Arc<str>) {
         let tx = self.topics.lock().ok().and_then(|t| t.get(topic).cloned());
         if let Some(tx) = tx {
             // Err only when nobody listens any more: nothing to deliver.
-            let _ = tx.send(frame.into());
+            let _ = tx.send(frame);
         }
+    }
+
+    fn local_topics(&self) -> Vec<String> {
+        self.topics.lock().map(|t| t.keys().cloned().collect()).unwrap_or_default()
     }
 
     /// Sockets subscribed to the topic on this replica.
     pub fn subscribers(&self, topic: &str) -> usize {
         self.topics.lock().ok().and_then(|t| t.get(topic).map(broadcast::Sender::receiver_count)).unwrap_or(0)
+    }
+}
+
+/// Publishes frames in the order they were produced. If Redis refuses, the frame still reaches
+/// this replica's sockets; the other replicas resync when their link recovers.
+async fn publisher(client: redis::Client, mut frames: mpsc::Receiver<(String, Arc<str>)>, hub: std::sync::Weak<Hub>) {
+    let mut connection = None;
+    while let Some((topic, frame)) = frames.recv().await {
+        if connection.is_none() {
+            connection = client
+                .get_connection_manager()
+                .await
+                .map_err(|e| tracing::warn!(error = %e, "Redis unavailable for publishing"))
+                .ok();
+        }
+        let published = match connection.as_mut() {
+            Some(conn) => redis::cmd("PUBLISH")
+                .arg(format!("{CHANNEL_PREFIX}{topic}"))
+                .arg(frame.as_bytes())
+                .query_async::<i64>(conn)
+                .await
+                .map_err(|e| tracing::warn!(error = %e, "Redis PUBLISH failed"))
+                .is_ok(),
+            None => false,
+        };
+        if !published {
+            let Some(hub) = hub.upgrade() else { return };
+            hub.deliver(&topic, frame);
+        }
+    }
+}
+
+/// Holds this replica's Redis subscriptions and delivers what arrives; reconnects with backoff.
+async fn subscriber(client: redis::Client, mut control: mpsc::UnboundedReceiver<Control>, hub: std::sync::Weak<Hub>) {
+    let mut backoff = Duration::from_millis(200);
+    let mut reconnecting = false;
+    loop {
+        match client.get_async_pubsub().await {
+            Err(e) => tracing::warn!(error = %e, "Redis unavailable for subscribing; retrying"),
+            Ok(pubsub) => {
+                let (mut sink, mut stream) = pubsub.split();
+                let Some(topics) = hub.upgrade().map(|h| h.local_topics()) else { return };
+                let mut ok = true;
+                for topic in &topics {
+                    ok &= sink.subscribe(format!("{CHANNEL_PREFIX}{topic}")).await.is_ok();
+                }
+                if ok {
+                    backoff = Duration::from_millis(200);
+                    if reconnecting {
+                        tracing::info!(
+                            topics = topics.len(),
+                            "Redis back: resubscribed; sockets resync from the database"
+                        );
+                        if let Some(hub) = hub.upgrade() {
+                            for topic in &topics {
+                                hub.deliver(topic, Arc::from(RESYNC));
+                            }
+                        }
+                    }
+                    loop {
+                        tokio::select! {
+                            message = stream.next() => {
+                                let Some(message) = message else { break };
+                                let Some(hub) = hub.upgrade() else { return };
+                                let channel = message.get_channel_name().to_owned();
+                                let Some(topic) = channel.strip_prefix(CHANNEL_PREFIX) else { continue };
+                                match String::from_utf8(message.get_payload_bytes().to_vec()) {
+                                    Ok(frame) => hub.deliver(topic, Arc::from(frame)),
+                                    Err(_) => tracing::warn!("a non-UTF-8 frame on Redis was ignored"),
+                                }
+                            }
+                            command = control.recv() => match command {
+                                None => return,
+                                Some(Control::Subscribe(topic, ack)) => {
+                                    if sink.subscribe(format!("{CHANNEL_PREFIX}{topic}")).await.is_err() {
+                                        break;
+                                    }
+                                    let _ = ack.send(());
+                                }
+                                Some(Control::Unsubscribe(topic)) => {
+                                    if sink.unsubscribe(format!("{CHANNEL_PREFIX}{topic}")).await.is_err() {
+                                        break;
+                                    }
+                                }
+                            },
+                        }
+                    }
+                }
+                tracing::warn!("Redis subscription lost; reconnecting");
+            }
+        }
+        reconnecting = true;
+        // Subscriptions asked for meanwhile are covered by the resubscription after reconnecting.
+        while let Ok(command) = control.try_recv() {
+            if let Control::Subscribe(_, ack) = command {
+                let _ = ack.send(());
+            }
+        }
+        tokio::time::sleep(backoff + Duration::from_millis(rand::random::<u64>() % 100)).await;
+        backoff = (backoff * 2).min(Duration::from_secs(10));
     }
 }
 
@@ -67,10 +244,10 @@ mod tests {
     #[tokio::test]
     async fn publishes_to_every_subscriber_and_forgets_empty_topics() {
         let hub = Hub::new(8);
-        let mut a = hub.subscribe("room");
-        let mut b = hub.subscribe("room");
+        let mut a = hub.subscribe("room").await;
+        let mut b = hub.subscribe("room").await;
         assert_eq!(hub.subscribers("room"), 2);
-        hub.publish("room", "hello");
+        hub.publish("room", "hello").await;
         assert_eq!(&*a.rx.recv().await.expect("a"), "hello");
         assert_eq!(&*b.rx.recv().await.expect("b"), "hello");
         drop(a);
@@ -82,10 +259,33 @@ mod tests {
     #[tokio::test]
     async fn a_slow_subscriber_is_told_it_lagged() {
         let hub = Hub::new(2);
-        let mut slow = hub.subscribe("t");
+        let mut slow = hub.subscribe("t").await;
         for i in 0..5 {
-            hub.publish("t", i.to_string());
+            hub.publish("t", i.to_string()).await;
         }
         assert!(matches!(slow.rx.recv().await, Err(broadcast::error::RecvError::Lagged(_))));
+    }
+
+    /// Two hubs (two replicas) on the Redis of this machine: a frame published on one reaches the other.
+    #[tokio::test]
+    async fn frames_cross_replicas_through_redis() {
+        let url = std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+        let a = Hub::with_redis(16, &url).expect("hub a");
+        let b = Hub::with_redis(16, &url).expect("hub b");
+        let topic = format!("test-{}", uuid::Uuid::new_v4());
+        let mut on_a = a.subscribe(&topic).await;
+        let mut on_b = b.subscribe(&topic).await;
+        for i in 0..3 {
+            a.publish(&topic, format!("frame {i}")).await;
+        }
+        for i in 0..3 {
+            let got_b =
+                tokio::time::timeout(Duration::from_secs(5), on_b.rx.recv()).await.expect("in time").expect("frame");
+            assert_eq!(&*got_b, format!("frame {i}"), "in order, across replicas");
+            let got_a =
+                tokio::time::timeout(Duration::from_secs(5), on_a.rx.recv()).await.expect("in time").expect("frame");
+            assert_eq!(&*got_a, format!("frame {i}"), "once on the publishing replica too");
+        }
+        assert!(on_a.rx.try_recv().is_err(), "no double delivery");
     }
 }

@@ -60,9 +60,18 @@ impl Drop for SocketSlot {
 }
 
 impl Chat {
-    pub fn new(config: &ChatConfig, http: reqwest::Client) -> Arc<Self> {
-        Arc::new(Self {
-            hub: Hub::new(config.limits.outbound_queue),
+    /// The chat, with fan-out through Redis when `redis_url` is given (several replicas).
+    pub fn new(
+        config: &ChatConfig,
+        http: reqwest::Client,
+        redis_url: Option<&str>,
+    ) -> Result<Arc<Self>, hub::HubError> {
+        let hub = match redis_url {
+            Some(url) => Hub::with_redis(config.limits.outbound_queue, url)?,
+            None => Hub::new(config.limits.outbound_queue),
+        };
+        Ok(Arc::new(Self {
+            hub,
             backend: Backend::from_config(config, http),
             limits: config.limits.clone(),
             system_prompt: config.system_prompt.clone(),
@@ -70,7 +79,7 @@ impl Chat {
             rate: RateLimiter::new(config.limits.messages_per_minute, config.limits.messages_per_minute),
             sockets: Mutex::new(HashMap::new()),
             generations: Mutex::new(HashMap::new()),
-        })
+        }))
     }
 
     /// Takes a socket slot for the user, or None when they already have the most allowed.
@@ -131,7 +140,7 @@ impl Chat {
     ) {
         let topic = conversation.id.as_str();
         let started = Instant::now();
-        self.hub.publish(topic, protocol::stream_start(reply_id, &question.id, now_ms()));
+        self.hub.publish(topic, protocol::stream_start(reply_id, &question.id, now_ms())).await;
         let request = match self.request_for(db, conversation, question).await {
             Ok(request) => request,
             Err(e) => {
@@ -172,7 +181,7 @@ impl Chat {
                         None => break 'attempts Ok(MessageStatus::Complete),
                         Some(Ok(Chunk::Delta(delta))) => {
                             content.push_str(&delta);
-                            self.hub.publish(topic, protocol::stream_delta(reply_id, &delta));
+                            self.hub.publish(topic, protocol::stream_delta(reply_id, &delta)).await;
                         }
                         Some(Ok(Chunk::Usage(u))) => usage = Some(u),
                         Some(Err(e)) => break e,
@@ -229,7 +238,7 @@ impl Chat {
     ) {
         let topic = conversation.id.as_str();
         if let Some(e) = error {
-            self.hub.publish(topic, protocol::error(e.code(), e.user_message(), None));
+            self.hub.publish(topic, protocol::error(e.code(), e.user_message(), None)).await;
         }
         let tokens = usage.and_then(|u| u["total_tokens"].as_i64().or_else(|| u["completion_tokens"].as_i64()));
         let stored = db
@@ -250,9 +259,9 @@ impl Chat {
             .await;
         if let Err(e) = stored {
             tracing::error!(error = %e, "could not store the assistant reply");
-            self.hub.publish(topic, protocol::error("internal", "The reply could not be saved.", None));
+            self.hub.publish(topic, protocol::error("internal", "The reply could not be saved.", None)).await;
         }
-        self.hub.publish(topic, protocol::stream_end(reply_id, content, status.as_str(), usage));
+        self.hub.publish(topic, protocol::stream_end(reply_id, content, status.as_str(), usage)).await;
     }
 
     /// The question with as much earlier conversation as fits the budget (newest kept first).

@@ -141,7 +141,7 @@ impl Connection {
         tracing::info!("chat connected");
 
         // Subscribe before reading history, so nothing published in between is missed.
-        let mut subscription = chat.hub.subscribe(&conversation.id);
+        let mut subscription = chat.hub.subscribe(&conversation.id).await;
         let room = matches!(chat.backend, Backend::Room);
         let greeting = json!({
             "type": "user_info",
@@ -157,7 +157,7 @@ impl Connection {
             return;
         }
         if room {
-            chat.hub.publish(&conversation.id, protocol::presence(chat.hub.subscribers(&conversation.id)));
+            chat.hub.publish(&conversation.id, protocol::presence(chat.hub.subscribers(&conversation.id))).await;
         }
 
         let mut heartbeat = tokio::time::interval(chat.limits.heartbeat);
@@ -199,6 +199,12 @@ impl Connection {
                     }
                 }
                 event = subscription.rx.recv() => match event {
+                    Ok(frame) if &*frame == crate::chat::hub::RESYNC => {
+                        // Frames may have been missed while Redis was away: the database has them.
+                        if self.send_history(conversation, None, 50).await.is_err() {
+                            break;
+                        }
+                    }
                     Ok(frame) => {
                         if self.send(frame.to_string()).await.is_err() {
                             tracing::info!("chat closed: the client stopped reading");
@@ -232,7 +238,7 @@ impl Connection {
         }
         drop(subscription);
         if room {
-            chat.hub.publish(&conversation.id, protocol::presence(chat.hub.subscribers(&conversation.id)));
+            chat.hub.publish(&conversation.id, protocol::presence(chat.hub.subscribers(&conversation.id))).await;
         }
         tracing::info!("chat disconnected");
     }
@@ -324,7 +330,7 @@ impl Connection {
             ClientFrame::Auth { .. } => self.reply(protocol::error("bad_frame", "Already authenticated.", None)).await,
             ClientFrame::Typing { is_typing } => {
                 if matches!(chat.backend, Backend::Room) {
-                    chat.hub.publish(&conversation.id, protocol::typing(&user.username, is_typing));
+                    chat.hub.publish(&conversation.id, protocol::typing(&user.username, is_typing)).await;
                 }
                 Flow::Continue
             }
@@ -388,7 +394,7 @@ impl Connection {
         };
         let frame = protocol::message(&stored.message);
         if stored.created {
-            chat.hub.publish(&conversation.id, frame);
+            chat.hub.publish(&conversation.id, frame).await;
         } else if self.send(frame).await.is_err() {
             // A resend: acknowledged to this socket only, already delivered to the others.
             return Flow::Close;

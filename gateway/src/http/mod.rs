@@ -11,6 +11,7 @@ pub mod openedx_login;
 mod ops;
 mod pages;
 pub mod security;
+pub mod widget;
 
 use std::time::Duration;
 
@@ -69,8 +70,12 @@ pub fn app(state: AppState) -> Router {
         .route("/.well-known/openid-configuration", get(oauth2::discovery))
         .layer(cors(&state.config));
 
+    // Imported cross-origin by the XBlock in the LMS page (module scripts and wasm need CORS).
+    let statics = Router::new().route("/static/widget/{version}/{file}", get(widget::serve)).layer(cors(&state.config));
+
     Router::new()
         .merge(browser)
+        .merge(statics)
         .merge(provider)
         .route("/", get(pages::home))
         .route("/ws/chat/", get(crate::chat::socket::handler))

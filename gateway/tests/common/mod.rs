@@ -179,6 +179,7 @@ pub fn get(uri: &str) -> axum::http::Request<axum::body::Body> {
 
 pub mod fake_llm;
 pub mod fake_openedx;
+pub mod ws;
 
 /// A gateway on a real port (127.0.0.1:0), for flows that cross servers: browser redirects,
 /// WebSockets. Returns its base URL.

@@ -1,12 +1,6 @@
 // In-page fakes for the widget's browser tests: a WebSocket the test drives (open, frames, close),
 // window.open, fetch, and a console recorder. Installed once; reset() between tests.
 
-const real = {
-  WebSocket: globalThis.WebSocket,
-  open: globalThis.open,
-  fetch: globalThis.fetch,
-};
-
 const state = {
   sockets: [],
   logs: [],

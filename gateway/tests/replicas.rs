@@ -1,0 +1,133 @@
+//! Two gateway processes sharing PostgreSQL and Redis, as replicas behind a load balancer: a room
+//! spans them, and one user's tabs on different replicas both receive the assistant's stream.
+
+mod common;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::TestDb;
+use common::fake_llm::FakeLlm;
+use common::ws::{Client, sign_in_with};
+use ibal_gateway::auth::keys::KeyRing;
+use ibal_gateway::auth::tokens::TokenService;
+use ibal_gateway::config::DbKind;
+use serde_json::json;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+const BIN: &str = env!("CARGO_BIN_EXE_ibal-gateway");
+
+/// A gateway process on a free port; killed when dropped.
+struct Replica {
+    url: String,
+    _child: tokio::process::Child,
+}
+
+async fn replica(db_url: &str, extra: &[(&str, &str)]) -> Replica {
+    let redis = std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let dir = std::env::temp_dir().join(format!("ibal-replica-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let mut child = tokio::process::Command::new(BIN)
+        .arg("serve")
+        .current_dir(&dir)
+        .env_clear()
+        .env("BIND_ADDR", "127.0.0.1:0")
+        .env("DATABASE_URL", db_url)
+        .env("REDIS_URL", &redis)
+        .env("SECRET_KEY", "replica-secret-key-0123456789abcdefghijklmnop")
+        .env("LOG_FORMAT", "json")
+        // Behind one load balancer, every replica has the same public URL (and token issuer).
+        .env("PUBLIC_URL", PUBLIC_URL)
+        .envs(extra.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let addr = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await.expect("read") {
+            let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
+            if event["message"] == "listening" {
+                return event["addr"].as_str().expect("addr").to_owned();
+            }
+        }
+        panic!("the replica exited before listening");
+    })
+    .await
+    .expect("listening within 30 s");
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Replica { url: format!("http://{addr}"), _child: child }
+}
+
+const PUBLIC_URL: &str = "http://chat.test";
+const ROOM: &str = "?course_id=course-v1:X%2BY%2BZ&block_id=shared-room";
+
+#[tokio::test]
+async fn a_room_spans_two_replicas() {
+    let Some(test_db) = TestDb::new(DbKind::Postgres).await else {
+        eprintln!("postgres not configured: set TEST_POSTGRES_URL");
+        return;
+    };
+    let keys = KeyRing::load(test_db.db.clone()).await.expect("keys");
+    let a = replica(&test_db.url, &[]).await;
+    let b = replica(&test_db.url, &[]).await;
+    let tokens = TokenService::new(keys, test_db.db.clone(), PUBLIC_URL.into());
+    let alice = sign_in_with(&test_db.db, &tokens, "alice").await;
+    let bob = sign_in_with(&test_db.db, &tokens, "bob").await;
+
+    let (mut on_a, info_a, _) = Client::join_url(&a.url, &alice.access_token, ROOM).await;
+    let (mut on_b, info_b, _) = Client::join_url(&b.url, &bob.access_token, ROOM).await;
+    assert_eq!(info_a["conversation_id"], info_b["conversation_id"], "one room, whichever replica");
+
+    on_a.send(json!({"type": "message", "client_id": "a-1", "content": "Hello from replica A"})).await;
+    let (got, _) = on_b.until("message").await;
+    assert_eq!((got["sender"].as_str(), got["content"].as_str()), (Some("alice"), Some("Hello from replica A")));
+    on_b.send(json!({"type": "message", "client_id": "b-1", "content": "Hi from replica B"})).await;
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        let (m, _) = on_a.until("message").await;
+        seen.push(m["content"].as_str().expect("content").to_owned());
+    }
+    assert_eq!(
+        seen,
+        ["Hello from replica A", "Hi from replica B"],
+        "alice gets her acknowledgement, then bob's message, once each"
+    );
+    let conversation = info_a["conversation_id"].as_str().expect("id");
+    assert_eq!(test_db.db.count_messages(conversation).await.expect("count"), 2);
+    drop((on_a, on_b, a, b));
+    test_db.cleanup().await;
+}
+
+#[tokio::test]
+async fn one_users_tabs_on_two_replicas_both_receive_the_assistants_stream() {
+    let Some(test_db) = TestDb::new(DbKind::Postgres).await else {
+        eprintln!("postgres not configured: set TEST_POSTGRES_URL");
+        return;
+    };
+    let llm = FakeLlm::start().await;
+    let base = format!("{}/v1", llm.url);
+    let env = [("CHAT_BACKEND", "openai"), ("OPENAI_BASE_URL", base.as_str())];
+    let keys = KeyRing::load(test_db.db.clone()).await.expect("keys");
+    let a = replica(&test_db.url, &env).await;
+    let b = replica(&test_db.url, &env).await;
+    let tokens = TokenService::new(keys, test_db.db.clone(), PUBLIC_URL.into());
+    let carol = sign_in_with(&test_db.db, &tokens, "carol").await;
+
+    let (mut tab1, info1, _) = Client::join_url(&a.url, &carol.access_token, ROOM).await;
+    let (mut tab2, info2, _) = Client::join_url(&b.url, &carol.access_token, ROOM).await;
+    assert_eq!(info1["conversation_id"], info2["conversation_id"], "her conversation, whichever replica");
+    tab1.send(json!({"type": "message", "client_id": "t-1", "content": "Explain recursion"})).await;
+    for tab in [&mut tab1, &mut tab2] {
+        assert_eq!(tab.expect("message").await["content"], "Explain recursion");
+        let start = tab.expect("stream_start").await;
+        let (end, deltas) = tab.until("stream_end").await;
+        assert_eq!(end["id"], start["id"]);
+        let streamed: String = deltas.iter().filter_map(|d| d["delta"].as_str()).collect();
+        assert_eq!(streamed, llm.full_reply(), "every delta, in order, on both replicas");
+        assert_eq!(end["content"], llm.full_reply());
+    }
+    drop((tab1, tab2, a, b));
+    test_db.cleanup().await;
+}

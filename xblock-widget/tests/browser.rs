@@ -1,0 +1,718 @@
+//! Browser tests: the widget mounted into a real DOM in headless Chromium (wasm-bindgen-test).
+//! The gateway is faked in the page (tests/support/fakes.js): a WebSocket the test drives frame by
+//! frame, `window.open`, `fetch`, and a console recorder. The real gateway is exercised by the
+//! end-to-end tests.
+//!
+//! Run with `scripts/test-widget.sh` (or `cargo test -p ibal-widget --target wasm32-unknown-unknown`
+//! with wasm-bindgen-test-runner and chromedriver on PATH).
+#![cfg(target_arch = "wasm32")]
+#![allow(clippy::unwrap_used)]
+
+use ibal_widget::handles::sleep;
+use ibal_widget::{WidgetHandle, markdown, mount, sha256, view};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
+use web_sys::{Element, HtmlElement};
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+#[wasm_bindgen(module = "/tests/support/fakes.js")]
+extern "C" {
+    fn install();
+    fn reset();
+    #[wasm_bindgen(js_name = socketCount)]
+    fn socket_count() -> u32;
+    #[wasm_bindgen(js_name = socketUrl)]
+    fn socket_url(index: u32) -> String;
+    #[wasm_bindgen(js_name = socketSent)]
+    fn socket_sent(index: u32) -> js_sys::Array;
+    #[wasm_bindgen(js_name = socketClosedWith)]
+    fn socket_closed_with(index: u32) -> i32;
+    #[wasm_bindgen(js_name = serverOpen)]
+    fn server_open(index: u32);
+    #[wasm_bindgen(js_name = serverSend)]
+    fn server_send(index: u32, text: &str);
+    #[wasm_bindgen(js_name = serverClose)]
+    fn server_close(index: u32, code: u16, reason: &str);
+    #[wasm_bindgen(js_name = setPopupBlocked)]
+    fn set_popup_blocked(blocked: bool);
+    #[wasm_bindgen(js_name = openedUrls)]
+    fn opened_urls() -> js_sys::Array;
+    #[wasm_bindgen(js_name = postWindowMessage)]
+    fn post_window_message(origin: &str, json: &str);
+    fn route(path: &str, status: u16, body: &str);
+    #[wasm_bindgen(js_name = fetchLog)]
+    fn fetch_log() -> js_sys::Array;
+    fn logs() -> js_sys::Array;
+    #[wasm_bindgen(js_name = typeInto)]
+    fn type_into(element: &Element, text: &str);
+    #[wasm_bindgen(js_name = pressKey)]
+    fn press_key(element: &Element, key: &str, shift: bool) -> bool;
+    #[wasm_bindgen(js_name = computedStyle)]
+    fn computed_style(element: &Element, property: &str) -> String;
+    #[wasm_bindgen(js_name = isFocused)]
+    fn is_focused(element: &Element) -> bool;
+    #[wasm_bindgen(js_name = addStyle)]
+    fn add_style(css: &str);
+    #[wasm_bindgen(js_name = setStorage)]
+    fn set_storage(key: &str, value: &str);
+    #[wasm_bindgen(js_name = getStorage)]
+    fn get_storage(key: &str) -> String;
+    fn now() -> f64;
+}
+
+const GATEWAY: &str = "http://gateway.test";
+const TOKEN: &str = "eyJhbGciOiJSUzI1NiJ9.U0VDUkVUUEFZTE9BRFNFQ1JFVFBBWUxPQUQ.c2lnbmF0dXJlc2lnbmF0dXJl";
+const COURSE: &str = "course-v1:edX+DemoX+Demo_Course";
+const BLOCK: &str = "block-v1:edX+DemoX+Demo_Course+type@ibalxblock+block@3f2a";
+const GREEN: &str = "rgb(30, 142, 62)";
+const RED: &str = "rgb(197, 34, 31)";
+const BLUE: &str = "rgb(26, 115, 232)";
+const WHITE: &str = "rgb(255, 255, 255)";
+
+fn strings(array: js_sys::Array) -> Vec<String> {
+    array.iter().filter_map(|v| v.as_string()).collect()
+}
+
+fn document() -> web_sys::Document {
+    web_sys::window().unwrap().document().unwrap()
+}
+
+/// A widget mounted in a fresh element; unmounted and removed on drop.
+struct Fixture {
+    wrapper: Element,
+    host: Element,
+    handle: Option<WidgetHandle>,
+}
+
+impl Fixture {
+    fn settings(pairs: &[(&str, &str)]) -> JsValue {
+        let obj = js_sys::Object::new();
+        let base = [
+            ("gateway_url", GATEWAY),
+            ("ws_url", "ws://gateway.test/ws/chat/"),
+            ("widget_url", "http://gateway.test/static/widget/0.1.0/ibal_widget.js"),
+            ("course_id", COURSE),
+            ("usage_id", BLOCK),
+            ("display_name", "IBAL Chat"),
+            ("welcome_message", ""),
+            ("assistant_instructions", ""),
+            ("lang", "en"),
+        ];
+        for (k, v) in base.iter().chain(pairs) {
+            js_sys::Reflect::set(&obj, &(*k).into(), &(*v).into()).unwrap();
+        }
+        obj.into()
+    }
+
+    /// Mounts with the base settings overridden by `pairs`, inside a wrapper with `wrapper_attrs`.
+    fn mount_in(wrapper_attrs: &[(&str, &str)], pairs: &[(&str, &str)]) -> Self {
+        install();
+        reset();
+        stylesheet_once();
+        let doc = document();
+        let wrapper = doc.create_element("div").unwrap();
+        for (k, v) in wrapper_attrs {
+            wrapper.set_attribute(k, v).unwrap();
+        }
+        let host = doc.create_element("div").unwrap();
+        wrapper.append_child(&host).unwrap();
+        doc.body().unwrap().append_child(&wrapper).unwrap();
+        let handle = mount(host.clone(), Self::settings(pairs)).unwrap();
+        Self { wrapper, host, handle: Some(handle) }
+    }
+
+    fn mount(pairs: &[(&str, &str)]) -> Self {
+        Self::mount_in(&[], pairs)
+    }
+
+    /// Token mode, connected as john_doe on socket 0 with an empty history.
+    fn connected(pairs: &[(&str, &str)]) -> Self {
+        let mut all =
+            vec![("auth_mode", "token"), ("access_token", TOKEN), ("expires_in", "900"), ("username", "john_doe")];
+        all.extend_from_slice(pairs);
+        let f = Self::mount(&all);
+        assert_eq!(socket_count(), 1, "token mode connects at once");
+        server_open(0);
+        server_send(
+            0,
+            r#"{"type":"user_info","username":"john_doe","backend":"room","limits":{"max_message_bytes":16384}}"#,
+        );
+        server_send(0, r#"{"type":"history","messages":[],"has_more":false}"#);
+        f
+    }
+
+    fn q(&self, selector: &str) -> Element {
+        self.host.query_selector(selector).unwrap().unwrap_or_else(|| panic!("no element {selector}"))
+    }
+
+    fn all(&self, selector: &str) -> Vec<Element> {
+        let list = self.host.query_selector_all(selector).unwrap();
+        (0..list.length()).filter_map(|i| list.item(i)).filter_map(|n| n.dyn_into().ok()).collect()
+    }
+
+    fn text(&self, selector: &str) -> String {
+        self.q(selector).text_content().unwrap_or_default()
+    }
+
+    /// Shown: neither it nor an ancestor inside the widget is `hidden`.
+    fn visible(&self, selector: &str) -> bool {
+        let mut node = Some(self.q(selector));
+        while let Some(e) = node {
+            if e.has_attribute("hidden") {
+                return false;
+            }
+            if e == self.host {
+                return true;
+            }
+            node = e.parent_element();
+        }
+        true
+    }
+
+    fn click(&self, selector: &str) {
+        self.q(selector).dyn_into::<HtmlElement>().unwrap().click();
+    }
+
+    fn phase(&self) -> String {
+        self.handle.as_ref().unwrap().phase()
+    }
+
+    fn unmount(&mut self) {
+        if let Some(handle) = self.handle.take() {
+            handle.unmount();
+        }
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        self.unmount();
+        self.wrapper.remove();
+    }
+}
+
+fn sent(index: u32) -> Vec<String> {
+    strings(socket_sent(index))
+}
+
+/// Polls `cond` every 50 ms for up to `ms`.
+async fn wait_for(ms: u32, what: &str, cond: impl Fn() -> bool) {
+    let mut waited = 0;
+    while !cond() {
+        assert!(waited < ms, "timed out waiting for {what}");
+        sleep(50).await;
+        waited += 50;
+    }
+}
+
+fn stylesheet_once() {
+    thread_local!(static DONE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) });
+    if !DONE.with(|d| d.replace(true)) {
+        // The shipped stylesheet, as the page would load it from next to ibal_widget.js.
+        add_style(include_str!("../static/ibal_widget.css"));
+    }
+}
+
+#[wasm_bindgen_test]
+fn start_state_shows_the_green_start_button_and_the_welcome_text() {
+    stylesheet_once();
+    let f = Fixture::mount(&[]);
+    assert_eq!(f.phase(), "idle");
+    assert!(f.visible(".ibal-btn-start"));
+    assert_eq!(f.text(".ibal-btn-start"), "Start Chat");
+    assert_eq!(f.text(".ibal-status-text"), "Click Start Chat to begin");
+    assert_eq!(f.q(".ibal-status").get_attribute("aria-live").as_deref(), Some("polite"));
+    assert_eq!(f.q(".ibal-status").get_attribute("role").as_deref(), Some("status"));
+    assert!(!f.visible(".ibal-chat"), "no chat before Start Chat");
+    assert!(!f.visible(".ibal-user"));
+    assert_eq!(computed_style(&f.q(".ibal-btn-start"), "background-color"), GREEN);
+    assert_eq!(f.text(".ibal-title"), "IBAL Chat");
+    // The stylesheet is linked once, from the folder of widget_url.
+    let links = document().query_selector_all("link[data-ibal-widget-css]").unwrap();
+    assert_eq!(links.length(), 1);
+    let href = links.item(0).unwrap().dyn_into::<Element>().unwrap().get_attribute("href");
+    assert_eq!(href.as_deref(), Some("http://gateway.test/static/widget/0.1.0/ibal_widget.css"));
+    let g = Fixture::mount(&[("welcome_message", "Ask the course assistant anything")]);
+    assert_eq!(g.text(".ibal-status-text"), "Ask the course assistant anything");
+    assert_eq!(document().query_selector_all("link[data-ibal-widget-css]").unwrap().length(), 1);
+}
+
+#[wasm_bindgen_test]
+fn invalid_settings_are_refused_with_a_message() {
+    install();
+    reset();
+    let host = document().create_element("div").unwrap();
+    let settings = js_sys::Object::new();
+    let err = mount(host, settings.into()).err().unwrap();
+    let message = err.dyn_ref::<js_sys::Error>().map(|e| String::from(e.message())).unwrap_or_default();
+    assert!(message.contains("gateway_url"), "{message}");
+    let lines = strings(logs());
+    assert!(lines.iter().any(|l| l.starts_with("[IbalXBlock] Cannot mount the chat widget: settings.gateway_url")));
+}
+
+#[wasm_bindgen_test]
+fn token_mode_connects_authenticates_with_a_first_frame_and_chats() {
+    stylesheet_once();
+    let f = Fixture::mount(&[
+        ("auth_mode", "token"),
+        ("access_token", TOKEN),
+        ("expires_in", "900"),
+        ("username", "john_doe"),
+    ]);
+    assert_eq!(f.phase(), "connecting");
+    assert_eq!(f.text(".ibal-status-text"), "Connecting…");
+    let url = socket_url(0);
+    assert_eq!(
+        url,
+        "ws://gateway.test/ws/chat/?course_id=course-v1%3AedX%2BDemoX%2BDemo_Course\
+         &block_id=block-v1%3AedX%2BDemoX%2BDemo_Course%2Btype%40ibalxblock%2Bblock%403f2a"
+    );
+    assert!(!url.contains("token"), "never a token in the URL");
+    server_open(0);
+    assert_eq!(sent(0), vec![format!(r#"{{"type":"auth","token":"{TOKEN}"}}"#)]);
+    server_send(0, r#"{"type":"user_info","username":"john_doe","backend":"openai"}"#);
+    server_send(
+        0,
+        r#"{"type":"history","messages":[
+            {"type":"message","id":"m0","client_id":"c-old","role":"user","content":"Earlier question","sender":"john_doe","timestamp":"2026-11-21T13:00:00.123Z","status":"complete"},
+            {"type":"message","id":"m1","role":"assistant","content":"Earlier **answer**","sender":"assistant","timestamp":"2026-11-21T13:00:01.123Z","status":"complete"}
+        ],"has_more":false}"#,
+    );
+    assert_eq!(f.phase(), "connected");
+    assert_eq!(f.text(".ibal-status-text"), "Connected");
+    assert!(f.q(".ibal-status").class_name().contains("ibal-status-connected"));
+    assert_eq!(computed_style(&f.q(".ibal-status"), "color"), GREEN);
+    assert!(f.visible(".ibal-user"));
+    assert_eq!(f.text(".ibal-username"), "john_doe");
+    assert!(is_focused(&f.q(".ibal-input")), "focus moves to the input once connected");
+    assert!(f.visible(".ibal-btn-close"));
+    assert_eq!(computed_style(&f.q(".ibal-btn-close"), "background-color"), RED);
+
+    // History is rendered: ours blue (sent), the assistant's white (received), with local times.
+    let bubbles = f.all(".ibal-msg");
+    assert_eq!(bubbles.len(), 2);
+    assert!(bubbles[0].class_name().contains("ibal-msg-sent"));
+    assert_eq!(computed_style(&bubbles[0], "background-color"), BLUE);
+    assert!(bubbles[1].class_name().contains("ibal-msg-received"));
+    assert_eq!(computed_style(&bubbles[1], "background-color"), WHITE);
+    assert_eq!(f.q(".ibal-msg-time").get_attribute("datetime").as_deref(), Some("2026-11-21T13:00:00.123Z"));
+    assert!(!f.text(".ibal-msg-time").is_empty());
+    assert_eq!(f.all(".ibal-msg-body strong").len(), 1);
+    assert_eq!(f.q(".ibal-messages").get_attribute("role").as_deref(), Some("log"));
+
+    // Shift+Enter does not send; Enter does.
+    let input = f.q(".ibal-input");
+    type_into(&input, "Hello <b>there</b>");
+    assert!(!press_key(&input, "Enter", true));
+    assert_eq!(sent(0).len(), 1);
+    assert!(press_key(&input, "Enter", false));
+    let frames = sent(0);
+    assert_eq!(frames.len(), 2);
+    let frame = &frames[1];
+    assert!(frame.starts_with(r#"{"type":"message","client_id":"c-"#), "{frame}");
+    assert!(frame.ends_with(r#","content":"Hello <b>there</b>"}"#), "{frame}");
+    let client_id = frame.split('"').nth(7).unwrap().to_owned();
+    assert_eq!(input.dyn_ref::<web_sys::HtmlTextAreaElement>().unwrap().value(), "");
+    let mine = f.all(".ibal-msg").pop().unwrap();
+    assert!(mine.class_name().contains("ibal-msg-pending"));
+    assert_eq!(mine.query_selector("b").unwrap(), None, "text stays text");
+    assert_eq!(mine.query_selector(".ibal-msg-text").unwrap().unwrap().text_content().unwrap(), "Hello <b>there</b>");
+
+    // The acknowledgement (same client_id) makes it a stored message, not a second bubble.
+    server_send(
+        0,
+        &format!(
+            r#"{{"type":"message","id":"m2","client_id":"{client_id}","role":"user","content":"Hello <b>there</b>","sender":"john_doe","timestamp":"2026-11-21T13:01:00.000Z","status":"complete"}}"#
+        ),
+    );
+    let bubbles = f.all(".ibal-msg");
+    assert_eq!(bubbles.len(), 3);
+    assert!(!bubbles[2].class_name().contains("ibal-msg-pending"));
+    assert_eq!(bubbles[2].get_attribute("data-id").as_deref(), Some("m2"));
+
+    // A streamed reply: deltas render as they come, Stop is offered, stream_end replaces the text.
+    server_send(
+        0,
+        r#"{"type":"stream_start","id":"r1","reply_to":"m2","sender":"assistant","timestamp":"2026-11-21T13:01:00.400Z"}"#,
+    );
+    server_send(0, r#"{"type":"stream_delta","id":"r1","delta":"Here is **bold** and <img src=x onerror=alert(1)>"}"#);
+    server_send(0, r#"{"type":"stream_delta","id":"r1","delta":" and [a link](javascript:alert(2))"}"#);
+    let reply = f.all(".ibal-msg").pop().unwrap();
+    assert!(reply.class_name().contains("ibal-msg-streaming"));
+    assert_eq!(reply.get_attribute("aria-busy").as_deref(), Some("true"));
+    assert_eq!(reply.query_selector("img").unwrap(), None);
+    assert_eq!(reply.query_selector("a").unwrap(), None, "javascript: links are not links");
+    assert!(reply.text_content().unwrap().contains("<img src=x onerror=alert(1)>"));
+    assert!(f.visible(".ibal-btn-stop"));
+    f.click(".ibal-btn-stop");
+    assert_eq!(sent(0).last().unwrap(), r#"{"type":"stop","id":"r1"}"#);
+    server_send(
+        0,
+        r#"{"type":"stream_end","id":"r1","content":"Final with [docs](https://docs.openedx.org) and `code`","status":"stopped"}"#,
+    );
+    let reply = f.all(".ibal-msg").pop().unwrap();
+    assert_eq!(reply.get_attribute("aria-busy").as_deref(), Some("false"));
+    let link = reply.query_selector("a").unwrap().unwrap();
+    assert_eq!(link.get_attribute("href").as_deref(), Some("https://docs.openedx.org"));
+    assert_eq!(link.get_attribute("rel").as_deref(), Some("noopener noreferrer"));
+    assert_eq!(link.get_attribute("target").as_deref(), Some("_blank"));
+    assert!(reply.query_selector("code").unwrap().is_some());
+    assert!(reply.text_content().unwrap().contains("Stopped"));
+    assert!(!reply.text_content().unwrap().contains("<img"), "replaced by stream_end.content");
+    assert!(!f.visible(".ibal-btn-stop"));
+
+    // A message from someone else in the room is white, with their name, and stays text.
+    server_send(
+        0,
+        r#"{"type":"message","id":"m3","client_id":"x","role":"user","content":"<script>alert(3)</script>","sender":"jane","timestamp":"2026-11-21T13:02:00.000Z"}"#,
+    );
+    let other = f.all(".ibal-msg").pop().unwrap();
+    assert!(other.class_name().contains("ibal-msg-received"));
+    assert_eq!(other.query_selector(".ibal-msg-sender").unwrap().unwrap().text_content().unwrap(), "jane");
+    assert_eq!(other.query_selector("script").unwrap(), None);
+
+    // Errors are shown in words.
+    server_send(
+        0,
+        r#"{"type":"error","code":"rate_limited","message":"You are sending messages too fast; try again in 12 s.","retry_after":12}"#,
+    );
+    assert!(f.visible(".ibal-notice"));
+    assert_eq!(f.text(".ibal-notice-text"), "You are sending messages too fast; try again in 12 s.");
+    assert_eq!(f.q(".ibal-notice").get_attribute("role").as_deref(), Some("alert"));
+    f.click(".ibal-btn-dismiss");
+    assert!(!f.visible(".ibal-notice"));
+
+    // Close Chat: socket closed normally, messages cleared, back to the start state, focus on Start.
+    f.click(".ibal-btn-close");
+    assert_eq!(socket_closed_with(0), 1000);
+    assert_eq!(f.phase(), "idle");
+    assert!(f.all(".ibal-msg").is_empty());
+    assert!(f.visible(".ibal-btn-start"));
+    assert!(!f.visible(".ibal-chat"));
+    assert_eq!(f.text(".ibal-status-text"), "Click Start Chat to begin");
+    assert!(is_focused(&f.q(".ibal-btn-start")));
+}
+
+#[wasm_bindgen_test]
+fn typing_indicator_and_presence_in_a_room() {
+    let f = Fixture::connected(&[]);
+    server_send(0, r#"{"type":"presence","count":3}"#);
+    server_send(0, r#"{"type":"typing","username":"jane","is_typing":true}"#);
+    assert_eq!(f.text(".ibal-presence"), "3 online");
+    assert_eq!(f.text(".ibal-typing"), "jane is typing…");
+    server_send(0, r#"{"type":"typing","username":"jane","is_typing":false}"#);
+    assert_eq!(f.text(".ibal-typing"), "");
+    // Typing in a room tells the others.
+    type_into(&f.q(".ibal-input"), "h");
+    assert_eq!(sent(0).last().unwrap(), r#"{"type":"typing","is_typing":true}"#);
+}
+
+#[wasm_bindgen_test]
+async fn reconnects_with_backoff_and_resends_unacknowledged_messages() {
+    let f = Fixture::connected(&[]);
+    type_into(&f.q(".ibal-input"), "Are you there?");
+    f.click(".ibal-btn-send");
+    let frame = sent(0).into_iter().find(|s| s.contains(r#""type":"message""#)).unwrap();
+    assert!(frame.contains("Are you there?"), "{frame}");
+    // In a room, sending also ends the typing indicator.
+    assert_eq!(sent(0).last().unwrap(), r#"{"type":"typing","is_typing":false}"#);
+    server_close(0, 1011, "boom");
+    assert_eq!(f.phase(), "disconnected");
+    let status = f.text(".ibal-status-text");
+    assert!(status.starts_with("Disconnected. Reconnecting in "), "{status}");
+    assert!(f.q(".ibal-status").class_name().contains("ibal-status-disconnected"));
+    assert!(f.visible(".ibal-chat"), "the conversation stays on screen");
+    // The first retry comes within a second.
+    wait_for(1500, "a new socket", || socket_count() == 2).await;
+    assert_eq!(f.phase(), "connecting");
+    server_open(1);
+    server_send(1, r#"{"type":"user_info","username":"john_doe","backend":"room"}"#);
+    let resent = sent(1);
+    assert_eq!(resent.len(), 2, "{resent:?}");
+    assert!(resent[0].starts_with(r#"{"type":"auth""#));
+    assert_eq!(resent[1], frame, "the same frame, the same client_id");
+    assert_eq!(f.phase(), "connected");
+
+    // 1000 from the server: no automatic reconnect, a Reconnect button instead.
+    server_close(1, 1000, "");
+    sleep(1200).await;
+    assert_eq!(socket_count(), 2);
+    assert!(f.visible(".ibal-btn-reconnect"));
+    f.click(".ibal-btn-reconnect");
+    assert_eq!(socket_count(), 3);
+
+    // 4401 in token mode: the page's token cannot be renewed.
+    server_open(2);
+    server_send(2, r#"{"type":"error","code":"token_expired","message":"The token has expired"}"#);
+    server_close(2, 4401, "");
+    sleep(50).await;
+    assert_eq!(f.phase(), "error");
+    assert_eq!(f.text(".ibal-notice-text"), "Your session has expired. Reload the page to continue.");
+    assert_eq!(computed_style(&f.q(".ibal-status"), "color"), RED);
+}
+
+#[wasm_bindgen_test]
+fn french_strings_from_settings_or_page_and_rtl_layout() {
+    let f = Fixture::mount(&[("lang", "fr")]);
+    assert_eq!(f.text(".ibal-btn-start"), "Démarrer le chat");
+    assert_eq!(f.text(".ibal-btn-close"), "Fermer le chat");
+    assert_eq!(f.text(".ibal-status-text"), "Cliquez sur Démarrer le chat pour commencer");
+    assert_eq!(f.q(".ibal-widget").get_attribute("lang").as_deref(), Some("fr"));
+    drop(f);
+
+    let page = Fixture::mount_in(&[("lang", "fr-CA"), ("dir", "rtl")], &[("lang", "")]);
+    assert_eq!(page.text(".ibal-btn-start"), "Démarrer le chat");
+    let root = page.q(".ibal-widget");
+    assert!(root.class_name().contains("ibal-rtl"), "{}", root.class_name());
+    assert_eq!(root.get_attribute("dir").as_deref(), Some("rtl"));
+    drop(page);
+
+    let english = Fixture::mount_in(&[("lang", "fr")], &[("lang", "en")]);
+    assert_eq!(english.text(".ibal-btn-start"), "Start Chat");
+    assert!(!english.q(".ibal-widget").class_name().contains("ibal-rtl"));
+}
+
+#[wasm_bindgen_test]
+fn log_lines_carry_the_prefix_and_never_a_whole_token() {
+    let mut f = Fixture::connected(&[]);
+    server_send(0, &format!(r#"{{"type":"debug_echo","access_token":"{TOKEN}","refresh_token":"r1.{TOKEN}"}}"#));
+    f.click(".ibal-btn-close");
+    f.unmount();
+    let lines = strings(logs());
+    assert!(!lines.is_empty());
+    for line in &lines {
+        assert!(line.starts_with("[IbalXBlock] "), "unprefixed console line: {line}");
+        assert!(!line.contains("U0VDUkVUUEFZTE9BRFNFQ1JFVFBBWUxPQUQ"), "a token in the console: {line}");
+    }
+    let has = |text: &str| lines.iter().any(|l| l.starts_with(text));
+    assert!(has("[IbalXBlock] Opening WebSocket connection to: ws://gateway.test/ws/chat/?course_id="));
+    assert!(has("[IbalXBlock] WebSocket connection opened"));
+    assert!(has("[IbalXBlock] Using access_token for WebSocket: eyJhbGci…"));
+    assert!(has(r#"[IbalXBlock] Received message: {"type":"user_info","username":"john_doe""#));
+    assert!(has(
+        r#"[IbalXBlock] Received message: {"type":"debug_echo","access_token":"eyJhbGci…","refresh_token":"r1.eyJhb…"}"#
+    ));
+    assert!(has("[IbalXBlock] Close Chat button activated"));
+}
+
+#[wasm_bindgen_test]
+async fn popup_sign_in_accepts_only_the_gateway_origin_and_caches_the_token() {
+    let f = Fixture::mount(&[]);
+    set_popup_blocked(false);
+    f.click(".ibal-btn-start");
+    assert_eq!(f.phase(), "authenticating");
+    let urls = strings(opened_urls());
+    assert_eq!(urls.len(), 1);
+    let page_origin = web_sys::window().unwrap().location().origin().unwrap();
+    let prefix = format!(
+        "http://gateway.test/oauth/openedx/login?origin={}&handle=",
+        String::from(js_sys::encode_uri_component(&page_origin))
+    );
+    assert!(urls[0].starts_with(&prefix), "{}", urls[0]);
+    let handle = &urls[0][prefix.len()..];
+    assert_eq!(handle.len(), 43, "base64url of a SHA-256");
+    assert!(f.visible(".ibal-auth"));
+    assert_eq!(f.text(".ibal-auth-text"), "Complete the sign-in in the pop-up window.");
+    let lines = strings(logs());
+    assert!(lines.iter().any(|l| l == &format!("[IbalXBlock] Opening OAuth2 authorize popup: {}", urls[0])));
+
+    let grant = format!(
+        r#"{{"type":"ibal:auth","access_token":"{TOKEN}","expires_in":900,"refresh_token":"r1.abc","username":"john_doe"}}"#
+    );
+    // Another origin, or a message of another kind: ignored.
+    post_window_message("http://evil.test", &grant);
+    post_window_message(GATEWAY, r#"{"type":"something-else"}"#);
+    assert_eq!(f.phase(), "authenticating");
+    assert_eq!(socket_count(), 0);
+    post_window_message(GATEWAY, &grant);
+    assert_eq!(f.phase(), "connecting");
+    assert_eq!(socket_count(), 1);
+    let cached = get_storage("ibal-widget:token:http://gateway.test");
+    assert!(cached.contains(TOKEN) && cached.contains("r1.abc"), "{cached}");
+    server_open(0);
+    assert_eq!(sent(0), vec![format!(r#"{{"type":"auth","token":"{TOKEN}"}}"#)]);
+
+    // Close and start again: the cached token skips the popup.
+    f.click(".ibal-btn-close");
+    f.click(".ibal-btn-start");
+    assert_eq!(strings(opened_urls()).len(), 1, "no second popup");
+    assert_eq!(socket_count(), 2);
+    assert!(
+        strings(logs()).iter().any(|l| l.starts_with("[IbalXBlock] Access token found in localStorage: eyJhbGci…"))
+    );
+}
+
+#[wasm_bindgen_test]
+async fn popup_errors_blocked_popups_and_the_polling_fallback() {
+    let f = Fixture::mount(&[]);
+    // Blocked: a button opens it from a click.
+    set_popup_blocked(true);
+    f.click(".ibal-btn-start");
+    assert!(f.visible(".ibal-btn-open-popup"));
+    assert_eq!(f.text(".ibal-auth-text"), "The sign-in window was blocked by the browser.");
+    set_popup_blocked(false);
+    f.click(".ibal-btn-open-popup");
+    assert_eq!(strings(opened_urls()).len(), 2);
+    assert!(!f.visible(".ibal-btn-open-popup"));
+
+    // The popup reports a failure.
+    post_window_message(
+        GATEWAY,
+        r#"{"type":"ibal:auth-error","code":"access_denied","message":"The user denied access"}"#,
+    );
+    assert_eq!(f.phase(), "error");
+    assert_eq!(f.text(".ibal-notice-text"), "Sign-in failed: The user denied access");
+    assert!(f.visible(".ibal-btn-start"));
+
+    // Severed opener: the widget polls /oauth/openedx/result with the verifier behind the handle.
+    f.click(".ibal-btn-start");
+    let url = strings(opened_urls()).pop().unwrap();
+    let handle = url.rsplit("handle=").next().unwrap().to_owned();
+    sleep(1700).await;
+    let polls = strings(fetch_log());
+    assert!(!polls.is_empty(), "polled while pending");
+    route(
+        "/oauth/openedx/result",
+        200,
+        &format!(r#"{{"access_token":"{TOKEN}","expires_in":900,"refresh_token":"r1.x","username":"john_doe"}}"#),
+    );
+    wait_for(2500, "the polled sign-in", || socket_count() == 1).await;
+    let polls = strings(fetch_log());
+    let last = polls.last().unwrap();
+    let verifier = last.split("handle=").nth(1).unwrap().split('"').next().unwrap();
+    assert_eq!(
+        sha256::base64url(&sha256::sha256(verifier.as_bytes())),
+        handle,
+        "handle = base64url(SHA-256(verifier))"
+    );
+    assert_eq!(f.phase(), "connecting");
+}
+
+#[wasm_bindgen_test]
+async fn an_expired_cached_token_is_refreshed_before_connecting() {
+    install();
+    reset();
+    let expired = format!(
+        r#"{{"access_token":"old-token-old-token","refresh_token":"r1.old","expires_at":{},"username":"john_doe"}}"#,
+        now() as i64 - 1000
+    );
+    set_storage("ibal-widget:token:http://gateway.test", &expired);
+    route(
+        "/oauth2/token",
+        200,
+        &format!(r#"{{"access_token":"{TOKEN}","token_type":"Bearer","expires_in":900,"refresh_token":"r1.new"}}"#),
+    );
+    let host = document().create_element("div").unwrap();
+    document().body().unwrap().append_child(&host).unwrap();
+    let handle = mount(host.clone(), Fixture::settings(&[])).unwrap();
+    host.query_selector(".ibal-btn-start").unwrap().unwrap().dyn_into::<HtmlElement>().unwrap().click();
+    wait_for(2000, "the refreshed connection", || socket_count() == 1).await;
+    let calls = strings(fetch_log());
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert!(calls[0].contains(r#""url":"http://gateway.test/oauth2/token""#), "{}", calls[0]);
+    assert!(
+        calls[0].contains(r#""body":"grant_type=refresh_token&refresh_token=r1.old&client_id=ibal-widget""#),
+        "{}",
+        calls[0]
+    );
+    assert!(calls[0].contains("application/x-www-form-urlencoded"));
+    assert!(strings(opened_urls()).is_empty(), "no popup");
+    let cached = get_storage("ibal-widget:token:http://gateway.test");
+    assert!(cached.contains("r1.new") && cached.contains(TOKEN), "{cached}");
+    server_open(0);
+    assert_eq!(sent(0), vec![format!(r#"{{"type":"auth","token":"{TOKEN}"}}"#)]);
+    handle.unmount();
+    host.remove();
+}
+
+#[wasm_bindgen_test]
+async fn local_accounts_sign_in_with_the_form() {
+    let f = Fixture::mount(&[("auth_mode", "local")]);
+    f.click(".ibal-btn-start");
+    assert!(f.visible(".ibal-login"));
+    assert!(is_focused(&f.q(".ibal-login input[autocomplete=username]")));
+    f.click(".ibal-btn-login");
+    assert_eq!(f.text(".ibal-notice-text"), "Enter a username and a password.");
+
+    type_into(&f.q(".ibal-login input[autocomplete=username]"), "jane");
+    type_into(&f.q(".ibal-login input[type=password]"), "wrong");
+    route(
+        "/api/v1/auth/login",
+        401,
+        r#"{"error":{"code":"invalid_credentials","message":"Wrong username or password."}}"#,
+    );
+    f.click(".ibal-btn-login");
+    wait_for(1000, "the refusal", || f.text(".ibal-notice-text").contains("Wrong username")).await;
+    assert_eq!(f.text(".ibal-notice-text"), "Sign-in failed: Wrong username or password.");
+    assert!(f.visible(".ibal-login"));
+
+    route(
+        "/api/v1/auth/register",
+        200,
+        &format!(
+            r#"{{"access_token":"{TOKEN}","token_type":"Bearer","expires_in":900,"refresh_token":"r1.j","username":"jane"}}"#
+        ),
+    );
+    f.click(".ibal-btn-register");
+    wait_for(1000, "the connection", || socket_count() == 1).await;
+    let calls = strings(fetch_log());
+    let register = calls.last().unwrap();
+    assert!(register.contains(r#""url":"http://gateway.test/api/v1/auth/register""#), "{register}");
+    assert!(register.contains(r#"{\"username\":\"jane\",\"password\":\"wrong\"}"#), "{register}");
+    assert!(register.contains(r#""contentType":"application/json""#), "{register}");
+    assert_eq!(f.phase(), "connecting");
+    assert!(!f.visible(".ibal-login"));
+}
+
+#[wasm_bindgen_test]
+async fn unmount_tears_everything_down() {
+    let mut f = Fixture::connected(&[]);
+    let handle_phase = f.phase();
+    assert_eq!(handle_phase, "connected");
+    let handle = f.handle.take().unwrap();
+    handle.unmount();
+    assert_eq!(handle.phase(), "unmounted");
+    assert_eq!(socket_closed_with(0), 1000);
+    assert_eq!(f.host.child_element_count(), 0);
+    // Mounting again on the same element replaces, never duplicates.
+    let again = mount(f.host.clone(), Fixture::settings(&[])).unwrap();
+    let twice = mount(f.host.clone(), Fixture::settings(&[])).unwrap();
+    assert_eq!(f.host.child_element_count(), 1);
+    assert_eq!(again.phase(), "unmounted");
+    assert_eq!(twice.phase(), "idle");
+    twice.unmount();
+}
+
+#[wasm_bindgen_test]
+fn markdown_builds_dom_nodes_only() {
+    let doc = document();
+    let div = doc.create_element("div").unwrap();
+    let source = "# Title\n\nSome **bold** and *em* with `<b>code</b>`\n\n- item <script>alert(1)</script>\n- [ok](https://example.com)\n\n```html\n<img src=x onerror=alert(1)>\n```\n[bad](javascript:alert(1)) <iframe src=\"https://evil.test\"></iframe>";
+    view::render_markdown(&doc, &div, &markdown::parse(source));
+    for tag in ["script", "img", "iframe", "b"] {
+        assert_eq!(div.query_selector(tag).unwrap(), None, "<{tag}> must stay text");
+    }
+    // Links: the safe one, and the bare https URL in the text; never the javascript: one.
+    let links = div.query_selector_all("a").unwrap();
+    let hrefs: Vec<String> = (0..links.length())
+        .filter_map(|i| links.item(i)?.dyn_into::<Element>().ok())
+        .map(|a| {
+            assert_eq!(a.get_attribute("rel").as_deref(), Some("noopener noreferrer"));
+            assert_eq!(a.get_attribute("target").as_deref(), Some("_blank"));
+            a.get_attribute("href").unwrap_or_default()
+        })
+        .collect();
+    assert_eq!(hrefs, ["https://example.com", "https://evil.test"]);
+    assert!(div.query_selector("strong").unwrap().is_some());
+    assert!(div.query_selector("em").unwrap().is_some());
+    assert!(div.query_selector("ul > li").unwrap().is_some());
+    assert_eq!(
+        div.query_selector("pre code").unwrap().unwrap().text_content().unwrap(),
+        "<img src=x onerror=alert(1)>"
+    );
+    let text = div.text_content().unwrap();
+    assert!(text.contains("<script>alert(1)</script>"));
+    assert!(text.contains("<iframe src=\"https://evil.test\"></iframe>"));
+    assert!(text.contains("<b>code</b>"));
+}
