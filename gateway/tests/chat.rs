@@ -301,6 +301,7 @@ async fn every_limit_answers_with_its_code() {
     client.send(json!({"type": "message", "client_id": "r2", "content": "hi"})).await;
     let limited = client.expect("error").await;
     assert_eq!(limited["code"], "rate_limited");
+    assert_eq!(limited["client_id"], "r2", "the refused message is named");
     assert!(limited["retry_after"].as_u64().expect("retry_after") >= 1);
 
     // A frame over the limit closes with 1009.

@@ -103,6 +103,13 @@ pub fn error(code: &str, message: &str, retry_after: Option<u64>) -> String {
     v.to_string()
 }
 
+/// An error about one message the client sent, naming its `client_id` so the client can mark it.
+pub fn message_error(code: &str, message: &str, retry_after: Option<u64>, client_id: &str) -> String {
+    let mut v: Value = serde_json::from_str(&error(code, message, retry_after)).unwrap_or_default();
+    v["client_id"] = json!(client_id);
+    v.to_string()
+}
+
 pub fn pong() -> String {
     json!({ "type": "pong" }).to_string()
 }

@@ -375,12 +375,12 @@ impl Connection {
             None
         };
         if let Some(message) = invalid {
-            return self.reply(protocol::error("invalid_message", &message, None)).await;
+            return self.reply(protocol::message_error("invalid_message", &message, None, client_id)).await;
         }
         if let Err(wait) = chat.take_message_budget(&user.id) {
             let secs = wait.as_secs() + 1;
             let text = format!("You are sending messages too fast; try again in {secs} s.");
-            return self.reply(protocol::error("rate_limited", &text, Some(secs))).await;
+            return self.reply(protocol::message_error("rate_limited", &text, Some(secs), client_id)).await;
         }
         let new = NewMessage::from_user(&conversation.id, &user.id, &user.username, client_id, content);
         let stored = match self.state.db.insert_message(&new).await {

@@ -81,6 +81,8 @@ pub fn app(state: AppState) -> Router {
         .route("/ws/chat/", get(crate::chat::socket::handler))
         .route("/ws/chat", get(crate::chat::socket::handler))
         .route("/health", get(ops::health))
+        // No icon: an empty answer instead of an error page in every browser's console.
+        .route("/favicon.ico", get(|| async { axum::http::StatusCode::NO_CONTENT }))
         .route("/ready", get(ops::ready))
         .route("/metrics", get(ops::metrics))
         .nest("/api/v1", api)
