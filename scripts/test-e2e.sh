@@ -93,7 +93,6 @@ cleanup() {
     rm -f "$E2E_PID_FILE"
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 if [ "$#" -gt 0 ]; then
     files=()
@@ -103,10 +102,23 @@ else
 fi
 say "running ${#files[@]} test file(s); screenshots and logs in ${out#"$root"/}"
 cd "$e2e"
+limit="${E2E_TIMEOUT:-240}"
+# In the background, so that this script can pass an interruption on (timeout sends it to the test
+# runner and the test files, which stop their processes) instead of waiting for the run to end.
+timeout --kill-after=10 "$limit" \
+    node --test --test-reporter=spec --test-concurrency="${E2E_CONCURRENCY:-3}" "${files[@]}" &
+runner=$!
+interrupted() {
+    trap - INT TERM
+    say "interrupted; stopping the tests"
+    kill -TERM "$runner" 2>/dev/null || true
+    wait "$runner" 2>/dev/null || true
+    exit 130
+}
+trap interrupted INT TERM
 status=0
-timeout --kill-after=10 "${E2E_TIMEOUT:-240}" \
-    node --test --test-reporter=spec --test-concurrency="${E2E_CONCURRENCY:-3}" "${files[@]}" || status=$?
+wait "$runner" || status=$?
 if [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; then
-    say "the tests did not finish within ${E2E_TIMEOUT:-240} s"
+    say "the tests did not finish within $limit s"
 fi
 exit "$status"

@@ -35,6 +35,42 @@ pub enum Command {
         #[command(subcommand)]
         command: ClientsCommand,
     },
+    /// LTI 1.3 platforms allowed to launch the tool.
+    Lti {
+        #[command(subcommand)]
+        command: LtiCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LtiCommand {
+    /// Register a platform (or add deployments to a registered one).
+    AddPlatform {
+        /// The platform's issuer, exactly as in its id_tokens (e.g. https://canvas.instructure.com).
+        #[arg(long)]
+        issuer: String,
+        /// The client id the platform gave this tool.
+        #[arg(long)]
+        client_id: String,
+        /// A deployment id (repeat for several).
+        #[arg(long = "deployment-id", required = true)]
+        deployment_ids: Vec<String>,
+        /// The platform's OIDC authorization endpoint.
+        #[arg(long)]
+        auth_url: String,
+        /// The platform's public key set.
+        #[arg(long)]
+        jwks_url: String,
+        /// The platform's OAuth2 token endpoint (for LTI services).
+        #[arg(long)]
+        token_url: Option<String>,
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+    /// List the registered platforms and their deployments.
+    List,
+    /// Remove a platform (by the id `lti list` shows).
+    Remove { id: String },
 }
 
 #[derive(Debug, Subcommand)]

@@ -284,6 +284,21 @@ pub struct OpenEdxConfig {
     pub scopes: String,
 }
 
+/// An LTI platform registered from configuration (`LTI_PLATFORMS`), as Tutor renders it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LtiPlatformConfig {
+    pub issuer: String,
+    pub client_id: String,
+    pub deployment_ids: Vec<String>,
+    pub auth_url: String,
+    pub jwks_url: String,
+    #[serde(default)]
+    pub token_url: Option<String>,
+    #[serde(default)]
+    pub name: String,
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub debug: bool,
@@ -305,6 +320,8 @@ pub struct Config {
     pub chat: ChatConfig,
     pub local_accounts: bool,
     pub http_timeout: Duration,
+    /// Registered (or completed with new deployments) at start-up.
+    pub lti_platforms: Vec<LtiPlatformConfig>,
 }
 
 /// Where the secret key came from: configuration, or generated and kept in the data folder.
@@ -426,6 +443,31 @@ impl Config {
         let allowed_hosts =
             vars.list("ALLOWED_HOSTS").into_iter().filter(|h| h != "*").map(|h| h.to_ascii_lowercase()).collect();
         let local_accounts = vars.bool("LOCAL_ACCOUNTS", openedx.is_none())?;
+        let lti_platforms = match vars.get("LTI_PLATFORMS") {
+            None => Vec::new(),
+            Some(raw) => {
+                let platforms: Vec<LtiPlatformConfig> = serde_json::from_str(raw).map_err(|e| {
+                    ConfigError::new(
+                        "LTI_PLATFORMS",
+                        format!(
+                            "expected a JSON list of {{issuer, client_id, deployment_ids, auth_url, jwks_url}}: {e}"
+                        ),
+                    )
+                })?;
+                for p in &platforms {
+                    for url in [&p.auth_url, &p.jwks_url] {
+                        parse_http_url("LTI_PLATFORMS", url)?;
+                    }
+                    if p.deployment_ids.is_empty() || p.issuer.is_empty() || p.client_id.is_empty() {
+                        return Err(ConfigError::new(
+                            "LTI_PLATFORMS",
+                            format!("{}: issuer, client_id and a deployment id are required", p.issuer),
+                        ));
+                    }
+                }
+                platforms
+            }
+        };
 
         Ok(Self {
             debug,
@@ -444,6 +486,7 @@ impl Config {
             chat,
             local_accounts,
             http_timeout,
+            lti_platforms,
         })
     }
 
@@ -753,6 +796,11 @@ mod tests {
             ("FRAME_ANCESTORS", "lms.example.com"),
             ("WS_URL", "http://x/ws"),
             ("TEMPLATE_DIR", "/definitely/not/here"),
+            ("LTI_PLATFORMS", "{\"issuer\":1}"),
+            (
+                "LTI_PLATFORMS",
+                "[{\"issuer\":\"i\",\"client_id\":\"c\",\"deployment_ids\":[\"d\"],\"auth_url\":\"nope\",\"jwks_url\":\"http://j\"}]",
+            ),
         ];
         for (var, value) in cases {
             let e = err(&[(var, value)]);

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod http;
+pub mod lti;
 pub mod metrics;
 pub mod serve;
 pub mod state;

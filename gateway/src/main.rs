@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use ibal_gateway::cli::{Cli, ClientsCommand, Command, KeysCommand};
+use ibal_gateway::cli::{Cli, ClientsCommand, Command, KeysCommand, LtiCommand};
 use ibal_gateway::config::Config;
 use ibal_gateway::http::error::ErrorChain;
 use ibal_gateway::{check, db, serve, telemetry};
@@ -65,6 +65,7 @@ async fn run(command: Command, config: Config) -> ExitCode {
         }
         Command::Keys { command } => admin(&config, |db| async move { keys(&db, command).await }).await,
         Command::Clients { command } => admin(&config, |db| async move { clients(&db, command).await }).await,
+        Command::Lti { command } => admin(&config, |db| async move { lti(&db, command).await }).await,
         Command::Check => {
             let lines = check::run(&config).await;
             for line in &lines {
@@ -163,6 +164,72 @@ async fn clients(db: &db::Db, command: ClientsCommand) -> Result<(), String> {
                 return Err(format!("no client {client_id}"));
             }
             say(&format!("removed {client_id}"));
+        }
+    }
+    Ok(())
+}
+
+async fn lti(db: &db::Db, command: LtiCommand) -> Result<(), String> {
+    match command {
+        LtiCommand::AddPlatform { issuer, client_id, deployment_ids, auth_url, jwks_url, token_url, name } => {
+            for (flag, value) in
+                [("--auth-url", Some(&auth_url)), ("--jwks-url", Some(&jwks_url)), ("--token-url", token_url.as_ref())]
+            {
+                if let Some(value) = value {
+                    let url = url::Url::parse(value).map_err(|e| format!("{flag} {value}: {e}"))?;
+                    if !matches!(url.scheme(), "http" | "https") {
+                        return Err(format!("{flag} {value}: expected an http(s) URL"));
+                    }
+                }
+            }
+            let existing = db.find_lti_platforms(&issuer, Some(&client_id)).await.map_err(|e| e.to_string())?;
+            let platform = match existing.into_iter().next() {
+                Some(platform) => {
+                    for deployment in &deployment_ids {
+                        db.add_lti_deployment(&platform.id, deployment).await.map_err(|e| e.to_string())?;
+                    }
+                    platform
+                }
+                None => {
+                    let new = db::NewLtiPlatform {
+                        issuer: &issuer,
+                        client_id: &client_id,
+                        name: &name,
+                        auth_url: &auth_url,
+                        token_url: token_url.as_deref(),
+                        jwks_url: &jwks_url,
+                    };
+                    let ids: Vec<&str> = deployment_ids.iter().map(String::as_str).collect();
+                    db.insert_lti_platform(&new, &ids).await.map_err(|e| e.to_string())?
+                }
+            };
+            let deployments = db.lti_deployments(&platform.id).await.map_err(|e| e.to_string())?;
+            say(&format!(
+                "platform {}  {} ({})  deployments: {}",
+                platform.id,
+                platform.issuer,
+                platform.client_id,
+                deployments.join(", ")
+            ));
+        }
+        LtiCommand::List => {
+            for p in db.list_lti_platforms().await.map_err(|e| e.to_string())? {
+                let deployments = db.lti_deployments(&p.id).await.map_err(|e| e.to_string())?;
+                say(&format!(
+                    "{}  {}  issuer {}  client {}  deployments: {}",
+                    p.id,
+                    p.name,
+                    p.issuer,
+                    p.client_id,
+                    deployments.join(", ")
+                ));
+            }
+        }
+        LtiCommand::Remove { id } => {
+            if !db.delete_lti_platform(&id).await.map_err(|e| e.to_string())? {
+                return Err(format!("no platform {id}"));
+            }
+            say(&format!("removed {id}"));
         }
     }
     Ok(())

@@ -33,6 +33,7 @@ pub async fn serve(config: Config, migrate: bool) -> Result<(), ServeError> {
             "migrations up to date"
         );
     }
+    register_lti_platforms(&db, &config.lti_platforms).await?;
     let addr = config.bind_addr;
     let listener = TcpListener::bind(addr).await.map_err(|source| ServeError::Bind { addr, source })?;
     let local = listener.local_addr()?;
@@ -51,6 +52,44 @@ pub async fn serve(config: Config, migrate: bool) -> Result<(), ServeError> {
     housekeeping.abort();
     db.close().await;
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// Platforms from `LTI_PLATFORMS`: registered when new, completed with any new deployment.
+pub async fn register_lti_platforms(db: &Db, platforms: &[crate::config::LtiPlatformConfig]) -> Result<(), DbError> {
+    for p in platforms {
+        let existing = db.find_lti_platforms(&p.issuer, Some(&p.client_id)).await?.into_iter().next();
+        let id = match existing {
+            Some(platform) => platform.id,
+            None => {
+                let new = crate::db::NewLtiPlatform {
+                    issuer: &p.issuer,
+                    client_id: &p.client_id,
+                    name: &p.name,
+                    auth_url: &p.auth_url,
+                    token_url: p.token_url.as_deref(),
+                    jwks_url: &p.jwks_url,
+                };
+                match db.insert_lti_platform(&new, &[]).await {
+                    Ok(platform) => platform.id,
+                    // Another replica registered it first.
+                    Err(DbError::Conflict(_)) => {
+                        db.find_lti_platforms(&p.issuer, Some(&p.client_id))
+                            .await?
+                            .into_iter()
+                            .next()
+                            .ok_or(DbError::NotFound)?
+                            .id
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        };
+        for deployment in &p.deployment_ids {
+            db.add_lti_deployment(&id, deployment).await?;
+        }
+        tracing::info!(issuer = %p.issuer, client_id = %p.client_id, "LTI platform registered from configuration");
+    }
     Ok(())
 }
 

@@ -31,6 +31,8 @@ pub struct AppState {
     /// Sign-in attempts (local passwords, token exchange) per client address and per account.
     pub login_limiter: Arc<RateLimiter>,
     pub chat: Arc<Chat>,
+    /// LTI platforms' public keys, cached.
+    pub lti_jwks: Arc<crate::lti::jwks::JwksCache>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +62,7 @@ impl AppState {
             None => None,
         };
         Ok(Self {
+            lti_jwks: Arc::new(crate::lti::jwks::JwksCache::new(http.clone())),
             chat: Chat::new(&config.chat, http.clone(), config.redis_url.as_ref().map(|u| u.expose_secret()))?,
             tokens,
             openedx,

@@ -12,6 +12,8 @@ pub(crate) const EMBEDDED: &[(&str, &str)] = &[
     ("error.html", include_str!("../../templates/error.html")),
     ("openedx/popup_callback.html", include_str!("../../templates/openedx/popup_callback.html")),
     ("oauth2/login.html", include_str!("../../templates/oauth2/login.html")),
+    ("lti/launch.html", include_str!("../../templates/lti/launch.html")),
+    ("lti/deep_link.html", include_str!("../../templates/lti/deep_link.html")),
     ("standalone/index.html", include_str!("../../templates/standalone/index.html")),
 ];
 

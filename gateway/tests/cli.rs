@@ -187,3 +187,65 @@ async fn serve_runs_on_defaults_and_stops_gracefully() {
     );
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[test]
+fn lti_platforms_are_managed_from_the_command_line() {
+    let dir = workdir();
+    let db = format!("sqlite://{}/lti.db", dir.display());
+    let env = [("DATABASE_URL", db.as_str())];
+    let add = |deployment: &str| {
+        gateway(
+            &dir,
+            &[
+                "lti",
+                "add-platform",
+                "--issuer",
+                "https://canvas.instructure.com",
+                "--client-id",
+                "10000000000001",
+                "--deployment-id",
+                deployment,
+                "--auth-url",
+                "https://sso.canvaslms.com/api/lti/authorize_redirect",
+                "--jwks-url",
+                "https://sso.canvaslms.com/api/lti/security/jwks",
+                "--name",
+                "Canvas",
+            ],
+            &env,
+        )
+    };
+    let out = add("1:abc");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = add("2:def");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("deployments: 1:abc, 2:def"),
+        "a second add adds the deployment"
+    );
+    let listed = String::from_utf8_lossy(&gateway(&dir, &["lti", "list"], &env).stdout).into_owned();
+    assert!(listed.contains("https://canvas.instructure.com") && listed.contains("10000000000001"), "{listed}");
+    let id = listed.split_whitespace().next().expect("id").to_owned();
+    let bad = gateway(
+        &dir,
+        &[
+            "lti",
+            "add-platform",
+            "--issuer",
+            "x",
+            "--client-id",
+            "y",
+            "--deployment-id",
+            "d",
+            "--auth-url",
+            "ftp://x",
+            "--jwks-url",
+            "http://j",
+        ],
+        &env,
+    );
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--auth-url"));
+    assert!(gateway(&dir, &["lti", "remove", &id], &env).status.success());
+    assert!(String::from_utf8_lossy(&gateway(&dir, &["lti", "list"], &env).stdout).trim().is_empty());
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -133,6 +133,11 @@ impl TokenService {
         &self.keys
     }
 
+    /// Signs any claims with the current key (RS256, `kid`): LTI deep-linking responses.
+    pub fn sign_claims<T: Serialize>(&self, claims: &T) -> Result<String, TokenError> {
+        self.sign(claims)
+    }
+
     fn sign<T: Serialize>(&self, claims: &T) -> Result<String, TokenError> {
         let (kid, key) = self.keys.signing_key()?;
         let mut header = Header::new(Algorithm::RS256);

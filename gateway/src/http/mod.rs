@@ -5,6 +5,7 @@ pub mod chat_api;
 pub mod client_addr;
 pub mod error;
 pub mod local_auth;
+pub mod lti;
 pub mod oauth2;
 mod observe;
 pub mod openedx_login;
@@ -73,8 +74,16 @@ pub fn app(state: AppState) -> Router {
     // Imported cross-origin by the XBlock in the LMS page (module scripts and wasm need CORS).
     let statics = Router::new().route("/static/widget/{version}/{file}", get(widget::serve)).layer(cors(&state.config));
 
+    // LTI 1.3: the platform's browser posts here, from inside its iframe.
+    let lti_routes = Router::new()
+        .route("/lti/config.json", get(lti::config))
+        .route("/lti/login", get(lti::login).post(lti::login))
+        .route("/lti/launch", post(lti::launch))
+        .route("/lti/deep-link", post(lti::deep_link));
+
     Router::new()
         .merge(browser)
+        .merge(lti_routes)
         .merge(statics)
         .merge(provider)
         .route("/", get(pages::home))

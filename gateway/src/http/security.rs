@@ -46,6 +46,8 @@ impl<S: Send + Sync> FromRequestParts<S> for CspNonce {
 #[derive(Debug, Clone, Default)]
 pub struct Framable {
     pub extra_ancestors: Vec<String>,
+    /// Origins this page's forms may post to besides our own (an LTI deep-linking return URL).
+    pub form_targets: Vec<String>,
 }
 
 /// What the headers are built from; computed once from the configuration.
@@ -84,10 +86,15 @@ impl SecurityPolicy {
                 list.join(" ")
             }
         };
+        let mut form_action = vec!["'self'"];
+        if let Some(f) = framable {
+            form_action.extend(f.form_targets.iter().map(String::as_str));
+        }
         format!(
             "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; style-src 'self' 'nonce-{nonce}'; \
-             img-src 'self' data:; connect-src {}; frame-ancestors {ancestors}; base-uri 'none'; form-action 'self'; object-src 'none'",
-            self.connect_src
+             img-src 'self' data:; connect-src {}; frame-ancestors {ancestors}; base-uri 'none'; form-action {}; object-src 'none'",
+            self.connect_src,
+            form_action.join(" ")
         )
     }
 }

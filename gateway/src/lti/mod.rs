@@ -1,0 +1,62 @@
+//! The gateway as an LTI 1.3 tool: OIDC third-party login initiation, launch validation as the
+//! 1EdTech Security Framework requires, and the claims of a launch.
+
+pub mod jwks;
+pub mod launch;
+
+use crate::db::Role;
+
+pub const CLAIM_MESSAGE_TYPE: &str = "https://purl.imsglobal.org/spec/lti/claim/message_type";
+pub const CLAIM_VERSION: &str = "https://purl.imsglobal.org/spec/lti/claim/version";
+pub const CLAIM_DEPLOYMENT_ID: &str = "https://purl.imsglobal.org/spec/lti/claim/deployment_id";
+pub const CLAIM_TARGET_LINK_URI: &str = "https://purl.imsglobal.org/spec/lti/claim/target_link_uri";
+pub const CLAIM_RESOURCE_LINK: &str = "https://purl.imsglobal.org/spec/lti/claim/resource_link";
+pub const CLAIM_ROLES: &str = "https://purl.imsglobal.org/spec/lti/claim/roles";
+pub const CLAIM_CONTEXT: &str = "https://purl.imsglobal.org/spec/lti/claim/context";
+pub const CLAIM_LAUNCH_PRESENTATION: &str = "https://purl.imsglobal.org/spec/lti/claim/launch_presentation";
+pub const CLAIM_CUSTOM: &str = "https://purl.imsglobal.org/spec/lti/claim/custom";
+pub const CLAIM_TOOL_PLATFORM: &str = "https://purl.imsglobal.org/spec/lti/claim/tool_platform";
+pub const CLAIM_DEEP_LINKING_SETTINGS: &str = "https://purl.imsglobal.org/spec/lti-dl/claim/deep_linking_settings";
+
+pub const RESOURCE_LINK_REQUEST: &str = "LtiResourceLinkRequest";
+pub const DEEP_LINKING_REQUEST: &str = "LtiDeepLinkingRequest";
+
+/// The gateway's role for a launch's LIS role URIs: administrators, then teaching roles, else learner.
+pub fn role_from_claims(roles: &[String]) -> Role {
+    let has = |suffixes: &[&str]| roles.iter().any(|r| suffixes.iter().any(|s| r.ends_with(s)));
+    if has(&[
+        "institution/person#Administrator",
+        "system/person#Administrator",
+        "system/person#SysAdmin",
+        "membership#Administrator",
+    ]) {
+        Role::Admin
+    } else if has(&[
+        "membership#Instructor",
+        "membership#ContentDeveloper",
+        "membership/Instructor#TeachingAssistant",
+        "membership#Mentor",
+    ]) {
+        Role::Instructor
+    } else {
+        Role::Learner
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_map_from_lis_uris() {
+        let uri = |r: &str| format!("http://purl.imsglobal.org/vocab/lis/v2/{r}");
+        assert_eq!(role_from_claims(&[uri("membership#Learner")]), Role::Learner);
+        assert_eq!(
+            role_from_claims(&[uri("membership#Instructor"), uri("institution/person#Staff")]),
+            Role::Instructor
+        );
+        assert_eq!(role_from_claims(&[uri("institution/person#Administrator")]), Role::Admin);
+        assert_eq!(role_from_claims(&[]), Role::Learner);
+        assert_eq!(role_from_claims(&["Instructor".into()]), Role::Learner, "short names are not trusted as URIs");
+    }
+}

@@ -1,0 +1,436 @@
+//! LTI 1.3 launches from a fake platform that signs exactly as Open edX's xblock-lti-consumer does
+//! (RS256 with `kid`, `exp = iat + 3600`, the standard claims): login → auth → launch with a
+//! cookie-keeping browser, every rejection of the Security Framework, and deep linking.
+
+mod common;
+
+use std::collections::HashMap;
+
+use axum::routing::get;
+use axum::{Json, Router};
+use common::fake_openedx::chrono_now;
+use common::ws::Client;
+use common::{RunningGateway, browser, spawn_gateway};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::{Value, json};
+
+const ISSUER: &str = "https://platform.test";
+const CLIENT_ID: &str = "tool-client-1";
+const DEPLOYMENT: &str = "deployment-1";
+const AUTH_URL: &str = "https://platform.test/api/lti/authorize";
+const KID: &str = "platform-key-1";
+
+struct Platform {
+    key: EncodingKey,
+    /// Another key, unknown to the platform's JWKS.
+    stranger: EncodingKey,
+    jwks: Value,
+    jwks_url: String,
+}
+
+impl Platform {
+    async fn start() -> Self {
+        let row = ibal_gateway::auth::keys::generate_key(0).expect("key");
+        let stranger = ibal_gateway::auth::keys::generate_key(0).expect("key");
+        let mut jwk: Value = serde_json::from_str(&row.public_jwk).expect("jwk");
+        jwk["kid"] = json!(KID);
+        let jwks = json!({ "keys": [jwk] });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let jwks_url = format!("http://{}/api/lti/security/jwks", listener.local_addr().expect("addr"));
+        let served = jwks.clone();
+        let app = Router::new().route("/api/lti/security/jwks", get(move || async move { Json(served) }));
+        tokio::spawn(async move { axum::serve(listener, app).await.ok() });
+        Self {
+            key: EncodingKey::from_rsa_pem(row.private_key.as_bytes()).expect("pem"),
+            stranger: EncodingKey::from_rsa_pem(stranger.private_key.as_bytes()).expect("pem"),
+            jwks,
+            jwks_url,
+        }
+    }
+
+    /// A resource-link launch as xblock-lti-consumer builds it, for this login's nonce.
+    fn claims(&self, nonce: &str) -> Value {
+        let now = chrono_now();
+        json!({
+            "iss": ISSUER, "aud": CLIENT_ID, "azp": CLIENT_ID, "sub": "anon-7f3e", "iat": now, "exp": now + 3600, "nonce": nonce,
+            "name": "Ada Lovelace", "email": "ada@example.com", "preferred_username": "ada",
+            "https://purl.imsglobal.org/spec/lti/claim/message_type": "LtiResourceLinkRequest",
+            "https://purl.imsglobal.org/spec/lti/claim/version": "1.3.0",
+            "https://purl.imsglobal.org/spec/lti/claim/deployment_id": DEPLOYMENT,
+            "https://purl.imsglobal.org/spec/lti/claim/target_link_uri": "http://tool/lti/launch",
+            "https://purl.imsglobal.org/spec/lti/claim/resource_link": {"id": "block-v1:Org+C1+2026+type@lti_consumer+block@chat1", "title": "Ask the assistant"},
+            "https://purl.imsglobal.org/spec/lti/claim/roles": ["http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor"],
+            "https://purl.imsglobal.org/spec/lti/claim/context": {"id": "course-v1:Org+C1+2026", "type": ["http://purl.imsglobal.org/vocab/lis/v2/course#CourseOffering"], "title": "Analytical Engines", "label": "C1"},
+            "https://purl.imsglobal.org/spec/lti/claim/launch_presentation": {"document_target": "iframe", "return_url": "https://platform.test/courses/c1"},
+            "https://purl.imsglobal.org/spec/lti/claim/tool_platform": {"guid": "platform.test", "name": "Test LMS", "product_family_code": "openedx"},
+            "https://purl.imsglobal.org/spec/lti/claim/custom": {},
+        })
+    }
+
+    fn sign(&self, claims: &Value) -> String {
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some(KID.into());
+        jsonwebtoken::encode(&header, claims, &self.key).expect("sign")
+    }
+}
+
+async fn setup() -> (Platform, RunningGateway) {
+    let platform = Platform::start().await;
+    let gw = spawn_gateway(&[]).await;
+    let new = ibal_gateway::db::NewLtiPlatform {
+        issuer: ISSUER,
+        client_id: CLIENT_ID,
+        name: "Test LMS",
+        auth_url: AUTH_URL,
+        token_url: None,
+        jwks_url: &platform.jwks_url,
+    };
+    gw.state.db.insert_lti_platform(&new, &[DEPLOYMENT]).await.expect("register");
+    (platform, gw)
+}
+
+/// OIDC login initiation: returns (state, nonce) from the redirect to the platform.
+async fn login(client: &reqwest::Client, gw: &RunningGateway) -> (String, String) {
+    let response = client
+        .post(format!("{}/lti/login", gw.url))
+        .form(&[
+            ("iss", ISSUER),
+            ("login_hint", "user-42"),
+            ("target_link_uri", &format!("{}/lti/launch", gw.url)),
+            ("lti_message_hint", "block-v1:chat1"),
+            ("client_id", CLIENT_ID),
+            ("lti_deployment_id", DEPLOYMENT),
+        ])
+        .send()
+        .await
+        .expect("login");
+    assert!(response.status().is_redirection(), "{}", response.status());
+    let location = url::Url::parse(response.headers()["location"].to_str().expect("ascii")).expect("url");
+    assert!(location.as_str().starts_with(AUTH_URL));
+    let q: HashMap<String, String> = location.query_pairs().into_owned().collect();
+    assert_eq!(
+        (q["scope"].as_str(), q["response_type"].as_str(), q["response_mode"].as_str(), q["prompt"].as_str()),
+        ("openid", "id_token", "form_post", "none")
+    );
+    assert_eq!(q["client_id"], CLIENT_ID);
+    assert_eq!(q["redirect_uri"], format!("{}/lti/launch", gw.url));
+    assert_eq!((q["login_hint"].as_str(), q["lti_message_hint"].as_str()), ("user-42", "block-v1:chat1"));
+    (q["state"].clone(), q["nonce"].clone())
+}
+
+async fn post_launch(
+    client: &reqwest::Client,
+    gw: &RunningGateway,
+    id_token: &str,
+    state: &str,
+) -> (u16, reqwest::header::HeaderMap, String) {
+    let response = client
+        .post(format!("{}/lti/launch", gw.url))
+        .form(&[("id_token", id_token), ("state", state)])
+        .send()
+        .await
+        .expect("launch");
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    (status, headers, response.text().await.expect("body"))
+}
+
+fn settings(html: &str) -> Value {
+    let at = html.find("id=\"ibal-settings\"").expect("settings");
+    let rest = &html[at..];
+    serde_json::from_str(&rest[rest.find('>').expect(">") + 1..rest.find("</script>").expect("end")]).expect("JSON")
+}
+
+#[tokio::test]
+async fn a_launch_lands_on_the_chat_signed_in_with_role_and_course_context() {
+    let (platform, gw) = setup().await;
+    let client = browser();
+    let (state, nonce) = login(&client, &gw).await;
+    let token = platform.sign(&platform.claims(&nonce));
+    let (status, headers, html) = post_launch(&client, &gw, &token, &state).await;
+    assert_eq!(status, 200, "{html}");
+    let csp = headers["content-security-policy"].to_str().expect("ascii");
+    assert!(csp.contains("frame-ancestors 'self'") && csp.contains(ISSUER), "framable by the platform: {csp}");
+    assert!(!headers.contains_key("x-frame-options"));
+    assert_eq!(headers["cache-control"], "no-store");
+    assert!(
+        headers.get_all("set-cookie").iter().any(|c| c.to_str().is_ok_and(|c| c.contains("Max-Age=0"))),
+        "the state cookie is cleared"
+    );
+
+    let s = settings(&html);
+    assert_eq!((s["auth_mode"].as_str(), s["username"].as_str()), (Some("token"), Some("ada")));
+    assert_eq!(s["course_id"], "course-v1:Org+C1+2026");
+    let access = s["access_token"].as_str().expect("token");
+    let claims = gw.state.tokens.verify_access(access).await.expect("a gateway token");
+    assert_eq!(claims.roles, ["instructor"]);
+    let ctx = claims.ctx.expect("the launch's context");
+    assert_eq!(
+        (ctx.course_id.as_str(), ctx.block_id.as_str()),
+        ("course-v1:Org+C1+2026", "block-v1:Org+C1+2026+type@lti_consumer+block@chat1")
+    );
+    let user = gw.state.db.find_user_by_identity(ISSUER, "anon-7f3e").await.expect("q").expect("user by (iss, sub)");
+    assert_eq!(user.email, "ada@example.com");
+
+    // The chat is scoped to the launch, whatever the socket's query says.
+    let (_ws, info, _) = Client::join(&gw, access, "?course_id=other&block_id=other").await;
+    assert_eq!(info["context"]["course_id"], "course-v1:Org+C1+2026");
+    assert_eq!(info["role"], "instructor");
+
+    // The same id_token posted again is refused.
+    let (status, _, html) = post_launch(&client, &gw, &token, &state).await;
+    assert_eq!(status, 400);
+    assert!(html.contains("state_mismatch"));
+}
+
+#[tokio::test]
+async fn a_nonce_is_accepted_once() {
+    let (platform, gw) = setup().await;
+    let token = platform.sign(&platform.claims("nonce-once"));
+    let first = ibal_gateway::lti::launch::validate(&gw.state.db, &gw.state.lti_jwks, &token, "nonce-once").await;
+    assert!(first.is_ok(), "{first:?}");
+    let again = ibal_gateway::lti::launch::validate(&gw.state.db, &gw.state.lti_jwks, &token, "nonce-once").await;
+    assert_eq!(again.expect_err("replay").code(), "replayed");
+}
+
+#[tokio::test]
+async fn every_rejection_answers_4xx_with_a_clear_page_and_stores_nothing() {
+    let (platform, gw) = setup().await;
+    let jwk_n = platform.jwks["keys"][0]["n"].as_str().expect("n").to_owned();
+    type Mutate = Box<dyn Fn(&mut Value, &Platform) -> Option<String>>;
+    let set = |path: &'static str, value: Value| -> Mutate {
+        Box::new(move |c, _| {
+            c[path] = value.clone();
+            None
+        })
+    };
+    let remove = |path: &'static str| -> Mutate {
+        Box::new(move |c, _| {
+            c.as_object_mut().expect("obj").remove(path);
+            None
+        })
+    };
+    let b64 = |v: &Value| base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, v.to_string());
+    let cases: Vec<(&str, Mutate, &str)> = vec![
+        ("unknown issuer", set("iss", json!("https://other.test")), "unknown_platform"),
+        ("unknown client id", set("aud", json!("someone-else")), "unknown_platform"),
+        (
+            "expired",
+            Box::new(|c, _| {
+                c["iat"] = json!(chrono_now() - 7300);
+                c["exp"] = json!(chrono_now() - 3700);
+                None
+            }),
+            "expired",
+        ),
+        ("iat in the future", set("iat", json!(chrono_now() + 600)), "invalid_iat"),
+        (
+            "wrong deployment",
+            set("https://purl.imsglobal.org/spec/lti/claim/deployment_id", json!("deployment-9")),
+            "invalid_deployment",
+        ),
+        ("missing deployment", remove("https://purl.imsglobal.org/spec/lti/claim/deployment_id"), "invalid_deployment"),
+        ("missing resource link", remove("https://purl.imsglobal.org/spec/lti/claim/resource_link"), "missing_claim"),
+        ("wrong version", set("https://purl.imsglobal.org/spec/lti/claim/version", json!("1.1")), "invalid_version"),
+        (
+            "wrong message type",
+            set("https://purl.imsglobal.org/spec/lti/claim/message_type", json!("LtiSubmissionReview")),
+            "invalid_message_type",
+        ),
+        (
+            "several audiences without azp",
+            Box::new(|c, _| {
+                c["aud"] = json!([CLIENT_ID, "other"]);
+                c.as_object_mut().expect("obj").remove("azp");
+                None
+            }),
+            "invalid_azp",
+        ),
+        (
+            "several audiences, wrong azp",
+            Box::new(|c, _| {
+                c["aud"] = json!([CLIENT_ID, "other"]);
+                c["azp"] = json!("other");
+                None
+            }),
+            "invalid_azp",
+        ),
+        ("nonce of another login", set("nonce", json!("not-this-browser")), "invalid_nonce"),
+        (
+            "bad signature",
+            Box::new(|c, p| {
+                let mut h = Header::new(Algorithm::RS256);
+                h.kid = Some(KID.into());
+                Some(jsonwebtoken::encode(&h, c, &p.stranger).expect("sign"))
+            }),
+            "bad_signature",
+        ),
+        (
+            "unknown kid after refetch",
+            Box::new(|c, p| {
+                let mut h = Header::new(Algorithm::RS256);
+                h.kid = Some("rotated-away".into());
+                Some(jsonwebtoken::encode(&h, c, &p.key).expect("sign"))
+            }),
+            "unknown_kid",
+        ),
+        (
+            "alg none",
+            Box::new(move |c, _| Some(format!("{}.{}.", b64(&json!({"alg": "none", "typ": "JWT"})), b64(c)))),
+            "algorithm_not_allowed",
+        ),
+        (
+            "HS256 signed with the public key",
+            Box::new(move |c, _| {
+                Some(
+                    jsonwebtoken::encode(
+                        &Header::new(Algorithm::HS256),
+                        c,
+                        &EncodingKey::from_secret(jwk_n.as_bytes()),
+                    )
+                    .expect("sign"),
+                )
+            }),
+            "algorithm_not_allowed",
+        ),
+        ("garbage", Box::new(|_, _| Some("not-a-jwt".into())), "malformed_token"),
+    ];
+    for (name, mutate, code) in cases {
+        let client = browser();
+        let (state, nonce) = login(&client, &gw).await;
+        let mut claims = platform.claims(&nonce);
+        let token = mutate(&mut claims, &platform).unwrap_or_else(|| platform.sign(&claims));
+        let (status, headers, html) = post_launch(&client, &gw, &token, &state).await;
+        assert_eq!(status, 400, "{name}: {html}");
+        assert!(html.contains(code), "{name}: expected {code} in the page");
+        assert!(html.contains("This launch cannot be completed"), "{name}: a clear page");
+        assert!(headers["content-type"].to_str().expect("ascii").starts_with("text/html"));
+    }
+    // A state this browser never started (another browser's cookie jar).
+    let (state, nonce) = login(&browser(), &gw).await;
+    let (status, _, html) = post_launch(&browser(), &gw, &platform.sign(&platform.claims(&nonce)), &state).await;
+    assert_eq!(status, 400);
+    assert!(html.contains("state_mismatch"));
+    assert_eq!(gw.state.db.count_users().await.expect("count"), 0, "no rejected launch stored a user");
+}
+
+#[tokio::test]
+async fn login_initiation_refuses_unknown_platforms_and_deployments() {
+    let (_platform, gw) = setup().await;
+    let client = browser();
+    let get = |query: String| client.get(format!("{}/lti/login?{query}", gw.url)).send();
+    let target = urlencoding(&format!("{}/lti/launch", gw.url));
+    let ok = get(format!("iss={}&login_hint=u&target_link_uri={target}&client_id={CLIENT_ID}", urlencoding(ISSUER)))
+        .await
+        .expect("login");
+    assert!(ok.status().is_redirection(), "GET works as well as POST");
+    let unknown =
+        get(format!("iss=https%3A%2F%2Fnope.test&login_hint=u&target_link_uri={target}")).await.expect("login");
+    assert_eq!(unknown.status(), 400);
+    assert!(unknown.text().await.expect("body").contains("unknown_platform"));
+    let bad_deployment =
+        get(format!("iss={}&login_hint=u&target_link_uri={target}&lti_deployment_id=nope", urlencoding(ISSUER)))
+            .await
+            .expect("login");
+    assert_eq!(bad_deployment.status(), 400);
+    let missing = get(format!("iss={}", urlencoding(ISSUER))).await.expect("login");
+    assert_eq!(missing.status(), 400);
+}
+
+fn urlencoding(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+#[tokio::test]
+async fn deep_linking_returns_a_response_the_platform_can_verify() {
+    let (platform, gw) = setup().await;
+    let client = browser();
+    let (state, nonce) = login(&client, &gw).await;
+    let mut claims = platform.claims(&nonce);
+    claims["https://purl.imsglobal.org/spec/lti/claim/message_type"] = json!("LtiDeepLinkingRequest");
+    claims.as_object_mut().expect("obj").remove("https://purl.imsglobal.org/spec/lti/claim/resource_link");
+    claims["https://purl.imsglobal.org/spec/lti-dl/claim/deep_linking_settings"] = json!({
+        "deep_link_return_url": "https://platform.test/api/lti/deep_linking_return",
+        "accept_types": ["ltiResourceLink"], "accept_presentation_document_targets": ["iframe"], "data": "opaque-42",
+    });
+    let (status, _, picker) = post_launch(&client, &gw, &platform.sign(&claims), &state).await;
+    assert_eq!(status, 200, "{picker}");
+    let marker = "name=\"request_id\" value=\"";
+    let at = picker.find(marker).expect("request id") + marker.len();
+    let request_id = picker[at..].split('"').next().expect("value").to_owned();
+    let response = client
+        .post(format!("{}/lti/deep-link", gw.url))
+        .form(&[("request_id", request_id.as_str()), ("title", "Week 3 helper"), ("instructions", "Answer in French.")])
+        .send()
+        .await
+        .expect("deep link");
+    let csp = response.headers()["content-security-policy"].to_str().expect("ascii").to_owned();
+    assert!(csp.contains("form-action 'self' https://platform.test"), "{csp}");
+    let page = response.text().await.expect("page").replace("&#x2f;", "/");
+    assert!(page.contains("action=\"https://platform.test/api/lti/deep_linking_return\""));
+    let marker = "name=\"JWT\" value=\"";
+    let at = page.find(marker).expect("JWT") + marker.len();
+    let jwt = page[at..].split('"').next().expect("jwt");
+
+    // The platform verifies the response with the tool's published keys.
+    let jwks: Value =
+        reqwest::get(format!("{}/.well-known/jwks.json", gw.url)).await.expect("jwks").json().await.expect("json");
+    let kid = jsonwebtoken::decode_header(jwt).expect("header").kid.expect("kid");
+    let jwk = jwks["keys"].as_array().expect("keys").iter().find(|k| k["kid"] == kid.as_str()).expect("published");
+    let key =
+        jsonwebtoken::DecodingKey::from_rsa_components(jwk["n"].as_str().expect("n"), jwk["e"].as_str().expect("e"))
+            .expect("key");
+    let mut validation = jsonwebtoken::Validation::new(Algorithm::RS256);
+    validation.set_issuer(&[CLIENT_ID]);
+    validation.set_audience(&[ISSUER]);
+    let response = jsonwebtoken::decode::<Value>(jwt, &key, &validation).expect("verifies").claims;
+    assert_eq!(response["https://purl.imsglobal.org/spec/lti/claim/message_type"], "LtiDeepLinkingResponse");
+    assert_eq!(response["https://purl.imsglobal.org/spec/lti/claim/deployment_id"], DEPLOYMENT);
+    assert_eq!(response["https://purl.imsglobal.org/spec/lti-dl/claim/data"], "opaque-42");
+    let item = &response["https://purl.imsglobal.org/spec/lti-dl/claim/content_items"][0];
+    assert_eq!((item["type"].as_str(), item["title"].as_str()), (Some("ltiResourceLink"), Some("Week 3 helper")));
+    assert_eq!(item["custom"]["instructions"], "Answer in French.");
+    // The selection is used once.
+    let again = client
+        .post(format!("{}/lti/deep-link", gw.url))
+        .form(&[("request_id", request_id.as_str()), ("title", "x")])
+        .send()
+        .await
+        .expect("again");
+    assert_eq!(again.status(), 400);
+}
+
+#[tokio::test]
+async fn config_json_tells_an_administrator_what_to_register() {
+    let (_platform, gw) = setup().await;
+    let config: Value =
+        reqwest::get(format!("{}/lti/config.json", gw.url)).await.expect("config").json().await.expect("json");
+    assert_eq!(config["oidc_initiation_url"], format!("{}/lti/login", gw.url));
+    assert_eq!(config["target_link_uri"], format!("{}/lti/launch", gw.url));
+    assert_eq!(config["redirect_uris"], json!([format!("{}/lti/launch", gw.url)]));
+    assert_eq!(config["jwks_uri"], format!("{}/.well-known/jwks.json", gw.url));
+    assert!(config["public_jwk_set"]["keys"][0]["n"].is_string());
+}
+
+#[tokio::test]
+async fn platforms_from_configuration_are_registered_at_start_and_launch() {
+    let platform = Platform::start().await;
+    let json = format!(
+        r#"[{{"issuer":"{ISSUER}","client_id":"{CLIENT_ID}","deployment_ids":["{DEPLOYMENT}","d-2"],"auth_url":"{AUTH_URL}","jwks_url":"{}","name":"From Tutor"}}]"#,
+        platform.jwks_url
+    );
+    let gw = spawn_gateway(&[("LTI_PLATFORMS", &json)]).await;
+    // What `serve` does before it listens; twice, as a restart would.
+    for _ in 0..2 {
+        ibal_gateway::serve::register_lti_platforms(&gw.state.db, &gw.state.config.lti_platforms)
+            .await
+            .expect("register");
+    }
+    let platforms = gw.state.db.list_lti_platforms().await.expect("list");
+    assert_eq!(platforms.len(), 1);
+    assert_eq!(gw.state.db.lti_deployments(&platforms[0].id).await.expect("deployments"), ["d-2", DEPLOYMENT]);
+    let client = browser();
+    let (state, nonce) = login(&client, &gw).await;
+    let (status, _, html) = post_launch(&client, &gw, &platform.sign(&platform.claims(&nonce)), &state).await;
+    assert_eq!(status, 200, "{html}");
+}
