@@ -650,13 +650,6 @@ fn chat_config(vars: &Vars, public_url: &Url) -> Result<ChatConfig, ConfigError>
             Some(url)
         }
     };
-    if backend == ChatBackendKind::WebSocket {
-        // Said plainly rather than accepted and failing on the first message.
-        return Err(ConfigError::new(
-            "CHAT_BACKEND",
-            "websocket (the upstream chat-server proxy) is not available in this version yet; use room, flowise or openai",
-        ));
-    }
     let limits = ChatLimits {
         max_message_bytes: vars.parse("CHAT_MAX_MESSAGE_BYTES", 16 * 1024, "a number of bytes")?,
         messages_per_minute: vars.parse("CHAT_MESSAGES_PER_MINUTE", 20, "a number")?,
@@ -790,6 +783,7 @@ mod tests {
             ("REDIS_URL", "http://x"),
             ("CHAT_BACKEND", "telepathy"),
             ("LOG_FORMAT", "xml"),
+            ("UPSTREAM_WS_URL", "http://chat.example.com/ws"),
             ("FLOWISE_TIMEOUT", "soon"),
             ("SECRET_KEY", "short"),
             ("ALLOWED_ORIGINS", "https://lms.example.com/path"),

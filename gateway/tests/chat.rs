@@ -462,3 +462,91 @@ async fn rest_endpoints_list_page_rate_and_delete_conversations() {
     assert_eq!(delete(&pair.access_token).await.expect("delete").status(), 204);
     assert_eq!(gw.state.db.count_messages(conversation).await.expect("count"), 0);
 }
+
+/// A fake existing chat server: it accepts only sockets whose `Authorization` carries an identity
+/// the gateway signed (checked with the gateway's JWKS), and answers each text frame with who sent it.
+async fn fake_upstream(jwks_url: std::sync::Arc<std::sync::OnceLock<String>>) -> String {
+    use axum::extract::Query;
+    use axum::extract::ws::{Message as AxMessage, WebSocketUpgrade};
+    use axum::http::HeaderMap;
+    use axum::response::IntoResponse;
+
+    async fn handler(
+        axum::extract::State(jwks_url): axum::extract::State<std::sync::Arc<std::sync::OnceLock<String>>>,
+        headers: HeaderMap,
+        Query(query): Query<std::collections::HashMap<String, String>>,
+        ws: WebSocketUpgrade,
+    ) -> axum::response::Response {
+        let Some(token) =
+            headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "))
+        else {
+            return axum::http::StatusCode::UNAUTHORIZED.into_response();
+        };
+        let jwks: Value = reqwest::get(jwks_url.get().expect("set")).await.expect("jwks").json().await.expect("json");
+        let kid = jsonwebtoken::decode_header(token).expect("header").kid.expect("kid");
+        let jwk = jwks["keys"].as_array().expect("keys").iter().find(|k| k["kid"] == kid.as_str()).expect("kid");
+        let key = jsonwebtoken::DecodingKey::from_rsa_components(
+            jwk["n"].as_str().expect("n"),
+            jwk["e"].as_str().expect("e"),
+        )
+        .expect("key");
+        let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+        validation.set_audience(&["ibal-upstream"]);
+        let Ok(identity) = jsonwebtoken::decode::<Value>(token, &key, &validation) else {
+            return axum::http::StatusCode::UNAUTHORIZED.into_response();
+        };
+        let who = identity.claims["username"].as_str().unwrap_or_default().to_owned();
+        let course = query.get("course_id").cloned().unwrap_or_default();
+        ws.on_upgrade(move |mut socket| async move {
+            while let Some(Ok(AxMessage::Text(text))) = socket.recv().await {
+                if text.as_str() == "drop" {
+                    return; // the server goes away without a word
+                }
+                let reply = json!({"type": "upstream_echo", "from": who, "course_id": course, "got": text.as_str()});
+                if socket.send(AxMessage::Text(reply.to_string().into())).await.is_err() {
+                    return;
+                }
+            }
+        })
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("ws://{}/ws", listener.local_addr().expect("addr"));
+    let app = axum::Router::new().route("/ws", axum::routing::get(handler)).with_state(jwks_url);
+    tokio::spawn(async move { axum::serve(listener, app).await.ok() });
+    url
+}
+
+#[tokio::test]
+async fn the_websocket_backend_pipes_frames_with_a_signed_identity_upstream() {
+    let jwks = std::sync::Arc::new(std::sync::OnceLock::new());
+    let upstream = fake_upstream(jwks.clone()).await;
+    let gw = spawn_gateway(&[("CHAT_BACKEND", "websocket"), ("UPSTREAM_WS_URL", &upstream)]).await;
+    jwks.set(format!("{}/.well-known/jwks.json", gw.url)).expect("once");
+    let pair = sign_in(&gw, "piper").await;
+    let mut client = Client::connect(&gw, CONTEXT, None).await.expect("connect");
+    client.send(json!({"type": "auth", "token": pair.access_token})).await;
+    let info = client.expect("user_info").await;
+    assert_eq!(info["backend"], "websocket");
+    client.send(json!({"type": "message", "client_id": "p-1", "content": "hello upstream"})).await;
+    let echo = client.expect("upstream_echo").await;
+    assert_eq!(echo["from"], "piper", "the upstream knows who, from the gateway-signed identity");
+    assert_eq!(echo["course_id"], "course-v1:edX+DemoX+Demo", "and in which context");
+    assert!(echo["got"].as_str().expect("got").contains("hello upstream"), "frames pass through unchanged");
+    client.send_raw("drop").await;
+    let (frames, code) = client.closed().await;
+    assert_eq!(frames.last().expect("error")["code"], "backend_unavailable");
+    assert_eq!(code, Some(1013), "the client is told to reconnect later");
+}
+
+#[tokio::test]
+async fn an_unreachable_upstream_is_reported_after_retries() {
+    let gw = spawn_gateway(&[("CHAT_BACKEND", "websocket"), ("UPSTREAM_WS_URL", "ws://127.0.0.1:9/ws")]).await;
+    let pair = sign_in(&gw, "nobody-home").await;
+    let mut client = Client::connect(&gw, "", None).await.expect("connect");
+    client.send(json!({"type": "auth", "token": pair.access_token})).await;
+    client.expect("user_info").await;
+    let (frames, code) = client.closed().await;
+    let error = frames.last().expect("error");
+    assert_eq!((error["code"].as_str(), error["retry_after"].as_u64()), (Some("backend_unavailable"), Some(5)));
+    assert_eq!(code, Some(1013));
+}

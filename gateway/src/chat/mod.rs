@@ -8,6 +8,7 @@ pub mod hub;
 pub mod protocol;
 pub mod socket;
 mod sse;
+pub mod upstream;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

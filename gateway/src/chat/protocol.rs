@@ -11,6 +11,7 @@ pub mod close {
     pub const GOING_AWAY: u16 = 1001;
     pub const TOO_BIG: u16 = 1009;
     pub const INTERNAL: u16 = 1011;
+    pub const TRY_AGAIN: u16 = 1013;
     pub const UNAUTHORIZED: u16 = 4401;
     pub const REVOKED: u16 = 4403;
     pub const AUTH_TIMEOUT: u16 = 4408;
