@@ -90,6 +90,10 @@ else
     record "tutor plugin (install)" 1
 fi
 
+step "end to end: the XBlock in the xblock-sdk workbench, the gateway, headless Chromium (playwright-core)"
+scripts/test-e2e.sh
+record "end to end" $?
+
 echo
 [ "$failed" -eq 0 ] || echo "failed suites: ${failures[*]}"
 echo "suites: $passed passed, $failed failed"

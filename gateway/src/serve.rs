@@ -46,9 +46,16 @@ pub async fn serve(config: Config, migrate: bool) -> Result<(), ServeError> {
         "listening"
     );
     let housekeeping = tokio::spawn(housekeeping(state.clone()));
+    let chat = state.chat.clone();
+    let chat_for_wait = state.chat.clone();
     axum::serve(listener, app(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            // Upgraded WebSockets are not the server's to drain: tell them to close (1001).
+            chat.shutdown.cancel();
+        })
         .await?;
+    chat_for_wait.shut_down(std::time::Duration::from_secs(5)).await;
     housekeeping.abort();
     db.close().await;
     tracing::info!("stopped");

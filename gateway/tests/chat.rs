@@ -6,6 +6,8 @@ mod common;
 use common::fake_llm::{FakeLlm, Mode};
 use common::ws::{Client, sign_in};
 use common::{RunningGateway, spawn_gateway};
+use std::time::Duration;
+
 use futures_util::SinkExt;
 use ibal_gateway::auth::tokens::Grant;
 use ibal_gateway::db::{IdentityClaims, Role};
@@ -549,4 +551,15 @@ async fn an_unreachable_upstream_is_reported_after_retries() {
     let error = frames.last().expect("error");
     assert_eq!((error["code"].as_str(), error["retry_after"].as_u64()), (Some("backend_unavailable"), Some(5)));
     assert_eq!(code, Some(1013));
+}
+
+#[tokio::test]
+async fn a_silent_socket_is_closed_after_the_idle_timeout() {
+    let gw = spawn_gateway(&[("CHAT_HEARTBEAT_SECS", "1"), ("CHAT_IDLE_TIMEOUT_SECS", "2")]).await;
+    let pair = sign_in(&gw, "sleepy").await;
+    let (mut client, _, _) = Client::join(&gw, &pair.access_token, "").await;
+    // Not reading means not answering the server's pings either.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let (_, code) = client.closed().await;
+    assert_eq!(code, Some(1001));
 }

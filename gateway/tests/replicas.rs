@@ -131,3 +131,61 @@ async fn one_users_tabs_on_two_replicas_both_receive_the_assistants_stream() {
     drop((tab1, tab2, a, b));
     test_db.cleanup().await;
 }
+
+/// The gateway process dies mid-reply: the user's message is already stored; after a restart,
+/// resending it (same client_id) stores nothing twice and gets the reply.
+#[tokio::test]
+async fn a_gateway_killed_mid_stream_loses_no_user_message() {
+    let Some(test_db) = TestDb::new(DbKind::Sqlite).await else { return };
+    let llm = FakeLlm::start().await;
+    llm.set_mode(common::fake_llm::Mode::Slow);
+    let base = format!("{}/v1", llm.url);
+    let env = [("CHAT_BACKEND", "openai"), ("OPENAI_BASE_URL", base.as_str()), ("REDIS_URL", "")];
+    let keys = KeyRing::load(test_db.db.clone()).await.expect("keys");
+    let tokens = TokenService::new(keys, test_db.db.clone(), PUBLIC_URL.into());
+    let dave = sign_in_with(&test_db.db, &tokens, "dave").await;
+
+    let first = replica(&test_db.url, &env).await;
+    let (mut tab, info, _) = Client::join_url(&first.url, &dave.access_token, ROOM).await;
+    tab.send(json!({"type": "message", "client_id": "k-1", "content": "Will you remember this?"})).await;
+    let ack = tab.expect("message").await;
+    tab.expect("stream_start").await;
+    tab.expect("stream_delta").await;
+    drop(first); // SIGKILL mid-reply (kill_on_drop)
+    let (_, code) = tab.closed().await;
+    assert_ne!(code, Some(1000), "not a clean close: the process died");
+
+    let conversation = info["conversation_id"].as_str().expect("id");
+    let stored = test_db.db.history(conversation, None, 50).await.expect("history");
+    assert_eq!(stored.len(), 1, "the user's message survived; no partial reply was stored");
+    assert_eq!(stored[0].id, ack["id"].as_str().expect("id"));
+
+    llm.set_mode(common::fake_llm::Mode::Normal);
+    let second = replica(&test_db.url, &env).await;
+    let (mut tab, _, history) = Client::join_url(&second.url, &dave.access_token, ROOM).await;
+    assert_eq!(history["messages"].as_array().expect("messages").len(), 1);
+    tab.send(json!({"type": "message", "client_id": "k-1", "content": "Will you remember this?"})).await;
+    assert_eq!(tab.expect("message").await["id"], ack["id"], "the resend is the stored message");
+    let (end, _) = tab.until("stream_end").await;
+    assert_eq!((end["status"].as_str(), end["content"].as_str()), (Some("complete"), Some(llm.full_reply().as_str())));
+    assert_eq!(test_db.db.count_messages(conversation).await.expect("count"), 2, "one question, one answer");
+    drop((tab, second));
+    test_db.cleanup().await;
+}
+
+/// SIGTERM: open chats are told the gateway is going away (1001), so clients reconnect elsewhere.
+#[tokio::test]
+async fn a_stopping_gateway_closes_its_chats_with_going_away() {
+    let Some(test_db) = TestDb::new(DbKind::Sqlite).await else { return };
+    let keys = KeyRing::load(test_db.db.clone()).await.expect("keys");
+    let tokens = TokenService::new(keys, test_db.db.clone(), PUBLIC_URL.into());
+    let erin = sign_in_with(&test_db.db, &tokens, "erin").await;
+    let gateway = replica(&test_db.url, &[("REDIS_URL", "")]).await;
+    let (mut tab, _, _) = Client::join_url(&gateway.url, &erin.access_token, ROOM).await;
+    let pid = gateway._child.id().expect("pid").to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill").success());
+    let (_, code) = tab.closed().await;
+    assert_eq!(code, Some(1001));
+    drop(gateway);
+    test_db.cleanup().await;
+}

@@ -25,6 +25,10 @@ use hub::Hub;
 
 pub struct Chat {
     pub hub: Arc<Hub>,
+    /// Cancelled when the gateway shuts down: every socket closes with 1001 (going away).
+    pub shutdown: CancellationToken,
+    /// The open sockets, so that shutdown can wait for their closing handshakes.
+    pub sockets_open: tokio_util::task::TaskTracker,
     pub backend: Backend,
     pub limits: ChatLimits,
     system_prompt: String,
@@ -73,6 +77,8 @@ impl Chat {
         };
         Ok(Arc::new(Self {
             hub,
+            shutdown: CancellationToken::new(),
+            sockets_open: tokio_util::task::TaskTracker::new(),
             backend: Backend::from_config(config, http),
             limits: config.limits.clone(),
             system_prompt: config.system_prompt.clone(),
@@ -81,6 +87,15 @@ impl Chat {
             sockets: Mutex::new(HashMap::new()),
             generations: Mutex::new(HashMap::new()),
         }))
+    }
+
+    /// Tells every socket to close with 1001, then waits (at most `grace`) until they have.
+    pub async fn shut_down(&self, grace: Duration) {
+        self.shutdown.cancel();
+        self.sockets_open.close();
+        if tokio::time::timeout(grace, self.sockets_open.wait()).await.is_err() {
+            tracing::warn!(open = self.sockets_open.len(), "sockets still open after the shutdown grace period");
+        }
     }
 
     /// Takes a socket slot for the user, or None when they already have the most allowed.

@@ -63,9 +63,12 @@ pub async fn handler(
         .max_write_buffer_size(8 * 1024 * 1024)
         .max_message_size(hard_limit)
         .max_frame_size(hard_limit)
-        .on_upgrade(move |socket| async move {
-            let mut conn = Connection { socket, state };
-            conn.run(query).await;
+        .on_upgrade(move |socket| {
+            let tracker = state.chat.sockets_open.clone();
+            tracker.track_future(async move {
+                let mut conn = Connection { socket, state };
+                conn.run(query).await;
+            })
         })
 }
 
@@ -228,6 +231,10 @@ impl Connection {
                     }
                     Err(RecvError::Closed) => break,
                 },
+                () = chat.shutdown.cancelled() => {
+                    self.close(close::GOING_AWAY, "server restarting").await;
+                    break;
+                }
                 _ = heartbeat.tick() => {
                     if last_heard.elapsed() > chat.limits.idle_timeout {
                         tracing::info!("chat closed: idle");
@@ -319,6 +326,11 @@ impl Connection {
                         break;
                     }
                 },
+                () = chat.shutdown.cancelled() => {
+                    self.close(close::GOING_AWAY, "server restarting").await;
+                    let _ = upstream.close(None).await;
+                    break;
+                }
                 _ = heartbeat.tick() => {
                     if last_heard.elapsed() > chat.limits.idle_timeout {
                         self.close(close::GOING_AWAY, "idle").await;

@@ -1,0 +1,251 @@
+// The IBAL XBlock journey in the xblock-sdk workbench with the course assistant
+// (CHAT_BACKEND=openai against a fake OpenAI-compatible server that streams its reply).
+import assert from 'node:assert/strict';
+import { after, before, describe } from 'node:test';
+
+import { newRecordedContext, screenshot } from './lib/browser.mjs';
+import { PREFIX, assertLinesInOrder, assertNoTokens, assertPopupLines, frame, storedTokens } from './lib/checks.mjs';
+import { REPLY_RENDERED, REPLY_TEXT, startFakeOpenAi } from './lib/fake-openai.mjs';
+import { startXBlockStack } from './lib/scenario.mjs';
+import { journey } from './lib/steps.mjs';
+import { ChatWidget, assertColour, assertReceivedBubble, signInWithPopup, waitUntil } from './lib/widget.mjs';
+
+const API_KEY = 'sk-e2e-fake-openai-key-4b1d9c';
+const QUESTION = 'What does photosynthesis produce?';
+const FOLLOW_UP = 'And where does it happen?';
+// The workbench scenario with a custom title and welcome message (ibal_xblock.py workbench_scenarios).
+const SCENARIO = 'ibalxblock.1';
+const TITLE = 'Ask the course assistant';
+const WELCOME = 'Hello! Ask me anything about this unit.';
+
+describe('XBlock journey in the workbench, course assistant (CHAT_BACKEND=openai, streamed reply)', () => {
+  let stack;
+  let llm;
+  let rec;
+  let page;
+  let widget;
+  const step = journey('assistant', () => [page]);
+
+  before(async () => {
+    llm = await startFakeOpenAi({ gapMs: 80 });
+    stack = await startXBlockStack('assistant', {
+      CHAT_BACKEND: 'openai',
+      OPENAI_BASE_URL: llm.baseUrl,
+      OPENAI_API_KEY: API_KEY,
+      OPENAI_MODEL: 'fake-model',
+    });
+  });
+  after(async () => {
+    await stack?.stop();
+    await llm?.close();
+  });
+
+  step('the workbench page shows the block with its title, its welcome message and the green Start Chat', async () => {
+    rec = await newRecordedContext(stack.browser, {
+      label: 'alice',
+      cookies: [{ name: 'fake_lms_user', value: 'alice', url: stack.lms.url }],
+    });
+    stack.contexts.push(rec.context);
+    page = await rec.newPage();
+    await page.goto(stack.workbench.scenarioUrl('alice', SCENARIO));
+    widget = new ChatWidget(page);
+    await widget.expectStartState(WELCOME);
+    assert.equal((await widget.root.locator('.ibal-title').textContent()).trim(), TITLE);
+    await screenshot(page, 'assistant-01-start');
+  });
+
+  step('Start Chat → popup → Open edX sign-in → Connected as alice', async () => {
+    const navs = await signInWithPopup(widget, rec);
+    assert.ok(navs[0].startsWith(`${stack.gateway.url}/oauth/openedx/login?`), `the popup opens at the gateway: ${navs[0]}`);
+    await widget.expectConnected('alice');
+    await screenshot(page, 'assistant-02-connected');
+  });
+
+  step('the question becomes a blue sent bubble; the reply streams in token by token and ends complete in a white bubble', async () => {
+    // Record every state of the assistant's bubble while it streams.
+    await page.evaluate(() => {
+      const log = document.querySelector('.ibal-messages');
+      window.__ibalReply = [];
+      const seen = () => {
+        const b = [...log.querySelectorAll('.ibal-msg-assistant')].pop();
+        if (!b) return;
+        const snap = {
+          text: b.querySelector('.ibal-msg-body')?.textContent ?? '',
+          streaming: b.classList.contains('ibal-msg-streaming'),
+          busy: b.getAttribute('aria-busy'),
+        };
+        const last = window.__ibalReply.at(-1);
+        if (!last || last.text !== snap.text || last.streaming !== snap.streaming) window.__ibalReply.push(snap);
+      };
+      new MutationObserver(seen).observe(log, { childList: true, subtree: true, characterData: true, attributes: true });
+    });
+
+    const sent = await widget.send(QUESTION);
+    assert.equal(sent.text, QUESTION);
+    await screenshot(page, 'assistant-03-question-sent');
+
+    // Mid-stream: a bubble marked as being written, holding part of the reply.
+    await widget.waitForBubble(
+      (b) => b.classes.includes('ibal-msg-streaming') && b.text.length > 0,
+      `the reply should start streaming (notice: "${await widget.noticeText()}")`,
+    );
+    await screenshot(page, 'assistant-04-streaming');
+
+    const reply = await widget.waitForBubble(
+      (b) => b.classes.includes('ibal-msg-assistant') && !b.classes.includes('ibal-msg-streaming') && b.text === REPLY_RENDERED,
+      'the reply should end complete',
+    );
+    assertReceivedBubble(reply, 'Assistant');
+    assert.equal(reply.busy, 'false', 'the finished reply is no longer aria-busy');
+    assert.equal(reply.state, null, `no "Writing…"/"Stopped"/"Incomplete" tag on a complete reply: ${reply.state}`);
+    assert.match(reply.html, /<strong>glucose<\/strong>/, `Markdown is rendered: ${reply.html}`);
+    await screenshot(page, 'assistant-05-reply-complete');
+
+    // Token by token: several growing prefixes of the reply were on screen while it streamed.
+    const snaps = await page.evaluate(() => window.__ibalReply);
+    const partial = snaps.filter((s) => s.streaming && s.text.length > 0 && s.text.length < REPLY_RENDERED.length);
+    function grows(list) {
+      return list.every((s, i) => i === 0 || s.text.length >= list[i - 1].text.length);
+    }
+    assert.ok(partial.length >= 3, `at least 3 partial states of the reply were shown, saw ${partial.length}: ${JSON.stringify(snaps)}`);
+    assert.ok(partial.every((s) => REPLY_RENDERED.startsWith(s.text.trimEnd())), `each partial state is a prefix of the reply: ${JSON.stringify(partial)}`);
+    assert.ok(grows(partial), `the reply only grows: ${JSON.stringify(partial)}`);
+    assert.ok(partial.every((s) => s.busy === 'true'), 'a streaming reply is aria-busy');
+
+    // What the LLM was asked.
+    assert.equal(llm.requests.length, 1, 'one completion request');
+    const body = llm.requests[0].body;
+    assert.equal(body.stream, true);
+    assert.equal(body.model, 'fake-model');
+    assert.deepEqual(body.messages.at(-1), { role: 'user', content: QUESTION });
+    assert.equal(llm.requests[0].authorization, `Bearer ${API_KEY}`);
+  });
+
+  step('the red Close Chat returns to the start state with the messages cleared', async () => {
+    await widget.closeButton.click();
+    await widget.expectStartState(WELCOME);
+    await screenshot(page, 'assistant-06-closed');
+  });
+
+  step('Start Chat again reconnects with the kept token (no popup) and the conversation comes back', async () => {
+    let popups = 0;
+    page.on('popup', () => popups++);
+    await widget.startButton.click();
+    await widget.expectConnected('alice');
+    const facts = await waitUntil(async () => {
+      const f = await widget.bubbleFacts();
+      return f.length >= 2 && f;
+    }, 'the history should come back');
+    assert.deepEqual(
+      facts.map((b) => [b.classes.includes('ibal-msg-sent') ? 'sent' : 'received', b.text]),
+      [
+        ['sent', QUESTION],
+        ['received', REPLY_RENDERED],
+      ],
+    );
+    assert.equal(popups, 0, 'no popup when a valid token is kept');
+    await screenshot(page, 'assistant-07-resumed');
+  });
+
+  step('the gateway restarts: Disconnected, then the widget reconnects by itself and the chat goes on', async () => {
+    const { gateway } = stack;
+    const exit = await gateway.shutdown();
+    assert.equal(exit.code, 0, `the gateway stops cleanly on SIGTERM: ${JSON.stringify(exit)}`);
+    await waitUntil(async () => (await widget.statusClass()) === 'ibal-status-disconnected', 'the status should turn to Disconnected', {
+      timeoutMs: 10000,
+    });
+    assert.match((await widget.statusText.textContent()).trim(), /^Disconnected/);
+    assertColour(await ChatWidget.css(widget.status, 'color'), 'grey', 'the Disconnected status');
+    await screenshot(page, 'assistant-08-disconnected');
+    assert.equal(await widget.bubbles.count(), 2, 'the messages stay on screen while disconnected');
+
+    await gateway.startAgain();
+    await widget.expectConnected('alice', { timeoutMs: 30000 });
+    const again = await widget.send(FOLLOW_UP);
+    assert.equal(again.text, FOLLOW_UP);
+    await widget.waitForBubble(
+      (b, i, all) => i === all.length - 1 && b.classes.includes('ibal-msg-assistant') && !b.classes.includes('ibal-msg-streaming') && b.text === REPLY_RENDERED,
+      'the follow-up question should get a complete reply after the restart',
+    );
+    const facts = await widget.bubbleFacts();
+    assert.equal(facts.length, 4, `question, reply, follow-up, reply: ${facts.map((b) => b.text).join(' | ')}`);
+    assert.equal(llm.requests.length, 2, 'a second completion request');
+    const history = llm.requests[1].body.messages;
+    assert.deepEqual(history.slice(-3), [
+      { role: 'user', content: QUESTION },
+      { role: 'assistant', content: REPLY_TEXT },
+      { role: 'user', content: FOLLOW_UP },
+    ], 'the conversation so far goes to the LLM');
+    await screenshot(page, 'assistant-09-after-restart');
+  });
+
+  step('Close Chat again: back to the start state', async () => {
+    await widget.closeButton.click();
+    await widget.expectStartState(WELCOME);
+  });
+
+  step('the console shows the documented [IbalXBlock] lines, and never a whole token', async () => {
+    const { gateway, lms, workbench } = stack;
+    const lines = rec.texts('page');
+    assertLinesInOrder(
+      lines,
+      [
+        `${PREFIX} Initializing chat block`,
+        `${PREFIX} Chat widget loaded; mounting`,
+        `${PREFIX} Chat widget ready for`,
+        `${PREFIX} Chat widget mounted`,
+        `${PREFIX} Start Chat button activated`,
+        `${PREFIX} Opening OAuth2 authorize popup: ${gateway.url}/oauth/openedx/login?`,
+        `${PREFIX} Sign-in result received from the popup`,
+        `${PREFIX} Signed in as alice; access token: `,
+        `${PREFIX} Opening WebSocket connection to: ${gateway.url.replace('http', 'ws')}/ws/chat/?`,
+        `${PREFIX} WebSocket connection opened`,
+        `${PREFIX} Using access_token for WebSocket: `,
+        frame('user_info'),
+        `${PREFIX} Authenticated on the chat as alice`,
+        frame('history'),
+        /^\[IbalXBlock\] Sending message: \{.*"type":"message"/,
+        frame('message'),
+        frame('stream_start'),
+        frame('stream_delta'),
+        frame('stream_end'),
+        `${PREFIX} Close Chat button activated`,
+        `${PREFIX} Closing the WebSocket connection`,
+        `${PREFIX} Start Chat button activated`,
+        `${PREFIX} Access token found in localStorage: `,
+        `${PREFIX} WebSocket connection opened`,
+        `${PREFIX} Authenticated on the chat as alice`,
+        /^\[IbalXBlock\] WebSocket connection closed \(code \d+/,
+        `${PREFIX} Reconnecting in `,
+        `${PREFIX} WebSocket connection opened`,
+        `${PREFIX} Authenticated on the chat as alice`,
+        `${PREFIX} Close Chat button activated`,
+      ],
+      "alice's console",
+    );
+    const deltas = lines.filter((l) => frame('stream_delta').test(l)).length;
+    assert.ok(deltas >= 3, `the reply arrived in several stream_delta frames, got ${deltas}`);
+    const popupLines = rec.consoleLines.filter((l) => l.page !== 'page').map((l) => l.text);
+    assertPopupLines(popupLines, workbench.url, 'the popup console');
+    assert.deepEqual(rec.pageErrors, [], 'no uncaught errors in the pages');
+    assert.deepEqual(rec.httpErrors, [], 'no failed requests');
+
+    const secrets = [...(await storedTokens(page, gateway.url)), ...lms.log.issued.map((i) => i.token), API_KEY];
+    assertNoTokens(rec.texts(), secrets, "alice's console");
+    assertNoTokens(gateway.log().split('\n'), secrets, 'the gateway log');
+  });
+  // docs/protocol.md, close codes: "1001 going away: the gateway is restarting; reconnect with
+  // backoff". A gateway stopped with SIGTERM (an orchestrator's restart) should say so to every
+  // open chat socket instead of dropping the connection (1006, "abnormal closure").
+  step('a gateway stopped with SIGTERM closes the open chat sockets with 1001 "going away" (docs/protocol.md)', async () => {
+    const closed = rec.texts('page').filter((l) => l.startsWith(`${PREFIX} WebSocket connection closed (code `));
+    assert.ok(closed.length >= 1, 'the widget logged the close of its socket when the gateway stopped');
+    assert.match(
+      closed[0],
+      /\(code 1001\b/,
+      `when the gateway restarted (SIGTERM, graceful shutdown) the widget's socket was closed with: "${closed[0]}". ` +
+        'Expected close code 1001 (going away) as docs/protocol.md promises; 1006 means the gateway dropped the ' +
+        'TCP connection without a WebSocket close frame',
+    );
+  });
+});

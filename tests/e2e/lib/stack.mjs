@@ -1,0 +1,123 @@
+// The real pieces: the gateway binary and the xblock-sdk workbench serving the IbalXBlock.
+import fs from 'node:fs';
+import { randomBytes } from 'node:crypto';
+
+import { GATEWAY_BIN, RUN_WORKBENCH, XBLOCK_PYTHON, tempDir } from './env.mjs';
+import { freePort, startProcess, waitForHttp } from './processes.mjs';
+
+function requireFile(file, hint) {
+  if (!fs.existsSync(file)) throw new Error(`${file} is missing: ${hint}`);
+}
+
+/**
+ * Starts `ibal-gateway serve` on `port` (free when omitted) with a fresh SQLite database.
+ * `env` adds to/overrides the base configuration. Resolves once `GET /health` answers and the
+ * binary is known to serve the widget. `restart()` stops it (SIGTERM) and starts it again on the
+ * same port, database and configuration.
+ */
+export async function startGateway(name, { port, env = {} } = {}) {
+  requireFile(GATEWAY_BIN, 'run scripts/test-e2e.sh (it builds the widget, then cargo build -p ibal-gateway)');
+  port ??= await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const tmp = tempDir(name);
+  const config = {
+    BIND_ADDR: `127.0.0.1:${port}`,
+    PUBLIC_URL: url,
+    DATABASE_URL: `sqlite://${tmp.dir}/ibal.db`,
+    DATA_DIR: tmp.dir,
+    SECRET_KEY: randomBytes(32).toString('hex'),
+    DEBUG: 'true',
+    LOG_FORMAT: 'json',
+    RUST_LOG: 'info,sqlx=warn,hyper=warn',
+    ...env,
+  };
+  let runs = 0;
+  const launch = async () => {
+    runs += 1;
+    const proc = startProcess(runs === 1 ? `${name}-gateway` : `${name}-gateway-${runs}`, GATEWAY_BIN, ['serve'], {
+      cwd: tmp.dir, // no .env of the developer's is read
+      cleanEnv: true, // nor any gateway variable exported in this shell
+      env: config,
+    });
+    try {
+      await waitForHttp(`${url}/health`, { proc, timeoutMs: 30000 });
+    } catch (err) {
+      await proc.stop();
+      throw err;
+    }
+    return proc;
+  };
+
+  const gateway = { url, port, proc: null, procs: [], health: null, info: null };
+  try {
+    gateway.proc = await launch();
+    gateway.procs.push(gateway.proc);
+    gateway.health = await (await fetch(`${url}/health`)).json();
+    gateway.info = await (await fetch(`${url}/api/v1/info`)).json();
+    const widget = await fetch(`${url}/static/widget/${gateway.info.version}/ibal_widget.js`);
+    const body = await widget.text();
+    if (!widget.ok) {
+      throw new Error(
+        `${GATEWAY_BIN} does not serve the widget (GET /static/widget/${gateway.info.version}/ibal_widget.js → ${widget.status} ${body.slice(0, 200)}): ` +
+          'build it with scripts/build-widget.sh, then cargo build -p ibal-gateway (scripts/test-e2e.sh does both)',
+      );
+    }
+  } catch (err) {
+    await gateway.proc?.stop();
+    tmp.remove();
+    throw err;
+  }
+  /** Every run's log, in order. */
+  gateway.log = () => gateway.procs.map((p) => p.log()).join('\n');
+  /** Stops the gateway (SIGTERM: a graceful shutdown); resolves with how it exited. */
+  gateway.shutdown = async () => {
+    await gateway.proc.stop(10000);
+    return gateway.proc.exitInfo;
+  };
+  /** Starts it again after shutdown(), same port, database and configuration. */
+  gateway.startAgain = async () => {
+    gateway.proc = await launch();
+    gateway.procs.push(gateway.proc);
+  };
+  gateway.stop = async () => {
+    await gateway.proc?.stop();
+    tmp.remove();
+  };
+  return gateway;
+}
+
+/** Starts the xblock-sdk workbench (xblock-widget/xblock/run-workbench.sh) with GATEWAY_URL. */
+export async function startWorkbench(name, { gatewayUrl, port } = {}) {
+  requireFile(XBLOCK_PYTHON, 'create the XBlock virtualenv (scripts/test-e2e.sh does)');
+  port ??= await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const tmp = tempDir(`${name}-workbench`);
+  const proc = startProcess(`${name}-workbench`, 'bash', [RUN_WORKBENCH, XBLOCK_PYTHON, `127.0.0.1:${port}`], {
+    env: {
+      GATEWAY_URL: gatewayUrl,
+      IBAL_WORKBENCH_VAR_DIR: tmp.dir,
+      PYTHONUNBUFFERED: '1',
+      PYTHONDONTWRITEBYTECODE: '1',
+    },
+  });
+  try {
+    await waitForHttp(`${url}/`, { proc, timeoutMs: 60000 });
+  } catch (err) {
+    await proc.stop();
+    tmp.remove();
+    throw err;
+  }
+  return {
+    url,
+    port,
+    proc,
+    /** The page of the `<ibalxblock/>` scenario, as workbench student `student`. */
+    scenarioUrl(student = 'student_1', scenario = 'ibalxblock.0') {
+      return `${url}/scenario/${scenario}/?student=${encodeURIComponent(student)}`;
+    },
+    async stop() {
+      await proc.stop();
+      tmp.remove();
+    },
+  };
+}

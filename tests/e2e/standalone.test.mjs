@@ -1,0 +1,87 @@
+// The gateway's own page (GET /) with local accounts: the same widget, signed in through its local
+// form instead of the Open edX popup.
+import assert from 'node:assert/strict';
+import { after, before, describe } from 'node:test';
+
+import { launchBrowser, newRecordedContext, screenshot } from './lib/browser.mjs';
+import { PREFIX, assertLinesInOrder, assertNoTokens, frame, storedTokens } from './lib/checks.mjs';
+import { stopAll } from './lib/processes.mjs';
+import { startGateway } from './lib/stack.mjs';
+import { journey } from './lib/steps.mjs';
+import { ChatWidget, waitUntil } from './lib/widget.mjs';
+
+const USERNAME = 'carol';
+const PASSWORD = 'correct horse battery staple';
+const MESSAGE = 'First message from the standalone page';
+
+describe('standalone page of the gateway (LOCAL_ACCOUNTS=true, room chat)', () => {
+  let gateway;
+  let browser;
+  let rec;
+  let page;
+  let widget;
+  const step = journey('standalone', () => [page]);
+
+  before(async () => {
+    gateway = await startGateway('standalone', { env: { LOCAL_ACCOUNTS: 'true', CHAT_BACKEND: 'room' } });
+    browser = await launchBrowser();
+  });
+  after(async () => {
+    await browser?.close().catch(() => {});
+    await gateway?.stop();
+    await stopAll();
+  });
+
+  step('GET / shows the gateway as available and the widget in its start state', async () => {
+    rec = await newRecordedContext(browser, { label: 'carol' });
+    page = await rec.newPage();
+    await page.goto(`${gateway.url}/`);
+    await waitUntil(
+      async () => (await page.locator('#ibal-health').textContent()).startsWith('available'),
+      'the health badge should say available',
+    );
+    widget = new ChatWidget(page);
+    await widget.expectStartState();
+    await screenshot(page, 'standalone-01-start');
+  });
+
+  step('Start Chat shows the local form; Create account signs carol in; Connected', async () => {
+    await widget.startButton.click();
+    await widget.loginForm.waitFor({ state: 'visible' });
+    await widget.loginForm.getByLabel('Username').fill(USERNAME);
+    await widget.loginForm.getByLabel('Password').fill(PASSWORD);
+    await screenshot(page, 'standalone-02-form');
+    await widget.loginForm.getByRole('button', { name: 'Create account' }).click();
+    await widget.expectConnected(USERNAME);
+  });
+
+  step('a message sent in the room is acknowledged by the gateway', async () => {
+    const b = await widget.send(MESSAGE);
+    assert.equal(b.text, MESSAGE);
+    await screenshot(page, 'standalone-03-sent');
+  });
+
+  step('the console has the sign-in and chat lines, no whole token or password, no CSP violation', async () => {
+    const lines = rec.texts('page');
+    assertLinesInOrder(
+      lines,
+      [
+        `${PREFIX} Chat widget ready for (no block id) (sign-in: local`,
+        `${PREFIX} Start Chat button activated`,
+        `${PREFIX} Creating the account ${USERNAME}`,
+        `${PREFIX} Signed in as ${USERNAME}; access token: `,
+        `${PREFIX} WebSocket connection opened`,
+        `${PREFIX} Authenticated on the chat as ${USERNAME}`,
+        frame('message'),
+      ],
+      'the standalone console',
+    );
+    const csp = lines.filter((l) => /Content Security Policy|Refused to (load|execute|apply|connect)/i.test(l));
+    assert.deepEqual(csp, [], 'the page CSP lets the widget run');
+    assert.deepEqual(rec.pageErrors, [], 'no uncaught errors in the page');
+    assert.deepEqual(rec.httpErrors, [], 'no failed requests');
+    const secrets = [...(await storedTokens(page, gateway.url)), PASSWORD];
+    assertNoTokens(rec.texts(), secrets, 'the standalone console');
+    assertNoTokens(gateway.log().split('\n'), secrets, 'the gateway log');
+  });
+});
