@@ -14,6 +14,7 @@ pub(crate) const EMBEDDED: &[(&str, &str)] = &[
     ("oauth2/login.html", include_str!("../../templates/oauth2/login.html")),
     ("lti/launch.html", include_str!("../../templates/lti/launch.html")),
     ("lti/deep_link.html", include_str!("../../templates/lti/deep_link.html")),
+    ("lti/storage.html", include_str!("../../templates/lti/storage.html")),
     ("standalone/index.html", include_str!("../../templates/standalone/index.html")),
 ];
 

@@ -434,3 +434,78 @@ async fn platforms_from_configuration_are_registered_at_start_and_launch() {
     let (status, _, html) = post_launch(&client, &gw, &platform.sign(&platform.claims(&nonce)), &state).await;
     assert_eq!(status, 200, "{html}");
 }
+
+fn script_json(html: &str, id: &str) -> Value {
+    let at = html.find(&format!("id=\"{id}\"")).expect("script");
+    let rest = &html[at..];
+    serde_json::from_str(&rest[rest.find('>').expect(">") + 1..rest.find("</script>").expect("end")]).expect("JSON")
+}
+
+/// Safari and others drop third-party cookies inside the platform's iframe: with
+/// `lti_storage_target`, the platform's storage frame keeps the state instead.
+#[tokio::test]
+async fn without_cookies_the_platforms_storage_frame_binds_the_launch() {
+    let (platform, gw) = setup().await;
+    let storage_login = |client: reqwest::Client| {
+        let url = format!("{}/lti/login", gw.url);
+        let target = format!("{}/lti/launch", gw.url);
+        async move {
+            let form = [
+                ("iss", ISSUER),
+                ("login_hint", "user-42"),
+                ("target_link_uri", target.as_str()),
+                ("client_id", CLIENT_ID),
+                ("lti_storage_target", "_parent"),
+            ];
+            client.post(url).form(&form).send().await.expect("login")
+        }
+    };
+    let response = storage_login(browser()).await;
+    assert_eq!(response.status(), 200, "a page that talks to the platform's frame, not a redirect");
+    assert!(
+        response.headers()["content-security-policy"].to_str().expect("ascii").contains(ISSUER),
+        "framable by the platform"
+    );
+    let page = response.text().await.expect("page");
+    let put = script_json(&page, "ibal-lti");
+    assert_eq!((put["mode"].as_str(), put["storage_target"].as_str()), (Some("put"), Some("_parent")));
+    assert_eq!(put["platform_origin"], "https://platform.test", "postMessage only to the platform's exact origin");
+    assert!(page.contains("target.postMessage(message, data.platform_origin)"));
+    let auth_url = put["auth_url"].as_str().expect("auth url");
+    assert!(auth_url.starts_with(AUTH_URL) && auth_url.contains("lti_storage_target=_parent"));
+    let (state, nonce) =
+        (put["state"].as_str().expect("state").to_owned(), put["nonce"].as_str().expect("nonce").to_owned());
+
+    // The launch arrives without the cookie (another jar), naming the storage target.
+    let framed = browser();
+    let token = platform.sign(&platform.claims(&nonce));
+    let form = [("id_token", token.as_str()), ("state", state.as_str()), ("lti_storage_target", "_parent")];
+    let check = framed.post(format!("{}/lti/launch", gw.url)).form(&form).send().await.expect("launch");
+    assert_eq!(check.status(), 200);
+    let get = script_json(&check.text().await.expect("page"), "ibal-lti");
+    assert_eq!((get["mode"].as_str(), get["state"].as_str()), (Some("get"), Some(state.as_str())));
+    let ticket = get["ticket"].as_str().expect("ticket").to_owned();
+
+    // A wrong value from storage is refused, and spends the ticket.
+    let verify = |ticket: String, stored: String| {
+        let url = format!("{}/lti/launch/verify", gw.url);
+        let client = framed.clone();
+        async move { client.post(url).form(&[("ticket", ticket), ("stored_state", stored)]).send().await.expect("verify") }
+    };
+    let forged = verify(ticket.clone(), "forged".into()).await;
+    assert_eq!(forged.status(), 400);
+    assert!(forged.text().await.expect("page").contains("state_mismatch"));
+    assert_eq!(verify(ticket, state.clone()).await.status(), 400, "tickets are one-time");
+
+    // Again, with the value the platform's frame kept: the chat, signed in.
+    let check = framed.post(format!("{}/lti/launch", gw.url)).form(&form).send().await.expect("launch");
+    let ticket =
+        script_json(&check.text().await.expect("page"), "ibal-lti")["ticket"].as_str().expect("ticket").to_owned();
+    let chat = verify(ticket, state.clone()).await;
+    assert_eq!(chat.status(), 200);
+    assert_eq!(settings(&chat.text().await.expect("page"))["auth_mode"], "token");
+    // Neither cookie nor storage target: refused.
+    let (status, _, html) = post_launch(&browser(), &gw, &token, &state).await;
+    assert_eq!(status, 400);
+    assert!(html.contains("state_mismatch"));
+}

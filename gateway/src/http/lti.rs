@@ -102,6 +102,8 @@ pub struct LoginParams {
     lti_message_hint: Option<String>,
     client_id: Option<String>,
     lti_deployment_id: Option<String>,
+    /// The platform's frame that keeps state for us (LTI client-side postMessage storage).
+    lti_storage_target: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -111,7 +113,7 @@ struct PendingLaunch {
 }
 
 /// `GET|POST /lti/login`: OIDC third-party login initiation.
-pub async fn login(State(state): State<AppState>, RawQuery(query): RawQuery, body: Bytes) -> Response {
+pub async fn login(State(state): State<AppState>, nonce: CspNonce, RawQuery(query): RawQuery, body: Bytes) -> Response {
     // Platforms initiate with GET (query) or POST (form body): the same parameters either way.
     let mut pairs: Vec<(String, String)> =
         url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()).into_owned().collect();
@@ -126,13 +128,17 @@ pub async fn login(State(state): State<AppState>, RawQuery(query): RawQuery, bod
                 );
             }
         };
-    match login_inner(&state, params).await {
+    match login_inner(&state, &nonce, params).await {
         Ok(response) => response,
         Err((platform, error)) => framed_error(platform.as_ref(), error),
     }
 }
 
-async fn login_inner(state: &AppState, p: LoginParams) -> Result<Response, (Option<LtiPlatform>, PageError)> {
+async fn login_inner(
+    state: &AppState,
+    csp: &CspNonce,
+    p: LoginParams,
+) -> Result<Response, (Option<LtiPlatform>, PageError)> {
     let bad = |message: &str| (None, lti_error(StatusCode::BAD_REQUEST, "invalid_request", message.to_owned()));
     let issuer = p.iss.filter(|i| !i.is_empty()).ok_or_else(|| bad("iss is required."))?;
     let login_hint = p.login_hint.filter(|h| !h.is_empty()).ok_or_else(|| bad("login_hint is required."))?;
@@ -193,10 +199,52 @@ async fn login_inner(state: &AppState, p: LoginParams) -> Result<Response, (Opti
     if let Some(hint) = p.lti_message_hint.as_deref() {
         url.query_pairs_mut().append_pair("lti_message_hint", hint);
     }
-    let mut response = Redirect::to(url.as_str()).into_response();
+    let storage_target = p.lti_storage_target.filter(|t| valid_storage_target(t));
+    if let Some(target) = &storage_target {
+        url.query_pairs_mut().append_pair("lti_storage_target", target);
+    }
+    // The cookie always; with a storage target the platform's frame keeps the state as well,
+    // for browsers that drop third-party cookies.
+    let mut response = match &storage_target {
+        None => Redirect::to(url.as_str()).into_response(),
+        Some(target) => {
+            let data = json!({
+                "mode": "put", "storage_target": target, "platform_origin": storage_origin(&platform),
+                "state": login_state, "nonce": nonce, "auth_url": url.as_str(),
+            });
+            storage_page(state, csp, &platform, data).map_err(|e| (Some(platform.clone()), e))?
+        }
+    };
     if let Ok(value) = cookie(state, &state_cookie_name(&login_state), "1", STATE_TTL_MS / 1000).parse() {
         response.headers_mut().append(header::SET_COOKIE, value);
     }
+    Ok(response)
+}
+
+/// Frame names are short identifiers ("_parent", "post_message_forwarding").
+fn valid_storage_target(target: &str) -> bool {
+    !target.is_empty()
+        && target.len() <= 64
+        && target.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// The origin the platform's storage frame answers from: its OIDC authorization endpoint's.
+fn storage_origin(platform: &LtiPlatform) -> String {
+    url::Url::parse(&platform.auth_url).map(|u| origin_of(&u)).unwrap_or_default()
+}
+
+/// The page that talks to the platform's storage frame (put at login, get at launch).
+fn storage_page(
+    state: &AppState,
+    nonce: &CspNonce,
+    platform: &LtiPlatform,
+    data: Value,
+) -> Result<Response, PageError> {
+    let html = state
+        .templates
+        .render("lti/storage.html", context! { csp_nonce => nonce.as_str(), data => minijinja::value::Serde(&data) })?;
+    let mut response = ([(header::CACHE_CONTROL, "no-store")], Html(html)).into_response();
+    response.extensions_mut().insert(Framable { extra_ancestors: platform_origins(platform), ..Framable::default() });
     Ok(response)
 }
 
@@ -204,6 +252,7 @@ async fn login_inner(state: &AppState, p: LoginParams) -> Result<Response, (Opti
 pub struct LaunchForm {
     id_token: Option<String>,
     state: Option<String>,
+    lti_storage_target: Option<String>,
 }
 
 fn has_cookie(headers: &HeaderMap, name: &str) -> bool {
@@ -230,25 +279,96 @@ pub async fn launch(
             lti_error(StatusCode::BAD_REQUEST, "invalid_request", "id_token and state are required."),
         );
     };
-    // The state must be this browser's (its cookie) and known to us (its record, used once).
-    let cookie_name = state_cookie_name(&login_state);
-    let record = match state.db.session_take(&state_record(&login_state), now_ms()).await {
+    if has_cookie(&headers, &state_cookie_name(&login_state)) {
+        return complete_launch(&state, &nonce, &id_token, &login_state).await;
+    }
+    // No cookie (blocked in the platform's iframe): ask the platform's storage frame instead.
+    match form.lti_storage_target.filter(|t| valid_storage_target(t)) {
+        Some(target) => storage_check(&state, &nonce, id_token, login_state, target).await,
+        None => state_mismatch(),
+    }
+}
+
+fn state_mismatch() -> Response {
+    tracing::warn!("LTI launch refused: state mismatch");
+    framed_error(
+        None,
+        lti_error(
+            StatusCode::BAD_REQUEST,
+            "state_mismatch",
+            "This launch did not start in this browser, or it expired. Reload the page to launch again.",
+        ),
+    )
+}
+
+/// What a launch waits on while the platform's storage frame confirms the state.
+#[derive(Debug, Serialize, Deserialize)]
+struct PendingCheck {
+    id_token: String,
+    state: String,
+}
+
+const CHECK_TTL_MS: i64 = 2 * 60 * 1000;
+
+async fn storage_check(
+    state: &AppState,
+    nonce: &CspNonce,
+    id_token: String,
+    login_state: String,
+    target: String,
+) -> Response {
+    let record = match state.db.session_load(&state_record(&login_state), now_ms()).await {
+        Ok(Some(record)) => record,
+        Ok(None) => return state_mismatch(),
+        Err(e) => return framed_error(None, e.into()),
+    };
+    let Some(pending) = serde_json::from_str::<PendingLaunch>(&record).ok() else { return state_mismatch() };
+    let platform = match state.db.get_lti_platform(&pending.platform_id).await {
+        Ok(p) => p,
+        Err(e) => return framed_error(None, e.into()),
+    };
+    let ticket = random_token(32);
+    let check = serde_json::to_string(&PendingCheck { id_token, state: login_state.clone() }).unwrap_or_default();
+    if let Err(e) = state.db.session_save(&format!("lti_check:{ticket}"), &check, now_ms() + CHECK_TTL_MS).await {
+        return framed_error(None, e.into());
+    }
+    let data = json!({ "mode": "get", "storage_target": target, "platform_origin": storage_origin(&platform), "state": login_state, "ticket": ticket });
+    storage_page(state, nonce, &platform, data).unwrap_or_else(|e| framed_error(Some(&platform), e))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct VerifyForm {
+    ticket: String,
+    #[serde(default)]
+    stored_state: String,
+}
+
+/// `POST /lti/launch/verify`: the platform's storage frame gave back the state it kept for this
+/// browser; it must be the launch's.
+pub async fn verify(State(state): State<AppState>, nonce: CspNonce, Form(form): Form<VerifyForm>) -> Response {
+    let record = match state.db.session_take(&format!("lti_check:{}", form.ticket), now_ms()).await {
         Ok(record) => record,
         Err(e) => return framed_error(None, e.into()),
     };
-    let pending: Option<PendingLaunch> = record.and_then(|r| serde_json::from_str(&r).ok());
-    let Some(pending) = pending.filter(|_| has_cookie(&headers, &cookie_name)) else {
-        tracing::warn!("LTI launch refused: state mismatch");
-        return framed_error(
-            None,
-            lti_error(
-                StatusCode::BAD_REQUEST,
-                "state_mismatch",
-                "This launch did not start in this browser, or it expired. Reload the page to launch again.",
-            ),
-        );
+    let Some(check) = record.and_then(|r| serde_json::from_str::<PendingCheck>(&r).ok()) else {
+        return state_mismatch();
     };
-    let launch = match launch::validate(&state.db, &state.lti_jwks, &id_token, &pending.nonce).await {
+    if form.stored_state.is_empty() || !crate::auth::constant_time_eq(&form.stored_state, &check.state) {
+        return state_mismatch();
+    }
+    complete_launch(&state, &nonce, &check.id_token, &check.state).await
+}
+
+/// The state is this browser's: take its record (once) and validate the id_token against it.
+async fn complete_launch(state: &AppState, nonce: &CspNonce, id_token: &str, login_state: &str) -> Response {
+    let record = match state.db.session_take(&state_record(login_state), now_ms()).await {
+        Ok(record) => record,
+        Err(e) => return framed_error(None, e.into()),
+    };
+    let Some(pending) = record.and_then(|r| serde_json::from_str::<PendingLaunch>(&r).ok()) else {
+        return state_mismatch();
+    };
+    let launch = match launch::validate(&state.db, &state.lti_jwks, id_token, &pending.nonce).await {
         Ok(launch) if launch.platform.id == pending.platform_id => launch,
         Ok(_) => {
             return framed_error(
@@ -269,11 +389,11 @@ pub async fn launch(
             );
         }
     };
-    let clear = cookie(&state, &cookie_name, "", 0);
+    let clear = cookie(state, &state_cookie_name(login_state), "", 0);
     let mut response = if launch.message_type == DEEP_LINKING_REQUEST {
-        deep_link_picker(&state, &nonce, &launch).await
+        deep_link_picker(state, nonce, &launch).await
     } else {
-        chat_page(&state, &nonce, &launch).await
+        chat_page(state, nonce, &launch).await
     };
     if let Ok(value) = clear.parse() {
         response.headers_mut().append(header::SET_COOKIE, value);

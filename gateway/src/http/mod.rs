@@ -79,6 +79,7 @@ pub fn app(state: AppState) -> Router {
         .route("/lti/config.json", get(lti::config))
         .route("/lti/login", get(lti::login).post(lti::login))
         .route("/lti/launch", post(lti::launch))
+        .route("/lti/launch/verify", post(lti::verify))
         .route("/lti/deep-link", post(lti::deep_link));
 
     Router::new()
