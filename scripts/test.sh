@@ -90,6 +90,10 @@ else
     record "tutor plugin (install)" 1
 fi
 
+step "Caddy: the Caddyfile validated, then two gateways behind it, one stopped mid-chat"
+scripts/test-caddy.sh
+record "caddy" $?
+
 step "end to end: the XBlock in the xblock-sdk workbench, the gateway, headless Chromium (playwright-core)"
 scripts/test-e2e.sh
 record "end to end" $?

@@ -284,6 +284,48 @@ pub struct OpenEdxConfig {
     pub scopes: String,
 }
 
+/// An IP network (`10.0.0.0/8`, `::1/128`; a bare address is a /32 or /128).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpNet {
+    addr: std::net::IpAddr,
+    prefix: u8,
+}
+
+impl IpNet {
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        use std::net::IpAddr;
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            // An IPv4 client seen through an IPv6 socket.
+            (IpAddr::V4(_), IpAddr::V6(ip)) => {
+                ip.to_ipv4_mapped().is_some_and(|v4| self.contains(std::net::IpAddr::V4(v4)))
+            }
+            (IpAddr::V6(_), IpAddr::V4(_)) => false,
+        }
+    }
+}
+
+impl FromStr for IpNet {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        let (addr, prefix) = s.split_once('/').map_or((s, None), |(a, p)| (a, Some(p)));
+        let addr: std::net::IpAddr = addr.trim().parse().map_err(|_| ())?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => max,
+            Some(p) => p.trim().parse::<u8>().ok().filter(|p| *p <= max).ok_or(())?,
+        };
+        Ok(Self { addr, prefix })
+    }
+}
+
 /// An LTI platform registered from configuration (`LTI_PLATFORMS`), as Tutor renders it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -322,6 +364,8 @@ pub struct Config {
     pub http_timeout: Duration,
     /// Registered (or completed with new deployments) at start-up.
     pub lti_platforms: Vec<LtiPlatformConfig>,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (for rate limits).
+    pub trusted_proxies: Vec<IpNet>,
 }
 
 /// Where the secret key came from: configuration, or generated and kept in the data folder.
@@ -443,6 +487,18 @@ impl Config {
         let allowed_hosts =
             vars.list("ALLOWED_HOSTS").into_iter().filter(|h| h != "*").map(|h| h.to_ascii_lowercase()).collect();
         let local_accounts = vars.bool("LOCAL_ACCOUNTS", openedx.is_none())?;
+        let trusted_proxies = vars
+            .list("TRUSTED_PROXIES")
+            .iter()
+            .map(|raw| {
+                raw.parse().map_err(|()| {
+                    ConfigError::new(
+                        "TRUSTED_PROXIES",
+                        format!("{raw:?} is not an IP address or network like 10.0.0.0/8"),
+                    )
+                })
+            })
+            .collect::<Result<Vec<IpNet>, _>>()?;
         let lti_platforms = match vars.get("LTI_PLATFORMS") {
             None => Vec::new(),
             Some(raw) => {
@@ -487,6 +543,7 @@ impl Config {
             local_accounts,
             http_timeout,
             lti_platforms,
+            trusted_proxies,
         })
     }
 
@@ -791,6 +848,7 @@ mod tests {
             ("WS_URL", "http://x/ws"),
             ("TEMPLATE_DIR", "/definitely/not/here"),
             ("LTI_PLATFORMS", "{\"issuer\":1}"),
+            ("TRUSTED_PROXIES", "10.0.0.0/33"),
             (
                 "LTI_PLATFORMS",
                 "[{\"issuer\":\"i\",\"client_id\":\"c\",\"deployment_ids\":[\"d\"],\"auth_url\":\"nope\",\"jwks_url\":\"http://j\"}]",
@@ -855,6 +913,17 @@ mod tests {
         for secret in ["k-0123456789abcdef", "client-secret-visible", "redis-password-visible"] {
             assert!(!debug.contains(secret), "Debug output leaks {secret}");
         }
+    }
+
+    #[test]
+    fn ip_networks_match_their_addresses() {
+        let net: IpNet = "172.16.0.0/12".parse().expect("net");
+        assert!(net.contains("172.31.255.1".parse().expect("ip")));
+        assert!(!net.contains("172.32.0.1".parse().expect("ip")));
+        assert!(net.contains("::ffff:172.20.0.3".parse().expect("mapped")));
+        let one: IpNet = "::1".parse().expect("net");
+        assert!(one.contains("::1".parse().expect("ip")) && !one.contains("::2".parse().expect("ip")));
+        assert!("10.0.0.0/33".parse::<IpNet>().is_err() && "nope".parse::<IpNet>().is_err());
     }
 
     #[test]

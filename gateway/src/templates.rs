@@ -10,6 +10,7 @@ use minijinja::Environment;
 pub(crate) const EMBEDDED: &[(&str, &str)] = &[
     ("base.html", include_str!("../../templates/base.html")),
     ("error.html", include_str!("../../templates/error.html")),
+    ("widget_mount.html", include_str!("../../templates/widget_mount.html")),
     ("openedx/popup_callback.html", include_str!("../../templates/openedx/popup_callback.html")),
     ("oauth2/login.html", include_str!("../../templates/oauth2/login.html")),
     ("lti/launch.html", include_str!("../../templates/lti/launch.html")),

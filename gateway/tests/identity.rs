@@ -676,3 +676,29 @@ async fn a_first_party_client_signs_users_in_through_open_edx() {
     let (status, body) = token_request(&gw, &form).await;
     assert_eq!((status.as_u16(), body["error"].as_str()), (400, Some("invalid_grant")), "codes are one-time");
 }
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_sign_in_limits_are_per_client_not_site_wide() {
+    let gw = spawn_gateway(&[("TRUSTED_PROXIES", "127.0.0.1/32")]).await;
+    let http = reqwest::Client::new();
+    let register = |i: usize, forwarded: Option<String>| {
+        let mut request = http
+            .post(format!("{}/api/v1/auth/register", gw.url))
+            .json(&json!({"username": format!("user{i}"), "password": "a fine password"}));
+        if let Some(f) = forwarded {
+            request = request.header("x-forwarded-for", f);
+        }
+        request.send()
+    };
+    // Twelve different clients through the proxy: none is limited by the others.
+    for i in 0..12 {
+        let status = register(i, Some(format!("198.51.100.{i}"))).await.expect("register").status();
+        assert_eq!(status, 201, "client {i}");
+    }
+    // One client, even one that writes its own X-Forwarded-For, is limited.
+    let mut statuses = Vec::new();
+    for i in 100..112 {
+        statuses.push(register(i, Some("10.0.0.1, 203.0.113.5".into())).await.expect("register").status().as_u16());
+    }
+    assert!(statuses.contains(&429), "the right-most untrusted hop is the client: {statuses:?}");
+}

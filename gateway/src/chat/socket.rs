@@ -367,28 +367,20 @@ impl Connection {
                         return None;
                     }
                     Ok(None | Some(Err(_))) => return None,
-                    Ok(Some(Ok(WsMessage::Text(text)))) => match protocol::parse(&text) {
-                        Ok(ClientFrame::Auth { token }) => token,
-                        _ => {
-                            self.refuse(
-                                "auth_required",
-                                "The first frame must be {\"type\":\"auth\",\"token\":…}.",
-                                close::UNAUTHORIZED,
-                                "auth required",
-                            )
-                            .await;
+                    Ok(Some(Ok(first))) => {
+                        let token = match first {
+                            WsMessage::Text(text) => match protocol::parse(&text) {
+                                Ok(ClientFrame::Auth { token }) => Some(token),
+                                _ => None,
+                            },
+                            _ => None,
+                        };
+                        let Some(token) = token else {
+                            let message = "The first frame must be {\"type\":\"auth\",\"token\":…}.";
+                            self.refuse("auth_required", message, close::UNAUTHORIZED, "auth required").await;
                             return None;
-                        }
-                    },
-                    Ok(Some(Ok(_))) => {
-                        self.refuse(
-                            "auth_required",
-                            "The first frame must be {\"type\":\"auth\",\"token\":…}.",
-                            close::UNAUTHORIZED,
-                            "auth required",
-                        )
-                        .await;
-                        return None;
+                        };
+                        token
                     }
                 }
             }

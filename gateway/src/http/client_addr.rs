@@ -1,24 +1,99 @@
-//! The peer address of a request, for rate limits. Behind a proxy this is the proxy; the limits
-//! then also key on the account, which the proxy cannot hide.
+//! The client address of a request, for rate limits. Behind a reverse proxy (Caddy, Tutor's
+//! Caddy, a Kubernetes ingress) every connection comes from the proxy; when the peer is one of
+//! `TRUSTED_PROXIES`, the client is the right-most address in `X-Forwarded-For` that is not itself
+//! a trusted proxy (what a client writes further left cannot be trusted).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::{ConnectInfo, FromRef, FromRequestParts};
 use axum::http::request::Parts;
 
+use crate::config::IpNet;
+use crate::state::AppState;
+
 #[derive(Debug, Clone, Copy)]
-pub struct ClientAddr(pub Option<SocketAddr>);
+pub struct ClientAddr(pub Option<IpAddr>);
 
 impl ClientAddr {
     pub fn key(&self) -> String {
-        self.0.map(|a| a.ip().to_string()).unwrap_or_else(|| "unknown".into())
+        self.0.map(|ip| ip.to_string()).unwrap_or_else(|| "unknown".into())
     }
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+/// The networks whose `X-Forwarded-For` is believed.
+#[derive(Debug, Clone, Default)]
+pub struct TrustedProxies(pub Arc<Vec<IpNet>>);
+
+impl TrustedProxies {
+    fn trusts(&self, ip: IpAddr) -> bool {
+        self.0.iter().any(|net| net.contains(ip))
+    }
+
+    /// The client behind the proxies: `peer` itself unless it is trusted.
+    pub fn client(&self, peer: Option<IpAddr>, forwarded_for: Option<&str>) -> Option<IpAddr> {
+        let peer = peer?;
+        if !self.trusts(peer) {
+            return Some(peer);
+        }
+        let hops: Vec<IpAddr> =
+            forwarded_for.unwrap_or_default().split(',').filter_map(|hop| hop.trim().parse::<IpAddr>().ok()).collect();
+        hops.iter().rev().find(|ip| !self.trusts(**ip)).copied().or(Some(peer))
+    }
+}
+
+impl FromRef<AppState> for TrustedProxies {
+    fn from_ref(state: &AppState) -> Self {
+        Self(Arc::new(state.config.trusted_proxies.clone()))
+    }
+}
+
+impl<S> FromRequestParts<S> for ClientAddr
+where
+    S: Send + Sync,
+    TrustedProxies: FromRef<S>,
+{
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self(parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0)))
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+        let forwarded = parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
+        Ok(Self(TrustedProxies::from_ref(state).client(peer, forwarded)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn proxies(list: &[&str]) -> TrustedProxies {
+        TrustedProxies(Arc::new(list.iter().map(|n| n.parse().expect("net")).collect()))
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().expect("ip")
+    }
+
+    #[test]
+    fn untrusted_peers_are_the_client() {
+        let none = proxies(&[]);
+        assert_eq!(
+            none.client(Some(ip("203.0.113.9")), Some("1.2.3.4")),
+            Some(ip("203.0.113.9")),
+            "no proxy trusted: XFF ignored"
+        );
+    }
+
+    #[test]
+    fn behind_trusted_proxies_the_rightmost_untrusted_hop_is_the_client() {
+        let trusted = proxies(&["172.16.0.0/12", "127.0.0.1"]);
+        assert_eq!(trusted.client(Some(ip("172.18.0.5")), Some("198.51.100.7")), Some(ip("198.51.100.7")));
+        // A client-written (spoofed) left part is not believed.
+        assert_eq!(
+            trusted.client(Some(ip("172.18.0.5")), Some("10.9.9.9, 198.51.100.7, 172.18.0.2")),
+            Some(ip("198.51.100.7"))
+        );
+        assert_eq!(trusted.client(Some(ip("127.0.0.1")), None), Some(ip("127.0.0.1")), "no header: the proxy itself");
+        assert_eq!(trusted.client(Some(ip("172.18.0.5")), Some("garbage")), Some(ip("172.18.0.5")));
     }
 }

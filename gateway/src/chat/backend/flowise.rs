@@ -5,12 +5,10 @@
 
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
-use super::{BackendError, Chunk, ChunkStream, IDLE_TIMEOUT, LlmRequest, status_error, transport};
-use crate::chat::sse;
+use super::{BackendError, Chunk, ChunkStream, LlmRequest, Step, sse_reply, status_error, transport};
 use crate::config::FlowiseConfig;
 
 #[derive(Debug, Clone)]
@@ -66,46 +64,7 @@ impl Flowise {
                 value["text"].as_str().ok_or_else(|| BackendError::Stream("an answer without text".into()))?.to_owned();
             return Ok(Box::pin(futures_util::stream::iter([Ok(Chunk::Delta(text))])));
         }
-        let events = sse::data_events(Box::pin(response.bytes_stream()));
-        let stream = futures_util::stream::unfold((Box::pin(events), false), |(mut events, finished)| async move {
-            if finished {
-                return None;
-            }
-            loop {
-                let next = match tokio::time::timeout(IDLE_TIMEOUT, events.next()).await {
-                    Err(_) => return Some((Err(BackendError::Timeout), (events, true))),
-                    Ok(next) => next,
-                };
-                let data = match next {
-                    None => {
-                        return Some((
-                            Err(BackendError::Stream("the stream ended before its end event".into())),
-                            (events, true),
-                        ));
-                    }
-                    Some(Err(e)) => return Some((Err(transport(&e)), (events, true))),
-                    Some(Ok(data)) => data,
-                };
-                let Ok(event) = serde_json::from_str::<Value>(&data) else {
-                    return Some((Err(BackendError::Stream("a malformed event".into())), (events, true)));
-                };
-                match event["event"].as_str() {
-                    Some("token") => {
-                        if let Some(token) = event["data"].as_str().filter(|t| !t.is_empty()) {
-                            return Some((Ok(Chunk::Delta(token.to_owned())), (events, false)));
-                        }
-                    }
-                    Some("end") => return None,
-                    Some("error") => {
-                        let message = event["data"].as_str().unwrap_or("error event").to_owned();
-                        return Some((Err(BackendError::Unavailable(message)), (events, true)));
-                    }
-                    // start, metadata, sourceDocuments, usedTools, …: nothing to show.
-                    _ => {}
-                }
-            }
-        });
-        Ok(Box::pin(stream))
+        Ok(sse_reply(response, parse_event))
     }
 
     pub async fn health(&self) -> Result<(), String> {
@@ -122,5 +81,24 @@ impl Flowise {
         } else {
             Err(format!("answered {:?}", body.chars().take(40).collect::<String>()))
         }
+    }
+}
+
+/// One Flowise stream event: `{"event": "token" | "start" | "metadata" | "error" | "end", "data": …}`.
+fn parse_event(data: &str) -> Step {
+    let Ok(event) = serde_json::from_str::<Value>(data) else {
+        return Step::Fail(BackendError::Stream("a malformed event".into()));
+    };
+    match event["event"].as_str() {
+        Some("token") => match event["data"].as_str().filter(|t| !t.is_empty()) {
+            Some(token) => Step::Chunk(Chunk::Delta(token.to_owned())),
+            None => Step::Skip,
+        },
+        Some("end") => Step::Done,
+        Some("error") => {
+            Step::Fail(BackendError::Unavailable(event["data"].as_str().unwrap_or("error event").to_owned()))
+        }
+        // start, metadata, sourceDocuments, usedTools, …: nothing to show.
+        _ => Step::Skip,
     }
 }

@@ -132,6 +132,45 @@ impl Backend {
     }
 }
 
+/// What one server-sent event means to a backend.
+pub(crate) enum Step {
+    Chunk(Chunk),
+    /// Nothing to show (role-only deltas, metadata events): read on.
+    Skip,
+    /// The reply is complete.
+    Done,
+    Fail(BackendError),
+}
+
+/// Reads a streaming answer: each SSE event's data goes through `parse`. A silence longer than
+/// `IDLE_TIMEOUT`, a dropped connection, or a body ending before `Done` ends the stream with an error.
+pub(crate) fn sse_reply<F>(response: reqwest::Response, parse: F) -> ChunkStream
+where
+    F: Fn(&str) -> Step + Send + 'static,
+{
+    let events = Box::pin(crate::chat::sse::data_events(Box::pin(response.bytes_stream())));
+    let stream = futures_util::stream::unfold((events, parse, false), |(mut events, parse, finished)| async move {
+        if finished {
+            return None;
+        }
+        loop {
+            let step = match tokio::time::timeout(IDLE_TIMEOUT, futures_util::StreamExt::next(&mut events)).await {
+                Err(_) => Step::Fail(BackendError::Timeout),
+                Ok(None) => Step::Fail(BackendError::Stream("the stream ended before the reply was complete".into())),
+                Ok(Some(Err(e))) => Step::Fail(transport(&e)),
+                Ok(Some(Ok(data))) => parse(&data),
+            };
+            match step {
+                Step::Chunk(chunk) => return Some((Ok(chunk), (events, parse, false))),
+                Step::Skip => {}
+                Step::Done => return None,
+                Step::Fail(e) => return Some((Err(e), (events, parse, true))),
+            }
+        }
+    });
+    Box::pin(stream)
+}
+
 /// Maps a transport error of reqwest to the backend error it means.
 pub(crate) fn transport(e: &reqwest::Error) -> BackendError {
     if e.is_timeout() {

@@ -4,12 +4,10 @@
 
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
-use super::{BackendError, Chunk, ChunkStream, IDLE_TIMEOUT, LlmRequest, status_error, transport};
-use crate::chat::sse;
+use super::{BackendError, Chunk, ChunkStream, LlmRequest, Step, sse_reply, status_error, transport};
 use crate::config::OpenAiConfig;
 use crate::db::MessageRole;
 
@@ -60,46 +58,7 @@ impl OpenAi {
         if !response.status().is_success() {
             return Err(status_error(response.status()));
         }
-        let events = sse::data_events(Box::pin(response.bytes_stream()));
-        let stream = futures_util::stream::unfold((Box::pin(events), false), |(mut events, finished)| async move {
-            if finished {
-                return None;
-            }
-            loop {
-                let next = match tokio::time::timeout(IDLE_TIMEOUT, events.next()).await {
-                    Err(_) => return Some((Err(BackendError::Timeout), (events, true))),
-                    Ok(next) => next,
-                };
-                let data = match next {
-                    None => {
-                        return Some((
-                            Err(BackendError::Stream("the stream ended before [DONE]".into())),
-                            (events, true),
-                        ));
-                    }
-                    Some(Err(e)) => return Some((Err(transport(&e)), (events, true))),
-                    Some(Ok(data)) => data,
-                };
-                if data.trim() == "[DONE]" {
-                    return None;
-                }
-                let Ok(value) = serde_json::from_str::<Value>(&data) else {
-                    return Some((Err(BackendError::Stream("a malformed event".into())), (events, true)));
-                };
-                if let Some(error) = value.get("error") {
-                    let message = error["message"].as_str().unwrap_or("error event").to_owned();
-                    return Some((Err(BackendError::Stream(message)), (events, true)));
-                }
-                if let Some(delta) = value["choices"][0]["delta"]["content"].as_str().filter(|d| !d.is_empty()) {
-                    return Some((Ok(Chunk::Delta(delta.to_owned())), (events, false)));
-                }
-                if let Some(usage) = value.get("usage").filter(|u| u.is_object()) {
-                    return Some((Ok(Chunk::Usage(usage.clone())), (events, false)));
-                }
-                // Role-only or empty deltas: read on.
-            }
-        });
-        Ok(Box::pin(stream))
+        Ok(sse_reply(response, parse_event))
     }
 
     pub async fn health(&self) -> Result<(), String> {
@@ -110,5 +69,25 @@ impl OpenAi {
             .await
             .map_err(|e| e.to_string())?;
         if response.status().is_success() { Ok(()) } else { Err(format!("HTTP {}", response.status())) }
+    }
+}
+
+/// One `data:` payload of an OpenAI-compatible stream.
+fn parse_event(data: &str) -> Step {
+    if data.trim() == "[DONE]" {
+        return Step::Done;
+    }
+    let Ok(value) = serde_json::from_str::<Value>(data) else {
+        return Step::Fail(BackendError::Stream("a malformed event".into()));
+    };
+    if let Some(error) = value.get("error") {
+        return Step::Fail(BackendError::Stream(error["message"].as_str().unwrap_or("error event").to_owned()));
+    }
+    if let Some(delta) = value["choices"][0]["delta"]["content"].as_str().filter(|d| !d.is_empty()) {
+        return Step::Chunk(Chunk::Delta(delta.to_owned()));
+    }
+    match value.get("usage").filter(|u| u.is_object()) {
+        Some(usage) => Step::Chunk(Chunk::Usage(usage.clone())),
+        None => Step::Skip, // role-only or empty deltas
     }
 }

@@ -84,6 +84,26 @@ impl Db {
         if let Some(user) = self.find_user_by_identity(&claims.issuer, &claims.subject).await? {
             return self.refresh_profile(&user.id, claims, now).await;
         }
+        match self.insert_user_with_identity(claims, None, Some(now)).await? {
+            Some(user_id) => self.get_user(&user_id).await,
+            None => {
+                // Another request created this identity first: use theirs.
+                let user =
+                    self.find_user_by_identity(&claims.issuer, &claims.subject).await?.ok_or(DbError::NotFound)?;
+                self.refresh_profile(&user.id, claims, now).await
+            }
+        }
+    }
+
+    /// Creates a user and its identity in one transaction: the new user's id, or None (and nothing
+    /// written) when the identity exists already. `login_at` marks a user who signs in right now.
+    async fn insert_user_with_identity(
+        &self,
+        claims: &IdentityClaims,
+        password_hash: Option<&str>,
+        login_at: Option<i64>,
+    ) -> DbResult<Option<String>> {
+        let now = now_ms();
         let mut tx = self.pool().begin().await?;
         let user_id = new_id();
         sqlx::query(sql!(self, "INSERT INTO users (id, username, name, email, role, created_at, updated_at, last_seen_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"))
@@ -94,28 +114,26 @@ impl Db {
             .bind(claims.role.as_str())
             .bind(now)
             .bind(now)
-            .bind(now)
+            .bind(login_at)
             .execute(&mut *tx)
             .await?;
-        let inserted = sqlx::query(sql!(self, "INSERT INTO identities (issuer, subject, user_id, password_hash, created_at, last_login_at) VALUES (?, ?, ?, NULL, ?, ?)"))
+        let inserted = sqlx::query(sql!(self, "INSERT INTO identities (issuer, subject, user_id, password_hash, created_at, last_login_at) VALUES (?, ?, ?, ?, ?, ?)"))
             .bind(&claims.issuer)
             .bind(&claims.subject)
             .bind(&user_id)
+            .bind(password_hash)
             .bind(now)
-            .bind(now)
+            .bind(login_at)
             .execute(&mut *tx)
             .await;
         match inserted {
             Ok(_) => {
                 tx.commit().await?;
-                self.get_user(&user_id).await
+                Ok(Some(user_id))
             }
             Err(e) if is_unique_violation(&e) => {
-                // Another request created this identity first: use theirs.
                 tx.rollback().await?;
-                let user =
-                    self.find_user_by_identity(&claims.issuer, &claims.subject).await?.ok_or(DbError::NotFound)?;
-                self.refresh_profile(&user.id, claims, now).await
+                Ok(None)
             }
             Err(e) => Err(e.into()),
         }
@@ -166,38 +184,17 @@ impl Db {
         email: &str,
         password_hash: &str,
     ) -> DbResult<User> {
-        let now = now_ms();
-        let subject = username.to_lowercase();
-        let mut tx = self.pool().begin().await?;
-        let user_id = new_id();
-        sqlx::query(sql!(self, "INSERT INTO users (id, username, name, email, role, created_at, updated_at, last_seen_at) VALUES (?, ?, ?, ?, ?, ?, ?, NULL)"))
-            .bind(&user_id)
-            .bind(username)
-            .bind(name)
-            .bind(email)
-            .bind(Role::Learner.as_str())
-            .bind(now)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        let inserted = sqlx::query(sql!(self, "INSERT INTO identities (issuer, subject, user_id, password_hash, created_at, last_login_at) VALUES (?, ?, ?, ?, ?, NULL)"))
-            .bind(LOCAL_ISSUER)
-            .bind(&subject)
-            .bind(&user_id)
-            .bind(password_hash)
-            .bind(now)
-            .execute(&mut *tx)
-            .await;
-        match inserted {
-            Ok(_) => {
-                tx.commit().await?;
-                self.get_user(&user_id).await
-            }
-            Err(e) if is_unique_violation(&e) => {
-                tx.rollback().await?;
-                Err(DbError::Conflict("username_taken"))
-            }
-            Err(e) => Err(e.into()),
+        let claims = IdentityClaims {
+            issuer: LOCAL_ISSUER.into(),
+            subject: username.to_lowercase(),
+            username: username.into(),
+            name: name.into(),
+            email: email.into(),
+            role: Role::Learner,
+        };
+        match self.insert_user_with_identity(&claims, Some(password_hash), None).await? {
+            Some(user_id) => self.get_user(&user_id).await,
+            None => Err(DbError::Conflict("username_taken")),
         }
     }
 
