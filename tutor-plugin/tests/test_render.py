@@ -157,8 +157,22 @@ def test_compose_environment(project: TutorProject) -> None:
     assert env["FRAME_ANCESTORS"].split(",") == [lms, cms, mfe]
     assert env["ALLOWED_ORIGINS"].split(",") == [f"http://{GATEWAY}", lms, cms, mfe]
     # Optional settings left empty are not passed at all.
-    for unset in ("FLOWISE_URL", "FLOWISE_API_KEY", "OPENAI_API_KEY", "UPSTREAM_WS_URL"):
+    for unset in ("FLOWISE_URL", "FLOWISE_API_KEY", "OPENAI_API_KEY", "UPSTREAM_WS_URL", "LTI_PLATFORMS"):
         assert unset not in env
+    assert env["TRUSTED_PROXIES"] == "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16"
+
+
+def test_lti_platforms_reach_the_gateway_as_one_line_of_json(project: TutorProject) -> None:
+    platform = {
+        "issuer": "https://canvas.instructure.com",
+        "client_id": "10000000000001",
+        "deployment_ids": ["1:abc"],
+        "auth_url": "https://sso.canvaslms.com/api/lti/authorize_redirect",
+        "jwks_url": "https://sso.canvaslms.com/api/lti/security/jwks",
+    }
+    project.save(f"LLM_LTI_PLATFORMS={json.dumps([platform])}")
+    env = compose_env(project)
+    assert json.loads(env["LTI_PLATFORMS"]) == [platform]
 
 
 def test_jwks_is_the_public_half_of_the_lms_signing_key(project: TutorProject) -> None:

@@ -70,6 +70,9 @@ CONFIG: dict[str, dict[str, t.Any]] = {
         "OPENAI_API_KEY": "",
         "OPENAI_MODEL": "",
         "UPSTREAM_WS_URL": "",
+        # LTI 1.3 platforms allowed to launch the chat: a list of {"issuer", "client_id",
+        # "deployment_ids": [...], "auth_url", "jwks_url", "token_url"?, "name"?}.
+        "LTI_PLATFORMS": [],
         # Further origins (scheme://host[:port]) allowed to embed the chat and to
         # open its WebSocket, besides the LMS, Studio and the MFEs.
         "EXTRA_ORIGINS": [],
