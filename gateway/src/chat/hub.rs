@@ -289,3 +289,74 @@ mod tests {
         assert!(on_a.rx.try_recv().is_err(), "no double delivery");
     }
 }
+
+#[cfg(test)]
+mod outage_tests {
+    use super::*;
+
+    /// A Redis of the test's own (the machine's `redis-server`), so it can be stopped and restarted.
+    fn start_redis(port: u16) -> std::process::Child {
+        std::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server is installed on this machine")
+    }
+
+    async fn wait_for(mut check: impl FnMut() -> bool) {
+        for _ in 0..100 {
+            if check() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("timed out");
+    }
+
+    #[tokio::test]
+    async fn after_a_redis_outage_subscribers_are_told_to_resync() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
+        let mut redis = start_redis(port);
+        wait_for(|| std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()).await;
+        let url = format!("redis://127.0.0.1:{port}");
+        let a = Hub::with_redis(16, &url).expect("hub a");
+        let b = Hub::with_redis(16, &url).expect("hub b");
+        let mut on_b = b.subscribe("room").await;
+        a.publish("room", "before").await;
+        assert_eq!(
+            &*tokio::time::timeout(Duration::from_secs(5), on_b.rx.recv()).await.expect("in time").expect("frame"),
+            "before"
+        );
+
+        redis.kill().expect("stop redis");
+        redis.wait().expect("stopped");
+        // While Redis is away, frames published on this replica still reach its own sockets.
+        let mut local = a.subscribe("solo").await;
+        a.publish("solo", "while down").await;
+        assert_eq!(
+            &*tokio::time::timeout(Duration::from_secs(10), local.rx.recv()).await.expect("in time").expect("frame"),
+            "while down"
+        );
+
+        let mut redis = start_redis(port);
+        let got = tokio::time::timeout(Duration::from_secs(20), on_b.rx.recv())
+            .await
+            .expect("resync within 20 s")
+            .expect("frame");
+        assert_eq!(&*got, RESYNC, "the socket is told to reload from the database");
+        a.publish("room", "after").await;
+        let next = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                let frame = on_b.rx.recv().await.expect("frame");
+                if &*frame != RESYNC {
+                    return frame;
+                }
+            }
+        })
+        .await
+        .expect("in time");
+        assert_eq!(&*next, "after", "fan-out works again");
+        redis.kill().ok();
+        redis.wait().ok();
+    }
+}
