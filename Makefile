@@ -1,5 +1,5 @@
 # The two commands the README opens with, and a few more.
-.PHONY: run test widget lint fmt migrate check
+.PHONY: run test widget lint fmt migrate check bench
 
 # Run the gateway on its embedded defaults: SQLite under ./data, room chat, local accounts.
 # The widget is built first when it can be (its tools install themselves once); the gateway embeds it.
@@ -27,3 +27,9 @@ migrate:
 
 check:
 	cargo run -p ibal-gateway -- check
+
+# Benchmarks (issue 8): the release gateway against baselines measured in the same run, on loopback.
+# Prints the table and writes it to bench/RESULTS.md. Needs sqlite3 (and psql for the PostgreSQL row).
+bench:
+	CARGO_TARGET_DIR=$(CURDIR)/target cargo build --release -p ibal-gateway -p ibal-bench
+	ulimit -n $$(ulimit -Hn) 2>/dev/null || true; $(CURDIR)/target/release/ibal-bench --out bench/RESULTS.md
