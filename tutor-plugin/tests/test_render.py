@@ -157,7 +157,14 @@ def test_compose_environment(project: TutorProject) -> None:
     assert env["FRAME_ANCESTORS"].split(",") == [lms, cms, mfe]
     assert env["ALLOWED_ORIGINS"].split(",") == [f"http://{GATEWAY}", lms, cms, mfe]
     # Optional settings left empty are not passed at all.
-    for unset in ("FLOWISE_URL", "FLOWISE_API_KEY", "OPENAI_API_KEY", "UPSTREAM_WS_URL", "LTI_PLATFORMS"):
+    unset_settings = (
+        "FLOWISE_URL",
+        "FLOWISE_API_KEY",
+        "OPENAI_API_KEY",
+        "UPSTREAM_WS_URL",
+        "LTI_PLATFORMS",
+    )
+    for unset in unset_settings:
         assert unset not in env
     assert env["TRUSTED_PROXIES"] == "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16"
 
