@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use common::TestDb;
 use ibal_gateway::config::DbKind;
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ibal-gateway");
 
@@ -140,28 +139,7 @@ async fn serve_runs_on_defaults_and_stops_gracefully() {
         .kill_on_drop(true)
         .spawn()
         .expect("spawn");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let addr = tokio::time::timeout(Duration::from_secs(30), async {
-        while let Some(line) = lines.next_line().await.expect("read") {
-            let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else {
-                continue;
-            };
-            if event["message"] == "listening" {
-                return event["addr"].as_str().expect("addr").to_owned();
-            }
-        }
-        panic!("the gateway exited before listening");
-    })
-    .await
-    .expect("listening within 30 s");
-    // Keep draining the log so the child never blocks on a full pipe.
-    let drain = tokio::spawn(async move {
-        let mut all = Vec::new();
-        while let Ok(Some(line)) = lines.next_line().await {
-            all.push(line);
-        }
-        all
-    });
+    let (addr, drain) = common::wait_listening(&mut child).await;
 
     let http = reqwest::Client::new();
     let health = http.get(format!("http://{addr}/health")).send().await.expect("health");

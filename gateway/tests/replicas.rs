@@ -4,7 +4,6 @@
 mod common;
 
 use std::process::Stdio;
-use std::time::Duration;
 
 use common::TestDb;
 use common::fake_llm::FakeLlm;
@@ -13,7 +12,6 @@ use ibal_gateway::auth::keys::KeyRing;
 use ibal_gateway::auth::tokens::TokenService;
 use ibal_gateway::config::DbKind;
 use serde_json::json;
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ibal-gateway");
 
@@ -44,19 +42,7 @@ async fn replica(db_url: &str, extra: &[(&str, &str)]) -> Replica {
         .kill_on_drop(true)
         .spawn()
         .expect("spawn");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let addr = tokio::time::timeout(Duration::from_secs(30), async {
-        while let Some(line) = lines.next_line().await.expect("read") {
-            let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
-            if event["message"] == "listening" {
-                return event["addr"].as_str().expect("addr").to_owned();
-            }
-        }
-        panic!("the replica exited before listening");
-    })
-    .await
-    .expect("listening within 30 s");
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let (addr, _log) = common::wait_listening(&mut child).await;
     Replica { url: format!("http://{addr}"), _child: child }
 }
 
