@@ -504,19 +504,7 @@ impl Widget {
             }
             Some(token) if token.refresh_token.is_some() => {
                 log::info("The stored access token has expired; refreshing it");
-                let attempt = self.io.borrow().auth_gen;
-                let me = self.me.clone();
-                spawn_local(async move {
-                    let result = Self::refresh_now(&me).await;
-                    let Some(w) = me.upgrade() else { return };
-                    if w.io.borrow().auth_gen != attempt {
-                        return;
-                    }
-                    match result {
-                        Ok(token) => w.dispatch(Event::Authenticated { username: token.username, fresh: true }),
-                        Err(_) => w.begin_sign_in(),
-                    }
-                });
+                self.refresh_then_authenticate(|w| w.begin_sign_in());
             }
             _ => self.begin_sign_in(),
         }
@@ -635,6 +623,15 @@ impl Widget {
             self.dispatch(Event::AuthFailed { code: "token_page_expired".into(), detail: String::new() });
             return;
         }
+        self.refresh_then_authenticate(|w| {
+            w.run(Effect::ForgetToken);
+            w.dispatch(Event::AuthFailed { code: "session_expired".into(), detail: String::new() });
+        });
+    }
+
+    /// Refreshes the token in the background, then signs in with it, or runs `on_failure`; either
+    /// only if no newer sign-in attempt has started meanwhile (the widget may be gone, too).
+    fn refresh_then_authenticate(&self, on_failure: fn(&Widget)) {
         let attempt = self.io.borrow().auth_gen;
         let me = self.me.clone();
         spawn_local(async move {
@@ -645,10 +642,7 @@ impl Widget {
             }
             match result {
                 Ok(token) => w.dispatch(Event::Authenticated { username: token.username, fresh: true }),
-                Err(_) => {
-                    w.run(Effect::ForgetToken);
-                    w.dispatch(Event::AuthFailed { code: "session_expired".into(), detail: String::new() });
-                }
+                Err(_) => on_failure(&w),
             }
         });
     }
