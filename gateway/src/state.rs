@@ -33,6 +33,8 @@ pub struct AppState {
     pub chat: Arc<Chat>,
     /// LTI platforms' public keys, cached.
     pub lti_jwks: Arc<crate::lti::jwks::JwksCache>,
+    /// `TRUSTED_PROXIES`, shared by every request that needs the client's address.
+    pub trusted_proxies: crate::http::client_addr::TrustedProxies,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +64,7 @@ impl AppState {
             None => None,
         };
         Ok(Self {
+            trusted_proxies: crate::http::client_addr::TrustedProxies(Arc::new(config.trusted_proxies.clone())),
             lti_jwks: Arc::new(crate::lti::jwks::JwksCache::new(http.clone())),
             chat: Chat::new(&config.chat, http.clone(), config.redis_url.as_ref().map(|u| u.expose_secret()))?,
             tokens,

@@ -44,7 +44,7 @@ impl TrustedProxies {
 
 impl FromRef<AppState> for TrustedProxies {
     fn from_ref(state: &AppState) -> Self {
-        Self(Arc::new(state.config.trusted_proxies.clone()))
+        state.trusted_proxies.clone()
     }
 }
 

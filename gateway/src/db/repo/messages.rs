@@ -176,7 +176,24 @@ impl Db {
                     .bind(new.conversation_id)
                     .execute(self.pool())
                     .await?;
-                Ok(Stored { message: self.get_message(&id).await?, created: true })
+                // Everything stored is known here: no need to read the row back.
+                let message = Message {
+                    id,
+                    conversation_id: new.conversation_id.to_owned(),
+                    sender_id: new.sender_id.map(str::to_owned),
+                    client_id: new.client_id.map(str::to_owned),
+                    role: new.role,
+                    sender_name: new.sender_name.to_owned(),
+                    content: new.content.to_owned(),
+                    status: new.status,
+                    reply_to: new.reply_to.map(str::to_owned),
+                    error_code: new.error_code.map(str::to_owned),
+                    tokens: new.tokens,
+                    latency_ms: new.latency_ms,
+                    created_at: now,
+                    updated_at: now,
+                };
+                Ok(Stored { message, created: true })
             }
             Err(e) if is_unique_violation(&e) && new.client_id.is_some() => {
                 let existing = self.find_by_client_id(new.conversation_id, new.sender_id, new.client_id).await?;
