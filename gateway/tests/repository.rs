@@ -74,6 +74,21 @@ db_test!(local_accounts_refuse_taken_names, |db: Db| async move {
     assert_eq!(db.count_users().await.expect("count"), 1, "the refused account left nothing behind");
 });
 
+db_test!(last_seen_is_written_at_most_once_a_minute, |db: Db| async move {
+    let fresh = db.upsert_identity(&claims("iss", "seen", "seen")).await.expect("user");
+    db.touch_user(&fresh).await.expect("touch");
+    let seen = db.get_user(&fresh.id).await.expect("get");
+    let first = seen.last_seen_at.expect("recorded");
+    // Within the resolution the stored time stays: reconnecting sockets do not write.
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    db.touch_user(&seen).await.expect("touch again");
+    assert_eq!(db.get_user(&fresh.id).await.expect("get").last_seen_at, Some(first));
+    // Once it is older, it moves.
+    let stale = User { last_seen_at: Some(first - LAST_SEEN_RESOLUTION_MS), ..seen };
+    db.touch_user(&stale).await.expect("touch stale");
+    assert!(db.get_user(&fresh.id).await.expect("get").last_seen_at.expect("recorded") > first);
+});
+
 db_test!(conversations_are_per_user_and_context, |db: Db| async move {
     let a = db.upsert_identity(&claims("iss", "a", "a")).await.expect("user");
     let b = db.upsert_identity(&claims("iss", "b", "b")).await.expect("user");
@@ -160,6 +175,55 @@ db_test!(room_client_ids_do_not_collide_between_senders, |db: Db| async move {
     let mb = db.insert_message(&NewMessage::from_user(&room.id, &b.id, "b", "same-id", "from b")).await.expect("b");
     assert!(ma.created && mb.created, "one sender cannot suppress another's message");
     assert_eq!(db.count_messages(&room.id).await.expect("count"), 2);
+});
+
+db_test!(concurrent_messages_are_each_stored_once_and_a_bad_one_costs_no_other, |db: Db| async move {
+    // Many senders at once: their messages share the writer's transactions. Resends race their
+    // originals, and a message for a conversation that does not exist fails alone.
+    let u = db.upsert_identity(&claims("iss", "u", "u")).await.expect("user");
+    let conv = db.conversation_for(Owner::Room, &ctx("c", "busy")).await.expect("room");
+    let mut tasks = Vec::new();
+    for i in 0..240 {
+        for copy in 0..if i % 8 == 0 { 2 } else { 1 } {
+            let (db, conv_id, user_id) = (db.clone(), conv.id.clone(), u.id.clone());
+            tasks.push(tokio::spawn(async move {
+                let client_id = format!("c{i}");
+                let text = format!("m{i}");
+                let stored =
+                    db.insert_message(&NewMessage::from_user(&conv_id, &user_id, "u", &client_id, &text)).await;
+                (i, copy, stored)
+            }));
+        }
+        if i % 60 == 0 {
+            let (db, user_id) = (db.clone(), u.id.clone());
+            tasks.push(tokio::spawn(async move {
+                let stored =
+                    db.insert_message(&NewMessage::from_user("no-such-room", &user_id, "u", "x", "lost")).await;
+                (usize::MAX, 0, stored)
+            }));
+        }
+    }
+    let mut ids: std::collections::HashMap<usize, (String, usize)> = std::collections::HashMap::new();
+    let mut refused = 0;
+    for task in tasks {
+        let (i, _copy, stored) = task.await.expect("join");
+        if i == usize::MAX {
+            assert!(stored.is_err(), "a message for no conversation is refused, got {stored:?}");
+            refused += 1;
+            continue;
+        }
+        let stored = stored.unwrap_or_else(|e| panic!("message {i} failed: {e}"));
+        assert_eq!(stored.message.content, format!("m{i}"));
+        let entry = ids.entry(i).or_insert_with(|| (stored.message.id.clone(), 0));
+        assert_eq!(entry.0, stored.message.id, "a resend answers with the first copy");
+        entry.1 += usize::from(stored.created);
+    }
+    assert_eq!(refused, 4);
+    assert_eq!(ids.len(), 240);
+    assert!(ids.values().all(|(_, created)| *created == 1), "each message created exactly once");
+    assert_eq!(db.count_messages(&conv.id).await.expect("count"), 240, "rows = messages acknowledged");
+    let page = db.history(&conv.id, None, 200).await.expect("history");
+    assert_eq!(page.len(), 200);
 });
 
 db_test!(history_pages_backwards_in_order, |db: Db| async move {

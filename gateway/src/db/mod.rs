@@ -6,6 +6,7 @@
 
 mod migrations;
 pub mod repo;
+mod writer;
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -57,6 +58,8 @@ pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
 pub struct Db {
     pool: AnyPool,
     kind: DbKind,
+    /// Messages go through this queue to one batching writer; None on the writer's own handle.
+    writer: Option<writer::MessageWriter>,
 }
 
 impl std::fmt::Debug for Db {
@@ -101,7 +104,9 @@ impl Db {
             .connect_with(options)
             .await
             .map_err(DbError::Unavailable)?;
-        Ok(Self { pool, kind })
+        let direct = Self { pool, kind, writer: None };
+        let writer = writer::MessageWriter::spawn(direct.clone());
+        Ok(Self { writer: Some(writer), ..direct })
     }
 
     pub fn kind(&self) -> DbKind {

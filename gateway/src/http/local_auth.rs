@@ -112,7 +112,7 @@ pub async fn check_password(
     let ok = passwords::verify(password.to_owned(), hash).await.map_err(ApiError::internal)?;
     match user {
         Some(user) if ok => {
-            state.db.touch_user(&user.id).await?;
+            state.db.touch_user(&user).await?;
             Ok(user)
         }
         _ => Err(ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "Wrong username or password.")),

@@ -147,68 +147,121 @@ macro_rules! message_columns {
 /// The most a history page returns.
 pub const MAX_HISTORY_PAGE: i64 = 200;
 
+impl NewMessage<'_> {
+    /// The row this message becomes: its id drawn now unless one was chosen, its times set when written.
+    pub(crate) fn to_row(&self) -> Message {
+        Message {
+            id: self.id.map_or_else(new_id, str::to_owned),
+            conversation_id: self.conversation_id.to_owned(),
+            sender_id: self.sender_id.map(str::to_owned),
+            client_id: self.client_id.map(str::to_owned),
+            role: self.role,
+            sender_name: self.sender_name.to_owned(),
+            content: self.content.to_owned(),
+            status: self.status,
+            reply_to: self.reply_to.map(str::to_owned),
+            error_code: self.error_code.map(str::to_owned),
+            tokens: self.tokens,
+            latency_ms: self.latency_ms,
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+}
+
 impl Db {
     /// Stores a message once: a resend with the same client_id returns the first copy.
+    ///
+    /// Messages from every caller are queued to one writer that commits them in batches (see
+    /// `db::writer`): under load one transaction carries many messages instead of each waiting its
+    /// turn for the database's write lock.
     pub async fn insert_message(&self, new: &NewMessage<'_>) -> DbResult<Stored> {
-        let now = now_ms();
-        let id = new.id.map_or_else(new_id, str::to_owned);
-        let result = sqlx::query(sql!(self, "INSERT INTO messages (id, conversation_id, sender_id, client_id, role, sender_name, content, status, reply_to, error_code, tokens, latency_ms, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"))
-            .bind(&id)
-            .bind(new.conversation_id)
-            .bind(new.sender_id)
-            .bind(new.client_id)
-            .bind(new.role.as_str())
-            .bind(new.sender_name)
-            .bind(new.content)
-            .bind(new.status.as_str())
-            .bind(new.reply_to)
-            .bind(new.error_code)
-            .bind(new.tokens)
-            .bind(new.latency_ms)
-            .bind(now)
-            .bind(now)
-            .execute(self.pool())
-            .await;
-        match result {
-            Ok(_) => {
-                sqlx::query(sql!(self, "UPDATE conversations SET updated_at = ? WHERE id = ?"))
-                    .bind(now)
-                    .bind(new.conversation_id)
-                    .execute(self.pool())
-                    .await?;
-                // Everything stored is known here: no need to read the row back.
-                let message = Message {
-                    id,
-                    conversation_id: new.conversation_id.to_owned(),
-                    sender_id: new.sender_id.map(str::to_owned),
-                    client_id: new.client_id.map(str::to_owned),
-                    role: new.role,
-                    sender_name: new.sender_name.to_owned(),
-                    content: new.content.to_owned(),
-                    status: new.status,
-                    reply_to: new.reply_to.map(str::to_owned),
-                    error_code: new.error_code.map(str::to_owned),
-                    tokens: new.tokens,
-                    latency_ms: new.latency_ms,
-                    created_at: now,
-                    updated_at: now,
-                };
-                Ok(Stored { message, created: true })
-            }
-            Err(e) if is_unique_violation(&e) && new.client_id.is_some() => {
-                let existing = self.find_by_client_id(new.conversation_id, new.sender_id, new.client_id).await?;
-                Ok(Stored { message: existing.ok_or(DbError::NotFound)?, created: false })
-            }
-            Err(e) => Err(e.into()),
+        let row = new.to_row();
+        match &self.writer {
+            Some(writer) => writer.store(row).await,
+            None => self.insert_message_now(row).await,
         }
     }
 
-    async fn find_by_client_id(
-        &self,
-        conversation_id: &str,
-        sender_id: Option<&str>,
-        client_id: Option<&str>,
-    ) -> DbResult<Option<Message>> {
+    /// Stores one message in its own statements, without the queue.
+    pub(crate) async fn insert_message_now(&self, mut row: Message) -> DbResult<Stored> {
+        let now = now_ms();
+        row.created_at = now;
+        row.updated_at = now;
+        let mut conn = self.pool().acquire().await?;
+        let stored = self.insert_row(&mut conn, row).await?;
+        if stored.created {
+            self.touch_conversation(&mut conn, &stored.message.conversation_id, now).await?;
+        }
+        Ok(stored)
+    }
+
+    /// Stores messages in one transaction, in order, each at most once per (conversation, sender,
+    /// client_id): one `Stored` per message. Any other failure writes none of them.
+    pub(crate) async fn insert_message_batch(&self, rows: Vec<Message>) -> DbResult<Vec<Stored>> {
+        let now = now_ms();
+        let mut tx = self.pool().begin().await?;
+        let mut stored = Vec::with_capacity(rows.len());
+        let mut touched: Vec<String> = Vec::new();
+        for mut row in rows {
+            row.created_at = now;
+            row.updated_at = now;
+            let one = self.insert_row(&mut tx, row).await?;
+            if one.created && !touched.contains(&one.message.conversation_id) {
+                touched.push(one.message.conversation_id.clone());
+            }
+            stored.push(one);
+        }
+        for conversation_id in &touched {
+            self.touch_conversation(&mut tx, conversation_id, now).await?;
+        }
+        tx.commit().await?;
+        Ok(stored)
+    }
+
+    /// Inserts the row, or finds the copy already stored under its client_id.
+    async fn insert_row(&self, conn: &mut sqlx::AnyConnection, message: Message) -> DbResult<Stored> {
+        // PostgreSQL aborts a transaction on any failed statement, so a duplicate client_id must not
+        // fail there; SQLite agrees. MySQL has no conflict target (and INSERT IGNORE would hide other
+        // errors), so there the duplicate fails only its own statement and is looked up below.
+        let statement = match self.kind() {
+            DbKind::MySql => concat!(
+                "INSERT INTO messages (",
+                message_columns!(),
+                ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            ),
+            DbKind::Sqlite | DbKind::Postgres => concat!(
+                "INSERT INTO messages (",
+                message_columns!(),
+                ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ",
+                "ON CONFLICT (conversation_id, sender_id, client_id) DO NOTHING"
+            ),
+        };
+        let result = sqlx::query(sql!(self, statement))
+            .bind(&message.id)
+            .bind(&message.conversation_id)
+            .bind(&message.sender_id)
+            .bind(&message.client_id)
+            .bind(message.role.as_str())
+            .bind(&message.sender_name)
+            .bind(&message.content)
+            .bind(message.status.as_str())
+            .bind(&message.reply_to)
+            .bind(&message.error_code)
+            .bind(message.tokens)
+            .bind(message.latency_ms)
+            .bind(message.created_at)
+            .bind(message.updated_at)
+            .execute(&mut *conn)
+            .await;
+        match result {
+            // Everything stored is known here: no need to read the row back.
+            Ok(done) if done.rows_affected() > 0 => return Ok(Stored { message, created: true }),
+            Ok(_) => {}
+            Err(e) if is_unique_violation(&e) && message.client_id.is_some() => {}
+            Err(e) => return Err(e.into()),
+        }
+        // A resend: the first copy is the answer.
         let query = sql!(
             self,
             concat!(
@@ -217,12 +270,24 @@ impl Db {
                 " FROM messages WHERE conversation_id = ? AND sender_id = ? AND client_id = ?"
             )
         );
-        Ok(sqlx::query_as(query)
-            .bind(conversation_id)
-            .bind(sender_id)
-            .bind(client_id)
-            .fetch_optional(self.pool())
-            .await?)
+        let existing: Option<Message> = sqlx::query_as(query)
+            .bind(&message.conversation_id)
+            .bind(&message.sender_id)
+            .bind(&message.client_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+        // Not found: the conflict was on the id itself, which no resend explains.
+        let existing = existing.ok_or(DbError::Conflict("message id"))?;
+        Ok(Stored { message: existing, created: false })
+    }
+
+    async fn touch_conversation(&self, conn: &mut sqlx::AnyConnection, id: &str, now: i64) -> DbResult<()> {
+        sqlx::query(sql!(self, "UPDATE conversations SET updated_at = ? WHERE id = ?"))
+            .bind(now)
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
     }
 
     pub async fn get_message(&self, id: &str) -> DbResult<Message> {

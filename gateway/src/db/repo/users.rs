@@ -46,6 +46,9 @@ impl TryFrom<String> for Role {
     }
 }
 
+/// How precisely `last_seen_at` is kept.
+pub const LAST_SEEN_RESOLUTION_MS: i64 = 60_000;
+
 #[derive(Debug, Clone, PartialEq, Eq, FromRow)]
 pub struct User {
     pub id: String,
@@ -214,10 +217,16 @@ impl Db {
         Ok(Some((user, hash)))
     }
 
-    pub async fn touch_user(&self, user_id: &str) -> DbResult<()> {
+    /// Records that the user was here. Written at most once per [`LAST_SEEN_RESOLUTION_MS`]: a
+    /// write per chat connection would contend for the database's write lock for no information.
+    pub async fn touch_user(&self, user: &User) -> DbResult<()> {
+        let now = now_ms();
+        if user.last_seen_at.is_some_and(|seen| now.saturating_sub(seen) < LAST_SEEN_RESOLUTION_MS) {
+            return Ok(());
+        }
         sqlx::query(sql!(self, "UPDATE users SET last_seen_at = ? WHERE id = ?"))
-            .bind(now_ms())
-            .bind(user_id)
+            .bind(now)
+            .bind(&user.id)
             .execute(self.pool())
             .await?;
         Ok(())
