@@ -1,5 +1,6 @@
 //! Running the server: connect, migrate, listen, and shut down gracefully on SIGTERM/SIGINT.
 
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
@@ -48,6 +49,13 @@ pub async fn serve(config: Config, migrate: bool) -> Result<(), ServeError> {
     let housekeeping = tokio::spawn(housekeeping(state.clone()));
     let chat = state.chat.clone();
     let chat_for_wait = state.chat.clone();
+    // Chat frames are small and often several in a row (a broadcast, a stream of tokens): with
+    // Nagle's algorithm each one after the first waits for the client's delayed ACK (~40 ms).
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "could not set TCP_NODELAY");
+        }
+    });
     axum::serve(listener, app(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(async move {
             shutdown_signal().await;

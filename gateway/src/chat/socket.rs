@@ -118,23 +118,27 @@ impl Connection {
 
     async fn run(&mut self, query: WsQuery) {
         let chat = self.state.chat.clone();
-        let Some(claims) = self.authenticate(query.token.as_deref()).await else { return };
+        // Each socket's task lives as long as its chat, so it must stay small while idle: the one-off
+        // steps with large futures (database queries, closing handshakes) are boxed, held only while
+        // they run, instead of sizing the whole task for them.
+        let Some(claims) = Box::pin(self.authenticate(query.token.as_deref())).await else { return };
         let Some(_slot) = chat.open_socket(&claims.sub) else {
             let limit = chat.limits.max_sockets_per_user;
-            self.refuse(
-                "too_many_sockets",
-                &format!("You have {limit} chats open already; close one first."),
-                close::TOO_MANY,
-                "too many sockets",
-            )
-            .await;
+            let message = format!("You have {limit} chats open already; close one first.");
+            Box::pin(self.refuse("too_many_sockets", &message, close::TOO_MANY, "too many sockets")).await;
             return;
         };
-        let (user, conversation) = match resume(&self.state, &claims, &query).await {
+        let (user, conversation) = match Box::pin(resume(&self.state, &claims, &query)).await {
             Ok(found) => found,
             Err(e) => {
                 tracing::error!(error = %e, "chat could not resume the conversation");
-                self.refuse("internal", "The chat is unavailable right now.", close::INTERNAL, "internal error").await;
+                Box::pin(self.refuse(
+                    "internal",
+                    "The chat is unavailable right now.",
+                    close::INTERNAL,
+                    "internal error",
+                ))
+                .await;
                 return;
             }
         };
@@ -147,7 +151,7 @@ impl Connection {
         tracing::info!("chat connected");
 
         // Subscribe before reading history, so nothing published in between is missed.
-        let mut subscription = chat.hub.subscribe(&conversation.id).await;
+        let mut subscription = Box::pin(chat.hub.subscribe(&conversation.id)).await;
         let room = matches!(chat.backend, Backend::Room);
         let greeting = json!({
             "type": "user_info",
@@ -162,11 +166,13 @@ impl Connection {
         if matches!(chat.backend, Backend::WebSocket) {
             // The existing chat server owns the conversation from here: history included.
             if self.send(greeting.to_string()).await.is_ok() {
-                self.pipe(chat, user, conversation).await;
+                Box::pin(self.pipe(chat, user, conversation)).await;
             }
             return;
         }
-        if self.send(greeting.to_string()).await.is_err() || self.send_history(conversation, None, 50).await.is_err() {
+        if self.send(greeting.to_string()).await.is_err()
+            || Box::pin(self.send_history(conversation, None, 50)).await.is_err()
+        {
             return;
         }
         if room {
@@ -187,7 +193,7 @@ impl Connection {
                         Some(Err(e)) => {
                             if is_too_big(&e) {
                                 let limit = chat.limits.max_message_bytes;
-                                self.refuse("invalid_message", &format!("Frames are limited to {limit} bytes."), close::TOO_BIG, "message too big").await;
+                                Box::pin(self.refuse("invalid_message", &format!("Frames are limited to {limit} bytes."), close::TOO_BIG, "message too big")).await;
                             }
                             break;
                         }
@@ -195,12 +201,12 @@ impl Connection {
                     last_heard = Instant::now();
                     if message_len(&message) > frame_limit(chat) {
                         let limit = chat.limits.max_message_bytes;
-                        self.refuse("invalid_message", &format!("Frames are limited to {limit} bytes."), close::TOO_BIG, "message too big").await;
+                        Box::pin(self.refuse("invalid_message", &format!("Frames are limited to {limit} bytes."), close::TOO_BIG, "message too big")).await;
                         break;
                     }
                     let flow = match message {
                         WsMessage::Text(text) => match protocol::parse(&text) {
-                            Ok(frame) => self.handle(chat, user, conversation, frame).await,
+                            Ok(frame) => Box::pin(self.handle(chat, user, conversation, frame)).await,
                             Err(e) => self.reply(e.frame()).await,
                         },
                         WsMessage::Binary(_) => self.reply(protocol::error("bad_frame", "Binary frames are not supported; send JSON text.", None)).await,
@@ -214,7 +220,7 @@ impl Connection {
                 event = subscription.rx.recv() => match event {
                     Ok(frame) if &*frame == crate::chat::hub::RESYNC => {
                         // Frames may have been missed while Redis was away: the database has them.
-                        if self.send_history(conversation, None, 50).await.is_err() {
+                        if Box::pin(self.send_history(conversation, None, 50)).await.is_err() {
                             break;
                         }
                     }
@@ -226,28 +232,28 @@ impl Connection {
                     }
                     Err(RecvError::Lagged(missed)) => {
                         tracing::warn!(missed, "chat closed: slow consumer");
-                        self.refuse("slow_consumer", "You are not keeping up with the chat; reconnect to catch up.", close::TOO_MANY, "slow consumer").await;
+                        Box::pin(self.refuse("slow_consumer", "You are not keeping up with the chat; reconnect to catch up.", close::TOO_MANY, "slow consumer")).await;
                         break;
                     }
                     Err(RecvError::Closed) => break,
                 },
                 () = chat.shutdown.cancelled() => {
-                    self.close(close::GOING_AWAY, "server restarting").await;
+                    Box::pin(self.close(close::GOING_AWAY, "server restarting")).await;
                     break;
                 }
                 _ = heartbeat.tick() => {
                     if last_heard.elapsed() > chat.limits.idle_timeout {
                         tracing::info!("chat closed: idle");
-                        self.close(close::GOING_AWAY, "idle").await;
+                        Box::pin(self.close(close::GOING_AWAY, "idle")).await;
                         break;
                     }
                     if tokio::time::timeout(SEND_TIMEOUT, self.socket.send(WsMessage::Ping(Default::default()))).await.is_err() {
                         break;
                     }
                     beats += 1;
-                    if beats.is_multiple_of(3) && !session_alive(&self.state, claims).await {
+                    if beats.is_multiple_of(3) && !Box::pin(session_alive(&self.state, claims)).await {
                         tracing::info!("chat closed: session revoked");
-                        self.refuse("session_revoked", "You were signed out; sign in again to chat.", close::REVOKED, "session revoked").await;
+                        Box::pin(self.refuse("session_revoked", "You were signed out; sign in again to chat.", close::REVOKED, "session revoked")).await;
                         break;
                     }
                 }
@@ -286,7 +292,7 @@ impl Connection {
                     last_heard = Instant::now();
                     if message_len(&message) > frame_limit(chat) {
                         let limit = chat.limits.max_message_bytes;
-                        self.refuse("invalid_message", &format!("Frames are limited to {limit} bytes."), close::TOO_BIG, "message too big").await;
+                        Box::pin(self.refuse("invalid_message", &format!("Frames are limited to {limit} bytes."), close::TOO_BIG, "message too big")).await;
                         break;
                     }
                     let forward = match message {
@@ -507,7 +513,7 @@ impl Connection {
 /// The user and the conversation they resume: theirs in this context, or the context's room.
 async fn resume(state: &AppState, claims: &AccessClaims, query: &WsQuery) -> Result<(User, Conversation), DbError> {
     let user = state.db.get_user(&claims.sub).await?;
-    state.db.touch_user(&user.id).await?;
+    state.db.touch_user(&user).await?;
     let context = claims.ctx.clone().unwrap_or_else(|| ChatContext {
         platform: if state.config.openedx.is_some() { "openedx".into() } else { String::new() },
         course_id: clip(query.course_id.as_deref()),

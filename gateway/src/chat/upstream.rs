@@ -69,7 +69,9 @@ pub async fn connect(
         let bearer = format!("Bearer {}", identity(tokens, user, conversation)?);
         let value = HeaderValue::from_str(&bearer).map_err(|e| UpstreamError::Unavailable(e.to_string()))?;
         request.headers_mut().insert("authorization", value);
-        match tokio::time::timeout(CONNECT_TIMEOUT, tokio_tungstenite::connect_async(request)).await {
+        // `true` turns Nagle's algorithm off: relayed frames go out at once.
+        let connect = tokio_tungstenite::connect_async_with_config(request, None, true);
+        match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
             Ok(Ok((socket, _))) => return Ok(socket),
             Ok(Err(e)) => last = e.to_string(),
             Err(_) => last = "timed out".into(),
