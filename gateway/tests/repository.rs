@@ -226,6 +226,23 @@ db_test!(concurrent_messages_are_each_stored_once_and_a_bad_one_costs_no_other, 
     assert_eq!(page.len(), 200);
 });
 
+db_test!(a_message_marks_its_conversation_updated_once_a_second, |db: Db| async move {
+    let u = db.upsert_identity(&claims("iss", "u", "u")).await.expect("user");
+    let conv = db.conversation_for(Owner::User(&u.id), &ctx("c", "b")).await.expect("conv");
+    sqlx::query("UPDATE conversations SET updated_at = 0").execute(db.pool()).await.expect("age it");
+    let first = db.insert_message(&NewMessage::from_user(&conv.id, &u.id, "u", "c1", "one")).await.expect("store");
+    let updated = db.get_conversation(&conv.id).await.expect("get").updated_at;
+    assert_eq!(updated, first.message.created_at, "a stale conversation follows its newest message");
+    // Within the resolution the row is left alone.
+    let second = db.insert_message(&NewMessage::from_user(&conv.id, &u.id, "u", "c2", "two")).await.expect("store");
+    let expected = if second.message.created_at - updated < TOUCH_RESOLUTION_MS {
+        updated
+    } else {
+        second.message.created_at // a very slow machine: the second message came after the resolution
+    };
+    assert_eq!(db.get_conversation(&conv.id).await.expect("get").updated_at, expected);
+});
+
 db_test!(history_pages_backwards_in_order, |db: Db| async move {
     let u = db.upsert_identity(&claims("iss", "u", "u")).await.expect("user");
     let conv = db.conversation_for(Owner::User(&u.id), &ctx("c", "b")).await.expect("conv");

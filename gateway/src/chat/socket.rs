@@ -11,7 +11,8 @@ use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tracing::Instrument;
 
 use crate::auth::tokens::{AccessClaims, TokenError};
@@ -29,6 +30,8 @@ use tokio_tungstenite::tungstenite::Message as UpMessage;
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_CLIENT_ID: usize = 64;
 const MAX_CONTEXT_PART: usize = 255;
+/// The most fan-out frames written before a flush.
+const MAX_COALESCED: usize = 64;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct WsQuery {
@@ -217,26 +220,11 @@ impl Connection {
                         break;
                     }
                 }
-                event = subscription.rx.recv() => match event {
-                    Ok(frame) if &*frame == crate::chat::hub::RESYNC => {
-                        // Frames may have been missed while Redis was away: the database has them.
-                        if Box::pin(self.send_history(conversation, None, 50)).await.is_err() {
-                            break;
-                        }
-                    }
-                    Ok(frame) => {
-                        if self.send(frame.to_string()).await.is_err() {
-                            tracing::info!("chat closed: the client stopped reading");
-                            break;
-                        }
-                    }
-                    Err(RecvError::Lagged(missed)) => {
-                        tracing::warn!(missed, "chat closed: slow consumer");
-                        Box::pin(self.refuse("slow_consumer", "You are not keeping up with the chat; reconnect to catch up.", close::TOO_MANY, "slow consumer")).await;
+                event = subscription.rx.recv() => {
+                    if matches!(self.fan_out(event, &mut subscription.rx, conversation).await, Flow::Close) {
                         break;
                     }
-                    Err(RecvError::Closed) => break,
-                },
+                }
                 () = chat.shutdown.cancelled() => {
                     Box::pin(self.close(close::GOING_AWAY, "server restarting")).await;
                     break;
@@ -264,6 +252,65 @@ impl Connection {
             chat.hub.publish(&conversation.id, protocol::presence(chat.hub.subscribers(&conversation.id))).await;
         }
         tracing::info!("chat disconnected");
+    }
+
+    /// Forwards the conversation's fan-out: this event and every frame already queued behind it,
+    /// written together and flushed once. A busy room queues several frames per socket between two
+    /// wake-ups; one write (one system call, one TCP segment) then carries them all.
+    async fn fan_out(
+        &mut self,
+        first: Result<Arc<str>, RecvError>,
+        rx: &mut broadcast::Receiver<Arc<str>>,
+        conversation: &Conversation,
+    ) -> Flow {
+        let mut next = Some(first);
+        let mut unflushed = 0;
+        while let Some(event) = next.take() {
+            match event {
+                Ok(frame) if &*frame == crate::chat::hub::RESYNC => {
+                    // Frames may have been missed while Redis was away: the database has them.
+                    if self.flush().await.is_err() || Box::pin(self.send_history(conversation, None, 50)).await.is_err()
+                    {
+                        return Flow::Close;
+                    }
+                    unflushed = 0;
+                }
+                Ok(frame) => {
+                    let feed = self.socket.feed(WsMessage::Text(frame.to_string().into()));
+                    if !matches!(tokio::time::timeout(SEND_TIMEOUT, feed).await, Ok(Ok(()))) {
+                        tracing::info!("chat closed: the client stopped reading");
+                        return Flow::Close;
+                    }
+                    unflushed += 1;
+                }
+                Err(RecvError::Lagged(missed)) => {
+                    tracing::warn!(missed, "chat closed: slow consumer");
+                    let text = "You are not keeping up with the chat; reconnect to catch up.";
+                    Box::pin(self.refuse("slow_consumer", text, close::TOO_MANY, "slow consumer")).await;
+                    return Flow::Close;
+                }
+                Err(RecvError::Closed) => return Flow::Close,
+            }
+            if unflushed < MAX_COALESCED {
+                next = match rx.try_recv() {
+                    Ok(frame) => Some(Ok(frame)),
+                    Err(TryRecvError::Lagged(missed)) => Some(Err(RecvError::Lagged(missed))),
+                    Err(TryRecvError::Empty | TryRecvError::Closed) => None,
+                };
+            }
+        }
+        if unflushed > 0 && self.flush().await.is_err() {
+            tracing::info!("chat closed: the client stopped reading");
+            return Flow::Close;
+        }
+        Flow::Continue
+    }
+
+    async fn flush(&mut self) -> Result<(), ()> {
+        match tokio::time::timeout(SEND_TIMEOUT, self.socket.flush()).await {
+            Ok(Ok(())) => Ok(()),
+            _ => Err(()),
+        }
     }
 
     /// The `websocket` backend: frames go both ways between the browser and the upstream chat

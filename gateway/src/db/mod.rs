@@ -141,6 +141,14 @@ impl Db {
         self.pool.close().await;
     }
 
+    /// A statement built at run time, in this database's placeholder style.
+    pub(crate) fn sql_dynamic(&self, sql: String) -> String {
+        match self.kind {
+            DbKind::Postgres => numbered_placeholders(&sql),
+            DbKind::Sqlite | DbKind::MySql => sql,
+        }
+    }
+
     /// The statement in this database's placeholder style. `pg` caches the PostgreSQL rewrite.
     pub(crate) fn sql(&self, sql: &'static str, pg: &'static OnceLock<String>) -> &'static str {
         match self.kind {

@@ -1,5 +1,5 @@
-//! Group commit for messages: one task writes every message of this process, in the order they
-//! were queued, as many per transaction as are waiting.
+//! Group commit for messages: a writer task takes every message waiting in this process's queue,
+//! in the order they were queued, and stores them in one transaction.
 //!
 //! Each chat message is a small write, and on SQLite every write takes the one database-wide write
 //! lock: with a connection per sender, writers queue on that lock and sleep in its busy handler
@@ -8,14 +8,19 @@
 //! An idle gateway writes a batch of one at once, so nothing waits for a timer; under load, the
 //! messages that arrive during a commit go together in the next.
 
-use tokio::sync::{mpsc, oneshot};
+use std::sync::Arc;
+
+use tokio::sync::{Mutex, mpsc, oneshot};
 
 use super::{Db, DbError, DbResult, Message, Stored};
+use crate::config::DbKind;
 
 /// The most messages one transaction carries.
 const MAX_BATCH: usize = 256;
 /// Messages waiting for the writer; a sender beyond this waits for room (backpressure).
 const QUEUE: usize = 4096;
+/// Writers on PostgreSQL.
+const POSTGRES_WRITERS: usize = 4;
 
 struct Job {
     row: Message,
@@ -29,11 +34,22 @@ pub(crate) struct MessageWriter {
 }
 
 impl MessageWriter {
-    /// Starts the writer on `db`, which must not itself write through a queue.
+    /// Starts the writers on `db`, which must not itself write through a queue: one on SQLite, whose
+    /// writes are serialised by its lock anyway; a few on PostgreSQL, so that a batch can gather
+    /// while another waits for its commit to reach the disk.
     pub(crate) fn spawn(db: Db) -> Self {
         debug_assert!(db.writer.is_none(), "the writer's own handle writes directly");
         let (queue, jobs) = mpsc::channel(QUEUE);
-        tokio::spawn(run(db, jobs));
+        let writers = match db.kind() {
+            // MySQL: InnoDB's foreign-key check share-locks the conversation row that another
+            // batch may be updating, so concurrent batches could deadlock.
+            DbKind::Sqlite | DbKind::MySql => 1,
+            DbKind::Postgres => POSTGRES_WRITERS,
+        };
+        let jobs = Arc::new(Mutex::new(jobs));
+        for _ in 0..writers {
+            tokio::spawn(run(db.clone(), jobs.clone()));
+        }
         Self { queue }
     }
 
@@ -49,9 +65,15 @@ fn writer_gone() -> DbError {
     DbError::Unavailable(sqlx::Error::PoolClosed)
 }
 
-async fn run(db: Db, mut jobs: mpsc::Receiver<Job>) {
+/// One writer: takes what is waiting (holding the queue only while taking), writes it, again.
+/// Messages of one socket are never in two batches at once: a socket waits for each to be stored.
+async fn run(db: Db, jobs: Arc<Mutex<mpsc::Receiver<Job>>>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
+    loop {
+        let taken = jobs.lock().await.recv_many(&mut batch, MAX_BATCH).await;
+        if taken == 0 {
+            break;
+        }
         write(&db, std::mem::take(&mut batch)).await;
         batch.reserve(MAX_BATCH);
     }

@@ -144,6 +144,9 @@ macro_rules! message_columns {
     };
 }
 
+/// How precisely a conversation's `updated_at` follows its newest message.
+pub const TOUCH_RESOLUTION_MS: i64 = 1_000;
+
 /// The most a history page returns.
 pub const MAX_HISTORY_PAGE: i64 = 200;
 
@@ -191,32 +194,72 @@ impl Db {
         let mut conn = self.pool().acquire().await?;
         let stored = self.insert_row(&mut conn, row).await?;
         if stored.created {
-            self.touch_conversation(&mut conn, &stored.message.conversation_id, now).await?;
+            self.touch_conversations(&mut conn, std::iter::once(stored.message.conversation_id.as_str()), now).await?;
         }
         Ok(stored)
     }
 
     /// Stores messages in one transaction, in order, each at most once per (conversation, sender,
     /// client_id): one `Stored` per message. Any other failure writes none of them.
-    pub(crate) async fn insert_message_batch(&self, rows: Vec<Message>) -> DbResult<Vec<Stored>> {
+    pub(crate) async fn insert_message_batch(&self, mut rows: Vec<Message>) -> DbResult<Vec<Stored>> {
         let now = now_ms();
-        let mut tx = self.pool().begin().await?;
-        let mut stored = Vec::with_capacity(rows.len());
-        let mut touched: Vec<String> = Vec::new();
-        for mut row in rows {
+        for row in &mut rows {
             row.created_at = now;
             row.updated_at = now;
-            let one = self.insert_row(&mut tx, row).await?;
-            if one.created && !touched.contains(&one.message.conversation_id) {
-                touched.push(one.message.conversation_id.clone());
+        }
+        if rows.len() > 1 {
+            // The common case, new messages only: one statement for all of them.
+            let mut tx = self.pool().begin().await?;
+            match self.insert_rows(&mut tx, &rows).await {
+                Ok(()) => {
+                    self.touch_conversations(&mut tx, rows.iter().map(|r| r.conversation_id.as_str()), now).await?;
+                    tx.commit().await?;
+                    return Ok(rows.into_iter().map(|message| Stored { message, created: true }).collect());
+                }
+                // A resend among them: the statement wrote nothing; they are sorted out one by one.
+                Err(e) if is_unique_violation(&e) => tx.rollback().await?,
+                Err(e) => return Err(e.into()),
             }
-            stored.push(one);
         }
-        for conversation_id in &touched {
-            self.touch_conversation(&mut tx, conversation_id, now).await?;
+        let mut tx = self.pool().begin().await?;
+        let mut stored = Vec::with_capacity(rows.len());
+        for row in rows {
+            stored.push(self.insert_row(&mut tx, row).await?);
         }
+        let created = stored.iter().filter(|one| one.created).map(|one| one.message.conversation_id.as_str());
+        self.touch_conversations(&mut tx, created, now).await?;
         tx.commit().await?;
         Ok(stored)
+    }
+
+    /// One multi-row INSERT; fails as a whole (a unique violation included).
+    async fn insert_rows(&self, conn: &mut sqlx::AnyConnection, rows: &[Message]) -> Result<(), sqlx::Error> {
+        let mut statement = String::with_capacity(80 + rows.len() * 48);
+        statement.push_str(concat!("INSERT INTO messages (", message_columns!(), ") VALUES "));
+        for i in 0..rows.len() {
+            statement.push_str(if i == 0 { "" } else { ", " });
+            statement.push_str("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+        }
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(self.sql_dynamic(statement)));
+        for m in rows {
+            query = query
+                .bind(&m.id)
+                .bind(&m.conversation_id)
+                .bind(&m.sender_id)
+                .bind(&m.client_id)
+                .bind(m.role.as_str())
+                .bind(&m.sender_name)
+                .bind(&m.content)
+                .bind(m.status.as_str())
+                .bind(&m.reply_to)
+                .bind(&m.error_code)
+                .bind(m.tokens)
+                .bind(m.latency_ms)
+                .bind(m.created_at)
+                .bind(m.updated_at);
+        }
+        query.execute(&mut *conn).await?;
+        Ok(())
     }
 
     /// Inserts the row, or finds the copy already stored under its client_id.
@@ -281,12 +324,28 @@ impl Db {
         Ok(Stored { message: existing, created: false })
     }
 
-    async fn touch_conversation(&self, conn: &mut sqlx::AnyConnection, id: &str, now: i64) -> DbResult<()> {
-        sqlx::query(sql!(self, "UPDATE conversations SET updated_at = ? WHERE id = ?"))
-            .bind(now)
-            .bind(id)
-            .execute(&mut *conn)
-            .await?;
+    /// Marks the conversations as updated at `now`, unless they were within [`TOUCH_RESOLUTION_MS`]:
+    /// a busy room would otherwise rewrite its row with every batch, and concurrent batches would
+    /// queue on that row's lock. Locked in a fixed order (sorted ids), so two batches cannot deadlock.
+    async fn touch_conversations<'i>(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        ids: impl Iterator<Item = &'i str>,
+        now: i64,
+    ) -> DbResult<()> {
+        let mut distinct: Vec<&str> = ids.collect();
+        distinct.sort_unstable();
+        distinct.dedup();
+        if distinct.is_empty() {
+            return Ok(());
+        }
+        let marks = vec!["?"; distinct.len()].join(", ");
+        let statement = format!("UPDATE conversations SET updated_at = ? WHERE id IN ({marks}) AND updated_at < ?");
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(self.sql_dynamic(statement))).bind(now);
+        for id in distinct {
+            query = query.bind(id);
+        }
+        query.bind(now - TOUCH_RESOLUTION_MS).execute(&mut *conn).await?;
         Ok(())
     }
 
