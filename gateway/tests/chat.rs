@@ -231,6 +231,46 @@ async fn room_members_see_each_others_messages_typing_and_presence() {
 }
 
 #[tokio::test]
+async fn messages_sent_back_to_back_keep_their_order_and_outlive_their_sender() {
+    let gw = spawn_gateway(&[("CHAT_MESSAGES_PER_MINUTE", "1000")]).await;
+    let alice = sign_in(&gw, "alice").await;
+    let bob = sign_in(&gw, "bob").await;
+    let (mut a, _, _) = Client::join(&gw, &alice.access_token, CONTEXT).await;
+    a.expect("presence").await;
+    let (mut b, _, _) = Client::join(&gw, &bob.access_token, CONTEXT).await;
+    a.expect("presence").await;
+    b.expect("presence").await;
+    let content = |i: usize| format!("m{i}");
+    let send = |i: usize| json!({"type": "message", "client_id": format!("b-{i}"), "content": content(i)});
+
+    // Sent without waiting for acknowledgements: stored while the next ones are read, announced in order.
+    for i in 0..40 {
+        b.send(send(i)).await;
+    }
+    for i in 0..40 {
+        assert_eq!(b.expect("message").await["content"], content(i));
+    }
+    // Sent, then the socket closed at once: what was read is stored and reaches the room all the same.
+    for i in 40..80 {
+        b.send(send(i)).await;
+    }
+    b.ws.close(None).await.expect("close");
+    let _ = b.closed().await;
+    let mut seen = Vec::new();
+    while seen.len() < 80 {
+        let frame = a.next().await;
+        if frame["type"] == "message" {
+            seen.push(frame["content"].as_str().expect("content").to_owned());
+        }
+    }
+    assert_eq!(seen, (0..80).map(content).collect::<Vec<_>>());
+    let (_, _, history) = Client::join(&gw, &bob.access_token, CONTEXT).await;
+    let stored = history["messages"].as_array().expect("messages");
+    assert_eq!(stored.len(), 50, "the newest page of the 80 stored messages");
+    assert_eq!(stored.last().expect("newest")["content"], content(79));
+}
+
+#[tokio::test]
 async fn authentication_is_required_first_and_checked() {
     let gw = spawn_gateway(&[("CHAT_AUTH_TIMEOUT_SECS", "1")]).await;
     let mut silent = Client::connect(&gw, "", None).await.expect("connect");

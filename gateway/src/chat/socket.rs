@@ -20,9 +20,11 @@ use crate::chat::Chat;
 use crate::chat::backend::Backend;
 use crate::chat::protocol::{self, ClientFrame, close};
 use crate::chat::upstream;
-use crate::db::{ChatContext, Conversation, DbError, NewMessage, Owner, User};
+use crate::db::{ChatContext, Conversation, DbError, DbResult, NewMessage, Owner, Stored, User};
 use crate::http::error::ApiError;
 use crate::state::AppState;
+use futures_util::future::BoxFuture;
+use futures_util::stream::FuturesOrdered;
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message as UpMessage;
 
@@ -32,6 +34,11 @@ const MAX_CLIENT_ID: usize = 64;
 const MAX_CONTEXT_PART: usize = 255;
 /// The most fan-out frames written before a flush.
 const MAX_COALESCED: usize = 64;
+/// Messages of one socket being stored at once (in order): a sender need not wait for each commit.
+const MAX_PENDING: usize = 32;
+
+/// The socket's messages on their way to the database, each with its client_id, in sending order.
+type Pending = FuturesOrdered<BoxFuture<'static, (String, DbResult<Stored>)>>;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct WsQuery {
@@ -187,9 +194,11 @@ impl Connection {
         heartbeat.tick().await;
         let mut last_heard = Instant::now();
         let mut beats: u32 = 0;
+        let mut pending = Pending::new();
         loop {
             tokio::select! {
-                incoming = self.socket.recv() => {
+                // While MAX_PENDING messages await storage, the client's next frames wait in the socket.
+                incoming = self.socket.recv(), if pending.len() < MAX_PENDING => {
                     let message = match incoming {
                         None => break,
                         Some(Ok(message)) => message,
@@ -209,7 +218,7 @@ impl Connection {
                     }
                     let flow = match message {
                         WsMessage::Text(text) => match protocol::parse(&text) {
-                            Ok(frame) => Box::pin(self.handle(chat, user, conversation, frame)).await,
+                            Ok(frame) => Box::pin(self.handle(chat, user, conversation, frame, &mut pending)).await,
                             Err(e) => self.reply(e.frame()).await,
                         },
                         WsMessage::Binary(_) => self.reply(protocol::error("bad_frame", "Binary frames are not supported; send JSON text.", None)).await,
@@ -217,6 +226,11 @@ impl Connection {
                         WsMessage::Close(_) => Flow::Close,
                     };
                     if matches!(flow, Flow::Close) {
+                        break;
+                    }
+                }
+                Some((client_id, stored)) = pending.next(), if !pending.is_empty() => {
+                    if matches!(Box::pin(self.stored(chat, conversation, &client_id, stored)).await, Flow::Close) {
                         break;
                     }
                 }
@@ -246,6 +260,15 @@ impl Connection {
                     }
                 }
             }
+        }
+        // Messages queued before the socket ended are stored regardless; the room still gets them.
+        let finish = async {
+            while let Some((client_id, stored)) = pending.next().await {
+                let _ = Box::pin(self.stored(chat, conversation, &client_id, stored)).await;
+            }
+        };
+        if tokio::time::timeout(SEND_TIMEOUT, finish).await.is_err() {
+            tracing::warn!("stored messages left unannounced after the socket closed");
         }
         drop(subscription);
         if room {
@@ -471,7 +494,14 @@ impl Connection {
         self.send(frame).await
     }
 
-    async fn handle(&mut self, chat: &Arc<Chat>, user: &User, conversation: &Conversation, frame: ClientFrame) -> Flow {
+    async fn handle(
+        &mut self,
+        chat: &Arc<Chat>,
+        user: &User,
+        conversation: &Conversation,
+        frame: ClientFrame,
+        pending: &mut Pending,
+    ) -> Flow {
         match frame {
             ClientFrame::Ping => self.reply(protocol::pong()).await,
             ClientFrame::Auth { .. } => self.reply(protocol::error("bad_frame", "Already authenticated.", None)).await,
@@ -497,11 +527,12 @@ impl Connection {
                 }
             }
             ClientFrame::Message { client_id, content } => {
-                self.message(chat, user, conversation, &client_id, &content).await
+                self.message(chat, user, conversation, &client_id, &content, pending).await
             }
         }
     }
 
+    /// Checks a message and queues it for storage; [`Self::stored`] announces it once written.
     async fn message(
         &mut self,
         chat: &Arc<Chat>,
@@ -509,6 +540,7 @@ impl Connection {
         conversation: &Conversation,
         client_id: &str,
         content: &str,
+        pending: &mut Pending,
     ) -> Flow {
         let content = content.trim();
         let limit = chat.limits.max_message_bytes;
@@ -530,22 +562,36 @@ impl Connection {
             return self.reply(protocol::message_error("rate_limited", &text, Some(secs), client_id)).await;
         }
         let new = NewMessage::from_user(&conversation.id, &user.id, &user.username, client_id, content);
-        let stored = match self.state.db.insert_message(&new).await {
-            Ok(stored) => stored,
-            Err(e) => {
-                tracing::error!(error = %e, "could not store a message");
-                return self
-                    .reply(protocol::error("internal", "Your message could not be saved; please send it again.", None))
-                    .await;
+        match self.state.db.queue_message(&new).await {
+            Ok(receipt) => {
+                let client_id = client_id.to_owned();
+                pending.push_back(Box::pin(async move { (client_id, receipt.await) }));
+                Flow::Continue
             }
+            Err(e) => self.not_stored(&e, client_id).await,
+        }
+    }
+
+    /// Announces a stored message: to the conversation when new, to this socket alone when it was a
+    /// resend (the others have it already); then asks the assistant when one answers here.
+    async fn stored(
+        &mut self,
+        chat: &Arc<Chat>,
+        conversation: &Conversation,
+        client_id: &str,
+        stored: DbResult<Stored>,
+    ) -> Flow {
+        let stored = match stored {
+            Ok(stored) => stored,
+            Err(e) => return self.not_stored(&e, client_id).await,
         };
         let frame = protocol::message(&stored.message);
-        if stored.created {
+        let flow = if stored.created {
             chat.hub.publish(&conversation.id, frame).await;
-        } else if self.send(frame).await.is_err() {
-            // A resend: acknowledged to this socket only, already delivered to the others.
-            return Flow::Close;
-        }
+            Flow::Continue
+        } else {
+            self.reply(frame).await
+        };
         if chat.backend.is_assistant() {
             // A resend whose reply never got stored (the gateway died mid-reply) is answered now.
             let answered = !stored.created && self.state.db.reply_exists(&stored.message.id).await.unwrap_or(true);
@@ -553,7 +599,13 @@ impl Connection {
                 chat.spawn_reply(self.state.db.clone(), conversation.clone(), stored.message);
             }
         }
-        Flow::Continue
+        flow
+    }
+
+    async fn not_stored(&mut self, e: &DbError, client_id: &str) -> Flow {
+        tracing::error!(error = %e, "could not store a message");
+        let text = "Your message could not be saved; please send it again.";
+        self.reply(protocol::message_error("internal", text, None, client_id)).await
     }
 }
 

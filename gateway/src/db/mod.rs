@@ -18,6 +18,7 @@ use sqlx::{AnyPool, ConnectOptions, Executor};
 use crate::config::{DatabaseConfig, DbKind};
 
 pub use repo::*;
+pub use writer::Receipt;
 
 /// A storage failure, as the layers above need to tell them apart.
 #[derive(Debug, thiserror::Error)]

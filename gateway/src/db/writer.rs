@@ -53,13 +53,17 @@ impl MessageWriter {
         Self { queue }
     }
 
-    /// Queues the row and waits until it is committed (or refused).
-    pub(crate) async fn store(&self, row: Message) -> DbResult<Stored> {
+    /// Queues the row (waiting only for room in the queue) and returns its receipt: what to await
+    /// for the outcome. A queued row is stored whether or not its receipt is awaited.
+    pub(crate) async fn queue(&self, row: Message) -> DbResult<Receipt> {
         let (done, result) = oneshot::channel();
         self.queue.send(Job { row, done }).await.map_err(|_| writer_gone())?;
-        result.await.map_err(|_| writer_gone())?
+        Ok(Box::pin(async move { result.await.map_err(|_| writer_gone())? }))
     }
 }
+
+/// The outcome of a queued message, once its batch is committed (or refused).
+pub type Receipt = futures_util::future::BoxFuture<'static, DbResult<Stored>>;
 
 fn writer_gone() -> DbError {
     DbError::Unavailable(sqlx::Error::PoolClosed)

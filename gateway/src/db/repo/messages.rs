@@ -4,7 +4,7 @@
 use sqlx::FromRow;
 
 use crate::config::DbKind;
-use crate::db::{Db, DbError, DbResult, is_unique_violation, new_id, now_ms};
+use crate::db::{Db, DbError, DbResult, Receipt, is_unique_violation, new_id, now_ms};
 use crate::sql;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -179,10 +179,19 @@ impl Db {
     /// `db::writer`): under load one transaction carries many messages instead of each waiting its
     /// turn for the database's write lock.
     pub async fn insert_message(&self, new: &NewMessage<'_>) -> DbResult<Stored> {
+        self.queue_message(new).await?.await
+    }
+
+    /// Queues a message for storage and returns its receipt, so that a sender can go on (and queue
+    /// more, kept in order) while it is written. Once queued it is stored, receipt awaited or not.
+    pub async fn queue_message(&self, new: &NewMessage<'_>) -> DbResult<Receipt> {
         let row = new.to_row();
         match &self.writer {
-            Some(writer) => writer.store(row).await,
-            None => self.insert_message_now(row).await,
+            Some(writer) => writer.queue(row).await,
+            None => {
+                let stored = self.insert_message_now(row).await;
+                Ok(Box::pin(std::future::ready(stored)))
+            }
         }
     }
 
