@@ -22,6 +22,8 @@ pub const DEFAULT_QUEUE: usize = 256;
 /// Delivered to local subscribers after a Redis outage: frames may have been missed, reload.
 pub const RESYNC: &str = "\u{0}resync";
 const CHANNEL_PREFIX: &str = "ibal:chat:";
+/// The most frames sent to Redis in one pipeline.
+const PUBLISH_BATCH: usize = 128;
 
 #[derive(Debug)]
 pub struct Hub {
@@ -137,11 +139,15 @@ impl Hub {
     }
 }
 
-/// Publishes frames in the order they were produced. If Redis refuses, the frame still reaches
-/// this replica's sockets; the other replicas resync when their link recovers.
+/// Publishes frames in the order they were produced, all those waiting in one pipeline (one round
+/// trip to Redis however many there are). If Redis refuses, the frames still reach this replica's
+/// sockets; the other replicas resync when their link recovers. (A pipeline cut off midway may have
+/// published some of its frames: local sockets can then see those twice, never miss one; clients
+/// keep one copy per message id.)
 async fn publisher(client: redis::Client, mut frames: mpsc::Receiver<(String, Arc<str>)>, hub: std::sync::Weak<Hub>) {
     let mut connection = None;
-    while let Some((topic, frame)) = frames.recv().await {
+    let mut batch = Vec::with_capacity(PUBLISH_BATCH);
+    while frames.recv_many(&mut batch, PUBLISH_BATCH).await > 0 {
         if connection.is_none() {
             connection = client
                 .get_connection_manager()
@@ -150,19 +156,26 @@ async fn publisher(client: redis::Client, mut frames: mpsc::Receiver<(String, Ar
                 .ok();
         }
         let published = match connection.as_mut() {
-            Some(conn) => redis::cmd("PUBLISH")
-                .arg(format!("{CHANNEL_PREFIX}{topic}"))
-                .arg(frame.as_bytes())
-                .query_async::<i64>(conn)
-                .await
-                .map_err(|e| tracing::warn!(error = %e, "Redis PUBLISH failed"))
-                .is_ok(),
+            Some(conn) => {
+                let mut pipeline = redis::pipe();
+                for (topic, frame) in &batch {
+                    pipeline.cmd("PUBLISH").arg(format!("{CHANNEL_PREFIX}{topic}")).arg(frame.as_bytes()).ignore();
+                }
+                pipeline
+                    .query_async::<()>(conn)
+                    .await
+                    .map_err(|e| tracing::warn!(error = %e, frames = batch.len(), "Redis PUBLISH failed"))
+                    .is_ok()
+            }
             None => false,
         };
         if !published {
             let Some(hub) = hub.upgrade() else { return };
-            hub.deliver(&topic, frame);
+            for (topic, frame) in batch.drain(..) {
+                hub.deliver(&topic, frame);
+            }
         }
+        batch.clear();
     }
 }
 
