@@ -1,12 +1,15 @@
 //! `ibal-bench`: the gateway against baselines measured in the same run (issue 8). See bench/README.md.
 //!
 //! ```text
-//! ibal-bench [--out FILE] [--gateway PATH] [--only 1,2,3,4,5] [--sockets N] [--streams N] [--postgres URL]
+//! ibal-bench [--out FILE] [--gateway PATH] [--only 1,2,3,4,5,6] [--sockets N] [--streams N] [--postgres URL|none]
+//!            [--redis URL|none]
 //! ibal-bench echo <port>                       # baseline: WebSocket echo server (used by the harness)
 //! ibal-bench fake-openai <port> <tokens> <rate> # baseline: OpenAI-compatible SSE stream (used by the harness)
 //! ```
 
+mod fanout;
 mod gateway;
+mod lti;
 mod scenarios;
 mod servers;
 mod stats;
@@ -26,11 +29,14 @@ struct Args {
     sockets: usize,
     streams: usize,
     postgres: Option<String>,
+    redis: Option<String>,
 }
 
 fn usage() -> String {
-    "usage: ibal-bench [--out FILE] [--gateway PATH] [--only 1,2,3,4,5] [--sockets N] [--streams N] \
-     [--postgres URL|none]"
+    "usage: ibal-bench [--out FILE] [--gateway PATH] [--only 1,2,3,4,5,6] [--sockets N] [--streams N] \
+     [--postgres URL|none] [--redis URL|none]\n\
+     scenarios (issue 8): 1 relay overhead, 2 connection density, 3 room throughput with persistence, \
+     4 streaming, 5 fan-out across replicas, 6 auth"
         .into()
 }
 
@@ -38,10 +44,11 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
     let mut args = Args {
         out: None,
         gateway: None,
-        only: vec![1, 2, 3, 4, 5],
+        only: vec![1, 2, 3, 4, 5, 6],
         sockets: 15_000,
         streams: 500,
         postgres: Some("postgres://postgres@127.0.0.1:5432".into()),
+        redis: Some("redis://127.0.0.1:6379".into()),
     };
     while let Some(a) = it.next() {
         let mut value = || it.next().ok_or_else(|| format!("{a} needs a value\n{}", usage()));
@@ -55,8 +62,12 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
             "--sockets" => args.sockets = value()?.parse().map_err(|_| usage())?,
             "--streams" => args.streams = value()?.parse().map_err(|_| usage())?,
             "--postgres" => args.postgres = Some(value()?).filter(|v| v != "none"),
+            "--redis" => args.redis = Some(value()?).filter(|v| v != "none"),
             _ => return Err(usage()),
         }
+    }
+    if args.only.iter().any(|n| !(1..=6).contains(n)) {
+        return Err(format!("--only takes scenario numbers 1 to 6\n{}", usage()));
     }
     Ok(args)
 }
@@ -98,13 +109,14 @@ fn port_arg(argv: &[String], i: usize) -> u16 {
     argv.get(i).and_then(|v| v.parse().ok()).unwrap_or(0)
 }
 
+/// The scenarios, numbered as issue 8 numbers them.
 const TITLES: [&str; 6] = [
     "relay overhead",
+    "connection density",
     "room throughput with persistence",
     "streaming",
-    "connection density",
-    "auth",
     "fan-out across replicas",
+    "auth",
 ];
 
 async fn run(args: Args) -> Result<(), String> {
@@ -124,6 +136,7 @@ async fn run(args: Args) -> Result<(), String> {
         sockets: args.sockets,
         streams: args.streams,
         postgres: args.postgres.clone(),
+        redis: args.redis.clone(),
     };
     out(TABLE_HEADER);
     let mut rows: Vec<Row> = Vec::new();
@@ -137,11 +150,11 @@ async fn run(args: Args) -> Result<(), String> {
         let t0 = Instant::now();
         let result: Result<Outcome, String> = match n {
             1 => Box::pin(scenarios::relay(&ctx)).await,
-            2 => Box::pin(scenarios::room(&ctx)).await,
-            3 => Box::pin(scenarios::streaming(&ctx)).await,
-            4 => Box::pin(scenarios::density(&ctx)).await,
-            5 => Box::pin(scenarios::auth(&ctx)).await,
-            _ => Err("not implemented in this harness yet".into()),
+            2 => Box::pin(scenarios::density(&ctx)).await,
+            3 => Box::pin(scenarios::room(&ctx)).await,
+            4 => Box::pin(scenarios::streaming(&ctx)).await,
+            5 => Box::pin(fanout::fanout(&ctx)).await,
+            _ => Box::pin(scenarios::auth(&ctx)).await,
         };
         let took = t0.elapsed();
         match result {

@@ -13,6 +13,7 @@ use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::gateway::{Gateway, Ws, connect, next_text, open_chat};
+use crate::lti;
 use crate::servers::{self, spawn_self, token_text};
 use crate::stats::{Row, Samples, Verdict, ratio};
 
@@ -22,6 +23,7 @@ pub struct Ctx {
     pub sockets: usize,
     pub streams: usize,
     pub postgres: Option<String>,
+    pub redis: Option<String>,
 }
 
 #[derive(Default)]
@@ -31,7 +33,7 @@ pub struct Outcome {
 }
 
 impl Ctx {
-    fn dir(&self, name: &str) -> PathBuf {
+    pub fn dir(&self, name: &str) -> PathBuf {
         self.work_dir.join(name)
     }
 }
@@ -129,7 +131,7 @@ async fn request_response(sockets: Vec<Ws>, warm: Duration, measure: Duration, m
 }
 
 /// Opens (and authenticates, with tokens) one socket per URL, 32 at a time, in order.
-async fn open_many(urls: &[String], token: Option<&[String]>, with_history: bool) -> Result<Vec<Ws>, String> {
+pub async fn open_many(urls: &[String], token: Option<&[String]>, with_history: bool) -> Result<Vec<Ws>, String> {
     futures_util::stream::iter(urls.iter().enumerate())
         .map(|(i, url)| async move {
             match token {
@@ -148,7 +150,7 @@ fn first_error(load: &Load) -> Option<String> {
     load.errors.first().map(|e| format!("{} socket(s) stopped early, first: {}", load.errors.len(), truncate(e)))
 }
 
-fn truncate(s: &str) -> String {
+pub fn truncate(s: &str) -> String {
     s.chars().take(200).collect()
 }
 
@@ -216,11 +218,166 @@ pub async fn relay(ctx: &Ctx) -> Result<Outcome, String> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 2. Room throughput with persistence.
+// 2. Connection density.
+
+struct Held {
+    opened: usize,
+    failed: Vec<String>,
+    elapsed: Duration,
+    stop: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Held {
+    async fn release(self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
+        }
+    }
+}
+
+/// Opens `n` sockets, `concurrency` at a time, and keeps them open (reading) until released.
+async fn hold(urls: Vec<String>, tokens: Option<Arc<Vec<String>>>, concurrency: usize, limit: Duration) -> Held {
+    let (stop, stop_rx) = watch::channel(false);
+    let (ready_tx, mut ready_rx) = mpsc::unbounded_channel::<Result<(), String>>();
+    let permits = Arc::new(Semaphore::new(concurrency));
+    let n = urls.len();
+    let start = Instant::now();
+    let deadline = start + limit;
+    let launched = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::with_capacity(n);
+    for (i, url) in urls.into_iter().enumerate() {
+        let Ok(permit) = tokio::time::timeout_at(deadline, permits.clone().acquire_owned()).await else { break };
+        let Ok(permit) = permit else { break };
+        let (tokens, ready, mut stop_rx, launched) =
+            (tokens.clone(), ready_tx.clone(), stop_rx.clone(), launched.clone());
+        launched.fetch_add(1, Ordering::Relaxed);
+        tasks.push(tokio::spawn(async move {
+            let opened = match &tokens {
+                Some(t) => open_chat(&url, &t[i % t.len()], true).await,
+                None => connect(&url).await,
+            };
+            drop(permit);
+            let mut ws = match opened {
+                Ok(ws) => ws,
+                Err(e) => {
+                    let _ = ready.send(Err(e));
+                    return;
+                }
+            };
+            let _ = ready.send(Ok(()));
+            loop {
+                tokio::select! {
+                    _ = stop_rx.changed() => break,
+                    msg = ws.next() => if !matches!(msg, Some(Ok(_))) { break },
+                }
+            }
+            let _ = ws.close(None).await;
+        }));
+    }
+    drop(ready_tx);
+    let launched = launched.load(Ordering::Relaxed);
+    let (mut opened, mut failed) = (0, Vec::new());
+    while opened + failed.len() < launched {
+        match tokio::time::timeout_at(deadline + Duration::from_secs(20), ready_rx.recv()).await {
+            Ok(Some(Ok(()))) => opened += 1,
+            Ok(Some(Err(e))) => failed.push(e),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    Held { opened, failed, elapsed: start.elapsed(), stop, tasks }
+}
+
+/// The soft limit on open files of this process, from /proc/self/limits.
+fn open_files_limit() -> Option<usize> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}
+
+pub async fn density(ctx: &Ctx) -> Result<Outcome, String> {
+    let mut out = Outcome::default();
+    let fd_limit = open_files_limit().unwrap_or(1024);
+    let n = ctx.sockets.min(fd_limit.saturating_sub(500));
+    if n < ctx.sockets {
+        out.notes.push(format!(
+            "density: {n} sockets instead of {} — the open-files limit is {fd_limit} (ulimit -n)",
+            ctx.sockets
+        ));
+    }
+    let concurrency = 64;
+    let limit = Duration::from_secs(60);
+
+    // Baseline: the echo server (tokio-tungstenite, default configuration), plain upgrades, no auth.
+    let echo = spawn_self("echo", &[]).await?;
+    let echo_url = format!("ws://127.0.0.1:{}/", echo.port);
+    let echo_pid = echo.pid().ok_or("the echo server has no pid")?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let echo_before = servers::rss_kib(echo_pid).unwrap_or(0);
+    let base = hold(vec![echo_url; n], None, concurrency, limit).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let echo_after = servers::rss_kib(echo_pid).unwrap_or(0);
+    let (base_opened, base_elapsed) = (base.opened, base.elapsed);
+    if let Some(e) = base.failed.first() {
+        out.notes.push(format!("density echo: {} failed, first: {}", base.failed.len(), truncate(e)));
+    }
+    base.release().await;
+    echo.stop().await;
+    let base_rate = base_opened as f64 / base_elapsed.as_secs_f64();
+    let base_per = (echo_after.saturating_sub(echo_before)) as f64 / base_opened.max(1) as f64;
+
+    // The gateway: room backend, contexts of 10 sockets, every socket authenticated (user_info + history).
+    let gw = Gateway::start(&ctx.gateway_bin, ctx.dir("density"), &[("CHAT_BACKEND", "room".into())]).await?;
+    let tokens = Arc::new(gw.tokens(ROOM_USERS).await?);
+    // One socket per context first, so that conversations exist and the allocator is warm.
+    let urls: Vec<String> =
+        (0..n).map(|i| gw.ws_url("course-v1:bench+density+1", &format!("d-{}", i / ROOM_SIZE))).collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = gw.rss_kib().unwrap_or(0);
+    let held = hold(urls, Some(tokens), concurrency, limit).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = gw.rss_kib().unwrap_or(0);
+    let (opened, elapsed) = (held.opened, held.elapsed);
+    if let Some(e) = held.failed.first() {
+        out.notes.push(format!("density gateway: {} failed, first: {}", held.failed.len(), truncate(e)));
+    }
+    held.release().await;
+    gw.stop().await;
+    let rate = opened as f64 / elapsed.as_secs_f64();
+    let per = (after.saturating_sub(before)) as f64 / opened.max(1) as f64;
+
+    out.rows.push(Row::new(
+        format!("2. RSS growth per idle socket, {opened} sockets"),
+        format!("{per:.1} KiB"),
+        format!("{base_per:.1} KiB (echo, {base_opened})"),
+        ratio(per, base_per),
+        "≤ 20 KB",
+        Verdict::of(per <= 20.0 * 1000.0 / 1024.0 && opened >= 15_000),
+    ));
+    out.rows.push(Row::new(
+        format!("2. authenticated upgrades/s, {opened} sockets"),
+        format!("{rate:.0} /s"),
+        format!("{base_rate:.0} /s (echo, no auth)"),
+        ratio(rate, base_rate),
+        "≥ 2,000 /s",
+        Verdict::of(rate >= 2000.0 && opened >= 15_000),
+    ));
+    out.notes.push(format!(
+        "density: gateway RSS {before} → {after} KiB for {opened} sockets in {:.1} s ({concurrency} connecting at a \
+         time, contexts of {ROOM_SIZE}); echo RSS {echo_before} → {echo_after} KiB for {base_opened} in {:.1} s",
+        elapsed.as_secs_f64(),
+        base_elapsed.as_secs_f64()
+    ));
+    Ok(out)
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Room throughput with persistence.
 
 const ROOM_CONNS: usize = 50;
-const ROOM_SIZE: usize = 10;
-const ROOM_USERS: usize = 5;
+pub const ROOM_SIZE: usize = 10;
+pub const ROOM_USERS: usize = 5;
 
 pub async fn room(ctx: &Ctx) -> Result<Outcome, String> {
     let mut out = Outcome::default();
@@ -300,7 +457,7 @@ async fn room_row(
     let p99 = load.samples.percentile_us(99.0) / 1000.0;
     let p50 = load.samples.percentile_us(50.0) / 1000.0;
     out.rows.push(Row::new(
-        format!("2. room msgs acked/s, 50 conn, {label}"),
+        format!("3. room msgs acked/s, 50 conn, {label}"),
         format!("{rate:.0} msg/s"),
         format!("{base_rate:.0} msg/s (echo)"),
         ratio(rate, base_rate),
@@ -308,7 +465,7 @@ async fn room_row(
         Verdict::of(rate >= 10_000.0),
     ));
     out.rows.push(Row::new(
-        format!("2. room p99 ack latency, {label}"),
+        format!("3. room p99 ack latency, {label}"),
         format!("{p99:.2} ms"),
         format!("{base_p99_ms:.2} ms (echo)"),
         ratio(p99, base_p99_ms),
@@ -317,7 +474,7 @@ async fn room_row(
     ));
     let acked = load.count + load.warm;
     out.rows.push(Row::new(
-        format!("2. room rows stored = acks, {label}"),
+        format!("3. room rows stored = acks, {label}"),
         format!("{rows} rows"),
         format!("{acked} acks"),
         ratio(rows as f64, acked as f64),
@@ -350,11 +507,11 @@ fn count_rows_sqlite(db: &Path) -> Result<u64, String> {
     String::from_utf8_lossy(&out.stdout).trim().parse().map_err(|e| format!("sqlite3 output: {e}"))
 }
 
-fn psql(url: &str, sql: &str) -> Result<String, String> {
+pub fn psql(url: &str, sql: &str) -> Result<String, String> {
     psql_db(url, "postgres", sql)
 }
 
-fn psql_db(url: &str, db: &str, sql: &str) -> Result<String, String> {
+pub fn psql_db(url: &str, db: &str, sql: &str) -> Result<String, String> {
     let out = std::process::Command::new("psql")
         .arg(format!("{}/{db}", url.trim_end_matches('/')))
         .args(["-v", "ON_ERROR_STOP=1", "-tAc", sql])
@@ -367,7 +524,7 @@ fn psql_db(url: &str, db: &str, sql: &str) -> Result<String, String> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 3. Streaming.
+// 4. Streaming.
 
 const STREAM_TOKENS: usize = 50;
 const STREAM_RATE: u32 = 50;
@@ -568,7 +725,7 @@ pub async fn streaming(ctx: &Ctx) -> Result<Outcome, String> {
     let (g_ttft, d_ttft) = (through.ttft.percentile_us(99.0) / 1000.0, direct.ttft.percentile_us(99.0) / 1000.0);
     let (g_gap, d_gap) = (through.gaps.percentile_us(99.0) / 1000.0, direct.gaps.percentile_us(99.0) / 1000.0);
     out.rows.push(Row::new(
-        format!("3. stream time to first token p99, {n} conv"),
+        format!("4. stream time to first token p99, {n} conv"),
         format!("{g_ttft:.1} ms (+{:.1})", g_ttft - d_ttft),
         format!("{d_ttft:.1} ms"),
         ratio(g_ttft, d_ttft),
@@ -576,7 +733,7 @@ pub async fn streaming(ctx: &Ctx) -> Result<Outcome, String> {
         stream_verdict(g_ttft - d_ttft),
     ));
     out.rows.push(Row::new(
-        format!("3. stream inter-token p99, {n} conv"),
+        format!("4. stream inter-token p99, {n} conv"),
         format!("{g_gap:.1} ms (+{:.1})", g_gap - d_gap),
         format!("{d_gap:.1} ms"),
         ratio(g_gap, d_gap),
@@ -585,7 +742,7 @@ pub async fn streaming(ctx: &Ctx) -> Result<Outcome, String> {
     ));
     let expected = n * STREAM_REPLIES * STREAM_TOKENS;
     out.rows.push(Row::new(
-        format!("3. stream tokens delivered, {n} conv"),
+        format!("4. stream tokens delivered, {n} conv"),
         format!("{} / {expected}, {} replies complete", through.tokens, through.complete),
         format!("{} / {expected}, {} complete", direct.tokens, direct.complete),
         ratio(through.tokens as f64, direct.tokens as f64),
@@ -616,166 +773,46 @@ pub async fn streaming(ctx: &Ctx) -> Result<Outcome, String> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 4. Connection density.
-
-struct Held {
-    opened: usize,
-    failed: Vec<String>,
-    elapsed: Duration,
-    stop: watch::Sender<bool>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
-}
-
-impl Held {
-    async fn release(self) {
-        let _ = self.stop.send(true);
-        for t in self.tasks {
-            let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
-        }
-    }
-}
-
-/// Opens `n` sockets, `concurrency` at a time, and keeps them open (reading) until released.
-async fn hold(urls: Vec<String>, tokens: Option<Arc<Vec<String>>>, concurrency: usize, limit: Duration) -> Held {
-    let (stop, stop_rx) = watch::channel(false);
-    let (ready_tx, mut ready_rx) = mpsc::unbounded_channel::<Result<(), String>>();
-    let permits = Arc::new(Semaphore::new(concurrency));
-    let n = urls.len();
-    let start = Instant::now();
-    let deadline = start + limit;
-    let launched = Arc::new(AtomicUsize::new(0));
-    let mut tasks = Vec::with_capacity(n);
-    for (i, url) in urls.into_iter().enumerate() {
-        let Ok(permit) = tokio::time::timeout_at(deadline, permits.clone().acquire_owned()).await else { break };
-        let Ok(permit) = permit else { break };
-        let (tokens, ready, mut stop_rx, launched) =
-            (tokens.clone(), ready_tx.clone(), stop_rx.clone(), launched.clone());
-        launched.fetch_add(1, Ordering::Relaxed);
-        tasks.push(tokio::spawn(async move {
-            let opened = match &tokens {
-                Some(t) => open_chat(&url, &t[i % t.len()], true).await,
-                None => connect(&url).await,
-            };
-            drop(permit);
-            let mut ws = match opened {
-                Ok(ws) => ws,
-                Err(e) => {
-                    let _ = ready.send(Err(e));
-                    return;
-                }
-            };
-            let _ = ready.send(Ok(()));
-            loop {
-                tokio::select! {
-                    _ = stop_rx.changed() => break,
-                    msg = ws.next() => if !matches!(msg, Some(Ok(_))) { break },
-                }
-            }
-            let _ = ws.close(None).await;
-        }));
-    }
-    drop(ready_tx);
-    let launched = launched.load(Ordering::Relaxed);
-    let (mut opened, mut failed) = (0, Vec::new());
-    while opened + failed.len() < launched {
-        match tokio::time::timeout_at(deadline + Duration::from_secs(20), ready_rx.recv()).await {
-            Ok(Some(Ok(()))) => opened += 1,
-            Ok(Some(Err(e))) => failed.push(e),
-            Ok(None) | Err(_) => break,
-        }
-    }
-    Held { opened, failed, elapsed: start.elapsed(), stop, tasks }
-}
-
-/// The soft limit on open files of this process, from /proc/self/limits.
-fn open_files_limit() -> Option<usize> {
-    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
-    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
-    line.split_whitespace().nth(3)?.parse().ok()
-}
-
-pub async fn density(ctx: &Ctx) -> Result<Outcome, String> {
-    let mut out = Outcome::default();
-    let fd_limit = open_files_limit().unwrap_or(1024);
-    let n = ctx.sockets.min(fd_limit.saturating_sub(500));
-    if n < ctx.sockets {
-        out.notes.push(format!(
-            "density: {n} sockets instead of {} — the open-files limit is {fd_limit} (ulimit -n)",
-            ctx.sockets
-        ));
-    }
-    let concurrency = 64;
-    let limit = Duration::from_secs(60);
-
-    // Baseline: the echo server (tokio-tungstenite, default configuration), plain upgrades, no auth.
-    let echo = spawn_self("echo", &[]).await?;
-    let echo_url = format!("ws://127.0.0.1:{}/", echo.port);
-    let echo_pid = echo.pid().ok_or("the echo server has no pid")?;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let echo_before = servers::rss_kib(echo_pid).unwrap_or(0);
-    let base = hold(vec![echo_url; n], None, concurrency, limit).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let echo_after = servers::rss_kib(echo_pid).unwrap_or(0);
-    let (base_opened, base_elapsed) = (base.opened, base.elapsed);
-    if let Some(e) = base.failed.first() {
-        out.notes.push(format!("density echo: {} failed, first: {}", base.failed.len(), truncate(e)));
-    }
-    base.release().await;
-    echo.stop().await;
-    let base_rate = base_opened as f64 / base_elapsed.as_secs_f64();
-    let base_per = (echo_after.saturating_sub(echo_before)) as f64 / base_opened.max(1) as f64;
-
-    // The gateway: room backend, contexts of 10 sockets, every socket authenticated (user_info + history).
-    let gw = Gateway::start(&ctx.gateway_bin, ctx.dir("density"), &[("CHAT_BACKEND", "room".into())]).await?;
-    let tokens = Arc::new(gw.tokens(ROOM_USERS).await?);
-    // One socket per context first, so that conversations exist and the allocator is warm.
-    let urls: Vec<String> =
-        (0..n).map(|i| gw.ws_url("course-v1:bench+density+1", &format!("d-{}", i / ROOM_SIZE))).collect();
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let before = gw.rss_kib().unwrap_or(0);
-    let held = hold(urls, Some(tokens), concurrency, limit).await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let after = gw.rss_kib().unwrap_or(0);
-    let (opened, elapsed) = (held.opened, held.elapsed);
-    if let Some(e) = held.failed.first() {
-        out.notes.push(format!("density gateway: {} failed, first: {}", held.failed.len(), truncate(e)));
-    }
-    held.release().await;
-    gw.stop().await;
-    let rate = opened as f64 / elapsed.as_secs_f64();
-    let per = (after.saturating_sub(before)) as f64 / opened.max(1) as f64;
-
-    out.rows.push(Row::new(
-        format!("4. RSS growth per idle socket, {opened} sockets"),
-        format!("{per:.1} KiB"),
-        format!("{base_per:.1} KiB (echo, {base_opened})"),
-        ratio(per, base_per),
-        "≤ 20 KB",
-        Verdict::of(per <= 20.0 * 1000.0 / 1024.0 && opened >= 15_000),
-    ));
-    out.rows.push(Row::new(
-        format!("4. authenticated upgrades/s, {opened} sockets"),
-        format!("{rate:.0} /s"),
-        format!("{base_rate:.0} /s (echo, no auth)"),
-        ratio(rate, base_rate),
-        "≥ 2,000 /s",
-        Verdict::of(rate >= 2000.0 && opened >= 15_000),
-    ));
-    out.notes.push(format!(
-        "density: gateway RSS {before} → {after} KiB for {opened} sockets in {:.1} s ({concurrency} connecting at a \
-         time, contexts of {ROOM_SIZE}); echo RSS {echo_before} → {echo_after} KiB for {base_opened} in {:.1} s",
-        elapsed.as_secs_f64(),
-        base_elapsed.as_secs_f64()
-    ));
-    Ok(out)
-}
-
-// ---------------------------------------------------------------------------------------------
-// 5. Auth.
+// 6. Auth: access-token verifications (the LTI half is in lti.rs).
 
 pub async fn auth(ctx: &Ctx) -> Result<Outcome, String> {
     let mut out = Outcome::default();
-    let gw = Gateway::start(&ctx.gateway_bin, ctx.dir("auth"), &[]).await?;
+    // The LTI platform exists before the gateway, which registers it from LTI_PLATFORMS at start.
+    let platform = lti::Platform::start().await?;
+    let gw = Gateway::start(&ctx.gateway_bin, ctx.dir("auth"), &[("LTI_PLATFORMS", platform.registration())]).await?;
+    let tokens = token_load(&gw).await;
+    let launches = lti::launch_load(&gw, &platform).await;
+    gw.stop().await;
+    // The baselines run once the gateway has stopped, so that they have the cores to themselves.
+    if let Err(e) = tokens.and_then(|load| token_rows(&mut out, &load)) {
+        not_measured(&mut out, TOKEN_ROW, &e);
+    }
+    match launches {
+        Ok(load) => lti::launch_rows(&mut out, &platform, &load),
+        Err(e) => not_measured(&mut out, lti::LAUNCH_ROW, &e),
+    }
+    platform.stop();
+    Ok(out)
+}
+
+const TOKEN_ROW: &str = "6. token verifications/s (GET /oauth2/userinfo)";
+
+/// A row that could not be measured, and why (in the notes).
+fn not_measured(out: &mut Outcome, label: &str, why: &str) {
+    out.rows.push(Row::new(label, "not measured", "—", f64::NAN, "—", Verdict::Miss));
+    out.notes.push(format!("{label}: not measured: {why}"));
+}
+
+struct TokenLoad {
+    token: String,
+    jwks: jsonwebtoken::jwk::JwkSet,
+    ok: u64,
+    bad: u64,
+    window: Duration,
+}
+
+/// Through the gateway: GET /oauth2/userinfo with a bearer token, 32 in flight, 0.5 s warm-up + 4 s.
+async fn token_load(gw: &Gateway) -> Result<TokenLoad, String> {
     let token = gw.tokens(1).await?.remove(0);
     let jwks: jsonwebtoken::jwk::JwkSet = gw
         .http
@@ -786,8 +823,6 @@ pub async fn auth(ctx: &Ctx) -> Result<Outcome, String> {
         .json()
         .await
         .map_err(|e| e.to_string())?;
-
-    // Through the gateway: GET /oauth2/userinfo with the bearer token, 32 in flight, 4 s.
     let probe = gw.http.get(gw.url("/oauth2/userinfo")).bearer_auth(&token).send().await.map_err(|e| e.to_string())?;
     if !probe.status().is_success() {
         return Err(format!("userinfo answered {}", probe.status()));
@@ -823,15 +858,40 @@ pub async fn auth(ctx: &Ctx) -> Result<Outcome, String> {
         ok += o;
         bad += b;
     }
-    let gw_rate = ok as f64 / measure.as_secs_f64();
-    gw.stop().await;
+    Ok(TokenLoad { token, jwks, ok, bad, window: measure })
+}
 
-    // Baseline: the raw RS256 verification of the same token with the same key, in-process, one thread per core.
-    let header = jsonwebtoken::decode_header(&token).map_err(|e| e.to_string())?;
-    let jwk = header.kid.as_deref().and_then(|kid| jwks.find(kid)).or(jwks.keys.first()).ok_or("no key")?;
+/// The token row; its baseline is the raw RS256 verification of the same token with the gateway's key.
+fn token_rows(out: &mut Outcome, load: &TokenLoad) -> Result<(), String> {
+    let header = jsonwebtoken::decode_header(&load.token).map_err(|e| e.to_string())?;
+    let jwk = header.kid.as_deref().and_then(|kid| load.jwks.find(kid)).or(load.jwks.keys.first()).ok_or("no key")?;
     let key = jsonwebtoken::DecodingKey::from_jwk(jwk).map_err(|e| e.to_string())?;
     let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
     validation.set_audience(&["ibal"]);
+    let (raw_rate, cores) = raw_verify_rate(&load.token, &key, &validation);
+    let gw_rate = load.ok as f64 / load.window.as_secs_f64();
+    out.rows.push(Row::new(
+        TOKEN_ROW,
+        format!("{gw_rate:.0} /s"),
+        format!("{raw_rate:.0} /s (raw RS256 verify, {cores} threads)"),
+        ratio(gw_rate, raw_rate),
+        "report (no figure set)",
+        Verdict::Info,
+    ));
+    out.notes.push(format!(
+        "auth: 32 requests in flight over keep-alive HTTP/1.1; {} failed; the gateway figure includes HTTP \
+         parsing and the userinfo handler, not only the signature check",
+        load.bad
+    ));
+    Ok(())
+}
+
+/// Verifications per second of `token` with `key`, in-process, one thread per core for 2 s; (rate, threads).
+pub fn raw_verify_rate(
+    token: &str,
+    key: &jsonwebtoken::DecodingKey,
+    validation: &jsonwebtoken::Validation,
+) -> (f64, usize) {
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let window = Duration::from_secs(2);
     let verified: u64 = std::thread::scope(|s| {
@@ -841,7 +901,7 @@ pub async fn auth(ctx: &Ctx) -> Result<Outcome, String> {
                     let end = std::time::Instant::now() + window;
                     let mut n = 0u64;
                     while std::time::Instant::now() < end && n < 100_000_000 {
-                        if jsonwebtoken::decode::<Value>(&token, &key, &validation).is_ok() {
+                        if jsonwebtoken::decode::<Value>(token, key, validation).is_ok() {
                             n += 1;
                         }
                     }
@@ -851,18 +911,5 @@ pub async fn auth(ctx: &Ctx) -> Result<Outcome, String> {
             .collect();
         handles.into_iter().map(|h| h.join().unwrap_or(0)).sum()
     });
-    let raw_rate = verified as f64 / window.as_secs_f64();
-    out.rows.push(Row::new(
-        "5. token verifications/s (GET /oauth2/userinfo)",
-        format!("{gw_rate:.0} /s"),
-        format!("{raw_rate:.0} /s (raw RS256 verify, {cores} threads)"),
-        ratio(gw_rate, raw_rate),
-        "report (no figure set)",
-        Verdict::Info,
-    ));
-    out.notes.push(format!(
-        "auth: 32 requests in flight over keep-alive HTTP/1.1; {bad} failed; the gateway figure includes HTTP \
-         parsing and the userinfo handler, not only the signature check"
-    ));
-    Ok(out)
+    (verified as f64 / window.as_secs_f64(), cores)
 }

@@ -125,44 +125,10 @@ pub async fn run_fake_openai(port: u16, tokens: usize, per_second: u32) -> Resul
 }
 
 async fn serve_fake_openai(mut stream: TcpStream, tokens: usize, period: Duration) -> std::io::Result<()> {
-    // Read the head, then the body by Content-Length (bounded: 1 MiB).
-    let mut buf = Vec::with_capacity(4096);
-    let mut chunk = [0u8; 4096];
-    let head_end = loop {
-        let n = stream.read(&mut chunk).await?;
-        if n == 0 {
-            return Ok(());
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
-        }
-        if buf.len() > 1 << 20 {
-            return Ok(());
-        }
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
-    let length: usize = head
-        .lines()
-        .find_map(|l| l.strip_prefix("content-length:"))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0)
-        .min(1 << 20);
-    while buf.len() < head_end + length {
-        let n = stream.read(&mut chunk).await?;
-        if n == 0 {
-            break;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    }
+    let Some(head) = read_request(&mut stream).await? else { return Ok(()) };
     if !head.starts_with("post ") {
         let body = r#"{"object":"list","data":[{"id":"fake","object":"model"}]}"#;
-        let response = format!(
-            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        );
-        stream.write_all(response.as_bytes()).await?;
-        return stream.shutdown().await;
+        return write_json(&mut stream, body).await;
     }
     stream
         .write_all(
@@ -183,4 +149,72 @@ async fn serve_fake_openai(mut stream: TcpStream, tokens: usize, period: Duratio
     let done = "data: [DONE]\n\n";
     stream.write_all(format!("{:x}\r\n{done}\r\n0\r\n\r\n", done.len()).as_bytes()).await?;
     stream.shutdown().await
+}
+
+/// Reads one request: its head (returned in lower case), then its body by Content-Length, both bounded to
+/// 1 MiB. None when the peer closed before a whole head arrived.
+async fn read_request(stream: &mut TcpStream) -> std::io::Result<Option<String>> {
+    let mut buf = Vec::with_capacity(4096);
+    let mut chunk = [0u8; 4096];
+    let head_end = loop {
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            return Ok(None);
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        if buf.len() > 1 << 20 {
+            return Ok(None);
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+        .min(1 << 20);
+    while buf.len() < head_end + length {
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    Ok(Some(head))
+}
+
+async fn write_json(stream: &mut TcpStream, body: &str) -> std::io::Result<()> {
+    let response = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(response.as_bytes()).await?;
+    stream.shutdown().await
+}
+
+/// Answers every request with `body` as JSON, on a free loopback port, inside this process: the LTI
+/// platform's JWKS, which the gateway fetches once and then caches, so it costs the load generator nothing.
+/// Runs until the returned task is aborted.
+pub async fn serve_json(body: String) -> Result<(u16, tokio::task::JoinHandle<()>), String> {
+    let listener = TcpListener::bind(("127.0.0.1", 0)).await.map_err(|e| e.to_string())?;
+    let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+    let body: std::sync::Arc<str> = body.into();
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            };
+            let body = body.clone();
+            tokio::spawn(async move {
+                if let Ok(Some(_)) = read_request(&mut stream).await {
+                    let _ = write_json(&mut stream, &body).await;
+                }
+            });
+        }
+    });
+    Ok((port, task))
 }

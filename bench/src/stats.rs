@@ -20,6 +20,10 @@ impl Samples {
         self.sorted = false;
     }
 
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
     /// The nearest-rank percentile (`p` in 0..=100), in microseconds; 0 when empty.
     pub fn percentile_us(&mut self, p: f64) -> f64 {
         if !self.sorted {
