@@ -80,6 +80,18 @@ async fn an_openai_reply_streams_and_a_resend_after_reconnect_is_stored_once() {
     let page = client.expect("history").await;
     assert_eq!(page["messages"][0]["role"], "assistant");
     assert_eq!(page["has_more"], true);
+
+    // A follow-up carries the conversation so far, oldest first, and the question once, last.
+    client.send(json!({"type": "message", "client_id": "c-2", "content": "And then?"})).await;
+    client.expect("message").await;
+    client.until("stream_end").await;
+    let sent = llm.last_request.lock().expect("lock").clone();
+    let turns: Vec<(String, String)> = sent["messages"].as_array().expect("messages")[1..]
+        .iter()
+        .map(|m| (m["role"].as_str().unwrap_or("").to_owned(), m["content"].as_str().unwrap_or("").to_owned()))
+        .collect();
+    let expected = [("user", "Hello!".to_owned()), ("assistant", llm.full_reply()), ("user", "And then?".to_owned())];
+    assert_eq!(turns, expected.map(|(role, content)| (role.to_owned(), content)));
 }
 
 #[tokio::test]

@@ -287,7 +287,7 @@ impl Chat {
         conversation: &Conversation,
         question: &Message,
     ) -> Result<LlmRequest, crate::db::DbError> {
-        let recent = db.history(&conversation.id, Some(&question.id), 50).await?;
+        let recent = db.history_before(question, 50).await?;
         let mut budget = self.history_budget;
         let mut history = Vec::new();
         for m in recent.iter().rev() {

@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde_json::json;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use url::Url;
 
 use crate::auth::tokens::{TokenError, TokenService};
@@ -69,8 +70,10 @@ pub async fn connect(
         let bearer = format!("Bearer {}", identity(tokens, user, conversation)?);
         let value = HeaderValue::from_str(&bearer).map_err(|e| UpstreamError::Unavailable(e.to_string()))?;
         request.headers_mut().insert("authorization", value);
-        // `true` turns Nagle's algorithm off: relayed frames go out at once.
-        let connect = tokio_tungstenite::connect_async_with_config(request, None, true);
+        // Small buffers, as on the browser's side: the library reads into (and zeroes) 128 KiB by
+        // default, per connection and per read. `true` turns Nagle's algorithm off.
+        let config = WebSocketConfig::default().read_buffer_size(4 * 1024).write_buffer_size(4 * 1024);
+        let connect = tokio_tungstenite::connect_async_with_config(request, Some(config), true);
         match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
             Ok(Ok((socket, _))) => return Ok(socket),
             Ok(Err(e)) => last = e.to_string(),

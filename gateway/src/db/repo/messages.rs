@@ -365,6 +365,30 @@ impl Db {
 
     /// Up to `limit` messages before the message `before` (or the newest), oldest first.
     pub async fn history(&self, conversation_id: &str, before: Option<&str>, limit: i64) -> DbResult<Vec<Message>> {
+        match before {
+            None => self.history_page(conversation_id, None, limit).await,
+            Some(before_id) => {
+                let anchor = self.get_message(before_id).await?;
+                if anchor.conversation_id != conversation_id {
+                    return Err(DbError::NotFound);
+                }
+                self.history_page(conversation_id, Some(&anchor), limit).await
+            }
+        }
+    }
+
+    /// Up to `limit` messages of the anchor's conversation before it, oldest first: for a message
+    /// in hand, without reading it back.
+    pub async fn history_before(&self, anchor: &Message, limit: i64) -> DbResult<Vec<Message>> {
+        self.history_page(&anchor.conversation_id, Some(anchor), limit).await
+    }
+
+    async fn history_page(
+        &self,
+        conversation_id: &str,
+        before: Option<&Message>,
+        limit: i64,
+    ) -> DbResult<Vec<Message>> {
         let limit = limit.clamp(1, MAX_HISTORY_PAGE);
         let mut page: Vec<Message> = match before {
             None => {
@@ -378,11 +402,7 @@ impl Db {
                 );
                 sqlx::query_as(query).bind(conversation_id).bind(limit).fetch_all(self.pool()).await?
             }
-            Some(before_id) => {
-                let anchor = self.get_message(before_id).await?;
-                if anchor.conversation_id != conversation_id {
-                    return Err(DbError::NotFound);
-                }
+            Some(anchor) => {
                 let query = sql!(
                     self,
                     concat!(
