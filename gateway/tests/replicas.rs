@@ -175,3 +175,30 @@ async fn a_stopping_gateway_closes_its_chats_with_going_away() {
     drop(gateway);
     test_db.cleanup().await;
 }
+
+#[tokio::test]
+async fn replicas_that_both_create_the_first_key_verify_each_others_tokens() {
+    let Some(test_db) = TestDb::new(DbKind::Postgres).await else {
+        eprintln!("postgres not configured: set TEST_POSTGRES_URL");
+        return;
+    };
+    let db = &test_db.db;
+    // Replica A starts on the empty database and creates the first key; replica B, starting at the same
+    // moment, also found none and adds its own the same way a moment later.
+    let a = KeyRing::load(db.clone()).await.expect("keys");
+    let b_first = ibal_gateway::auth::keys::generate_key(ibal_gateway::db::now_ms() + 1).expect("key");
+    db.add_signing_key(&b_first).await.expect("B's first key");
+    let b = KeyRing::load(db.clone()).await.expect("keys");
+    let on_a = TokenService::new(a.clone(), db.clone(), PUBLIC_URL.into());
+    let on_b = TokenService::new(b, db.clone(), PUBLIC_URL.into());
+    let from_a = sign_in_with(db, &on_a, "alice").await;
+    let from_b = sign_in_with(db, &on_b, "bob").await;
+    a.reload().await.expect("A's periodic reload");
+    for (token, who) in [(&from_a.access_token, "alice"), (&from_b.access_token, "bob")] {
+        for (service, replica) in [(&on_a, "A"), (&on_b, "B")] {
+            let claims = service.verify_access(token).await.unwrap_or_else(|e| panic!("{who} on {replica}: {e:?}"));
+            assert_eq!(claims.username, who);
+        }
+    }
+    test_db.cleanup().await;
+}

@@ -54,7 +54,7 @@ impl KeyRing {
     pub async fn load(db: Db) -> Result<Arc<Self>, KeyError> {
         if db.active_signing_key().await?.is_none() {
             let row = generate_key(now_ms())?;
-            db.rotate_in_signing_key(&row, now_ms()).await?;
+            db.add_signing_key(&row).await?;
             tracing::info!(kid = %row.kid, "created the first signing key");
         }
         let ring = Arc::new(Self {

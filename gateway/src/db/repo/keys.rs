@@ -59,6 +59,21 @@ impl Db {
         Ok(())
     }
 
+    /// Adds a signing key beside any others, retiring none: for the first key, which replicas
+    /// starting together on an empty database may each create. Both then stay published (and the
+    /// newest signs), where a rotation would have cut the other replica's tokens off at once.
+    pub async fn add_signing_key(&self, key: &SigningKeyRow) -> DbResult<()> {
+        sqlx::query(sql!(self, "INSERT INTO signing_keys (kid, algorithm, private_key, public_jwk, created_at, retired_at, expires_at) VALUES (?, ?, ?, ?, ?, NULL, NULL)"))
+            .bind(&key.kid)
+            .bind(&key.algorithm)
+            .bind(&key.private_key)
+            .bind(&key.public_jwk)
+            .bind(key.created_at)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
     /// The key that signs new tokens.
     pub async fn active_signing_key(&self) -> DbResult<Option<SigningKeyRow>> {
         let query = sql!(
