@@ -495,16 +495,23 @@ async fn room_row(
     Ok(())
 }
 
+/// Rows in `messages`, counted by the `sqlite3` shell, or by Python's sqlite3 module where the shell is
+/// not installed (Python is on every machine this runs on; the shell is not always).
 fn count_rows_sqlite(db: &Path) -> Result<u64, String> {
-    let out = std::process::Command::new("sqlite3")
-        .arg(db)
-        .arg("SELECT count(*) FROM messages;")
-        .output()
-        .map_err(|e| format!("sqlite3: {e}"))?;
+    const QUERY: &str = "SELECT count(*) FROM messages;";
+    let out = match std::process::Command::new("sqlite3").arg(db).arg(QUERY).output() {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => std::process::Command::new("python3")
+            .args(["-c", "import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchone()[0])"])
+            .arg(db)
+            .arg(QUERY)
+            .output()
+            .map_err(|e| format!("neither sqlite3 nor python3 to count rows: {e}"))?,
+        other => other.map_err(|e| format!("sqlite3: {e}"))?,
+    };
     if !out.status.success() {
-        return Err(format!("sqlite3: {}", String::from_utf8_lossy(&out.stderr)));
+        return Err(format!("counting rows: {}", String::from_utf8_lossy(&out.stderr)));
     }
-    String::from_utf8_lossy(&out.stdout).trim().parse().map_err(|e| format!("sqlite3 output: {e}"))
+    String::from_utf8_lossy(&out.stdout).trim().parse().map_err(|e| format!("row count output: {e}"))
 }
 
 pub fn psql(url: &str, sql: &str) -> Result<String, String> {
