@@ -183,7 +183,7 @@ pub async fn relay(ctx: &Ctx) -> Result<Outcome, String> {
         let added = g50 - d50;
         out.rows.push(Row::new(
             format!("1. relay p50 round trip, {n} conn"),
-            format!("{g50:.0} µs (+{added:.0} µs)"),
+            format!("{g50:.0} µs ({added:+.0} µs)"),
             format!("{d50:.0} µs"),
             ratio(g50, d50),
             "added p50 ≤ 100 µs",
@@ -733,7 +733,7 @@ pub async fn streaming(ctx: &Ctx) -> Result<Outcome, String> {
     let (g_gap, d_gap) = (through.gaps.percentile_us(99.0) / 1000.0, direct.gaps.percentile_us(99.0) / 1000.0);
     out.rows.push(Row::new(
         format!("4. stream time to first token p99, {n} conv"),
-        format!("{g_ttft:.1} ms (+{:.1})", g_ttft - d_ttft),
+        format!("{g_ttft:.1} ms ({:+.1})", g_ttft - d_ttft),
         format!("{d_ttft:.1} ms"),
         ratio(g_ttft, d_ttft),
         "added p99 ≤ 5 ms",
@@ -741,7 +741,7 @@ pub async fn streaming(ctx: &Ctx) -> Result<Outcome, String> {
     ));
     out.rows.push(Row::new(
         format!("4. stream inter-token p99, {n} conv"),
-        format!("{g_gap:.1} ms (+{:.1})", g_gap - d_gap),
+        format!("{g_gap:.1} ms ({:+.1})", g_gap - d_gap),
         format!("{d_gap:.1} ms"),
         ratio(g_gap, d_gap),
         "added p99 ≤ 5 ms",
