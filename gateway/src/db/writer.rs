@@ -84,26 +84,26 @@ async fn run(db: Db, jobs: Arc<Mutex<mpsc::Receiver<Job>>>) {
 }
 
 async fn write(db: &Db, batch: Vec<Job>) {
-    let rows: Vec<Message> = batch.iter().map(|job| job.row.clone()).collect();
+    let (mut rows, answers): (Vec<Message>, Vec<_>) = batch.into_iter().map(|job| (job.row, job.done)).unzip();
     let count = rows.len();
-    match db.insert_message_batch(rows).await {
+    match db.insert_message_batch(&mut rows).await {
         Ok(stored) => {
-            for (job, one) in batch.into_iter().zip(stored) {
+            for (done, one) in answers.into_iter().zip(stored) {
                 // The sender may have gone (its socket closed): the message is stored all the same.
-                let _ = job.done.send(Ok(one));
+                let _ = done.send(Ok(one));
             }
         }
         Err(e) if count == 1 => {
-            if let Some(job) = batch.into_iter().next() {
-                let _ = job.done.send(Err(e));
+            if let Some(done) = answers.into_iter().next() {
+                let _ = done.send(Err(e));
             }
         }
         Err(e) => {
             // One bad message must not cost the others theirs: each is retried alone and gets its
             // own answer. Logged here once; each sender logs its own failure.
             tracing::warn!(error = %e, count, "a batch of messages failed; storing them one by one");
-            for job in batch {
-                let _ = job.done.send(db.insert_message_now(job.row).await);
+            for (row, done) in rows.into_iter().zip(answers) {
+                let _ = done.send(db.insert_message_now(row).await);
             }
         }
     }

@@ -144,6 +144,27 @@ macro_rules! message_columns {
     };
 }
 
+type MessageQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
+
+/// Binds a message's values in the order of `message_columns!`.
+fn bind_message<'q>(query: MessageQuery<'q>, m: &'q Message) -> MessageQuery<'q> {
+    query
+        .bind(&m.id)
+        .bind(&m.conversation_id)
+        .bind(&m.sender_id)
+        .bind(&m.client_id)
+        .bind(m.role.as_str())
+        .bind(&m.sender_name)
+        .bind(&m.content)
+        .bind(m.status.as_str())
+        .bind(&m.reply_to)
+        .bind(&m.error_code)
+        .bind(m.tokens)
+        .bind(m.latency_ms)
+        .bind(m.created_at)
+        .bind(m.updated_at)
+}
+
 /// How precisely a conversation's `updated_at` follows its newest message.
 pub const TOUCH_RESOLUTION_MS: i64 = 1_000;
 
@@ -201,29 +222,32 @@ impl Db {
         row.created_at = now;
         row.updated_at = now;
         let mut conn = self.pool().acquire().await?;
-        let stored = self.insert_row(&mut conn, row).await?;
-        if stored.created {
-            self.touch_conversations(&mut conn, std::iter::once(stored.message.conversation_id.as_str()), now).await?;
+        match self.insert_row(&mut conn, &row).await? {
+            None => {
+                self.touch_conversations(&mut conn, std::iter::once(row.conversation_id.as_str()), now).await?;
+                Ok(Stored { message: row, created: true })
+            }
+            Some(first) => Ok(Stored { message: first, created: false }),
         }
-        Ok(stored)
     }
 
     /// Stores messages in one transaction, in order, each at most once per (conversation, sender,
-    /// client_id): one `Stored` per message. Any other failure writes none of them.
-    pub(crate) async fn insert_message_batch(&self, mut rows: Vec<Message>) -> DbResult<Vec<Stored>> {
+    /// client_id): one `Stored` per message, the rows taken out of `rows`. Any other failure writes none
+    /// of them and leaves `rows` as they were, for the caller to retry.
+    pub(crate) async fn insert_message_batch(&self, rows: &mut Vec<Message>) -> DbResult<Vec<Stored>> {
         let now = now_ms();
-        for row in &mut rows {
+        for row in rows.iter_mut() {
             row.created_at = now;
             row.updated_at = now;
         }
         if rows.len() > 1 {
             // The common case, new messages only: one statement for all of them.
             let mut tx = self.pool().begin().await?;
-            match self.insert_rows(&mut tx, &rows).await {
+            match self.insert_rows(&mut tx, rows).await {
                 Ok(()) => {
                     self.touch_conversations(&mut tx, rows.iter().map(|r| r.conversation_id.as_str()), now).await?;
                     tx.commit().await?;
-                    return Ok(rows.into_iter().map(|message| Stored { message, created: true }).collect());
+                    return Ok(rows.drain(..).map(|message| Stored { message, created: true }).collect());
                 }
                 // A resend among them: the statement wrote nothing; they are sorted out one by one.
                 Err(e) if is_unique_violation(&e) => tx.rollback().await?,
@@ -231,14 +255,18 @@ impl Db {
             }
         }
         let mut tx = self.pool().begin().await?;
-        let mut stored = Vec::with_capacity(rows.len());
-        for row in rows {
-            stored.push(self.insert_row(&mut tx, row).await?);
+        let mut firsts = Vec::with_capacity(rows.len());
+        for row in rows.iter() {
+            firsts.push(self.insert_row(&mut tx, row).await?);
         }
-        let created = stored.iter().filter(|one| one.created).map(|one| one.message.conversation_id.as_str());
-        self.touch_conversations(&mut tx, created, now).await?;
+        let created = rows.iter().zip(&firsts).filter(|(_, first)| first.is_none());
+        self.touch_conversations(&mut tx, created.map(|(row, _)| row.conversation_id.as_str()), now).await?;
         tx.commit().await?;
-        Ok(stored)
+        let stored = rows.drain(..).zip(firsts).map(|(row, first)| match first {
+            None => Stored { message: row, created: true },
+            Some(first) => Stored { message: first, created: false },
+        });
+        Ok(stored.collect())
     }
 
     /// One multi-row INSERT; fails as a whole (a unique violation included).
@@ -251,28 +279,14 @@ impl Db {
         }
         let mut query = sqlx::query(sqlx::AssertSqlSafe(self.sql_dynamic(statement)));
         for m in rows {
-            query = query
-                .bind(&m.id)
-                .bind(&m.conversation_id)
-                .bind(&m.sender_id)
-                .bind(&m.client_id)
-                .bind(m.role.as_str())
-                .bind(&m.sender_name)
-                .bind(&m.content)
-                .bind(m.status.as_str())
-                .bind(&m.reply_to)
-                .bind(&m.error_code)
-                .bind(m.tokens)
-                .bind(m.latency_ms)
-                .bind(m.created_at)
-                .bind(m.updated_at);
+            query = bind_message(query, m);
         }
         query.execute(&mut *conn).await?;
         Ok(())
     }
 
-    /// Inserts the row, or finds the copy already stored under its client_id.
-    async fn insert_row(&self, conn: &mut sqlx::AnyConnection, message: Message) -> DbResult<Stored> {
+    /// Inserts the row (None), or finds the first copy already stored under its client_id.
+    async fn insert_row(&self, conn: &mut sqlx::AnyConnection, message: &Message) -> DbResult<Option<Message>> {
         // PostgreSQL aborts a transaction on any failed statement, so a duplicate client_id must not
         // fail there; SQLite agrees. MySQL has no conflict target (and INSERT IGNORE would hide other
         // errors), so there the duplicate fails only its own statement and is looked up below.
@@ -289,26 +303,10 @@ impl Db {
                 "ON CONFLICT (conversation_id, sender_id, client_id) DO NOTHING"
             ),
         };
-        let result = sqlx::query(sql!(self, statement))
-            .bind(&message.id)
-            .bind(&message.conversation_id)
-            .bind(&message.sender_id)
-            .bind(&message.client_id)
-            .bind(message.role.as_str())
-            .bind(&message.sender_name)
-            .bind(&message.content)
-            .bind(message.status.as_str())
-            .bind(&message.reply_to)
-            .bind(&message.error_code)
-            .bind(message.tokens)
-            .bind(message.latency_ms)
-            .bind(message.created_at)
-            .bind(message.updated_at)
-            .execute(&mut *conn)
-            .await;
+        let result = bind_message(sqlx::query(sql!(self, statement)), message).execute(&mut *conn).await;
         match result {
             // Everything stored is known here: no need to read the row back.
-            Ok(done) if done.rows_affected() > 0 => return Ok(Stored { message, created: true }),
+            Ok(done) if done.rows_affected() > 0 => return Ok(None),
             Ok(_) => {}
             Err(e) if is_unique_violation(&e) && message.client_id.is_some() => {}
             Err(e) => return Err(e.into()),
@@ -329,8 +327,7 @@ impl Db {
             .fetch_optional(&mut *conn)
             .await?;
         // Not found: the conflict was on the id itself, which no resend explains.
-        let existing = existing.ok_or(DbError::Conflict("message id"))?;
-        Ok(Stored { message: existing, created: false })
+        existing.map(Some).ok_or(DbError::Conflict("message id"))
     }
 
     /// Marks the conversations as updated at `now`, unless they were within [`TOUCH_RESOLUTION_MS`]:
