@@ -120,6 +120,13 @@ impl Connection {
         .await;
     }
 
+    /// Refuses a frame over the protocol's limit: an error frame, then close 1009.
+    async fn refuse_too_big(&mut self, chat: &Chat) {
+        let limit = chat.limits.max_message_bytes;
+        let message = format!("Frames are limited to {limit} bytes.");
+        Box::pin(self.refuse("invalid_message", &message, close::TOO_BIG, "message too big")).await;
+    }
+
     /// Sends an error frame, then closes with `code`.
     async fn refuse(&mut self, error: &str, message: &str, code: u16, reason: &'static str) {
         let _ = self.send(protocol::error(error, message, None)).await;
@@ -204,16 +211,14 @@ impl Connection {
                         Some(Ok(message)) => message,
                         Some(Err(e)) => {
                             if is_too_big(&e) {
-                                let limit = chat.limits.max_message_bytes;
-                                Box::pin(self.refuse("invalid_message", &format!("Frames are limited to {limit} bytes."), close::TOO_BIG, "message too big")).await;
+                                self.refuse_too_big(chat).await;
                             }
                             break;
                         }
                     };
                     last_heard = Instant::now();
                     if message_len(&message) > frame_limit(chat) {
-                        let limit = chat.limits.max_message_bytes;
-                        Box::pin(self.refuse("invalid_message", &format!("Frames are limited to {limit} bytes."), close::TOO_BIG, "message too big")).await;
+                        self.refuse_too_big(chat).await;
                         break;
                     }
                     let flow = match message {
@@ -361,8 +366,7 @@ impl Connection {
                     let Some(Ok(message)) = incoming else { break };
                     last_heard = Instant::now();
                     if message_len(&message) > frame_limit(chat) {
-                        let limit = chat.limits.max_message_bytes;
-                        Box::pin(self.refuse("invalid_message", &format!("Frames are limited to {limit} bytes."), close::TOO_BIG, "message too big")).await;
+                        self.refuse_too_big(chat).await;
                         break;
                     }
                     let forward = match message {

@@ -47,14 +47,7 @@ impl Db {
             .bind(old_expire_at)
             .execute(&mut *tx)
             .await?;
-        sqlx::query(sql!(self, "INSERT INTO signing_keys (kid, algorithm, private_key, public_jwk, created_at, retired_at, expires_at) VALUES (?, ?, ?, ?, ?, NULL, NULL)"))
-            .bind(&key.kid)
-            .bind(&key.algorithm)
-            .bind(&key.private_key)
-            .bind(&key.public_jwk)
-            .bind(key.created_at)
-            .execute(&mut *tx)
-            .await?;
+        self.insert_signing_key(&mut tx, key).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -63,13 +56,18 @@ impl Db {
     /// starting together on an empty database may each create. Both then stay published (and the
     /// newest signs), where a rotation would have cut the other replica's tokens off at once.
     pub async fn add_signing_key(&self, key: &SigningKeyRow) -> DbResult<()> {
+        let mut conn = self.pool().acquire().await?;
+        self.insert_signing_key(&mut conn, key).await
+    }
+
+    async fn insert_signing_key(&self, conn: &mut sqlx::AnyConnection, key: &SigningKeyRow) -> DbResult<()> {
         sqlx::query(sql!(self, "INSERT INTO signing_keys (kid, algorithm, private_key, public_jwk, created_at, retired_at, expires_at) VALUES (?, ?, ?, ?, ?, NULL, NULL)"))
             .bind(&key.kid)
             .bind(&key.algorithm)
             .bind(&key.private_key)
             .bind(&key.public_jwk)
             .bind(key.created_at)
-            .execute(self.pool())
+            .execute(&mut *conn)
             .await?;
         Ok(())
     }
