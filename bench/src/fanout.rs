@@ -183,19 +183,8 @@ struct Run {
     skipped: u64,
     late_max: Duration,
     acked: u64,
-    acked_measured: u64,
-    delivered_measured: u64,
-    /// Every copy received: (sender socket, seq), the sender's own included.
-    copies: Vec<(u32, u32)>,
-    /// The senders' own copies, i.e. the acknowledged messages.
-    own: Vec<(u32, u32)>,
-    /// Delivery latency to members on the sender's replica and on the other one.
-    same: Samples,
-    cross: Samples,
-    /// Send → the sender's own copy: storing and publishing, before fan-out.
-    acks: Samples,
-    resyncs: u64,
-    errors: Vec<String>,
+    /// What the readers saw, all sockets together.
+    read: ReadStats,
     drained: bool,
     /// CPU the harness itself used during the phase (it shares the machine's cores with the gateways).
     harness_cpu: f64,
@@ -203,8 +192,8 @@ struct Run {
 
 impl Run {
     fn all(&self) -> Samples {
-        let mut all = self.same.clone();
-        all.extend(self.cross.clone());
+        let mut all = self.read.same.clone();
+        all.extend(self.read.cross.clone());
         all
     }
 
@@ -241,9 +230,9 @@ async fn paced(sockets: Vec<Ws>, placement: Vec<usize>, phase: Phase) -> Run {
                 run.sent_measured += st.sent_measured;
                 run.skipped += st.skipped;
                 run.late_max = run.late_max.max(st.late_max);
-                run.errors.extend(st.error);
+                run.read.errors.extend(st.error);
             }
-            Err(e) => run.errors.push(e.to_string()),
+            Err(e) => run.read.errors.push(e.to_string()),
         }
     }
     run.drained = drain(&acked, run.sent).await;
@@ -254,9 +243,9 @@ async fn paced(sockets: Vec<Ws>, placement: Vec<usize>, phase: Phase) -> Run {
     let _ = stop.send(true);
     for r in readers {
         match tokio::time::timeout(Duration::from_secs(10), r).await {
-            Ok(Ok(st)) => run.absorb(st),
-            Ok(Err(e)) => run.errors.push(e.to_string()),
-            Err(_) => run.errors.push("a reader did not stop within 10 s".into()),
+            Ok(Ok(st)) => run.read.merge(st),
+            Ok(Err(e)) => run.read.errors.push(e.to_string()),
+            Err(_) => run.read.errors.push("a reader did not stop within 10 s".into()),
         }
     }
     run
@@ -376,26 +365,30 @@ struct Reader {
 struct ReadStats {
     acked_measured: u64,
     delivered_measured: u64,
+    /// Every copy received: (sender socket, seq), the sender's own included.
     copies: Vec<(u32, u32)>,
+    /// The senders' own copies, i.e. the acknowledged messages.
     own: Vec<(u32, u32)>,
+    /// Delivery latency to members on the sender's replica and on the other one.
     same: Samples,
     cross: Samples,
+    /// Send → the sender's own copy: storing and publishing, before fan-out.
     acks: Samples,
     resyncs: u64,
     errors: Vec<String>,
 }
 
-impl Run {
-    fn absorb(&mut self, st: ReadStats) {
-        self.acked_measured += st.acked_measured;
-        self.delivered_measured += st.delivered_measured;
-        self.copies.extend(st.copies);
-        self.own.extend(st.own);
-        self.same.extend(st.same);
-        self.cross.extend(st.cross);
-        self.acks.extend(st.acks);
-        self.resyncs += st.resyncs;
-        self.errors.extend(st.errors);
+impl ReadStats {
+    fn merge(&mut self, other: ReadStats) {
+        self.acked_measured += other.acked_measured;
+        self.delivered_measured += other.delivered_measured;
+        self.copies.extend(other.copies);
+        self.own.extend(other.own);
+        self.same.extend(other.same);
+        self.cross.extend(other.cross);
+        self.acks.extend(other.acks);
+        self.resyncs += other.resyncs;
+        self.errors.extend(other.errors);
     }
 }
 
@@ -477,8 +470,8 @@ fn ms(us: f64) -> f64 {
 fn rows(out: &mut Outcome, two: &[Run], one: &[Run]) {
     let (reference, target) = (0, PHASES.len() - 1);
     let (two_t, one_t) = (&two[target], &one[target]);
-    let acked2 = two_t.per_second(two_t.acked_measured);
-    let acked1 = one_t.per_second(one_t.acked_measured);
+    let acked2 = two_t.per_second(two_t.read.acked_measured);
+    let acked1 = one_t.per_second(one_t.read.acked_measured);
     // The target holds at 5,000 msg/s: a p99 measured at a lower achieved rate does not meet it.
     let at_rate = acked2 >= 0.98 * f64::from(OFFERED);
     latency_row(out, two_t, one_t, "p99 ≤ 5 ms at 5,000 msg/s", |p99| Verdict::of(p99 <= 5.0 && at_rate));
@@ -486,7 +479,7 @@ fn rows(out: &mut Outcome, two: &[Run], one: &[Run]) {
         "5. fan-out msgs stored + delivered/s, 2 replicas",
         format!(
             "{acked2:.0} msg/s ({:.0} deliveries/s; {:.0} sent/s)",
-            two_t.per_second(two_t.acked_measured + two_t.delivered_measured),
+            two_t.per_second(two_t.read.acked_measured + two_t.read.delivered_measured),
             two_t.per_second(two_t.sent_measured)
         ),
         format!("{acked1:.0} msg/s (1 replica, no Redis)"),
@@ -520,11 +513,11 @@ fn rows(out: &mut Outcome, two: &[Run], one: &[Run]) {
     for (label, runs) in [("2 replicas + Redis", two), ("1 replica, no Redis", one)] {
         for run in runs {
             out.notes.push(note(label, run));
-            if let Some(e) = run.errors.first() {
+            if let Some(e) = run.read.errors.first() {
                 out.notes.push(format!(
                     "fan-out, {label}, {} msg/s: {} error(s), first: {}",
                     run.phase.rate,
-                    run.errors.len(),
+                    run.read.errors.len(),
                     truncate(e)
                 ));
             }
@@ -543,12 +536,12 @@ struct Completeness {
 
 impl Completeness {
     fn of(run: &Run) -> Self {
-        let mut copies: HashMap<(u32, u32), u64> = HashMap::with_capacity(run.copies.len() / ROOM_SIZE + 1);
-        for key in &run.copies {
+        let mut copies: HashMap<(u32, u32), u64> = HashMap::with_capacity(run.read.copies.len() / ROOM_SIZE + 1);
+        for key in &run.read.copies {
             *copies.entry(*key).or_insert(0) += 1;
         }
         // A message is acknowledged when its sender got its own copy; the others must have theirs too.
-        let mut own = run.own.clone();
+        let mut own = run.read.own.clone();
         own.sort_unstable();
         own.dedup();
         let mut c = Completeness::default();
@@ -592,7 +585,7 @@ fn thousands(n: u32) -> String {
 }
 
 fn note(label: &str, run: &Run) -> String {
-    let (mut same, mut cross, mut acks) = (run.same.clone(), run.cross.clone(), run.acks.clone());
+    let (mut same, mut cross, mut acks) = (run.read.same.clone(), run.read.cross.clone(), run.read.acks.clone());
     let cpu: Vec<String> = run.cpu.iter().map(|c| format!("{c:.1} s")).collect();
     let drain = if run.drained {
         "all acknowledged".to_owned()
@@ -619,7 +612,7 @@ fn note(label: &str, run: &Run) -> String {
         run.late_max.as_secs_f64() * 1000.0,
         ms(acks.percentile_us(50.0)),
         ms(acks.percentile_us(99.0)),
-        run.resyncs,
+        run.read.resyncs,
         cpu.join(" + "),
         run.harness_cpu,
     )

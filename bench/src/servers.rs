@@ -85,20 +85,32 @@ pub fn cpu_seconds(pid: u32) -> Option<f64> {
 /// The echo server: every text or binary frame comes back unchanged. The library's default configuration.
 pub async fn run_echo(port: u16) -> Result<(), String> {
     let listener = TcpListener::bind(("127.0.0.1", port)).await.map_err(|e| e.to_string())?;
+    accept_each(listener, |stream| async move {
+        let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else { return };
+        while let Some(Ok(msg)) = ws.next().await {
+            if (msg.is_text() || msg.is_binary()) && ws.send(msg).await.is_err() {
+                break;
+            }
+        }
+    })
+    .await;
+    Ok(())
+}
+
+/// Serves every connection the listener accepts in its own task, Nagle off, until the process ends.
+async fn accept_each<F, Fut>(listener: TcpListener, handle: F)
+where
+    F: Fn(TcpStream) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     loop {
         let Ok((stream, _)) = listener.accept().await else {
+            // Out of file descriptors, say: wait rather than spin.
             tokio::time::sleep(Duration::from_millis(10)).await;
             continue;
         };
-        tokio::spawn(async move {
-            let _ = stream.set_nodelay(true);
-            let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else { return };
-            while let Some(Ok(msg)) = ws.next().await {
-                if (msg.is_text() || msg.is_binary()) && ws.send(msg).await.is_err() {
-                    break;
-                }
-            }
-        });
+        let _ = stream.set_nodelay(true);
+        tokio::spawn(handle(stream));
     }
 }
 
@@ -112,16 +124,11 @@ pub fn token_text(i: usize) -> String {
 pub async fn run_fake_openai(port: u16, tokens: usize, per_second: u32) -> Result<(), String> {
     let listener = TcpListener::bind(("127.0.0.1", port)).await.map_err(|e| e.to_string())?;
     let period = Duration::from_secs(1) / per_second.max(1);
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-            continue;
-        };
-        tokio::spawn(async move {
-            let _ = stream.set_nodelay(true);
-            let _ = serve_fake_openai(stream, tokens, period).await;
-        });
-    }
+    accept_each(listener, move |stream| async move {
+        let _ = serve_fake_openai(stream, tokens, period).await;
+    })
+    .await;
+    Ok(())
 }
 
 async fn serve_fake_openai(mut stream: TcpStream, tokens: usize, period: Duration) -> std::io::Result<()> {
@@ -202,19 +209,13 @@ pub async fn serve_json(body: String) -> Result<(u16, tokio::task::JoinHandle<()
     let listener = TcpListener::bind(("127.0.0.1", 0)).await.map_err(|e| e.to_string())?;
     let port = listener.local_addr().map_err(|e| e.to_string())?.port();
     let body: std::sync::Arc<str> = body.into();
-    let task = tokio::spawn(async move {
-        loop {
-            let Ok((mut stream, _)) = listener.accept().await else {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-                continue;
-            };
-            let body = body.clone();
-            tokio::spawn(async move {
-                if let Ok(Some(_)) = read_request(&mut stream).await {
-                    let _ = write_json(&mut stream, &body).await;
-                }
-            });
+    let task = tokio::spawn(accept_each(listener, move |mut stream| {
+        let body = body.clone();
+        async move {
+            if let Ok(Some(_)) = read_request(&mut stream).await {
+                let _ = write_json(&mut stream, &body).await;
+            }
         }
-    });
+    }));
     Ok((port, task))
 }
