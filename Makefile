@@ -28,7 +28,7 @@ migrate:
 check:
 	cargo run -p ibal-gateway -- check
 
-# Benchmarks (issue 8): the release gateway against baselines measured in the same run, on loopback.
+# Benchmarks: the release gateway against baselines measured in the same run, on loopback.
 # Prints the table and writes it to bench/RESULTS.md. Needs sqlite3 (and psql for the PostgreSQL row).
 bench:
 	CARGO_TARGET_DIR=$(CURDIR)/target cargo build --release -p ibal-gateway -p ibal-bench

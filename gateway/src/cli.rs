@@ -1,4 +1,4 @@
-//! The command line: `serve` (the default), `migrate`, `check`.
+//! The command line: `serve` (the default), `migrate`, `check`, and the administration commands.
 
 use clap::{Parser, Subcommand};
 
@@ -39,6 +39,31 @@ pub enum Command {
     Lti {
         #[command(subcommand)]
         command: LtiCommand,
+    },
+    /// Users and the gateway's operators (course roles come from the LMS, not from here).
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// List users: id, username, the door they came through, global role.
+    List {
+        /// Only the gateway's operators.
+        #[arg(long)]
+        operators: bool,
+    },
+    /// Make a user an operator (every course's analytics), whatever their sign-in door says.
+    GrantOperator {
+        /// A username or a user id (as `users list` shows).
+        user: String,
+    },
+    /// Withdraw a grant made with grant-operator (Open edX global staff stay operators).
+    RevokeOperator {
+        /// A username or a user id.
+        user: String,
     },
 }
 

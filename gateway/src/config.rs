@@ -266,6 +266,16 @@ pub struct ChatConfig {
     pub upstream_ws_url: Option<Url>,
 }
 
+/// LMS-signed chat tickets: the proof of a socket's course context (and, with LMS sign-in, of its
+/// user).
+#[derive(Debug, Clone)]
+pub struct TicketConfig {
+    /// The tickets' `iss`: the LMS root URL (`TICKET_ISSUER`, by default `OPENEDX_URL`).
+    pub issuer: String,
+    /// The LMS's public keys, a JWK set (`TICKET_JWKS`); a second key can be listed for rotation.
+    pub jwks: String,
+}
+
 #[derive(Debug, Clone)]
 pub struct OpenEdxConfig {
     /// The LMS as browsers see it (`OPENEDX_URL`).
@@ -359,6 +369,7 @@ pub struct Config {
     pub template_dir: Option<PathBuf>,
     pub log_format: LogFormat,
     pub openedx: Option<OpenEdxConfig>,
+    pub ticket: Option<TicketConfig>,
     pub chat: ChatConfig,
     pub local_accounts: bool,
     pub http_timeout: Duration,
@@ -415,6 +426,11 @@ impl Config {
                 .unwrap_or_else(|| PathBuf::from("data")),
         };
 
+        // Parsed before a development secret key may be written: a refused start writes nothing.
+        let openedx = openedx_config(vars, &public_url)?;
+        let ticket = ticket_config(vars, openedx.as_ref(), &public_url)?;
+        let chat = chat_config(vars, &public_url)?;
+
         let secret_key = match vars.secret("SECRET_KEY") {
             Some(key) if key.expose_secret().len() < MIN_SECRET_KEY_LEN => {
                 return Err(ConfigError::new(
@@ -444,13 +460,13 @@ impl Config {
         };
 
         let http_timeout = Duration::from_secs(vars.parse("HTTP_TIMEOUT", 10u64, "a number of seconds")?);
-        let openedx = openedx_config(vars, &public_url)?;
-        let chat = chat_config(vars, &public_url)?;
 
         let mut allowed_origins = vec![origin_of(&public_url)];
         let mut frame_ancestors = Vec::new();
-        if let Some(edx) = &openedx {
-            for origin in openedx_origins(&edx.url) {
+        let lms_urls =
+            openedx.iter().map(|edx| edx.url.clone()).chain(ticket.iter().filter_map(|t| Url::parse(&t.issuer).ok()));
+        for lms in lms_urls {
+            for origin in openedx_origins(&lms) {
                 push_unique(&mut allowed_origins, origin.clone());
                 push_unique(&mut frame_ancestors, origin);
             }
@@ -539,6 +555,7 @@ impl Config {
             template_dir,
             log_format,
             openedx,
+            ticket,
             chat,
             local_accounts,
             http_timeout,
@@ -632,6 +649,33 @@ fn openedx_config(vars: &Vars, public_url: &Url) -> Result<Option<OpenEdxConfig>
         internal_url,
         url,
     }))
+}
+
+fn ticket_config(
+    vars: &Vars,
+    openedx: Option<&OpenEdxConfig>,
+    public_url: &Url,
+) -> Result<Option<TicketConfig>, ConfigError> {
+    let Some(jwks) = vars.get("TICKET_JWKS") else {
+        if vars.get("TICKET_ISSUER").is_some() {
+            return Err(ConfigError::new("TICKET_JWKS", "must be set when TICKET_ISSUER is set"));
+        }
+        return Ok(None);
+    };
+    let issuer = match (vars.get("TICKET_ISSUER"), openedx) {
+        (Some(issuer), _) => issuer.trim_end_matches('/').to_owned(),
+        (None, Some(edx)) => edx.url.as_str().trim_end_matches('/').to_owned(),
+        (None, None) => {
+            return Err(ConfigError::new(
+                "TICKET_ISSUER",
+                "must be set when TICKET_JWKS is set without OPENEDX_URL (the LMS root URL, e.g. https://lms.example.com)",
+            ));
+        }
+    };
+    // Built once here so that an unusable key stops start-up with its variable named.
+    crate::course::TicketVerifier::new(&issuer, &origin_of(public_url), jwks)
+        .map_err(|problem| ConfigError::new("TICKET_JWKS", problem))?;
+    Ok(Some(TicketConfig { issuer, jwks: jwks.to_owned() }))
 }
 
 fn chat_config(vars: &Vars, public_url: &Url) -> Result<ChatConfig, ConfigError> {

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use ibal_gateway::cli::{Cli, ClientsCommand, Command, KeysCommand, LtiCommand};
+use ibal_gateway::cli::{Cli, ClientsCommand, Command, KeysCommand, LtiCommand, UsersCommand};
 use ibal_gateway::config::Config;
 use ibal_gateway::http::error::ErrorChain;
 use ibal_gateway::{check, db, serve, telemetry};
@@ -66,6 +66,7 @@ async fn run(command: Command, config: Config) -> ExitCode {
         Command::Keys { command } => admin(&config, |db| async move { keys(&db, command).await }).await,
         Command::Clients { command } => admin(&config, |db| async move { clients(&db, command).await }).await,
         Command::Lti { command } => admin(&config, |db| async move { lti(&db, command).await }).await,
+        Command::Users { command } => admin(&config, |db| async move { users(&db, command).await }).await,
         Command::Check => {
             let lines = check::run(&config).await;
             for line in &lines {
@@ -233,6 +234,43 @@ async fn lti(db: &db::Db, command: LtiCommand) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+async fn users(db: &db::Db, command: UsersCommand) -> Result<(), String> {
+    match command {
+        UsersCommand::List { operators } => {
+            for (user, issuers) in db.list_users(operators).await.map_err(|e| e.to_string())? {
+                say(&format!("{}  {}  {}  via {}", user.id, user.username, user.role.as_str(), issuers.join(", ")));
+            }
+        }
+        UsersCommand::GrantOperator { user } => {
+            let found = one_user(db, &user).await?;
+            db.grant_role(&found.id, Some(db::Role::Admin)).await.map_err(|e| e.to_string())?;
+            say(&format!("{} ({}) is an operator", found.username, found.id));
+        }
+        UsersCommand::RevokeOperator { user } => {
+            let found = one_user(db, &user).await?;
+            db.grant_role(&found.id, None).await.map_err(|e| e.to_string())?;
+            let now = db.get_user(&found.id).await.map_err(|e| e.to_string())?;
+            say(&format!("{} ({}) is now: {}", now.username, now.id, now.role.as_str()));
+        }
+    }
+    Ok(())
+}
+
+/// The one user a username or id names; several users of one name (from different doors) must be
+/// told apart by id.
+async fn one_user(db: &db::Db, name_or_id: &str) -> Result<db::User, String> {
+    let found = db.find_users(name_or_id).await.map_err(|e| e.to_string())?;
+    match found.as_slice() {
+        [one] => Ok(one.clone()),
+        [] => Err(format!("no user {name_or_id:?}")),
+        several => Err(format!(
+            "{} users are called {name_or_id:?}; name one by id: {}",
+            several.len(),
+            several.iter().map(|u| u.id.as_str()).collect::<Vec<_>>().join(", ")
+        )),
+    }
 }
 
 /// Command output for the operator (not a log line).

@@ -109,7 +109,7 @@ pub async fn register_lti_platforms(db: &Db, platforms: &[crate::config::LtiPlat
 }
 
 /// Background upkeep: pick up keys rotated elsewhere (`keys rotate`, another replica) every
-/// minute, and purge expired sessions, one-time records and LTI nonces every ten.
+/// minute, and purge expired sessions, one-time records, LTI nonces and spent tickets every ten.
 async fn housekeeping(state: AppState) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -120,9 +120,18 @@ async fn housekeeping(state: AppState) {
         }
         if round % 10 == 0 {
             let now = crate::db::now_ms();
-            match (state.db.purge_expired_sessions(now).await, state.db.purge_expired_lti_nonces(now).await) {
-                (Ok(sessions), Ok(nonces)) => tracing::debug!(sessions, nonces, "purged expired records"),
-                (Err(e), _) | (_, Err(e)) => tracing::warn!(error = %e, "could not purge expired records"),
+            let purged = (
+                state.db.purge_expired_sessions(now).await,
+                state.db.purge_expired_lti_nonces(now).await,
+                state.db.purge_spent_tokens().await,
+            );
+            match purged {
+                (Ok(sessions), Ok(nonces), Ok(tickets)) => {
+                    tracing::debug!(sessions, nonces, tickets, "purged expired records");
+                }
+                (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
+                    tracing::warn!(error = %e, "could not purge expired records");
+                }
             }
         }
     }

@@ -10,7 +10,8 @@ use crate::auth::openedx::OpenEdx;
 use crate::auth::rate_limit::RateLimiter;
 use crate::auth::tokens::TokenService;
 use crate::chat::Chat;
-use crate::config::Config;
+use crate::config::{Config, origin_of};
+use crate::course::TicketVerifier;
 use crate::db::Db;
 use crate::http::security::SecurityPolicy;
 use crate::metrics::Metrics;
@@ -28,6 +29,8 @@ pub struct AppState {
     pub tokens: Arc<TokenService>,
     /// Open edX as identity provider, when `OPENEDX_URL` is configured.
     pub openedx: Option<Arc<OpenEdx>>,
+    /// The verifier of LMS-signed chat tickets, when `TICKET_JWKS` is configured.
+    pub tickets: Option<Arc<TicketVerifier>>,
     /// Sign-in attempts (local passwords, token exchange) per client address and per account.
     pub login_limiter: Arc<RateLimiter>,
     pub chat: Arc<Chat>,
@@ -47,6 +50,8 @@ pub enum StateError {
     Keys(#[from] KeyError),
     #[error("OPENEDX_JWKS: {0}")]
     OpenEdx(String),
+    #[error("TICKET_JWKS: {0}")]
+    Tickets(String),
     #[error(transparent)]
     Hub(#[from] crate::chat::hub::HubError),
 }
@@ -63,7 +68,16 @@ impl AppState {
             Some(edx) => Some(Arc::new(OpenEdx::new(edx.clone(), http.clone()).map_err(StateError::OpenEdx)?)),
             None => None,
         };
+        let tickets = match &config.ticket {
+            Some(t) => Some(Arc::new(
+                TicketVerifier::new(&t.issuer, &origin_of(&config.public_url), &t.jwks)
+                    .map_err(StateError::Tickets)?
+                    .with_identity_issuer(config.openedx.as_ref().map_or(t.issuer.as_str(), |edx| edx.issuer.as_str())),
+            )),
+            None => None,
+        };
         Ok(Self {
+            tickets,
             trusted_proxies: crate::http::client_addr::TrustedProxies(Arc::new(config.trusted_proxies.clone())),
             lti_jwks: Arc::new(crate::lti::jwks::JwksCache::new(http.clone())),
             chat: Chat::new(&config.chat, http.clone(), config.redis_url.as_ref().map(|u| u.expose_secret()))?,

@@ -4,18 +4,14 @@
 mod common;
 
 use common::fake_llm::{FakeLlm, Mode};
+use common::tickets::LMS_ISSUER;
 use common::ws::{Client, sign_in};
 use common::{RunningGateway, spawn_gateway};
 use std::time::Duration;
 
 use futures_util::SinkExt;
-use ibal_gateway::auth::tokens::Grant;
-use ibal_gateway::db::{IdentityClaims, Role};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
-
-const CONTEXT: &str =
-    "?course_id=course-v1:edX%2BDemoX%2BDemo&block_id=block-v1:edX%2BDemoX%2BDemo%2Btype%40ibalxblock%2Bblock%40a1";
 
 async fn openai_gateway(extra: &[(&str, &str)]) -> (FakeLlm, RunningGateway) {
     let llm = FakeLlm::start().await;
@@ -31,7 +27,7 @@ async fn openai_gateway(extra: &[(&str, &str)]) -> (FakeLlm, RunningGateway) {
 async fn an_openai_reply_streams_and_a_resend_after_reconnect_is_stored_once() {
     let (llm, gw) = openai_gateway(&[]).await;
     let pair = sign_in(&gw, "john_doe").await;
-    let (mut client, info, history) = Client::join(&gw, &pair.access_token, CONTEXT).await;
+    let (mut client, info, history) = Client::join_course(&gw, &pair.access_token, &gw.lms.ticket("john_doe")).await;
     assert_eq!(info["username"], "john_doe");
     assert_eq!(info["backend"], "openai");
     assert_eq!(info["context"]["course_id"], "course-v1:edX+DemoX+Demo");
@@ -63,7 +59,7 @@ async fn an_openai_reply_streams_and_a_resend_after_reconnect_is_stored_once() {
     drop(client);
 
     // Reconnect: the conversation resumes; resending c-1 is acknowledged with the stored copy.
-    let (mut client, _, history) = Client::join(&gw, &pair.access_token, CONTEXT).await;
+    let (mut client, _, history) = Client::join_course(&gw, &pair.access_token, &gw.lms.ticket("john_doe")).await;
     let messages = history["messages"].as_array().expect("messages");
     assert_eq!(messages.len(), 2, "{history}");
     assert_eq!((messages[0]["role"].as_str(), messages[1]["role"].as_str()), (Some("user"), Some("assistant")));
@@ -99,10 +95,10 @@ async fn a_resent_message_whose_reply_was_lost_is_answered() {
     let (llm, gw) = openai_gateway(&[]).await;
     let pair = sign_in(&gw, "u1").await;
     // The gateway stored the message and died before the reply: only the user's message exists.
-    let (mut client, info, _) = Client::join(&gw, &pair.access_token, CONTEXT).await;
+    let (mut client, info, _) = Client::join_course(&gw, &pair.access_token, &gw.lms.ticket("u1")).await;
     let conversation =
         gw.state.db.get_conversation(info["conversation_id"].as_str().expect("id")).await.expect("conversation");
-    let user = gw.state.db.find_user_by_identity("test", "u1").await.expect("q").expect("user");
+    let user = gw.state.db.find_user_by_identity(LMS_ISSUER, "u1").await.expect("q").expect("user");
     let new = ibal_gateway::db::NewMessage::from_user(&conversation.id, &user.id, "u1", "lost-1", "Are you there?");
     gw.state.db.insert_message(&new).await.expect("stored before the crash");
     client.send(json!({"type": "message", "client_id": "lost-1", "content": "Are you there?"})).await;
@@ -116,7 +112,7 @@ async fn a_resent_message_whose_reply_was_lost_is_answered() {
 async fn backend_failures_keep_the_users_message_and_say_why() {
     let (llm, gw) = openai_gateway(&[]).await;
     let pair = sign_in(&gw, "u2").await;
-    let (mut client, info, _) = Client::join(&gw, &pair.access_token, CONTEXT).await;
+    let (mut client, info, _) = Client::join_course(&gw, &pair.access_token, &gw.lms.ticket("u2")).await;
     let conversation = info["conversation_id"].as_str().expect("id").to_owned();
 
     llm.set_mode(Mode::ServerError);
@@ -160,7 +156,7 @@ async fn stop_cancels_the_generation_and_keeps_what_arrived() {
     let (llm, gw) = openai_gateway(&[]).await;
     llm.set_mode(Mode::Slow);
     let pair = sign_in(&gw, "u3").await;
-    let (mut client, _, _) = Client::join(&gw, &pair.access_token, CONTEXT).await;
+    let (mut client, _, _) = Client::join_course(&gw, &pair.access_token, &gw.lms.ticket("u3")).await;
     client.send(json!({"type": "message", "client_id": "s-1", "content": "tell me a long story"})).await;
     client.expect("message").await;
     let start = client.expect("stream_start").await;
@@ -187,7 +183,8 @@ async fn flowise_streams_retries_before_the_first_token_and_accepts_json_answers
     ])
     .await;
     let pair = sign_in(&gw, "u4").await;
-    let (mut client, info, _) = Client::join(&gw, &pair.access_token, CONTEXT).await;
+    let ticket = gw.lms.ticket_with("u4", json!({"title": "Calculus helper", "instructions": "Use Leibniz notation."}));
+    let (mut client, info, _) = Client::join_course(&gw, &pair.access_token, &ticket).await;
     client.send(json!({"type": "message", "client_id": "w-1", "content": "What is a derivative?"})).await;
     let (end, _) = client.until("stream_end").await;
     assert_eq!(end["content"], llm.full_reply());
@@ -196,6 +193,12 @@ async fn flowise_streams_retries_before_the_first_token_and_accepts_json_answers
     assert_eq!(sent["streaming"], true);
     assert_eq!(sent["overrideConfig"]["sessionId"], info["conversation_id"], "one Flowise session per conversation");
     assert_eq!(sent["chatId"], info["conversation_id"]);
+    // The flow gets the proven context as variables ($vars.ibal_…), the signed instructions included.
+    let vars = &sent["overrideConfig"]["vars"];
+    assert_eq!(vars["ibal_instructions"], "Use Leibniz notation.");
+    assert_eq!(vars["ibal_title"], "Calculus helper");
+    assert_eq!(vars["ibal_course_id"], common::tickets::COURSE);
+    assert!(vars["ibal_system_prompt"].as_str().expect("prompt").contains("Use Leibniz notation."));
 
     llm.set_mode(Mode::FailOnce);
     client.send(json!({"type": "message", "client_id": "w-2", "content": "again"})).await;
@@ -217,10 +220,10 @@ async fn room_members_see_each_others_messages_typing_and_presence() {
     let gw = spawn_gateway(&[]).await;
     let alice = sign_in(&gw, "alice").await;
     let bob = sign_in(&gw, "bob").await;
-    let (mut a, info_a, _) = Client::join(&gw, &alice.access_token, CONTEXT).await;
+    let (mut a, info_a, _) = Client::join_course(&gw, &alice.access_token, &gw.lms.ticket("alice")).await;
     assert_eq!(info_a["backend"], "room");
     assert_eq!(a.expect("presence").await["count"], 1);
-    let (mut b, info_b, _) = Client::join(&gw, &bob.access_token, CONTEXT).await;
+    let (mut b, info_b, _) = Client::join_course(&gw, &bob.access_token, &gw.lms.ticket("bob")).await;
     assert_eq!(info_a["conversation_id"], info_b["conversation_id"], "one room per context");
     assert_eq!(a.expect("presence").await["count"], 2);
     assert_eq!(b.expect("presence").await["count"], 2);
@@ -235,7 +238,9 @@ async fn room_members_see_each_others_messages_typing_and_presence() {
     assert_eq!(b.expect("message").await["id"], got["id"], "the sender's acknowledgement is the same message");
 
     // Another block is another room.
-    let (mut c, info_c, _) = Client::join(&gw, &alice.access_token, "?course_id=x&block_id=other").await;
+    let other_block =
+        gw.lms.ticket_with("alice", json!({"usage_id": "block-v1:edX+DemoX+Demo+type@ibalxblock+block@b2"}));
+    let (mut c, info_c, _) = Client::join_course(&gw, &alice.access_token, &other_block).await;
     assert_ne!(info_c["conversation_id"], info_a["conversation_id"]);
     c.expect("presence").await;
     drop(b);
@@ -247,9 +252,9 @@ async fn messages_sent_back_to_back_keep_their_order_and_outlive_their_sender() 
     let gw = spawn_gateway(&[("CHAT_MESSAGES_PER_MINUTE", "1000")]).await;
     let alice = sign_in(&gw, "alice").await;
     let bob = sign_in(&gw, "bob").await;
-    let (mut a, _, _) = Client::join(&gw, &alice.access_token, CONTEXT).await;
+    let (mut a, _, _) = Client::join_course(&gw, &alice.access_token, &gw.lms.ticket("alice")).await;
     a.expect("presence").await;
-    let (mut b, _, _) = Client::join(&gw, &bob.access_token, CONTEXT).await;
+    let (mut b, _, _) = Client::join_course(&gw, &bob.access_token, &gw.lms.ticket("bob")).await;
     a.expect("presence").await;
     b.expect("presence").await;
     let content = |i: usize| format!("m{i}");
@@ -276,7 +281,7 @@ async fn messages_sent_back_to_back_keep_their_order_and_outlive_their_sender() 
         }
     }
     assert_eq!(seen, (0..80).map(content).collect::<Vec<_>>());
-    let (_, _, history) = Client::join(&gw, &bob.access_token, CONTEXT).await;
+    let (_, _, history) = Client::join_course(&gw, &bob.access_token, &gw.lms.ticket("bob")).await;
     let stored = history["messages"].as_array().expect("messages");
     assert_eq!(stored.len(), 50, "the newest page of the 80 stored messages");
     assert_eq!(stored.last().expect("newest")["content"], content(79));
@@ -299,7 +304,7 @@ async fn authentication_is_required_first_and_checked() {
     let (frames, code) = forged.closed().await;
     assert_eq!((frames[0]["code"].as_str(), code), (Some("invalid_token"), Some(4401)));
 
-    // The seed's query-string authentication still works.
+    // The original query-string authentication still works.
     let pair = sign_in(&gw, "legacy").await;
     let mut legacy =
         Client::connect(&gw, &format!("?token={}&auth_type=oauth2", pair.access_token), None).await.expect("connect");
@@ -424,7 +429,7 @@ async fn rest_endpoints_list_page_rate_and_delete_conversations() {
     let (_llm, gw) = openai_gateway(&[]).await;
     let pair = sign_in(&gw, "rest").await;
     let other = sign_in(&gw, "other").await;
-    let (mut client, info, _) = Client::join(&gw, &pair.access_token, CONTEXT).await;
+    let (mut client, info, _) = Client::join_course(&gw, &pair.access_token, &gw.lms.ticket("rest")).await;
     client.send(json!({"type": "message", "client_id": "m1", "content": "Question"})).await;
     let (end, _) = client.until("stream_end").await;
     let conversation = info["conversation_id"].as_str().expect("id");
@@ -468,7 +473,7 @@ async fn rest_endpoints_list_page_rate_and_delete_conversations() {
     assert_eq!(rate(json!({"rating": "up", "comment": "clear"})).await.expect("rate").status(), 204);
     assert_eq!(rate(json!({"rating": 4})).await.expect("rate").status(), 204);
     assert_eq!(rate(json!({"rating": 9})).await.expect("rate").status(), 400);
-    let user = gw.state.db.find_user_by_identity("test", "rest").await.expect("q").expect("user");
+    let user = gw.state.db.find_user_by_identity(LMS_ISSUER, "rest").await.expect("q").expect("user");
     assert_eq!(
         gw.state.db.feedback_of(end["id"].as_str().expect("id"), &user.id).await.expect("q").map(|f| f.0),
         Some(4)
@@ -479,32 +484,19 @@ async fn rest_endpoints_list_page_rate_and_delete_conversations() {
         403,
         "learners may not"
     );
-    let staff = gw
-        .state
-        .db
-        .upsert_identity(&IdentityClaims {
-            issuer: "test".into(),
-            subject: "boss".into(),
-            username: "boss".into(),
-            name: String::new(),
-            email: String::new(),
-            role: Role::Staff,
-        })
-        .await
-        .expect("staff");
-    let staff_token = gw
-        .state
-        .tokens
-        .start_login(&staff, &Grant { client_id: "ibal-widget".into(), scope: "chat".into(), ctx: None })
-        .await
-        .expect("token");
+    // Course staff see their course: the role is the course's, proven by a ticket.
+    let staff_token = sign_in(&gw, "boss").await;
+    let staff_ticket = gw.lms.ticket_with("boss", json!({"role": "instructor"}));
+    drop(Client::join_course(&gw, &staff_token.access_token, &staff_ticket).await);
     let summary: Value = get("/api/v1/analytics/summary".into(), &staff_token.access_token)
         .await
         .expect("analytics")
         .json()
         .await
         .expect("json");
-    assert_eq!(summary["total_users"], 3);
+    assert_eq!(summary["scope"], "courses");
+    assert_eq!(summary["courses"][0]["course_id"], "course-v1:edX+DemoX+Demo");
+    assert_eq!(summary["total_users"], 2, "the course's members: the learner and the instructor");
     assert_eq!(summary["messages"], 2);
     assert_eq!(summary["tokens"], 26);
     assert_eq!(summary["error_rate"], 0.0);
@@ -550,13 +542,16 @@ async fn fake_upstream(jwks_url: std::sync::Arc<std::sync::OnceLock<String>>) ->
             return axum::http::StatusCode::UNAUTHORIZED.into_response();
         };
         let who = identity.claims["username"].as_str().unwrap_or_default().to_owned();
-        let course = query.get("course_id").cloned().unwrap_or_default();
+        // The context is taken from the signed identity, not from the query a browser could shape.
+        let course = identity.claims["course_id"].as_str().unwrap_or_default().to_owned();
+        let role = identity.claims["course_role"].as_str().unwrap_or_default().to_owned();
+        assert_eq!(query.get("course_id"), Some(&course), "the query repeats the proven course");
         ws.on_upgrade(move |mut socket| async move {
             while let Some(Ok(AxMessage::Text(text))) = socket.recv().await {
                 if text.as_str() == "drop" {
                     return; // the server goes away without a word
                 }
-                let reply = json!({"type": "upstream_echo", "from": who, "course_id": course, "got": text.as_str()});
+                let reply = json!({"type": "upstream_echo", "from": who, "course_id": course, "role": role, "got": text.as_str()});
                 if socket.send(AxMessage::Text(reply.to_string().into())).await.is_err() {
                     return;
                 }
@@ -577,14 +572,16 @@ async fn the_websocket_backend_pipes_frames_with_a_signed_identity_upstream() {
     let gw = spawn_gateway(&[("CHAT_BACKEND", "websocket"), ("UPSTREAM_WS_URL", &upstream)]).await;
     jwks.set(format!("{}/.well-known/jwks.json", gw.url)).expect("once");
     let pair = sign_in(&gw, "piper").await;
-    let mut client = Client::connect(&gw, CONTEXT, None).await.expect("connect");
-    client.send(json!({"type": "auth", "token": pair.access_token})).await;
+    let mut client = Client::connect(&gw, "?course_id=course-v1:Org%2BSECRET%2B2026", None).await.expect("connect");
+    let ticket = gw.lms.ticket_with("piper", json!({"role": "staff"}));
+    client.send(json!({"type": "auth", "token": pair.access_token, "ticket": ticket})).await;
     let info = client.expect("user_info").await;
     assert_eq!(info["backend"], "websocket");
     client.send(json!({"type": "message", "client_id": "p-1", "content": "hello upstream"})).await;
     let echo = client.expect("upstream_echo").await;
     assert_eq!(echo["from"], "piper", "the upstream knows who, from the gateway-signed identity");
-    assert_eq!(echo["course_id"], "course-v1:edX+DemoX+Demo", "and in which context");
+    assert_eq!(echo["course_id"], "course-v1:edX+DemoX+Demo", "and in which context: the ticket's, not the query's");
+    assert_eq!(echo["role"], "staff", "and what they are there");
     assert!(echo["got"].as_str().expect("got").contains("hello upstream"), "frames pass through unchanged");
     client.send_raw("drop").await;
     let (frames, code) = client.closed().await;

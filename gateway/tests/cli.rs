@@ -37,6 +37,10 @@ fn bad_configuration_exits_2_with_one_line_naming_the_variable() {
         (&[("DATABASE_URL", "nonsense://x")], "DATABASE_URL"),
         (&[("BIND_ADDR", "everywhere")], "BIND_ADDR"),
         (&[("ENV_FILE", "missing.env")], "ENV_FILE"),
+        (&[("TICKET_JWKS", "{\"keys\": 5}")], "TICKET_JWKS"),
+        (&[("TICKET_JWKS", "{\"keys\": [{\"kty\": \"RSA\", \"n\": \"AQAB\", \"e\": \"AQAB\"}]}")], "TICKET_JWKS"),
+        (&[("TICKET_JWKS", "{\"keys\": []}")], "TICKET_ISSUER"),
+        (&[("TICKET_ISSUER", "https://lms.example.com")], "TICKET_JWKS"),
     ];
     for (env, var) in cases {
         let out = gateway(&dir, &["serve"], env);
@@ -69,7 +73,7 @@ async fn migrate_twice(kind: DbKind) {
         return;
     };
     let dir = workdir();
-    for (round, expect) in [(1, "1 applied now"), (2, "0 applied now")] {
+    for (round, expect) in [(1, "2 applied now"), (2, "0 applied now")] {
         let out = gateway(&dir, &["migrate"], &[("DATABASE_URL", &test_db.url)]);
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "round {round}: {}", String::from_utf8_lossy(&out.stderr));
@@ -225,5 +229,46 @@ fn lti_platforms_are_managed_from_the_command_line() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--auth-url"));
     assert!(gateway(&dir, &["lti", "remove", &id], &env).status.success());
     assert!(String::from_utf8_lossy(&gateway(&dir, &["lti", "list"], &env).stdout).trim().is_empty());
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test]
+async fn operators_are_granted_and_revoked_from_the_command_line() {
+    let dir = workdir();
+    let url = format!("sqlite://{}/users.db", dir.display());
+    let env = [("DATABASE_URL", url.as_str())];
+    assert!(gateway(&dir, &["migrate"], &env).status.success());
+    let config = ibal_gateway::config::DatabaseConfig::from_url(&url).expect("url");
+    let db = ibal_gateway::db::Db::connect(&config).await.expect("db");
+    let door = |issuer: &str, subject: &str| ibal_gateway::db::IdentityClaims {
+        issuer: issuer.into(),
+        subject: subject.into(),
+        username: "ada".into(),
+        name: String::new(),
+        email: String::new(),
+        role: None,
+    };
+    let lms_ada = db.upsert_identity(&door("https://lms.example.com", "anon-1")).await.expect("user");
+    db.upsert_identity(&door("https://canvas.example.com", "anon-2")).await.expect("user");
+    db.close().await;
+
+    let out = gateway(&dir, &["users", "grant-operator", "ada"], &env);
+    assert_eq!(out.status.code(), Some(1), "two users are called ada: ambiguous");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&lms_ada.id), "the candidates are listed by id: {stderr}");
+    let out = gateway(&dir, &["users", "grant-operator", &lms_ada.id], &env);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let operators =
+        String::from_utf8_lossy(&gateway(&dir, &["users", "list", "--operators"], &env).stdout).into_owned();
+    assert_eq!(operators.lines().count(), 1, "{operators}");
+    assert!(
+        operators.contains(&lms_ada.id) && operators.contains("admin") && operators.contains("https://lms.example.com")
+    );
+    let everyone = String::from_utf8_lossy(&gateway(&dir, &["users", "list"], &env).stdout).into_owned();
+    assert_eq!(everyone.lines().count(), 2, "{everyone}");
+    let out = gateway(&dir, &["users", "revoke-operator", &lms_ada.id], &env);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("learner"));
+    assert!(String::from_utf8_lossy(&gateway(&dir, &["users", "list", "--operators"], &env).stdout).trim().is_empty());
+    assert_eq!(gateway(&dir, &["users", "grant-operator", "nobody"], &env).status.code(), Some(1));
     std::fs::remove_dir_all(dir).ok();
 }

@@ -75,8 +75,12 @@ impl Platform {
 }
 
 async fn setup() -> (Platform, RunningGateway) {
+    setup_with(&[]).await
+}
+
+async fn setup_with(pairs: &[(&str, &str)]) -> (Platform, RunningGateway) {
     let platform = Platform::start().await;
-    let gw = spawn_gateway(&[]).await;
+    let gw = spawn_gateway(pairs).await;
     let new = ibal_gateway::db::NewLtiPlatform {
         issuer: ISSUER,
         client_id: CLIENT_ID,
@@ -163,7 +167,7 @@ async fn a_launch_lands_on_the_chat_signed_in_with_role_and_course_context() {
     assert_eq!(s["course_id"], "course-v1:Org+C1+2026");
     let access = s["access_token"].as_str().expect("token");
     let claims = gw.state.tokens.verify_access(access).await.expect("a gateway token");
-    assert_eq!(claims.roles, ["instructor"]);
+    assert_eq!(claims.roles, ["learner"], "a launch makes no one an operator of the gateway");
     let ctx = claims.ctx.expect("the launch's context");
     assert_eq!(
         (ctx.course_id.as_str(), ctx.block_id.as_str()),
@@ -175,7 +179,8 @@ async fn a_launch_lands_on_the_chat_signed_in_with_role_and_course_context() {
     // The chat is scoped to the launch, whatever the socket's query says.
     let (_ws, info, _) = Client::join(&gw, access, "?course_id=other&block_id=other").await;
     assert_eq!(info["context"]["course_id"], "course-v1:Org+C1+2026");
-    assert_eq!(info["role"], "instructor");
+    assert_eq!(info["role"], "instructor", "the launch's role holds in its context");
+    assert_eq!(info["operator"], false);
 
     // The same id_token posted again is refused.
     let (status, _, html) = post_launch(&client, &gw, &token, &state).await;
@@ -398,6 +403,45 @@ async fn deep_linking_returns_a_response_the_platform_can_verify() {
         .await
         .expect("again");
     assert_eq!(again.status(), 400);
+}
+
+/// After deep linking, the platform launches the link with the custom parameters it signs: the
+/// block's title and instructions reach the assistant from there, and the platform's administrator
+/// is staff of that context only.
+#[tokio::test]
+async fn the_deep_linked_instructions_reach_the_assistant() {
+    let llm = common::fake_llm::FakeLlm::start().await;
+    let base = format!("{}/v1", llm.url);
+    let (platform, gw) = setup_with(&[("CHAT_BACKEND", "openai"), ("OPENAI_BASE_URL", &base)]).await;
+    let client = browser();
+    let (state, nonce) = login(&client, &gw).await;
+    let mut claims = platform.claims(&nonce);
+    claims["https://purl.imsglobal.org/spec/lti/claim/custom"] =
+        json!({"title": "Week 3 helper", "instructions": "Answer in French."});
+    claims["https://purl.imsglobal.org/spec/lti/claim/roles"] =
+        json!(["http://purl.imsglobal.org/vocab/lis/v2/institution/person#Administrator"]);
+    let (status, _, html) = post_launch(&client, &gw, &platform.sign(&claims), &state).await;
+    assert_eq!(status, 200, "{html}");
+    let s = settings(&html);
+    assert!(s.get("assistant_instructions").is_none(), "the browser is not where the instructions come from");
+    let access = s["access_token"].as_str().expect("token");
+    let (mut ws, info, _) = Client::join(&gw, access, "").await;
+    assert_eq!((info["role"].as_str(), info["operator"].as_bool()), (Some("staff"), Some(false)));
+    ws.send(json!({"type": "message", "client_id": "l-1", "content": "Bonjour?"})).await;
+    ws.expect("message").await;
+    ws.until("stream_end").await;
+    let sent = llm.last_request.lock().expect("lock").clone();
+    let system = sent["messages"][0]["content"].as_str().expect("system").to_owned();
+    assert!(system.contains("Week 3 helper") && system.contains("Answer in French."), "{system}");
+    assert!(system.contains("course-v1:Org+C1+2026"), "{system}");
+    let analytics = reqwest::Client::new()
+        .get(format!("{}/api/v1/analytics/summary", gw.url))
+        .bearer_auth(access)
+        .send()
+        .await
+        .expect("analytics");
+    let body: Value = analytics.json().await.expect("json");
+    assert_eq!(body["scope"], "courses", "the platform's administrator sees this context, not the gateway");
 }
 
 #[tokio::test]

@@ -7,6 +7,7 @@ use std::process::Stdio;
 
 use common::TestDb;
 use common::fake_llm::FakeLlm;
+use common::tickets::TicketLms;
 use common::ws::{Client, sign_in_with};
 use ibal_gateway::auth::keys::KeyRing;
 use ibal_gateway::auth::tokens::TokenService;
@@ -36,6 +37,7 @@ async fn replica(db_url: &str, extra: &[(&str, &str)]) -> Replica {
         .env("LOG_FORMAT", "json")
         // Behind one load balancer, every replica has the same public URL (and token issuer).
         .env("PUBLIC_URL", PUBLIC_URL)
+        .envs(TicketLms::gateway_vars())
         .envs(extra.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -47,7 +49,11 @@ async fn replica(db_url: &str, extra: &[(&str, &str)]) -> Replica {
 }
 
 const PUBLIC_URL: &str = "http://chat.test";
-const ROOM: &str = "?course_id=course-v1:X%2BY%2BZ&block_id=shared-room";
+
+/// A chat ticket for the shared room's block, as the LMS signs it for `username`.
+fn room_ticket(username: &str) -> String {
+    TicketLms::new(PUBLIC_URL).ticket(username)
+}
 
 #[tokio::test]
 async fn a_room_spans_two_replicas() {
@@ -62,8 +68,8 @@ async fn a_room_spans_two_replicas() {
     let alice = sign_in_with(&test_db.db, &tokens, "alice").await;
     let bob = sign_in_with(&test_db.db, &tokens, "bob").await;
 
-    let (mut on_a, info_a, _) = Client::join_url(&a.url, &alice.access_token, ROOM).await;
-    let (mut on_b, info_b, _) = Client::join_url(&b.url, &bob.access_token, ROOM).await;
+    let (mut on_a, info_a, _) = Client::join_course_url(&a.url, &alice.access_token, &room_ticket("alice")).await;
+    let (mut on_b, info_b, _) = Client::join_course_url(&b.url, &bob.access_token, &room_ticket("bob")).await;
     assert_eq!(info_a["conversation_id"], info_b["conversation_id"], "one room, whichever replica");
 
     on_a.send(json!({"type": "message", "client_id": "a-1", "content": "Hello from replica A"})).await;
@@ -101,8 +107,8 @@ async fn one_users_tabs_on_two_replicas_both_receive_the_assistants_stream() {
     let tokens = TokenService::new(keys, test_db.db.clone(), PUBLIC_URL.into());
     let carol = sign_in_with(&test_db.db, &tokens, "carol").await;
 
-    let (mut tab1, info1, _) = Client::join_url(&a.url, &carol.access_token, ROOM).await;
-    let (mut tab2, info2, _) = Client::join_url(&b.url, &carol.access_token, ROOM).await;
+    let (mut tab1, info1, _) = Client::join_course_url(&a.url, &carol.access_token, &room_ticket("carol")).await;
+    let (mut tab2, info2, _) = Client::join_course_url(&b.url, &carol.access_token, &room_ticket("carol")).await;
     assert_eq!(info1["conversation_id"], info2["conversation_id"], "her conversation, whichever replica");
     tab1.send(json!({"type": "message", "client_id": "t-1", "content": "Explain recursion"})).await;
     for tab in [&mut tab1, &mut tab2] {
@@ -132,7 +138,7 @@ async fn a_gateway_killed_mid_stream_loses_no_user_message() {
     let dave = sign_in_with(&test_db.db, &tokens, "dave").await;
 
     let first = replica(&test_db.url, &env).await;
-    let (mut tab, info, _) = Client::join_url(&first.url, &dave.access_token, ROOM).await;
+    let (mut tab, info, _) = Client::join_course_url(&first.url, &dave.access_token, &room_ticket("dave")).await;
     tab.send(json!({"type": "message", "client_id": "k-1", "content": "Will you remember this?"})).await;
     let ack = tab.expect("message").await;
     tab.expect("stream_start").await;
@@ -148,7 +154,7 @@ async fn a_gateway_killed_mid_stream_loses_no_user_message() {
 
     llm.set_mode(common::fake_llm::Mode::Normal);
     let second = replica(&test_db.url, &env).await;
-    let (mut tab, _, history) = Client::join_url(&second.url, &dave.access_token, ROOM).await;
+    let (mut tab, _, history) = Client::join_course_url(&second.url, &dave.access_token, &room_ticket("dave")).await;
     assert_eq!(history["messages"].as_array().expect("messages").len(), 1);
     tab.send(json!({"type": "message", "client_id": "k-1", "content": "Will you remember this?"})).await;
     assert_eq!(tab.expect("message").await["id"], ack["id"], "the resend is the stored message");
@@ -167,7 +173,7 @@ async fn a_stopping_gateway_closes_its_chats_with_going_away() {
     let tokens = TokenService::new(keys, test_db.db.clone(), PUBLIC_URL.into());
     let erin = sign_in_with(&test_db.db, &tokens, "erin").await;
     let gateway = replica(&test_db.url, &[("REDIS_URL", "")]).await;
-    let (mut tab, _, _) = Client::join_url(&gateway.url, &erin.access_token, ROOM).await;
+    let (mut tab, _, _) = Client::join_course_url(&gateway.url, &erin.access_token, &room_ticket("erin")).await;
     let pid = gateway._child.id().expect("pid").to_string();
     assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill").success());
     let (_, code) = tab.closed().await;

@@ -11,7 +11,7 @@ fn claims(issuer: &str, subject: &str, username: &str) -> IdentityClaims {
         username: username.into(),
         name: format!("{username} Name"),
         email: format!("{username}@example.com"),
-        role: Role::Learner,
+        role: None,
     }
 }
 
@@ -31,11 +31,19 @@ db_test!(identity_upsert_keeps_one_user_per_door, |db: Db| async move {
     assert_eq!(first.username, "john_doe");
     let mut changed = claims("http://lms/oauth2", "anon-1", "john_doe");
     changed.email = "new@example.com".into();
-    changed.role = Role::Staff;
+    changed.role = Some(Role::Admin);
     let again = db.upsert_identity(&changed).await.expect("update");
     assert_eq!(again.id, first.id, "same door, same user");
     assert_eq!(again.email, "new@example.com");
-    assert_eq!(again.role, Role::Staff);
+    assert_eq!(again.role, Role::Admin, "Open edX global staff are operators");
+    // A door that says nothing of the global role (or of the name) leaves it as it is.
+    let silent = IdentityClaims {
+        name: String::new(),
+        email: String::new(),
+        ..claims("http://lms/oauth2", "anon-1", "john_doe")
+    };
+    let kept = db.upsert_identity(&silent).await.expect("update");
+    assert_eq!((kept.role, kept.email.as_str(), kept.name.as_str()), (Role::Admin, "new@example.com", "john_doe Name"));
 
     // The same subject from another issuer is another person.
     let other = db.upsert_identity(&claims("https://canvas.example", "anon-1", "john_doe")).await.expect("create");
@@ -148,6 +156,7 @@ db_test!(messages_are_stored_once_per_client_id, |db: Db| async move {
             client_id: None,
             role: MessageRole::Assistant,
             sender_name: "assistant",
+            sender_role: "",
             content: "partial",
             status,
             reply_to: Some(&first.message.id),
@@ -157,7 +166,7 @@ db_test!(messages_are_stored_once_per_client_id, |db: Db| async move {
         };
         assert!(db.insert_message(&reply).await.expect("reply").created);
     }
-    let totals = db.message_totals().await.expect("totals");
+    let totals = db.message_totals(None).await.expect("totals");
     assert_eq!(totals.messages, 4);
     assert_eq!(totals.replies, 2);
     assert_eq!(totals.failed_replies, 1);
@@ -421,4 +430,88 @@ db_test!(sessions_store_round_trip, |db: Db| async move {
     db.session_delete("s1").await.expect("delete");
     assert_eq!(db.session_load("s1", now).await.expect("load"), None);
     assert_eq!(db.purge_expired_sessions(now + 120_000).await.expect("purge"), 1);
+});
+
+db_test!(a_cli_grant_outranks_the_doors_and_can_be_withdrawn, |db: Db| async move {
+    let user = db.upsert_identity(&claims("local", "op", "op")).await.expect("user");
+    assert_eq!(user.role, Role::Learner);
+    db.grant_role(&user.id, Some(Role::Admin)).await.expect("grant");
+    // The next sign-in through a door that reports learner does not undo the grant.
+    let door = IdentityClaims { role: Some(Role::Learner), ..claims("local", "op", "op") };
+    assert_eq!(db.upsert_identity(&door).await.expect("sign in").role, Role::Admin);
+    assert_eq!(db.list_users(true).await.expect("operators").len(), 1);
+    db.grant_role(&user.id, None).await.expect("revoke");
+    assert_eq!(db.get_user(&user.id).await.expect("user").role, Role::Learner);
+    assert!(db.list_users(true).await.expect("operators").is_empty());
+    assert_eq!(db.find_users("op").await.expect("by name").len(), 1);
+    assert_eq!(db.find_users(&user.id).await.expect("by id").len(), 1);
+    assert!(matches!(db.grant_role("nobody", None).await, Err(DbError::NotFound)));
+    assert!(db.has_identity(&user.id, "local").await.expect("q"));
+    assert!(!db.has_identity(&user.id, "http://lms/oauth2").await.expect("q"));
+});
+
+db_test!(course_roles_hold_per_course_and_platform, |db: Db| async move {
+    use ibal_gateway::domain::CourseRole;
+    let user = db.upsert_identity(&claims("iss", "ta", "ta")).await.expect("user");
+    let course = |platform: &str, id: &str| CourseKey { platform: platform.into(), course_id: id.into() };
+    let a = course("https://lms.example.com", "course-v1:Org+A+1");
+    let b = course("https://lms.example.com", "course-v1:Org+B+1");
+    let a_elsewhere = course("https://canvas.example.com|1", "course-v1:Org+A+1");
+    assert_eq!(db.course_role(&user.id, &a).await.expect("q"), None);
+    db.set_course_role(&user.id, &a, CourseRole::Staff).await.expect("set");
+    db.set_course_role(&user.id, &b, CourseRole::Learner).await.expect("set");
+    db.set_course_role(&user.id, &a_elsewhere, CourseRole::Instructor).await.expect("set");
+    assert_eq!(db.course_role(&user.id, &a).await.expect("q"), Some(CourseRole::Staff));
+    assert_eq!(db.course_role(&user.id, &b).await.expect("q"), Some(CourseRole::Learner));
+    let mut staffed = db.staffed_courses(&user.id).await.expect("q");
+    staffed.sort();
+    assert_eq!(staffed, vec![a_elsewhere.clone(), a.clone()]);
+    // The latest proof wins, once per course.
+    db.set_course_role(&user.id, &a, CourseRole::Learner).await.expect("demote");
+    assert_eq!(db.staffed_courses(&user.id).await.expect("q"), vec![a_elsewhere]);
+    assert_eq!(db.count_course_members(&a).await.expect("q"), 1);
+    assert_eq!(db.known_courses().await.expect("q").len(), 3);
+});
+
+db_test!(chat_settings_and_spent_tickets, |db: Db| async move {
+    let block = ctx("course-v1:Org+A+1", "block-1");
+    assert_eq!(db.chat_settings(&block).await.expect("q"), None);
+    let settings = ChatSettings { title: "Helper".into(), instructions: "Answer in French. ‘quotes’".into() };
+    db.save_chat_settings(&block, &settings).await.expect("save");
+    db.save_chat_settings(&block, &settings).await.expect("save again");
+    assert_eq!(db.chat_settings(&block).await.expect("q"), Some(settings));
+    let changed = ChatSettings { title: "Helper 2".into(), instructions: String::new() };
+    db.save_chat_settings(&block, &changed).await.expect("change");
+    assert_eq!(db.chat_settings(&block).await.expect("q"), Some(changed));
+    assert_eq!(db.chat_settings(&ctx("course-v1:Org+A+1", "block-2")).await.expect("q"), None);
+
+    let later = now_ms() + 60_000;
+    assert!(db.spend_token("https://lms", "jti-1", later).await.expect("first"));
+    assert!(!db.spend_token("https://lms", "jti-1", later).await.expect("replay"));
+    assert!(db.spend_token("https://other-lms", "jti-1", later).await.expect("another issuer's"));
+    assert!(db.spend_token("https://lms", "jti-old", now_ms() - 1).await.expect("expired"));
+    assert_eq!(db.purge_spent_tokens().await.expect("purge"), 1);
+    assert!(!db.spend_token("https://lms", "jti-1", later).await.expect("still remembered"));
+});
+
+db_test!(totals_and_roles_are_kept_per_course, |db: Db| async move {
+    let user = db.upsert_identity(&claims("iss", "x", "x")).await.expect("user");
+    let in_a = db.conversation_for(Owner::Room, &ctx("course-a", "b")).await.expect("room");
+    let in_b = db.conversation_for(Owner::User(&user.id), &ctx("course-b", "b")).await.expect("thread");
+    let staff_message =
+        NewMessage { sender_role: "staff", ..NewMessage::from_user(&in_a.id, &user.id, "x", "1", "hi") };
+    let stored = db.insert_message(&staff_message).await.expect("store");
+    assert_eq!(stored.message.sender_role, "staff");
+    assert_eq!(db.get_message(&stored.message.id).await.expect("get").sender_role, "staff");
+    for i in 0..3 {
+        db.insert_message(&NewMessage::from_user(&in_b.id, &user.id, "x", &format!("b{i}"), "q")).await.expect("b");
+    }
+    let course = |id: &str| CourseKey { platform: "http://lms/oauth2".into(), course_id: id.into() };
+    assert_eq!(db.message_totals(Some(&course("course-a"))).await.expect("a").messages, 1);
+    assert_eq!(db.message_totals(Some(&course("course-b"))).await.expect("b").messages, 3);
+    assert_eq!(db.message_totals(Some(&course("course-c"))).await.expect("c").messages, 0);
+    assert_eq!(db.message_totals(None).await.expect("all").messages, 4);
+    assert_eq!(db.count_course_conversations(&course("course-a")).await.expect("q"), 1);
+    assert_eq!(db.course_active_senders(&course("course-b"), 0).await.expect("q"), 1);
+    assert_eq!(db.course_active_senders(&course("course-c"), 0).await.expect("q"), 0);
 });

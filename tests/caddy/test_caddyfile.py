@@ -450,7 +450,7 @@ async def chat_scenario(stack: Stack) -> None:
 
 
 def test_legacy_query_token_and_credentials(stack: Stack):
-    """The seed's `?token=` WebSocket and credential-bearing HTTP requests, through Caddy; the next
+    """The original `?token=` WebSocket and credential-bearing HTTP requests, through Caddy; the next
     tests check that none of it is logged."""
     token = ACCOUNTS["alice"]["access_token"]
 

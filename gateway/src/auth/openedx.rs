@@ -167,13 +167,8 @@ impl OpenEdx {
             subject: claims.sub,
             name: claims.name.unwrap_or_default(),
             email: claims.email.unwrap_or_default(),
-            role: if claims.superuser {
-                Role::Admin
-            } else if claims.administrator {
-                Role::Staff
-            } else {
-                Role::Learner
-            },
+            // Open edX global staff run the platform, so they are the gateway's operators too.
+            role: Some(if claims.superuser || claims.administrator { Role::Admin } else { Role::Learner }),
             username,
         })
     }

@@ -41,6 +41,9 @@ pub struct AccessClaims {
     pub client_id: String,
     #[serde(default)]
     pub scope: String,
+    /// A service's token (client credentials): it speaks for no person and opens no chat.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub svc: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -112,6 +115,9 @@ pub struct Grant {
     pub client_id: String,
     pub scope: String,
     pub ctx: Option<ChatContext>,
+    /// Client credentials: the token is a service's, not a person's.
+    #[serde(default)]
+    pub service: bool,
 }
 
 impl TokenService {
@@ -163,8 +169,23 @@ impl TokenService {
             sid: sid.map(str::to_owned),
             client_id: grant.client_id.clone(),
             scope: grant.scope.clone(),
+            svc: grant.service,
         };
         Ok((self.sign(&claims)?, ttl))
+    }
+
+    /// A session of one access token, no refresh token: client credentials, LMS sign-in by ticket.
+    pub fn access_only(&self, user: &User, grant: &Grant) -> Result<TokenPair, TokenError> {
+        let (access_token, expires_in) = self.access_token(user, grant, None)?;
+        Ok(TokenPair {
+            access_token,
+            token_type: "Bearer",
+            expires_in,
+            refresh_token: None,
+            scope: grant.scope.clone(),
+            username: user.username.clone(),
+            id_token: None,
+        })
     }
 
     /// A new login: a refresh-token family and its first access token.
@@ -226,6 +247,7 @@ impl TokenService {
             client_id: row.client_id.clone(),
             scope: row.scope.clone(),
             ctx: if row.context.is_empty() { None } else { serde_json::from_str(&row.context).ok() },
+            service: false,
         };
         let refresh = self.store_refresh(&user, &grant, &row.family_id).await?;
         let (access_token, expires_in) = self.access_token(&user, &grant, Some(&row.family_id))?;

@@ -5,6 +5,7 @@
 
 pub mod backend;
 pub mod hub;
+pub mod prompt;
 pub mod protocol;
 pub mod socket;
 mod sse;
@@ -19,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::rate_limit::RateLimiter;
 use crate::config::{ChatConfig, ChatLimits};
+use crate::course::ProvenContext;
 use crate::db::{Conversation, Db, Message, MessageRole, MessageStatus, NewMessage, new_id, now_ms};
 use backend::{Backend, BackendError, Chunk, LlmRequest};
 use hub::Hub;
@@ -126,12 +128,15 @@ impl Chat {
         }
     }
 
-    fn system_prompt_for(&self, conversation: &Conversation) -> String {
-        self.system_prompt.replace("{course_id}", &conversation.course_id).replace("{block_id}", &conversation.block_id)
-    }
-
-    /// Generates and stores the assistant's reply to `question`, publishing it as it streams.
-    pub fn spawn_reply(self: &Arc<Self>, db: Db, conversation: Conversation, question: Message) {
+    /// Generates and stores the assistant's reply to `question`, publishing it as it streams;
+    /// `context` is what the platform proved for the chat (the prompt is built from it).
+    pub fn spawn_reply(
+        self: &Arc<Self>,
+        db: Db,
+        conversation: Conversation,
+        context: Arc<ProvenContext>,
+        question: Message,
+    ) {
         let reply_id = new_id();
         let cancel = CancellationToken::new();
         if let Ok(mut generations) = self.generations.lock() {
@@ -139,7 +144,7 @@ impl Chat {
         }
         let chat = self.clone();
         tokio::spawn(async move {
-            chat.generate(&db, &conversation, &question, &reply_id, cancel).await;
+            chat.generate(&db, &conversation, &context, &question, &reply_id, cancel).await;
             if let Ok(mut generations) = chat.generations.lock() {
                 generations.remove(&reply_id);
             }
@@ -150,6 +155,7 @@ impl Chat {
         &self,
         db: &Db,
         conversation: &Conversation,
+        context: &ProvenContext,
         question: &Message,
         reply_id: &str,
         cancel: CancellationToken,
@@ -157,7 +163,7 @@ impl Chat {
         let topic = conversation.id.as_str();
         let started = Instant::now();
         self.hub.publish(topic, protocol::stream_start(reply_id, &question.id, now_ms())).await;
-        let request = match self.request_for(db, conversation, question).await {
+        let request = match self.request_for(db, conversation, context, question).await {
             Ok(request) => request,
             Err(e) => {
                 tracing::error!(error = %e, "could not read the conversation for the assistant");
@@ -265,6 +271,7 @@ impl Chat {
                 client_id: None,
                 role: MessageRole::Assistant,
                 sender_name: "assistant",
+                sender_role: "",
                 content,
                 status,
                 reply_to: Some(&question.id),
@@ -285,6 +292,7 @@ impl Chat {
         &self,
         db: &Db,
         conversation: &Conversation,
+        context: &ProvenContext,
         question: &Message,
     ) -> Result<LlmRequest, crate::db::DbError> {
         let recent = db.history_before(question, 50).await?;
@@ -301,9 +309,11 @@ impl Chat {
             history.push((m.role, m.content.clone()));
         }
         history.reverse();
+        let system = prompt::system_prompt(&self.system_prompt, context);
         Ok(LlmRequest {
             conversation_id: conversation.id.clone(),
-            system: self.system_prompt_for(conversation),
+            vars: prompt::prompt_vars(&system, context),
+            system,
             history,
             question: question.content.clone(),
         })

@@ -14,6 +14,8 @@ pub mod close {
     pub const TRY_AGAIN: u16 = 1013;
     pub const UNAUTHORIZED: u16 = 4401;
     pub const REVOKED: u16 = 4403;
+    /// The course context could not be proven: the chat ticket was refused.
+    pub const CONTEXT_REFUSED: u16 = 4406;
     pub const AUTH_TIMEOUT: u16 = 4408;
     pub const TOO_MANY: u16 = 4429;
 }
@@ -22,11 +24,26 @@ pub mod close {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientFrame {
-    Auth { token: String },
-    Message { client_id: String, content: String },
-    Stop { id: String },
-    Typing { is_typing: bool },
-    History { before: Option<String>, limit: Option<i64> },
+    /// `ticket`: an LMS-signed chat ticket proving the course context (docs/protocol.md).
+    Auth {
+        token: String,
+        #[serde(default)]
+        ticket: Option<String>,
+    },
+    Message {
+        client_id: String,
+        content: String,
+    },
+    Stop {
+        id: String,
+    },
+    Typing {
+        is_typing: bool,
+    },
+    History {
+        before: Option<String>,
+        limit: Option<i64>,
+    },
     Ping,
 }
 
@@ -76,7 +93,7 @@ pub fn timestamp(ms: i64) -> String {
 }
 
 pub fn message_value(m: &Message) -> Value {
-    json!({
+    let mut v = json!({
         "type": "message",
         "id": m.id,
         "client_id": m.client_id,
@@ -85,7 +102,12 @@ pub fn message_value(m: &Message) -> Value {
         "sender": if m.role == MessageRole::Assistant { "assistant" } else { m.sender_name.as_str() },
         "timestamp": timestamp(m.created_at),
         "status": m.status,
-    })
+    });
+    // In a course, the sender's role there: the widget badges course staff.
+    if !m.sender_role.is_empty() {
+        v["sender_role"] = json!(m.sender_role);
+    }
+    v
 }
 
 pub fn message(m: &Message) -> String {
@@ -145,7 +167,11 @@ mod tests {
 
     #[test]
     fn parses_every_client_frame() {
-        assert_eq!(parse(r#"{"type":"auth","token":"t"}"#), Ok(ClientFrame::Auth { token: "t".into() }));
+        assert_eq!(parse(r#"{"type":"auth","token":"t"}"#), Ok(ClientFrame::Auth { token: "t".into(), ticket: None }));
+        assert_eq!(
+            parse(r#"{"type":"auth","token":"t","ticket":"eyJ.x.y"}"#),
+            Ok(ClientFrame::Auth { token: "t".into(), ticket: Some("eyJ.x.y".into()) })
+        );
         assert_eq!(
             parse(r#"{"type":"message","client_id":"c1","content":"Hello!"}"#),
             Ok(ClientFrame::Message { client_id: "c1".into(), content: "Hello!".into() })

@@ -20,7 +20,8 @@ use crate::chat::Chat;
 use crate::chat::backend::Backend;
 use crate::chat::protocol::{self, ClientFrame, close};
 use crate::chat::upstream;
-use crate::db::{ChatContext, Conversation, DbError, DbResult, NewMessage, Owner, Stored, User};
+use crate::course::{ProofError, ProvenContext};
+use crate::db::{Conversation, DbError, DbResult, NewMessage, Owner, Stored, User};
 use crate::http::error::ApiError;
 use crate::state::AppState;
 use futures_util::future::BoxFuture;
@@ -31,7 +32,6 @@ use tokio_tungstenite::tungstenite::Message as UpMessage;
 /// A write that takes longer than this means the client stopped reading.
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_CLIENT_ID: usize = 64;
-const MAX_CONTEXT_PART: usize = 255;
 /// The most fan-out frames written before a flush.
 const MAX_COALESCED: usize = 64;
 /// Messages of one socket being stored at once (in order): a sender need not wait for each commit.
@@ -40,11 +40,11 @@ const MAX_PENDING: usize = 32;
 /// The socket's messages on their way to the database, each with its client_id, in sending order.
 type Pending = FuturesOrdered<BoxFuture<'static, (String, DbResult<Stored>)>>;
 
+/// The query string. `course_id` and `block_id`, which earlier clients sent, are ignored: a course is
+/// entered only with proof (a chat ticket or an LTI launch), never by naming it.
 #[derive(Debug, Default, Deserialize)]
 pub struct WsQuery {
-    course_id: Option<String>,
-    block_id: Option<String>,
-    /// The seed's query authentication: `?token=…&auth_type=oauth2|jwt|lti`.
+    /// The original query authentication: `?token=…&auth_type=oauth2|jwt|lti`.
     token: Option<String>,
     #[allow(dead_code)] // accepted for compatibility: every kind is a gateway access token now
     auth_type: Option<String>,
@@ -138,16 +138,23 @@ impl Connection {
         // Each socket's task lives as long as its chat, so it must stay small while idle: the one-off
         // steps with large futures (database queries, closing handshakes) are boxed, held only while
         // they run, instead of sizing the whole task for them.
-        let Some(claims) = Box::pin(self.authenticate(query.token.as_deref())).await else { return };
+        let Some((claims, ticket)) = Box::pin(self.authenticate(query.token.as_deref())).await else { return };
+        if claims.svc {
+            // A service's token speaks for no person: it has no place in a chat.
+            tracing::info!(client = %claims.client_id, "chat refused: a service token");
+            let message = "Service tokens cannot open a chat; sign in as a person.";
+            Box::pin(self.refuse("service_token", message, close::UNAUTHORIZED, "service token")).await;
+            return;
+        }
         let Some(_slot) = chat.open_socket(&claims.sub) else {
             let limit = chat.limits.max_sockets_per_user;
             let message = format!("You have {limit} chats open already; close one first.");
             Box::pin(self.refuse("too_many_sockets", &message, close::TOO_MANY, "too many sockets")).await;
             return;
         };
-        let (user, conversation) = match Box::pin(resume(&self.state, &claims, &query)).await {
+        let (user, proven, conversation) = match Box::pin(resume(&self.state, &claims, ticket.as_deref())).await {
             Ok(found) => found,
-            Err(e) => {
+            Err(ProofError::Db(e)) => {
                 tracing::error!(error = %e, "chat could not resume the conversation");
                 Box::pin(self.refuse(
                     "internal",
@@ -158,14 +165,33 @@ impl Connection {
                 .await;
                 return;
             }
+            Err(e) => {
+                tracing::info!(code = e.code(), reason = %e, "chat refused: the course context is not proven");
+                let message = match &e {
+                    ProofError::Ticket(crate::course::TicketError::Expired) => {
+                        "The chat's course ticket has expired; reconnect to get a new one."
+                    }
+                    ProofError::NotYours => "This course ticket belongs to another user; sign in again.",
+                    _ => "The course context of this chat could not be verified.",
+                };
+                Box::pin(self.refuse(e.code(), message, close::CONTEXT_REFUSED, "context refused")).await;
+                return;
+            }
         };
         let span = tracing::info_span!("chat", user = %user.username, conversation = %conversation.id);
-        self.converse(&chat, &claims, &user, &conversation).instrument(span).await;
+        self.converse(&chat, &claims, &user, &Arc::new(proven), &conversation).instrument(span).await;
     }
 
     /// The conversation itself, once the socket is authenticated and its conversation resumed.
-    async fn converse(&mut self, chat: &Arc<Chat>, claims: &AccessClaims, user: &User, conversation: &Conversation) {
-        tracing::info!("chat connected");
+    async fn converse(
+        &mut self,
+        chat: &Arc<Chat>,
+        claims: &AccessClaims,
+        user: &User,
+        proven: &Arc<ProvenContext>,
+        conversation: &Conversation,
+    ) {
+        tracing::info!(context = proven.source.as_str(), "chat connected");
 
         // Subscribe before reading history, so nothing published in between is missed.
         let mut subscription = Box::pin(chat.hub.subscribe(&conversation.id)).await;
@@ -174,16 +200,22 @@ impl Connection {
             "type": "user_info",
             "username": user.username,
             "name": user.name,
-            "role": user.role,
+            "role": proven.role.unwrap_or_default(),
+            "operator": user.role.is_operator(),
             "conversation_id": conversation.id,
             "backend": chat.backend.name(),
-            "context": {"course_id": conversation.course_id, "block_id": conversation.block_id},
+            "context": {
+                "source": proven.source.as_str(),
+                "course_id": conversation.course_id,
+                "block_id": conversation.block_id,
+                "title": proven.title,
+            },
             "limits": {"max_message_bytes": chat.limits.max_message_bytes, "messages_per_minute": chat.limits.messages_per_minute},
         });
         if matches!(chat.backend, Backend::WebSocket) {
             // The existing chat server owns the conversation from here: history included.
             if self.send(greeting.to_string()).await.is_ok() {
-                Box::pin(self.pipe(chat, user, conversation)).await;
+                Box::pin(self.pipe(chat, user, proven, conversation)).await;
             }
             return;
         }
@@ -223,7 +255,7 @@ impl Connection {
                     }
                     let flow = match message {
                         WsMessage::Text(text) => match protocol::parse(&text) {
-                            Ok(frame) => Box::pin(self.handle(chat, user, conversation, frame, &mut pending)).await,
+                            Ok(frame) => Box::pin(self.handle(chat, user, proven, conversation, frame, &mut pending)).await,
                             Err(e) => self.reply(e.frame()).await,
                         },
                         WsMessage::Binary(_) => self.reply(protocol::error("bad_frame", "Binary frames are not supported; send JSON text.", None)).await,
@@ -235,7 +267,7 @@ impl Connection {
                     }
                 }
                 Some((client_id, stored)) = pending.next(), if !pending.is_empty() => {
-                    if matches!(Box::pin(self.stored(chat, conversation, &client_id, stored)).await, Flow::Close) {
+                    if matches!(Box::pin(self.stored(chat, proven, conversation, &client_id, stored)).await, Flow::Close) {
                         break;
                     }
                 }
@@ -269,7 +301,7 @@ impl Connection {
         // Messages queued before the socket ended are stored regardless; the room still gets them.
         let finish = async {
             while let Some((client_id, stored)) = pending.next().await {
-                let _ = Box::pin(self.stored(chat, conversation, &client_id, stored)).await;
+                let _ = Box::pin(self.stored(chat, proven, conversation, &client_id, stored)).await;
             }
         };
         if tokio::time::timeout(SEND_TIMEOUT, finish).await.is_err() {
@@ -343,10 +375,10 @@ impl Connection {
 
     /// The `websocket` backend: frames go both ways between the browser and the upstream chat
     /// server. Each side is read only after the other accepted the previous frame (backpressure).
-    async fn pipe(&mut self, chat: &Arc<Chat>, user: &User, conversation: &Conversation) {
+    async fn pipe(&mut self, chat: &Arc<Chat>, user: &User, proven: &ProvenContext, conversation: &Conversation) {
         let Some(url) = self.state.config.chat.upstream_ws_url.clone() else { return };
         let unavailable = "The chat server is unavailable right now; try again shortly.";
-        let mut upstream = match upstream::connect(&url, &self.state.tokens, user, conversation).await {
+        let mut upstream = match upstream::connect(&url, &self.state.tokens, user, proven, conversation).await {
             Ok(socket) => socket,
             Err(e) => {
                 tracing::warn!(error = %e, "chat refused: upstream unavailable");
@@ -429,8 +461,10 @@ impl Connection {
         if self.send(frame).await.is_err() { Flow::Close } else { Flow::Continue }
     }
 
-    /// The token from the query (the seed's way) or from the first frame, within the time limit.
-    async fn authenticate(&mut self, query_token: Option<&str>) -> Option<AccessClaims> {
+    /// The token from the query (the original way) or from the first frame, within the time limit;
+    /// with the chat ticket the first frame may carry.
+    async fn authenticate(&mut self, query_token: Option<&str>) -> Option<(AccessClaims, Option<String>)> {
+        let mut ticket = None;
         let token = match query_token {
             Some(token) => token.to_owned(),
             None => {
@@ -450,7 +484,10 @@ impl Connection {
                     Ok(Some(Ok(first))) => {
                         let token = match first {
                             WsMessage::Text(text) => match protocol::parse(&text) {
-                                Ok(ClientFrame::Auth { token }) => Some(token),
+                                Ok(ClientFrame::Auth { token, ticket: proof }) => {
+                                    ticket = proof;
+                                    Some(token)
+                                }
                                 _ => None,
                             },
                             _ => None,
@@ -466,7 +503,7 @@ impl Connection {
             }
         };
         match self.state.tokens.verify_access(&token).await {
-            Ok(claims) => Some(claims),
+            Ok(claims) => Some((claims, ticket)),
             Err(TokenError::Expired) => {
                 self.refuse(
                     "token_expired",
@@ -502,6 +539,7 @@ impl Connection {
         &mut self,
         chat: &Arc<Chat>,
         user: &User,
+        proven: &ProvenContext,
         conversation: &Conversation,
         frame: ClientFrame,
         pending: &mut Pending,
@@ -531,16 +569,18 @@ impl Connection {
                 }
             }
             ClientFrame::Message { client_id, content } => {
-                self.message(chat, user, conversation, &client_id, &content, pending).await
+                self.message(chat, user, proven, conversation, &client_id, &content, pending).await
             }
         }
     }
 
     /// Checks a message and queues it for storage; [`Self::stored`] announces it once written.
+    #[allow(clippy::too_many_arguments)]
     async fn message(
         &mut self,
         chat: &Arc<Chat>,
         user: &User,
+        proven: &ProvenContext,
         conversation: &Conversation,
         client_id: &str,
         content: &str,
@@ -565,7 +605,10 @@ impl Connection {
             let text = format!("You are sending messages too fast; try again in {secs} s.");
             return self.reply(protocol::message_error("rate_limited", &text, Some(secs), client_id)).await;
         }
-        let new = NewMessage::from_user(&conversation.id, &user.id, &user.username, client_id, content);
+        let new = NewMessage {
+            sender_role: proven.role_name(),
+            ..NewMessage::from_user(&conversation.id, &user.id, &user.username, client_id, content)
+        };
         match self.state.db.queue_message(&new).await {
             Ok(receipt) => {
                 let client_id = client_id.to_owned();
@@ -581,6 +624,7 @@ impl Connection {
     async fn stored(
         &mut self,
         chat: &Arc<Chat>,
+        proven: &Arc<ProvenContext>,
         conversation: &Conversation,
         client_id: &str,
         stored: DbResult<Stored>,
@@ -600,7 +644,7 @@ impl Connection {
             // A resend whose reply never got stored (the gateway died mid-reply) is answered now.
             let answered = !stored.created && self.state.db.reply_exists(&stored.message.id).await.unwrap_or(true);
             if !answered {
-                chat.spawn_reply(self.state.db.clone(), conversation.clone(), stored.message);
+                chat.spawn_reply(self.state.db.clone(), conversation.clone(), proven.clone(), stored.message);
             }
         }
         flow
@@ -613,18 +657,19 @@ impl Connection {
     }
 }
 
-/// The user and the conversation they resume: theirs in this context, or the context's room.
-async fn resume(state: &AppState, claims: &AccessClaims, query: &WsQuery) -> Result<(User, Conversation), DbError> {
+/// The user, the context they proved, and the conversation they resume there: theirs, or the
+/// context's room.
+async fn resume(
+    state: &AppState,
+    claims: &AccessClaims,
+    ticket: Option<&str>,
+) -> Result<(User, ProvenContext, Conversation), ProofError> {
     let user = state.db.get_user(&claims.sub).await?;
     state.db.touch_user(&user).await?;
-    let context = claims.ctx.clone().unwrap_or_else(|| ChatContext {
-        platform: if state.config.openedx.is_some() { "openedx".into() } else { String::new() },
-        course_id: clip(query.course_id.as_deref()),
-        block_id: clip(query.block_id.as_deref()),
-    });
+    let proven = crate::course::prove(&state.db, state.tickets.as_deref(), &user, claims.ctx.as_ref(), ticket).await?;
     let owner = if matches!(state.chat.backend, Backend::Room) { Owner::Room } else { Owner::User(&user.id) };
-    let conversation = state.db.conversation_for(owner, &context).await?;
-    Ok((user, conversation))
+    let conversation = state.db.conversation_for(owner, &proven.ctx).await?;
+    Ok((user, proven, conversation))
 }
 
 async fn session_alive(state: &AppState, claims: &AccessClaims) -> bool {
@@ -646,10 +691,6 @@ fn message_len(message: &WsMessage) -> usize {
         WsMessage::Binary(b) => b.len(),
         _ => 0,
     }
-}
-
-fn clip(part: Option<&str>) -> String {
-    part.unwrap_or_default().trim().chars().take(MAX_CONTEXT_PART).collect()
 }
 
 fn is_too_big(e: &axum::Error) -> bool {

@@ -12,6 +12,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use url::Url;
 
 use crate::auth::tokens::{TokenError, TokenService};
+use crate::course::ProvenContext;
 use crate::db::{Conversation, User, now_ms};
 
 pub type UpstreamSocket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -31,7 +32,12 @@ pub enum UpstreamError {
 }
 
 /// The identity the upstream server receives: who, in which context, for one minute.
-pub fn identity(tokens: &TokenService, user: &User, conversation: &Conversation) -> Result<String, TokenError> {
+pub fn identity(
+    tokens: &TokenService,
+    user: &User,
+    context: &ProvenContext,
+    conversation: &Conversation,
+) -> Result<String, TokenError> {
     let now = now_ms() / 1000;
     tokens.sign_claims(&json!({
         "iss": tokens.issuer(),
@@ -42,6 +48,8 @@ pub fn identity(tokens: &TokenService, user: &User, conversation: &Conversation)
         "username": user.username,
         "name": user.name,
         "roles": [user.role.as_str()],
+        "course_role": context.role_name(),
+        "context_source": context.source.as_str(),
         "course_id": conversation.course_id,
         "block_id": conversation.block_id,
     }))
@@ -52,6 +60,7 @@ pub async fn connect(
     base: &Url,
     tokens: &TokenService,
     user: &User,
+    context: &ProvenContext,
     conversation: &Conversation,
 ) -> Result<UpstreamSocket, UpstreamError> {
     let mut url = base.clone();
@@ -67,7 +76,7 @@ pub async fn connect(
         }
         // A fresh identity per attempt: it lives one minute.
         let mut request = url.as_str().into_client_request().map_err(|e| UpstreamError::Unavailable(e.to_string()))?;
-        let bearer = format!("Bearer {}", identity(tokens, user, conversation)?);
+        let bearer = format!("Bearer {}", identity(tokens, user, context, conversation)?);
         let value = HeaderValue::from_str(&bearer).map_err(|e| UpstreamError::Unavailable(e.to_string()))?;
         request.headers_mut().insert("authorization", value);
         // Small buffers, as on the browser's side: the library reads into (and zeroes) 128 KiB by

@@ -10,9 +10,18 @@ use crate::config::DbKind;
 /// (version, description, SQL) per dialect, in order.
 type Embedded = &'static [(i64, &'static str, &'static str)];
 
-const SQLITE: Embedded = &[(1, "initial", include_str!("../../../migrations/sqlite/0001_initial.sql"))];
-const MYSQL: Embedded = &[(1, "initial", include_str!("../../../migrations/mysql/0001_initial.sql"))];
-const POSTGRES: Embedded = &[(1, "initial", include_str!("../../../migrations/postgres/0001_initial.sql"))];
+const SQLITE: Embedded = &[
+    (1, "initial", include_str!("../../../migrations/sqlite/0001_initial.sql")),
+    (2, "course_context", include_str!("../../../migrations/sqlite/0002_course_context.sql")),
+];
+const MYSQL: Embedded = &[
+    (1, "initial", include_str!("../../../migrations/mysql/0001_initial.sql")),
+    (2, "course_context", include_str!("../../../migrations/mysql/0002_course_context.sql")),
+];
+const POSTGRES: Embedded = &[
+    (1, "initial", include_str!("../../../migrations/postgres/0001_initial.sql")),
+    (2, "course_context", include_str!("../../../migrations/postgres/0002_course_context.sql")),
+];
 
 pub(crate) fn embedded(kind: DbKind) -> Embedded {
     match kind {

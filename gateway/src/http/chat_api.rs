@@ -1,5 +1,5 @@
 //! The chat's REST side: a user's conversations and their pages of messages, deleting one's own
-//! conversation, rating a reply, and the staff-only analytics summary.
+//! conversation, rating a reply, and the analytics summary for course staff and operators.
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::chat::protocol::{message_value, timestamp};
-use crate::db::{Conversation, DbError, MAX_HISTORY_PAGE, now_ms};
+use crate::db::{Conversation, CourseKey, DbError, MAX_HISTORY_PAGE, MessageTotals, now_ms};
 use crate::http::bearer::Bearer;
 use crate::http::error::ApiError;
 use crate::state::AppState;
@@ -104,22 +104,115 @@ pub async fn feedback(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// `GET /api/v1/analytics/summary`: staff and admins only.
-pub async fn analytics(State(state): State<AppState>, Bearer(claims): Bearer) -> Result<Json<Value>, ApiError> {
-    // The role as stored now, not as it was when the token was issued.
+#[derive(Debug, Deserialize)]
+pub struct AnalyticsQuery {
+    course_id: Option<String>,
+    platform: Option<String>,
+}
+
+/// `GET /api/v1/analytics/summary[?course_id=…[&platform=…]]`: operators see every course (or the
+/// one named); course staff see the courses they staff (or the one named, if theirs); anyone else
+/// is refused. Roles are read as stored now, not as they were when the token was issued.
+pub async fn analytics(
+    State(state): State<AppState>,
+    Bearer(claims): Bearer,
+    Query(q): Query<AnalyticsQuery>,
+) -> Result<Json<Value>, ApiError> {
     let user = state.db.get_user(&claims.sub).await?;
-    if !user.role.is_staff() {
-        return Err(ApiError::forbidden("Analytics are for staff and administrators."));
+    let operator = user.role.is_operator();
+    let staffed = state.db.staffed_courses(&user.id).await?;
+    if !operator && staffed.is_empty() {
+        return Err(ApiError::forbidden("Analytics are for course staff and operators."));
     }
-    let totals = state.db.message_totals().await?;
-    let error_rate = if totals.replies > 0 { totals.failed_replies as f64 / totals.replies as f64 } else { 0.0 };
-    Ok(Json(json!({
-        "total_users": state.db.count_users().await?,
-        "active_today": state.db.count_users_seen_since(now_ms() - 24 * 3600 * 1000).await?,
-        "conversations": state.db.count_conversations().await?,
-        "messages": totals.messages,
-        "tokens": totals.tokens,
-        "average_response_ms": totals.mean_latency_ms,
-        "error_rate": error_rate,
-    })))
+    let named = |c: &CourseKey| {
+        q.course_id.as_deref().is_none_or(|id| c.course_id == id)
+            && q.platform.as_deref().is_none_or(|p| c.platform == p)
+    };
+    let courses: Vec<CourseKey> = match (&q.course_id, operator) {
+        (None, true) => return Ok(Json(all_courses(&state).await?)),
+        (None, false) => staffed,
+        (Some(_), true) => state.db.known_courses().await?.into_iter().filter(named).collect(),
+        (Some(_), false) => staffed.into_iter().filter(named).collect(),
+    };
+    if courses.is_empty() {
+        return Err(ApiError::forbidden("You are not on the staff of this course."));
+    }
+    let since = now_ms() - DAY_MS;
+    let mut rows = Vec::with_capacity(courses.len());
+    let mut sum = Summary::default();
+    for course in &courses {
+        let totals = state.db.message_totals(Some(course)).await?;
+        let row = Summary {
+            users: state.db.count_course_members(course).await?,
+            active_today: state.db.course_active_senders(course, since).await?,
+            conversations: state.db.count_course_conversations(course).await?,
+            totals,
+        };
+        let mut value = row.to_json();
+        value["platform"] = json!(course.platform);
+        value["course_id"] = json!(course.course_id);
+        rows.push(value);
+        sum.add(&row);
+    }
+    let mut body = sum.to_json();
+    body["scope"] = json!("courses");
+    body["courses"] = json!(rows);
+    Ok(Json(body))
+}
+
+const DAY_MS: i64 = 24 * 3600 * 1000;
+
+/// An operator's view of the whole gateway.
+async fn all_courses(state: &AppState) -> Result<Value, ApiError> {
+    let summary = Summary {
+        users: state.db.count_users().await?,
+        active_today: state.db.count_users_seen_since(now_ms() - DAY_MS).await?,
+        conversations: state.db.count_conversations().await?,
+        totals: state.db.message_totals(None).await?,
+    };
+    let mut body = summary.to_json();
+    body["scope"] = json!("all");
+    Ok(body)
+}
+
+#[derive(Debug, Default)]
+struct Summary {
+    users: i64,
+    active_today: i64,
+    conversations: i64,
+    totals: MessageTotals,
+}
+
+impl Summary {
+    fn add(&mut self, other: &Self) {
+        self.users += other.users;
+        self.active_today += other.active_today;
+        self.conversations += other.conversations;
+        let (a, b) = (&mut self.totals, &other.totals);
+        // Means combine weighted by the replies they were taken over.
+        a.mean_latency_ms = match (a.mean_latency_ms, b.mean_latency_ms) {
+            (Some(x), Some(y)) if a.replies + b.replies > 0 => {
+                Some((x * a.replies + y * b.replies) / (a.replies + b.replies))
+            }
+            (x, y) => x.or(y),
+        };
+        a.messages += b.messages;
+        a.replies += b.replies;
+        a.failed_replies += b.failed_replies;
+        a.tokens += b.tokens;
+    }
+
+    fn to_json(&self) -> Value {
+        let t = &self.totals;
+        let error_rate = if t.replies > 0 { t.failed_replies as f64 / t.replies as f64 } else { 0.0 };
+        json!({
+            "total_users": self.users,
+            "active_today": self.active_today,
+            "conversations": self.conversations,
+            "messages": t.messages,
+            "tokens": t.tokens,
+            "average_response_ms": t.mean_latency_ms,
+            "error_rate": error_rate,
+        })
+    }
 }

@@ -92,7 +92,7 @@ pub async fn login(
 }
 
 fn widget_grant() -> Grant {
-    Grant { client_id: WIDGET_CLIENT_ID.into(), scope: CHAT_SCOPE.into(), ctx: None }
+    Grant { client_id: WIDGET_CLIENT_ID.into(), scope: CHAT_SCOPE.into(), ctx: None, service: false }
 }
 
 /// The one place a password is checked: rate-limited, and as slow for unknown users as for known.

@@ -13,7 +13,8 @@ use serde_json::{Value, json};
 use crate::auth::random_token;
 use crate::auth::tokens::Grant;
 use crate::config::origin_of;
-use crate::db::{ChatContext, IdentityClaims, LtiPlatform, new_id, now_ms};
+use crate::course::ticket::{MAX_INSTRUCTIONS_CHARS, MAX_TITLE_CHARS};
+use crate::db::{ChatContext, ChatSettings, CourseKey, IdentityClaims, LtiPlatform, new_id, now_ms};
 use crate::http::error::PageError;
 use crate::http::security::{CspNonce, Framable};
 use crate::http::widget::module_path;
@@ -423,7 +424,8 @@ async fn chat_page(state: &AppState, nonce: &CspNonce, launch: &Launch) -> Respo
         username,
         name: name.to_owned(),
         email: claims["email"].as_str().unwrap_or_default().to_owned(),
-        role: role_from_claims(&roles),
+        // A platform's roles hold in its context only (below), never on the gateway as a whole.
+        role: None,
     };
     let user = match state.db.upsert_identity(&identity).await {
         Ok(user) => user,
@@ -436,18 +438,42 @@ async fn chat_page(state: &AppState, nonce: &CspNonce, launch: &Launch) -> Respo
         course_id: context_id.to_owned(),
         block_id: link_id.to_owned(),
     };
-    let grant =
-        Grant { client_id: format!("lti:{}", platform.client_id), scope: LTI_CHAT_SCOPE.into(), ctx: Some(ctx) };
-    let (access_token, expires_in) = match state.tokens.access_token(&user, &grant, None) {
-        Ok(token) => token,
-        Err(e) => return framed_error(Some(platform), PageError::internal(e)),
-    };
-    tracing::info!(platform = %platform.issuer, role = user.role.as_str(), "LTI launch");
-    let gateway = origin_of(&state.config.public_url);
+    let course_role = role_from_claims(&roles);
     let title = claims[CLAIM_CUSTOM]["title"]
         .as_str()
         .or_else(|| claims[CLAIM_RESOURCE_LINK]["title"].as_str())
         .unwrap_or("IBAL Chat");
+    // What the platform signed for this link (deep-linking custom parameters) is what the assistant
+    // gets; the widget's settings never reach the prompt.
+    let settings = ChatSettings {
+        title: title.trim().chars().take(MAX_TITLE_CHARS).collect(),
+        instructions: claims[CLAIM_CUSTOM]["instructions"]
+            .as_str()
+            .unwrap_or_default()
+            .trim()
+            .chars()
+            .take(MAX_INSTRUCTIONS_CHARS)
+            .collect(),
+    };
+    let recorded = async {
+        state.db.set_course_role(&user.id, &CourseKey::of(&ctx), course_role).await?;
+        state.db.save_chat_settings(&ctx, &settings).await
+    };
+    if let Err(e) = recorded.await {
+        return framed_error(Some(platform), e.into());
+    }
+    let grant = Grant {
+        client_id: format!("lti:{}", platform.client_id),
+        scope: LTI_CHAT_SCOPE.into(),
+        ctx: Some(ctx),
+        service: false,
+    };
+    let (access_token, expires_in) = match state.tokens.access_token(&user, &grant, None) {
+        Ok(token) => token,
+        Err(e) => return framed_error(Some(platform), PageError::internal(e)),
+    };
+    tracing::info!(platform = %platform.issuer, role = course_role.as_str(), "LTI launch");
+    let gateway = origin_of(&state.config.public_url);
     let settings = json!({
         "gateway_url": gateway,
         "ws_url": state.config.chat.ws_url.as_str(),
@@ -456,7 +482,6 @@ async fn chat_page(state: &AppState, nonce: &CspNonce, launch: &Launch) -> Respo
         "usage_id": link_id,
         "display_name": title,
         "welcome_message": "Click Start Chat to begin",
-        "assistant_instructions": claims[CLAIM_CUSTOM]["instructions"].as_str().unwrap_or_default(),
         "lang": claims["locale"].as_str().unwrap_or("en"),
         "auth_mode": "token",
         "access_token": access_token,

@@ -12,9 +12,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tower_sessions::Session;
 
-use crate::auth::tokens::{Grant, TokenError, TokenPair, WIDGET_CLIENT_ID};
+use crate::auth::tokens::{Grant, TokenError, WIDGET_CLIENT_ID};
 use crate::auth::{constant_time_eq, random_token, s256, sha256_hex};
-use crate::db::{IdentityClaims, OAuthClientRow, Role, now_ms};
+use crate::db::{CourseKey, IdentityClaims, OAuthClientRow, Role, now_ms};
 use crate::http::bearer::Bearer;
 use crate::http::client_addr::ClientAddr;
 use crate::http::error::{ApiError, PageError};
@@ -25,6 +25,8 @@ use crate::state::AppState;
 pub const GRANT_TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 const TOKEN_TYPE_JWT: &str = "urn:ietf:params:oauth:token-type:jwt";
 const TOKEN_TYPE_ACCESS: &str = "urn:ietf:params:oauth:token-type:access_token";
+/// An LMS-signed chat ticket (docs/protocol.md), exchanged for a sign-in when the LMS signs users in.
+pub const TOKEN_TYPE_CHAT_TICKET: &str = "urn:ibal:params:oauth:token-type:chat-ticket";
 const CODE_TTL_MS: i64 = 60_000;
 /// The issuer of identities behind client-credentials tokens.
 const CLIENT_ISSUER: &str = "client";
@@ -217,13 +219,20 @@ fn short(s: &str) -> String {
     s.chars().take(80).collect()
 }
 
-/// RFC 8693: an Open edX JWT in, the gateway's tokens out.
+/// RFC 8693: an Open edX JWT (or an LMS-signed chat ticket) in, the gateway's tokens out.
 async fn token_exchange(
     state: &AppState,
     addr: &ClientAddr,
     client: &Client,
     form: &TokenForm,
 ) -> Result<serde_json::Value, OAuthError> {
+    if form.subject_token_type.as_deref() == Some(TOKEN_TYPE_CHAT_TICKET) {
+        let ticket = form
+            .subject_token
+            .as_deref()
+            .ok_or_else(|| OAuthError::new("invalid_request", "subject_token is required."))?;
+        return ticket_sign_in(state, addr, client, ticket).await;
+    }
     let edx = state
         .openedx
         .as_ref()
@@ -249,9 +258,52 @@ async fn token_exchange(
         }
     })?;
     let user = state.db.upsert_identity(&claims).await.map_err(OAuthError::server)?;
-    let grant = Grant { client_id: client.id.clone(), scope: CHAT_SCOPE.into(), ctx: None };
+    let grant = Grant { client_id: client.id.clone(), scope: CHAT_SCOPE.into(), ctx: None, service: false };
     let pair = state.tokens.start_login(&user, &grant).await?;
     let mut body = json!(pair);
+    body["issued_token_type"] = json!(TOKEN_TYPE_ACCESS);
+    Ok(body)
+}
+
+/// LMS sign-in: the chat ticket is the LMS vouching for its user (the IbalXBlock minted it behind
+/// the LMS session). Each ticket signs in once; the session is one access token, because the page
+/// can always ask the LMS for a new ticket — nothing here outlives what the LMS said.
+async fn ticket_sign_in(
+    state: &AppState,
+    addr: &ClientAddr,
+    client: &Client,
+    ticket: &str,
+) -> Result<serde_json::Value, OAuthError> {
+    let verifier = state.tickets.as_deref().ok_or_else(|| {
+        OAuthError::new("invalid_request", "Chat tickets are not accepted here: TICKET_JWKS is not configured.")
+    })?;
+    if let Err(wait) = state.login_limiter.check(&format!("exchange:{}", addr.key())) {
+        return Err(OAuthError::new("slow_down", format!("Too many attempts; retry in {} s.", wait.as_secs() + 1)));
+    }
+    let claims = verifier.verify(ticket).map_err(|e| {
+        tracing::info!(code = e.code(), reason = %e, "chat ticket sign-in refused");
+        OAuthError::new("invalid_grant", format!("The chat ticket is not acceptable: {e}."))
+    })?;
+    // Remembered a little past its expiry, as long as the verifier's leeway accepts it.
+    let spent_until = claims.expires_at_ms() + 60_000;
+    if !state.db.spend_token(verifier.issuer(), &claims.jti, spent_until).await.map_err(OAuthError::server)? {
+        tracing::info!("chat ticket sign-in refused: the ticket was used already");
+        return Err(OAuthError::new("invalid_grant", "This chat ticket was used already; ask the LMS for a new one."));
+    }
+    let identity = IdentityClaims {
+        issuer: verifier.identity_issuer().to_owned(),
+        subject: claims.sub.clone(),
+        username: claims.preferred_username.clone(),
+        name: String::new(),
+        email: String::new(),
+        role: Some(if claims.global_staff { Role::Admin } else { Role::Learner }),
+    };
+    let user = state.db.upsert_identity(&identity).await.map_err(OAuthError::server)?;
+    let course = CourseKey::of(&claims.context());
+    state.db.set_course_role(&user.id, &course, claims.role).await.map_err(OAuthError::server)?;
+    let grant = Grant { client_id: client.id.clone(), scope: CHAT_SCOPE.into(), ctx: None, service: false };
+    tracing::info!(course = %course.course_id, "signed in by chat ticket");
+    let mut body = json!(state.tokens.access_only(&user, &grant)?);
     body["issued_token_type"] = json!(TOKEN_TYPE_ACCESS);
     Ok(body)
 }
@@ -268,20 +320,12 @@ async fn client_credentials(
         username: client.id.clone(),
         name: client.name.clone(),
         email: String::new(),
-        role: Role::Learner,
+        role: None,
     };
     let user = state.db.upsert_identity(&claims).await.map_err(OAuthError::server)?;
-    let grant = Grant { client_id: client.id.clone(), scope: form.scope.clone().unwrap_or_default(), ctx: None };
-    let (access_token, expires_in) = state.tokens.access_token(&user, &grant, None)?;
-    Ok(json!(TokenPair {
-        access_token,
-        token_type: "Bearer",
-        expires_in,
-        refresh_token: None,
-        scope: grant.scope,
-        username: user.username,
-        id_token: None,
-    }))
+    let grant =
+        Grant { client_id: client.id.clone(), scope: form.scope.clone().unwrap_or_default(), ctx: None, service: true };
+    Ok(json!(state.tokens.access_only(&user, &grant)?))
 }
 
 /// What an authorization code stands for until it is redeemed (once, within a minute).
@@ -326,7 +370,7 @@ async fn authorization_code(
         return Err(OAuthError::new("invalid_grant", "The code_verifier does not match the code_challenge."));
     }
     let user = state.db.get_user(&authz.user_id).await.map_err(OAuthError::server)?;
-    let grant = Grant { client_id: client.id.clone(), scope: authz.scope.clone(), ctx: None };
+    let grant = Grant { client_id: client.id.clone(), scope: authz.scope.clone(), ctx: None, service: false };
     let mut pair = state.tokens.start_login(&user, &grant).await?;
     if authz.scope.split_whitespace().any(|s| s == "openid") {
         pair.id_token = Some(state.tokens.id_token(&user, &client.id, authz.nonce.as_deref(), authz.auth_time)?);

@@ -246,7 +246,7 @@ async fn complete(state: &AppState, edx: &OpenEdx, code: &str, verifier: &str) -
         Failure::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "The gateway could not complete the sign-in.")
     };
     let user = state.db.upsert_identity(&claims).await.map_err(|e| internal(&e))?;
-    let grant = Grant { client_id: WIDGET_CLIENT_ID.into(), scope: CHAT_SCOPE.into(), ctx: None };
+    let grant = Grant { client_id: WIDGET_CLIENT_ID.into(), scope: CHAT_SCOPE.into(), ctx: None, service: false };
     let pair = state.tokens.start_login(&user, &grant).await.map_err(|e| internal(&e))?;
     Ok((pair, user.id))
 }

@@ -143,7 +143,7 @@ fn set(headers: &mut HeaderMap, name: header::HeaderName, value: &str) {
 /// Probes come from orchestrators with whatever Host they like.
 const PROBE_PATHS: &[&str] = &["/health", "/ready", "/metrics"];
 
-/// Refuses requests for hosts not in `ALLOWED_HOSTS` (when set), as Django did for the seed.
+/// Refuses requests for hosts not in `ALLOWED_HOSTS` (when set), as Django did for the original system.
 pub async fn check_host(State(policy): State<Arc<SecurityPolicy>>, request: Request, next: Next) -> Response {
     if policy.allowed_hosts.is_empty() || PROBE_PATHS.contains(&request.uri().path()) {
         return next.run(request).await;

@@ -4,7 +4,7 @@
 pub mod jwks;
 pub mod launch;
 
-use crate::db::Role;
+use crate::domain::CourseRole;
 
 pub const CLAIM_MESSAGE_TYPE: &str = "https://purl.imsglobal.org/spec/lti/claim/message_type";
 pub const CLAIM_VERSION: &str = "https://purl.imsglobal.org/spec/lti/claim/version";
@@ -21,25 +21,24 @@ pub const CLAIM_DEEP_LINKING_SETTINGS: &str = "https://purl.imsglobal.org/spec/l
 pub const RESOURCE_LINK_REQUEST: &str = "LtiResourceLinkRequest";
 pub const DEEP_LINKING_REQUEST: &str = "LtiDeepLinkingRequest";
 
-/// The gateway's role for a launch's LIS role URIs: administrators, then teaching roles, else learner.
-pub fn role_from_claims(roles: &[String]) -> Role {
+/// The user's role in the launch's context (and in no other) for its LIS role URIs: teaching roles
+/// make an instructor, teaching assistants, mentors and administrators course staff, anyone else a
+/// learner. No launch makes anyone an operator of the gateway.
+pub fn role_from_claims(roles: &[String]) -> CourseRole {
     let has = |suffixes: &[&str]| roles.iter().any(|r| suffixes.iter().any(|s| r.ends_with(s)));
-    if has(&[
+    if has(&["membership#Instructor", "membership#ContentDeveloper"]) {
+        CourseRole::Instructor
+    } else if has(&[
+        "membership/Instructor#TeachingAssistant",
+        "membership#Mentor",
+        "membership#Administrator",
         "institution/person#Administrator",
         "system/person#Administrator",
         "system/person#SysAdmin",
-        "membership#Administrator",
     ]) {
-        Role::Admin
-    } else if has(&[
-        "membership#Instructor",
-        "membership#ContentDeveloper",
-        "membership/Instructor#TeachingAssistant",
-        "membership#Mentor",
-    ]) {
-        Role::Instructor
+        CourseRole::Staff
     } else {
-        Role::Learner
+        CourseRole::Learner
     }
 }
 
@@ -48,15 +47,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn roles_map_from_lis_uris() {
+    fn roles_map_from_lis_uris_to_the_context_only() {
         let uri = |r: &str| format!("http://purl.imsglobal.org/vocab/lis/v2/{r}");
-        assert_eq!(role_from_claims(&[uri("membership#Learner")]), Role::Learner);
+        assert_eq!(role_from_claims(&[uri("membership#Learner")]), CourseRole::Learner);
         assert_eq!(
             role_from_claims(&[uri("membership#Instructor"), uri("institution/person#Staff")]),
-            Role::Instructor
+            CourseRole::Instructor
         );
-        assert_eq!(role_from_claims(&[uri("institution/person#Administrator")]), Role::Admin);
-        assert_eq!(role_from_claims(&[]), Role::Learner);
-        assert_eq!(role_from_claims(&["Instructor".into()]), Role::Learner, "short names are not trusted as URIs");
+        assert_eq!(role_from_claims(&[uri("membership/Instructor#TeachingAssistant")]), CourseRole::Staff);
+        assert_eq!(role_from_claims(&[uri("institution/person#Administrator")]), CourseRole::Staff);
+        assert_eq!(role_from_claims(&[]), CourseRole::Learner);
+        assert_eq!(
+            role_from_claims(&["Instructor".into()]),
+            CourseRole::Learner,
+            "short names are not trusted as URIs"
+        );
     }
 }

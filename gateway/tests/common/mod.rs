@@ -179,6 +179,7 @@ pub fn get(uri: &str) -> axum::http::Request<axum::body::Body> {
 
 pub mod fake_llm;
 pub mod fake_openedx;
+pub mod tickets;
 pub mod ws;
 
 /// A gateway on a real port (127.0.0.1:0), for flows that cross servers: browser redirects,
@@ -187,19 +188,24 @@ pub struct RunningGateway {
     pub url: String,
     pub state: ibal_gateway::AppState,
     pub test_db: TestDb,
+    /// The LMS whose chat tickets this gateway trusts.
+    pub lms: tickets::TicketLms,
 }
 
 pub async fn spawn_gateway(pairs: &[(&str, &str)]) -> RunningGateway {
     let test_db = TestDb::new(DbKind::Sqlite).await.expect("sqlite");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let ticket_vars = tickets::TicketLms::gateway_vars();
     let mut all: Vec<(&str, &str)> = vec![("PUBLIC_URL", &url)];
+    // The test's own variables come last: they may replace the ticket configuration.
+    all.extend(ticket_vars.iter().map(|(k, v)| (*k, v.as_str())));
     all.extend_from_slice(pairs);
     let config = test_config(&test_db.url, &all);
     let state = ibal_gateway::AppState::new(config, test_db.db.clone()).await.expect("state");
     let app = ibal_gateway::app(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, app).await.ok() });
-    RunningGateway { url, state, test_db }
+    RunningGateway { lms: tickets::TicketLms::new(&url), url, state, test_db }
 }
 
 /// A browser-like client: keeps cookies, does not follow redirects (tests follow them by hand).

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use ibal_gateway::auth::tokens::{Grant, TokenPair};
-use ibal_gateway::db::{IdentityClaims, Role};
+use ibal_gateway::db::IdentityClaims;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -49,6 +49,19 @@ impl Client {
     pub async fn join_url(base: &str, token: &str, query: &str) -> (Self, Value, Value) {
         let mut client = Self::connect_url(base, query, None).await.expect("connect");
         client.send(json!({"type": "auth", "token": token})).await;
+        let info = client.expect("user_info").await;
+        let history = client.expect("history").await;
+        (client, info, history)
+    }
+
+    /// Joins the course context a chat ticket proves.
+    pub async fn join_course(gw: &RunningGateway, token: &str, ticket: &str) -> (Self, Value, Value) {
+        Self::join_course_url(&gw.url, token, ticket).await
+    }
+
+    pub async fn join_course_url(base: &str, token: &str, ticket: &str) -> (Self, Value, Value) {
+        let mut client = Self::connect_url(base, "", None).await.expect("connect");
+        client.send(json!({"type": "auth", "token": token, "ticket": ticket})).await;
         let info = client.expect("user_info").await;
         let history = client.expect("history").await;
         (client, info, history)
@@ -117,21 +130,22 @@ pub async fn sign_in(gw: &RunningGateway, username: &str) -> TokenPair {
     sign_in_with(&gw.state.db, &gw.state.tokens, username).await
 }
 
-/// A learner `username` (issuer "test") and a fresh login for them.
+/// A learner `username` and a fresh login for them. Their identity is the ticket LMS's (subject:
+/// the username), so tickets `TicketLms` mints for `username` are theirs.
 pub async fn sign_in_with(
     db: &ibal_gateway::db::Db,
     tokens: &ibal_gateway::auth::tokens::TokenService,
     username: &str,
 ) -> TokenPair {
     let claims = IdentityClaims {
-        issuer: "test".into(),
+        issuer: super::tickets::LMS_ISSUER.into(),
         subject: username.into(),
         username: username.into(),
         name: format!("{username} N."),
         email: String::new(),
-        role: Role::Learner,
+        role: None,
     };
     let user = db.upsert_identity(&claims).await.expect("user");
-    let grant = Grant { client_id: "ibal-widget".into(), scope: "chat".into(), ctx: None };
+    let grant = Grant { client_id: "ibal-widget".into(), scope: "chat".into(), ctx: None, service: false };
     tokens.start_login(&user, &grant).await.expect("tokens")
 }

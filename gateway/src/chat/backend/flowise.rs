@@ -36,7 +36,7 @@ impl Flowise {
         let body = json!({
             "question": request.question,
             "streaming": true,
-            "overrideConfig": {"sessionId": request.conversation_id},
+            "overrideConfig": {"sessionId": request.conversation_id, "vars": request.vars},
             "chatId": request.conversation_id,
         });
         let mut builder = self.http.post(url).timeout(Duration::from_secs(600)).json(&body);

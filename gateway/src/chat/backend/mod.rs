@@ -22,6 +22,9 @@ pub struct LlmRequest {
     pub system: String,
     pub history: Vec<(MessageRole, String)>,
     pub question: String,
+    /// The proven context as named variables, for backends that template their own prompt
+    /// (Flowise flows read them as `$vars.<name>`).
+    pub vars: serde_json::Map<String, serde_json::Value>,
 }
 
 /// A piece of a streamed reply.

@@ -145,4 +145,12 @@ impl Db {
     pub async fn count_conversations(&self) -> DbResult<i64> {
         Ok(sqlx::query_scalar("SELECT COUNT(*) FROM conversations").fetch_one(self.pool()).await?)
     }
+
+    pub async fn count_course_conversations(&self, course: &crate::db::CourseKey) -> DbResult<i64> {
+        Ok(sqlx::query_scalar(sql!(self, "SELECT COUNT(*) FROM conversations WHERE platform = ? AND course_id = ?"))
+            .bind(&course.platform)
+            .bind(&course.course_id)
+            .fetch_one(self.pool())
+            .await?)
+    }
 }

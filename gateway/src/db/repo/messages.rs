@@ -4,7 +4,7 @@
 use sqlx::FromRow;
 
 use crate::config::DbKind;
-use crate::db::{Db, DbError, DbResult, Receipt, is_unique_violation, new_id, now_ms};
+use crate::db::{CourseKey, Db, DbError, DbResult, Receipt, is_unique_violation, new_id, now_ms};
 use crate::sql;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -77,6 +77,9 @@ pub struct Message {
     #[sqlx(try_from = "String")]
     pub role: MessageRole,
     pub sender_name: String,
+    /// The sender's role in the course when they sent it (`learner`, `staff`, `instructor`); empty
+    /// outside a course and for the assistant.
+    pub sender_role: String,
     pub content: String,
     #[sqlx(try_from = "String")]
     pub status: MessageStatus,
@@ -97,6 +100,7 @@ pub struct NewMessage<'a> {
     pub client_id: Option<&'a str>,
     pub role: MessageRole,
     pub sender_name: &'a str,
+    pub sender_role: &'a str,
     pub content: &'a str,
     pub status: MessageStatus,
     pub reply_to: Option<&'a str>,
@@ -121,6 +125,7 @@ impl<'a> NewMessage<'a> {
             client_id: Some(client_id),
             role: MessageRole::User,
             sender_name,
+            sender_role: "",
             content,
             status: MessageStatus::Complete,
             reply_to: None,
@@ -140,7 +145,7 @@ pub struct Stored {
 
 macro_rules! message_columns {
     () => {
-        "id, conversation_id, sender_id, client_id, role, sender_name, content, status, reply_to, error_code, tokens, latency_ms, created_at, updated_at"
+        "id, conversation_id, sender_id, client_id, role, sender_name, sender_role, content, status, reply_to, error_code, tokens, latency_ms, created_at, updated_at"
     };
 }
 
@@ -155,6 +160,7 @@ fn bind_message<'q>(query: MessageQuery<'q>, m: &'q Message) -> MessageQuery<'q>
         .bind(&m.client_id)
         .bind(m.role.as_str())
         .bind(&m.sender_name)
+        .bind(&m.sender_role)
         .bind(&m.content)
         .bind(m.status.as_str())
         .bind(&m.reply_to)
@@ -181,6 +187,7 @@ impl NewMessage<'_> {
             client_id: self.client_id.map(str::to_owned),
             role: self.role,
             sender_name: self.sender_name.to_owned(),
+            sender_role: self.sender_role.to_owned(),
             content: self.content.to_owned(),
             status: self.status,
             reply_to: self.reply_to.map(str::to_owned),
@@ -275,7 +282,7 @@ impl Db {
         statement.push_str(concat!("INSERT INTO messages (", message_columns!(), ") VALUES "));
         for i in 0..rows.len() {
             statement.push_str(if i == 0 { "" } else { ", " });
-            statement.push_str("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+            statement.push_str("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
         }
         let mut query = sqlx::query(sqlx::AssertSqlSafe(self.sql_dynamic(statement)));
         for m in rows {
@@ -294,12 +301,12 @@ impl Db {
             DbKind::MySql => concat!(
                 "INSERT INTO messages (",
                 message_columns!(),
-                ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             ),
             DbKind::Sqlite | DbKind::Postgres => concat!(
                 "INSERT INTO messages (",
                 message_columns!(),
-                ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ",
+                ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ",
                 "ON CONFLICT (conversation_id, sender_id, client_id) DO NOTHING"
             ),
         };
@@ -439,39 +446,73 @@ impl Db {
             .await?)
     }
 
-    /// Totals for the analytics summary: (messages, tokens, replies, failed replies, mean reply ms).
-    pub async fn message_totals(&self) -> DbResult<MessageTotals> {
-        let messages: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM messages").fetch_one(self.pool()).await?;
-        let replies: i64 = sqlx::query_scalar(sql!(self, "SELECT COUNT(*) FROM messages WHERE role = ?"))
-            .bind(MessageRole::Assistant.as_str())
-            .fetch_one(self.pool())
-            .await?;
-        let failed: i64 = sqlx::query_scalar(sql!(self, "SELECT COUNT(*) FROM messages WHERE role = ? AND status = ?"))
-            .bind(MessageRole::Assistant.as_str())
-            .bind(MessageStatus::Failed.as_str())
-            .fetch_one(self.pool())
-            .await?;
-        // SUM of a BIGINT is a DECIMAL in MySQL and a NUMERIC in PostgreSQL: cast back to an integer.
-        let sums = match self.kind() {
-            DbKind::MySql => {
-                "SELECT CAST(SUM(tokens) AS SIGNED), CAST(SUM(latency_ms) AS SIGNED), COUNT(latency_ms) FROM messages"
-            }
-            DbKind::Sqlite | DbKind::Postgres => {
-                "SELECT CAST(SUM(tokens) AS BIGINT), CAST(SUM(latency_ms) AS BIGINT), COUNT(latency_ms) FROM messages"
-            }
+    /// Totals for the analytics summary, of every course or of one: messages, tokens, replies,
+    /// failed replies, mean reply time.
+    pub async fn message_totals(&self, course: Option<&CourseKey>) -> DbResult<MessageTotals> {
+        // The course's messages are those of its conversations (rooms and assistant threads alike).
+        let scope = if course.is_some() {
+            " AND conversation_id IN (SELECT id FROM conversations WHERE platform = ? AND course_id = ?)"
+        } else {
+            ""
         };
-        let (tokens, latency_sum, latency_n): (Option<i64>, Option<i64>, i64) =
-            sqlx::query_as(sums).fetch_one(self.pool()).await?;
-        let latency = (latency_sum, latency_n);
-        let mean_latency_ms = match latency {
+        let scoped = |query| scoped(query, course);
+        let count =
+            |filter: &str| self.sql_dynamic(format!("SELECT COUNT(*) FROM messages WHERE 1 = 1{filter}{scope}"));
+        let messages: i64 = scoped(sqlx::query_scalar(sqlx::AssertSqlSafe(count("")))).fetch_one(self.pool()).await?;
+        let replies: i64 = scoped(
+            sqlx::query_scalar(sqlx::AssertSqlSafe(count(" AND role = ?"))).bind(MessageRole::Assistant.as_str()),
+        )
+        .fetch_one(self.pool())
+        .await?;
+        let failed: i64 = scoped(
+            sqlx::query_scalar(sqlx::AssertSqlSafe(count(" AND role = ? AND status = ?")))
+                .bind(MessageRole::Assistant.as_str())
+                .bind(MessageStatus::Failed.as_str()),
+        )
+        .fetch_one(self.pool())
+        .await?;
+        // SUM of a BIGINT is a DECIMAL in MySQL and a NUMERIC in PostgreSQL: cast back to an integer.
+        let integer = if self.kind() == DbKind::MySql { "SIGNED" } else { "BIGINT" };
+        let sums = self.sql_dynamic(format!(
+            "SELECT CAST(SUM(tokens) AS {integer}), CAST(SUM(latency_ms) AS {integer}), COUNT(latency_ms) FROM messages WHERE 1 = 1{scope}"
+        ));
+        let mut query = sqlx::query_as::<_, (Option<i64>, Option<i64>, i64)>(sqlx::AssertSqlSafe(sums));
+        if let Some(c) = course {
+            query = query.bind(c.platform.clone()).bind(c.course_id.clone());
+        }
+        let (tokens, latency_sum, latency_n) = query.fetch_one(self.pool()).await?;
+        let mean_latency_ms = match (latency_sum, latency_n) {
             (Some(sum), n) if n > 0 => Some(sum / n),
             _ => None,
         };
         Ok(MessageTotals { messages, replies, failed_replies: failed, tokens: tokens.unwrap_or(0), mean_latency_ms })
     }
+
+    /// People who sent a message in the course since `since_ms`.
+    pub async fn course_active_senders(&self, course: &CourseKey, since_ms: i64) -> DbResult<i64> {
+        Ok(sqlx::query_scalar(sql!(
+            self,
+            "SELECT COUNT(DISTINCT sender_id) FROM messages WHERE created_at >= ? AND sender_id IS NOT NULL AND conversation_id IN (SELECT id FROM conversations WHERE platform = ? AND course_id = ?)"
+        ))
+        .bind(since_ms)
+        .bind(&course.platform)
+        .bind(&course.course_id)
+        .fetch_one(self.pool())
+        .await?)
+    }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+type MessageQueryScalar<'q> = sqlx::query::QueryScalar<'q, sqlx::Any, i64, sqlx::any::AnyArguments>;
+
+/// Binds the course of a scoped count, when there is one.
+fn scoped<'q>(query: MessageQueryScalar<'q>, course: Option<&CourseKey>) -> MessageQueryScalar<'q> {
+    match course {
+        Some(c) => query.bind(c.platform.clone()).bind(c.course_id.clone()),
+        None => query,
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct MessageTotals {
     pub messages: i64,
     pub replies: i64,

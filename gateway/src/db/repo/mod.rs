@@ -2,19 +2,24 @@
 //! `impl Db` block so callers need only the one handle.
 
 mod clients;
+mod contexts;
 mod conversations;
 mod feedback;
 mod keys;
 mod lti;
+mod memberships;
 mod messages;
 mod refresh_tokens;
 mod sessions;
+mod spent_tokens;
 mod users;
 
 pub use clients::*;
+pub use contexts::*;
 pub use conversations::*;
 pub use keys::*;
 pub use lti::*;
+pub use memberships::*;
 pub use messages::*;
 pub use refresh_tokens::*;
 pub use users::*;

@@ -8,12 +8,13 @@ use crate::sql;
 /// The issuer of accounts created on the gateway itself.
 pub const LOCAL_ISSUER: &str = "local";
 
+/// A user's global role. It is for gateway operators only: what someone may do in a course comes
+/// from their [`crate::domain::CourseRole`] there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Learner,
-    Instructor,
-    Staff,
+    /// A gateway operator: Open edX global staff, or granted with `ibal-gateway users grant-operator`.
     Admin,
 }
 
@@ -21,15 +22,13 @@ impl Role {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Learner => "learner",
-            Self::Instructor => "instructor",
-            Self::Staff => "staff",
             Self::Admin => "admin",
         }
     }
 
-    /// Staff and admins see course-wide analytics.
-    pub fn is_staff(self) -> bool {
-        matches!(self, Self::Staff | Self::Admin)
+    /// Operators see every course's analytics.
+    pub fn is_operator(self) -> bool {
+        matches!(self, Self::Admin)
     }
 }
 
@@ -37,10 +36,9 @@ impl TryFrom<String> for Role {
     type Error = String;
     fn try_from(value: String) -> Result<Self, Self::Error> {
         match value.as_str() {
-            "learner" => Ok(Self::Learner),
-            "instructor" => Ok(Self::Instructor),
-            "staff" => Ok(Self::Staff),
             "admin" => Ok(Self::Admin),
+            // Course-blind roles of earlier versions carry no global rights.
+            "learner" | "staff" | "instructor" => Ok(Self::Learner),
             other => Err(format!("unknown role {other:?}")),
         }
     }
@@ -70,12 +68,15 @@ pub struct IdentityClaims {
     pub username: String,
     pub name: String,
     pub email: String,
-    pub role: Role,
+    /// The global role the door vouches for (Open edX global staff are operators); None for doors
+    /// that say nothing about the gateway (LTI, local accounts, services), which leave it as it is.
+    pub role: Option<Role>,
 }
 
+/// A grant made with the CLI outranks what the doors report.
 macro_rules! user_columns {
     () => {
-        "u.id, u.username, u.name, u.email, u.role, u.created_at, u.updated_at, u.last_seen_at"
+        "u.id, u.username, u.name, u.email, COALESCE(u.role_granted, u.role) AS role, u.created_at, u.updated_at, u.last_seen_at"
     };
 }
 
@@ -114,7 +115,7 @@ impl Db {
             .bind(&claims.username)
             .bind(&claims.name)
             .bind(&claims.email)
-            .bind(claims.role.as_str())
+            .bind(claims.role.unwrap_or(Role::Learner).as_str())
             .bind(now)
             .bind(now)
             .bind(login_at)
@@ -142,12 +143,16 @@ impl Db {
         }
     }
 
+    /// Updates what the door reports. An empty name or email (a door that does not tell, such as a
+    /// chat ticket) keeps the stored one; so does a door that says nothing of the global role.
     async fn refresh_profile(&self, user_id: &str, claims: &IdentityClaims, now: i64) -> DbResult<User> {
-        sqlx::query(sql!(self, "UPDATE users SET username = ?, name = ?, email = ?, role = ?, updated_at = ?, last_seen_at = ? WHERE id = ?"))
+        sqlx::query(sql!(self, "UPDATE users SET username = ?, name = CASE WHEN ? = '' THEN name ELSE ? END, email = CASE WHEN ? = '' THEN email ELSE ? END, role = COALESCE(?, role), updated_at = ?, last_seen_at = ? WHERE id = ?"))
             .bind(&claims.username)
             .bind(&claims.name)
+            .bind(&claims.name)
             .bind(&claims.email)
-            .bind(claims.role.as_str())
+            .bind(&claims.email)
+            .bind(claims.role.map(Role::as_str))
             .bind(now)
             .bind(now)
             .bind(user_id)
@@ -179,6 +184,17 @@ impl Db {
         Ok(sqlx::query_as::<_, User>(query).bind(issuer).bind(subject).fetch_optional(self.pool()).await?)
     }
 
+    /// Whether the user signed in through this issuer at least once.
+    pub async fn has_identity(&self, user_id: &str, issuer: &str) -> DbResult<bool> {
+        let found: i64 =
+            sqlx::query_scalar(sql!(self, "SELECT COUNT(*) FROM identities WHERE user_id = ? AND issuer = ?"))
+                .bind(user_id)
+                .bind(issuer)
+                .fetch_one(self.pool())
+                .await?;
+        Ok(found > 0)
+    }
+
     /// A local account: the username (case-insensitively) is its subject. Refuses taken names.
     pub async fn create_local_user(
         &self,
@@ -193,7 +209,7 @@ impl Db {
             username: username.into(),
             name: name.into(),
             email: email.into(),
-            role: Role::Learner,
+            role: None,
         };
         match self.insert_user_with_identity(&claims, Some(password_hash), None).await? {
             Some(user_id) => self.get_user(&user_id).await,
@@ -230,6 +246,45 @@ impl Db {
             .execute(self.pool())
             .await?;
         Ok(())
+    }
+
+    /// Grants a global role that outranks what sign-in doors report, or withdraws the grant (None).
+    pub async fn grant_role(&self, user_id: &str, role: Option<Role>) -> DbResult<()> {
+        let done = sqlx::query(sql!(self, "UPDATE users SET role_granted = ?, updated_at = ? WHERE id = ?"))
+            .bind(role.map(Role::as_str))
+            .bind(now_ms())
+            .bind(user_id)
+            .execute(self.pool())
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(DbError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// Users whose id or username is `name_or_id`.
+    pub async fn find_users(&self, name_or_id: &str) -> DbResult<Vec<User>> {
+        let query = sql!(
+            self,
+            concat!("SELECT ", user_columns!(), " FROM users u WHERE u.id = ? OR u.username = ? ORDER BY u.id")
+        );
+        Ok(sqlx::query_as(query).bind(name_or_id).bind(name_or_id).fetch_all(self.pool()).await?)
+    }
+
+    /// Every user (or the operators only) with the issuers they signed in through.
+    pub async fn list_users(&self, operators_only: bool) -> DbResult<Vec<(User, Vec<String>)>> {
+        let query = sql!(self, concat!("SELECT ", user_columns!(), " FROM users u ORDER BY u.username, u.id"));
+        let users: Vec<User> = sqlx::query_as(query).fetch_all(self.pool()).await?;
+        let mut out = Vec::new();
+        for user in users.into_iter().filter(|u| !operators_only || u.role.is_operator()) {
+            let issuers: Vec<String> =
+                sqlx::query_scalar(sql!(self, "SELECT issuer FROM identities WHERE user_id = ? ORDER BY issuer"))
+                    .bind(&user.id)
+                    .fetch_all(self.pool())
+                    .await?;
+            out.push((user, issuers));
+        }
+        Ok(out)
     }
 
     pub async fn count_users(&self) -> DbResult<i64> {

@@ -1,0 +1,400 @@
+//! Course context is proven, never claimed: a socket is in a course only with a chat ticket the LMS
+//! signed (or an LTI launch), roles hold per course, and what the course team set reaches the
+//! assistant. Each refusal is an `error` frame and close 4406, one log line, nothing stored.
+
+mod common;
+
+use common::fake_llm::FakeLlm;
+use common::tickets::{BLOCK, COURSE, LMS_ISSUER};
+use common::ws::{Client, sign_in};
+use common::{RunningGateway, spawn_gateway};
+use ibal_gateway::db::{ChatContext, CourseKey, IdentityClaims, NewMessage, Owner};
+use ibal_gateway::domain::CourseRole;
+use serde_json::{Value, json};
+
+const SECRET_COURSE: &str = "course-v1:Org+SECRET+2026";
+
+fn course(id: &str) -> CourseKey {
+    CourseKey { platform: LMS_ISSUER.into(), course_id: id.into() }
+}
+
+async fn openai_gateway(extra: &[(&str, &str)]) -> (FakeLlm, RunningGateway) {
+    let llm = FakeLlm::start().await;
+    let base = format!("{}/v1", llm.url);
+    let mut pairs = vec![("CHAT_BACKEND", "openai"), ("OPENAI_BASE_URL", base.as_str())];
+    pairs.extend_from_slice(extra);
+    let gw = spawn_gateway(&pairs).await;
+    (llm, gw)
+}
+
+/// Connects, authenticates with `frame`, and reads to the close: (frames before it, close code).
+async fn refused(gw: &RunningGateway, frame: Value) -> (Vec<Value>, Option<u16>) {
+    let mut client = Client::connect(gw, "", None).await.expect("connect");
+    client.send(frame).await;
+    client.closed().await
+}
+
+async fn counts(gw: &RunningGateway) -> (i64, i64) {
+    let conversations = gw.state.db.count_conversations().await.expect("count");
+    let messages = gw.state.db.message_totals(None).await.expect("totals").messages;
+    (conversations, messages)
+}
+
+#[tokio::test]
+async fn naming_a_course_in_the_query_enters_nothing() {
+    let gw = spawn_gateway(&[]).await;
+    // A learner of the course posts in its room, with the ticket the LMS gave them.
+    let learner = sign_in(&gw, "enrolled").await;
+    let ticket = gw.lms.ticket_with("enrolled", json!({"course_id": SECRET_COURSE}));
+    let (mut inside, info, _) = Client::join_course(&gw, &learner.access_token, &ticket).await;
+    assert_eq!(info["context"]["course_id"], SECRET_COURSE);
+    assert_eq!(info["context"]["source"], "ticket");
+    inside.expect("presence").await;
+    inside.send(json!({"type": "message", "client_id": "s-1", "content": "the answer to question 3 is 42"})).await;
+    inside.expect("message").await;
+
+    // An outsider (a self-registered account) names the course and block in the query.
+    let outsider = sign_in(&gw, "outsider").await;
+    let query = format!(
+        "?course_id={}&block_id={}",
+        url::form_urlencoded::byte_serialize(SECRET_COURSE.as_bytes()).collect::<String>(),
+        url::form_urlencoded::byte_serialize(BLOCK.as_bytes()).collect::<String>()
+    );
+    let (mut outside, info, history) = Client::join(&gw, &outsider.access_token, &query).await;
+    assert_eq!(info["context"]["course_id"], "", "no proof, no course: the gateway's own context");
+    assert_eq!(info["context"]["source"], "gateway");
+    assert_eq!(history["messages"], json!([]), "nothing of the course's room");
+    outside.expect("presence").await;
+    // Nor does anything said in the course reach the outsider live.
+    inside.send(json!({"type": "message", "client_id": "s-2", "content": "and question 4 is 7"})).await;
+    inside.expect("message").await;
+    outside.send(json!({"type": "ping"})).await;
+    assert_eq!(outside.expect("pong").await["type"], "pong", "the next frame is the pong, not the course's message");
+}
+
+#[tokio::test]
+async fn the_query_never_reaches_the_prompt_and_the_tickets_instructions_do() {
+    let (llm, gw) = openai_gateway(&[]).await;
+    let pair = sign_in(&gw, "asker").await;
+    let mut client = Client::connect(&gw, "?course_id=forged-course&block_id=forged-block", None).await.expect("ws");
+    let ticket = gw.lms.ticket_with(
+        "asker",
+        json!({"title": "Photosynthesis helper", "instructions": "Answer in French and cite unit 2."}),
+    );
+    client.send(json!({"type": "auth", "token": pair.access_token, "ticket": ticket})).await;
+    client.expect("user_info").await;
+    client.expect("history").await;
+    client.send(json!({"type": "message", "client_id": "q-1", "content": "What is chlorophyll?"})).await;
+    client.expect("message").await;
+    client.until("stream_end").await;
+    let sent = llm.last_request.lock().expect("lock").clone();
+    let system = sent["messages"][0]["content"].as_str().expect("system prompt").to_owned();
+    assert!(system.contains(COURSE) && system.contains(BLOCK), "the proven course and block: {system}");
+    assert!(system.contains("Photosynthesis helper"), "the block's signed title: {system}");
+    assert!(system.contains("Answer in French and cite unit 2."), "the course team's instructions: {system}");
+    assert!(!system.contains("forged"), "nothing from the query: {system}");
+}
+
+#[tokio::test]
+async fn every_ticket_refusal_is_an_error_frame_and_a_close_and_stores_nothing() {
+    let gw = spawn_gateway(&[]).await;
+    let victim = sign_in(&gw, "victim").await;
+    let attacker = sign_in(&gw, "attacker").await;
+    let before = counts(&gw).await;
+    let now = ibal_gateway::db::now_ms() / 1000;
+    let cases: Vec<(&str, String, &str)> = vec![
+        ("expired", gw.lms.ticket_with("victim", json!({"iat": now - 900, "exp": now - 600})), "ticket_expired"),
+        (
+            "wrong audience",
+            gw.lms.ticket_with("victim", json!({"aud": "https://other-gateway.example"})),
+            "ticket_invalid",
+        ),
+        ("wrong issuer", gw.lms.ticket_with("victim", json!({"iss": "https://evil-lms.example"})), "ticket_invalid"),
+        ("unknown key id", gw.lms.unknown_kid("victim"), "ticket_invalid"),
+        ("bad signature", gw.lms.forged("victim"), "ticket_invalid"),
+        ("too long-lived", gw.lms.ticket_with("victim", json!({"exp": now + 3600})), "ticket_invalid"),
+        ("unknown role", gw.lms.ticket_with("victim", json!({"role": "admin"})), "ticket_invalid"),
+        ("no block", gw.lms.ticket_with("victim", json!({"usage_id": ""})), "ticket_invalid"),
+        ("not a JWS", "garbage".to_owned(), "ticket_invalid"),
+    ];
+    for (what, ticket, code) in cases {
+        let (frames, close) =
+            refused(&gw, json!({"type": "auth", "token": victim.access_token, "ticket": ticket})).await;
+        assert_eq!(frames.len(), 1, "{what}: one error frame, no user_info: {frames:?}");
+        assert_eq!((frames[0]["type"].as_str(), frames[0]["code"].as_str()), (Some("error"), Some(code)), "{what}");
+        assert_eq!(close, Some(4406), "{what}");
+    }
+    // A valid ticket of the victim's, presented with the attacker's token.
+    let (frames, close) =
+        refused(&gw, json!({"type": "auth", "token": attacker.access_token, "ticket": gw.lms.ticket("victim")})).await;
+    assert_eq!((frames[0]["code"].as_str(), close), (Some("ticket_mismatch"), Some(4406)));
+    assert_eq!(counts(&gw).await, before, "no conversation, no message");
+    let attacker_user = gw.state.db.find_user_by_identity(LMS_ISSUER, "attacker").await.expect("q").expect("user");
+    assert_eq!(gw.state.db.course_role(&attacker_user.id, &course(COURSE)).await.expect("q"), None, "no membership");
+}
+
+#[tokio::test]
+async fn a_gateway_without_ticket_keys_refuses_tickets() {
+    let gw = spawn_gateway(&[("TICKET_JWKS", ""), ("TICKET_ISSUER", "")]).await;
+    assert!(gw.state.tickets.is_none());
+    let pair = sign_in(&gw, "someone").await;
+    let (frames, close) =
+        refused(&gw, json!({"type": "auth", "token": pair.access_token, "ticket": gw.lms.ticket("someone")})).await;
+    assert_eq!((frames[0]["code"].as_str(), close), (Some("ticket_not_accepted"), Some(4406)));
+}
+
+#[tokio::test]
+async fn client_credentials_tokens_cannot_open_a_chat() {
+    let gw = spawn_gateway(&[]).await;
+    let (row, secret) = ibal_gateway::http::oauth2::new_client(
+        "Reporting service",
+        &[],
+        &["client_credentials".to_owned()],
+        false,
+        false,
+    );
+    gw.state.db.insert_client(&row).await.expect("client");
+    let answer: Value = reqwest::Client::new()
+        .post(format!("{}/oauth2/token", gw.url))
+        .basic_auth(&row.client_id, secret)
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .expect("token")
+        .json()
+        .await
+        .expect("json");
+    let token = answer["access_token"].as_str().expect("a service token");
+    let (frames, close) = refused(&gw, json!({"type": "auth", "token": token})).await;
+    assert_eq!((frames[0]["code"].as_str(), close), (Some("service_token"), Some(4401)));
+    let (frames, close) = refused(&gw, json!({"type": "auth", "token": token, "ticket": gw.lms.ticket("x")})).await;
+    assert_eq!((frames[0]["code"].as_str(), close), (Some("service_token"), Some(4401)));
+    assert_eq!(gw.state.db.count_conversations().await.expect("count"), 0);
+}
+
+#[tokio::test]
+async fn history_cannot_page_another_context() {
+    let gw = spawn_gateway(&[]).await;
+    let a = sign_in(&gw, "in-a").await;
+    let b = sign_in(&gw, "in-b").await;
+    let (mut in_a, _, _) = Client::join_course(&gw, &a.access_token, &gw.lms.ticket("in-a")).await;
+    in_a.expect("presence").await;
+    in_a.send(json!({"type": "message", "client_id": "a-1", "content": "course A only"})).await;
+    let secret = in_a.expect("message").await;
+    let other = gw.lms.ticket_with("in-b", json!({"course_id": "course-v1:Other+B+1"}));
+    let (mut in_b, _, history) = Client::join_course(&gw, &b.access_token, &other).await;
+    assert_eq!(history["messages"], json!([]));
+    in_b.expect("presence").await;
+    in_b.send(json!({"type": "history", "before": secret["id"], "limit": 50})).await;
+    let answer = in_b.expect("error").await;
+    assert_eq!(answer["code"], "not_found", "a message id of another context pages nothing");
+}
+
+#[tokio::test]
+async fn roles_are_per_course_and_room_frames_badge_the_staff() {
+    let gw = spawn_gateway(&[]).await;
+    let ta = sign_in(&gw, "ta").await;
+    let learner = sign_in(&gw, "learner").await;
+    let staff_ticket = gw.lms.ticket_with("ta", json!({"role": "staff"}));
+    let (mut ta_socket, info, _) = Client::join_course(&gw, &ta.access_token, &staff_ticket).await;
+    assert_eq!((info["role"].as_str(), info["operator"].as_bool()), (Some("staff"), Some(false)));
+    ta_socket.expect("presence").await;
+    let (mut learner_socket, info, _) =
+        Client::join_course(&gw, &learner.access_token, &gw.lms.ticket("learner")).await;
+    assert_eq!(info["role"], "learner");
+    learner_socket.expect("presence").await;
+    ta_socket.expect("presence").await;
+
+    ta_socket.send(json!({"type": "message", "client_id": "t-1", "content": "Office hours at 5"})).await;
+    let got = learner_socket.expect("message").await;
+    assert_eq!((got["sender"].as_str(), got["sender_role"].as_str()), (Some("ta"), Some("staff")));
+    learner_socket.send(json!({"type": "message", "client_id": "l-1", "content": "Thanks!"})).await;
+    let got = ta_socket.until("message").await.0;
+    let got = if got["sender"] == "ta" { ta_socket.until("message").await.0 } else { got };
+    assert_eq!((got["sender"].as_str(), got["sender_role"].as_str()), (Some("learner"), Some("learner")));
+    // History keeps the badge.
+    let (_, _, history) = Client::join_course(&gw, &learner.access_token, &gw.lms.ticket("learner")).await;
+    assert_eq!(history["messages"][0]["sender_role"], "staff");
+
+    // Staff in this course, learner in another: the role never spills over.
+    let ta_user = gw.state.db.find_user_by_identity(LMS_ISSUER, "ta").await.expect("q").expect("user");
+    let elsewhere = gw.lms.ticket_with("ta", json!({"course_id": "course-v1:Other+B+1", "role": "learner"}));
+    let (_, info, _) = Client::join_course(&gw, &ta.access_token, &elsewhere).await;
+    assert_eq!(info["role"], "learner");
+    let db = &gw.state.db;
+    assert_eq!(db.course_role(&ta_user.id, &course(COURSE)).await.expect("q"), Some(CourseRole::Staff));
+    assert_eq!(
+        db.course_role(&ta_user.id, &course("course-v1:Other+B+1")).await.expect("q"),
+        Some(CourseRole::Learner)
+    );
+    assert_eq!(db.staffed_courses(&ta_user.id).await.expect("q"), vec![course(COURSE)]);
+}
+
+#[tokio::test]
+async fn lms_sign_in_exchanges_a_ticket_once_for_a_gateway_token() {
+    let gw = spawn_gateway(&[]).await;
+    let http = reqwest::Client::new();
+    let exchange = |ticket: String| {
+        http.post(format!("{}/oauth2/token", gw.url))
+            .form(&[
+                ("grant_type", "urn:ietf:params:oauth:grant-type:token-exchange"),
+                ("subject_token_type", "urn:ibal:params:oauth:token-type:chat-ticket"),
+                ("subject_token", ticket.as_str()),
+                ("client_id", "ibal-widget"),
+            ])
+            .send()
+    };
+    let ticket =
+        gw.lms.ticket_with("newcomer", json!({"sub": "anon-global-1", "role": "instructor", "global_staff": true}));
+    let response = exchange(ticket.clone()).await.expect("exchange");
+    assert_eq!(response.status(), 200);
+    let tokens: Value = response.json().await.expect("json");
+    assert_eq!(tokens["username"], "newcomer");
+    assert!(
+        tokens.get("refresh_token").is_none(),
+        "no session outlives what the LMS said: a new ticket signs in again"
+    );
+    let user =
+        gw.state.db.find_user_by_identity(LMS_ISSUER, "anon-global-1").await.expect("q").expect("the LMS's subject");
+    assert!(user.role.is_operator(), "Open edX global staff are operators");
+    assert_eq!(gw.state.db.course_role(&user.id, &course(COURSE)).await.expect("q"), Some(CourseRole::Instructor));
+
+    let replay = exchange(ticket).await.expect("replay");
+    assert_eq!(replay.status(), 400);
+    let body: Value = replay.json().await.expect("json");
+    assert_eq!(body["error"], "invalid_grant", "each ticket signs in once");
+    let forged = exchange(gw.lms.forged("newcomer")).await.expect("forged");
+    assert_eq!(forged.status(), 400);
+
+    // The token and a fresh ticket open the course's chat.
+    let access = tokens["access_token"].as_str().expect("token");
+    let fresh = gw.lms.ticket_with("newcomer", json!({"sub": "anon-global-1", "role": "instructor"}));
+    let (_, info, _) = Client::join_course(&gw, access, &fresh).await;
+    assert_eq!((info["username"].as_str(), info["role"].as_str()), (Some("newcomer"), Some("instructor")));
+}
+
+#[tokio::test]
+async fn a_popup_user_is_bound_to_tickets_of_the_same_lms_account() {
+    let edx = common::fake_openedx::FakeLms::start().await;
+    let vars = edx.gateway_vars();
+    let pairs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let gw = spawn_gateway(&pairs).await;
+    let issuer = gw.state.config.openedx.as_ref().expect("openedx").issuer.clone();
+    let login = |subject: &str, username: &str, issuer: &str| IdentityClaims {
+        issuer: issuer.into(),
+        subject: subject.into(),
+        username: username.into(),
+        name: String::new(),
+        email: String::new(),
+        role: None,
+    };
+    // Signed in through the popup: the LMS's JWT subject is its global anonymous id.
+    let popup_user = gw.state.db.upsert_identity(&login("anon-global-9", "jane", &issuer)).await.expect("user");
+    let grant = ibal_gateway::auth::tokens::Grant {
+        client_id: "ibal-widget".into(),
+        scope: "chat".into(),
+        ctx: None,
+        service: false,
+    };
+    let popup = gw.state.tokens.start_login(&popup_user, &grant).await.expect("tokens");
+    // A ticket naming the same subject, and one the block could only name by username.
+    for sub in ["anon-global-9", "course-anon-77"] {
+        let ticket = gw.lms.ticket_with("jane", json!({"sub": sub}));
+        let (_, info, _) = Client::join_course(&gw, &popup.access_token, &ticket).await;
+        assert_eq!(info["context"]["course_id"], COURSE, "{sub}");
+    }
+    // A local account that merely shares the username is not the LMS's jane.
+    let local = gw.state.db.upsert_identity(&login("jane", "jane", "local")).await.expect("local");
+    let local_tokens = gw.state.tokens.start_login(&local, &grant).await.expect("tokens");
+    let ticket = gw.lms.ticket_with("jane", json!({"sub": "course-anon-77"}));
+    let (frames, close) =
+        refused(&gw, json!({"type": "auth", "token": local_tokens.access_token, "ticket": ticket})).await;
+    assert_eq!((frames[0]["code"].as_str(), close), (Some("ticket_mismatch"), Some(4406)));
+}
+
+#[tokio::test]
+async fn analytics_are_scoped_to_the_courses_one_staffs() {
+    let gw = spawn_gateway(&[]).await;
+    let http = reqwest::Client::new();
+    let summary = |token: String, query: &'static str| {
+        http.get(format!("{}/api/v1/analytics/summary{query}", gw.url)).bearer_auth(token).send()
+    };
+    // Activity in two courses.
+    for (who, course_id, n) in [("a1", "course-v1:Org+A+1", 2), ("b1", "course-v1:Org+B+1", 3)] {
+        let pair = sign_in(&gw, who).await;
+        let ticket = gw.lms.ticket_with(who, json!({"course_id": course_id}));
+        let (mut socket, _, _) = Client::join_course(&gw, &pair.access_token, &ticket).await;
+        socket.expect("presence").await;
+        for i in 0..n {
+            socket.send(json!({"type": "message", "client_id": format!("{who}-{i}"), "content": "hi"})).await;
+            socket.until("message").await;
+        }
+    }
+    let staff_a = sign_in(&gw, "staff-a").await;
+    let ticket = gw.lms.ticket_with("staff-a", json!({"course_id": "course-v1:Org+A+1", "role": "staff"}));
+    drop(Client::join_course(&gw, &staff_a.access_token, &ticket).await);
+
+    let mine: Value = summary(staff_a.access_token.clone(), "").await.expect("q").json().await.expect("json");
+    assert_eq!(mine["scope"], "courses");
+    assert_eq!(mine["messages"], 2, "course A's messages only: {mine}");
+    assert_eq!(mine["courses"].as_array().expect("courses").len(), 1);
+    assert_eq!(mine["courses"][0]["course_id"], "course-v1:Org+A+1");
+    let named = summary(staff_a.access_token.clone(), "?course_id=course-v1:Org%2BB%2B1").await.expect("q");
+    assert_eq!(named.status(), 403, "staff of A never see B");
+    let learner = sign_in(&gw, "a1").await;
+    assert_eq!(summary(learner.access_token, "").await.expect("q").status(), 403);
+
+    let operator = sign_in(&gw, "operator").await;
+    let user = gw.state.db.find_user_by_identity(LMS_ISSUER, "operator").await.expect("q").expect("user");
+    gw.state.db.grant_role(&user.id, Some(ibal_gateway::db::Role::Admin)).await.expect("grant");
+    let all: Value = summary(operator.access_token.clone(), "").await.expect("q").json().await.expect("json");
+    assert_eq!((all["scope"].as_str(), all["messages"].as_i64()), (Some("all"), Some(5)), "{all}");
+    let one: Value = summary(operator.access_token, "?course_id=course-v1:Org%2BB%2B1")
+        .await
+        .expect("q")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(one["messages"], 3);
+}
+
+#[tokio::test]
+async fn conversations_of_unproven_contexts_stay_their_owners_and_are_never_resumed() {
+    let (_llm, gw) = openai_gateway(&[]).await;
+    let pair = sign_in(&gw, "old-timer").await;
+    let user = gw.state.db.find_user_by_identity(LMS_ISSUER, "old-timer").await.expect("q").expect("user");
+    // Stored by an earlier version, under a course a browser named.
+    let old = ChatContext { platform: "openedx".into(), course_id: COURSE.into(), block_id: BLOCK.into() };
+    let thread = gw.state.db.conversation_for(Owner::User(&user.id), &old).await.expect("old thread");
+    let new = NewMessage::from_user(&thread.id, &user.id, "old-timer", "old-1", "from last year");
+    gw.state.db.insert_message(&new).await.expect("old message");
+    let room = gw.state.db.conversation_for(Owner::Room, &old).await.expect("old room");
+
+    let (_, info, history) = Client::join_course(&gw, &pair.access_token, &gw.lms.ticket("old-timer")).await;
+    assert_ne!(info["conversation_id"], thread.id, "the proven context is another conversation");
+    assert_eq!(history["messages"], json!([]));
+    let http = reqwest::Client::new();
+    let list: Value = http
+        .get(format!("{}/api/v1/conversations", gw.url))
+        .bearer_auth(&pair.access_token)
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    let ids: Vec<&str> =
+        list["conversations"].as_array().expect("list").iter().filter_map(|c| c["id"].as_str()).collect();
+    assert!(ids.contains(&thread.id.as_str()), "the owner still reads their old thread");
+    let other = sign_in(&gw, "someone-else").await;
+    for id in [&thread.id, &room.id] {
+        let status = http
+            .get(format!("{}/api/v1/conversations/{id}/messages", gw.url))
+            .bearer_auth(&other.access_token)
+            .send()
+            .await
+            .expect("read")
+            .status();
+        assert_eq!(status, 404, "nobody else reads it");
+    }
+}
