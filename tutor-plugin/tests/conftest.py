@@ -129,7 +129,7 @@ def bare_project(tmp_path: Path) -> TutorProject:
 
 @pytest.fixture
 def project(bare_project: TutorProject) -> TutorProject:
-    """The seed's first steps: `tutor plugins enable llm` then `tutor config save`."""
+    """The documented first steps: `tutor plugins enable llm` then `tutor config save`."""
     bare_project.tutor("plugins", "enable", "llm")
     bare_project.save()
     return bare_project

@@ -101,7 +101,7 @@ def test_init_limit_llm(project: TutorProject) -> None:
 
 
 def test_oauth_settings_flow_into_the_lms_task_and_the_gateway(project: TutorProject) -> None:
-    # The seed's step 4, one setting per command.
+    # The README's last install step, one setting per command.
     project.save("LLM_OAUTH_CLIENT_ID=my-client")
     project.save("LLM_OAUTH_CLIENT_SECRET=my-secret")
     project.save("LLM_SERVICE_HOST=gateway")

@@ -151,6 +151,8 @@ def test_compose_environment(project: TutorProject) -> None:
     assert env["OPENEDX_REDIRECT_URI"] == f"http://{GATEWAY}/oauth/openedx/callback"
     assert env["OPENEDX_ISSUER"] == f"http://{LMS}/oauth2"
     assert env["OPENEDX_AUDIENCE"] == "openedx"
+    assert env["TICKET_ISSUER"] == f"http://{LMS}"
+    assert json.loads(env["TICKET_JWKS"])["keys"][0]["kid"] == config["LLM_TICKET_KEY_ID"]
     assert env["CHAT_BACKEND"] == "room"
     assert env["AUTO_MIGRATE"] == "true"
     lms, cms, mfe = f"http://{LMS}", f"http://studio.{LMS}", f"http://apps.{LMS}"
@@ -211,6 +213,7 @@ def test_dev_compose(project: TutorProject) -> None:
     assert env["OPENEDX_URL"] == f"http://{LMS}:8000"
     assert env["OPENEDX_CLIENT_ID"] == "llm-gateway-dev"
     assert env["OPENEDX_REDIRECT_URI"] == f"http://{GATEWAY}:8190/oauth/openedx/callback"
+    assert env["TICKET_ISSUER"] == f"http://{LMS}:8000"
     assert f"http://{LMS}:8000" in env["FRAME_ANCESTORS"].split(",")
 
 
@@ -306,11 +309,18 @@ def test_openedx_settings(project: TutorProject, service: str) -> None:
     }
     exec(block, namespace)
     exec(block, namespace)  # settings modules may be evaluated more than once
+    # The private key is checked apart (test_tickets.py): a failing comparison would print it.
+    has_key = "TICKET_PRIVATE_KEY" in namespace["XBLOCK_SETTINGS"]["IbalXBlock"]
+    namespace["XBLOCK_SETTINGS"]["IbalXBlock"].pop("TICKET_PRIVATE_KEY", None)
+    assert has_key
     assert namespace["XBLOCK_SETTINGS"] == {
         "IbalXBlock": {
             "KEPT": 1,
             "GATEWAY_URL": f"http://{GATEWAY}",
             "WS_URL": f"ws://{GATEWAY}/ws/chat/",
+            "TICKET_KEY_ID": project.config()["LLM_TICKET_KEY_ID"],
+            "TICKET_ISSUER": f"http://{LMS}",
+            "SIGN_IN": "popup",
         },
         "OtherBlock": {"x": 2},
     }
@@ -324,9 +334,16 @@ def test_openedx_development_settings(project: TutorProject, service: str) -> No
     namespace: dict[str, t.Any] = {"XBLOCK_SETTINGS": {}, "CORS_ORIGIN_WHITELIST": []}
     for block in llm_settings_blocks(settings):
         exec(block, namespace)
-    assert namespace["XBLOCK_SETTINGS"]["IbalXBlock"] == {
+    bucket = namespace["XBLOCK_SETTINGS"]["IbalXBlock"]
+    has_key = bucket.pop("TICKET_PRIVATE_KEY", None) is not None
+    assert has_key
+    assert bucket == {
         "GATEWAY_URL": f"http://{GATEWAY}:8190",
         "WS_URL": f"ws://{GATEWAY}:8190/ws/chat/",
+        "TICKET_KEY_ID": project.config()["LLM_TICKET_KEY_ID"],
+        # The LMS of `tutor dev` is on port 8000: so is its LMS_ROOT_URL, the tickets' issuer.
+        "TICKET_ISSUER": f"http://{LMS}:8000",
+        "SIGN_IN": "popup",
     }
 
 
@@ -356,6 +373,7 @@ def test_https_switches_every_url(project: TutorProject) -> None:
     assert env["OPENEDX_URL"] == f"https://{LMS}"
     assert env["OPENEDX_REDIRECT_URI"] == f"https://{GATEWAY}/oauth/openedx/callback"
     assert env["OPENEDX_ISSUER"] == f"https://{LMS}/oauth2"
+    assert env["TICKET_ISSUER"] == f"https://{LMS}"
     assert env["FRAME_ANCESTORS"].split(",") == [
         f"https://{LMS}",
         f"https://studio.{LMS}",
@@ -366,6 +384,7 @@ def test_https_switches_every_url(project: TutorProject) -> None:
     )
     assert f'"GATEWAY_URL": "https://{GATEWAY}"' in block
     assert f'"WS_URL": "wss://{GATEWAY}/ws/chat/"' in block
+    assert f'"TICKET_ISSUER": "https://{LMS}"' in block
     site = caddy_site(project.env_text("apps", "caddy", "Caddyfile"), GATEWAY)
     assert "header_up X-Forwarded-Port 443" in site
 

@@ -7,22 +7,27 @@ What it adds (see README.md):
 - the OAuth2 application the gateway uses to log users in through the LMS;
 - the IbalXBlock in the openedx image, and ``XBLOCK_SETTINGS["IbalXBlock"]``;
 - the LMS public JWK set in the gateway's configuration (``OPENEDX_JWKS``);
+- the chat ticket key pair: the private key for the IbalXBlock in the LMS, the
+  public JWK set for the gateway (``TICKET_JWKS``, see ticket_keys.py);
 - the ``init-llm`` job: ``tutor local do init-llm``.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import typing as t
 from importlib import resources
 
 import click
+from tutor import config as tutor_config
+from tutor.commands.context import Context
 
 # tutor.hooks.Filters, imported from the module that defines it: `mypy --strict`
 # (no implicit re-exports) then needs no exemption for tutor.hooks.
 from tutor.hooks.catalog import Filters
 
-from . import templating
+from . import templating, ticket_keys
 from .__about__ import __version__
 
 PLUGIN_ROOT = str(resources.files("tutorllm"))
@@ -76,11 +81,21 @@ CONFIG: dict[str, dict[str, t.Any]] = {
         # Further origins (scheme://host[:port]) allowed to embed the chat and to
         # open its WebSocket, besides the LMS, Studio and the MFEs.
         "EXTRA_ORIGINS": [],
+        # How learners sign in to the gateway from a course unit: "popup" (the Open
+        # edX OAuth2 popup) or "lms" (the chat ticket alone, no popup).
+        "SIGN_IN": "popup",
+        # Public JWKs of rotated-out ticket keys, which the gateway keeps accepting
+        # until the tickets they signed have expired (see README.md, key rotation).
+        "TICKET_PREVIOUS_JWKS": [],
     },
     "unique": {
         "OAUTH_CLIENT_SECRET": "{{ 32|random_string }}",
         "MYSQL_PASSWORD": "{{ 24|random_string }}",
         "SECRET_KEY": "{{ 64|random_string }}",
+        # The key the IbalXBlock signs chat tickets with, and its kid: generated once,
+        # so the LMS and the gateway always name the same key.
+        "TICKET_PRIVATE_KEY": "{{ 2048|rsa_private_key }}",
+        "TICKET_KEY_ID": "{{ 16|random_string }}",
     },
 }
 
@@ -170,6 +185,34 @@ def init_llm() -> t.Iterator[tuple[str, str]]:
 
 
 Filters.CLI_DO_COMMANDS.add_item(init_llm)
+
+########################################
+# `tutor llm ...` commands
+########################################
+
+
+@click.group(name="llm", help="The IBAL gateway plugin (llm).")
+def llm_command() -> None:
+    pass
+
+
+@llm_command.command(
+    name="ticket-jwk",
+    help=(
+        "Print the public JWK of the current chat ticket key (LLM_TICKET_PRIVATE_KEY, kid "
+        "LLM_TICKET_KEY_ID) as one line of JSON. Before a key rotation, keep it in "
+        "LLM_TICKET_PREVIOUS_JWKS so that the gateway accepts the tickets it signed "
+        "until they expire."
+    ),
+)
+@click.pass_obj
+def print_ticket_jwk(context: Context) -> None:
+    config = tutor_config.load(context.root)
+    jwk = ticket_keys.public_jwk(config["LLM_TICKET_PRIVATE_KEY"], config["LLM_TICKET_KEY_ID"])
+    click.echo(json.dumps(jwk, separators=(",", ":")))
+
+
+Filters.CLI_COMMANDS.add_item(llm_command)
 
 ########################################
 # Docker image

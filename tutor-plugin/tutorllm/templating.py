@@ -19,6 +19,8 @@ from urllib.parse import quote
 
 from tutor import exceptions
 
+from . import ticket_keys
+
 _ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*\Z")
 
 
@@ -84,9 +86,35 @@ def url_quote(value: t.Any) -> str:
     return quote(str(value), safe="")
 
 
+def py_str(value: t.Any) -> str:
+    """A Python string literal of the value, for the Open edX settings modules.
+
+    ``repr`` of a ``str`` always evaluates back to the same string, line breaks (a PEM
+    key), quotes and non-ASCII text included.
+    """
+    return repr(str(value))
+
+
+#: How learners sign in to the gateway (the IbalXBlock's SIGN_IN).
+SIGN_IN_MODES = ("popup", "lms")
+
+
+def sign_in(value: t.Any) -> str:
+    """LLM_SIGN_IN, checked when the configuration is saved rather than in every course unit."""
+    if value not in SIGN_IN_MODES:
+        raise exceptions.TutorError(
+            'llm plugin: LLM_SIGN_IN must be "popup" (Open edX login popup) '
+            'or "lms" (signed in by the LMS\'s chat ticket)'
+        )
+    return str(value)
+
+
 FILTERS: list[tuple[str, t.Callable[..., t.Any]]] = [
     ("llm_env_items", env_items),
     ("llm_yaml_str", yaml_str),
     ("llm_compose_str", compose_str),
     ("llm_url_quote", url_quote),
+    ("llm_py_str", py_str),
+    ("llm_sign_in", sign_in),
+    ("llm_ticket_jwks", ticket_keys.ticket_jwks),
 ]

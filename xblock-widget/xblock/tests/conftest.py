@@ -10,7 +10,16 @@ _VAR_DIR = tempfile.mkdtemp(prefix="ibal-xblock-tests-")
 os.environ["IBAL_WORKBENCH_VAR_DIR"] = _VAR_DIR
 os.environ["DJANGO_SETTINGS_MODULE"] = "tests.workbench_settings"
 # The tests set XBLOCK_SETTINGS themselves; make sure the shell's environment does not leak in.
-for _name in ("GATEWAY_URL", "WS_URL", "WIDGET_VERSION"):
+for _name in (
+    "GATEWAY_URL",
+    "WS_URL",
+    "WIDGET_VERSION",
+    "TICKET_PRIVATE_KEY",
+    "TICKET_KEY_ID",
+    "TICKET_ISSUER",
+    "TICKET_TTL",
+    "SIGN_IN",
+):
     os.environ.pop(_name, None)
 
 import django  # noqa: E402

@@ -5,6 +5,8 @@ import json
 import re
 
 import webob
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from workbench.runtime import WorkbenchRuntime
 from xblock.field_data import DictFieldData
 from xblock.fields import ScopeIds
@@ -13,6 +15,30 @@ from xblock.runtime import Runtime
 from ibal_xblock import IbalXBlock
 
 GATEWAY_URL = "https://chat.local.openedx.io"
+TICKET_ISSUER = "https://lms.example.com"
+
+
+def rsa_pem(bits=2048, pkcs1=False):
+    """A fresh RSA private key as PEM text (PKCS#8, or PKCS#1 with ``pkcs1``), and the key."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL if pkcs1 else serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode("ascii")
+    return pem, key
+
+
+# One signing key for the whole test run (generating RSA keys is slow).
+TICKET_PRIVATE_KEY, _TICKET_KEY = rsa_pem()
+TICKET_PUBLIC_KEY = _TICKET_KEY.public_key()
+
+
+def chat_bucket(**overrides):
+    """A complete ``XBLOCK_SETTINGS["IbalXBlock"]`` bucket; a value of None removes that key."""
+    bucket = {"GATEWAY_URL": GATEWAY_URL, "TICKET_PRIVATE_KEY": TICKET_PRIVATE_KEY, "TICKET_ISSUER": TICKET_ISSUER}
+    bucket.update(overrides)
+    return {key: value for key, value in bucket.items() if value is not None}
 _scenario_numbers = itertools.count()
 
 _INIT_ARGS_RE = re.compile(
@@ -64,8 +90,10 @@ class FakeUser:
 
 
 class FakeUserService:
+    """The user service's shape in edx-platform: an XBlockUser with opt_attrs (None: no current user)."""
+
     def __init__(self, opt_attrs):
-        self._user = FakeUser(opt_attrs)
+        self._user = None if opt_attrs is None else FakeUser(opt_attrs)
 
     def get_current_user(self):
         return self._user
@@ -107,11 +135,11 @@ class PlatformLikeRuntime(Runtime):
         pass
 
 
-def platform_block(xblock_settings, usage_key, opt_attrs=None, course_id=None, fields=None):
+def platform_block(xblock_settings, usage_key, opt_attrs=None, course_id=None, fields=None, user_service=None):
     """An IbalXBlock constructed directly in PlatformLikeRuntime."""
     services = {
         "settings": DictSettingsService(xblock_settings),
-        "user": FakeUserService(opt_attrs or {}),
+        "user": user_service if user_service is not None else FakeUserService({} if opt_attrs is None else opt_attrs),
         "field-data": DictFieldData(dict(fields or {})),
     }
     runtime = PlatformLikeRuntime(services)

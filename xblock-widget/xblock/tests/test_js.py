@@ -54,10 +54,13 @@ def test_imports_inits_and_mounts_the_widget(jquery):
     assert settings["widget_url"] == widget("fake_widget_ok.mjs")
     assert settings["ws_url"] == "wss://chat.example.com/ws/chat/"
     assert settings["lang"] == "fr"
-    assert set(settings) == {
+    assert settings["sign_in"] == "popup"
+    assert set(outcome["mountSettingsKeys"]) == {
         "gateway_url", "ws_url", "widget_url", "course_id", "usage_id",
-        "display_name", "welcome_message", "assistant_instructions", "lang",
+        "display_name", "welcome_message", "lang", "sign_in", "ticket_handler", "get_ticket",
     }
+    assert outcome["getTicketType"] == "function"
+    assert outcome["fetchCalls"] == []  # the widget decides when it needs a ticket
     assert outcome["settingsIsCopy"] is True
     assert_prefixed(outcome)
     assert outcome["logs"][0]["text"].startswith("[IbalXBlock] Initializing")
@@ -125,3 +128,72 @@ def test_second_initialisation_does_not_mount_twice():
     outcome = run(widget_url=widget("fake_widget_ok.mjs"), calls=2)
     assert outcome["calls"] == ["init", "mount"]
     assert any("already initialized" in line["text"] for line in outcome["logs"])
+
+
+# ---------------------------------------------------------------- get_ticket()
+
+
+@pytest.mark.parametrize("jquery", [False, True])
+def test_get_ticket_posts_to_the_handler_with_the_csrf_token(jquery):
+    outcome = run(
+        widget_url=widget("fake_widget_ok.mjs"),
+        jquery=jquery,
+        get_ticket=True,
+        cookie="sessionid=abc; csrftoken=Tok%2Ben123; other=1",
+        fetch_response={"status": 200, "body": '{"ticket": "header.claims.signature", "expires_in": 120}'},
+    )
+    assert outcome["ticket"] == {"resolved": "header.claims.signature"}
+    assert outcome["handlerUrlCalls"] == [{"sameElement": True, "name": "chat_ticket"}]
+    [call] = outcome["fetchCalls"]
+    assert call["url"] == "/courses/course-v1:Org+Course+Run/xblock/block-v1:1/handler/chat_ticket"
+    assert call["init"] == {
+        "method": "POST",
+        "credentials": "same-origin",
+        "headers": {"Content-Type": "application/json", "X-CSRFToken": "Tok+en123"},
+        "body": "{}",
+    }
+    assert_prefixed(outcome)
+    texts = [line["text"] for line in outcome["logs"]]
+    assert "[IbalXBlock] Chat ticket fetched (expires in 120 s)" in texts
+    assert not any("header.claims.signature" in text or "signature" in text for text in texts)
+
+
+def test_get_ticket_without_a_csrf_cookie_sends_no_csrf_header():
+    outcome = run(widget_url=widget("fake_widget_ok.mjs"), get_ticket=True, cookie="sessionid=abc")
+    assert outcome["ticket"] == {"resolved": "aaa.bbb.ccc"}
+    [call] = outcome["fetchCalls"]
+    assert call["init"]["headers"] == {"Content-Type": "application/json"}
+
+
+def test_get_ticket_uses_the_handler_named_in_the_settings():
+    outcome = run(widget_url=widget("fake_widget_ok.mjs"), get_ticket=True, args={"ticket_handler": "other"})
+    assert outcome["handlerUrlCalls"][0]["name"] == "other"
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "message"),
+    [
+        (403, '{"error": "Sign in to use the chat."}', "Sign in to use the chat."),
+        (503, '{"error": "The chat is not available right now."}', "The chat is not available right now."),
+        (502, "<html>Bad gateway</html>", "HTTP 502"),
+        (200, '{"expires_in": 300}', "the chat ticket response has no ticket"),
+        (200, "<html>signed in?</html>", "the chat ticket response has no ticket"),
+    ],
+)
+def test_get_ticket_rejects_with_the_servers_message(status, body, message):
+    outcome = run(
+        widget_url=widget("fake_widget_ok.mjs"),
+        get_ticket=True,
+        cookie="csrftoken=abc",
+        fetch_response={"status": status, "body": body},
+    )
+    assert outcome["ticket"] == {"rejected": message}
+    assert outcome["fetchCalls"][0]["init"]["headers"]["X-CSRFToken"] == "abc"
+    assert outcome["state"] == "mounted"  # a refused ticket is the widget's to report, not a load failure
+    errors = [line["text"] for line in outcome["logs"] if line["level"] == "error"]
+    assert errors == [f"[IbalXBlock] Failed to get a chat ticket: {message}"]
+
+
+def test_get_ticket_rejects_when_the_network_fails():
+    outcome = run(widget_url=widget("fake_widget_ok.mjs"), get_ticket=True, fetch_error="Failed to fetch")
+    assert outcome["ticket"] == {"rejected": "Failed to fetch"}

@@ -36,6 +36,12 @@ def test_version():
     assert importlib.metadata.version("ibal-xblock") == ibal_xblock.__version__
 
 
+def test_signing_dependencies_are_declared():
+    # The chat ticket is signed with PyJWT over cryptography (both ship with Open edX).
+    requires = importlib.metadata.requires("ibal-xblock")
+    assert any(req.replace(" ", "").startswith("PyJWT[crypto]>=2.8") for req in requires), requires
+
+
 def test_fields_and_settings_key():
     assert IbalXBlock.block_settings_key == "IbalXBlock"
     assert IbalXBlock.display_name.default == "IBAL Chat"
@@ -73,6 +79,7 @@ def test_wheel_built_from_this_folder_alone_contains_the_data(tmp_path):
         entry_points = archive.read("ibal_xblock-0.1.0.dist-info/entry_points.txt").decode()
     for path in DATA_FILES:
         assert f"ibal_xblock/{path}" in names
-    assert "ibal_xblock/__init__.py" in names and "ibal_xblock/config.py" in names
+    for module in ("__init__", "config", "ibal_xblock", "keys", "ticket"):
+        assert f"ibal_xblock/{module}.py" in names
     assert not any(name.startswith("tests/") for name in names)
     assert "[xblock.v1]" in entry_points and "ibalxblock = ibal_xblock:IbalXBlock" in entry_points

@@ -1,6 +1,8 @@
 """student_view in real XBlock runtimes: mount point, resources, initialize_js settings, missing settings."""
 
 import html
+import json
+import logging
 
 import pytest
 from django.conf import settings as django_settings
@@ -9,14 +11,29 @@ from django.test import override_settings
 from ibal_xblock import IbalXBlock, __version__
 from ibal_xblock.ibal_xblock import MOUNT_SETTINGS_KEYS
 
-from .helpers import GATEWAY_URL, FakeUsageKey, init_args_from_html, platform_block, workbench_block
+from .helpers import (
+    GATEWAY_URL,
+    TICKET_PRIVATE_KEY,
+    FakeUsageKey,
+    chat_bucket,
+    init_args_from_html,
+    platform_block,
+    rsa_pem,
+    workbench_block,
+)
 
 STAFF_SETTING = 'XBLOCK_SETTINGS["IbalXBlock"]["GATEWAY_URL"]'
 NEUTRAL = "The chat is not available right now."
 
 
 def gateway_settings(**bucket):
+    """Exactly ``bucket`` as the block's settings."""
     return override_settings(XBLOCK_SETTINGS={"IbalXBlock": bucket})
+
+
+def chat_settings(**overrides):
+    """Complete settings (gateway and chat ticket), with ``overrides``."""
+    return override_settings(XBLOCK_SETTINGS={"IbalXBlock": chat_bucket(**overrides)})
 
 
 def js_texts(frag):
@@ -30,7 +47,7 @@ def css_texts(frag):
 
 def test_student_view_renders_mount_point_resources_and_settings():
     block = workbench_block()
-    with gateway_settings(GATEWAY_URL=GATEWAY_URL):
+    with chat_settings():
         frag = block.render("student_view", {})
     body = frag.body_html()
 
@@ -48,16 +65,17 @@ def test_student_view_renders_mount_point_resources_and_settings():
         "usage_id": str(block.scope_ids.usage_id),
         "display_name": "IBAL Chat",
         "welcome_message": "Click Start Chat to begin",
-        "assistant_instructions": "",
         # The workbench's i18n service is Django's translation module: LANGUAGE_CODE "en-us".
         "lang": "en-us",
+        "sign_in": "popup",
+        "ticket_handler": "chat_ticket",
     }
     assert tuple(args) == MOUNT_SETTINGS_KEYS
 
 
 def test_unwrapped_fragment_uses_initialize_js():
     block = workbench_block()
-    with gateway_settings(GATEWAY_URL=GATEWAY_URL):
+    with chat_settings():
         frag = block.student_view({})
     assert frag.js_init_fn == "IbalXBlock"
     assert frag.json_init_args["widget_url"] == "https://chat.local.openedx.io/static/widget/0.1.0/ibal_widget.js"
@@ -91,7 +109,7 @@ def test_unwrapped_fragment_uses_initialize_js():
 )
 def test_urls_are_derived_from_settings(bucket, ws_url, widget_url):
     block = workbench_block()
-    with override_settings(XBLOCK_SETTINGS={"IbalXBlock": bucket}):
+    with override_settings(XBLOCK_SETTINGS={"IbalXBlock": chat_bucket(**bucket)}):
         args = block.student_view({}).json_init_args
     assert args["ws_url"] == ws_url
     assert args["widget_url"] == widget_url
@@ -106,7 +124,7 @@ def test_course_content_cannot_override_the_gateway():
         'welcome_message="https://evil.example"/>'
     )
     assert set(IbalXBlock.fields) & {"gateway_url", "ws_url", "widget_url", "GATEWAY_URL", "WS_URL"} == set()
-    with gateway_settings(GATEWAY_URL=GATEWAY_URL):
+    with chat_settings():
         args = block.student_view({}).json_init_args
     assert args["gateway_url"] == GATEWAY_URL
     assert args["ws_url"] == "wss://chat.local.openedx.io/ws/chat/"
@@ -117,10 +135,10 @@ def test_course_content_cannot_override_the_gateway():
 def test_content_fields_never_reach_the_urls():
     # Even with the whole bucket set, only XBLOCK_SETTINGS decides; fields are content.
     block = workbench_block('<ibalxblock display_name="Room" assistant_instructions="Use https://evil.example"/>')
-    with gateway_settings(GATEWAY_URL="https://gw.example.com"):
+    with chat_settings(GATEWAY_URL="https://gw.example.com"):
         args = block.student_view({}).json_init_args
-    assert "evil" not in args["gateway_url"] + args["ws_url"] + args["widget_url"]
-    assert args["assistant_instructions"] == "Use https://evil.example"
+    assert "evil" not in json.dumps(args)  # the instructions travel only inside the signed ticket
+    assert args["gateway_url"] == "https://gw.example.com"
     assert args["display_name"] == "Room"
 
 
@@ -211,13 +229,13 @@ def test_bucket_that_is_not_a_dict():
 def test_author_strings_are_escaped_in_html():
     block = workbench_block()
     block.display_name = '<img src=x onerror="alert(1)">'
-    with gateway_settings(GATEWAY_URL=GATEWAY_URL):
+    with chat_settings():
         body = block.student_view({}).body_html()
         author = block.author_view({}).body_html()
     assert "<img" not in body and "<img" not in author
     assert "&lt;img" in body and "&lt;img" in author
     # The JSON settings carry the raw value (the widget inserts it as text).
-    with gateway_settings(GATEWAY_URL=GATEWAY_URL):
+    with chat_settings():
         assert block.student_view({}).json_init_args["display_name"] == '<img src=x onerror="alert(1)">'
 
 
@@ -226,11 +244,68 @@ def test_custom_fields_are_passed_to_the_widget():
         '<ibalxblock display_name="Ask the assistant" welcome_message="Hi there" '
         'assistant_instructions="Focus on unit 3."/>'
     )
-    with gateway_settings(GATEWAY_URL=GATEWAY_URL):
+    with chat_settings():
         args = block.student_view({}).json_init_args
     assert args["display_name"] == "Ask the assistant"
     assert args["welcome_message"] == "Hi there"
-    assert args["assistant_instructions"] == "Focus on unit 3."
+    assert "assistant_instructions" not in args
+    assert "Focus on unit 3." not in json.dumps(args)
+
+
+@pytest.mark.parametrize("sign_in", ["popup", "lms"])
+def test_sign_in_mode_reaches_the_widget(sign_in):
+    block = workbench_block()
+    with chat_settings(SIGN_IN=sign_in):
+        args = block.student_view({}).json_init_args
+    assert args["sign_in"] == sign_in
+    assert args["ticket_handler"] == "chat_ticket"
+    # The signing key stays on the server.
+    assert "BEGIN" not in json.dumps(args)
+
+
+# --- chat ticket settings: the chat does not start without a usable signing key ---
+
+KEY_SETTING = 'XBLOCK_SETTINGS["IbalXBlock"]["TICKET_PRIVATE_KEY"]'
+_SMALL_KEY_PEM, _ = rsa_pem(1024)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key", "fragment"),
+    [
+        ({"TICKET_PRIVATE_KEY": None}, "TICKET_PRIVATE_KEY", "is missing"),
+        ({"TICKET_PRIVATE_KEY": "not a key"}, "TICKET_PRIVATE_KEY", "is not a PEM private key"),
+        ({"TICKET_PRIVATE_KEY": _SMALL_KEY_PEM}, "TICKET_PRIVATE_KEY", "is a 1024-bit RSA key"),
+        ({"TICKET_ISSUER": None}, "TICKET_ISSUER", "is missing"),
+        ({"TICKET_TTL": 301}, "TICKET_TTL", "between 30 and 300"),
+        ({"SIGN_IN": "oauth"}, "SIGN_IN", 'must be "popup" or "lms"'),
+    ],
+)
+def test_ticket_settings_staff_message_names_the_key(overrides, key, fragment, caplog):
+    block = workbench_block()
+    block.runtime.user_is_staff = True
+    with caplog.at_level(logging.WARNING, logger="ibal_xblock"), chat_settings(**overrides):
+        body = _assert_no_chat(block.student_view({}))
+    assert html.escape(f'XBLOCK_SETTINGS["IbalXBlock"]["{key}"]', quote=True) in body
+    assert html.escape(fragment, quote=True) in body
+    [record] = [r for r in caplog.records if r.name.startswith("ibal_xblock")]
+    assert record.levelno == logging.WARNING
+    assert f'["{key}"]' in record.getMessage()
+    for pem in (TICKET_PRIVATE_KEY, _SMALL_KEY_PEM):
+        assert pem.splitlines()[1] not in body + record.getMessage()
+
+
+def test_missing_ticket_key_learner_sees_neutral_message():
+    block = workbench_block()
+    with chat_settings(TICKET_PRIVATE_KEY=None):
+        body = _assert_no_chat(block.student_view({}))
+    assert NEUTRAL in body
+    assert "TICKET_PRIVATE_KEY" not in body
+
+
+def test_ticket_issuer_defaults_to_the_lms_root_url():
+    block = workbench_block()
+    with chat_settings(TICKET_ISSUER=None), override_settings(LMS_ROOT_URL="https://lms.example.org"):
+        assert block.student_view({}).js_init_fn == "IbalXBlock"
 
 
 # --- a platform-like runtime (opaque keys, user service opt_attrs), outside the workbench ---
@@ -241,7 +316,7 @@ COURSE = "course-v1:OpenedX+DemoX+2025"
 
 def test_platform_runtime_course_id_from_usage_key_context_key():
     block = platform_block(
-        {"IbalXBlock": {"GATEWAY_URL": GATEWAY_URL}},
+        {"IbalXBlock": chat_bucket()},
         FakeUsageKey(USAGE, COURSE),
         opt_attrs={"edx-platform.user_preferences": {"pref-lang": "fr"}},
     )
@@ -253,7 +328,7 @@ def test_platform_runtime_course_id_from_usage_key_context_key():
 
 
 def test_platform_runtime_course_id_from_runtime_and_default_language():
-    block = platform_block({"IbalXBlock": {"GATEWAY_URL": GATEWAY_URL}}, "plain-usage-id", course_id=COURSE)
+    block = platform_block({"IbalXBlock": chat_bucket()}, "plain-usage-id", course_id=COURSE)
     args = block.student_view({}).json_init_args
     assert args["course_id"] == COURSE
     assert args["usage_id"] == "plain-usage-id"
@@ -262,7 +337,7 @@ def test_platform_runtime_course_id_from_runtime_and_default_language():
 
 def test_platform_runtime_without_course_and_bad_language():
     block = platform_block(
-        {"IbalXBlock": {"GATEWAY_URL": GATEWAY_URL}},
+        {"IbalXBlock": chat_bucket()},
         "plain-usage-id",
         opt_attrs={"edx-platform.user_preferences": {"pref-lang": "<script>"}},
     )

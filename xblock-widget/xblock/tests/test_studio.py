@@ -6,7 +6,7 @@ import pytest
 from django.test import override_settings
 from xblock.validation import ValidationMessage
 
-from .helpers import GATEWAY_URL, call_handler, workbench_block
+from .helpers import GATEWAY_URL, call_handler, chat_bucket, workbench_block
 
 
 def test_studio_view_is_a_form_for_the_three_fields():
@@ -104,12 +104,13 @@ def test_studio_submit_rejects_get_and_bad_json():
 
 def test_author_view_is_a_preview_note():
     block = workbench_block('<ibalxblock display_name="Course room" welcome_message="Say hi"/>')
-    with override_settings(XBLOCK_SETTINGS={"IbalXBlock": {"GATEWAY_URL": GATEWAY_URL}}):
+    with override_settings(XBLOCK_SETTINGS={"IbalXBlock": chat_bucket()}):
         frag = block.render("author_view", {})
     body = frag.body_html()
     assert "IBAL chat: learners see the chat here" in body
     assert "Course room" in body and "Say hi" in body
     assert GATEWAY_URL in body
+    assert "not configured" not in body
     assert "ibal-xblock-mount" not in body
     assert frag.js_init_fn is None
 
@@ -122,9 +123,17 @@ def test_author_view_tells_authors_when_the_gateway_is_not_configured():
     assert html.escape('XBLOCK_SETTINGS["IbalXBlock"]["GATEWAY_URL"]', quote=True) in body
 
 
+def test_author_view_tells_authors_when_the_ticket_key_is_missing():
+    block = workbench_block()
+    with override_settings(XBLOCK_SETTINGS={"IbalXBlock": chat_bucket(TICKET_PRIVATE_KEY=None)}):
+        body = block.render("author_view", {}).body_html()
+    assert GATEWAY_URL in body  # the gateway settings are fine and still shown
+    assert html.escape('XBLOCK_SETTINGS["IbalXBlock"]["TICKET_PRIVATE_KEY"] is missing', quote=True) in body
+
+
 def test_validate_warns_when_not_configured_and_checks_fields():
     block = workbench_block()
-    with override_settings(XBLOCK_SETTINGS={"IbalXBlock": {"GATEWAY_URL": GATEWAY_URL}}):
+    with override_settings(XBLOCK_SETTINGS={"IbalXBlock": chat_bucket()}):
         assert block.validate().empty
     with override_settings(XBLOCK_SETTINGS={}):
         validation = block.validate()
@@ -132,8 +141,13 @@ def test_validate_warns_when_not_configured_and_checks_fields():
     assert message.type == ValidationMessage.WARNING
     assert 'XBLOCK_SETTINGS["IbalXBlock"]["GATEWAY_URL"]' in message.text
 
-    block.display_name = ""
     with override_settings(XBLOCK_SETTINGS={"IbalXBlock": {"GATEWAY_URL": GATEWAY_URL}}):
+        [message] = block.validate().messages
+    assert message.type == ValidationMessage.WARNING
+    assert 'XBLOCK_SETTINGS["IbalXBlock"]["TICKET_PRIVATE_KEY"] is missing' in message.text
+
+    block.display_name = ""
+    with override_settings(XBLOCK_SETTINGS={"IbalXBlock": chat_bucket()}):
         [message] = block.validate().messages
     assert message.type == ValidationMessage.ERROR
     assert "display_name must not be empty" in message.text

@@ -1,16 +1,21 @@
 """The block inside the xblock-sdk workbench, through Django's test client and the workbench's URLs."""
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
+import jwt
 import pytest
 from django.test import Client, override_settings
 from workbench.scenarios import get_scenarios
 
 from ibal_xblock import IbalXBlock
 
-from .helpers import GATEWAY_URL, init_args_from_html
+from .helpers import TICKET_ISSUER, TICKET_PRIVATE_KEY, TICKET_PUBLIC_KEY, chat_bucket, init_args_from_html
 
-SETTINGS = {"IbalXBlock": {"GATEWAY_URL": GATEWAY_URL}}
+SETTINGS = {"IbalXBlock": chat_bucket()}
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +54,10 @@ def test_scenario_page_has_the_mount_point_and_settings(client):
     assert args["ws_url"] == "wss://chat.local.openedx.io/ws/chat/"
     assert args["usage_id"] == get_scenarios()["ibalxblock.0"].usage_id
     assert args["welcome_message"] == "Click Start Chat to begin"
+    assert args["sign_in"] == "popup"
+    assert args["ticket_handler"] == "chat_ticket"
+    # The page sets Django's CSRF cookie, which the JavaScript sends back when it asks for a ticket.
+    assert "csrftoken" in response.cookies
 
 
 @override_settings(XBLOCK_SETTINGS=SETTINGS)
@@ -98,6 +107,74 @@ def test_studio_view_and_handler_over_http(client):
         )
 
 
+@override_settings(XBLOCK_SETTINGS=SETTINGS)
+@pytest.mark.parametrize("student", ["student_1", "alice"])
+def test_chat_ticket_over_http_names_the_workbench_user(client, student):
+    # The workbench's user service gives only its user id (?student=, default "student_1"): it is both
+    # the ticket's preferred_username and, as the runtime's user id, its sub.
+    usage_id = get_scenarios()["ibalxblock.0"].usage_id
+    query = "" if student == "student_1" else f"?student={student}"
+    response = client.post(f"/handler/{usage_id}/chat_ticket/{query}", "{}", content_type="application/json")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["expires_in"] == 300
+    claims = jwt.decode(
+        body["ticket"], TICKET_PUBLIC_KEY, algorithms=["RS256"], audience="https://chat.local.openedx.io",
+        issuer=TICKET_ISSUER,
+    )
+    assert claims["sub"] == student
+    assert claims["preferred_username"] == student
+    assert "user_id" not in claims
+    assert claims["course_id"] == ""
+    assert claims["usage_id"] == usage_id
+    assert claims["role"] == "learner"
+
+
+def test_chat_ticket_over_http_requires_post(client):
+    usage_id = get_scenarios()["ibalxblock.0"].usage_id
+    with override_settings(XBLOCK_SETTINGS=SETTINGS):
+        assert client.get(f"/handler/{usage_id}/chat_ticket/").status_code == 405
+
+
 def test_author_view_over_http(client):
     page = client.get("/scenario/ibalxblock.0/author_view/").content.decode()
     assert "IBAL chat: learners see the chat here" in page
+
+
+def test_workbench_settings_read_the_environment(tmp_path):
+    """What an end-to-end harness does: configure the workbench's block through environment variables."""
+    environ = {name: value for name, value in os.environ.items() if name != "DJANGO_SETTINGS_MODULE"}
+    environ.update(
+        {
+            "IBAL_WORKBENCH_VAR_DIR": str(tmp_path),
+            "GATEWAY_URL": "http://127.0.0.1:8080",
+            # One line with \n escapes, as a .env file would hold it.
+            "TICKET_PRIVATE_KEY": TICKET_PRIVATE_KEY.replace("\n", "\\n"),
+            "TICKET_KEY_ID": "e2e-key",
+            "TICKET_ISSUER": "http://lms.test",
+            "TICKET_TTL": "60",
+            "SIGN_IN": "lms",
+            "WS_URL": "",
+        }
+    )
+    script = "import json; from tests import workbench_settings as s; print(json.dumps(s.XBLOCK_SETTINGS))"
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=Path(__file__).resolve().parent.parent,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    bucket = json.loads(result.stdout)["IbalXBlock"]
+    same_key = bucket.pop("TICKET_PRIVATE_KEY") == TICKET_PRIVATE_KEY  # compared apart: a diff would print it
+    assert same_key, "the PEM key did not get its line breaks back"
+    assert bucket == {
+        "GATEWAY_URL": "http://127.0.0.1:8080",
+        "TICKET_KEY_ID": "e2e-key",
+        "TICKET_ISSUER": "http://lms.test",
+        "TICKET_TTL": "60",
+        "SIGN_IN": "lms",
+    }

@@ -3,12 +3,19 @@
 Extends xblock-sdk's ``workbench.settings``:
 
 * ``XBLOCK_SETTINGS["IbalXBlock"]`` is built from the environment variables
-  ``GATEWAY_URL`` (e.g. ``http://127.0.0.1:8080``), ``WS_URL`` and ``WIDGET_VERSION``
-  (only the ones that are set; see ibal_xblock/config.py for the defaults);
+  ``GATEWAY_URL`` (e.g. ``http://127.0.0.1:8080``), ``WS_URL``, ``WIDGET_VERSION``,
+  ``TICKET_PRIVATE_KEY`` (PEM; ``\\n`` escapes are turned into line breaks),
+  ``TICKET_KEY_ID``, ``TICKET_ISSUER``, ``TICKET_TTL`` and ``SIGN_IN`` (only the ones
+  that are set; see ibal_xblock/config.py for the defaults). The workbench has no
+  ``LMS_ROOT_URL``, so set ``TICKET_ISSUER`` to what the gateway expects;
 * the database, log file and file storage live in ``IBAL_WORKBENCH_VAR_DIR``
   (default: ``<tmp>/ibal-xblock-workbench``) instead of ``./var`` of the current directory;
 * the SDK's sample blocks are hidden from the scenario list unless
-  ``IBAL_WORKBENCH_SHOW_SAMPLES=1``.
+  ``IBAL_WORKBENCH_SHOW_SAMPLES=1``;
+* ``IBAL_WORKBENCH_STAFF`` (student ids separated by commas or spaces, e.g. ``dave``)
+  makes the workbench treat those students as course staff: its runtime then reports
+  ``user_is_staff = True`` for them, as older Open edX runtimes do (the SDK's runtime has
+  no notion of staff). Test scaffolding for the end-to-end tests (tests/e2e).
 
 Use it from xblock-widget/xblock (see run-workbench.sh)::
 
@@ -17,10 +24,11 @@ Use it from xblock-widget/xblock (see run-workbench.sh)::
 """
 
 import os
+import re
 import tempfile
 
 from workbench.settings import *  # noqa: F403
-from workbench.settings import LOGGING
+from workbench.settings import LOGGING, WORKBENCH
 
 VAR_DIR = os.environ.get("IBAL_WORKBENCH_VAR_DIR") or os.path.join(tempfile.gettempdir(), "ibal-xblock-workbench")
 os.makedirs(VAR_DIR, exist_ok=True)
@@ -59,8 +67,52 @@ if os.environ.get("IBAL_WORKBENCH_SHOW_SAMPLES") != "1":
         "view_counter_demo",
     }
 
+IBAL_SETTINGS_FROM_ENV = (
+    "GATEWAY_URL",
+    "WS_URL",
+    "WIDGET_VERSION",
+    "TICKET_PRIVATE_KEY",
+    "TICKET_KEY_ID",
+    "TICKET_ISSUER",
+    "TICKET_TTL",
+    "SIGN_IN",
+)
+
+
+def _from_env(key):
+    value = os.environ[key]
+    # A PEM key passed on one line (e.g. from a .env file) has its line breaks escaped.
+    if key == "TICKET_PRIVATE_KEY" and "\n" not in value:
+        value = value.replace("\\n", "\n")
+    return value
+
+
 XBLOCK_SETTINGS = {
-    "IbalXBlock": {
-        key: os.environ[key] for key in ("GATEWAY_URL", "WS_URL", "WIDGET_VERSION") if os.environ.get(key)
-    },
+    "IbalXBlock": {key: _from_env(key) for key in IBAL_SETTINGS_FROM_ENV if os.environ.get(key)},
 }
+
+
+#: The workbench students who are course staff (``?student=<id>``), from ``IBAL_WORKBENCH_STAFF``.
+IBAL_WORKBENCH_STAFF = frozenset(filter(None, re.split(r"[\s,]+", os.environ.get("IBAL_WORKBENCH_STAFF", ""))))
+
+
+class WorkbenchStaffFlag:
+    """Gives xblock-sdk's WorkbenchRuntime a ``user_is_staff`` for the IBAL_WORKBENCH_STAFF students.
+
+    Loaded as a workbench service, i.e. by every WorkbenchRuntime as it is created: by then
+    Django's apps are ready, so the runtime module can be imported (this settings module is
+    read before that and cannot import it).
+    """
+
+    def __init__(self):
+        from workbench.runtime import WorkbenchRuntime
+
+        if not isinstance(WorkbenchRuntime.__dict__.get("user_is_staff"), property):
+            WorkbenchRuntime.user_is_staff = property(lambda runtime: runtime.user_id in IBAL_WORKBENCH_STAFF)
+
+
+if IBAL_WORKBENCH_STAFF:
+    WORKBENCH = {
+        **WORKBENCH,
+        "services": {**WORKBENCH["services"], "ibal-workbench-staff": "tests.workbench_settings.WorkbenchStaffFlag"},
+    }

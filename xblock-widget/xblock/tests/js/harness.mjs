@@ -1,6 +1,8 @@
 // Runs static/js/src/ibal_xblock.js in Node against a tiny fake DOM and prints what happened as JSON.
 // Usage: node harness.mjs '<json options>'
-//   options: { widget_url, load_error, jquery: bool, calls: number, args: {...extra settings} }
+//   options: { widget_url, load_error, jquery: bool, calls: number, args: {...extra settings},
+//              cookie: document.cookie, get_ticket: bool (call settings.get_ticket() after mount),
+//              fetch_response: {status, body} (what the chat_ticket handler answers), fetch_error: message }
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
@@ -25,8 +27,21 @@ class FakeNode {
     querySelector(selector) { return selector === '.ibal-xblock-mount' ? this.mount : null; }
 }
 
-globalThis.document = { createElement: (tag) => new FakeNode(tag) };
+globalThis.document = { createElement: (tag) => new FakeNode(tag), cookie: options.cookie || '' };
 globalThis.__ibalWidget = { calls: [] };
+
+// fetch() as the browser would run it against the block's handler.
+const fetchCalls = [];
+globalThis.fetch = (url, init) => {
+    fetchCalls.push({ url, init });
+    if (options.fetch_error) return Promise.reject(new TypeError(options.fetch_error));
+    const answer = options.fetch_response || { status: 200, body: '{"ticket":"aaa.bbb.ccc","expires_in":300}' };
+    return Promise.resolve({
+        ok: answer.status >= 200 && answer.status < 300,
+        status: answer.status,
+        text: () => Promise.resolve(answer.body),
+    });
+};
 
 const logs = [];
 console.log = (...parts) => logs.push({ level: 'log', text: parts.join(' ') });
@@ -51,13 +66,20 @@ const args = Object.assign({
     usage_id: 'block-v1:Org+Course+Run+type@ibalxblock+block@1',
     display_name: 'IBAL Chat',
     welcome_message: 'Click Start Chat to begin',
-    assistant_instructions: '',
     lang: 'en',
+    sign_in: 'popup',
+    ticket_handler: 'chat_ticket',
 }, options.args || {});
 if (options.widget_url === null) delete args.widget_url;
 
 const element = options.jquery ? { jquery: '3.7.1', 0: root, length: 1 } : root;
-const runtime = {};
+const handlerUrlCalls = [];
+const runtime = {
+    handlerUrl(el, name) {
+        handlerUrlCalls.push({ sameElement: el === element, name });
+        return '/courses/course-v1:Org+Course+Run/xblock/block-v1:1/handler/' + name;
+    },
+};
 for (let i = 0; i < (options.calls || 1); i++) {
     new IbalXBlock(runtime, element, args);  // the workbench runtime calls it with `new`
 }
@@ -68,6 +90,13 @@ while (['loading'].includes(mountPoint.getAttribute('data-ibal-state')) && Date.
 }
 
 const widget = globalThis.__ibalWidget;
+let ticket = null;
+if (options.get_ticket && widget.mountSettings && typeof widget.mountSettings.get_ticket === 'function') {
+    ticket = await widget.mountSettings.get_ticket().then(
+        (value) => ({ resolved: value }),
+        (error) => ({ rejected: error instanceof Error ? error.message : String(error) }),
+    );
+}
 process.stdout.write(JSON.stringify({
     arity: IbalXBlock.length,
     logs,
@@ -82,5 +111,10 @@ process.stdout.write(JSON.stringify({
     calls: widget.calls,
     mountedOnMountPoint: widget.mountElement === mountPoint,
     mountSettings: widget.mountSettings || null,
+    mountSettingsKeys: widget.mountSettings ? Object.keys(widget.mountSettings) : null,
+    getTicketType: widget.mountSettings ? typeof widget.mountSettings.get_ticket : null,
     settingsIsCopy: widget.mountSettings ? widget.mountSettings !== args : null,
+    ticket,
+    fetchCalls,
+    handlerUrlCalls,
 }) + '\n');

@@ -4,9 +4,12 @@
  * The widget is an ES module built with `wasm-bindgen --target web`: its default
  * export is the async init function (it fetches the .wasm next to the module) and
  * it exports mount(element, settings). `args` is the JSON object given to
- * initialize_js by the Python block; it is passed to mount() unchanged.
+ * initialize_js by the Python block; mount() gets a copy of it plus get_ticket(),
+ * which asks the block's chat_ticket handler (behind the LMS session) for a chat
+ * ticket and resolves to it.
  *
- * Every console line starts with "[IbalXBlock]" (filter the console on it).
+ * Every console line starts with "[IbalXBlock]" (filter the console on it). Tickets
+ * are bearer credentials: they are never printed.
  * Keep exactly three parameters: the XBlock runtimes look at the function's arity.
  */
 function IbalXBlock(runtime, element, args) {
@@ -14,6 +17,7 @@ function IbalXBlock(runtime, element, args) {
 
     var PREFIX = '[IbalXBlock]';
     var DEFAULT_ERROR = 'The chat could not be loaded. Please reload the page or try again later.';
+    var DEFAULT_TICKET_HANDLER = 'chat_ticket';
     var root = element && element.jquery ? element[0] : element;
     var settings = {};
     var key;
@@ -50,6 +54,79 @@ function IbalXBlock(runtime, element, args) {
         mountPoint.appendChild(paragraph);
     }
 
+    // Django's CSRF token, which the LMS requires on a POST to a handler.
+    function csrfToken() {
+        var cookies = typeof document !== 'undefined' && typeof document.cookie === 'string' ?
+            document.cookie.split(';') : [];
+        for (var i = 0; i < cookies.length; i++) {
+            var pair = cookies[i].replace(/^\s+/, '');
+            if (pair.indexOf('csrftoken=') === 0) {
+                try {
+                    return decodeURIComponent(pair.substring('csrftoken='.length));
+                } catch (error) {
+                    return pair.substring('csrftoken='.length);
+                }
+            }
+        }
+        return '';
+    }
+
+    // The handler's message from a failed response: the JSON handler error body is {"error": "..."}.
+    function errorMessage(status, text) {
+        try {
+            var body = JSON.parse(text);
+            if (body && typeof body.error === 'string' && body.error) {
+                return body.error;
+            }
+        } catch (error) {
+            // Not JSON (a proxy's error page): fall back to the status.
+        }
+        return 'HTTP ' + status;
+    }
+
+    // Asks the block for a chat ticket; resolves to the ticket (a compact JWS), rejects with an Error.
+    function getTicket() {
+        var handler = typeof settings.ticket_handler === 'string' && settings.ticket_handler ?
+            settings.ticket_handler : DEFAULT_TICKET_HANDLER;
+        var headers = {'Content-Type': 'application/json'};
+        var csrf = csrfToken();
+        if (csrf) {
+            headers['X-CSRFToken'] = csrf;
+        }
+        var request;
+        try {
+            request = fetch(runtime.handlerUrl(element, handler), {
+                method: 'POST',
+                credentials: 'same-origin',
+                headers: headers,
+                body: '{}'
+            });
+        } catch (error) {
+            request = Promise.reject(error);
+        }
+        return request.then(function (response) {
+            return response.text().then(function (text) {
+                if (!response.ok) {
+                    throw new Error(errorMessage(response.status, text));
+                }
+                var body = null;
+                try {
+                    body = JSON.parse(text);
+                } catch (error) {
+                    // Reported below without the body's text.
+                }
+                if (!body || typeof body.ticket !== 'string' || !body.ticket) {
+                    throw new Error('the chat ticket response has no ticket');
+                }
+                log('Chat ticket fetched (expires in ' + body.expires_in + ' s)');
+                return body.ticket;
+            });
+        }).catch(function (error) {
+            logError('Failed to get a chat ticket: ' + describe(error));
+            throw error;
+        });
+    }
+
     if (args && typeof args === 'object') {
         for (key in args) {
             if (Object.prototype.hasOwnProperty.call(args, key)) {
@@ -57,6 +134,7 @@ function IbalXBlock(runtime, element, args) {
             }
         }
     }
+    settings.get_ticket = getTicket;
 
     log('Initializing chat block ' + (settings.usage_id || '(no usage id)') +
         ' with widget ' + (settings.widget_url || '(none)'));
