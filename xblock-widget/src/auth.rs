@@ -132,6 +132,17 @@ pub fn refresh_body(refresh_token: &str) -> String {
     format!("grant_type=refresh_token&refresh_token={}&client_id={CLIENT_ID}", percent_encode(refresh_token))
 }
 
+/// The LMS sign-in request's form body: RFC 8693 token exchange of a chat ticket.
+#[must_use]
+pub fn ticket_body(ticket: &str) -> String {
+    format!(
+        "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Atoken-exchange\
+         &subject_token_type=urn%3Aibal%3Aparams%3Aoauth%3Atoken-type%3Achat-ticket\
+         &subject_token={}&client_id={CLIENT_ID}",
+        percent_encode(ticket)
+    )
+}
+
 /// The local-account request's JSON body.
 #[must_use]
 pub fn credentials_body(username: &str, password: &str) -> String {
@@ -302,6 +313,32 @@ pub async fn refresh(settings: &Settings, refresh_token: &str) -> Result<TokenGr
     grant_of(status, &body)
 }
 
+/// `POST /oauth2/token`, exchanging a chat ticket from the LMS for a token (LMS sign-in).
+///
+/// # Errors
+/// The gateway's error (`invalid_grant` for a ticket it refuses), or `network`.
+pub async fn ticket_sign_in(settings: &Settings, ticket: &str) -> Result<TokenGrant, HttpError> {
+    let (status, body) = fetch(
+        &settings.gateway("/oauth2/token"),
+        "POST",
+        Some("application/x-www-form-urlencoded"),
+        Some(&ticket_body(ticket)),
+    )
+    .await?;
+    grant_of(status, &body)
+}
+
+/// The page's chat ticket: `get_ticket()` returns a promise of the ticket string.
+///
+/// # Errors
+/// What the page's promise was rejected with.
+pub async fn fetch_ticket(get_ticket: &js_sys::Function) -> Result<String, String> {
+    let promise = get_ticket.call0(&JsValue::NULL).map_err(|e| crate::widget::js_error_text(&e))?;
+    let value =
+        JsFuture::from(js_sys::Promise::resolve(&promise)).await.map_err(|e| crate::widget::js_error_text(&e))?;
+    value.as_string().filter(|t| !t.is_empty()).ok_or_else(|| "the page gave no ticket".to_owned())
+}
+
 /// `POST /api/v1/auth/login` (or `/register`).
 ///
 /// # Errors
@@ -408,6 +445,12 @@ mod tests {
             "grant_type=refresh_token&refresh_token=r1.a%2Bb%2Fc%3D&client_id=ibal-widget"
         );
         assert_eq!(credentials_body("jo\"e", "p w"), r#"{"username":"jo\"e","password":"p w"}"#);
+        assert_eq!(
+            ticket_body("eyJ.a+b.c"),
+            "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Atoken-exchange\
+             &subject_token_type=urn%3Aibal%3Aparams%3Aoauth%3Atoken-type%3Achat-ticket\
+             &subject_token=eyJ.a%2Bb.c&client_id=ibal-widget"
+        );
     }
 
     #[test]

@@ -108,6 +108,10 @@ pub fn describe(s: &Strings, code: &str, detail: &str, retry_after: Option<u64>)
         "auth_timeout" => s.err_auth_timeout,
         "network" => s.err_network,
         "login_missing" => s.login_missing,
+        "ticket_invalid" | "ticket_not_accepted" | "ticket_expired" => s.err_ticket,
+        "ticket_unavailable" => {
+            return fill(s.err_ticket_unavailable, &[("msg", if detail.is_empty() { code } else { detail })]);
+        }
         "auth_failed" => return fill(s.err_auth_failed, &[("msg", if detail.is_empty() { code } else { detail })]),
         _ if !detail.is_empty() => return detail.to_owned(),
         _ => return fill(s.err_generic, &[("msg", code)]),
@@ -177,6 +181,10 @@ pub struct Strings {
     pub err_auth_timeout: &'static str,
     pub err_network: &'static str,
     pub err_generic: &'static str,
+    pub badge_staff: &'static str,
+    pub badge_instructor: &'static str,
+    pub err_ticket: &'static str,
+    pub err_ticket_unavailable: &'static str,
 }
 
 static EN: Strings = Strings {
@@ -239,6 +247,10 @@ static EN: Strings = Strings {
     err_auth_timeout: "Sign-in took too long. Try again.",
     err_network: "The chat server cannot be reached.",
     err_generic: "Something went wrong: {msg}",
+    badge_staff: "Course staff",
+    badge_instructor: "Instructor",
+    err_ticket: "The chat could not confirm which course it is in. Reload the page to try again.",
+    err_ticket_unavailable: "The course did not let the chat start: {msg}",
 };
 
 static FR: Strings = Strings {
@@ -301,6 +313,10 @@ static FR: Strings = Strings {
     err_auth_timeout: "La connexion a pris trop de temps. Réessayez.",
     err_network: "Le serveur de chat est injoignable.",
     err_generic: "Une erreur s'est produite : {msg}",
+    badge_staff: "Équipe du cours",
+    badge_instructor: "Enseignant",
+    err_ticket: "Le chat n'a pas pu confirmer dans quel cours il se trouve. Rechargez la page pour réessayer.",
+    err_ticket_unavailable: "Le cours n'a pas permis de démarrer le chat : {msg}",
 };
 
 #[cfg(test)]

@@ -28,6 +28,7 @@ pub mod widget;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
+use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use web_sys::Element;
 
@@ -98,17 +99,26 @@ fn inherited_attr(element: &Element, attr: &str) -> Option<String> {
 
 /// Mounts the chat widget into `element`, configured by `settings` (see the crate's README for the
 /// keys: `gateway_url`, `ws_url`, `widget_url`, `course_id`, `usage_id`, `display_name`,
-/// `welcome_message`, `assistant_instructions`, `lang`, `auth_mode`, and for `auth_mode: "token"`
-/// `access_token`, `expires_in`, `username`).
+/// `welcome_message`, `lang`, `auth_mode` or `sign_in`, `get_ticket` (a function returning a
+/// promise of the course's chat ticket), and for `auth_mode: "token"` `access_token`, `expires_in`,
+/// `username`).
 ///
 /// # Errors
 /// An `Error` naming the invalid setting, or a DOM failure.
 #[wasm_bindgen]
 pub fn mount(element: Element, settings: JsValue) -> Result<WidgetHandle, JsValue> {
-    let settings = Settings::from_js(&settings).map_err(|message| {
+    let refuse = |message: String| {
         log::error(&format!("Cannot mount the chat widget: {message}"));
         JsValue::from(js_sys::Error::new(&message))
-    })?;
+    };
+    // In a course, the page gives the chat's proof of context: `get_ticket()` → a promise of a ticket.
+    let ticket_source = js_sys::Reflect::get(&settings, &JsValue::from_str("get_ticket"))
+        .ok()
+        .and_then(|f| f.dyn_into::<js_sys::Function>().ok());
+    let settings = Settings::from_js(&settings).map_err(refuse)?;
+    if settings.auth_mode == settings::AuthMode::Lms && ticket_source.is_none() {
+        return Err(refuse("settings.get_ticket (a function) is required with sign_in \"lms\"".to_owned()));
+    }
     let doc = element.owner_document().ok_or_else(|| js_sys::Error::new("the element is not in a document"))?;
 
     // One widget per element: mounting again replaces the previous one.
@@ -131,12 +141,13 @@ pub fn mount(element: Element, settings: JsValue) -> Result<WidgetHandle, JsValu
             settings::AuthMode::Popup => "popup",
             settings::AuthMode::Local => "local",
             settings::AuthMode::Token => "token",
+            settings::AuthMode::Lms => "lms",
         },
         lang.tag(),
         if rtl { ", right-to-left" } else { "" }
     ));
     let token_mode = settings.auth_mode == settings::AuthMode::Token;
-    let widget = Widget::new(settings, element, view);
+    let widget = Widget::new(settings, ticket_source, element, view);
     let id = NEXT_ID.with(|n| {
         let id = n.get();
         n.set(id.wrapping_add(1));

@@ -1,4 +1,4 @@
-//! Console logging. Every line starts with `[IbalXBlock]` (the seed's prefix: filter the console on
+//! Console logging. Every line starts with `[IbalXBlock]` (the original system's prefix: filter the console on
 //! it), and a token is never printed whole: only a short prefix followed by `…`.
 
 use crate::text::sub;

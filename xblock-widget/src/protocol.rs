@@ -63,6 +63,8 @@ pub struct WireMessage {
     pub timestamp: Option<String>,
     /// How it ended.
     pub status: Status,
+    /// In a course, the sender's role there (`learner`, `staff`, `instructor`).
+    pub sender_role: Option<String>,
 }
 
 /// A frame from the gateway.
@@ -182,6 +184,7 @@ fn parse_message(obj: &Value) -> Result<WireMessage, FrameError> {
         sender,
         timestamp: owned(obj, "timestamp"),
         status: Status::parse(str_field(obj, "status")),
+        sender_role: owned(obj, "sender_role"),
     })
 }
 
@@ -240,10 +243,15 @@ fn frame(kind: &str) -> ObjectWriter {
     ObjectWriter::new().str("type", kind)
 }
 
-/// `{"type":"auth","token":…}`: the first frame on every socket.
+/// `{"type":"auth","token":…,"ticket":…}`: the first frame on every socket. The ticket (from the
+/// LMS) proves the course context; without one the chat is in the gateway's own context.
 #[must_use]
-pub fn auth_frame(token: &str) -> String {
-    frame("auth").str("token", token).finish()
+pub fn auth_frame(token: &str, ticket: Option<&str>) -> String {
+    let writer = frame("auth").str("token", token);
+    match ticket {
+        Some(ticket) => writer.str("ticket", ticket).finish(),
+        None => writer.finish(),
+    }
 }
 
 /// `{"type":"message","client_id":…,"content":…}`.
@@ -319,7 +327,8 @@ mod tests {
 
     #[test]
     fn client_frames_match_the_protocol() {
-        assert_eq!(auth_frame("tok"), r#"{"type":"auth","token":"tok"}"#);
+        assert_eq!(auth_frame("tok", None), r#"{"type":"auth","token":"tok"}"#);
+        assert_eq!(auth_frame("tok", Some("eyJ.t.s")), r#"{"type":"auth","token":"tok","ticket":"eyJ.t.s"}"#);
         assert_eq!(
             message_frame("c-1", "Hi \"there\"\n"),
             r#"{"type":"message","client_id":"c-1","content":"Hi \"there\"\n"}"#

@@ -13,6 +13,9 @@ pub enum AuthMode {
     Local,
     /// A token handed over by the page (the LTI embed page): no sign-in step.
     Token,
+    /// The LMS signs the user in: a chat ticket from the page is exchanged for a token (the XBlock
+    /// with `SIGN_IN: "lms"`): no popup.
+    Lms,
 }
 
 /// The validated settings.
@@ -34,8 +37,6 @@ pub struct Settings {
     pub display_name: String,
     /// The text of the start state (empty: the default "Click Start Chat to begin").
     pub welcome_message: String,
-    /// Instructions for the course assistant (not shown).
-    pub assistant_instructions: String,
     /// The preferred language tag.
     pub lang: String,
     /// How to sign in.
@@ -64,11 +65,17 @@ impl Settings {
             url if url.starts_with("ws://") || url.starts_with("wss://") => url,
             url => return Err(format!("settings.ws_url is not a ws:// or wss:// URL: \"{url}\"")),
         };
-        let auth_mode = match text("auth_mode").as_str() {
+        // The pages set `auth_mode`; the XBlock passes its operator's `SIGN_IN` as `sign_in`.
+        let mode = match text("auth_mode") {
+            mode if mode.is_empty() => text("sign_in"),
+            mode => mode,
+        };
+        let auth_mode = match mode.as_str() {
             "" | "popup" => AuthMode::Popup,
+            "lms" => AuthMode::Lms,
             "local" => AuthMode::Local,
             "token" => AuthMode::Token,
-            other => return Err(format!("settings.auth_mode must be popup, local or token, not \"{other}\"")),
+            other => return Err(format!("settings.auth_mode must be popup, lms, local or token, not \"{other}\"")),
         };
         let access_token = text("access_token");
         if auth_mode == AuthMode::Token && access_token.is_empty() {
@@ -87,7 +94,6 @@ impl Settings {
             usage_id: text("usage_id"),
             display_name,
             welcome_message: text("welcome_message"),
-            assistant_instructions: get("assistant_instructions").unwrap_or_default(),
             lang: text("lang"),
             auth_mode,
             access_token,
@@ -113,16 +119,11 @@ impl Settings {
         })
     }
 
-    /// The socket URL with the chat context: `ws_url?course_id=…&block_id=…`. Never a token.
+    /// The socket URL. It names no course: the course context is proven by the chat ticket sent in
+    /// the `auth` frame, and never a token either.
     #[must_use]
     pub fn socket_url(&self) -> String {
-        let sep = if self.ws_url.contains('?') { '&' } else { '?' };
-        format!(
-            "{}{sep}course_id={}&block_id={}",
-            self.ws_url,
-            percent_encode(&self.course_id),
-            percent_encode(&self.usage_id)
-        )
+        self.ws_url.clone()
     }
 
     /// A gateway URL from a path starting with `/`.
@@ -213,7 +214,6 @@ mod tests {
             ("usage_id", "block-v1:OpenedX+DemoX+DemoCourse+type@ibalxblock+block@3f1c"),
             ("display_name", "IBAL Chat"),
             ("welcome_message", "Click Start Chat to begin"),
-            ("assistant_instructions", ""),
             ("lang", "en"),
         ]);
         let Ok(s) = s else { panic!("{s:?}") };
@@ -222,8 +222,8 @@ mod tests {
         assert_eq!(s.auth_mode, AuthMode::Popup);
         assert_eq!(
             s.socket_url(),
-            "wss://chat.local.openedx.io/ws/chat/?course_id=course-v1%3AOpenedX%2BDemoX%2BDemoCourse\
-             &block_id=block-v1%3AOpenedX%2BDemoX%2BDemoCourse%2Btype%40ibalxblock%2Bblock%403f1c"
+            "wss://chat.local.openedx.io/ws/chat/",
+            "the course is proven by ticket, never named"
         );
         assert_eq!(
             s.stylesheet_url().as_deref(),
@@ -236,7 +236,7 @@ mod tests {
     fn defaults_and_errors() {
         let Ok(s) = settings(&[("gateway_url", "http://127.0.0.1:8080"), ("auth_mode", "local")]) else { panic!() };
         assert_eq!(s.ws_url, "ws://127.0.0.1:8080/ws/chat/");
-        assert_eq!(s.socket_url(), "ws://127.0.0.1:8080/ws/chat/?course_id=&block_id=");
+        assert_eq!(s.socket_url(), "ws://127.0.0.1:8080/ws/chat/");
         assert_eq!(s.display_name, "IBAL Chat");
         assert_eq!(s.auth_mode, AuthMode::Local);
         assert_eq!(s.stylesheet_url(), None);
@@ -259,7 +259,12 @@ mod tests {
             panic!()
         };
         assert_eq!(s.expires_in, Some(900.0));
-        assert!(s.socket_url().starts_with("wss://a.b/ws/chat/?x=1&course_id="));
+        assert_eq!(s.socket_url(), "wss://a.b/ws/chat/?x=1");
+        let lms =
+            |sign_in: &str| settings(&[("gateway_url", "https://a.b"), ("sign_in", sign_in)]).map(|s| s.auth_mode);
+        assert_eq!(lms("lms"), Ok(AuthMode::Lms));
+        assert_eq!(lms("popup"), Ok(AuthMode::Popup));
+        assert!(lms("magic").is_err());
     }
 
     #[test]

@@ -17,6 +17,8 @@ pub enum ClosePolicy {
     NewToken,
     /// The session was revoked (4403): the user must sign in again.
     Revoked,
+    /// The course context was not proven (4406): the error frame before it says why.
+    Context,
     /// Do not reconnect without user action (1000, 1009).
     Stay,
 }
@@ -28,6 +30,7 @@ pub fn close_policy(code: u16) -> ClosePolicy {
         1000 | 1009 => ClosePolicy::Stay,
         4401 => ClosePolicy::NewToken,
         4403 => ClosePolicy::Revoked,
+        4406 => ClosePolicy::Context,
         // 1001 going away, 1011 server error, 4408 auth timeout, 4429 too many sockets / slow consumer,
         // and 1005/1006 (no code, dropped connection): transient.
         _ => ClosePolicy::Reconnect,
@@ -149,6 +152,7 @@ mod tests {
         assert_eq!(close_policy(1009), ClosePolicy::Stay);
         assert_eq!(close_policy(4401), ClosePolicy::NewToken);
         assert_eq!(close_policy(4403), ClosePolicy::Revoked);
+        assert_eq!(close_policy(4406), ClosePolicy::Context);
         for code in [1001, 1005, 1006, 1011, 4408, 4429] {
             assert_eq!(close_policy(code), ClosePolicy::Reconnect, "{code}");
         }

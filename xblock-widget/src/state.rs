@@ -81,6 +81,13 @@ pub struct Entry {
     pub streaming: bool,
     /// How it ended.
     pub status: Status,
+    /// The sender is on the course's staff: `staff` or `instructor` (shown as a badge).
+    pub staff_role: Option<String>,
+}
+
+/// The badge of a sender's course role: course staff and instructors get one, learners none.
+fn staff_role(sender_role: Option<String>) -> Option<String> {
+    sender_role.filter(|r| r == "staff" || r == "instructor")
 }
 
 /// Something to tell the user. `code` is a protocol error code or one of the widget's own
@@ -127,6 +134,11 @@ pub enum Event {
     },
     /// The user cancelled the sign-in step.
     CancelAuth,
+    /// The page could not give a chat ticket (the LMS refused, or its handler failed).
+    TicketFailed {
+        /// What the page said.
+        detail: String,
+    },
     /// The socket opened.
     SocketOpened,
     /// A frame arrived.
@@ -352,6 +364,15 @@ impl State {
                     fx.push(Effect::Focus(Focus::Start));
                 }
             }
+            Event::TicketFailed { detail } => {
+                if matches!(self.phase, Phase::Authenticating | Phase::Connecting | Phase::Disconnected) {
+                    self.phase = Phase::Error;
+                    self.reconnect_in_ms = None;
+                    self.notice = Some(Notice::new("ticket_unavailable", &detail));
+                    fx.push(Effect::CloseSocket);
+                    fx.push(Effect::Focus(Focus::Start));
+                }
+            }
             Event::SocketOpened => {
                 if self.phase == Phase::Connecting {
                     fx.push(Effect::SendAuth);
@@ -425,6 +446,7 @@ impl State {
             sent: false,
             streaming: false,
             status: msg.status,
+            staff_role: staff_role(msg.sender_role),
         }
     }
 
@@ -533,6 +555,7 @@ impl State {
             sender: sender.unwrap_or_else(|| "assistant".to_owned()),
             timestamp,
             status: Status::Complete,
+            sender_role: None,
         };
         let mut entry = self.new_entry(msg);
         entry.streaming = true;
@@ -557,6 +580,7 @@ impl State {
                 }
                 entry.content = msg.content;
                 entry.status = msg.status;
+                entry.staff_role = staff_role(msg.sender_role);
                 entry.delivery = Delivery::Acked;
                 entry.sent = false;
                 entry.streaming = false;
@@ -638,6 +662,7 @@ impl State {
             sent: connected,
             streaming: false,
             status: Status::Complete,
+            staff_role: None,
         });
     }
 
@@ -683,6 +708,30 @@ impl State {
                 fx.push(Effect::ForgetToken);
                 fx.push(Effect::Focus(Focus::Start));
             }
+            ClosePolicy::Context => {
+                let code = self.notice.as_ref().map(|n| n.code.clone()).unwrap_or_default();
+                if code == "ticket_expired" && self.attempt < 3 {
+                    // A slow page or a skewed clock: the next connection fetches a fresh ticket.
+                    self.attempt += 1;
+                    let delay = backoff_ms(self.attempt, jitter);
+                    self.phase = Phase::Disconnected;
+                    self.reconnect_in_ms = Some(delay);
+                    fx.push(Effect::ScheduleReconnect(delay));
+                } else if code == "ticket_mismatch" && !self.fresh_token {
+                    // Someone else signed in to the LMS in this browser: the stored token is not theirs.
+                    self.phase = Phase::Authenticating;
+                    self.prompt = Prompt::Working;
+                    self.notice = None;
+                    fx.push(Effect::ForgetToken);
+                    fx.push(Effect::Authenticate);
+                } else {
+                    self.phase = Phase::Error;
+                    if self.notice.is_none() {
+                        self.notice = Some(Notice::new("ticket_invalid", ""));
+                    }
+                    fx.push(Effect::Focus(Focus::Start));
+                }
+            }
             ClosePolicy::Stay => {
                 self.phase = Phase::Disconnected;
                 self.reconnect_in_ms = None;
@@ -701,7 +750,16 @@ impl State {
 
 /// Notices about the connection, cleared once connected again.
 fn is_connection_notice(code: &str) -> bool {
-    matches!(code, "closed" | "network" | "too_many_sockets" | "slow_consumer" | "auth_timeout" | "token_expired")
+    matches!(
+        code,
+        "closed"
+            | "network"
+            | "too_many_sockets"
+            | "slow_consumer"
+            | "auth_timeout"
+            | "token_expired"
+            | "ticket_expired"
+    )
 }
 
 /// Error codes that explain a closed session better than a generic notice.
@@ -932,6 +990,78 @@ mod tests {
         let fx = s.apply(Event::SocketClosed { code: 4401, jitter: 0.5 }, 0.0);
         assert_eq!(fx, vec![Effect::ForgetToken, Effect::Focus(Focus::Start)]);
         assert_eq!(s.phase, Phase::Error);
+    }
+
+    /// A state whose socket was refused with 4406 after the gateway said `code`; the token was
+    /// `fresh` or from the cache.
+    fn context_refused(code: &str, fresh: bool) -> (State, Vec<Effect>) {
+        let mut s = State::new();
+        s.apply(Event::Start, 0.0);
+        s.apply(Event::Authenticated { username: Some("john_doe".into()), fresh }, 0.0);
+        s.apply(Event::SocketOpened, 0.0);
+        s.apply(frame(&format!(r#"{{"type":"error","code":"{code}","message":"m"}}"#)), 0.0);
+        let fx = s.apply(Event::SocketClosed { code: 4406, jitter: 0.5 }, 0.0);
+        (s, fx)
+    }
+
+    #[test]
+    fn a_refused_course_context_is_retried_only_when_a_new_ticket_can_help() {
+        // Expired on the way: the next connection fetches a fresh ticket.
+        let (s, fx) = context_refused("ticket_expired", true);
+        assert!(matches!(fx.as_slice(), [Effect::ScheduleReconnect(_)]), "{fx:?}");
+        assert_eq!(s.phase, Phase::Disconnected);
+        // Another LMS user in this browser: the stored token is not theirs; sign in afresh.
+        let (s, fx) = context_refused("ticket_mismatch", false);
+        assert_eq!(fx, vec![Effect::ForgetToken, Effect::Authenticate]);
+        assert_eq!(s.phase, Phase::Authenticating);
+        // ... but a token just issued for this user is not retried in a loop.
+        let (s, fx) = context_refused("ticket_mismatch", true);
+        assert_eq!((s.phase, fx), (Phase::Error, vec![Effect::Focus(Focus::Start)]));
+        // A ticket the gateway will never accept: stop and say so.
+        let (s, fx) = context_refused("ticket_invalid", false);
+        assert_eq!((s.phase, fx), (Phase::Error, vec![Effect::Focus(Focus::Start)]));
+        assert_eq!(s.notice.as_ref().map(|n| n.code.as_str()), Some("ticket_invalid"));
+        // Expired again and again: give up after three tries.
+        let mut s = State::new();
+        s.apply(Event::Start, 0.0);
+        s.apply(Event::Authenticated { username: None, fresh: false }, 0.0);
+        for _ in 0..3 {
+            s.apply(Event::SocketOpened, 0.0);
+            s.apply(frame(r#"{"type":"error","code":"ticket_expired","message":"m"}"#), 0.0);
+            s.apply(Event::SocketClosed { code: 4406, jitter: 0.5 }, 0.0);
+            assert_eq!(s.apply(Event::ReconnectDue, 0.0), vec![Effect::Connect]);
+        }
+        s.apply(frame(r#"{"type":"error","code":"ticket_expired","message":"m"}"#), 0.0);
+        s.apply(Event::SocketClosed { code: 4406, jitter: 0.5 }, 0.0);
+        assert_eq!(s.phase, Phase::Error);
+    }
+
+    #[test]
+    fn a_page_without_a_ticket_stops_with_its_reason() {
+        let mut s = State::new();
+        s.apply(Event::Start, 0.0);
+        s.apply(Event::Authenticated { username: None, fresh: false }, 0.0);
+        let fx = s.apply(Event::TicketFailed { detail: "403 Forbidden".into() }, 0.0);
+        assert_eq!(fx, vec![Effect::CloseSocket, Effect::Focus(Focus::Start)]);
+        assert_eq!(s.phase, Phase::Error);
+        assert_eq!(s.notice, Some(Notice::new("ticket_unavailable", "403 Forbidden")));
+        assert_eq!(s.apply(Event::Start, 0.0), vec![Effect::Authenticate], "Start Chat tries again");
+    }
+
+    #[test]
+    fn course_staff_get_a_badge_and_learners_none() {
+        let mut s = connected();
+        s.apply(
+            frame(r#"{"type":"message","id":"m1","role":"user","content":"Office hours at 5","sender":"ta","sender_role":"staff"}"#),
+            0.0,
+        );
+        s.apply(
+            frame(r#"{"type":"message","id":"m2","role":"user","content":"Thanks","sender":"amy","sender_role":"learner"}"#),
+            0.0,
+        );
+        s.apply(frame(r#"{"type":"message","id":"m3","role":"user","content":"Hi","sender":"prof","sender_role":"instructor"}"#), 0.0);
+        let badges: Vec<_> = s.entries.iter().map(|e| e.staff_role.as_deref()).collect();
+        assert_eq!(badges, [Some("staff"), None, Some("instructor")]);
     }
 
     #[test]

@@ -466,6 +466,13 @@ impl View {
             _ => &entry.sender,
         }));
         let _ = meta.append_child(&sender);
+        if let Some(role) = &entry.staff_role {
+            let badge = el(&self.doc, "span", "ibal-msg-badge");
+            attr(&badge, "data-role", role);
+            badge.set_text_content(Some(if role == "instructor" { s.badge_instructor } else { s.badge_staff }));
+            text_node(&self.doc, &meta, " ");
+            let _ = meta.append_child(&badge);
+        }
         if let Some(ts) = &entry.timestamp
             && let Some((short, long)) = local_time(ts, self.lang)
         {

@@ -47,6 +47,8 @@ enum FocusTarget {
 struct Io {
     socket: Option<Socket>,
     token: Option<TokenSet>,
+    /// The chat ticket fetched for the socket being opened, sent with its `auth` frame.
+    ticket: Option<String>,
     reconnect: Option<Timeout>,
     refresh: Option<Timeout>,
     refreshing: bool,
@@ -65,6 +67,8 @@ struct Io {
 pub struct Widget {
     me: Weak<Widget>,
     settings: Settings,
+    /// The page's `get_ticket()`: in a course, a fresh LMS-signed ticket before each connection.
+    ticket_source: Option<js_sys::Function>,
     mount: Element,
     view: View,
     cache: Option<TokenCache>,
@@ -89,11 +93,12 @@ fn defer_drop<T: 'static>(value: T) {
 
 impl Widget {
     /// Creates the widget over a built view and wires its controls.
-    pub fn new(settings: Settings, mount: Element, view: View) -> Rc<Self> {
+    pub fn new(settings: Settings, ticket_source: Option<js_sys::Function>, mount: Element, view: View) -> Rc<Self> {
         let cache = (settings.auth_mode != AuthMode::Token).then(|| TokenCache::new(&settings.gateway_origin));
         let widget = Rc::new_cyclic(|me| Self {
             me: me.clone(),
             settings,
+            ticket_source,
             mount,
             view,
             cache,
@@ -191,11 +196,18 @@ impl Widget {
             Effect::Reauthenticate => self.reauthenticate(),
             Effect::Connect => self.connect(),
             Effect::SendAuth => {
-                let token = self.io.borrow().token.as_ref().map(|t| t.access_token.clone());
+                let (token, ticket) = {
+                    let mut io = self.io.borrow_mut();
+                    (io.token.as_ref().map(|t| t.access_token.clone()), io.ticket.take())
+                };
                 match token {
                     Some(token) => {
-                        log::info(&format!("Using access_token for WebSocket: {}", log::redact_token(&token)));
-                        self.send_raw(&protocol::auth_frame(&token));
+                        log::info(&format!(
+                            "Using access_token for WebSocket: {}{}",
+                            log::redact_token(&token),
+                            if ticket.is_some() { ", with the course's chat ticket" } else { "" }
+                        ));
+                        self.send_raw(&protocol::auth_frame(&token, ticket.as_deref()));
                     }
                     None => log::error("No access token to authenticate the WebSocket with"),
                 }
@@ -413,15 +425,45 @@ impl Widget {
     // -----------------------------------------------------------------------------------------
     // The socket.
 
+    /// Opens the socket; in a course, only once the page has given a fresh chat ticket for it.
     fn connect(&self) {
         let old = {
             let mut io = self.io.borrow_mut();
+            io.ticket = None;
             (io.socket.take(), io.reconnect.take())
         };
         if let Some(socket) = &old.0 {
             socket.shutdown();
         }
         defer_drop(old);
+        let Some(get_ticket) = self.ticket_source.clone() else {
+            self.open_socket();
+            return;
+        };
+        let attempt = self.io.borrow().auth_gen;
+        let me = self.me.clone();
+        spawn_local(async move {
+            let ticket = auth::fetch_ticket(&get_ticket).await;
+            let Some(w) = me.upgrade() else { return };
+            // Closed, or another connection started meanwhile: this ticket is not needed.
+            if w.io.borrow().auth_gen != attempt || w.state.borrow().phase != Phase::Connecting {
+                return;
+            }
+            match ticket {
+                Ok(ticket) => {
+                    log::info("Chat ticket received from the course");
+                    w.io.borrow_mut().ticket = Some(ticket);
+                    w.open_socket();
+                }
+                Err(detail) => {
+                    log::error(&format!("The course gave no chat ticket: {detail}"));
+                    w.dispatch(Event::TicketFailed { detail });
+                }
+            }
+        });
+    }
+
+    fn open_socket(&self) {
         let url = self.settings.socket_url();
         log::info(&format!("Opening WebSocket connection to: {url}"));
         let me = self.me.clone();
@@ -623,6 +665,12 @@ impl Widget {
             self.dispatch(Event::AuthFailed { code: "token_page_expired".into(), detail: String::new() });
             return;
         }
+        if self.settings.auth_mode == AuthMode::Lms {
+            // The LMS signs in again with a new ticket: nothing for the user to do.
+            self.run(Effect::ForgetToken);
+            self.lms_sign_in();
+            return;
+        }
         self.refresh_then_authenticate(|w| {
             w.run(Effect::ForgetToken);
             w.dispatch(Event::AuthFailed { code: "session_expired".into(), detail: String::new() });
@@ -647,15 +695,51 @@ impl Widget {
         });
     }
 
-    /// The interactive step: the popup, or the local-account form.
+    /// The interactive step: the popup, or the local-account form; with LMS sign-in, none.
     fn begin_sign_in(&self) {
         match self.settings.auth_mode {
             AuthMode::Local => {
                 self.dispatch(Event::Prompt(Prompt::LoginForm));
                 self.focus.set(Some(FocusTarget::Login));
             }
+            AuthMode::Lms => self.lms_sign_in(),
             _ => self.open_popup(),
         }
+    }
+
+    /// LMS sign-in: the course's chat ticket, exchanged at the gateway for a token. No popup, no
+    /// refresh token: when the token expires, the page is asked for a new ticket.
+    fn lms_sign_in(&self) {
+        let Some(get_ticket) = self.ticket_source.clone() else {
+            self.dispatch(Event::TicketFailed { detail: "no get_ticket() in the settings".into() });
+            return;
+        };
+        let attempt = {
+            let mut io = self.io.borrow_mut();
+            io.auth_gen += 1;
+            io.auth_gen
+        };
+        log::info("Signing in with the course's chat ticket (LMS sign-in)");
+        let me = self.me.clone();
+        spawn_local(async move {
+            let ticket = auth::fetch_ticket(&get_ticket).await;
+            let Some(settings) = me.upgrade().map(|w| w.settings.clone()) else { return };
+            let result = match ticket {
+                Ok(ticket) => auth::ticket_sign_in(&settings, &ticket).await.map_err(|(code, message)| {
+                    let detail = if message.is_empty() { code } else { message };
+                    ("auth_failed".to_owned(), detail)
+                }),
+                Err(detail) => Err(("ticket_unavailable".to_owned(), detail)),
+            };
+            let Some(w) = me.upgrade() else { return };
+            match result {
+                Ok(grant) => w.sign_in_succeeded(attempt, grant),
+                Err((code, detail)) => {
+                    log::error(&format!("LMS sign-in failed: {code}: {detail}"));
+                    w.sign_in_failed(attempt, &code, &detail);
+                }
+            }
+        });
     }
 
     /// Opens the Open edX sign-in popup, listens for its message and polls for its result.

@@ -20,6 +20,8 @@ wasm_bindgen_test_configure!(run_in_browser);
 extern "C" {
     fn install();
     fn reset();
+    #[wasm_bindgen(js_name = ticketSource)]
+    fn ticket_source_fn() -> JsValue;
     #[wasm_bindgen(js_name = socketCount)]
     fn socket_count() -> u32;
     #[wasm_bindgen(js_name = socketUrl)]
@@ -96,7 +98,6 @@ impl Fixture {
             ("usage_id", BLOCK),
             ("display_name", "IBAL Chat"),
             ("welcome_message", ""),
-            ("assistant_instructions", ""),
             ("lang", "en"),
         ];
         for (k, v) in base.iter().chain(pairs) {
@@ -263,11 +264,7 @@ fn token_mode_connects_authenticates_with_a_first_frame_and_chats() {
     assert_eq!(f.phase(), "connecting");
     assert_eq!(f.text(".ibal-status-text"), "Connecting…");
     let url = socket_url(0);
-    assert_eq!(
-        url,
-        "ws://gateway.test/ws/chat/?course_id=course-v1%3AedX%2BDemoX%2BDemo_Course\
-         &block_id=block-v1%3AedX%2BDemoX%2BDemo_Course%2Btype%40ibalxblock%2Bblock%403f2a"
-    );
+    assert_eq!(url, "ws://gateway.test/ws/chat/", "the URL names no course: a course is proven by ticket");
     assert!(!url.contains("token"), "never a token in the URL");
     server_open(0);
     assert_eq!(sent(0), vec![format!(r#"{{"type":"auth","token":"{TOKEN}"}}"#)]);
@@ -486,7 +483,7 @@ fn log_lines_carry_the_prefix_and_never_a_whole_token() {
         assert!(!line.contains("U0VDUkVUUEFZTE9BRFNFQ1JFVFBBWUxPQUQ"), "a token in the console: {line}");
     }
     let has = |text: &str| lines.iter().any(|l| l.starts_with(text));
-    assert!(has("[IbalXBlock] Opening WebSocket connection to: ws://gateway.test/ws/chat/?course_id="));
+    assert!(has("[IbalXBlock] Opening WebSocket connection to: ws://gateway.test/ws/chat/"));
     assert!(has("[IbalXBlock] WebSocket connection opened"));
     assert!(has("[IbalXBlock] Using access_token for WebSocket: eyJhbGci…"));
     assert!(has(r#"[IbalXBlock] Received message: {"type":"user_info","username":"john_doe""#));
@@ -715,4 +712,93 @@ fn markdown_builds_dom_nodes_only() {
     assert!(text.contains("<script>alert(1)</script>"));
     assert!(text.contains("<iframe src=\"https://evil.test\"></iframe>"));
     assert!(text.contains("<b>code</b>"));
+}
+
+/// `get_ticket` as the XBlock gives it: a promise of a new ticket at each call (`ticket-1`, `ticket-2`…).
+fn ticket_source(settings: &JsValue) {
+    js_sys::Reflect::set(settings, &"get_ticket".into(), &ticket_source_fn()).unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn in_a_course_every_connection_carries_a_fresh_ticket() {
+    install();
+    reset();
+    let settings = Fixture::settings(&[
+        ("auth_mode", "token"),
+        ("access_token", TOKEN),
+        ("expires_in", "900"),
+        ("username", "john_doe"),
+    ]);
+    ticket_source(&settings);
+    let host = document().create_element("div").unwrap();
+    document().body().unwrap().append_child(&host).unwrap();
+    let handle = mount(host.clone(), settings).unwrap();
+    wait_for(2000, "the first socket", || socket_count() == 1).await;
+    assert_eq!(socket_url(0), "ws://gateway.test/ws/chat/");
+    server_open(0);
+    assert_eq!(sent(0), vec![format!(r#"{{"type":"auth","token":"{TOKEN}","ticket":"ticket-1"}}"#)]);
+    server_send(0, r#"{"type":"user_info","username":"john_doe","backend":"room"}"#);
+    server_send(0, r#"{"type":"history","messages":[],"has_more":false}"#);
+    // A dropped connection comes back with a new ticket, never the old one.
+    server_close(0, 1001, "restarting");
+    wait_for(3000, "the reconnect", || socket_count() == 2).await;
+    server_open(1);
+    assert_eq!(sent(1), vec![format!(r#"{{"type":"auth","token":"{TOKEN}","ticket":"ticket-2"}}"#)]);
+    // A ticket the gateway refuses stops the chat with words, not a reconnect loop.
+    server_send(
+        1,
+        r#"{"type":"error","code":"ticket_invalid","message":"The course context of this chat could not be verified."}"#,
+    );
+    server_close(1, 4406, "context refused");
+    assert_eq!(handle.phase(), "error");
+    sleep(1500).await;
+    assert_eq!(socket_count(), 2, "no reconnect");
+    let alert = host.query_selector(".ibal-notice-text").unwrap().map(|e| e.text_content().unwrap_or_default());
+    assert_eq!(
+        alert.as_deref(),
+        Some("The chat could not confirm which course it is in. Reload the page to try again.")
+    );
+    for line in strings(logs()) {
+        assert!(!line.contains("ticket-1") && !line.contains("ticket-2"), "a ticket in the console: {line}");
+    }
+    handle.unmount();
+    host.remove();
+}
+
+#[wasm_bindgen_test]
+async fn lms_sign_in_exchanges_the_course_ticket_and_never_opens_a_popup() {
+    install();
+    reset();
+    route(
+        "/oauth2/token",
+        200,
+        &format!(r#"{{"access_token":"{TOKEN}","token_type":"Bearer","expires_in":900,"username":"john_doe"}}"#),
+    );
+    let settings = Fixture::settings(&[("sign_in", "lms")]);
+    ticket_source(&settings);
+    let host = document().create_element("div").unwrap();
+    document().body().unwrap().append_child(&host).unwrap();
+    let handle = mount(host.clone(), settings).unwrap();
+    host.query_selector(".ibal-btn-start").unwrap().unwrap().dyn_into::<HtmlElement>().unwrap().click();
+    wait_for(2000, "the signed-in connection", || socket_count() == 1).await;
+    assert!(strings(opened_urls()).is_empty(), "no popup");
+    let calls = strings(fetch_log());
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert!(calls[0].contains(r#""url":"http://gateway.test/oauth2/token""#), "{}", calls[0]);
+    assert!(calls[0].contains("chat-ticket&subject_token=ticket-1&client_id=ibal-widget"), "{}", calls[0]);
+    server_open(0);
+    assert_eq!(sent(0), vec![format!(r#"{{"type":"auth","token":"{TOKEN}","ticket":"ticket-2"}}"#)]);
+    server_send(0, r#"{"type":"user_info","username":"john_doe","backend":"room"}"#);
+    server_send(0, r#"{"type":"history","messages":[],"has_more":false}"#);
+    assert_eq!(handle.phase(), "connected");
+    let lines = strings(logs());
+    assert!(lines.iter().any(|l| l == "[IbalXBlock] Signing in with the course's chat ticket (LMS sign-in)"));
+    handle.unmount();
+    host.remove();
+
+    // Without the page's get_ticket, LMS sign-in cannot work: refused at mount, with the reason.
+    let host = document().create_element("div").unwrap();
+    let err = mount(host, Fixture::settings(&[("sign_in", "lms")])).err().unwrap();
+    let message = err.dyn_ref::<js_sys::Error>().map(|e| String::from(e.message())).unwrap_or_default();
+    assert!(message.contains("get_ticket"), "{message}");
 }

@@ -144,6 +144,15 @@ export function postWindowMessage(origin, json) {
   window.dispatchEvent(new MessageEvent('message', { data: JSON.parse(json), origin }));
 }
 
+// The XBlock's get_ticket(): each call resolves to a new ticket, ticket-1, ticket-2…
+export function ticketSource() {
+  let issued = 0;
+  return () => {
+    issued += 1;
+    return Promise.resolve(`ticket-${issued}`);
+  };
+}
+
 export function route(path, status, body) {
   state.routes.set(path, { status, body });
 }
