@@ -1,10 +1,24 @@
 // The IBAL XBlock journey in the xblock-sdk workbench with the course assistant
-// (CHAT_BACKEND=openai against a fake OpenAI-compatible server that streams its reply).
+// (CHAT_BACKEND=openai against a fake OpenAI-compatible server that streams its reply). The block has
+// a title and instructions for the assistant from the course team: they reach the model's system
+// prompt through the chat ticket the block signs, never through the page.
 import assert from 'node:assert/strict';
 import { after, before, describe } from 'node:test';
 
 import { newRecordedContext, screenshot } from './lib/browser.mjs';
-import { PREFIX, assertLinesInOrder, assertNoTokens, assertPopupLines, frame, storedTokens } from './lib/checks.mjs';
+import {
+  PREFIX,
+  assertCourseSocket,
+  assertLinesInOrder,
+  assertNoTokens,
+  assertPopupLines,
+  authFrames,
+  exactLine,
+  frame,
+  loggedUsageId,
+  storedTokens,
+  ticketsOf,
+} from './lib/checks.mjs';
 import { REPLY_RENDERED, REPLY_TEXT, startFakeOpenAi } from './lib/fake-openai.mjs';
 import { startXBlockStack } from './lib/scenario.mjs';
 import { journey } from './lib/steps.mjs';
@@ -13,10 +27,14 @@ import { ChatWidget, assertColour, assertReceivedBubble, signInWithPopup, waitUn
 const API_KEY = 'sk-e2e-fake-openai-key-4b1d9c';
 const QUESTION = 'What does photosynthesis produce?';
 const FOLLOW_UP = 'And where does it happen?';
-// The workbench scenario with a custom title and welcome message (ibal_xblock.py workbench_scenarios).
-const SCENARIO = 'ibalxblock.1';
-const TITLE = 'Ask the course assistant';
-const WELCOME = 'Hello! Ask me anything about this unit.';
+// The workbench scenario with a title, a welcome message and assistant instructions
+// (ibal_xblock.py workbench_scenarios).
+const SCENARIO = 'ibalxblock.3';
+const TITLE = 'Photosynthesis helper';
+const WELCOME = 'Ask me about photosynthesis.';
+const INSTRUCTIONS = 'Answer in two sentences at most.\nNever give the answers to the graded quiz.';
+// The operator's prompt (CHAT_SYSTEM_PROMPT), with the placeholders the gateway fills in.
+const PROMPT = 'You are the course assistant of course [{course_id}], unit [{block_id}].';
 
 describe('XBlock journey in the workbench, course assistant (CHAT_BACKEND=openai, streamed reply)', () => {
   let stack;
@@ -24,7 +42,14 @@ describe('XBlock journey in the workbench, course assistant (CHAT_BACKEND=openai
   let rec;
   let page;
   let widget;
+  let block; // the block's usage id
   const step = journey('assistant', () => [page]);
+
+  /** The system prompt the model must get: the operator's, then what the course team signed for this block. */
+  const expectedPrompt = () =>
+    `${PROMPT.replace('{course_id}', '').replace('{block_id}', block)}\n\n` +
+    `This chat is titled "${TITLE}".\n\n` +
+    `Instructions from the course team for this chat:\n${INSTRUCTIONS}`;
 
   before(async () => {
     llm = await startFakeOpenAi({ gapMs: 80 });
@@ -33,6 +58,7 @@ describe('XBlock journey in the workbench, course assistant (CHAT_BACKEND=openai
       OPENAI_BASE_URL: llm.baseUrl,
       OPENAI_API_KEY: API_KEY,
       OPENAI_MODEL: 'fake-model',
+      CHAT_SYSTEM_PROMPT: PROMPT,
     });
   });
   after(async () => {
@@ -51,6 +77,13 @@ describe('XBlock journey in the workbench, course assistant (CHAT_BACKEND=openai
     widget = new ChatWidget(page);
     await widget.expectStartState(WELCOME);
     assert.equal((await widget.root.locator('.ibal-title').textContent()).trim(), TITLE);
+    block = loggedUsageId(rec.texts('page'));
+    // The instructions travel only inside the signed ticket: the block's HTML and the settings it
+    // gives its JavaScript do not hold them. (The workbench prints the scenario's XML elsewhere on
+    // the page, instructions included: a workbench feature, not the block's.)
+    const blockHtml = await page.locator('[data-block-type="ibalxblock"]').evaluate((el) => el.outerHTML);
+    assert.match(blockHtml, /xblock_json_init_args|json\/xblock-args/, "the block's element holds its JavaScript settings");
+    for (const line of INSTRUCTIONS.split('\n')) assert.ok(!blockHtml.includes(line), `the block's HTML does not carry the instructions: "${line}"`);
     await screenshot(page, 'assistant-01-start');
   });
 
@@ -58,6 +91,9 @@ describe('XBlock journey in the workbench, course assistant (CHAT_BACKEND=openai
     const navs = await signInWithPopup(widget, rec);
     assert.ok(navs[0].startsWith(`${stack.gateway.url}/oauth/openedx/login?`), `the popup opens at the gateway: ${navs[0]}`);
     await widget.expectConnected('alice');
+    const { info } = await assertCourseSocket(rec, stack, { student: 'alice', usageId: block, title: TITLE, instructions: INSTRUCTIONS });
+    assert.equal(info.backend, 'openai');
+    assert.equal(info.context.title, TITLE, 'the gateway knows the title from the ticket');
     await screenshot(page, 'assistant-02-connected');
   });
 
@@ -119,6 +155,11 @@ describe('XBlock journey in the workbench, course assistant (CHAT_BACKEND=openai
     assert.equal(body.model, 'fake-model');
     assert.deepEqual(body.messages.at(-1), { role: 'user', content: QUESTION });
     assert.equal(llm.requests[0].authorization, `Bearer ${API_KEY}`);
+    // The system prompt: the operator's with this unit filled in, then the block's title and the
+    // course team's instructions, as the block signed them in the ticket.
+    assert.equal(body.messages[0].role, 'system', 'the first message is the system prompt');
+    assert.equal(body.messages[0].content, expectedPrompt(), 'the system prompt names the block, its title and its instructions');
+    assert.equal(body.messages.filter((m) => m.role === 'system').length, 1, 'one system message');
   });
 
   step('the red Close Chat returns to the start state with the messages cleared', async () => {
@@ -176,6 +217,13 @@ describe('XBlock journey in the workbench, course assistant (CHAT_BACKEND=openai
       { role: 'assistant', content: REPLY_TEXT },
       { role: 'user', content: FOLLOW_UP },
     ], 'the conversation so far goes to the LLM');
+    assert.deepEqual(history[0], { role: 'system', content: expectedPrompt() }, 'after the restart, the new ticket gives the same system prompt');
+    // Every connection asked the block for a fresh ticket: the first, after Close/Start, after the restart.
+    const tickets = await ticketsOf(rec);
+    const sent = authFrames(rec).map((a) => a.ticket);
+    assert.equal(sent.length, 3, 'three sockets authenticated: the first, after Close and Start Chat, after the restart');
+    assert.equal(new Set(sent).size, 3, 'each socket was opened with a ticket of its own');
+    assert.ok(sent.every((t) => tickets.includes(t)), "each of them minted by the block's handler");
     await screenshot(page, 'assistant-09-after-restart');
   });
 
@@ -184,7 +232,7 @@ describe('XBlock journey in the workbench, course assistant (CHAT_BACKEND=openai
     await widget.expectStartState(WELCOME);
   });
 
-  step('the console shows the documented [IbalXBlock] lines, and never a whole token', async () => {
+  step('the console shows the documented [IbalXBlock] lines, and never a whole token or ticket', async () => {
     const { gateway, lms, workbench } = stack;
     const lines = rec.texts('page');
     assertLinesInOrder(
@@ -198,9 +246,11 @@ describe('XBlock journey in the workbench, course assistant (CHAT_BACKEND=openai
         `${PREFIX} Opening OAuth2 authorize popup: ${gateway.url}/oauth/openedx/login?`,
         `${PREFIX} Sign-in result received from the popup`,
         `${PREFIX} Signed in as alice; access token: `,
-        `${PREFIX} Opening WebSocket connection to: ${gateway.url.replace('http', 'ws')}/ws/chat/?`,
+        `${PREFIX} Chat ticket fetched (expires in 300 s)`,
+        `${PREFIX} Chat ticket received from the course`,
+        exactLine(`${PREFIX} Opening WebSocket connection to: ${gateway.url.replace('http', 'ws')}/ws/chat/`),
         `${PREFIX} WebSocket connection opened`,
-        `${PREFIX} Using access_token for WebSocket: `,
+        /^\[IbalXBlock\] Using access_token for WebSocket: \S+, with the course's chat ticket$/,
         frame('user_info'),
         `${PREFIX} Authenticated on the chat as alice`,
         frame('history'),
@@ -213,10 +263,14 @@ describe('XBlock journey in the workbench, course assistant (CHAT_BACKEND=openai
         `${PREFIX} Closing the WebSocket connection`,
         `${PREFIX} Start Chat button activated`,
         `${PREFIX} Access token found in localStorage: `,
+        `${PREFIX} Chat ticket fetched (expires in 300 s)`,
+        `${PREFIX} Chat ticket received from the course`,
         `${PREFIX} WebSocket connection opened`,
         `${PREFIX} Authenticated on the chat as alice`,
         /^\[IbalXBlock\] WebSocket connection closed \(code \d+/,
         `${PREFIX} Reconnecting in `,
+        `${PREFIX} Chat ticket fetched (expires in 300 s)`,
+        `${PREFIX} Chat ticket received from the course`,
         `${PREFIX} WebSocket connection opened`,
         `${PREFIX} Authenticated on the chat as alice`,
         `${PREFIX} Close Chat button activated`,
@@ -230,9 +284,11 @@ describe('XBlock journey in the workbench, course assistant (CHAT_BACKEND=openai
     assert.deepEqual(rec.pageErrors, [], 'no uncaught errors in the pages');
     assert.deepEqual(rec.httpErrors, [], 'no failed requests');
 
-    const secrets = [...(await storedTokens(page, gateway.url)), ...lms.log.issued.map((i) => i.token), API_KEY];
+    const tickets = await ticketsOf(rec);
+    const secrets = [...(await storedTokens(page, gateway.url)), ...lms.log.issued.map((i) => i.token), API_KEY, ...tickets];
     assertNoTokens(rec.texts(), secrets, "alice's console");
     assertNoTokens(gateway.log().split('\n'), secrets, 'the gateway log');
+    assertNoTokens(workbench.proc.log().split('\n'), [...tickets, ...stack.tickets.privateKeyLines], 'the workbench log');
   });
   // docs/protocol.md, close codes: "1001 going away: the gateway is restarting; reconnect with
   // backoff". A gateway stopped with SIGTERM (an orchestrator's restart) should say so to every

@@ -12,7 +12,7 @@ import { after, before, describe } from 'node:test';
 import { newRecordedContext, screenshot } from './lib/browser.mjs';
 import { startCoopProxy } from './lib/coop-proxy.mjs';
 import { freePort } from './lib/processes.mjs';
-import { PREFIX, assertLinesInOrder, assertNoTokens, storedTokens } from './lib/checks.mjs';
+import { PREFIX, assertCourseSocket, assertLinesInOrder, assertNoTokens, exactLine, loggedUsageId, storedTokens, ticketsOf } from './lib/checks.mjs';
 import { startXBlockStack } from './lib/scenario.mjs';
 import { journey } from './lib/steps.mjs';
 import { ChatWidget, waitUntil } from './lib/widget.mjs';
@@ -73,11 +73,13 @@ describe('XBlock sign-in from a course page with Cross-Origin-Opener-Policy: sam
     );
     await widget.expectConnected('alice', { timeoutMs: 15000 });
     await waitUntil(() => popup.isClosed(), 'the popup should close itself after the hand-over', { timeoutMs: 5000 });
+    // The course page asked its block for a ticket (through the same proxy) and the chat is in the unit.
+    await assertCourseSocket(rec, stack, { student: 'alice', usageId: loggedUsageId(rec.texts('page')), title: 'IBAL Chat' });
     await widget.send('Signed in through the hand-over');
     await screenshot(page, 'coop-03-connected');
   });
 
-  step('the console tells the story, without a whole token', async () => {
+  step('the console tells the story, without a whole token or ticket', async () => {
     const lines = rec.texts('page');
     assertLinesInOrder(
       lines,
@@ -86,6 +88,9 @@ describe('XBlock sign-in from a course page with Cross-Origin-Opener-Policy: sam
         `${PREFIX} Opening OAuth2 authorize popup: ${stack.gateway.url}/oauth/openedx/login?`,
         `${PREFIX} Sign-in result fetched from the gateway`,
         `${PREFIX} Signed in as alice; access token: `,
+        `${PREFIX} Chat ticket fetched (expires in 300 s)`,
+        `${PREFIX} Chat ticket received from the course`,
+        exactLine(`${PREFIX} Opening WebSocket connection to: ${stack.gateway.url.replace('http', 'ws')}/ws/chat/`),
         `${PREFIX} WebSocket connection opened`,
         `${PREFIX} Authenticated on the chat as alice`,
       ],
@@ -97,8 +102,10 @@ describe('XBlock sign-in from a course page with Cross-Origin-Opener-Policy: sam
     // While the result is pending the widget's polls are answered 404 {"error":{"code":"pending"}}.
     const unexpected = rec.httpErrors.filter((e) => !e.startsWith(`404 GET ${stack.gateway.url}/oauth/openedx/result?handle=`));
     assert.deepEqual(unexpected, [], 'no failed requests besides the pending polls');
-    const secrets = [...(await storedTokens(page, stack.gateway.url)), ...stack.lms.log.issued.map((i) => i.token)];
+    const tickets = await ticketsOf(rec);
+    const secrets = [...(await storedTokens(page, stack.gateway.url)), ...stack.lms.log.issued.map((i) => i.token), ...tickets];
     assertNoTokens(rec.texts(), secrets, "alice's console");
     assertNoTokens(stack.gateway.log().split('\n'), secrets, 'the gateway log');
+    assertNoTokens(stack.workbench.proc.log().split('\n'), [...tickets, ...stack.tickets.privateKeyLines], 'the workbench log');
   });
 });

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe } from 'node:test';
 
 import { launchBrowser, newRecordedContext, screenshot } from './lib/browser.mjs';
-import { PREFIX, assertLinesInOrder, assertNoTokens, frame, storedTokens } from './lib/checks.mjs';
+import { PREFIX, assertLinesInOrder, assertNoTokens, authFrames, exactLine, frame, receivedFrames, socketsOf, storedTokens } from './lib/checks.mjs';
 import { stopAll } from './lib/processes.mjs';
 import { startGateway } from './lib/stack.mjs';
 import { journey } from './lib/steps.mjs';
@@ -55,6 +55,16 @@ describe('standalone page of the gateway (LOCAL_ACCOUNTS=true, room chat)', () =
     await widget.expectConnected(USERNAME);
   });
 
+  step("without a course there is no ticket: the socket is in the gateway's own context", async () => {
+    const [socket] = socketsOf(rec);
+    assert.equal(socket?.url, `${gateway.url.replace(/^http/, 'ws')}/ws/chat/`, 'the socket URL carries nothing');
+    const [auth] = authFrames(rec);
+    assert.equal(auth?.type, 'auth', 'the first frame is auth');
+    assert.equal('ticket' in auth, false, 'the standalone page has no chat ticket to send');
+    const [info] = receivedFrames(rec, 'user_info');
+    assert.deepEqual(info?.context, { source: 'gateway', course_id: '', block_id: '', title: '' }, "user_info: the gateway's own context");
+  });
+
   step('a message sent in the room is acknowledged by the gateway', async () => {
     const b = await widget.send(MESSAGE);
     assert.equal(b.text, MESSAGE);
@@ -70,7 +80,9 @@ describe('standalone page of the gateway (LOCAL_ACCOUNTS=true, room chat)', () =
         `${PREFIX} Start Chat button activated`,
         `${PREFIX} Creating the account ${USERNAME}`,
         `${PREFIX} Signed in as ${USERNAME}; access token: `,
+        exactLine(`${PREFIX} Opening WebSocket connection to: ${gateway.url.replace('http', 'ws')}/ws/chat/`),
         `${PREFIX} WebSocket connection opened`,
+        /^\[IbalXBlock\] Using access_token for WebSocket: [^…\s]{0,8}…$/,
         `${PREFIX} Authenticated on the chat as ${USERNAME}`,
         frame('message'),
       ],

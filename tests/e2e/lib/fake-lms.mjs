@@ -33,6 +33,18 @@ export const USERS = {
     email: 'bob@example.com',
     name: 'Bob Nguyen',
   },
+  carol: {
+    username: 'carol',
+    anonymous_id: '7d6c5b4a39281706f5e4d3c2b1a09f8e',
+    email: 'carol@example.com',
+    name: 'Carol Diaz',
+  },
+  dave: {
+    username: 'dave',
+    anonymous_id: 'c0ffee00d15ea5e0ba5eba11deadbeef',
+    email: 'dave@example.com',
+    name: 'Dave Okafor',
+  },
 };
 
 const b64url = (buf) => Buffer.from(buf).toString('base64url');

@@ -1,6 +1,8 @@
 // A fake OpenAI-compatible server, in-process: `POST /v1/chat/completions` with `stream: true`
 // answers Server-Sent Events, one `data: {"choices":[{"delta":{"content":…}}]}` chunk every
-// `gapMs`, then a usage chunk and `data: [DONE]`; `GET /v1/models` lists one model.
+// `gapMs`, then a usage chunk and `data: [DONE]`; `GET /v1/models` lists one model. Every completion
+// request is kept in `requests` ({body, authorization}), in order: what the model was asked, the
+// system prompt included.
 import http from 'node:http';
 
 /** The reply, token by token. Markdown on purpose: the widget renders assistant replies. */

@@ -86,14 +86,29 @@ export async function startGateway(name, { port, env = {} } = {}) {
   return gateway;
 }
 
-/** Starts the xblock-sdk workbench (xblock-widget/xblock/run-workbench.sh) with GATEWAY_URL. */
-export async function startWorkbench(name, { gatewayUrl, port } = {}) {
+/**
+ * Starts the xblock-sdk workbench (xblock-widget/xblock/run-workbench.sh) with GATEWAY_URL. `env`
+ * adds the block's other settings (TICKET_PRIVATE_KEY, TICKET_KEY_ID, TICKET_ISSUER, SIGN_IN…, read
+ * by tests/workbench_settings.py) and IBAL_WORKBENCH_STAFF (the students the workbench treats as
+ * course staff).
+ */
+export async function startWorkbench(name, { gatewayUrl, port, env = {} } = {}) {
   requireFile(XBLOCK_PYTHON, 'create the XBlock virtualenv (scripts/test-e2e.sh does)');
   port ??= await freePort();
   const url = `http://127.0.0.1:${port}`;
   const tmp = tempDir(`${name}-workbench`);
   const proc = startProcess(`${name}-workbench`, 'bash', [RUN_WORKBENCH, XBLOCK_PYTHON, `127.0.0.1:${port}`], {
     env: {
+      // The block's settings come from here only, not from this shell (an empty value is unset).
+      WS_URL: '',
+      WIDGET_VERSION: '',
+      TICKET_PRIVATE_KEY: '',
+      TICKET_KEY_ID: '',
+      TICKET_ISSUER: '',
+      TICKET_TTL: '',
+      SIGN_IN: '',
+      IBAL_WORKBENCH_STAFF: '',
+      ...env,
       GATEWAY_URL: gatewayUrl,
       IBAL_WORKBENCH_VAR_DIR: tmp.dir,
       PYTHONUNBUFFERED: '1',

@@ -137,11 +137,14 @@ export class ChatWidget {
     return this.bubbles.evaluateAll((nodes) =>
       nodes.map((n) => {
         const time = n.querySelector('time.ibal-msg-time');
+        const badge = n.querySelector('.ibal-msg-meta .ibal-msg-badge');
         return {
           classes: [...n.classList],
           id: n.getAttribute('data-id'),
           busy: n.getAttribute('aria-busy'),
           sender: n.querySelector('.ibal-msg-sender')?.textContent.trim() ?? '',
+          // The sender's course role badge (staff, instructor), when there is one.
+          badge: badge ? { role: badge.getAttribute('data-role'), text: badge.textContent.trim() } : null,
           datetime: time?.getAttribute('datetime') ?? null,
           timeText: time?.textContent.trim() ?? null,
           state: n.querySelector('.ibal-msg-state')?.textContent.trim() ?? null,
