@@ -17,13 +17,15 @@ use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::gateway::{Gateway, Ws};
-use crate::scenarios::{Ctx, Outcome, ROOM_SIZE, ROOM_USERS, open_many, psql, truncate};
+use crate::lms::Lms;
+use crate::scenarios::{Ctx, Outcome, ROOM_SIZE, ROOM_USERS, open_chats, psql, truncate};
 use crate::servers::cpu_seconds;
 use crate::stats::{Row, Samples, Verdict, ratio};
 
 const ROOMS: usize = 4;
 const SOCKETS: usize = ROOMS * ROOM_SIZE;
-/// Messages per second offered, all senders together (issue 8's figure); every socket sends its share.
+const COURSE: &str = "course-v1:bench+fanout+1";
+/// Messages per second offered, all senders together (the scenario's target); every socket sends its share.
 const OFFERED: u32 = 5_000;
 
 /// One schedule: `rate` messages per second for `warm` (not measured) + `measure`.
@@ -37,7 +39,7 @@ struct Phase {
 }
 
 /// A reference rate well inside what one PostgreSQL stores here, first, so that fan-out's own latency shows
-/// without a backlog; then issue 8's rate.
+/// without a backlog; then the target rate.
 const PHASES: [Phase; 2] = [
     Phase { tag: 1, rate: 500, warm: Duration::from_secs(1), measure: Duration::from_secs(5) },
     Phase { tag: 2, rate: OFFERED, warm: Duration::from_secs(2), measure: Duration::from_secs(8) },
@@ -47,7 +49,8 @@ const DRAIN: Duration = Duration::from_secs(10);
 /// A sender this many messages ahead of its acknowledgements skips its turn (counted): an overloaded
 /// gateway then gets a bounded backlog, which it works off within `DRAIN`, not an unbounded one.
 const MAX_BEHIND: u64 = 200;
-/// Both replicas answer as one public URL, hence one token issuer, as behind a load balancer.
+/// Both replicas answer as one public URL, hence one token issuer and one audience for the LMS's tickets,
+/// as behind a load balancer.
 const PUBLIC_URL: &str = "http://ibal-bench.test";
 
 pub async fn fanout(ctx: &Ctx) -> Result<Outcome, String> {
@@ -114,31 +117,32 @@ async fn start_replicas(
         if let Some(redis) = redis {
             env.push(("REDIS_URL", redis.to_owned()));
         }
-        replicas.push(Gateway::start(&ctx.gateway_bin, ctx.dir(&format!("{tag}-replica{i}")), &env).await?);
+        replicas.push(ctx.gateway(ctx.dir(&format!("{tag}-replica{i}")), &env).await?);
     }
     Ok(replicas)
 }
 
 async fn run(ctx: &Ctx, db_url: &str, redis: Option<&str>, n: usize, tag: &str) -> Result<Vec<Run>, String> {
     let replicas = start_replicas(ctx, db_url, redis, n, tag).await?;
-    let result = drive(&replicas).await;
+    let result = drive(&replicas, &ctx.lms).await;
     for gw in replicas {
         gw.stop().await;
     }
     result
 }
 
-/// Users come from the first replica; socket i sits in room i / ROOM_SIZE, on replica (i % ROOM_SIZE) % n,
-/// so every room has members on every replica. Each phase opens its own sockets.
-async fn drive(replicas: &[Gateway]) -> Result<Vec<Run>, String> {
-    let tokens = replicas.first().ok_or("no replica")?.tokens(ROOM_USERS).await?;
+/// Users sign in at the first replica; socket i sits in room i / ROOM_SIZE, on replica (i % ROOM_SIZE) % n,
+/// so every room has members on every replica. Each phase opens its own sockets, with tickets minted for it.
+async fn drive(replicas: &[Gateway], lms: &Lms) -> Result<Vec<Run>, String> {
+    let first = replicas.first().ok_or("no replica")?;
+    let learners = first.learners(lms, COURSE, ROOM_USERS).await?;
     let placement: Vec<usize> = (0..SOCKETS).map(|i| (i % ROOM_SIZE) % replicas.len()).collect();
-    let urls: Vec<String> = (0..SOCKETS)
-        .map(|i| replicas[placement[i]].ws_url("course-v1:bench+fanout+1", &format!("fanout-{}", i / ROOM_SIZE)))
-        .collect();
+    let urls: Vec<String> = placement.iter().map(|&r| replicas[r].chat_url()).collect();
+    let blocks: Vec<String> = (0..SOCKETS).map(|i| format!("fanout-{}", i / ROOM_SIZE)).collect();
     let mut runs = Vec::with_capacity(PHASES.len());
     for phase in PHASES {
-        let sockets = open_many(&urls, Some(&tokens), true).await?;
+        let seats = lms.seats(&first.audience, &learners, COURSE, &blocks)?;
+        let sockets = open_chats(&urls, &seats, true, ROOMS).await?;
         let cpu_before: Vec<f64> = replicas.iter().map(|g| g.cpu_seconds().unwrap_or(0.0)).collect();
         let harness_before = cpu_seconds(std::process::id()).unwrap_or(0.0);
         let mut run = paced(sockets, placement.clone(), phase).await;

@@ -1,8 +1,9 @@
 //! The gateway under test: a release binary started on a free loopback port with a fresh data directory,
-//! and the clients' side of its API (local accounts, the chat WebSocket).
+//! trusting the harness's LMS, and the clients' side of its API (LMS sign-in, the chat WebSocket).
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -13,10 +14,14 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+use crate::lms::{Learner, Lms};
 use crate::servers::{cpu_seconds, free_port, rss_kib};
 
 pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
+/// The block whose ticket signs a learner in; sign-in records the learner's role in the course, not a
+/// conversation, so any block of the course would do.
+const SIGN_IN_BLOCK: &str = "bench-sign-in";
 const SECRET_KEY: &str = "6962616c2d62656e63682d6f6e6c792d6e6f742d612d7265616c2d7365637265";
 
 pub struct Gateway {
@@ -24,13 +29,31 @@ pub struct Gateway {
     pub port: u16,
     pub dir: PathBuf,
     pub http: reqwest::Client,
+    /// The origin of its PUBLIC_URL: the audience of the tickets it accepts.
+    pub audience: String,
+}
+
+/// What one chat socket authenticates with: its user's access token and a ticket for the block it chats in.
+#[derive(Clone)]
+pub struct Seat {
+    pub token: Arc<str>,
+    pub ticket: Arc<str>,
 }
 
 impl Gateway {
-    /// Starts the binary with the harness's defaults plus `env` (which wins), and waits for `/health`.
-    pub async fn start(bin: &Path, dir: PathBuf, env: &[(&str, String)]) -> Result<Self, String> {
+    /// Starts the binary with the harness's defaults, trusting `lms`, plus `env` (which wins), and waits for
+    /// `/health`.
+    pub async fn start(bin: &Path, lms: &Lms, dir: PathBuf, env: &[(&str, String)]) -> Result<Self, String> {
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let port = free_port()?;
+        let public_url = env
+            .iter()
+            .find(|(k, _)| *k == "PUBLIC_URL")
+            .map_or_else(|| format!("http://127.0.0.1:{port}"), |(_, v)| v.clone());
+        let audience = reqwest::Url::parse(&public_url)
+            .map_err(|e| format!("PUBLIC_URL {public_url}: {e}"))?
+            .origin()
+            .ascii_serialization();
         let log = std::fs::File::create(dir.join("gateway.log")).map_err(|e| e.to_string())?;
         let log2 = log.try_clone().map_err(|e| e.to_string())?;
         let mut cmd = Command::new(bin);
@@ -38,17 +61,16 @@ impl Gateway {
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("BIND_ADDR", format!("127.0.0.1:{port}"))
-            .env("PUBLIC_URL", format!("http://127.0.0.1:{port}"))
+            .env("PUBLIC_URL", &public_url)
             .env("DATABASE_URL", format!("sqlite://{}/ibal.db", dir.display()))
             .env("DATA_DIR", dir.display().to_string())
             .env("SECRET_KEY", SECRET_KEY)
             .env("DEBUG", "false")
             .env("LOG_FORMAT", "json")
             .env("RUST_LOG", "warn")
-            .env("LOCAL_ACCOUNTS", "true")
             .env("CHAT_MAX_SOCKETS_PER_USER", "1000000")
             .env("CHAT_MESSAGES_PER_MINUTE", "100000000");
-        for (k, v) in env {
+        for (k, v) in lms.gateway_env().iter().chain(env) {
             cmd.env(k, v);
         }
         let child = cmd
@@ -64,7 +86,7 @@ impl Gateway {
             .timeout(Duration::from_secs(30))
             .build()
             .map_err(|e| e.to_string())?;
-        let mut gw = Gateway { child, port, dir, http };
+        let mut gw = Gateway { child, port, dir, http, audience };
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         loop {
             if let Ok(r) = gw.http.get(gw.url("/health")).send().await
@@ -86,8 +108,9 @@ impl Gateway {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
-    pub fn ws_url(&self, course: &str, block: &str) -> String {
-        format!("ws://127.0.0.1:{}/ws/chat/?course_id={course}&block_id={block}", self.port)
+    /// The chat WebSocket. Its query names no context: the ticket in the `auth` frame does.
+    pub fn chat_url(&self) -> String {
+        format!("ws://127.0.0.1:{}/ws/chat/", self.port)
     }
 
     pub fn rss_kib(&self) -> Option<u64> {
@@ -98,27 +121,36 @@ impl Gateway {
         cpu_seconds(self.child.id()?)
     }
 
-    /// Registers a local account through the real API; returns its access token.
-    pub async fn register(&self, username: &str) -> Result<String, String> {
+    /// Signs in one learner as the chat widget does: a ticket from the LMS exchanged for an access token.
+    pub async fn sign_in(&self, lms: &Lms, user: usize, course: &str) -> Result<String, String> {
+        let ticket = lms.ticket(&self.audience, user, course, SIGN_IN_BLOCK)?;
         let r = self
             .http
-            .post(self.url("/api/v1/auth/register"))
-            .json(&json!({"username": username, "password": "bench-password-1234"}))
+            .post(self.url("/oauth2/token"))
+            .form(&[
+                ("grant_type", "urn:ietf:params:oauth:grant-type:token-exchange"),
+                ("subject_token_type", "urn:ibal:params:oauth:token-type:chat-ticket"),
+                ("subject_token", ticket.as_str()),
+                ("client_id", "ibal-widget"),
+            ])
             .send()
             .await
             .map_err(|e| e.to_string())?;
         let status = r.status();
         let body: Value = r.json().await.map_err(|e| e.to_string())?;
-        body["access_token"].as_str().map(str::to_owned).ok_or_else(|| format!("register {username}: {status} {body}"))
+        body["access_token"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| format!("sign-in of bench{user}: {status} {body}"))
     }
 
-    /// Registers `n` accounts (the sign-in limiter allows 10 per address).
-    pub async fn tokens(&self, n: usize) -> Result<Vec<String>, String> {
-        let mut tokens = Vec::with_capacity(n);
+    /// Signs in `n` learners of `course` (sign-ins share a limiter of 10 per client address).
+    pub async fn learners(&self, lms: &Lms, course: &str, n: usize) -> Result<Vec<Learner>, String> {
+        let mut learners = Vec::with_capacity(n);
         for i in 0..n {
-            tokens.push(self.register(&format!("bench{i}")).await?);
+            learners.push(Learner { n: i, token: self.sign_in(lms, i, course).await?.into() });
         }
-        Ok(tokens)
+        Ok(learners)
     }
 
     pub async fn stop(mut self) {
@@ -158,26 +190,37 @@ pub async fn next_text(ws: &mut Ws, within: Duration) -> Result<String, String> 
     }
 }
 
-/// Sends the `auth` frame and reads up to `user_info` (and `history` when `with_history`).
-pub async fn authenticate(ws: &mut Ws, token: &str, with_history: bool) -> Result<(), String> {
-    ws.send(Message::text(json!({"type": "auth", "token": token}).to_string())).await.map_err(|e| e.to_string())?;
-    let mut seen_user_info = false;
+/// Sends the `auth` frame with the seat's token and ticket and reads up to `user_info` (and `history` when
+/// `with_history`); returns the conversation the gateway put the socket in.
+pub async fn authenticate(ws: &mut Ws, seat: &Seat, with_history: bool) -> Result<String, String> {
+    let frame = json!({"type": "auth", "token": &*seat.token, "ticket": &*seat.ticket});
+    ws.send(Message::text(frame.to_string())).await.map_err(|e| e.to_string())?;
+    let mut conversation = None;
     loop {
         let text = next_text(ws, Duration::from_secs(15)).await?;
-        let kind = serde_json::from_str::<Value>(&text).ok().and_then(|v| v["type"].as_str().map(str::to_owned));
-        match kind.as_deref() {
-            Some("user_info") if !with_history => return Ok(()),
-            Some("user_info") => seen_user_info = true,
-            Some("history") if seen_user_info => return Ok(()),
+        let frame = serde_json::from_str::<Value>(&text).unwrap_or(Value::Null);
+        match frame["type"].as_str() {
+            Some("user_info") => {
+                let id = frame["conversation_id"].as_str().unwrap_or_default().to_owned();
+                if !with_history {
+                    return Ok(id);
+                }
+                conversation = Some(id);
+            }
+            Some("history") => {
+                if let Some(id) = conversation.take() {
+                    return Ok(id);
+                }
+            }
             Some("error") => return Err(format!("auth refused: {text}")),
             _ => {}
         }
     }
 }
 
-/// Connects and authenticates one chat socket.
-pub async fn open_chat(url: &str, token: &str, with_history: bool) -> Result<Ws, String> {
+/// Connects and authenticates one chat socket; returns it and its conversation.
+pub async fn open_chat(url: &str, seat: &Seat, with_history: bool) -> Result<(Ws, String), String> {
     let mut ws = connect(url).await?;
-    authenticate(&mut ws, token, with_history).await?;
-    Ok(ws)
+    let conversation = authenticate(&mut ws, seat, with_history).await?;
+    Ok((ws, conversation))
 }

@@ -6,10 +6,6 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use aws_lc_rs::encoding::AsDer;
-use aws_lc_rs::rsa::{KeyPair, KeySize, PublicKeyComponents};
-use aws_lc_rs::signature::KeyPair as _;
-use base64::Engine;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use serde_json::{Value, json};
@@ -17,6 +13,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::gateway::Gateway;
+use crate::rsa::RsaKey;
 use crate::scenarios::{Outcome, raw_verify_rate, truncate};
 use crate::servers::serve_json;
 use crate::stats::{Row, Verdict, ratio};
@@ -43,18 +40,13 @@ pub struct Platform {
 }
 
 impl Platform {
-    /// A fresh RSA-2048 key (aws-lc-rs, as the gateway makes its own) and its JWKS served on loopback.
+    /// A fresh RSA-2048 key and its JWKS served on loopback.
     pub async fn start() -> Result<Self, String> {
-        let pair = KeyPair::generate(KeySize::Rsa2048).map_err(|_| "RSA key generation failed")?;
-        let der = pair.as_der().map_err(|_| "RSA key export failed")?;
-        let key = EncodingKey::from_rsa_pem(pkcs8_pem(der.as_ref()).as_bytes()).map_err(|e| e.to_string())?;
-        let components: PublicKeyComponents<Vec<u8>> = pair.public_key().into();
-        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-        let (n, e) = (b64.encode(&components.n), b64.encode(&components.e));
-        let public = DecodingKey::from_rsa_components(&n, &e).map_err(|e| e.to_string())?;
-        let jwks = json!({"keys": [{"kty": "RSA", "use": "sig", "alg": "RS256", "kid": KID, "n": n, "e": e}]});
+        let key = RsaKey::generate()?;
+        let jwks = json!({"keys": [key.jwk(KID)]});
         let (port, jwks_server) = serve_json(jwks.to_string()).await?;
-        Ok(Self { key, public, jwks_url: format!("http://127.0.0.1:{port}/api/lti/security/jwks"), jwks_server })
+        let jwks_url = format!("http://127.0.0.1:{port}/api/lti/security/jwks");
+        Ok(Self { key: key.signing, public: key.public, jwks_url, jwks_server })
     }
 
     /// `LTI_PLATFORMS` for the gateway: this platform, registered at start-up.
@@ -69,17 +61,6 @@ impl Platform {
     pub fn stop(self) {
         self.jwks_server.abort();
     }
-}
-
-fn pkcs8_pem(der: &[u8]) -> String {
-    let body = base64::engine::general_purpose::STANDARD.encode(der);
-    let mut pem = String::from("-----BEGIN PRIVATE KEY-----\n");
-    for line in body.as_bytes().chunks(64) {
-        pem.push_str(&String::from_utf8_lossy(line));
-        pem.push('\n');
-    }
-    pem.push_str("-----END PRIVATE KEY-----\n");
-    pem
 }
 
 const LTI: &str = "https://purl.imsglobal.org/spec/lti/claim";

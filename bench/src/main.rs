@@ -1,4 +1,4 @@
-//! `ibal-bench`: the gateway against baselines measured in the same run (issue 8). See bench/README.md.
+//! `ibal-bench`: the gateway against baselines measured in the same run. See bench/README.md.
 //!
 //! ```text
 //! ibal-bench [--out FILE] [--gateway PATH] [--only 1,2,3,4,5,6] [--sockets N] [--streams N] [--postgres URL|none]
@@ -9,7 +9,9 @@
 
 mod fanout;
 mod gateway;
+mod lms;
 mod lti;
+mod rsa;
 mod scenarios;
 mod servers;
 mod stats;
@@ -35,7 +37,7 @@ struct Args {
 fn usage() -> String {
     "usage: ibal-bench [--out FILE] [--gateway PATH] [--only 1,2,3,4,5,6] [--sockets N] [--streams N] \
      [--postgres URL|none] [--redis URL|none]\n\
-     scenarios (issue 8): 1 relay overhead, 2 connection density, 3 room throughput with persistence, \
+     scenarios: 1 relay overhead, 2 connection density, 3 room throughput with persistence, \
      4 streaming, 5 fan-out across replicas, 6 auth"
         .into()
 }
@@ -109,7 +111,7 @@ fn port_arg(argv: &[String], i: usize) -> u16 {
     argv.get(i).and_then(|v| v.parse().ok()).unwrap_or(0)
 }
 
-/// The scenarios, numbered as issue 8 numbers them.
+/// The scenarios, numbered 1 to 6.
 const TITLES: [&str; 6] = [
     "relay overhead",
     "connection density",
@@ -132,6 +134,7 @@ async fn run(args: Args) -> Result<(), String> {
     let work_dir = std::env::temp_dir().join(format!("ibal-bench-{}", std::process::id()));
     let ctx = Ctx {
         gateway_bin,
+        lms: lms::Lms::new()?,
         work_dir: work_dir.clone(),
         sockets: args.sockets,
         streams: args.streams,

@@ -1,6 +1,7 @@
 //! The scenarios. Each starts what it needs, measures the gateway and its baseline in the same run, and
 //! returns its rows and notes. Every loop is bounded in count and in time.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,13 +13,16 @@ use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::gateway::{Gateway, Ws, connect, next_text, open_chat};
+use crate::gateway::{Gateway, Seat, Ws, connect, next_text, open_chat};
+use crate::lms::Lms;
 use crate::lti;
 use crate::servers::{self, spawn_self, token_text};
 use crate::stats::{Row, Samples, Verdict, ratio};
 
 pub struct Ctx {
     pub gateway_bin: PathBuf,
+    /// The LMS every gateway of the run trusts: the harness signs its users in and its sockets into rooms.
+    pub lms: Lms,
     pub work_dir: PathBuf,
     pub sockets: usize,
     pub streams: usize,
@@ -35,6 +39,11 @@ pub struct Outcome {
 impl Ctx {
     pub fn dir(&self, name: &str) -> PathBuf {
         self.work_dir.join(name)
+    }
+
+    /// A gateway trusting the run's LMS, in its own data directory.
+    pub async fn gateway(&self, dir: PathBuf, env: &[(&str, String)]) -> Result<Gateway, String> {
+        Gateway::start(&self.gateway_bin, &self.lms, dir, env).await
     }
 }
 
@@ -130,20 +139,34 @@ async fn request_response(sockets: Vec<Ws>, warm: Duration, measure: Duration, m
     load
 }
 
-/// Opens (and authenticates, with tokens) one socket per URL, 32 at a time, in order.
-pub async fn open_many(urls: &[String], token: Option<&[String]>, with_history: bool) -> Result<Vec<Ws>, String> {
-    futures_util::stream::iter(urls.iter().enumerate())
-        .map(|(i, url)| async move {
-            match token {
-                Some(tokens) => open_chat(url, &tokens[i % tokens.len()], with_history).await,
-                None => connect(url).await,
-            }
-        })
+/// Opens `n` plain sockets to `url` (a baseline's), 32 at a time.
+pub async fn open_plain(url: &str, n: usize) -> Result<Vec<Ws>, String> {
+    futures_util::stream::iter(0..n).map(|_| connect(url)).buffered(32).collect::<Vec<_>>().await.into_iter().collect()
+}
+
+/// Opens one chat socket per seat, socket i at `urls[i]`, 32 at a time, in order, and checks that the
+/// gateway put them in `conversations` distinct conversations: the rooms the figures are reported for.
+pub async fn open_chats(
+    urls: &[String],
+    seats: &[Seat],
+    with_history: bool,
+    conversations: usize,
+) -> Result<Vec<Ws>, String> {
+    if urls.len() != seats.len() {
+        return Err(format!("{} URLs for {} seats", urls.len(), seats.len()));
+    }
+    let opened: Vec<(Ws, String)> = futures_util::stream::iter(urls.iter().zip(seats))
+        .map(|(url, seat)| open_chat(url, seat, with_history))
         .buffered(32)
         .collect::<Vec<_>>()
         .await
         .into_iter()
-        .collect()
+        .collect::<Result<_, _>>()?;
+    let found = opened.iter().map(|(_, id)| id.as_str()).collect::<HashSet<_>>().len();
+    if found != conversations {
+        return Err(format!("the gateway put {} sockets in {found} conversation(s), not {conversations}", seats.len()));
+    }
+    Ok(opened.into_iter().map(|(ws, _)| ws).collect())
 }
 
 fn first_error(load: &Load) -> Option<String> {
@@ -157,26 +180,25 @@ pub fn truncate(s: &str) -> String {
 // ---------------------------------------------------------------------------------------------
 // 1. Relay overhead.
 
+const RELAY_COURSE: &str = "course-v1:bench+relay+1";
+
 pub async fn relay(ctx: &Ctx) -> Result<Outcome, String> {
     let echo = spawn_self("echo", &[]).await?;
     let echo_url = format!("ws://127.0.0.1:{}/", echo.port);
-    let gw = Gateway::start(
-        &ctx.gateway_bin,
-        ctx.dir("relay"),
-        &[("CHAT_BACKEND", "websocket".into()), ("UPSTREAM_WS_URL", echo_url.clone())],
-    )
-    .await?;
-    let tokens = gw.tokens(1).await?;
+    let gw = ctx
+        .gateway(ctx.dir("relay"), &[("CHAT_BACKEND", "websocket".into()), ("UPSTREAM_WS_URL", echo_url.clone())])
+        .await?;
+    let learners = gw.learners(&ctx.lms, RELAY_COURSE, 1).await?;
     let mut out = Outcome::default();
     let (warm, measure) = (Duration::from_secs(1), Duration::from_secs(4));
     let mut throughput_10 = (0.0, 0.0);
     for n in [1usize, 10] {
-        let direct_urls = vec![echo_url.clone(); n];
-        let direct = request_response(open_many(&direct_urls, None, false).await?, warm, measure, 1_000_000).await;
-        let gw_urls: Vec<String> =
-            (0..n).map(|i| gw.ws_url("course-v1:bench+relay+1", &format!("relay-{i}"))).collect();
-        let through =
-            request_response(open_many(&gw_urls, Some(&tokens), false).await?, warm, measure, 1_000_000).await;
+        let direct = request_response(open_plain(&echo_url, n).await?, warm, measure, 1_000_000).await;
+        // A block per socket: each its own conversation with the upstream assistant.
+        let blocks: Vec<String> = (0..n).map(|i| format!("relay-{i}")).collect();
+        let seats = ctx.lms.seats(&gw.audience, &learners, RELAY_COURSE, &blocks)?;
+        let sockets = open_chats(&vec![gw.chat_url(); n], &seats, false, n).await?;
+        let through = request_response(sockets, warm, measure, 1_000_000).await;
         let (mut d, mut g) = (direct, through);
         let (d50, g50) = (d.samples.percentile_us(50.0), g.samples.percentile_us(50.0));
         let (d99, g99) = (d.samples.percentile_us(99.0), g.samples.percentile_us(99.0));
@@ -222,6 +244,8 @@ pub async fn relay(ctx: &Ctx) -> Result<Outcome, String> {
 
 struct Held {
     opened: usize,
+    /// Distinct conversations the gateway put the sockets in (none for plain sockets).
+    conversations: usize,
     failed: Vec<String>,
     elapsed: Duration,
     stop: watch::Sender<bool>,
@@ -237,10 +261,11 @@ impl Held {
     }
 }
 
-/// Opens `n` sockets, `concurrency` at a time, and keeps them open (reading) until released.
-async fn hold(urls: Vec<String>, tokens: Option<Arc<Vec<String>>>, concurrency: usize, limit: Duration) -> Held {
+/// Opens a socket per URL, `concurrency` at a time, and keeps them open (reading) until released; with
+/// seats, socket i authenticates as `seats[i]`.
+async fn hold(urls: Vec<String>, seats: Option<Arc<Vec<Seat>>>, concurrency: usize, limit: Duration) -> Held {
     let (stop, stop_rx) = watch::channel(false);
-    let (ready_tx, mut ready_rx) = mpsc::unbounded_channel::<Result<(), String>>();
+    let (ready_tx, mut ready_rx) = mpsc::unbounded_channel::<Result<Option<String>, String>>();
     let permits = Arc::new(Semaphore::new(concurrency));
     let n = urls.len();
     let start = Instant::now();
@@ -250,23 +275,26 @@ async fn hold(urls: Vec<String>, tokens: Option<Arc<Vec<String>>>, concurrency: 
     for (i, url) in urls.into_iter().enumerate() {
         let Ok(permit) = tokio::time::timeout_at(deadline, permits.clone().acquire_owned()).await else { break };
         let Ok(permit) = permit else { break };
-        let (tokens, ready, mut stop_rx, launched) =
-            (tokens.clone(), ready_tx.clone(), stop_rx.clone(), launched.clone());
+        let (seats, ready, mut stop_rx, launched) =
+            (seats.clone(), ready_tx.clone(), stop_rx.clone(), launched.clone());
         launched.fetch_add(1, Ordering::Relaxed);
         tasks.push(tokio::spawn(async move {
-            let opened = match &tokens {
-                Some(t) => open_chat(&url, &t[i % t.len()], true).await,
-                None => connect(&url).await,
+            let opened = match seats.as_deref().map(|s| s.get(i).ok_or("no seat for this socket")) {
+                Some(Ok(seat)) => open_chat(&url, seat, true).await.map(|(ws, id)| (ws, Some(id))),
+                Some(Err(e)) => Err(e.to_owned()),
+                None => connect(&url).await.map(|ws| (ws, None)),
             };
             drop(permit);
             let mut ws = match opened {
-                Ok(ws) => ws,
+                Ok((ws, conversation)) => {
+                    let _ = ready.send(Ok(conversation));
+                    ws
+                }
                 Err(e) => {
                     let _ = ready.send(Err(e));
                     return;
                 }
             };
-            let _ = ready.send(Ok(()));
             loop {
                 tokio::select! {
                     _ = stop_rx.changed() => break,
@@ -278,15 +306,19 @@ async fn hold(urls: Vec<String>, tokens: Option<Arc<Vec<String>>>, concurrency: 
     }
     drop(ready_tx);
     let launched = launched.load(Ordering::Relaxed);
-    let (mut opened, mut failed) = (0, Vec::new());
+    let (mut opened, mut failed, mut conversations) = (0, Vec::new(), HashSet::new());
     while opened + failed.len() < launched {
         match tokio::time::timeout_at(deadline + Duration::from_secs(20), ready_rx.recv()).await {
-            Ok(Some(Ok(()))) => opened += 1,
+            Ok(Some(Ok(conversation))) => {
+                opened += 1;
+                conversations.extend(conversation);
+            }
             Ok(Some(Err(e))) => failed.push(e),
             Ok(None) | Err(_) => break,
         }
     }
-    Held { opened, failed, elapsed: start.elapsed(), stop, tasks }
+    let elapsed = start.elapsed();
+    Held { opened, conversations: conversations.len(), failed, elapsed, stop, tasks }
 }
 
 /// The soft limit on open files of this process, from /proc/self/limits.
@@ -295,6 +327,8 @@ fn open_files_limit() -> Option<usize> {
     let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
     line.split_whitespace().nth(3)?.parse().ok()
 }
+
+const DENSITY_COURSE: &str = "course-v1:bench+density+1";
 
 pub async fn density(ctx: &Ctx) -> Result<Outcome, String> {
     let mut out = Outcome::default();
@@ -328,19 +362,28 @@ pub async fn density(ctx: &Ctx) -> Result<Outcome, String> {
     let base_per = (echo_after.saturating_sub(echo_before)) as f64 / base_opened.max(1) as f64;
 
     // The gateway: room backend, contexts of 10 sockets, every socket authenticated (user_info + history).
-    let gw = Gateway::start(&ctx.gateway_bin, ctx.dir("density"), &[("CHAT_BACKEND", "room".into())]).await?;
-    let tokens = Arc::new(gw.tokens(ROOM_USERS).await?);
-    // One socket per context first, so that conversations exist and the allocator is warm.
-    let urls: Vec<String> =
-        (0..n).map(|i| gw.ws_url("course-v1:bench+density+1", &format!("d-{}", i / ROOM_SIZE))).collect();
+    let gw = ctx.gateway(ctx.dir("density"), &[("CHAT_BACKEND", "room".into())]).await?;
+    let learners = gw.learners(&ctx.lms, DENSITY_COURSE, ROOM_USERS).await?;
+    let blocks: Vec<String> = (0..n).map(|i| format!("d-{}", i / ROOM_SIZE)).collect();
+    let (minting, minted_before) = (Instant::now(), ctx.lms.minted());
+    let seats = Arc::new(ctx.lms.seats(&gw.audience, &learners, DENSITY_COURSE, &blocks)?);
+    let (minted, minting) = (ctx.lms.minted() - minted_before, minting.elapsed());
+    // A moment for the gateway to settle after the sign-ins before its memory is read.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let before = gw.rss_kib().unwrap_or(0);
-    let held = hold(urls, Some(tokens), concurrency, limit).await;
+    let held = hold(vec![gw.chat_url(); n], Some(seats), concurrency, limit).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let after = gw.rss_kib().unwrap_or(0);
-    let (opened, elapsed) = (held.opened, held.elapsed);
+    let (opened, elapsed, conversations) = (held.opened, held.elapsed, held.conversations);
     if let Some(e) = held.failed.first() {
         out.notes.push(format!("density gateway: {} failed, first: {}", held.failed.len(), truncate(e)));
+    }
+    let rooms = opened.div_ceil(ROOM_SIZE);
+    if held.failed.is_empty() && conversations != rooms {
+        out.notes.push(format!(
+            "density gateway: the {opened} sockets landed in {conversations} conversation(s), not {rooms} rooms of \
+             {ROOM_SIZE}"
+        ));
     }
     held.release().await;
     gw.stop().await;
@@ -365,8 +408,12 @@ pub async fn density(ctx: &Ctx) -> Result<Outcome, String> {
     ));
     out.notes.push(format!(
         "density: gateway RSS {before} → {after} KiB for {opened} sockets in {:.1} s ({concurrency} connecting at a \
-         time, contexts of {ROOM_SIZE}); echo RSS {echo_before} → {echo_after} KiB for {base_opened} in {:.1} s",
+         time, {conversations} rooms of {ROOM_SIZE}, each socket entering its room with a ticket; the {} tickets, \
+         one per user and room, were signed beforehand in {:.1} s); echo RSS {echo_before} → {echo_after} KiB for \
+         {base_opened} in {:.1} s",
         elapsed.as_secs_f64(),
+        minted,
+        minting.as_secs_f64(),
         base_elapsed.as_secs_f64()
     ));
     Ok(out)
@@ -376,7 +423,10 @@ pub async fn density(ctx: &Ctx) -> Result<Outcome, String> {
 // 3. Room throughput with persistence.
 
 const ROOM_CONNS: usize = 50;
+const ROOM_COURSE: &str = "course-v1:bench+room+1";
 pub const ROOM_SIZE: usize = 10;
+/// Sockets are spread over this many learners, so each room has sockets of 5 users (the sign-in limiter
+/// allows 10 per address).
 pub const ROOM_USERS: usize = 5;
 
 pub async fn room(ctx: &Ctx) -> Result<Outcome, String> {
@@ -384,7 +434,7 @@ pub async fn room(ctx: &Ctx) -> Result<Outcome, String> {
     let echo = spawn_self("echo", &[]).await?;
     let echo_url = format!("ws://127.0.0.1:{}/", echo.port);
     let baseline = request_response(
-        open_many(&vec![echo_url; ROOM_CONNS], None, false).await?,
+        open_plain(&echo_url, ROOM_CONNS).await?,
         Duration::from_secs(1),
         Duration::from_secs(5),
         10_000_000,
@@ -441,11 +491,11 @@ async fn room_row(
     let mut env = env;
     env.push(("CHAT_BACKEND", "room".into()));
     env.push(("CHAT_OUTBOUND_QUEUE", "4096".into()));
-    let gw = Gateway::start(&ctx.gateway_bin, dir, &env).await?;
-    let tokens = gw.tokens(ROOM_USERS).await?;
-    let urls: Vec<String> =
-        (0..ROOM_CONNS).map(|i| gw.ws_url("course-v1:bench+room+1", &format!("room-{}", i / ROOM_SIZE))).collect();
-    let sockets = open_many(&urls, Some(&tokens), true).await?;
+    let gw = ctx.gateway(dir, &env).await?;
+    let learners = gw.learners(&ctx.lms, ROOM_COURSE, ROOM_USERS).await?;
+    let blocks: Vec<String> = (0..ROOM_CONNS).map(|i| format!("room-{}", i / ROOM_SIZE)).collect();
+    let seats = ctx.lms.seats(&gw.audience, &learners, ROOM_COURSE, &blocks)?;
+    let sockets = open_chats(&vec![gw.chat_url(); ROOM_CONNS], &seats, true, ROOM_CONNS / ROOM_SIZE).await?;
     let rows_before = count_rows()?;
     let cpu_before = gw.cpu_seconds().unwrap_or(0.0);
     let mut load = request_response(sockets, Duration::from_secs(2), Duration::from_secs(8), 10_000_000).await;
@@ -482,8 +532,10 @@ async fn room_row(
         Verdict::of(rows == acked),
     ));
     out.notes.push(format!(
-        "room {label}: {} acks measured in {:.1} s (p50 {p50:.2} ms), {} during warm-up; {} rows; the gateway \
-         used {cpu:.1} s of CPU over the 10 s run ({:.0}% of one core)",
+        "room {label}: {ROOM_CONNS} sockets in {} rooms of {ROOM_SIZE} (each entered with a ticket); {} acks \
+         measured in {:.1} s (p50 {p50:.2} ms), {} during warm-up; {} rows; the gateway used {cpu:.1} s of CPU \
+         over the 10 s run ({:.0}% of one core)",
+        ROOM_CONNS / ROOM_SIZE,
         load.count,
         load.window.as_secs_f64(),
         load.warm,
@@ -533,6 +585,7 @@ pub fn psql_db(url: &str, db: &str, sql: &str) -> Result<String, String> {
 // ---------------------------------------------------------------------------------------------
 // 4. Streaming.
 
+const STREAM_COURSE: &str = "course-v1:bench+stream+1";
 const STREAM_TOKENS: usize = 50;
 const STREAM_RATE: u32 = 50;
 const STREAM_REPLIES: usize = 2;
@@ -703,21 +756,23 @@ pub async fn streaming(ctx: &Ctx) -> Result<Outcome, String> {
         direct.merge(t.await.map_err(|e| e.to_string())?);
     }
 
-    let gw = Gateway::start(
-        &ctx.gateway_bin,
-        ctx.dir("stream"),
-        &[
-            ("CHAT_BACKEND", "openai".into()),
-            ("OPENAI_BASE_URL", base.clone()),
-            ("OPENAI_API_KEY", "bench".into()),
-            ("OPENAI_MODEL", "fake".into()),
-        ],
-    )
-    .await?;
-    let tokens = gw.tokens(ROOM_USERS).await?;
+    let gw = ctx
+        .gateway(
+            ctx.dir("stream"),
+            &[
+                ("CHAT_BACKEND", "openai".into()),
+                ("OPENAI_BASE_URL", base.clone()),
+                ("OPENAI_API_KEY", "bench".into()),
+                ("OPENAI_MODEL", "fake".into()),
+            ],
+        )
+        .await?;
+    let learners = gw.learners(&ctx.lms, STREAM_COURSE, ROOM_USERS).await?;
+    // A block per socket: each conversation streams its own replies.
+    let blocks: Vec<String> = (0..n).map(|i| format!("s-{i}")).collect();
+    let seats = ctx.lms.seats(&gw.audience, &learners, STREAM_COURSE, &blocks)?;
     let opened = Instant::now();
-    let urls: Vec<String> = (0..n).map(|i| gw.ws_url("course-v1:bench+stream+1", &format!("s-{i}"))).collect();
-    let sockets = open_many(&urls, Some(&tokens), true).await?;
+    let sockets = open_chats(&vec![gw.chat_url(); n], &seats, true, n).await?;
     out.notes.push(format!("streaming: {n} sockets opened in {:.1} s", opened.elapsed().as_secs_f64()));
     let start = Instant::now() + Duration::from_millis(200);
     let tasks: Vec<_> =
@@ -786,8 +841,8 @@ pub async fn auth(ctx: &Ctx) -> Result<Outcome, String> {
     let mut out = Outcome::default();
     // The LTI platform exists before the gateway, which registers it from LTI_PLATFORMS at start.
     let platform = lti::Platform::start().await?;
-    let gw = Gateway::start(&ctx.gateway_bin, ctx.dir("auth"), &[("LTI_PLATFORMS", platform.registration())]).await?;
-    let tokens = token_load(&gw).await;
+    let gw = ctx.gateway(ctx.dir("auth"), &[("LTI_PLATFORMS", platform.registration())]).await?;
+    let tokens = token_load(&gw, &ctx.lms).await;
     let launches = lti::launch_load(&gw, &platform).await;
     gw.stop().await;
     // The baselines run once the gateway has stopped, so that they have the cores to themselves.
@@ -819,8 +874,8 @@ struct TokenLoad {
 }
 
 /// Through the gateway: GET /oauth2/userinfo with a bearer token, 32 in flight, 0.5 s warm-up + 4 s.
-async fn token_load(gw: &Gateway) -> Result<TokenLoad, String> {
-    let token = gw.tokens(1).await?.remove(0);
+async fn token_load(gw: &Gateway, lms: &Lms) -> Result<TokenLoad, String> {
+    let token = gw.sign_in(lms, 0, "course-v1:bench+auth+1").await?;
     let jwks: jsonwebtoken::jwk::JwkSet = gw
         .http
         .get(gw.url("/.well-known/jwks.json"))
