@@ -104,6 +104,9 @@ pub enum KeysCommand {
     Rotate,
     /// List the published keys.
     List,
+    /// Re-seal the keys' private halves under the current SECRET_KEY, from the previous one given in
+    /// OLD_SECRET_KEY: the step that rotates SECRET_KEY.
+    Rewrap,
 }
 
 #[derive(Debug, Subcommand)]
@@ -116,9 +119,13 @@ pub enum ClientsCommand {
         /// An exact redirect URI (repeat for several).
         #[arg(long = "redirect-uri")]
         redirect_uris: Vec<String>,
-        /// Grant types: authorization_code, refresh_token, client_credentials (repeat for several).
+        /// Grant types: authorization_code, refresh_token, client_credentials, token_exchange (an Open
+        /// edX JWT for gateway tokens; confidential clients only) (repeat for several).
         #[arg(long = "grant", default_values_t = vec!["authorization_code".to_owned(), "refresh_token".to_owned()])]
         grants: Vec<String>,
+        /// Scopes the client may ask for: openid, profile, email, chat (repeat for several).
+        #[arg(long = "scope", default_values_t = vec!["openid".to_owned(), "profile".to_owned(), "chat".to_owned()])]
+        scopes: Vec<String>,
         /// Skip the consent page (your own applications).
         #[arg(long)]
         first_party: bool,

@@ -242,6 +242,8 @@ pub struct ChatLimits {
     /// The largest message (and WebSocket frame) accepted, in bytes.
     pub max_message_bytes: usize,
     pub messages_per_minute: u32,
+    /// Chat sockets a user may open per minute.
+    pub connects_per_minute: u32,
     pub max_sockets_per_user: usize,
     /// Frames queued per socket before it is closed as a slow consumer.
     pub outbound_queue: usize,
@@ -366,6 +368,9 @@ pub struct Config {
     pub allowed_origins: Vec<String>,
     /// Origins allowed to frame the framable pages.
     pub frame_ancestors: Vec<String>,
+    /// Paths, on an allowed origin, of pages that may relay a popup sign-in to the widget
+    /// (`AUTH_RELAY_PATHS`): the IbalXBlock's relay page.
+    pub auth_relay_paths: Vec<String>,
     pub template_dir: Option<PathBuf>,
     pub log_format: LogFormat,
     pub openedx: Option<OpenEdxConfig>,
@@ -373,6 +378,10 @@ pub struct Config {
     pub chat: ChatConfig,
     pub local_accounts: bool,
     pub http_timeout: Duration,
+    /// A login's absolute lifetime from sign-in (`SESSION_MAX_AGE`, seconds).
+    pub session_max_age: Duration,
+    /// When set, `/metrics` answers only to this bearer token (`METRICS_TOKEN`).
+    pub metrics_token: Option<SecretString>,
     /// Registered (or completed with new deployments) at start-up.
     pub lti_platforms: Vec<LtiPlatformConfig>,
     /// Reverse proxies whose `X-Forwarded-For` names the client (for rate limits).
@@ -460,6 +469,11 @@ impl Config {
         };
 
         let http_timeout = Duration::from_secs(vars.parse("HTTP_TIMEOUT", 10u64, "a number of seconds")?);
+        let session_max_age =
+            Duration::from_secs(vars.parse("SESSION_MAX_AGE", 30 * 24 * 3600u64, "a number of seconds")?);
+        if session_max_age.is_zero() {
+            return Err(ConfigError::new("SESSION_MAX_AGE", "must be at least 1 second"));
+        }
 
         let mut allowed_origins = vec![origin_of(&public_url)];
         let mut frame_ancestors = Vec::new();
@@ -476,6 +490,16 @@ impl Config {
         }
         for raw in vars.list("FRAME_ANCESTORS") {
             push_unique(&mut frame_ancestors, parse_origin("FRAME_ANCESTORS", &raw)?);
+        }
+        let mut auth_relay_paths = vars.list("AUTH_RELAY_PATHS");
+        if auth_relay_paths.is_empty() {
+            auth_relay_paths.extend(DEFAULT_AUTH_RELAY_PATHS.map(str::to_owned));
+        }
+        if let Some(bad) = auth_relay_paths.iter().find(|p| !is_plain_path(p)) {
+            return Err(ConfigError::new(
+                "AUTH_RELAY_PATHS",
+                format!("{bad:?} is not a path like {DEFAULT_AUTH_RELAY_PATH} (no query, fragment or host)"),
+            ));
         }
 
         let log_format = match vars.get("LOG_FORMAT").map(str::to_ascii_lowercase).as_deref() {
@@ -552,6 +576,7 @@ impl Config {
             allowed_hosts,
             allowed_origins,
             frame_ancestors,
+            auth_relay_paths,
             template_dir,
             log_format,
             openedx,
@@ -559,6 +584,8 @@ impl Config {
             chat,
             local_accounts,
             http_timeout,
+            session_max_age,
+            metrics_token: vars.secret("METRICS_TOKEN"),
             lti_platforms,
             trusted_proxies,
         })
@@ -566,6 +593,40 @@ impl Config {
 
     pub fn is_https(&self) -> bool {
         self.public_url.scheme() == "https"
+    }
+}
+
+/// Where Open edX serves the IbalXBlock's relay page (`runtime.local_resource_url`): through its
+/// resource view, or, with the static-asset pipeline (production), as a collected static file whose
+/// name carries a content hash (`relay.<hash>.html`).
+pub const DEFAULT_AUTH_RELAY_PATHS: [&str; 3] = [
+    "/xblock/resource/ibalxblock/public/relay.html",
+    "/static/xblock/resources/ibal_xblock/public/relay.html",
+    "/static/xblock/resources/ibal_xblock/public/relay.*.html",
+];
+const DEFAULT_AUTH_RELAY_PATH: &str = DEFAULT_AUTH_RELAY_PATHS[0];
+
+/// A path, with at most one `*` (one file-name part: letters, digits, `-`, `_`, `.`).
+fn is_plain_path(path: &str) -> bool {
+    path.starts_with('/')
+        && !path.starts_with("//")
+        && !path.contains(['?', '#', '\\', ' '])
+        && !path.contains("..")
+        && path.matches('*').count() <= 1
+}
+
+/// Whether `path` is one `pattern` names: the same, or the same but for what `*` stands for.
+pub fn path_matches(pattern: &str, path: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == path,
+        Some((head, tail)) => {
+            path.len() >= head.len() + tail.len()
+                && path.starts_with(head)
+                && path.ends_with(tail)
+                && path[head.len()..path.len() - tail.len()]
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        }
     }
 }
 
@@ -754,6 +815,7 @@ fn chat_config(vars: &Vars, public_url: &Url) -> Result<ChatConfig, ConfigError>
     let limits = ChatLimits {
         max_message_bytes: vars.parse("CHAT_MAX_MESSAGE_BYTES", 16 * 1024, "a number of bytes")?,
         messages_per_minute: vars.parse("CHAT_MESSAGES_PER_MINUTE", 20, "a number")?,
+        connects_per_minute: vars.parse("CHAT_CONNECTS_PER_MINUTE", 30, "a number")?,
         max_sockets_per_user: vars.parse("CHAT_MAX_SOCKETS_PER_USER", 5, "a number")?,
         outbound_queue: vars.parse("CHAT_OUTBOUND_QUEUE", 256, "a number of frames")?,
         heartbeat: Duration::from_secs(vars.parse("CHAT_HEARTBEAT_SECS", 20, "a number of seconds")?),
@@ -764,6 +826,7 @@ fn chat_config(vars: &Vars, public_url: &Url) -> Result<ChatConfig, ConfigError>
         ("CHAT_MAX_MESSAGE_BYTES", limits.max_message_bytes == 0),
         ("CHAT_MESSAGES_PER_MINUTE", limits.messages_per_minute == 0),
         ("CHAT_MAX_SOCKETS_PER_USER", limits.max_sockets_per_user == 0),
+        ("CHAT_CONNECTS_PER_MINUTE", limits.connects_per_minute == 0),
         ("CHAT_OUTBOUND_QUEUE", limits.outbound_queue == 0),
         ("CHAT_HEARTBEAT_SECS", limits.heartbeat.is_zero()),
         ("CHAT_AUTH_TIMEOUT_SECS", limits.auth_timeout.is_zero()),
@@ -824,6 +887,16 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn relay_paths_match_exactly_or_with_one_file_name_wildcard() {
+        let hashed = "/static/xblock/resources/ibal_xblock/public/relay.*.html";
+        assert!(path_matches(hashed, "/static/xblock/resources/ibal_xblock/public/relay.6d1e5a9b.html"));
+        assert!(!path_matches(hashed, "/static/xblock/resources/ibal_xblock/public/relay.a/b.html"));
+        assert!(!path_matches(hashed, "/static/xblock/resources/ibal_xblock/public/other.html"));
+        assert!(path_matches("/a/relay.html", "/a/relay.html") && !path_matches("/a/relay.html", "/a/relay.htm"));
+        assert!(is_plain_path(hashed) && !is_plain_path("/a/*/*.html") && !is_plain_path("/a/../b"));
+    }
 
     fn vars(pairs: &[(&str, &str)]) -> Vars {
         let dir = std::env::temp_dir().join(format!("ibal-config-{}", uuid::Uuid::new_v4()));

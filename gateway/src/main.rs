@@ -4,6 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use ibal_gateway::auth::sealed::Sealer;
 use ibal_gateway::cli::{Cli, ClientsCommand, Command, KeysCommand, LtiCommand, UsersCommand};
 use ibal_gateway::config::Config;
 use ibal_gateway::http::error::ErrorChain;
@@ -63,7 +64,10 @@ async fn run(command: Command, config: Config) -> ExitCode {
                 }
             }
         }
-        Command::Keys { command } => admin(&config, |db| async move { keys(&db, command).await }).await,
+        Command::Keys { command } => {
+            let sealer = Sealer::new(&config.secret_key.value);
+            admin(&config, |db| async move { keys(&db, &sealer, command).await }).await
+        }
         Command::Clients { command } => admin(&config, |db| async move { clients(&db, command).await }).await,
         Command::Lti { command } => admin(&config, |db| async move { lti(&db, command).await }).await,
         Command::Users { command } => admin(&config, |db| async move { users(&db, command).await }).await,
@@ -105,13 +109,21 @@ where
     }
 }
 
-async fn keys(db: &db::Db, command: KeysCommand) -> Result<(), String> {
+async fn keys(db: &db::Db, sealer: &Sealer, command: KeysCommand) -> Result<(), String> {
     match command {
         KeysCommand::Rotate => {
             // Old keys stay published for one access-token lifetime plus a minute of leeway.
             let grace = std::time::Duration::from_secs(15 * 60 + 60);
-            let kid = ibal_gateway::auth::keys::rotate(db, grace).await.map_err(|e| e.to_string())?;
+            let kid = ibal_gateway::auth::keys::rotate(db, sealer, grace).await.map_err(|e| e.to_string())?;
             say(&format!("new signing key {kid}; previous keys stay published for {} minutes", grace.as_secs() / 60));
+        }
+        KeysCommand::Rewrap => {
+            let old = std::env::var("OLD_SECRET_KEY").ok().filter(|v| !v.is_empty()).ok_or(
+                "OLD_SECRET_KEY must hold the previous SECRET_KEY (the keys are re-sealed under the current one)",
+            )?;
+            let old = Sealer::new(&secrecy::SecretString::from(old));
+            let done = ibal_gateway::auth::keys::rewrap(db, &old, sealer).await.map_err(|e| e.to_string())?;
+            say(&format!("{done} signing key(s) re-sealed under the current SECRET_KEY"));
         }
         KeysCommand::List => {
             for key in db.published_signing_keys(db::now_ms()).await.map_err(|e| e.to_string())? {
@@ -126,24 +138,37 @@ async fn keys(db: &db::Db, command: KeysCommand) -> Result<(), String> {
 async fn clients(db: &db::Db, command: ClientsCommand) -> Result<(), String> {
     use ibal_gateway::http::oauth2::new_client;
     match command {
-        ClientsCommand::Add { name, redirect_uris, grants, first_party, public } => {
+        ClientsCommand::Add { name, redirect_uris, grants, scopes, first_party, public } => {
             for uri in &redirect_uris {
                 let parsed = url::Url::parse(uri).map_err(|e| format!("--redirect-uri {uri}: {e}"))?;
                 if parsed.fragment().is_some() {
                     return Err(format!("--redirect-uri {uri}: a redirect URI may not have a fragment"));
                 }
             }
-            const KNOWN: [&str; 3] = ["authorization_code", "refresh_token", "client_credentials"];
+            const KNOWN: [&str; 4] = ["authorization_code", "refresh_token", "client_credentials", "token_exchange"];
             if let Some(bad) = grants.iter().find(|g| !KNOWN.contains(&g.as_str())) {
                 return Err(format!("--grant {bad}: expected one of {}", KNOWN.join(", ")));
             }
+            let known_scopes = ibal_gateway::auth::scopes::KNOWN.map(|(scope, _)| scope);
+            if let Some(bad) = scopes.iter().find(|s| !known_scopes.contains(&s.as_str())) {
+                return Err(format!("--scope {bad}: expected one of {}", known_scopes.join(", ")));
+            }
+            if public && grants.iter().any(|g| g == "token_exchange") {
+                return Err("a public client cannot exchange tokens: it has no secret to authenticate with".into());
+            }
+            let grants: Vec<String> = grants
+                .into_iter()
+                .map(|g| {
+                    if g == "token_exchange" { ibal_gateway::http::oauth2::GRANT_TOKEN_EXCHANGE.to_owned() } else { g }
+                })
+                .collect();
             if grants.iter().any(|g| g == "authorization_code") && redirect_uris.is_empty() {
                 return Err("authorization_code needs at least one --redirect-uri".into());
             }
             if public && grants.iter().any(|g| g == "client_credentials") {
                 return Err("a public client cannot use client_credentials".into());
             }
-            let (row, secret) = new_client(&name, &redirect_uris, &grants, first_party, public);
+            let (row, secret) = new_client(&name, &redirect_uris, &grants, &scopes, first_party, public);
             db.insert_client(&row).await.map_err(|e| e.to_string())?;
             say(&format!("client_id     {}", row.client_id));
             if let Some(secret) = secret {

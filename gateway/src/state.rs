@@ -8,6 +8,7 @@ use secrecy::ExposeSecret;
 use crate::auth::keys::{KeyError, KeyRing};
 use crate::auth::openedx::OpenEdx;
 use crate::auth::rate_limit::RateLimiter;
+use crate::auth::sealed::Sealer;
 use crate::auth::tokens::TokenService;
 use crate::chat::Chat;
 use crate::config::{Config, origin_of};
@@ -33,6 +34,8 @@ pub struct AppState {
     pub tickets: Option<Arc<TicketVerifier>>,
     /// Sign-in attempts (local passwords, token exchange) per client address and per account.
     pub login_limiter: Arc<RateLimiter>,
+    /// Password hashing, a bounded number at a time.
+    pub passwords: crate::auth::passwords::PasswordWork,
     pub chat: Arc<Chat>,
     /// LTI platforms' public keys, cached.
     pub lti_jwks: Arc<crate::lti::jwks::JwksCache>,
@@ -61,9 +64,9 @@ impl AppState {
     pub async fn new(config: Config, db: Db) -> Result<Self, StateError> {
         let templates = Templates::new(config.template_dir.clone())?;
         let http = http_client(&config)?;
-        let keys = KeyRing::load(db.clone()).await?;
+        let keys = KeyRing::load(db.clone(), Arc::new(Sealer::new(&config.secret_key.value))).await?;
         let issuer = config.public_url.as_str().trim_end_matches('/').to_owned();
-        let tokens = Arc::new(TokenService::new(keys, db.clone(), issuer));
+        let tokens = Arc::new(TokenService::new(keys, db.clone(), issuer).with_session_max_age(config.session_max_age));
         let openedx = match &config.openedx {
             Some(edx) => Some(Arc::new(OpenEdx::new(edx.clone(), http.clone()).map_err(StateError::OpenEdx)?)),
             None => None,
@@ -80,10 +83,16 @@ impl AppState {
             tickets,
             trusted_proxies: crate::http::client_addr::TrustedProxies(Arc::new(config.trusted_proxies.clone())),
             lti_jwks: Arc::new(crate::lti::jwks::JwksCache::new(http.clone())),
-            chat: Chat::new(&config.chat, http.clone(), config.redis_url.as_ref().map(|u| u.expose_secret()))?,
+            chat: Chat::new(
+                &config.chat,
+                http.clone(),
+                config.redis_url.as_ref().map(|u| u.expose_secret()),
+                &config.secret_key.value,
+            )?,
             tokens,
             openedx,
             login_limiter: Arc::new(RateLimiter::new(10, 10)),
+            passwords: crate::auth::passwords::PasswordWork::new(),
             security: Arc::new(SecurityPolicy::from_config(&config)),
             config: Arc::new(config),
             db,

@@ -612,3 +612,57 @@ async fn a_silent_socket_is_closed_after_the_idle_timeout() {
     let (_, code) = client.closed().await;
     assert_eq!(code, Some(1001));
 }
+
+/// A flood of `typing` (or `history`) frames from one socket is answered with `slow_down` and not
+/// passed on: the room's other members receive a handful, not the flood.
+#[tokio::test]
+async fn a_typing_flood_is_slowed_down_and_does_not_reach_the_room() {
+    let gw = spawn_gateway(&[]).await;
+    let flooder = sign_in(&gw, "flooder").await;
+    let reader = sign_in(&gw, "reader").await;
+    let (mut a, _, _) = Client::join_course(&gw, &flooder.access_token, &gw.lms.ticket("flooder")).await;
+    a.expect("presence").await;
+    let (mut b, _, _) = Client::join_course(&gw, &reader.access_token, &gw.lms.ticket("reader")).await;
+    b.expect("presence").await;
+    a.expect("presence").await;
+    for i in 0..40 {
+        a.send(json!({"type": "typing", "is_typing": i % 2 == 0})).await;
+    }
+    a.send(json!({"type": "message", "client_id": "after", "content": "done"})).await;
+    let (_, before) = b.until("message").await;
+    let typing = before.iter().filter(|f| f["type"] == "typing").count();
+    assert!((1..=6).contains(&typing), "{typing} typing frames reached the room");
+    let (_, own) = a.until("message").await;
+    let slowed = own.iter().filter(|f| f["code"] == "slow_down").count();
+    assert!(slowed >= 30, "the flooder is told: {slowed}");
+    assert!(own.iter().filter(|f| f["code"] == "slow_down").all(|f| f["retry_after"].as_u64().is_some()));
+    for _ in 0..12 {
+        a.send(json!({"type": "history", "limit": 1})).await;
+    }
+    let mut pages = 0;
+    let mut refused = 0;
+    while pages + refused < 12 {
+        let frame = a.next().await;
+        match frame["type"].as_str() {
+            Some("history") => pages += 1,
+            Some("error") if frame["code"] == "slow_down" => refused += 1,
+            _ => {}
+        }
+    }
+    assert_eq!((pages, refused), (10, 2), "a burst of ten history pages, then slow_down");
+}
+
+/// Reconnecting in a loop cannot flood a room with presence: a user opens so many sockets a minute.
+#[tokio::test]
+async fn connecting_too_often_is_refused() {
+    let gw = spawn_gateway(&[("CHAT_CONNECTS_PER_MINUTE", "3")]).await;
+    let pair = sign_in(&gw, "looper").await;
+    for _ in 0..3 {
+        drop(Client::join(&gw, &pair.access_token, "").await);
+    }
+    let mut fourth = Client::connect(&gw, "", None).await.expect("connect");
+    fourth.send(json!({"type": "auth", "token": pair.access_token})).await;
+    let (frames, code) = fourth.closed().await;
+    assert_eq!((frames[0]["code"].as_str(), code), (Some("too_many_connections"), Some(4429)));
+    assert!(frames[0]["message"].as_str().expect("message").contains("try again in"));
+}

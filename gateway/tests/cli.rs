@@ -73,7 +73,12 @@ async fn migrate_twice(kind: DbKind) {
         return;
     };
     let dir = workdir();
-    for (round, expect) in [(1, "2 applied now"), (2, "0 applied now")] {
+    let migrations = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../migrations/sqlite"))
+        .expect("migrations")
+        .filter(|e| e.as_ref().is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".sql")))
+        .count();
+    let first = format!("{migrations} applied now");
+    for (round, expect) in [(1, first.as_str()), (2, "0 applied now")] {
         let out = gateway(&dir, &["migrate"], &[("DATABASE_URL", &test_db.url)]);
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "round {round}: {}", String::from_utf8_lossy(&out.stderr));
@@ -270,5 +275,63 @@ async fn operators_are_granted_and_revoked_from_the_command_line() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("learner"));
     assert!(String::from_utf8_lossy(&gateway(&dir, &["users", "list", "--operators"], &env).stdout).trim().is_empty());
     assert_eq!(gateway(&dir, &["users", "grant-operator", "nobody"], &env).status.code(), Some(1));
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// Signing keys are stored sealed under SECRET_KEY; a gateway with another SECRET_KEY stops with a
+/// clear error instead of minting a key of its own; `keys rewrap` moves them to a new SECRET_KEY; a
+/// key stored in plain text by an earlier version is sealed when loaded.
+#[tokio::test]
+async fn signing_keys_are_sealed_under_the_secret_key_and_rewrapped_to_a_new_one() {
+    let dir = workdir();
+    let url = format!("sqlite://{}/keys.db", dir.display());
+    let (old_secret, new_secret) = ("o".repeat(40), "n".repeat(40));
+    let with = |secret: &str| vec![("DATABASE_URL", url.clone()), ("SECRET_KEY", secret.to_owned())];
+    let run = |args: &[&str], env: Vec<(&str, String)>| {
+        let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        gateway(&dir, args, &pairs)
+    };
+    assert!(run(&["keys", "rotate"], with(&old_secret)).status.success());
+    let config = ibal_gateway::config::DatabaseConfig::from_url(&url).expect("url");
+    let db = ibal_gateway::db::Db::connect(&config).await.expect("db");
+    let stored = db.all_signing_keys().await.expect("keys");
+    assert_eq!(stored.len(), 1);
+    assert!(stored[0].private_key.starts_with("sealed:v1:") && !stored[0].private_key.contains("PRIVATE KEY"));
+
+    // The wrong SECRET_KEY: the gateway refuses to start, naming the way out, and mints nothing.
+    let app_config = |secret: &str| {
+        ibal_gateway::config::Config::from_vars(&ibal_gateway::config::Vars::from_pairs(vec![
+            ("DATABASE_URL".to_owned(), url.clone()),
+            ("SECRET_KEY".to_owned(), secret.to_owned()),
+        ]))
+        .expect("config")
+    };
+    let refused = ibal_gateway::AppState::new(app_config(&new_secret), db.clone()).await.expect_err("refused");
+    let message = refused.to_string();
+    assert!(message.contains("another SECRET_KEY") && message.contains("keys rewrap"), "{message}");
+    assert_eq!(db.all_signing_keys().await.expect("keys").len(), 1, "no key of its own");
+
+    // SECRET_KEY rotation: re-seal under the new key from the old one.
+    let mut env = with(&new_secret);
+    let out = run(&["keys", "rewrap"], env.clone());
+    assert_eq!(out.status.code(), Some(1), "the old key is required");
+    env.push(("OLD_SECRET_KEY", old_secret.clone()));
+    let out = run(&["keys", "rewrap"], env.clone());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 signing key(s) re-sealed"));
+    assert!(ibal_gateway::AppState::new(app_config(&new_secret), db.clone()).await.is_ok(), "the new key opens them");
+    assert!(ibal_gateway::AppState::new(app_config(&old_secret), db.clone()).await.is_err(), "the old one no more");
+    let again = run(&["keys", "rewrap"], env);
+    assert!(String::from_utf8_lossy(&again.stdout).contains("0 signing key(s) re-sealed"), "idempotent");
+
+    // A key in plain text (stored before sealing existed) is sealed when a gateway loads it.
+    let legacy = ibal_gateway::auth::keys::generate_key(ibal_gateway::db::now_ms() + 10).expect("key");
+    db.rotate_in_signing_key(&legacy, ibal_gateway::db::now_ms() + 60_000).await.expect("legacy key");
+    let state = ibal_gateway::AppState::new(app_config(&new_secret), db.clone()).await.expect("loads");
+    let (kid, _) = state.tokens.keys().signing_key().expect("signing");
+    assert_eq!(kid, legacy.kid, "the legacy key signs");
+    let row = db.all_signing_keys().await.expect("keys").into_iter().find(|k| k.kid == legacy.kid).expect("row");
+    assert!(row.private_key.starts_with("sealed:v1:"), "sealed in place");
+    db.close().await;
     std::fs::remove_dir_all(dir).ok();
 }

@@ -150,6 +150,7 @@ async fn client_credentials_tokens_cannot_open_a_chat() {
         "Reporting service",
         &[],
         &["client_credentials".to_owned()],
+        &["chat".to_owned()],
         false,
         false,
     );

@@ -160,6 +160,23 @@ async fn metrics_count_requests_by_route_and_status() {
 }
 
 #[tokio::test]
+async fn metrics_can_be_restricted_to_a_bearer_token() {
+    let (app, _state, _db) = test_app(&[("METRICS_TOKEN", "scrape-token-of-some-length")]).await;
+    let with = |token: Option<&str>| {
+        let mut request = Request::get("/metrics");
+        if let Some(token) = token {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        request.body(Body::empty()).expect("request")
+    };
+    assert_eq!(send(&app, with(None)).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(send(&app, with(Some("wrong"))).await.0, StatusCode::UNAUTHORIZED);
+    let (status, _, text) = send(&app, with(Some("scrape-token-of-some-length"))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(text.contains("ibal_fanout_rejected_total 0"), "{text}");
+}
+
+#[tokio::test]
 async fn allowed_hosts_refuse_other_hosts_but_not_probes() {
     let (app, _state, _db) = test_app(&[("ALLOWED_HOSTS", "chat.example.com,.internal")]).await;
     let with_host =

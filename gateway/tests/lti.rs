@@ -529,23 +529,36 @@ async fn without_cookies_the_platforms_storage_frame_binds_the_launch() {
     let get = script_json(&check.text().await.expect("page"), "ibal-lti");
     assert_eq!((get["mode"].as_str(), get["state"].as_str()), (Some("get"), Some(state.as_str())));
     let ticket = get["ticket"].as_str().expect("ticket").to_owned();
+    // The id_token waits in the page, not in the gateway's tables: only its digest is kept.
+    let kept: Vec<String> =
+        sqlx::query_scalar("SELECT data FROM sessions").fetch_all(gw.state.db.pool()).await.expect("sessions");
+    assert!(!kept.is_empty() && kept.iter().all(|d| !d.contains(&token)), "no token value in the sessions table");
 
     // A wrong value from storage is refused, and spends the ticket.
-    let verify = |ticket: String, stored: String| {
+    let verify = |ticket: String, stored: String, id_token: String| {
         let url = format!("{}/lti/launch/verify", gw.url);
         let client = framed.clone();
-        async move { client.post(url).form(&[("ticket", ticket), ("stored_state", stored)]).send().await.expect("verify") }
+        async move {
+            let form = [("ticket", ticket), ("stored_state", stored), ("id_token", id_token)];
+            client.post(url).form(&form).send().await.expect("verify")
+        }
     };
-    let forged = verify(ticket.clone(), "forged".into()).await;
+    let forged = verify(ticket.clone(), "forged".into(), token.clone()).await;
     assert_eq!(forged.status(), 400);
     assert!(forged.text().await.expect("page").contains("state_mismatch"));
-    assert_eq!(verify(ticket, state.clone()).await.status(), 400, "tickets are one-time");
+    assert_eq!(verify(ticket, state.clone(), token.clone()).await.status(), 400, "tickets are one-time");
+    // Another id_token than the launch's, with the right ticket and state: refused.
+    let check = framed.post(format!("{}/lti/launch", gw.url)).form(&form).send().await.expect("launch");
+    let ticket =
+        script_json(&check.text().await.expect("page"), "ibal-lti")["ticket"].as_str().expect("ticket").to_owned();
+    let other = platform.sign(&platform.claims("another-nonce"));
+    assert_eq!(verify(ticket, state.clone(), other).await.status(), 400, "the launch's own id_token only");
 
     // Again, with the value the platform's frame kept: the chat, signed in.
     let check = framed.post(format!("{}/lti/launch", gw.url)).form(&form).send().await.expect("launch");
     let ticket =
         script_json(&check.text().await.expect("page"), "ibal-lti")["ticket"].as_str().expect("ticket").to_owned();
-    let chat = verify(ticket, state.clone()).await;
+    let chat = verify(ticket, state.clone(), token.clone()).await;
     assert_eq!(chat.status(), 200);
     assert_eq!(settings(&chat.text().await.expect("page"))["auth_mode"], "token");
     // Neither cookie nor storage target: refused.

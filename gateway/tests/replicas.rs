@@ -15,6 +15,12 @@ use ibal_gateway::config::DbKind;
 use serde_json::json;
 
 const BIN: &str = env!("CARGO_BIN_EXE_ibal-gateway");
+/// Every replica's SECRET_KEY: the signing keys are sealed under it.
+const SECRET_KEY: &str = "replica-secret-key-0123456789abcdefghijklmnop";
+
+fn replica_sealer() -> std::sync::Arc<ibal_gateway::auth::sealed::Sealer> {
+    std::sync::Arc::new(ibal_gateway::auth::sealed::Sealer::new(&secrecy::SecretString::from(SECRET_KEY.to_owned())))
+}
 
 /// A gateway process on a free port; killed when dropped.
 struct Replica {
@@ -33,7 +39,7 @@ async fn replica(db_url: &str, extra: &[(&str, &str)]) -> Replica {
         .env("BIND_ADDR", "127.0.0.1:0")
         .env("DATABASE_URL", db_url)
         .env("REDIS_URL", &redis)
-        .env("SECRET_KEY", "replica-secret-key-0123456789abcdefghijklmnop")
+        .env("SECRET_KEY", SECRET_KEY)
         .env("LOG_FORMAT", "json")
         // Behind one load balancer, every replica has the same public URL (and token issuer).
         .env("PUBLIC_URL", PUBLIC_URL)
@@ -61,7 +67,7 @@ async fn a_room_spans_two_replicas() {
         eprintln!("postgres not configured: set TEST_POSTGRES_URL");
         return;
     };
-    let keys = KeyRing::load(test_db.db.clone()).await.expect("keys");
+    let keys = KeyRing::load(test_db.db.clone(), replica_sealer()).await.expect("keys");
     let a = replica(&test_db.url, &[]).await;
     let b = replica(&test_db.url, &[]).await;
     let tokens = TokenService::new(keys, test_db.db.clone(), PUBLIC_URL.into());
@@ -101,7 +107,7 @@ async fn one_users_tabs_on_two_replicas_both_receive_the_assistants_stream() {
     let llm = FakeLlm::start().await;
     let base = format!("{}/v1", llm.url);
     let env = [("CHAT_BACKEND", "openai"), ("OPENAI_BASE_URL", base.as_str())];
-    let keys = KeyRing::load(test_db.db.clone()).await.expect("keys");
+    let keys = KeyRing::load(test_db.db.clone(), replica_sealer()).await.expect("keys");
     let a = replica(&test_db.url, &env).await;
     let b = replica(&test_db.url, &env).await;
     let tokens = TokenService::new(keys, test_db.db.clone(), PUBLIC_URL.into());
@@ -133,7 +139,7 @@ async fn a_gateway_killed_mid_stream_loses_no_user_message() {
     llm.set_mode(common::fake_llm::Mode::Slow);
     let base = format!("{}/v1", llm.url);
     let env = [("CHAT_BACKEND", "openai"), ("OPENAI_BASE_URL", base.as_str()), ("REDIS_URL", "")];
-    let keys = KeyRing::load(test_db.db.clone()).await.expect("keys");
+    let keys = KeyRing::load(test_db.db.clone(), replica_sealer()).await.expect("keys");
     let tokens = TokenService::new(keys, test_db.db.clone(), PUBLIC_URL.into());
     let dave = sign_in_with(&test_db.db, &tokens, "dave").await;
 
@@ -169,7 +175,7 @@ async fn a_gateway_killed_mid_stream_loses_no_user_message() {
 #[tokio::test]
 async fn a_stopping_gateway_closes_its_chats_with_going_away() {
     let Some(test_db) = TestDb::new(DbKind::Sqlite).await else { return };
-    let keys = KeyRing::load(test_db.db.clone()).await.expect("keys");
+    let keys = KeyRing::load(test_db.db.clone(), replica_sealer()).await.expect("keys");
     let tokens = TokenService::new(keys, test_db.db.clone(), PUBLIC_URL.into());
     let erin = sign_in_with(&test_db.db, &tokens, "erin").await;
     let gateway = replica(&test_db.url, &[("REDIS_URL", "")]).await;
@@ -191,10 +197,11 @@ async fn replicas_that_both_create_the_first_key_verify_each_others_tokens() {
     let db = &test_db.db;
     // Replica A starts on the empty database and creates the first key; replica B, starting at the same
     // moment, also found none and adds its own the same way a moment later.
-    let a = KeyRing::load(db.clone()).await.expect("keys");
+    let a = KeyRing::load(db.clone(), replica_sealer()).await.expect("keys");
     let b_first = ibal_gateway::auth::keys::generate_key(ibal_gateway::db::now_ms() + 1).expect("key");
+    let b_first = ibal_gateway::auth::keys::sealed(b_first, &replica_sealer()).expect("sealed");
     db.add_signing_key(&b_first).await.expect("B's first key");
-    let b = KeyRing::load(db.clone()).await.expect("keys");
+    let b = KeyRing::load(db.clone(), replica_sealer()).await.expect("keys");
     let on_a = TokenService::new(a.clone(), db.clone(), PUBLIC_URL.into());
     let on_b = TokenService::new(b, db.clone(), PUBLIC_URL.into());
     let from_a = sign_in_with(db, &on_a, "alice").await;

@@ -329,12 +329,28 @@ fn refresh(id: &str, hash: &str, family: &str, user: &str, expires_at: i64) -> R
     }
 }
 
+fn family(id: &str, user: &str, expires_at: i64) -> RefreshFamily {
+    RefreshFamily {
+        id: id.into(),
+        user_id: user.into(),
+        client_id: "widget".into(),
+        created_at: now_ms(),
+        expires_at,
+        revoked_at: None,
+    }
+}
+
 db_test!(refresh_tokens_rotate_and_reuse_revokes_the_family, |db: Db| async move {
     let u = db.upsert_identity(&claims("iss", "u", "u")).await.expect("user");
     let later = now_ms() + 60_000;
+    for name in ["fam", "fam2"] {
+        db.create_refresh_family(&family(name, &u.id, later)).await.expect("family");
+    }
     db.insert_refresh_token(&refresh("r1", &"a".repeat(64), "fam", &u.id, later)).await.expect("insert");
-    let RefreshUse::Fresh(row) = db.use_refresh_token(&"a".repeat(64)).await.expect("use") else { panic!("fresh") };
-    assert_eq!(row.family_id, "fam");
+    let RefreshUse::Fresh { row, family_expires_at } = db.use_refresh_token(&"a".repeat(64)).await.expect("use") else {
+        panic!("fresh")
+    };
+    assert_eq!((row.family_id.as_str(), family_expires_at), ("fam", later));
     db.insert_refresh_token(&refresh("r2", &"b".repeat(64), "fam", &u.id, later)).await.expect("successor");
     assert!(db.refresh_family_alive("fam").await.expect("alive"));
     // The first token presented again: theft. The family, successor included, is revoked.
@@ -347,10 +363,19 @@ db_test!(refresh_tokens_rotate_and_reuse_revokes_the_family, |db: Db| async move
     assert_eq!(db.use_refresh_token(&"c".repeat(64)).await.expect("unknown"), RefreshUse::Unknown);
     db.insert_refresh_token(&refresh("r3", &"d".repeat(64), "fam2", &u.id, now_ms() - 1)).await.expect("expired");
     assert_eq!(db.use_refresh_token(&"d".repeat(64)).await.expect("expired"), RefreshUse::Expired);
+    // A successor inserted after the family was revoked is dead too: the family is checked.
+    db.insert_refresh_token(&refresh("r4", &"f".repeat(64), "fam", &u.id, later)).await.expect("late successor");
+    assert!(matches!(db.use_refresh_token(&"f".repeat(64)).await.expect("use"), RefreshUse::Reused { .. }));
+    // A family past its absolute end refuses even an unexpired token.
+    db.create_refresh_family(&family("fam3", &u.id, now_ms() - 1)).await.expect("family");
+    db.insert_refresh_token(&refresh("r5", &"g".repeat(64), "fam3", &u.id, later)).await.expect("insert");
+    assert_eq!(db.use_refresh_token(&"g".repeat(64)).await.expect("use"), RefreshUse::Expired);
+    assert!(!db.refresh_family_alive("fam3").await.expect("alive"));
 });
 
 db_test!(a_refresh_token_is_fresh_only_once_under_concurrency, |db: Db| async move {
     let u = db.upsert_identity(&claims("iss", "u", "u")).await.expect("user");
+    db.create_refresh_family(&family("fam", &u.id, now_ms() + 60_000)).await.expect("family");
     db.insert_refresh_token(&refresh("r1", &"e".repeat(64), "fam", &u.id, now_ms() + 60_000)).await.expect("insert");
     let tasks: Vec<_> = (0..5)
         .map(|_| {
@@ -360,11 +385,14 @@ db_test!(a_refresh_token_is_fresh_only_once_under_concurrency, |db: Db| async mo
         .collect();
     let mut fresh = 0;
     for t in tasks {
-        if matches!(t.await.expect("join").expect("use"), RefreshUse::Fresh(_)) {
+        if matches!(t.await.expect("join").expect("use"), RefreshUse::Fresh { .. }) {
             fresh += 1;
         }
     }
-    assert_eq!(fresh, 1);
+    // One claims it; the others are a reuse, which revokes the login: the winner may find it revoked
+    // already (then none is fresh), and after the race nothing of the family works.
+    assert!(fresh <= 1, "{fresh} presentations were fresh");
+    assert!(!db.refresh_family_alive("fam").await.expect("alive"));
 });
 
 db_test!(oauth_clients_crud, |db: Db| async move {

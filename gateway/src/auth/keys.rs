@@ -1,5 +1,5 @@
-//! The gateway's RS256 signing keys: created at first start, kept in the database, rotated by
-//! `ibal-gateway keys rotate`. The newest key signs; every key whose tokens may still be alive is
+//! The gateway's RS256 signing keys: created at first start, kept in the database with their private
+//! halves sealed under `SECRET_KEY` (see `auth::sealed`), rotated by `ibal-gateway keys rotate`. The newest key signs; every key whose tokens may still be alive is
 //! published at `/.well-known/jwks.json`. Replicas reload from the database when they meet a `kid`
 //! they do not know, so a rotation done elsewhere is picked up without a restart.
 
@@ -14,6 +14,7 @@ use base64::Engine;
 use jsonwebtoken::{DecodingKey, EncodingKey};
 use serde_json::json;
 
+use crate::auth::sealed::{SealError, Sealer};
 use crate::db::{Db, DbError, SigningKeyRow, now_ms};
 
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +25,11 @@ pub enum KeyError {
     Corrupt { kid: String, reason: String },
     #[error("no signing key")]
     Missing,
+    #[error(
+        "signing key {kid} was sealed under another SECRET_KEY: start with the SECRET_KEY it was sealed \
+         with, or re-seal the keys with `OLD_SECRET_KEY=<the previous key> ibal-gateway keys rewrap`"
+    )]
+    WrongSecret { kid: String },
     #[error(transparent)]
     Db(#[from] DbError),
 }
@@ -36,6 +42,7 @@ struct Loaded {
 
 pub struct KeyRing {
     db: Db,
+    sealer: Arc<Sealer>,
     loaded: RwLock<Loaded>,
     last_reload: Mutex<Instant>,
 }
@@ -51,14 +58,15 @@ const RELOAD_MIN_INTERVAL: Duration = Duration::from_secs(10);
 
 impl KeyRing {
     /// Loads the keys, creating the first one when the database has none.
-    pub async fn load(db: Db) -> Result<Arc<Self>, KeyError> {
+    pub async fn load(db: Db, sealer: Arc<Sealer>) -> Result<Arc<Self>, KeyError> {
         if db.active_signing_key().await?.is_none() {
-            let row = generate_key(now_ms())?;
+            let row = sealed(generate_key(now_ms())?, &sealer)?;
             db.add_signing_key(&row).await?;
             tracing::info!(kid = %row.kid, "created the first signing key");
         }
         let ring = Arc::new(Self {
             db,
+            sealer,
             loaded: RwLock::new(Loaded { active: None, verify: HashMap::new(), jwks: json!({"keys": []}) }),
             last_reload: Mutex::new(Instant::now()),
         });
@@ -80,7 +88,8 @@ impl KeyRing {
             verify.insert(row.kid.clone(), decoding);
             jwks.push(jwk);
             if row.retired_at.is_none() && active.is_none() {
-                let encoding = EncodingKey::from_rsa_pem(row.private_key.as_bytes())
+                let pem = self.private_pem(row).await?;
+                let encoding = EncodingKey::from_rsa_pem(pem.as_bytes())
                     .map_err(|e| KeyError::Corrupt { kid: row.kid.clone(), reason: e.to_string() })?;
                 active = Some((row.kid.clone(), encoding));
             }
@@ -91,6 +100,20 @@ impl KeyRing {
             *last = Instant::now();
         }
         Ok(())
+    }
+
+    /// The private key of `row`, opened; a key stored before sealing existed is sealed now.
+    async fn private_pem(&self, row: &SigningKeyRow) -> Result<String, KeyError> {
+        if Sealer::is_sealed(&row.private_key) {
+            return self.sealer.open(&row.private_key, &row.kid).map_err(|e| match e {
+                SealError::WrongKey => KeyError::WrongSecret { kid: row.kid.clone() },
+                other => KeyError::Corrupt { kid: row.kid.clone(), reason: other.to_string() },
+            });
+        }
+        let seal = self.sealer.seal(&row.private_key, &row.kid).map_err(|_| KeyError::Generate)?;
+        self.db.replace_signing_private_key(&row.kid, &row.private_key, &seal).await?;
+        tracing::info!(kid = %row.kid, "sealed a signing key stored in plain text");
+        Ok(row.private_key.clone())
     }
 
     /// The key that signs now: (kid, key).
@@ -156,11 +179,41 @@ fn pem(label: &str, der: &[u8]) -> String {
     out
 }
 
+/// The row with its private key sealed, as it is stored.
+pub fn sealed(mut row: SigningKeyRow, sealer: &Sealer) -> Result<SigningKeyRow, KeyError> {
+    row.private_key = sealer.seal(&row.private_key, &row.kid).map_err(|_| KeyError::Generate)?;
+    Ok(row)
+}
+
+/// Re-seals every stored key under `new` (the current `SECRET_KEY`) that opens under `old` (the
+/// previous one) or is in plain text: the way to rotate `SECRET_KEY`. Keys already sealed under
+/// `new` are left alone. Returns how many were re-sealed.
+///
+/// # Errors
+/// A key that opens under neither (named), or the database.
+pub async fn rewrap(db: &Db, old: &Sealer, new: &Sealer) -> Result<usize, KeyError> {
+    let mut done = 0;
+    for row in db.all_signing_keys().await? {
+        if Sealer::is_sealed(&row.private_key) && new.open(&row.private_key, &row.kid).is_ok() {
+            continue;
+        }
+        let pem = if Sealer::is_sealed(&row.private_key) {
+            old.open(&row.private_key, &row.kid).map_err(|_| KeyError::WrongSecret { kid: row.kid.clone() })?
+        } else {
+            row.private_key.clone()
+        };
+        let seal = new.seal(&pem, &row.kid).map_err(|_| KeyError::Generate)?;
+        db.replace_signing_private_key(&row.kid, &row.private_key, &seal).await?;
+        done += 1;
+    }
+    Ok(done)
+}
+
 /// Adds a new signing key. The previous keys stop signing now and stay published for `grace`
 /// (the access-token lifetime plus leeway), so tokens they signed verify until they expire.
-pub async fn rotate(db: &Db, grace: Duration) -> Result<String, KeyError> {
+pub async fn rotate(db: &Db, sealer: &Sealer, grace: Duration) -> Result<String, KeyError> {
     let now = now_ms();
-    let row = generate_key(now)?;
+    let row = sealed(generate_key(now)?, sealer)?;
     let grace_ms = i64::try_from(grace.as_millis()).unwrap_or(i64::MAX);
     db.rotate_in_signing_key(&row, now.saturating_add(grace_ms)).await?;
     Ok(row.kid)

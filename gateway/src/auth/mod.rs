@@ -5,6 +5,8 @@ pub mod keys;
 pub mod openedx;
 pub mod passwords;
 pub mod rate_limit;
+pub mod scopes;
+pub mod sealed;
 pub mod session_store;
 pub mod tokens;
 

@@ -66,6 +66,20 @@ struct OpenEdxClaims {
     /// Tokens of restricted applications do not speak for a user.
     #[serde(default)]
     is_restricted: bool,
+    #[serde(default)]
+    exp: Option<i64>,
+    #[serde(default)]
+    jti: Option<String>,
+}
+
+/// What the gateway must remember of an exchanged Open edX token: when it expires (the session it
+/// buys may not outlive it) and what names it once (it is accepted once).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubjectToken {
+    /// Unix seconds.
+    pub expires_at: Option<i64>,
+    /// The token's `jti`, else its SHA-256.
+    pub once_key: String,
 }
 
 pub struct OpenEdx {
@@ -156,13 +170,22 @@ impl OpenEdx {
     /// Who the Open edX JWT speaks for: verified against the JWK set, or, without one, asked of the
     /// LMS's user API (which validates the token itself).
     pub async fn identify(&self, jwt: &str) -> Result<IdentityClaims, OpenEdxError> {
+        Ok(self.identify_subject(jwt).await?.0)
+    }
+
+    /// [`Self::identify`], with what a token exchange must remember of the token.
+    pub async fn identify_subject(&self, jwt: &str) -> Result<(IdentityClaims, SubjectToken), OpenEdxError> {
         let claims = if self.keys.is_empty() { self.identify_by_api(jwt).await? } else { self.verify(jwt)? };
+        let subject = SubjectToken {
+            expires_at: claims.exp,
+            once_key: claims.jti.clone().filter(|j| !j.is_empty()).unwrap_or_else(|| crate::auth::sha256_hex(jwt)),
+        };
         if claims.is_restricted {
             return Err(OpenEdxError::InvalidToken("issued to a restricted application"));
         }
         let username = claims.preferred_username.clone().filter(|u| !u.is_empty());
         let Some(username) = username else { return Err(OpenEdxError::InvalidToken("no preferred_username")) };
-        Ok(IdentityClaims {
+        let identity = IdentityClaims {
             issuer: self.config.issuer.clone(),
             subject: claims.sub,
             name: claims.name.unwrap_or_default(),
@@ -170,7 +193,8 @@ impl OpenEdx {
             // Open edX global staff run the platform, so they are the gateway's operators too.
             role: Some(if claims.superuser || claims.administrator { Role::Admin } else { Role::Learner }),
             username,
-        })
+        };
+        Ok((identity, subject))
     }
 
     fn verify(&self, jwt: &str) -> Result<OpenEdxClaims, OpenEdxError> {
@@ -222,6 +246,8 @@ impl OpenEdx {
             administrator: payload["administrator"].as_bool().unwrap_or(false),
             superuser: payload["superuser"].as_bool().unwrap_or(false),
             is_restricted: payload["is_restricted"].as_bool().unwrap_or(false),
+            exp: payload["exp"].as_i64(),
+            jti: payload["jti"].as_str().map(str::to_owned),
         })
     }
 

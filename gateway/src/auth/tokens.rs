@@ -10,8 +10,8 @@ use jsonwebtoken::{Algorithm, Header, Validation};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::keys::{KeyError, KeyRing};
-use crate::auth::{random_token, sha256_hex};
-use crate::db::{ChatContext, Db, DbError, RefreshTokenRow, RefreshUse, User, new_id, now_ms};
+use crate::auth::{random_token, scopes, sha256_hex};
+use crate::db::{ChatContext, Db, DbError, RefreshFamily, RefreshTokenRow, RefreshUse, User, new_id, now_ms};
 
 /// The audience of access tokens: the gateway's own APIs and WebSocket.
 pub const ACCESS_AUDIENCE: &str = "ibal";
@@ -56,10 +56,12 @@ struct IdTokenClaims<'a> {
     auth_time: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     nonce: Option<&'a str>,
-    preferred_username: &'a str,
-    name: &'a str,
-    #[serde(skip_serializing_if = "str::is_empty")]
-    email: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    preferred_username: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email: Option<&'a str>,
 }
 
 /// What the token endpoint and the sign-in doors hand out.
@@ -101,6 +103,8 @@ pub struct TokenService {
     issuer: String,
     pub access_ttl: Duration,
     pub refresh_ttl: Duration,
+    /// A login's absolute lifetime from sign-in (`SESSION_MAX_AGE`): refreshing never extends it.
+    pub session_max_age: Duration,
 }
 
 impl std::fmt::Debug for TokenService {
@@ -128,7 +132,15 @@ impl TokenService {
             issuer,
             access_ttl: Duration::from_secs(15 * 60),
             refresh_ttl: Duration::from_secs(30 * 24 * 3600),
+            session_max_age: Duration::from_secs(30 * 24 * 3600),
         }
+    }
+
+    /// The same service with another absolute session lifetime.
+    #[must_use]
+    pub fn with_session_max_age(mut self, max_age: Duration) -> Self {
+        self.session_max_age = max_age;
+        self
     }
 
     pub fn issuer(&self) -> &str {
@@ -153,8 +165,20 @@ impl TokenService {
 
     /// An access token alone (no refresh token): client credentials, LTI launches.
     pub fn access_token(&self, user: &User, grant: &Grant, sid: Option<&str>) -> Result<(String, i64), TokenError> {
+        self.access_token_until(user, grant, sid, None)
+    }
+
+    /// An access token that expires no later than `ends_ms` (the end of its login), if given.
+    fn access_token_until(
+        &self,
+        user: &User,
+        grant: &Grant,
+        sid: Option<&str>,
+        ends_ms: Option<i64>,
+    ) -> Result<(String, i64), TokenError> {
         let now = now_ms() / 1000;
-        let ttl = i64::try_from(self.access_ttl.as_secs()).unwrap_or(900);
+        let full = i64::try_from(self.access_ttl.as_secs()).unwrap_or(900);
+        let ttl = ends_ms.map_or(full, |end| full.min(end / 1000 - now)).max(1);
         let claims = AccessClaims {
             iss: self.issuer.clone(),
             sub: user.id.clone(),
@@ -190,9 +214,31 @@ impl TokenService {
 
     /// A new login: a refresh-token family and its first access token.
     pub async fn start_login(&self, user: &User, grant: &Grant) -> Result<TokenPair, TokenError> {
-        let family = new_id();
-        let refresh = self.store_refresh(user, grant, &family).await?;
-        let (access_token, expires_in) = self.access_token(user, grant, Some(&family))?;
+        self.start_login_until(user, grant, None).await
+    }
+
+    /// A new login that ends at `not_after_ms` at the latest (an exchanged token's own expiry), and
+    /// in any case `SESSION_MAX_AGE` after now.
+    pub async fn start_login_until(
+        &self,
+        user: &User,
+        grant: &Grant,
+        not_after_ms: Option<i64>,
+    ) -> Result<TokenPair, TokenError> {
+        let now = now_ms();
+        let max_age = i64::try_from(self.session_max_age.as_millis()).unwrap_or(i64::MAX);
+        let ends = not_after_ms.map_or(now.saturating_add(max_age), |cap| cap.min(now.saturating_add(max_age)));
+        let family = RefreshFamily {
+            id: new_id(),
+            user_id: user.id.clone(),
+            client_id: grant.client_id.clone(),
+            created_at: now,
+            expires_at: ends,
+            revoked_at: None,
+        };
+        self.db.create_refresh_family(&family).await?;
+        let refresh = self.store_refresh(user, grant, &family.id, ends).await?;
+        let (access_token, expires_in) = self.access_token_until(user, grant, Some(&family.id), Some(ends))?;
         Ok(TokenPair {
             access_token,
             token_type: "Bearer",
@@ -204,7 +250,14 @@ impl TokenService {
         })
     }
 
-    async fn store_refresh(&self, user: &User, grant: &Grant, family: &str) -> Result<String, TokenError> {
+    /// A refresh token of `family`, living until the family ends at the latest.
+    async fn store_refresh(
+        &self,
+        user: &User,
+        grant: &Grant,
+        family: &str,
+        family_ends: i64,
+    ) -> Result<String, TokenError> {
         let token = format!("r1.{}", random_token(32));
         let now = now_ms();
         let ttl = i64::try_from(self.refresh_ttl.as_millis()).unwrap_or(i64::MAX);
@@ -218,7 +271,7 @@ impl TokenService {
                 scope: grant.scope.clone(),
                 context: grant.ctx.as_ref().map(|c| serde_json::to_string(c).unwrap_or_default()).unwrap_or_default(),
                 created_at: now,
-                expires_at: now.saturating_add(ttl),
+                expires_at: now.saturating_add(ttl).min(family_ends),
                 used_at: None,
                 revoked_at: None,
             })
@@ -228,8 +281,8 @@ impl TokenService {
 
     /// Rotates a refresh token: the old one is spent, a new one in the same family comes back.
     pub async fn refresh(&self, refresh_token: &str, client_id: &str) -> Result<TokenPair, TokenError> {
-        let row = match self.db.use_refresh_token(&sha256_hex(refresh_token)).await? {
-            RefreshUse::Fresh(row) => row,
+        let (row, family_ends) = match self.db.use_refresh_token(&sha256_hex(refresh_token)).await? {
+            RefreshUse::Fresh { row, family_expires_at } => (row, family_expires_at),
             RefreshUse::Reused { family_id } => {
                 tracing::warn!(family = %family_id, "refresh token reused: login revoked");
                 return Err(TokenError::Reused);
@@ -249,8 +302,9 @@ impl TokenService {
             ctx: if row.context.is_empty() { None } else { serde_json::from_str(&row.context).ok() },
             service: false,
         };
-        let refresh = self.store_refresh(&user, &grant, &row.family_id).await?;
-        let (access_token, expires_in) = self.access_token(&user, &grant, Some(&row.family_id))?;
+        let refresh = self.store_refresh(&user, &grant, &row.family_id, family_ends).await?;
+        let (access_token, expires_in) =
+            self.access_token_until(&user, &grant, Some(&row.family_id), Some(family_ends))?;
         Ok(TokenPair {
             access_token,
             token_type: "Bearer",
@@ -283,14 +337,17 @@ impl TokenService {
         }
     }
 
-    /// An OIDC id_token for `client_id`.
+    /// An OIDC id_token for `client_id`: the profile claims only with `profile` in `scope`, the
+    /// email only with `email`.
     pub fn id_token(
         &self,
         user: &User,
         client_id: &str,
+        scope: &str,
         nonce: Option<&str>,
         auth_time: i64,
     ) -> Result<String, TokenError> {
+        let profile = scopes::has(scope, scopes::PROFILE);
         let now = now_ms() / 1000;
         let ttl = i64::try_from(self.access_ttl.as_secs()).unwrap_or(900);
         self.sign(&IdTokenClaims {
@@ -301,9 +358,9 @@ impl TokenService {
             iat: now,
             auth_time,
             nonce,
-            preferred_username: &user.username,
-            name: &user.name,
-            email: &user.email,
+            preferred_username: profile.then_some(user.username.as_str()),
+            name: profile.then_some(user.name.as_str()),
+            email: (scopes::has(scope, scopes::EMAIL) && !user.email.is_empty()).then_some(user.email.as_str()),
         })
     }
 }

@@ -9,12 +9,21 @@
 //!
 //! Each local subscriber has a bounded queue: one that falls behind is told so (`Lagged`) and its
 //! socket closes as a slow consumer, never silently losing frames.
+//!
+//! Frames on Redis are authenticated: each carries an HMAC-SHA256, under a key derived from
+//! `SECRET_KEY`, of its channel and content. Another service sharing the Redis (Tutor's is shared)
+//! cannot inject chat frames; a frame that fails the check is dropped and counted.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use aws_lc_rs::hmac;
+use base64::Engine;
 use futures_util::StreamExt;
+use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 /// Frames queued per subscriber before it counts as too slow.
@@ -30,6 +39,59 @@ pub struct Hub {
     topics: Mutex<HashMap<String, broadcast::Sender<Arc<str>>>>,
     queue: usize,
     redis: Option<RedisLink>,
+    /// Frames from Redis that failed authentication, dropped.
+    pub rejected: AtomicU64,
+}
+
+/// Signs and checks frames on Redis.
+struct FrameSigner(hmac::Key);
+
+impl std::fmt::Debug for FrameSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FrameSigner([REDACTED])")
+    }
+}
+
+impl FrameSigner {
+    fn new(secret_key: &SecretString) -> Self {
+        use aws_lc_rs::hkdf::{HKDF_SHA256, Salt};
+        let prk = Salt::new(HKDF_SHA256, b"ibal-gateway").extract(secret_key.expose_secret().as_bytes());
+        let mut bytes = [0u8; 32];
+        let filled = prk.expand(&[b"redis fan-out v1"], hmac::HMAC_SHA256).and_then(|okm| okm.fill(&mut bytes));
+        debug_assert!(filled.is_ok());
+        Self(hmac::Key::new(hmac::HMAC_SHA256, &bytes))
+    }
+
+    fn tag(&self, channel: &str, frame: &[u8]) -> hmac::Tag {
+        let mut ctx = hmac::Context::with_key(&self.0);
+        ctx.update(channel.as_bytes());
+        ctx.update(&[0]);
+        ctx.update(frame);
+        ctx.sign()
+    }
+
+    /// `<tag, base64url>.<frame>`.
+    fn seal(&self, channel: &str, frame: &str) -> Vec<u8> {
+        let tag = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(self.tag(channel, frame.as_bytes()));
+        let mut out = Vec::with_capacity(tag.len() + 1 + frame.len());
+        out.extend_from_slice(tag.as_bytes());
+        out.push(b'.');
+        out.extend_from_slice(frame.as_bytes());
+        out
+    }
+
+    /// The frame of an authentic message, in constant time; None for anything else.
+    fn open(&self, channel: &str, payload: &[u8]) -> Option<String> {
+        let dot = payload.iter().position(|b| *b == b'.')?;
+        let (tag, frame) = (&payload[..dot], &payload[dot + 1..]);
+        let tag = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(tag).ok()?;
+        let mut message = Vec::with_capacity(channel.len() + 1 + frame.len());
+        message.extend_from_slice(channel.as_bytes());
+        message.push(0);
+        message.extend_from_slice(frame);
+        hmac::verify(&self.0, &message, &tag).ok()?;
+        String::from_utf8(frame.to_vec()).ok()
+    }
 }
 
 #[derive(Debug)]
@@ -70,11 +132,17 @@ pub struct HubError(String);
 impl Hub {
     /// An in-process hub.
     pub fn new(queue: usize) -> Arc<Self> {
-        Arc::new(Self { topics: Mutex::new(HashMap::new()), queue: queue.max(1), redis: None })
+        Arc::new(Self {
+            topics: Mutex::new(HashMap::new()),
+            queue: queue.max(1),
+            redis: None,
+            rejected: AtomicU64::new(0),
+        })
     }
 
-    /// A hub shared with the other replicas through Redis. Starts its two background tasks.
-    pub fn with_redis(queue: usize, url: &str) -> Result<Arc<Self>, HubError> {
+    /// A hub shared with the other replicas through Redis, its frames signed with a key derived
+    /// from `secret_key` (every replica has the same). Starts its two background tasks.
+    pub fn with_redis(queue: usize, url: &str, secret_key: &SecretString) -> Result<Arc<Self>, HubError> {
         let client = redis::Client::open(url).map_err(|e| HubError(e.to_string()))?;
         let (outbound, outbound_rx) = mpsc::channel(4096);
         let (control, control_rx) = mpsc::unbounded_channel();
@@ -82,9 +150,11 @@ impl Hub {
             topics: Mutex::new(HashMap::new()),
             queue: queue.max(1),
             redis: Some(RedisLink { outbound, control }),
+            rejected: AtomicU64::new(0),
         });
-        tokio::spawn(publisher(client.clone(), outbound_rx, Arc::downgrade(&hub)));
-        tokio::spawn(subscriber(client, control_rx, Arc::downgrade(&hub)));
+        let signer = Arc::new(FrameSigner::new(secret_key));
+        tokio::spawn(publisher(client.clone(), outbound_rx, Arc::downgrade(&hub), signer.clone()));
+        tokio::spawn(subscriber(client, control_rx, Arc::downgrade(&hub), signer));
         Ok(hub)
     }
 
@@ -144,7 +214,12 @@ impl Hub {
 /// sockets; the other replicas resync when their link recovers. (A pipeline cut off midway may have
 /// published some of its frames: local sockets can then see those twice, never miss one; clients
 /// keep one copy per message id.)
-async fn publisher(client: redis::Client, mut frames: mpsc::Receiver<(String, Arc<str>)>, hub: std::sync::Weak<Hub>) {
+async fn publisher(
+    client: redis::Client,
+    mut frames: mpsc::Receiver<(String, Arc<str>)>,
+    hub: std::sync::Weak<Hub>,
+    signer: Arc<FrameSigner>,
+) {
     let mut connection = None;
     let mut batch = Vec::with_capacity(PUBLISH_BATCH);
     while frames.recv_many(&mut batch, PUBLISH_BATCH).await > 0 {
@@ -159,7 +234,9 @@ async fn publisher(client: redis::Client, mut frames: mpsc::Receiver<(String, Ar
             Some(conn) => {
                 let mut pipeline = redis::pipe();
                 for (topic, frame) in &batch {
-                    pipeline.cmd("PUBLISH").arg(format!("{CHANNEL_PREFIX}{topic}")).arg(frame.as_bytes()).ignore();
+                    let channel = format!("{CHANNEL_PREFIX}{topic}");
+                    let signed = signer.seal(&channel, frame);
+                    pipeline.cmd("PUBLISH").arg(channel).arg(signed).ignore();
                 }
                 pipeline
                     .query_async::<()>(conn)
@@ -180,7 +257,12 @@ async fn publisher(client: redis::Client, mut frames: mpsc::Receiver<(String, Ar
 }
 
 /// Holds this replica's Redis subscriptions and delivers what arrives; reconnects with backoff.
-async fn subscriber(client: redis::Client, mut control: mpsc::UnboundedReceiver<Control>, hub: std::sync::Weak<Hub>) {
+async fn subscriber(
+    client: redis::Client,
+    mut control: mpsc::UnboundedReceiver<Control>,
+    hub: std::sync::Weak<Hub>,
+    signer: Arc<FrameSigner>,
+) {
     let mut backoff = Duration::from_millis(200);
     let mut reconnecting = false;
     loop {
@@ -213,9 +295,15 @@ async fn subscriber(client: redis::Client, mut control: mpsc::UnboundedReceiver<
                                 let Some(hub) = hub.upgrade() else { return };
                                 let channel = message.get_channel_name().to_owned();
                                 let Some(topic) = channel.strip_prefix(CHANNEL_PREFIX) else { continue };
-                                match String::from_utf8(message.get_payload_bytes().to_vec()) {
-                                    Ok(frame) => hub.deliver(topic, Arc::from(frame)),
-                                    Err(_) => tracing::warn!("a non-UTF-8 frame on Redis was ignored"),
+                                match signer.open(&channel, message.get_payload_bytes()) {
+                                    Some(frame) => hub.deliver(topic, Arc::from(frame)),
+                                    None => {
+                                        // Counted always; logged for the first and every thousandth.
+                                        let n = hub.rejected.fetch_add(1, Ordering::Relaxed);
+                                        if n % 1000 == 0 {
+                                            tracing::warn!(rejected = n + 1, "a frame on Redis failed authentication and was dropped");
+                                        }
+                                    }
                                 }
                             }
                             command = control.recv() => match command {
@@ -283,8 +371,8 @@ mod tests {
     #[tokio::test]
     async fn frames_cross_replicas_through_redis() {
         let url = std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
-        let a = Hub::with_redis(16, &url).expect("hub a");
-        let b = Hub::with_redis(16, &url).expect("hub b");
+        let a = Hub::with_redis(16, &url, &secret()).expect("hub a");
+        let b = Hub::with_redis(16, &url, &secret()).expect("hub b");
         let topic = format!("test-{}", uuid::Uuid::new_v4());
         let mut on_a = a.subscribe(&topic).await;
         let mut on_b = b.subscribe(&topic).await;
@@ -301,11 +389,59 @@ mod tests {
         }
         assert!(on_a.rx.try_recv().is_err(), "no double delivery");
     }
+
+    /// Another service on the same Redis (or a gateway with another SECRET_KEY) cannot inject
+    /// frames into a room: they fail the check, are dropped and counted.
+    #[tokio::test]
+    async fn frames_that_fail_authentication_are_dropped_and_counted() {
+        let url = std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+        let hub = Hub::with_redis(16, &url, &secret()).expect("hub");
+        let stranger =
+            Hub::with_redis(16, &url, &SecretString::from("another-secret-key-of-32-characters!".to_owned()))
+                .expect("a gateway with another SECRET_KEY");
+        let topic = format!("test-{}", uuid::Uuid::new_v4());
+        let mut socket = hub.subscribe(&topic).await;
+        let channel = format!("{CHANNEL_PREFIX}{topic}");
+        let mut raw = redis::Client::open(url.as_str())
+            .expect("client")
+            .get_multiplexed_async_connection()
+            .await
+            .expect("connect");
+        let forged = r#"{"type":"message","content":"injected","sender":"admin"}"#;
+        let _: i64 = redis::cmd("PUBLISH").arg(&channel).arg(forged).query_async(&mut raw).await.expect("publish");
+        let _: i64 = redis::cmd("PUBLISH")
+            .arg(&channel)
+            .arg(format!("AAAA.{forged}"))
+            .query_async(&mut raw)
+            .await
+            .expect("publish");
+        stranger.publish(&topic, "from another secret").await;
+        hub.publish(&topic, "genuine").await;
+        let got =
+            tokio::time::timeout(Duration::from_secs(5), socket.rx.recv()).await.expect("in time").expect("frame");
+        assert_eq!(&*got, "genuine", "only the authentic frame arrives");
+        for _ in 0..50 {
+            if hub.rejected.load(Ordering::Relaxed) >= 3 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(hub.rejected.load(Ordering::Relaxed), 3, "each forgery counted");
+        assert!(socket.rx.try_recv().is_err());
+    }
+
+    fn secret() -> SecretString {
+        SecretString::from("hub-test-secret-key-0123456789abcdef".to_owned())
+    }
 }
 
 #[cfg(test)]
 mod outage_tests {
     use super::*;
+
+    fn secret() -> SecretString {
+        SecretString::from("hub-test-secret-key-0123456789abcdef".to_owned())
+    }
 
     /// A Redis of the test's own (the machine's `redis-server`), so it can be stopped and restarted.
     fn start_redis(port: u16) -> std::process::Child {
@@ -332,8 +468,8 @@ mod outage_tests {
         let mut redis = start_redis(port);
         wait_for(|| std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()).await;
         let url = format!("redis://127.0.0.1:{port}");
-        let a = Hub::with_redis(16, &url).expect("hub a");
-        let b = Hub::with_redis(16, &url).expect("hub b");
+        let a = Hub::with_redis(16, &url, &secret()).expect("hub a");
+        let b = Hub::with_redis(16, &url, &secret()).expect("hub b");
         let mut on_b = b.subscribe("room").await;
         a.publish("room", "before").await;
         assert_eq!(

@@ -4,6 +4,7 @@
 //! socket of the conversation and is stored when it completes, stops or fails.
 
 pub mod backend;
+pub mod bucket;
 pub mod hub;
 pub mod prompt;
 pub mod protocol;
@@ -36,6 +37,8 @@ pub struct Chat {
     system_prompt: String,
     history_budget: usize,
     rate: RateLimiter,
+    /// Sockets opened per user per minute: a reconnect loop cannot flood a room with presence.
+    connects: RateLimiter,
     sockets: Mutex<HashMap<String, usize>>,
     /// Replies being generated on this replica: id → (conversation, cancel).
     generations: Mutex<HashMap<String, (String, CancellationToken)>>,
@@ -72,9 +75,10 @@ impl Chat {
         config: &ChatConfig,
         http: reqwest::Client,
         redis_url: Option<&str>,
+        secret_key: &secrecy::SecretString,
     ) -> Result<Arc<Self>, hub::HubError> {
         let hub = match redis_url {
-            Some(url) => Hub::with_redis(config.limits.outbound_queue, url)?,
+            Some(url) => Hub::with_redis(config.limits.outbound_queue, url, secret_key)?,
             None => Hub::new(config.limits.outbound_queue),
         };
         Ok(Arc::new(Self {
@@ -86,6 +90,7 @@ impl Chat {
             system_prompt: config.system_prompt.clone(),
             history_budget: config.history_budget,
             rate: RateLimiter::new(config.limits.messages_per_minute, config.limits.messages_per_minute),
+            connects: RateLimiter::new(config.limits.connects_per_minute, config.limits.connects_per_minute),
             sockets: Mutex::new(HashMap::new()),
             generations: Mutex::new(HashMap::new()),
         }))
@@ -109,6 +114,11 @@ impl Chat {
         }
         *n += 1;
         Some(SocketSlot { chat: self.clone(), user_id: user_id.to_owned() })
+    }
+
+    /// One connection's worth of the user's budget, or how long to wait.
+    pub fn take_connect_budget(&self, user_id: &str) -> Result<(), Duration> {
+        self.connects.check(user_id)
     }
 
     /// One message's worth of the user's rate budget, or how long to wait.

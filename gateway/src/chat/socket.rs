@@ -18,6 +18,7 @@ use tracing::Instrument;
 use crate::auth::tokens::{AccessClaims, TokenError};
 use crate::chat::Chat;
 use crate::chat::backend::Backend;
+use crate::chat::bucket::Bucket;
 use crate::chat::protocol::{self, ClientFrame, close};
 use crate::chat::upstream;
 use crate::course::{ProofError, ProvenContext};
@@ -76,7 +77,7 @@ pub async fn handler(
         .on_upgrade(move |socket| {
             let tracker = state.chat.sockets_open.clone();
             tracker.track_future(async move {
-                let mut conn = Connection { socket, state };
+                let mut conn = Connection { socket, state, typing: Bucket::typing(), history: Bucket::history() };
                 conn.run(query).await;
             })
         })
@@ -85,6 +86,8 @@ pub async fn handler(
 struct Connection {
     socket: WebSocket,
     state: AppState,
+    typing: Bucket,
+    history: Bucket,
 }
 
 /// What the loop does after a frame.
@@ -139,11 +142,29 @@ impl Connection {
         // steps with large futures (database queries, closing handshakes) are boxed, held only while
         // they run, instead of sizing the whole task for them.
         let Some((claims, ticket)) = Box::pin(self.authenticate(query.token.as_deref())).await else { return };
+        if !claims.svc && !crate::auth::scopes::has(&claims.scope, crate::auth::scopes::CHAT) {
+            tracing::info!(client = %claims.client_id, "chat refused: the token has no chat scope");
+            let message = "This sign-in was not granted the chat scope.";
+            Box::pin(self.refuse("insufficient_scope", message, close::UNAUTHORIZED, "insufficient scope")).await;
+            return;
+        }
         if claims.svc {
             // A service's token speaks for no person: it has no place in a chat.
             tracing::info!(client = %claims.client_id, "chat refused: a service token");
             let message = "Service tokens cannot open a chat; sign in as a person.";
             Box::pin(self.refuse("service_token", message, close::UNAUTHORIZED, "service token")).await;
+            return;
+        }
+        if !Box::pin(crate::http::bearer::login_alive(&self.state, &claims)).await {
+            tracing::info!("chat refused: the login has ended");
+            let message = "You were signed out; sign in again to chat.";
+            Box::pin(self.refuse("session_revoked", message, close::REVOKED, "session revoked")).await;
+            return;
+        }
+        if let Err(wait) = chat.take_connect_budget(&claims.sub) {
+            tracing::info!("chat refused: too many connections");
+            let message = format!("You are reconnecting too often; try again in {} s.", wait.as_secs() + 1);
+            Box::pin(self.refuse("too_many_connections", &message, close::TOO_MANY, "too many connections")).await;
             return;
         }
         let Some(_slot) = chat.open_socket(&claims.sub) else {
@@ -290,7 +311,7 @@ impl Connection {
                         break;
                     }
                     beats += 1;
-                    if beats.is_multiple_of(3) && !Box::pin(session_alive(&self.state, claims)).await {
+                    if beats.is_multiple_of(3) && !Box::pin(crate::http::bearer::login_alive(&self.state, claims)).await {
                         tracing::info!("chat closed: session revoked");
                         Box::pin(self.refuse("session_revoked", "You were signed out; sign in again to chat.", close::REVOKED, "session revoked")).await;
                         break;
@@ -548,12 +569,18 @@ impl Connection {
             ClientFrame::Ping => self.reply(protocol::pong()).await,
             ClientFrame::Auth { .. } => self.reply(protocol::error("bad_frame", "Already authenticated.", None)).await,
             ClientFrame::Typing { is_typing } => {
+                if let Err(wait) = self.typing.take() {
+                    return self.reply(slow_down("typing", wait)).await;
+                }
                 if matches!(chat.backend, Backend::Room) {
                     chat.hub.publish(&conversation.id, protocol::typing(&user.username, is_typing)).await;
                 }
                 Flow::Continue
             }
             ClientFrame::History { before, limit } => {
+                if let Err(wait) = self.history.take() {
+                    return self.reply(slow_down("history", wait)).await;
+                }
                 let limit = limit.unwrap_or(50).clamp(1, crate::db::MAX_HISTORY_PAGE);
                 if self.send_history(conversation, before.as_deref(), limit).await.is_err() {
                     Flow::Close
@@ -672,12 +699,10 @@ async fn resume(
     Ok((user, proven, conversation))
 }
 
-async fn session_alive(state: &AppState, claims: &AccessClaims) -> bool {
-    match &claims.sid {
-        // A database hiccup does not sign anyone out.
-        Some(sid) => state.db.refresh_family_alive(sid).await.unwrap_or(true),
-        None => true,
-    }
+/// The answer to a flood of `typing` or `history` frames: this one is not acted on.
+fn slow_down(kind: &str, wait: Duration) -> String {
+    let secs = wait.as_secs() + 1;
+    protocol::error("slow_down", &format!("Too many {kind} frames; wait {secs} s."), Some(secs))
 }
 
 /// The largest frame accepted: a message of the maximum size plus room for its JSON envelope.

@@ -13,14 +13,17 @@ type Embedded = &'static [(i64, &'static str, &'static str)];
 const SQLITE: Embedded = &[
     (1, "initial", include_str!("../../../migrations/sqlite/0001_initial.sql")),
     (2, "course_context", include_str!("../../../migrations/sqlite/0002_course_context.sql")),
+    (3, "refresh_families", include_str!("../../../migrations/sqlite/0003_refresh_families.sql")),
 ];
 const MYSQL: Embedded = &[
     (1, "initial", include_str!("../../../migrations/mysql/0001_initial.sql")),
     (2, "course_context", include_str!("../../../migrations/mysql/0002_course_context.sql")),
+    (3, "refresh_families", include_str!("../../../migrations/mysql/0003_refresh_families.sql")),
 ];
 const POSTGRES: Embedded = &[
     (1, "initial", include_str!("../../../migrations/postgres/0001_initial.sql")),
     (2, "course_context", include_str!("../../../migrations/postgres/0002_course_context.sql")),
+    (3, "refresh_families", include_str!("../../../migrations/postgres/0003_refresh_families.sql")),
 ];
 
 pub(crate) fn embedded(kind: DbKind) -> Embedded {

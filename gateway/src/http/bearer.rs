@@ -1,9 +1,11 @@
-//! The `Authorization: Bearer <access token>` extractor for the gateway's APIs.
+//! The `Authorization: Bearer <access token>` extractors for the gateway's APIs: any valid token, or
+//! one granted the `chat` scope (the conversation API).
 
 use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
 
+use crate::auth::scopes;
 use crate::auth::tokens::{AccessClaims, TokenError};
 use crate::http::error::ApiError;
 use crate::state::AppState;
@@ -22,6 +24,13 @@ impl FromRequestParts<AppState> for Bearer {
             .or_else(|| value.strip_prefix("bearer "))
             .ok_or_else(|| ApiError::unauthorized("A bearer access token is required."))?;
         match state.tokens.verify_access(token.trim()).await {
+            // A token of a login that was revoked (sign-out, a reused refresh token) or has reached
+            // its absolute end is refused, though it has not expired yet.
+            Ok(claims) if !login_alive(state, &claims).await => Err(ApiError::new(
+                axum::http::StatusCode::UNAUTHORIZED,
+                "session_revoked",
+                "This sign-in has ended; sign in again.",
+            )),
             Ok(claims) => Ok(Self(claims)),
             Err(TokenError::Expired) => Err(ApiError::new(
                 axum::http::StatusCode::UNAUTHORIZED,
@@ -34,5 +43,34 @@ impl FromRequestParts<AppState> for Bearer {
                 "The access token is not valid.",
             )),
         }
+    }
+}
+
+/// Whether the login behind the token is alive (tokens without a login are, until they expire). A
+/// database hiccup does not sign anyone out.
+pub async fn login_alive(state: &AppState, claims: &AccessClaims) -> bool {
+    match &claims.sid {
+        Some(sid) => state.db.refresh_family_alive(sid).await.unwrap_or(true),
+        None => true,
+    }
+}
+
+/// A caller whose token was granted the `chat` scope.
+#[derive(Debug, Clone)]
+pub struct ChatBearer(pub AccessClaims);
+
+impl FromRequestParts<AppState> for ChatBearer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let Bearer(claims) = Bearer::from_request_parts(parts, state).await?;
+        if !scopes::has(&claims.scope, scopes::CHAT) {
+            return Err(ApiError::new(
+                axum::http::StatusCode::FORBIDDEN,
+                "insufficient_scope",
+                "This token was not granted the chat scope.",
+            ));
+        }
+        Ok(Self(claims))
     }
 }

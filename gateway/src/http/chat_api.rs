@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::chat::protocol::{message_value, timestamp};
 use crate::db::{Conversation, CourseKey, DbError, MAX_HISTORY_PAGE, MessageTotals, now_ms};
-use crate::http::bearer::Bearer;
+use crate::http::bearer::ChatBearer;
 use crate::http::error::ApiError;
 use crate::state::AppState;
 
@@ -31,7 +31,7 @@ fn conversation_value(c: &Conversation) -> Value {
 }
 
 /// `GET /api/v1/conversations`.
-pub async fn list(State(state): State<AppState>, Bearer(claims): Bearer) -> Result<Json<Value>, ApiError> {
+pub async fn list(State(state): State<AppState>, ChatBearer(claims): ChatBearer) -> Result<Json<Value>, ApiError> {
     let conversations = state.db.list_conversations(&claims.sub, 100).await?;
     Ok(Json(json!({ "conversations": conversations.iter().map(conversation_value).collect::<Vec<_>>() })))
 }
@@ -45,7 +45,7 @@ pub struct PageQuery {
 /// `GET /api/v1/conversations/{id}/messages?before=&limit=`.
 pub async fn messages(
     State(state): State<AppState>,
-    Bearer(claims): Bearer,
+    ChatBearer(claims): ChatBearer,
     Path(id): Path<String>,
     Query(q): Query<PageQuery>,
 ) -> Result<Json<Value>, ApiError> {
@@ -59,7 +59,7 @@ pub async fn messages(
 /// `DELETE /api/v1/conversations/{id}`: one's own only.
 pub async fn delete(
     State(state): State<AppState>,
-    Bearer(claims): Bearer,
+    ChatBearer(claims): ChatBearer,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     if state.db.delete_conversation(&id, &claims.sub).await? {
@@ -79,7 +79,7 @@ pub struct Feedback {
 /// `POST /api/v1/messages/{id}/feedback`: `rating` 1–5, or "up"/"down" (5/1); optional comment.
 pub async fn feedback(
     State(state): State<AppState>,
-    Bearer(claims): Bearer,
+    ChatBearer(claims): ChatBearer,
     Path(id): Path<String>,
     Json(f): Json<Feedback>,
 ) -> Result<Response, ApiError> {
@@ -115,7 +115,7 @@ pub struct AnalyticsQuery {
 /// is refused. Roles are read as stored now, not as they were when the token was issued.
 pub async fn analytics(
     State(state): State<AppState>,
-    Bearer(claims): Bearer,
+    ChatBearer(claims): ChatBearer,
     Query(q): Query<AnalyticsQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let user = state.db.get_user(&claims.sub).await?;

@@ -8,11 +8,11 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use crate::auth::passwords::{self, MAX_PASSWORD_LEN, MIN_PASSWORD_LEN};
+use crate::auth::scopes;
 use crate::auth::tokens::{Grant, WIDGET_CLIENT_ID};
 use crate::db::{DbError, User};
 use crate::http::client_addr::ClientAddr;
 use crate::http::error::ApiError;
-use crate::http::openedx_login::CHAT_SCOPE;
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize)]
@@ -41,8 +41,19 @@ fn limit(state: &AppState, key: String) -> Result<(), ApiError> {
     state.login_limiter.check(&key).map_err(|wait| ApiError::rate_limited(wait.as_secs() + 1))
 }
 
+/// The longest username a local account may have.
+const MAX_USERNAME_LEN: usize = 150;
+
+/// Busy password workers ask the client to come back; anything else is ours.
+fn password_error(e: passwords::PasswordError) -> ApiError {
+    match e {
+        passwords::PasswordError::Busy => ApiError::rate_limited(1),
+        other => ApiError::internal(other),
+    }
+}
+
 fn valid_username(username: &str) -> bool {
-    (2..=150).contains(&username.chars().count())
+    (2..=MAX_USERNAME_LEN).contains(&username.chars().count())
         && username.chars().all(|c| c.is_alphanumeric() || matches!(c, '_' | '.' | '@' | '+' | '-'))
 }
 
@@ -66,7 +77,7 @@ pub async fn register(
     if c.name.chars().count() > 255 || c.email.chars().count() > 255 {
         return Err(ApiError::bad_request("invalid_profile", "Name and email are at most 255 characters."));
     }
-    let hash = passwords::hash(c.password).await.map_err(ApiError::internal)?;
+    let hash = state.passwords.hash(c.password).await.map_err(password_error)?;
     let user = match state.db.create_local_user(&c.username, &c.name, &c.email, &hash).await {
         Ok(user) => user,
         Err(DbError::Conflict(_)) => {
@@ -92,7 +103,7 @@ pub async fn login(
 }
 
 fn widget_grant() -> Grant {
-    Grant { client_id: WIDGET_CLIENT_ID.into(), scope: CHAT_SCOPE.into(), ctx: None, service: false }
+    Grant { client_id: WIDGET_CLIENT_ID.into(), scope: scopes::CHAT.into(), ctx: None, service: false }
 }
 
 /// The one place a password is checked: rate-limited, and as slow for unknown users as for known.
@@ -102,19 +113,24 @@ pub async fn check_password(
     username: &str,
     password: &str,
 ) -> Result<User, ApiError> {
+    let wrong = || ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "Wrong username or password.");
     limit(state, format!("login-ip:{}", addr.key()))?;
+    // No account has such a name or password: refused before it becomes a limiter key or is hashed.
+    if username.chars().count() > MAX_USERNAME_LEN || password.chars().count() > MAX_PASSWORD_LEN {
+        return Err(wrong());
+    }
     limit(state, format!("login-user:{}", username.to_lowercase()))?;
     let found = state.db.local_credentials(username).await?;
     let (user, hash) = match found {
         Some((user, hash)) => (Some(user), hash),
         None => (None, passwords::dummy_hash().await.to_owned()),
     };
-    let ok = passwords::verify(password.to_owned(), hash).await.map_err(ApiError::internal)?;
+    let ok = state.passwords.verify(password.to_owned(), hash).await.map_err(password_error)?;
     match user {
         Some(user) if ok => {
             state.db.touch_user(&user).await?;
             Ok(user)
         }
-        _ => Err(ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "Wrong username or password.")),
+        _ => Err(wrong()),
     }
 }

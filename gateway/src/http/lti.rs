@@ -27,7 +27,6 @@ use crate::state::AppState;
 
 const STATE_TTL_MS: i64 = 10 * 60 * 1000;
 const DEEP_LINK_TTL_MS: i64 = 30 * 60 * 1000;
-const LTI_CHAT_SCOPE: &str = "chat";
 
 fn state_record(state: &str) -> String {
     format!("lti_state:{state}")
@@ -305,7 +304,9 @@ fn state_mismatch() -> Response {
 /// What a launch waits on while the platform's storage frame confirms the state.
 #[derive(Debug, Serialize, Deserialize)]
 struct PendingCheck {
-    id_token: String,
+    /// SHA-256 of the id_token: the token itself goes back and forth in the page (the platform put
+    /// it there), never into the gateway's tables.
+    id_token_hash: String,
     state: String,
 }
 
@@ -329,17 +330,20 @@ async fn storage_check(
         Err(e) => return framed_error(None, e.into()),
     };
     let ticket = random_token(32);
-    let check = serde_json::to_string(&PendingCheck { id_token, state: login_state.clone() }).unwrap_or_default();
+    let check = PendingCheck { id_token_hash: crate::auth::sha256_hex(&id_token), state: login_state.clone() };
+    let check = serde_json::to_string(&check).unwrap_or_default();
     if let Err(e) = state.db.session_save(&format!("lti_check:{ticket}"), &check, now_ms() + CHECK_TTL_MS).await {
         return framed_error(None, e.into());
     }
-    let data = json!({ "mode": "get", "storage_target": target, "platform_origin": storage_origin(&platform), "state": login_state, "ticket": ticket });
+    let data = json!({ "mode": "get", "storage_target": target, "platform_origin": storage_origin(&platform), "state": login_state, "ticket": ticket, "id_token": id_token });
     storage_page(state, nonce, &platform, data).unwrap_or_else(|e| framed_error(Some(&platform), e))
 }
 
 #[derive(Debug, Deserialize)]
 pub struct VerifyForm {
     ticket: String,
+    #[serde(default)]
+    id_token: String,
     #[serde(default)]
     stored_state: String,
 }
@@ -357,7 +361,10 @@ pub async fn verify(State(state): State<AppState>, nonce: CspNonce, Form(form): 
     if form.stored_state.is_empty() || !crate::auth::constant_time_eq(&form.stored_state, &check.state) {
         return state_mismatch();
     }
-    complete_launch(&state, &nonce, &check.id_token, &check.state).await
+    if !crate::auth::constant_time_eq(&crate::auth::sha256_hex(&form.id_token), &check.id_token_hash) {
+        return state_mismatch();
+    }
+    complete_launch(&state, &nonce, &form.id_token, &check.state).await
 }
 
 /// The state is this browser's: take its record (once) and validate the id_token against it.
@@ -464,7 +471,7 @@ async fn chat_page(state: &AppState, nonce: &CspNonce, launch: &Launch) -> Respo
     }
     let grant = Grant {
         client_id: format!("lti:{}", platform.client_id),
-        scope: LTI_CHAT_SCOPE.into(),
+        scope: crate::auth::scopes::CHAT.into(),
         ctx: Some(ctx),
         service: false,
     };

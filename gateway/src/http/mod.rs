@@ -12,6 +12,7 @@ pub mod openedx_login;
 mod ops;
 mod pages;
 pub mod security;
+mod sign_out;
 pub mod widget;
 
 use std::time::Duration;
@@ -38,6 +39,7 @@ pub fn app(state: AppState) -> Router {
         .route("/info", get(info))
         .route("/auth/register", post(local_auth::register))
         .route("/auth/login", post(local_auth::login))
+        .route("/auth/logout", post(sign_out::logout))
         .route("/conversations", get(chat_api::list))
         .route("/conversations/{id}", axum::routing::delete(chat_api::delete))
         .route("/conversations/{id}/messages", get(chat_api::messages))
@@ -55,7 +57,6 @@ pub fn app(state: AppState) -> Router {
     let browser = Router::new()
         .route("/oauth/openedx/login", get(openedx_login::login))
         .route("/oauth/openedx/callback", get(openedx_login::callback))
-        .route("/oauth/openedx/release", post(openedx_login::release))
         .route("/oauth2/authorize", get(oauth2::authorize))
         .route("/oauth2/login", get(oauth2::login_page).post(oauth2::login_submit))
         .route("/oauth2/consent", post(oauth2::consent))
@@ -63,7 +64,6 @@ pub fn app(state: AppState) -> Router {
 
     // Called cross-origin by the widget and by OAuth clients in browsers.
     let provider = Router::new()
-        .route("/oauth/openedx/result", get(openedx_login::result))
         .route("/oauth2/token", post(oauth2::token))
         .route("/oauth2/userinfo", get(oauth2::userinfo).post(oauth2::userinfo))
         .route("/oauth2/revoke", post(oauth2::revoke))

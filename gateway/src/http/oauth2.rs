@@ -13,12 +13,11 @@ use serde_json::json;
 use tower_sessions::Session;
 
 use crate::auth::tokens::{Grant, TokenError, WIDGET_CLIENT_ID};
-use crate::auth::{constant_time_eq, random_token, s256, sha256_hex};
+use crate::auth::{constant_time_eq, random_token, s256, scopes, sha256_hex};
 use crate::db::{CourseKey, IdentityClaims, OAuthClientRow, Role, now_ms};
 use crate::http::bearer::Bearer;
 use crate::http::client_addr::ClientAddr;
 use crate::http::error::{ApiError, PageError};
-use crate::http::openedx_login::CHAT_SCOPE;
 use crate::http::security::CspNonce;
 use crate::state::AppState;
 
@@ -94,6 +93,10 @@ struct Client {
     id: String,
     grant_types: Vec<String>,
     redirect_uris: Vec<String>,
+    /// The scopes it registered (space-separated).
+    scopes: String,
+    /// It authenticated with a secret (a public client cannot).
+    confidential: bool,
     first_party: bool,
     name: String,
 }
@@ -104,6 +107,8 @@ impl Client {
             id: WIDGET_CLIENT_ID.into(),
             grant_types: vec!["refresh_token".into(), GRANT_TOKEN_EXCHANGE.into()],
             redirect_uris: Vec::new(),
+            scopes: scopes::CHAT.into(),
+            confidential: false,
             first_party: true,
             name: "IBAL chat".into(),
         }
@@ -113,6 +118,8 @@ impl Client {
         Self {
             grant_types: row.grant_types.split_whitespace().map(str::to_owned).collect(),
             redirect_uris: serde_json::from_str(&row.redirect_uris).unwrap_or_default(),
+            scopes: row.scopes,
+            confidential: row.secret_hash.is_some(),
             first_party: row.first_party != 0,
             name: row.name,
             id: row.client_id,
@@ -245,10 +252,17 @@ async fn token_exchange(
         Some(TOKEN_TYPE_JWT | TOKEN_TYPE_ACCESS) => {}
         _ => return Err(OAuthError::new("invalid_request", format!("subject_token_type must be {TOKEN_TYPE_JWT}."))),
     }
+    // An Open edX token buys a gateway session only for a client that can prove who it is.
+    if !client.confidential {
+        return Err(OAuthError::new(
+            "unauthorized_client",
+            "Only a registered confidential client may exchange an Open edX token.",
+        ));
+    }
     if let Err(wait) = state.login_limiter.check(&format!("exchange:{}", addr.key())) {
         return Err(OAuthError::new("slow_down", format!("Too many attempts; retry in {} s.", wait.as_secs() + 1)));
     }
-    let claims = edx.identify(subject).await.map_err(|e| {
+    let (claims, subject_token) = edx.identify_subject(subject).await.map_err(|e| {
         tracing::info!(error = %e, "token exchange refused");
         match e {
             crate::auth::openedx::OpenEdxError::InvalidToken(why) => {
@@ -257,9 +271,21 @@ async fn token_exchange(
             _ => OAuthError::new("temporarily_unavailable", "The LMS could not be asked about this token."),
         }
     })?;
+    // The session ends with the token it was bought with, and each token buys one session.
+    let expires_ms = subject_token.expires_at.map(|s| s.saturating_mul(1000));
+    let remembered_until = expires_ms.unwrap_or_else(|| now_ms() + 24 * 3600 * 1000);
+    let first_use = state
+        .db
+        .spend_token(&edx.config().issuer, &subject_token.once_key, remembered_until)
+        .await
+        .map_err(OAuthError::server)?;
+    if !first_use {
+        tracing::info!("token exchange refused: the subject token was exchanged already");
+        return Err(OAuthError::new("invalid_grant", "This subject token was exchanged already."));
+    }
     let user = state.db.upsert_identity(&claims).await.map_err(OAuthError::server)?;
-    let grant = Grant { client_id: client.id.clone(), scope: CHAT_SCOPE.into(), ctx: None, service: false };
-    let pair = state.tokens.start_login(&user, &grant).await?;
+    let grant = Grant { client_id: client.id.clone(), scope: scopes::CHAT.into(), ctx: None, service: false };
+    let pair = state.tokens.start_login_until(&user, &grant, expires_ms).await?;
     let mut body = json!(pair);
     body["issued_token_type"] = json!(TOKEN_TYPE_ACCESS);
     Ok(body)
@@ -301,7 +327,7 @@ async fn ticket_sign_in(
     let user = state.db.upsert_identity(&identity).await.map_err(OAuthError::server)?;
     let course = CourseKey::of(&claims.context());
     state.db.set_course_role(&user.id, &course, claims.role).await.map_err(OAuthError::server)?;
-    let grant = Grant { client_id: client.id.clone(), scope: CHAT_SCOPE.into(), ctx: None, service: false };
+    let grant = Grant { client_id: client.id.clone(), scope: scopes::CHAT.into(), ctx: None, service: false };
     tracing::info!(course = %course.course_id, "signed in by chat ticket");
     let mut body = json!(state.tokens.access_only(&user, &grant)?);
     body["issued_token_type"] = json!(TOKEN_TYPE_ACCESS);
@@ -322,9 +348,11 @@ async fn client_credentials(
         email: String::new(),
         role: None,
     };
+    let scope = scopes::grant(form.scope.as_deref(), &client.scopes).map_err(|bad| {
+        OAuthError::new("invalid_scope", format!("The scope {bad:?} is not registered for this client."))
+    })?;
     let user = state.db.upsert_identity(&claims).await.map_err(OAuthError::server)?;
-    let grant =
-        Grant { client_id: client.id.clone(), scope: form.scope.clone().unwrap_or_default(), ctx: None, service: true };
+    let grant = Grant { client_id: client.id.clone(), scope, ctx: None, service: true };
     Ok(json!(state.tokens.access_only(&user, &grant)?))
 }
 
@@ -372,8 +400,9 @@ async fn authorization_code(
     let user = state.db.get_user(&authz.user_id).await.map_err(OAuthError::server)?;
     let grant = Grant { client_id: client.id.clone(), scope: authz.scope.clone(), ctx: None, service: false };
     let mut pair = state.tokens.start_login(&user, &grant).await?;
-    if authz.scope.split_whitespace().any(|s| s == "openid") {
-        pair.id_token = Some(state.tokens.id_token(&user, &client.id, authz.nonce.as_deref(), authz.auth_time)?);
+    if scopes::has(&authz.scope, scopes::OPENID) {
+        pair.id_token =
+            Some(state.tokens.id_token(&user, &client.id, &authz.scope, authz.nonce.as_deref(), authz.auth_time)?);
     }
     Ok(json!(pair))
 }
@@ -432,15 +461,20 @@ pub async fn authorize(
         return Ok(redirect_error(&redirect_uri, "invalid_request", st));
     }
 
+    let Ok(scope) = scopes::grant(q.scope.as_deref(), &client.scopes) else {
+        return Ok(redirect_error(&redirect_uri, "invalid_scope", st));
+    };
+
     let user_id: Option<String> = session.get("user_id").await.map_err(PageError::internal)?;
     let Some(user_id) = user_id else {
         let next = uri.path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_default();
         return Ok(Redirect::to(&format!("/oauth2/login?next={}", urlencode(&next))).into_response());
     };
     if !client.first_party {
+        // Consent is to these scopes: asking for more asks again.
         let consented: Option<Vec<String>> = session.get("consented_clients").await.map_err(PageError::internal)?;
-        if !consented.unwrap_or_default().contains(&client.id) {
-            return consent_page(&state, &session, &nonce, &client, &uri).await;
+        if !consented.unwrap_or_default().contains(&consent_key(&client.id, &scope)) {
+            return consent_page(&state, &session, &nonce, &client, &scope, &uri).await;
         }
     }
     let auth_time: i64 =
@@ -451,7 +485,7 @@ pub async fn authorize(
         redirect_uri: redirect_uri.clone(),
         user_id,
         code_challenge: challenge,
-        scope: q.scope.clone().unwrap_or_default(),
+        scope,
         nonce: q.nonce.clone(),
         auth_time,
     };
@@ -465,11 +499,17 @@ pub async fn authorize(
     Ok(Redirect::to(url.as_str()).into_response())
 }
 
+fn consent_key(client_id: &str, scope: &str) -> String {
+    format!("{client_id} {scope}")
+}
+
+/// Asks the user to allow `client` exactly `scope`; the form says which scopes it allows.
 async fn consent_page(
     state: &AppState,
     session: &Session,
     nonce: &CspNonce,
     client: &Client,
+    scope: &str,
     uri: &axum::http::Uri,
 ) -> Result<Response, PageError> {
     let csrf = random_token(24);
@@ -477,7 +517,10 @@ async fn consent_page(
     let next = uri.path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_default();
     let html = state.templates.render(
         "oauth2/login.html",
-        context! { csp_nonce => nonce.as_str(), mode => "consent", client_name => &client.name, client_id => &client.id, csrf => csrf, next => next },
+        context! {
+            csp_nonce => nonce.as_str(), mode => "consent", client_name => &client.name, client_id => &client.id,
+            scope => scope, scope_words => scopes::described(scope), csrf => csrf, next => next,
+        },
     )?;
     Ok(Html(html).into_response())
 }
@@ -486,6 +529,7 @@ async fn consent_page(
 pub struct ConsentForm {
     csrf: String,
     client_id: String,
+    scope: String,
     decision: String,
     next: String,
 }
@@ -504,7 +548,7 @@ pub async fn consent(session: Session, Form(form): Form<ConsentForm>) -> Result<
     }
     let mut consented: Vec<String> =
         session.get("consented_clients").await.map_err(PageError::internal)?.unwrap_or_default();
-    consented.push(form.client_id);
+    consented.push(consent_key(&form.client_id, &form.scope));
     session.insert("consented_clients", consented).await.map_err(PageError::internal)?;
     Ok(Redirect::to(&next).into_response())
 }
@@ -602,13 +646,16 @@ pub async fn userinfo(
     Bearer(claims): Bearer,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let user = state.db.get_user(&claims.sub).await?;
-    Ok(Json(json!({
-        "sub": user.id,
-        "preferred_username": user.username,
-        "name": user.name,
-        "email": user.email,
-        "roles": [user.role.as_str()],
-    })))
+    let mut info = json!({ "sub": user.id, "roles": [user.role.as_str()] });
+    // Profile data only for clients granted `profile`, the email only for those granted `email`.
+    if scopes::has(&claims.scope, scopes::PROFILE) {
+        info["preferred_username"] = json!(user.username);
+        info["name"] = json!(user.name);
+    }
+    if scopes::has(&claims.scope, scopes::EMAIL) {
+        info["email"] = json!(user.email);
+    }
+    Ok(Json(info))
 }
 
 #[derive(Debug, Deserialize)]
@@ -649,7 +696,7 @@ pub async fn discovery(State(state): State<AppState>) -> Json<serde_json::Value>
         "id_token_signing_alg_values_supported": ["RS256"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "code_challenge_methods_supported": ["S256"],
-        "scopes_supported": ["openid", "profile", "email", CHAT_SCOPE],
+        "scopes_supported": scopes::KNOWN.map(|(scope, _)| scope),
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "preferred_username", "name", "email"],
     }))
 }
@@ -659,6 +706,7 @@ pub fn new_client(
     name: &str,
     redirect_uris: &[String],
     grant_types: &[String],
+    scopes: &[String],
     first_party: bool,
     public: bool,
 ) -> (OAuthClientRow, Option<String>) {
@@ -670,7 +718,7 @@ pub fn new_client(
         secret_hash: secret.as_deref().map(sha256_hex),
         redirect_uris: serde_json::to_string(redirect_uris).unwrap_or_else(|_| "[]".into()),
         grant_types: grant_types.join(" "),
-        scopes: "openid profile email chat".into(),
+        scopes: scopes.join(" "),
         first_party: i64::from(first_party),
         created_at: now_ms(),
     };

@@ -1,36 +1,38 @@
 //! The Open edX popup login the widget opens: authorization code + PKCE + one-time state, the code
 //! exchanged for Open edX's JWT, the user identified, and the gateway's tokens handed back to the
-//! opener with `postMessage` to its exact origin. See docs/protocol.md, "Signing in".
+//! page that opened the popup, and to no one else: with `postMessage` to its exact origin, or, when a
+//! cross-origin opener policy cut the opener, through a relay page on that same origin (the
+//! IbalXBlock's) that passes them on over `BroadcastChannel`. Nothing is ever fetchable by a secret
+//! a third party could hold. See docs/protocol.md, "Signing in".
 
 use std::sync::Arc;
 
 use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::{Form, Json};
 use minijinja::context;
 use serde::{Deserialize, Serialize};
 use tower_sessions::Session;
 
 use crate::auth::openedx::{OpenEdx, OpenEdxError};
 use crate::auth::tokens::{Grant, TokenPair, WIDGET_CLIENT_ID};
-use crate::auth::{random_token, s256};
+use crate::auth::{random_token, s256, scopes};
+use crate::config::origin_of;
 use crate::db::now_ms;
-use crate::http::error::{ApiError, PageError};
+use crate::http::error::PageError;
 use crate::http::security::CspNonce;
 use crate::state::AppState;
 
-/// How long a released sign-in result waits for the widget to fetch it.
-const RESULT_TTL_MS: i64 = 2 * 60 * 1000;
 /// How long the popup may take between leaving for the LMS and coming back.
 const LOGIN_TTL_MS: i64 = 10 * 60 * 1000;
-/// The scope of tokens the widget gets.
-pub const CHAT_SCOPE: &str = "chat";
 
 #[derive(Debug, Deserialize)]
 pub struct LoginQuery {
     origin: Option<String>,
-    handle: Option<String>,
+    /// The widget's own random value for this attempt: it accepts only a result that repeats it.
+    nonce: Option<String>,
+    /// A page on `origin` that can hand the result to the widget when the opener is gone.
+    relay: Option<String>,
     /// A full-page sign-in (the provider's own login page) returns here instead of to an opener.
     next: Option<String>,
 }
@@ -40,7 +42,10 @@ pub struct LoginQuery {
 struct PendingLogin {
     verifier: String,
     origin: String,
-    handle: Option<String>,
+    #[serde(default)]
+    nonce: String,
+    #[serde(default)]
+    relay: Option<String>,
     #[serde(default)]
     next: Option<String>,
     started_at: i64,
@@ -48,14 +53,6 @@ struct PendingLogin {
 
 fn login_key(state: &str) -> String {
     format!("openedx_login:{state}")
-}
-
-fn release_key(handle: &str) -> String {
-    format!("openedx_release:{handle}")
-}
-
-fn result_record_id(handle: &str) -> String {
-    format!("result:{handle}")
 }
 
 fn openedx(state: &AppState) -> Result<&Arc<OpenEdx>, PageError> {
@@ -69,12 +66,30 @@ fn openedx(state: &AppState) -> Result<&Arc<OpenEdx>, PageError> {
     })
 }
 
-/// A handle is base64url(SHA-256(verifier)): 43 URL-safe characters.
-fn valid_handle(handle: &str) -> bool {
-    handle.len() == 43 && handle.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+/// A nonce is 16 to 128 URL-safe characters.
+fn valid_nonce(nonce: &str) -> bool {
+    (16..=128).contains(&nonce.len()) && nonce.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-/// `GET /oauth/openedx/login?origin=<page origin>&handle=<challenge>`: starts the popup flow.
+/// The relay URL, if it is a configured relay page on the page's own origin (no query or fragment:
+/// an open redirect elsewhere on the origin must never receive the result).
+fn valid_relay(state: &AppState, origin: &str, relay: &str) -> Option<String> {
+    let url = url::Url::parse(relay).ok()?;
+    let exact = origin_of(&url) == origin
+        && url.query().is_none()
+        && url.fragment().is_none()
+        && url.username().is_empty()
+        && !url.path().contains("..")
+        && state.config.auth_relay_paths.iter().any(|p| crate::config::path_matches(p, url.path()));
+    exact.then(|| url.to_string())
+}
+
+fn bad_request(code: &'static str, message: &'static str) -> PageError {
+    PageError::new(StatusCode::BAD_REQUEST, code, "Invalid request", message)
+}
+
+/// `GET /oauth/openedx/login?origin=<page origin>&nonce=<random>[&relay=<relay page>]`: starts the
+/// popup flow.
 pub async fn login(
     State(state): State<AppState>,
     session: Session,
@@ -91,20 +106,26 @@ pub async fn login(
             "The page that opened this window is not allowed to use this chat gateway.",
         ));
     }
-    if let Some(handle) = &q.handle
-        && !valid_handle(handle)
-    {
-        return Err(PageError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_handle",
-            "Invalid request",
-            "The sign-in request is malformed.",
-        ));
+    let next = q.next.filter(|n| n.starts_with("/oauth2/authorize?") && !n.contains("//"));
+    // The widget's sign-in names its attempt; the provider's own login page (`next`) needs none.
+    let nonce = q.nonce.unwrap_or_default();
+    if next.is_none() && !valid_nonce(&nonce) {
+        return Err(bad_request("invalid_nonce", "The sign-in request is malformed (nonce)."));
     }
+    // A relay page that is not allowed is not used (and said so in the log): the sign-in goes on, to
+    // the opener only. Refusing it would end every sign-in where the operator's relay path differs.
+    let relay = q.relay.as_deref().filter(|r| !r.is_empty()).and_then(|relay| {
+        let valid = valid_relay(&state, &origin, relay);
+        if valid.is_none() {
+            tracing::warn!(
+                "popup login: the relay page is not on the page's origin or not in AUTH_RELAY_PATHS; not used"
+            );
+        }
+        valid
+    });
     let login_state = random_token(32);
     let verifier = random_token(48);
-    let next = q.next.filter(|n| n.starts_with("/oauth2/authorize?") && !n.contains("//"));
-    let pending = PendingLogin { verifier: verifier.clone(), origin, handle: q.handle, next, started_at: now_ms() };
+    let pending = PendingLogin { verifier: verifier.clone(), origin, nonce, relay, next, started_at: now_ms() };
     session.insert(&login_key(&login_state), pending).await.map_err(PageError::internal)?;
     let url = edx.authorize_url(&login_state, &s256(&verifier));
     tracing::info!("popup login: redirecting to the LMS");
@@ -163,16 +184,12 @@ pub async fn callback(
             }
             let payload = serde_json::json!({
                 "type": "ibal:auth",
+                "nonce": pending.nonce,
                 "access_token": pair.access_token,
                 "expires_in": pair.expires_in,
                 "refresh_token": pair.refresh_token,
                 "username": pair.username,
             });
-            if let Some(handle) = &pending.handle {
-                // Kept in this browser's session until the user confirms, in the popup, that the
-                // page lost its opener: only then can the widget fetch it (see `release`).
-                session.insert(&release_key(handle), &payload).await.map_err(PageError::internal)?;
-            }
             tracing::info!(username = %pair.username, "popup login complete");
             render(
                 &state,
@@ -185,8 +202,9 @@ pub async fn callback(
             )
         }
         Err(failure) => {
-            let payload =
-                serde_json::json!({ "type": "ibal:auth-error", "code": failure.code, "message": failure.message });
+            let payload = serde_json::json!({
+                "type": "ibal:auth-error", "nonce": pending.nonce, "code": failure.code, "message": failure.message,
+            });
             render(&state, &nonce, failure.status, "Sign-in failed", &failure.message, &payload, &pending)
         }
     }
@@ -246,7 +264,7 @@ async fn complete(state: &AppState, edx: &OpenEdx, code: &str, verifier: &str) -
         Failure::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "The gateway could not complete the sign-in.")
     };
     let user = state.db.upsert_identity(&claims).await.map_err(|e| internal(&e))?;
-    let grant = Grant { client_id: WIDGET_CLIENT_ID.into(), scope: CHAT_SCOPE.into(), ctx: None, service: false };
+    let grant = Grant { client_id: WIDGET_CLIENT_ID.into(), scope: scopes::CHAT.into(), ctx: None, service: false };
     let pair = state.tokens.start_login(&user, &grant).await.map_err(|e| internal(&e))?;
     Ok((pair, user.id))
 }
@@ -268,56 +286,10 @@ fn render(
             message => message,
             payload => minijinja::value::Serde(payload),
             target_origin => &pending.origin,
-            handle => &pending.handle,
+            relay => &pending.relay,
         },
     )?;
     // Tokens in the page: never cached, never sent on as a referrer.
     Ok((status, [(header::CACHE_CONTROL, "no-store"), (header::REFERRER_POLICY, "no-referrer")], Html(html))
         .into_response())
-}
-
-#[derive(Debug, Deserialize)]
-pub struct ReleaseForm {
-    handle: String,
-}
-
-/// `POST /oauth/openedx/release`: the popup lost its opener and the user confirmed; the result
-/// becomes fetchable once, for two minutes, by whoever knows the handle's verifier.
-pub async fn release(
-    State(state): State<AppState>,
-    session: Session,
-    Form(form): Form<ReleaseForm>,
-) -> Result<Response, ApiError> {
-    if !valid_handle(&form.handle) {
-        return Err(ApiError::bad_request("invalid_handle", "The handle is malformed."));
-    }
-    let payload: Option<serde_json::Value> =
-        session.remove(&release_key(&form.handle)).await.map_err(ApiError::internal)?;
-    let Some(mut payload) = payload else {
-        return Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "Nothing to release for this sign-in."));
-    };
-    if let Some(obj) = payload.as_object_mut() {
-        obj.remove("type");
-    }
-    state.db.session_save(&result_record_id(&form.handle), &payload.to_string(), now_ms() + RESULT_TTL_MS).await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
-}
-
-#[derive(Debug, Deserialize)]
-pub struct ResultQuery {
-    handle: String,
-}
-
-/// `GET /oauth/openedx/result?handle=<verifier>`: the released result, once.
-pub async fn result(State(state): State<AppState>, Query(q): Query<ResultQuery>) -> Result<Response, ApiError> {
-    if q.handle.len() < 43 || q.handle.len() > 128 {
-        return Err(ApiError::bad_request("invalid_handle", "The handle is malformed."));
-    }
-    match state.db.session_take(&result_record_id(&s256(&q.handle)), now_ms()).await? {
-        Some(body) => {
-            let value: serde_json::Value = serde_json::from_str(&body).map_err(ApiError::internal)?;
-            Ok(([(header::CACHE_CONTROL, "no-store")], Json(value)).into_response())
-        }
-        None => Err(ApiError::new(StatusCode::NOT_FOUND, "pending", "No sign-in result yet.")),
-    }
 }

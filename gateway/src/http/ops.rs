@@ -2,10 +2,13 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use secrecy::ExposeSecret;
 use serde_json::json;
 
+use crate::auth::constant_time_eq;
+use crate::http::error::ApiError;
 use crate::state::AppState;
 
 /// Liveness: the process answers. No I/O, so a slow database never gets the pod killed.
@@ -36,6 +39,23 @@ pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     (if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, Json(body))
 }
 
-pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.render())
+/// Prometheus text. With `METRICS_TOKEN`, only for `Authorization: Bearer <METRICS_TOKEN>` (the
+/// figures tell an outsider how busy each course is).
+pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(expected) = &state.config.metrics_token {
+        let presented = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        if !constant_time_eq(presented.trim(), expected.expose_secret()) {
+            return ApiError::unauthorized("/metrics needs the METRICS_TOKEN bearer token.").into_response();
+        }
+    }
+    let mut text = state.metrics.render();
+    let rejected = state.chat.hub.rejected.load(std::sync::atomic::Ordering::Relaxed);
+    text.push_str("# HELP ibal_fanout_rejected_total Frames from Redis that failed authentication, dropped.\n");
+    text.push_str("# TYPE ibal_fanout_rejected_total counter\n");
+    text.push_str(&format!("ibal_fanout_rejected_total {rejected}\n"));
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
 }

@@ -10,7 +10,7 @@ use crate::sql;
 pub struct SigningKeyRow {
     pub kid: String,
     pub algorithm: String,
-    /// PKCS#8 PEM.
+    /// PKCS#8 PEM, sealed under `SECRET_KEY` as stored (`auth::sealed`).
     pub private_key: String,
     /// The public half as a JWK (JSON).
     pub public_jwk: String,
@@ -83,6 +83,24 @@ impl Db {
             )
         );
         Ok(sqlx::query_as(query).fetch_optional(self.pool()).await?)
+    }
+
+    /// Every stored key, published or not (for re-sealing).
+    pub async fn all_signing_keys(&self) -> DbResult<Vec<SigningKeyRow>> {
+        let query = sql!(self, concat!("SELECT ", key_columns!(), " FROM signing_keys ORDER BY created_at, kid"));
+        Ok(sqlx::query_as(query).fetch_all(self.pool()).await?)
+    }
+
+    /// Replaces a key's stored private half, if it is still `expected` (two replicas sealing the
+    /// same legacy key at once write one of the two equivalent seals).
+    pub async fn replace_signing_private_key(&self, kid: &str, expected: &str, private_key: &str) -> DbResult<bool> {
+        let done = sqlx::query(sql!(self, "UPDATE signing_keys SET private_key = ? WHERE kid = ? AND private_key = ?"))
+            .bind(private_key)
+            .bind(kid)
+            .bind(expected)
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     /// Keys whose tokens may still be alive at `now`: the published JWKS.
