@@ -1,7 +1,8 @@
 //! Sign-in and tokens (docs/protocol.md, "Signing in from a page on another origin"):
-//! - the Open edX popup (`/oauth/openedx/login?origin=…&handle=…`), its `postMessage` answer accepted
-//!   only from the gateway's origin, and the `/oauth/openedx/result?handle=<verifier>` polling fallback
-//!   for when a cross-origin opener policy severed `window.opener`;
+//! - the Open edX popup (`/oauth/openedx/login?origin=…&nonce=…&relay=…`), its answer accepted only
+//!   when it repeats this attempt's nonce: a `postMessage` from the gateway's origin, or, when a
+//!   cross-origin opener policy severed `window.opener`, a `BroadcastChannel` message from the relay
+//!   page on the course page's own origin;
 //! - local accounts (`/api/v1/auth/login`, `/api/v1/auth/register`);
 //! - the token cache in `localStorage`, keyed by the gateway's origin, which skips the popup while
 //!   the token is valid;
@@ -17,7 +18,7 @@ use web_sys::{RequestInit, Response, Storage};
 use crate::json::{ObjectWriter, Value};
 use crate::protocol::{TokenGrant, parse_http_error, parse_token_grant};
 use crate::settings::{Settings, percent_encode};
-use crate::sha256::{base64url, sha256};
+use crate::text::base64url;
 
 /// A token is used only while it has at least this long to live (ms).
 const FRESH_MARGIN_MS: f64 = 30_000.0;
@@ -102,30 +103,33 @@ pub fn cache_key(gateway_origin: &str) -> String {
     format!("ibal-widget:token:{gateway_origin}")
 }
 
-/// A verifier (base64url of 32 random bytes) and its handle, `base64url(SHA-256(verifier))`.
+/// The popup's first URL: the page's origin (where the result may go), this attempt's nonce, and the
+/// relay page on that origin, if the page has one.
 #[must_use]
-pub fn verifier_and_handle(random: &[u8; 32]) -> (String, String) {
-    let verifier = base64url(random);
-    let handle = base64url(&sha256(verifier.as_bytes()));
-    (verifier, handle)
+pub fn login_url(settings: &Settings, page_origin: &str, nonce: &str, relay: Option<&str>) -> String {
+    let mut path =
+        format!("/oauth/openedx/login?origin={}&nonce={}", percent_encode(page_origin), percent_encode(nonce));
+    if let Some(relay) = relay {
+        path.push_str("&relay=");
+        path.push_str(&percent_encode(relay));
+    }
+    settings.gateway(&path)
 }
 
-/// The popup's first URL.
+/// The relay page's absolute URL: the setting as given, or a path resolved on the page's origin.
 #[must_use]
-pub fn login_url(settings: &Settings, page_origin: &str, handle: &str) -> String {
-    settings.gateway(&format!(
-        "/oauth/openedx/login?origin={}&handle={}",
-        percent_encode(page_origin),
-        percent_encode(handle)
-    ))
+pub fn relay_url(setting: &str, page_origin: &str) -> Option<String> {
+    if setting.starts_with("https://") || setting.starts_with("http://") {
+        Some(setting.to_owned())
+    } else if setting.starts_with('/') && !setting.starts_with("//") {
+        Some(format!("{page_origin}{setting}"))
+    } else {
+        None
+    }
 }
 
-/// The polling fallback's URL (it carries the verifier, whose hash is the handle).
-#[must_use]
-pub fn result_url(settings: &Settings, verifier: &str) -> String {
-    settings.gateway(&format!("/oauth/openedx/result?handle={}", percent_encode(verifier)))
-}
-
+/// The channel the relay page posts the sign-in result on.
+pub const RELAY_CHANNEL: &str = "ibal-auth";
 /// The refresh request's form body.
 #[must_use]
 pub fn refresh_body(refresh_token: &str) -> String {
@@ -163,9 +167,13 @@ pub enum AuthMessage {
     },
 }
 
-/// The popup's message, or `None` for any other message (other scripts use `postMessage` too).
+/// The sign-in result of the attempt with this `nonce`, or `None` for any other message (other
+/// scripts use `postMessage` too, and a result of another attempt is not ours to take).
 #[must_use]
-pub fn parse_auth_message(value: &Value) -> Option<AuthMessage> {
+pub fn parse_auth_message(value: &Value, nonce: &str) -> Option<AuthMessage> {
+    if value.get("nonce")?.as_str()? != nonce {
+        return None;
+    }
     match value.get("type")?.as_str()? {
         "ibal:auth" => parse_token_grant(value).map(AuthMessage::Success),
         "ibal:auth-error" => {
@@ -199,8 +207,8 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
         .and_then(|w| w.crypto().ok())
         .is_some_and(|c| c.get_random_values_with_u8_array(&mut bytes).is_ok());
     if !filled {
-        // No Web Crypto (very old browser): client ids only need uniqueness, not secrecy; the sign-in
-        // verifier is then weaker, which the gateway's short result lifetime bounds.
+        // No Web Crypto (very old browser): client ids only need uniqueness, not secrecy; a sign-in
+        // nonce then only tells this attempt's result from another's, which uniqueness does too.
         for b in &mut bytes {
             *b = (js_sys::Math::random() * 256.0) as u8;
         }
@@ -256,12 +264,14 @@ impl TokenCache {
 /// message.
 pub type HttpError = (String, String);
 
-/// Sends a request and returns the status and the body text.
+/// Sends a request (a JSON or form body of `content_type`, or none; a bearer token, or none) and
+/// returns the status and the body text.
 async fn fetch(
     url: &str,
     method: &str,
     content_type: Option<&str>,
     body: Option<&str>,
+    bearer: Option<&str>,
 ) -> Result<(u16, String), HttpError> {
     let network = |e: JsValue| {
         let text = e.dyn_ref::<js_sys::Error>().map(|e| String::from(e.message())).unwrap_or_default();
@@ -270,12 +280,15 @@ async fn fetch(
     let window = web_sys::window().ok_or_else(|| ("network".to_owned(), "no window".to_owned()))?;
     let init = RequestInit::new();
     init.set_method(method);
+    let headers = js_sys::Object::new();
+    js_sys::Reflect::set(&headers, &"Accept".into(), &"application/json".into()).map_err(network)?;
     if let Some(ct) = content_type {
-        let headers = js_sys::Object::new();
         js_sys::Reflect::set(&headers, &"Content-Type".into(), &ct.into()).map_err(network)?;
-        js_sys::Reflect::set(&headers, &"Accept".into(), &"application/json".into()).map_err(network)?;
-        init.set_headers(&headers);
     }
+    if let Some(token) = bearer {
+        js_sys::Reflect::set(&headers, &"Authorization".into(), &format!("Bearer {token}").into()).map_err(network)?;
+    }
+    init.set_headers(&headers);
     if let Some(body) = body {
         init.set_body(&JsValue::from_str(body));
     }
@@ -308,6 +321,7 @@ pub async fn refresh(settings: &Settings, refresh_token: &str) -> Result<TokenGr
         "POST",
         Some("application/x-www-form-urlencoded"),
         Some(&refresh_body(refresh_token)),
+        None,
     )
     .await?;
     grant_of(status, &body)
@@ -323,9 +337,23 @@ pub async fn ticket_sign_in(settings: &Settings, ticket: &str) -> Result<TokenGr
         "POST",
         Some("application/x-www-form-urlencoded"),
         Some(&ticket_body(ticket)),
+        None,
     )
     .await?;
     grant_of(status, &body)
+}
+
+/// `POST /api/v1/auth/logout` with the access token: the gateway ends the login.
+///
+/// # Errors
+/// The gateway's error, or `network`.
+pub async fn logout(settings: &Settings, access_token: &str) -> Result<(), HttpError> {
+    let (status, body) =
+        fetch(&settings.gateway("/api/v1/auth/logout"), "POST", None, None, Some(access_token)).await?;
+    if status == 204 || status == 200 {
+        return Ok(());
+    }
+    Err(parse_http_error(&body).unwrap_or_else(|| (format!("http_{status}"), String::new())))
 }
 
 /// The page's chat ticket: `get_ticket()` returns a promise of the ticket string.
@@ -350,24 +378,16 @@ pub async fn local_login(
     password: &str,
 ) -> Result<TokenGrant, HttpError> {
     let path = if register { "/api/v1/auth/register" } else { "/api/v1/auth/login" };
-    let (status, body) =
-        fetch(&settings.gateway(path), "POST", Some("application/json"), Some(&credentials_body(username, password)))
-            .await?;
+    let (status, body) = fetch(
+        &settings.gateway(path),
+        "POST",
+        Some("application/json"),
+        Some(&credentials_body(username, password)),
+        None,
+    )
+    .await?;
     // Registration may answer 201.
     grant_of(if status == 201 { 200 } else { status }, &body)
-}
-
-/// One poll of the popup's result: `Ok(Some)` when it is there, `Ok(None)` while pending.
-///
-/// # Errors
-/// Any other answer.
-pub async fn poll_result(settings: &Settings, verifier: &str) -> Result<Option<TokenGrant>, HttpError> {
-    let (status, body) = fetch(&result_url(settings, verifier), "GET", None, None).await?;
-    match grant_of(status, &body) {
-        Ok(grant) => Ok(Some(grant)),
-        Err((code, _)) if status == 404 && (code == "pending" || code == "http_404" || code == "not_found") => Ok(None),
-        Err(e) => Err(e),
-    }
 }
 
 /// The page's message as JSON (through `JSON.stringify`; `Null` for what it cannot represent).
@@ -427,19 +447,26 @@ mod tests {
     #[test]
     fn urls_and_bodies() {
         let s = settings();
-        let (verifier, handle) = verifier_and_handle(&[7u8; 32]);
-        assert_eq!(verifier.len(), 43);
-        assert_eq!(handle, base64url(&sha256(verifier.as_bytes())));
         assert_eq!(
-            login_url(&s, "https://lms.example.com", &handle),
-            format!(
-                "https://chat.example.com/oauth/openedx/login?origin=https%3A%2F%2Flms.example.com&handle={handle}"
-            )
+            login_url(&s, "https://lms.example.com", "n-1", None),
+            "https://chat.example.com/oauth/openedx/login?origin=https%3A%2F%2Flms.example.com&nonce=n-1"
         );
         assert_eq!(
-            result_url(&s, &verifier),
-            format!("https://chat.example.com/oauth/openedx/result?handle={verifier}")
+            login_url(&s, "https://lms.example.com", "n-1", Some("https://lms.example.com/r.html")),
+            "https://chat.example.com/oauth/openedx/login?origin=https%3A%2F%2Flms.example.com&nonce=n-1\
+             &relay=https%3A%2F%2Flms.example.com%2Fr.html"
         );
+        let origin = "https://lms.example.com";
+        assert_eq!(
+            relay_url("/xblock/resource/ibalxblock/public/relay.html", origin).as_deref(),
+            Some("https://lms.example.com/xblock/resource/ibalxblock/public/relay.html")
+        );
+        assert_eq!(
+            relay_url("https://lms.example.com/r.html", origin).as_deref(),
+            Some("https://lms.example.com/r.html")
+        );
+        assert_eq!(relay_url("//evil.test/r.html", origin), None);
+        assert_eq!(relay_url("", origin), None);
         assert_eq!(
             refresh_body("r1.a+b/c="),
             "grant_type=refresh_token&refresh_token=r1.a%2Bb%2Fc%3D&client_id=ibal-widget"
@@ -457,19 +484,23 @@ mod tests {
     fn popup_messages() {
         let json = |text: &str| Value::parse(text).unwrap_or(Value::Null);
         let ok = json(
-            r#"{"type":"ibal:auth","access_token":"eyJ","expires_in":900,"refresh_token":"r1","username":"john_doe"}"#,
+            r#"{"type":"ibal:auth","nonce":"n-1","access_token":"eyJ","expires_in":900,"refresh_token":"r1","username":"john_doe"}"#,
         );
         assert!(
-            matches!(parse_auth_message(&ok), Some(AuthMessage::Success(g)) if g.username.as_deref() == Some("john_doe"))
+            matches!(parse_auth_message(&ok, "n-1"), Some(AuthMessage::Success(g)) if g.username.as_deref() == Some("john_doe"))
         );
-        let err = json(r#"{"type":"ibal:auth-error","code":"access_denied","message":"The user refused"}"#);
+        assert_eq!(parse_auth_message(&ok, "n-2"), None, "another attempt's result is not ours");
+        let err =
+            json(r#"{"type":"ibal:auth-error","nonce":"n-1","code":"access_denied","message":"The user refused"}"#);
         assert_eq!(
-            parse_auth_message(&err),
+            parse_auth_message(&err, "n-1"),
             Some(AuthMessage::Failure { code: "access_denied".into(), message: "The user refused".into() })
         );
-        assert_eq!(parse_auth_message(&json(r#"{"type":"webpackOk"}"#)), None);
-        assert_eq!(parse_auth_message(&json(r#""hello""#)), None);
-        assert_eq!(parse_auth_message(&json(r#"{"type":"ibal:auth"}"#)), None);
+        assert_eq!(parse_auth_message(&json(r#"{"type":"webpackOk"}"#), "n-1"), None);
+        assert_eq!(parse_auth_message(&json(r#""hello""#), "n-1"), None);
+        assert_eq!(parse_auth_message(&json(r#"{"type":"ibal:auth","nonce":"n-1"}"#), "n-1"), None);
+        let no_nonce = json(r#"{"type":"ibal:auth","access_token":"eyJ","expires_in":900}"#);
+        assert_eq!(parse_auth_message(&no_nonce, "n-1"), None);
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! RAII owners of browser callbacks: an event listener, a timeout and an interval each keep their
-//! Rust closure alive and remove it from the browser when dropped. Nothing is leaked with `forget()`.
+//! RAII owners of browser callbacks: an event listener, a broadcast channel, a timeout and an
+//! interval each keep their Rust closure alive and remove it from the browser when dropped. Nothing
+//! is leaked with `forget()`.
 
 use wasm_bindgen::JsCast;
 use wasm_bindgen::convert::FromWasmAbi;
@@ -45,6 +46,29 @@ impl Listener {
 impl Drop for Listener {
     fn drop(&mut self) {
         let _ = self.target.remove_event_listener_with_callback(self.kind, self.closure.as_ref().unchecked_ref());
+    }
+}
+
+/// A `BroadcastChannel` listened to until dropped, then closed.
+#[derive(Debug)]
+pub struct Channel {
+    channel: web_sys::BroadcastChannel,
+    _listener: Listener,
+}
+
+impl Channel {
+    /// Listens to the channel `name` (this origin's pages only, by the browser's rule); None where the
+    /// browser has no `BroadcastChannel`.
+    pub fn listen(name: &str, handler: impl FnMut(web_sys::MessageEvent) + 'static) -> Option<Self> {
+        let channel = web_sys::BroadcastChannel::new(name).ok()?;
+        let listener = Listener::typed(&channel, "message", handler);
+        Some(Self { channel, _listener: listener })
+    }
+}
+
+impl Drop for Channel {
+    fn drop(&mut self) {
+        self.channel.close();
     }
 }
 

@@ -7,8 +7,8 @@
 //! Modules, each doing one thing: [`state`] (the pure state machine), [`view`] (the DOM),
 //! [`socket`] (the WebSocket and reconnect policy), [`auth`] (sign-in and tokens), [`protocol`]
 //! (frames), [`json`] (a small JSON reader/writer), [`i18n`] (strings), [`markdown`] (safe reply formatting), [`log`] (console lines),
-//! [`settings`] (the mount settings), [`handles`] (RAII owners of browser callbacks), [`sha256`],
-//! and [`widget`], the controller tying them together.
+//! [`settings`] (the mount settings), [`handles`] (RAII owners of browser callbacks), [`text`] (string
+//! helpers), and [`widget`], the controller tying them together.
 
 pub mod auth;
 pub mod handles;
@@ -18,7 +18,6 @@ pub mod log;
 pub mod markdown;
 pub mod protocol;
 pub mod settings;
-pub mod sha256;
 pub mod socket;
 pub mod state;
 pub mod text;

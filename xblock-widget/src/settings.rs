@@ -29,6 +29,9 @@ pub struct Settings {
     pub ws_url: String,
     /// The widget module's URL (its folder holds the stylesheet), possibly empty.
     pub widget_url: String,
+    /// The course page's relay page (the XBlock's), which hands a popup sign-in to the widget when a
+    /// cross-origin opener policy cut the opener; empty without one.
+    pub auth_relay_url: String,
     /// The course (empty outside a course).
     pub course_id: String,
     /// The block (the chat's context within the course).
@@ -90,6 +93,7 @@ impl Settings {
             gateway_origin,
             ws_url,
             widget_url: text("widget_url"),
+            auth_relay_url: text("auth_relay_url"),
             course_id: text("course_id"),
             usage_id: text("usage_id"),
             display_name,

@@ -178,6 +178,8 @@ pub enum Event {
     DismissNotice,
     /// Close Chat.
     Close,
+    /// Sign out: Close Chat, and the login ends at the gateway.
+    SignOut,
 }
 
 /// Where focus should go.
@@ -208,6 +210,8 @@ pub enum Effect {
     CloseSocket,
     /// The session is gone: forget the cached token.
     ForgetToken,
+    /// End the login at the gateway (then forget the token).
+    SignOut,
     /// Move the focus.
     Focus(Focus),
 }
@@ -422,6 +426,13 @@ impl State {
             Event::Close => {
                 *self = Self { next_key: self.next_key, epoch: self.epoch + 1, ..Self::new() };
                 fx.push(Effect::CloseSocket);
+                fx.push(Effect::Focus(Focus::Start));
+            }
+            Event::SignOut => {
+                *self = Self { next_key: self.next_key, epoch: self.epoch + 1, ..Self::new() };
+                self.notice = Some(Notice::new("signed_out", ""));
+                fx.push(Effect::CloseSocket);
+                fx.push(Effect::SignOut);
                 fx.push(Effect::Focus(Focus::Start));
             }
         }
@@ -1062,6 +1073,19 @@ mod tests {
         s.apply(frame(r#"{"type":"message","id":"m3","role":"user","content":"Hi","sender":"prof","sender_role":"instructor"}"#), 0.0);
         let badges: Vec<_> = s.entries.iter().map(|e| e.staff_role.as_deref()).collect();
         assert_eq!(badges, [Some("staff"), None, Some("instructor")]);
+    }
+
+    #[test]
+    fn sign_out_closes_the_chat_and_ends_the_login() {
+        let mut s = connected();
+        s.apply(send("c-1", "bye"), 0.0);
+        let fx = s.apply(Event::SignOut, 0.0);
+        assert_eq!(fx, vec![Effect::CloseSocket, Effect::SignOut, Effect::Focus(Focus::Start)]);
+        assert_eq!(s.phase, Phase::Idle);
+        assert!(s.entries.is_empty() && s.username.is_none());
+        assert_eq!(s.notice, Some(Notice::new("signed_out", "")));
+        // Start Chat afterwards signs in again.
+        assert_eq!(s.apply(Event::Start, 0.0), vec![Effect::Authenticate]);
     }
 
     #[test]

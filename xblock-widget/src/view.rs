@@ -72,6 +72,9 @@ pub struct View {
     pub stop_btn: HtmlElement,
     /// Close Chat.
     pub close_btn: HtmlElement,
+    /// Signs out (ends the login at the gateway); absent where the page hands the token over.
+    pub signout_btn: HtmlElement,
+    signout_enabled: bool,
     rendered: RefCell<Rendered>,
 }
 
@@ -256,8 +259,9 @@ impl View {
         let stop_btn = button(doc, "ibal-btn-secondary ibal-btn-stop", s.stop);
         append(&composer, &[&input, &send_btn, &stop_btn]);
         let close_btn = button(doc, "ibal-btn-close", s.close_chat);
+        let signout_btn = button(doc, "ibal-btn-secondary ibal-btn-signout", s.sign_out);
         let footer = el(doc, "div", "ibal-footer");
-        let _ = footer.append_child(&close_btn);
+        append(&footer, &[&close_btn, &signout_btn]);
         append(&chat_panel, &[&load_earlier_btn, &log, &typing, &composer, &footer]);
 
         append(&root, &[&header, &status_row, &notice, &start_panel, &auth_panel, &login_form, &chat_panel]);
@@ -300,6 +304,9 @@ impl View {
             send_btn,
             stop_btn,
             close_btn,
+            signout_btn,
+            // A page that hands its own token over (an LTI launch) has no login to end here.
+            signout_enabled: settings.auth_mode != crate::settings::AuthMode::Token,
             rendered: RefCell::new(Rendered::default()),
         })
     }
@@ -332,6 +339,7 @@ impl View {
         let chat_open = state.chat_open();
         let username = state.username.as_deref().filter(|u| !u.is_empty());
         show(&self.user, chat_open && username.is_some());
+        show(&self.signout_btn, chat_open && self.signout_enabled);
         set_text(&self.user_name, username.unwrap_or_default());
         match state.presence.filter(|_| chat_open) {
             Some(n) => {
@@ -344,6 +352,10 @@ impl View {
         match &state.notice {
             Some(n) => {
                 set_text(&self.notice_text, &i18n::describe(s, &n.code, &n.detail, n.retry_after));
+                // Information (signed out) is not an error: another look, and not an alert.
+                let info = n.code == "signed_out";
+                self.notice.set_class_name(if info { "ibal-notice ibal-notice-info" } else { "ibal-notice" });
+                attr(&self.notice, "role", if info { "status" } else { "alert" });
                 show(&self.notice, true);
             }
             None => show(&self.notice, false),

@@ -15,7 +15,7 @@ use wasm_bindgen_futures::spawn_local;
 use web_sys::{Element, KeyboardEvent, MessageEvent};
 
 use crate::auth::{self, AuthMessage, TokenCache, TokenSet};
-use crate::handles::{Interval, Listener, Timeout, sleep};
+use crate::handles::{Channel, Interval, Listener, Timeout, sleep};
 use crate::log;
 use crate::protocol::{self, ServerFrame, TokenGrant};
 use crate::settings::{AuthMode, Settings};
@@ -23,10 +23,8 @@ use crate::socket::{Socket, SocketEvent};
 use crate::state::{Effect, Event, Focus, Notice, Phase, Prompt, State};
 use crate::view::View;
 
-/// How often the popup result is polled (docs/protocol.md: every 1.5 s).
-const POLL_MS: u32 = 1500;
 /// How long a popup sign-in may take.
-const SIGN_IN_TIMEOUT_MS: f64 = 5.0 * 60.0 * 1000.0;
+const SIGN_IN_TIMEOUT_MS: u32 = 5 * 60 * 1000;
 /// The housekeeping tick (typing indicators expire; every `PING_EVERY` ticks a ping keeps proxies awake).
 const TICK_MS: u32 = 2500;
 const PING_EVERY: u32 = 10;
@@ -59,6 +57,9 @@ struct Io {
     /// Bumped whenever a sign-in attempt starts or ends: late answers of an old attempt are ignored.
     auth_gen: u32,
     auth_listener: Option<Listener>,
+    /// The relay page's channel, while a popup sign-in waits.
+    auth_channel: Option<Channel>,
+    auth_timeout: Option<Timeout>,
     popup: Option<web_sys::Window>,
 }
 
@@ -237,7 +238,7 @@ impl Widget {
                     io.reconnect.take(),
                     io.refresh.take(),
                     io.typing_stop.take(),
-                    io.auth_listener.take(),
+                    (io.auth_listener.take(), io.auth_channel.take(), io.auth_timeout.take()),
                 );
                 io.typing_sent_at = 0.0;
                 drop(io);
@@ -260,6 +261,19 @@ impl Widget {
                 let refresh = io.refresh.take();
                 drop(io);
                 defer_drop(refresh);
+            }
+            Effect::SignOut => {
+                let token = self.io.borrow().token.as_ref().map(|t| t.access_token.clone());
+                log::info("Signing out");
+                if let Some(token) = token {
+                    let settings = self.settings.clone();
+                    spawn_local(async move {
+                        if let Err((code, _)) = auth::logout(&settings, &token).await {
+                            log::warn(&format!("Sign-out was not confirmed by the gateway: {code}"));
+                        }
+                    });
+                }
+                self.run(Effect::ForgetToken);
             }
             Effect::Focus(Focus::Input) => self.focus.set(Some(FocusTarget::Input)),
             Effect::Focus(Focus::Start) => self.focus.set(Some(FocusTarget::Start)),
@@ -341,6 +355,10 @@ impl Widget {
         self.on(&v.close_btn, "click", |w, _| {
             log::info("Close Chat button activated");
             w.dispatch(Event::Close);
+        });
+        self.on(&v.signout_btn, "click", |w, _| {
+            log::info("Sign out button activated");
+            w.dispatch(Event::SignOut);
         });
     }
 
@@ -742,7 +760,9 @@ impl Widget {
         });
     }
 
-    /// Opens the Open edX sign-in popup, listens for its message and polls for its result.
+    /// Opens the Open edX sign-in popup and waits for its result: a message from the popup (to the
+    /// gateway's exact origin), or, when the page's opener policy cut the popup off, from the relay
+    /// page on this page's origin. Either must repeat this attempt's nonce.
     fn open_popup(&self) {
         let Some(window) = web_sys::window() else { return };
         let attempt = {
@@ -750,18 +770,46 @@ impl Widget {
             io.auth_gen += 1;
             io.auth_gen
         };
-        let (verifier, handle) = auth::verifier_and_handle(&auth::random_bytes::<32>());
+        let nonce = crate::text::base64url(&auth::random_bytes::<18>());
         let page_origin = window.location().origin().unwrap_or_default();
-        let url = auth::login_url(&self.settings, &page_origin, &handle);
-        log::info(&format!("Opening OAuth2 authorize popup: {url}"));
+        let relay = auth::relay_url(&self.settings.auth_relay_url, &page_origin);
+        let url = auth::login_url(&self.settings, &page_origin, &nonce, relay.as_deref());
+        // The URL up to its nonce: the attempt's own values stay out of the console. (`find_str`, not
+        // `split`: the standard string searcher costs kilobytes of .wasm.)
+        let shown = crate::text::sub(&url, ..crate::text::find_str(&url, "&nonce=").unwrap_or(url.len()));
+        log::info(&format!("Opening OAuth2 authorize popup: {shown}"));
 
         let me = self.me.clone();
+        let expected = nonce.clone();
         let listener = Listener::typed(&window, "message", move |event: MessageEvent| {
-            if let Some(w) = me.upgrade() {
-                w.on_popup_message(attempt, &event);
+            // Only the gateway's popup may sign us in; other scripts' messages are none of our business.
+            if let Some(w) = me.upgrade()
+                && event.origin() == w.settings.gateway_origin
+            {
+                w.on_sign_in_result(attempt, &expected, &event, "the popup");
             }
         });
-        let old = self.io.borrow_mut().auth_listener.replace(listener);
+        let me = self.me.clone();
+        let channel = Channel::listen(auth::RELAY_CHANNEL, move |event: MessageEvent| {
+            if let Some(w) = me.upgrade() {
+                w.on_sign_in_result(attempt, &nonce, &event, "the course page's relay");
+            }
+        });
+        let me = self.me.clone();
+        let timeout = Timeout::new(SIGN_IN_TIMEOUT_MS, move || {
+            if let Some(w) = me.upgrade() {
+                log::warn("Sign-in timed out");
+                w.sign_in_failed(attempt, "auth_timeout", "");
+            }
+        });
+        let old = {
+            let mut io = self.io.borrow_mut();
+            (
+                io.auth_listener.replace(listener),
+                std::mem::replace(&mut io.auth_channel, channel),
+                io.auth_timeout.replace(timeout),
+            )
+        };
         defer_drop(old);
 
         let popup =
@@ -770,7 +818,6 @@ impl Widget {
             Ok(Some(popup)) => {
                 self.io.borrow_mut().popup = Some(popup);
                 self.dispatch(Event::Prompt(Prompt::PopupOpen));
-                self.poll_popup_result(attempt, verifier);
             }
             _ => {
                 log::warn("The sign-in popup was blocked by the browser; waiting for a click");
@@ -779,14 +826,10 @@ impl Widget {
         }
     }
 
-    fn on_popup_message(&self, attempt: u32, event: &MessageEvent) {
-        // Only the gateway may sign us in; other scripts' messages are none of our business.
-        if event.origin() != self.settings.gateway_origin {
-            return;
-        }
-        match auth::parse_auth_message(&auth::js_to_json(&event.data())) {
+    fn on_sign_in_result(&self, attempt: u32, nonce: &str, event: &MessageEvent, from: &str) {
+        match auth::parse_auth_message(&auth::js_to_json(&event.data()), nonce) {
             Some(AuthMessage::Success(grant)) => {
-                log::info("Sign-in result received from the popup");
+                log::info(&format!("Sign-in result received from {from}"));
                 self.sign_in_succeeded(attempt, grant);
             }
             Some(AuthMessage::Failure { code, message }) => {
@@ -797,49 +840,16 @@ impl Widget {
         }
     }
 
-    fn poll_popup_result(&self, attempt: u32, verifier: String) {
-        let me = self.me.clone();
-        spawn_local(async move {
-            let started = auth::now_ms();
-            loop {
-                sleep(POLL_MS).await;
-                let settings = {
-                    let Some(w) = me.upgrade() else { return };
-                    if w.io.borrow().auth_gen != attempt || !w.alive.get() {
-                        return;
-                    }
-                    if auth::now_ms() - started > SIGN_IN_TIMEOUT_MS {
-                        log::warn("Sign-in timed out");
-                        w.sign_in_failed(attempt, "auth_timeout", "");
-                        return;
-                    }
-                    w.settings.clone()
-                };
-                match auth::poll_result(&settings, &verifier).await {
-                    Ok(Some(grant)) => {
-                        if let Some(w) = me.upgrade() {
-                            log::info("Sign-in result fetched from the gateway");
-                            w.sign_in_succeeded(attempt, grant);
-                        }
-                        return;
-                    }
-                    Ok(None) => {}
-                    Err((code, _)) => log::warn(&format!("Sign-in result not available: {code}")),
-                }
-            }
-        });
-    }
-
     fn end_sign_in(&self, attempt: u32) -> bool {
         let mut io = self.io.borrow_mut();
         if io.auth_gen != attempt {
             return false;
         }
         io.auth_gen += 1;
-        let listener = io.auth_listener.take();
+        let waiting = (io.auth_listener.take(), io.auth_channel.take(), io.auth_timeout.take());
         let popup = io.popup.take();
         drop(io);
-        defer_drop(listener);
+        defer_drop(waiting);
         if let Some(popup) = popup.filter(|p| !p.closed().unwrap_or(true)) {
             let _ = popup.close();
         }

@@ -9,7 +9,7 @@
 #![allow(clippy::unwrap_used)]
 
 use ibal_widget::handles::sleep;
-use ibal_widget::{WidgetHandle, markdown, mount, sha256, view};
+use ibal_widget::{WidgetHandle, markdown, mount, view};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 use web_sys::{Element, HtmlElement};
@@ -22,6 +22,7 @@ extern "C" {
     fn reset();
     #[wasm_bindgen(js_name = ticketSource)]
     fn ticket_source_fn() -> JsValue;
+    fn broadcast(channel: &str, json: &str);
     #[wasm_bindgen(js_name = socketCount)]
     fn socket_count() -> u32;
     #[wasm_bindgen(js_name = socketUrl)]
@@ -503,26 +504,34 @@ async fn popup_sign_in_accepts_only_the_gateway_origin_and_caches_the_token() {
     assert_eq!(urls.len(), 1);
     let page_origin = web_sys::window().unwrap().location().origin().unwrap();
     let prefix = format!(
-        "http://gateway.test/oauth/openedx/login?origin={}&handle=",
+        "http://gateway.test/oauth/openedx/login?origin={}&nonce=",
         String::from(js_sys::encode_uri_component(&page_origin))
     );
     assert!(urls[0].starts_with(&prefix), "{}", urls[0]);
-    let handle = &urls[0][prefix.len()..];
-    assert_eq!(handle.len(), 43, "base64url of a SHA-256");
+    let nonce = &urls[0][prefix.len()..];
+    assert_eq!(nonce.len(), 24, "base64url of 18 random bytes, and no relay without a relay page");
     assert!(f.visible(".ibal-auth"));
     assert_eq!(f.text(".ibal-auth-text"), "Complete the sign-in in the pop-up window.");
     let lines = strings(logs());
-    assert!(lines.iter().any(|l| l == &format!("[IbalXBlock] Opening OAuth2 authorize popup: {}", urls[0])));
-
-    let grant = format!(
-        r#"{{"type":"ibal:auth","access_token":"{TOKEN}","expires_in":900,"refresh_token":"r1.abc","username":"john_doe"}}"#
+    assert!(
+        lines
+            .iter()
+            .any(|l| l == &format!("[IbalXBlock] Opening OAuth2 authorize popup: {}", &urls[0][..prefix.len() - 7]))
     );
-    // Another origin, or a message of another kind: ignored.
-    post_window_message("http://evil.test", &grant);
+    assert!(lines.iter().all(|l| !l.contains(nonce)), "the nonce stays out of the console");
+
+    let grant = |nonce: &str| {
+        format!(
+            r#"{{"type":"ibal:auth","nonce":"{nonce}","access_token":"{TOKEN}","expires_in":900,"refresh_token":"r1.abc","username":"john_doe"}}"#
+        )
+    };
+    // Another origin, a message of another kind, or another attempt's result: ignored.
+    post_window_message("http://evil.test", &grant(nonce));
     post_window_message(GATEWAY, r#"{"type":"something-else"}"#);
+    post_window_message(GATEWAY, &grant("someone-elses-attempt-xyz"));
     assert_eq!(f.phase(), "authenticating");
     assert_eq!(socket_count(), 0);
-    post_window_message(GATEWAY, &grant);
+    post_window_message(GATEWAY, &grant(nonce));
     assert_eq!(f.phase(), "connecting");
     assert_eq!(socket_count(), 1);
     let cached = get_storage("ibal-widget:token:http://gateway.test");
@@ -541,8 +550,10 @@ async fn popup_sign_in_accepts_only_the_gateway_origin_and_caches_the_token() {
 }
 
 #[wasm_bindgen_test]
-async fn popup_errors_blocked_popups_and_the_polling_fallback() {
-    let f = Fixture::mount(&[]);
+async fn popup_errors_blocked_popups_and_the_relay_of_a_severed_opener() {
+    const RELAY: &str = "/resource/ibalxblock/public/relay.html";
+    let f = Fixture::mount(&[("auth_relay_url", RELAY)]);
+    let nonce_of = |url: &str| url.split("&nonce=").nth(1).unwrap().split('&').next().unwrap().to_owned();
     // Blocked: a button opens it from a click.
     set_popup_blocked(true);
     f.click(".ibal-btn-start");
@@ -550,40 +561,41 @@ async fn popup_errors_blocked_popups_and_the_polling_fallback() {
     assert_eq!(f.text(".ibal-auth-text"), "The sign-in window was blocked by the browser.");
     set_popup_blocked(false);
     f.click(".ibal-btn-open-popup");
+    let url = strings(opened_urls()).pop().unwrap();
     assert_eq!(strings(opened_urls()).len(), 2);
     assert!(!f.visible(".ibal-btn-open-popup"));
+    let page_origin = web_sys::window().unwrap().location().origin().unwrap();
+    let relay = String::from(js_sys::encode_uri_component(&format!("{page_origin}{RELAY}")));
+    assert!(url.ends_with(&format!("&relay={relay}")), "the relay page, on this page's origin: {url}");
 
     // The popup reports a failure.
     post_window_message(
         GATEWAY,
-        r#"{"type":"ibal:auth-error","code":"access_denied","message":"The user denied access"}"#,
+        &format!(
+            r#"{{"type":"ibal:auth-error","nonce":"{}","code":"access_denied","message":"The user denied access"}}"#,
+            nonce_of(&url)
+        ),
     );
     assert_eq!(f.phase(), "error");
     assert_eq!(f.text(".ibal-notice-text"), "Sign-in failed: The user denied access");
     assert!(f.visible(".ibal-btn-start"));
 
-    // Severed opener: the widget polls /oauth/openedx/result with the verifier behind the handle.
+    // Severed opener: the relay page on this origin broadcasts the result; only this attempt's counts.
     f.click(".ibal-btn-start");
     let url = strings(opened_urls()).pop().unwrap();
-    let handle = url.rsplit("handle=").next().unwrap().to_owned();
-    sleep(1700).await;
-    let polls = strings(fetch_log());
-    assert!(!polls.is_empty(), "polled while pending");
-    route(
-        "/oauth/openedx/result",
-        200,
-        &format!(r#"{{"access_token":"{TOKEN}","expires_in":900,"refresh_token":"r1.x","username":"john_doe"}}"#),
-    );
-    wait_for(2500, "the polled sign-in", || socket_count() == 1).await;
-    let polls = strings(fetch_log());
-    let last = polls.last().unwrap();
-    let verifier = last.split("handle=").nth(1).unwrap().split('"').next().unwrap();
-    assert_eq!(
-        sha256::base64url(&sha256::sha256(verifier.as_bytes())),
-        handle,
-        "handle = base64url(SHA-256(verifier))"
-    );
+    let result = |nonce: &str| {
+        format!(
+            r#"{{"type":"ibal:auth","nonce":"{nonce}","access_token":"{TOKEN}","expires_in":900,"refresh_token":"r1.x","username":"john_doe"}}"#
+        )
+    };
+    broadcast("ibal-auth", &result("an-older-attempt-nonce-1"));
+    sleep(300).await;
+    assert_eq!(f.phase(), "authenticating", "another attempt's result is ignored");
+    broadcast("ibal-auth", &result(&nonce_of(&url)));
+    wait_for(2000, "the relayed sign-in", || socket_count() == 1).await;
     assert_eq!(f.phase(), "connecting");
+    assert!(strings(logs()).iter().any(|l| l == "[IbalXBlock] Sign-in result received from the course page's relay"));
+    assert!(strings(fetch_log()).is_empty(), "nothing is fetched: no result is fetchable by a secret");
 }
 
 #[wasm_bindgen_test]
@@ -801,4 +813,48 @@ async fn lms_sign_in_exchanges_the_course_ticket_and_never_opens_a_popup() {
     let err = mount(host, Fixture::settings(&[("sign_in", "lms")])).err().unwrap();
     let message = err.dyn_ref::<js_sys::Error>().map(|e| String::from(e.message())).unwrap_or_default();
     assert!(message.contains("get_ticket"), "{message}");
+}
+
+#[wasm_bindgen_test]
+async fn sign_out_ends_the_login_at_the_gateway_and_forgets_the_token() {
+    let f = Fixture::mount(&[]);
+    let cached = format!(
+        r#"{{"access_token":"{TOKEN}","refresh_token":"r1.keep","expires_at":{},"username":"john_doe"}}"#,
+        now() as i64 + 600_000
+    );
+    set_storage("ibal-widget:token:http://gateway.test", &cached);
+    route("/api/v1/auth/logout", 204, "");
+    assert!(!f.visible(".ibal-btn-signout"), "nothing to sign out of before the chat starts");
+    f.click(".ibal-btn-start");
+    assert_eq!(socket_count(), 1, "the cached token connects");
+    server_open(0);
+    server_send(0, r#"{"type":"user_info","username":"john_doe","backend":"room"}"#);
+    server_send(0, r#"{"type":"history","messages":[],"has_more":false}"#);
+    assert!(f.visible(".ibal-btn-signout") && f.visible(".ibal-btn-close"), "Sign out beside Close Chat");
+    f.click(".ibal-btn-signout");
+    assert_eq!(f.phase(), "idle");
+    assert_eq!(f.text(".ibal-notice-text"), "You are signed out.");
+    assert!(f.q(".ibal-notice").class_name().contains("ibal-notice-info"), "information, not an error");
+    assert_eq!(f.q(".ibal-notice").get_attribute("role").as_deref(), Some("status"));
+    assert_eq!(socket_closed_with(0), 1000);
+    assert_eq!(get_storage("ibal-widget:token:http://gateway.test"), "", "the token is forgotten");
+    wait_for(1000, "the logout request", || !strings(fetch_log()).is_empty()).await;
+    let calls = strings(fetch_log());
+    assert!(
+        calls[0].contains(r#""url":"http://gateway.test/api/v1/auth/logout""#)
+            && calls[0].contains(r#""method":"POST""#),
+        "{}",
+        calls[0]
+    );
+    assert!(calls[0].contains(&format!(r#""authorization":"Bearer {TOKEN}""#)), "{}", calls[0]);
+    // Start Chat again: a new sign-in, not the old token.
+    set_popup_blocked(false);
+    f.click(".ibal-btn-start");
+    assert_eq!(strings(opened_urls()).len(), 1, "the popup opens: the old login is gone");
+}
+
+#[wasm_bindgen_test]
+fn token_mode_has_no_sign_out() {
+    let f = Fixture::connected(&[]);
+    assert!(!f.visible(".ibal-btn-signout"), "the page's own token (an LTI launch) has no login to end here");
 }

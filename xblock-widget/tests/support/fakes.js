@@ -61,6 +61,7 @@ export function install() {
       method: (init && init.method) || 'GET',
       body: init && init.body !== undefined ? String(init.body) : '',
       contentType: (init && init.headers && init.headers['Content-Type']) || '',
+      authorization: (init && init.headers && init.headers.Authorization) || '',
     };
     state.fetches.push(request);
     const path = new URL(request.url).pathname;
@@ -151,6 +152,13 @@ export function ticketSource() {
     issued += 1;
     return Promise.resolve(`ticket-${issued}`);
   };
+}
+
+// The relay page's side: a message on a BroadcastChannel of this origin.
+export function broadcast(name, json) {
+  const channel = new BroadcastChannel(name);
+  channel.postMessage(JSON.parse(json));
+  channel.close();
 }
 
 export function route(path, status, body) {
