@@ -1,7 +1,8 @@
 // The IBAL XBlock journey in the xblock-sdk workbench with the course assistant
 // (CHAT_BACKEND=openai against a fake OpenAI-compatible server that streams its reply). The block has
 // a title and instructions for the assistant from the course team: they reach the model's system
-// prompt through the chat ticket the block signs, never through the page.
+// prompt through the chat ticket the block signs, never through the page. The learner signs out at
+// the end: the login ends at the gateway, and the next Start Chat needs a new sign-in.
 import assert from 'node:assert/strict';
 import { after, before, describe } from 'node:test';
 
@@ -12,17 +13,19 @@ import {
   assertLinesInOrder,
   assertNoTokens,
   assertPopupLines,
+  assertPopupLoginUrl,
   authFrames,
   exactLine,
   frame,
   loggedUsageId,
+  popupOpenedLine,
   storedTokens,
   ticketsOf,
 } from './lib/checks.mjs';
 import { REPLY_RENDERED, REPLY_TEXT, startFakeOpenAi } from './lib/fake-openai.mjs';
 import { startXBlockStack } from './lib/scenario.mjs';
 import { journey } from './lib/steps.mjs';
-import { ChatWidget, assertColour, assertReceivedBubble, signInWithPopup, waitUntil } from './lib/widget.mjs';
+import { ChatWidget, TEXT, assertColour, assertReceivedBubble, signInWithPopup, waitUntil } from './lib/widget.mjs';
 
 const API_KEY = 'sk-e2e-fake-openai-key-4b1d9c';
 const QUESTION = 'What does photosynthesis produce?';
@@ -43,6 +46,7 @@ describe('XBlock journey in the workbench, course assistant (CHAT_BACKEND=openai
   let page;
   let widget;
   let block; // the block's usage id
+  let signedOut = []; // the tokens of the login alice signed out of (compared, never printed)
   const step = journey('assistant', () => [page]);
 
   /** The system prompt the model must get: the operator's, then what the course team signed for this block. */
@@ -89,7 +93,7 @@ describe('XBlock journey in the workbench, course assistant (CHAT_BACKEND=openai
 
   step('Start Chat → popup → Open edX sign-in → Connected as alice', async () => {
     const navs = await signInWithPopup(widget, rec);
-    assert.ok(navs[0].startsWith(`${stack.gateway.url}/oauth/openedx/login?`), `the popup opens at the gateway: ${navs[0]}`);
+    assertPopupLoginUrl(navs[0], { gatewayUrl: stack.gateway.url, pageOrigin: stack.workbench.url });
     await widget.expectConnected('alice');
     const { info } = await assertCourseSocket(rec, stack, { student: 'alice', usageId: block, title: TITLE, instructions: INSTRUCTIONS });
     assert.equal(info.backend, 'openai');
@@ -118,14 +122,15 @@ describe('XBlock journey in the workbench, course assistant (CHAT_BACKEND=openai
 
     const sent = await widget.send(QUESTION);
     assert.equal(sent.text, QUESTION);
-    await screenshot(page, 'assistant-03-question-sent');
 
-    // Mid-stream: a bubble marked as being written, holding part of the reply.
-    await widget.waitForBubble(
-      (b) => b.classes.includes('ibal-msg-streaming') && b.text.length > 0,
+    // Mid-stream: a bubble marked as being written, holding part of the reply. Read from the
+    // in-page record, not by polling the DOM from here: the whole stream takes about a second, and
+    // a busy machine can let it pass between two polls.
+    await waitUntil(
+      () => page.evaluate(() => window.__ibalReply.some((s) => s.streaming && s.text.length > 0)),
       `the reply should start streaming (notice: "${await widget.noticeText()}")`,
     );
-    await screenshot(page, 'assistant-04-streaming');
+    await screenshot(page, 'assistant-03-question-sent');
 
     const reply = await widget.waitForBubble(
       (b) => b.classes.includes('ibal-msg-assistant') && !b.classes.includes('ibal-msg-streaming') && b.text === REPLY_RENDERED,
@@ -135,7 +140,7 @@ describe('XBlock journey in the workbench, course assistant (CHAT_BACKEND=openai
     assert.equal(reply.busy, 'false', 'the finished reply is no longer aria-busy');
     assert.equal(reply.state, null, `no "Writing…"/"Stopped"/"Incomplete" tag on a complete reply: ${reply.state}`);
     assert.match(reply.html, /<strong>glucose<\/strong>/, `Markdown is rendered: ${reply.html}`);
-    await screenshot(page, 'assistant-05-reply-complete');
+    await screenshot(page, 'assistant-04-reply-complete');
 
     // Token by token: several growing prefixes of the reply were on screen while it streamed.
     const snaps = await page.evaluate(() => window.__ibalReply);
@@ -165,7 +170,7 @@ describe('XBlock journey in the workbench, course assistant (CHAT_BACKEND=openai
   step('the red Close Chat returns to the start state with the messages cleared', async () => {
     await widget.closeButton.click();
     await widget.expectStartState(WELCOME);
-    await screenshot(page, 'assistant-06-closed');
+    await screenshot(page, 'assistant-05-closed');
   });
 
   step('Start Chat again reconnects with the kept token (no popup) and the conversation comes back', async () => {
@@ -185,7 +190,7 @@ describe('XBlock journey in the workbench, course assistant (CHAT_BACKEND=openai
       ],
     );
     assert.equal(popups, 0, 'no popup when a valid token is kept');
-    await screenshot(page, 'assistant-07-resumed');
+    await screenshot(page, 'assistant-06-resumed');
   });
 
   step('the gateway restarts: Disconnected, then the widget reconnects by itself and the chat goes on', async () => {
@@ -197,7 +202,7 @@ describe('XBlock journey in the workbench, course assistant (CHAT_BACKEND=openai
     });
     assert.match((await widget.statusText.textContent()).trim(), /^Disconnected/);
     assertColour(await ChatWidget.css(widget.status, 'color'), 'grey', 'the Disconnected status');
-    await screenshot(page, 'assistant-08-disconnected');
+    await screenshot(page, 'assistant-07-disconnected');
     assert.equal(await widget.bubbles.count(), 2, 'the messages stay on screen while disconnected');
 
     await gateway.startAgain();
@@ -224,7 +229,70 @@ describe('XBlock journey in the workbench, course assistant (CHAT_BACKEND=openai
     assert.equal(sent.length, 3, 'three sockets authenticated: the first, after Close and Start Chat, after the restart');
     assert.equal(new Set(sent).size, 3, 'each socket was opened with a ticket of its own');
     assert.ok(sent.every((t) => tickets.includes(t)), "each of them minted by the block's handler");
-    await screenshot(page, 'assistant-09-after-restart');
+    await screenshot(page, 'assistant-08-after-restart');
+  });
+
+  step('Sign out: POST /api/v1/auth/logout with the bearer token (204); the start state says "You are signed out."; the cached token is gone and the old tokens no longer work', async () => {
+    const { gateway } = stack;
+    const key = `ibal-widget:token:${gateway.url}`;
+    const cached = JSON.parse(await page.evaluate((k) => localStorage.getItem(k), key));
+    assert.ok(cached?.access_token && cached?.refresh_token, 'a popup sign-in caches an access and a refresh token');
+    signedOut = [cached.access_token, cached.refresh_token];
+    const api = (token) => fetch(`${gateway.url}/api/v1/conversations`, { headers: { Authorization: `Bearer ${token}` } });
+    const before = await api(cached.access_token);
+    assert.equal(before.status, 200, 'before signing out, the access token opens the conversation API');
+    await before.arrayBuffer();
+
+    assert.equal(await widget.signOutButton.isVisible(), true, 'Sign out is offered while connected');
+    const logoutUrl = `${gateway.url}/api/v1/auth/logout`;
+    const [response] = await Promise.all([
+      page.waitForResponse((r) => r.url() === logoutUrl),
+      widget.signOutButton.click(),
+    ]);
+    assert.equal(response.request().method(), 'POST', 'sign-out is a POST');
+    assert.equal(response.status(), 204, 'the gateway ended the login');
+    const authorization = await response.request().headerValue('authorization');
+    assert.ok(authorization === `Bearer ${cached.access_token}`, 'the sign-out request carries the access token as Authorization: Bearer');
+    assert.equal(rec.requests.filter((r) => r.url === logoutUrl).length, 1, 'one sign-out request');
+
+    await widget.expectStartState(WELCOME);
+    await waitUntil(
+      async () => (await widget.notice.isVisible()) && (await widget.noticeMessage.textContent()).trim() === TEXT.signedOut,
+      `the widget should say "${TEXT.signedOut}" (notice: "${await widget.noticeText()}")`,
+    );
+    assert.ok(await widget.startButton.evaluate((el) => document.activeElement === el), 'after signing out, the focus is on Start Chat');
+    assert.equal(await page.evaluate((k) => localStorage.getItem(k), key), null, 'the cached token was removed from localStorage');
+    await waitUntil(() => rec.sockets.every((ws) => ws.closed), "signing out closes the widget's socket");
+    await screenshot(page, 'assistant-09-signed-out');
+
+    // The gateway revoked the login: its access token, not yet expired, is refused...
+    const after = await api(cached.access_token);
+    assert.equal(after.status, 401, 'the signed-out access token no longer opens the API');
+    assert.equal((await after.json()).error?.code, 'session_revoked', 'the API says the sign-in has ended');
+    // ...and its refresh token gets no new one.
+    const refresh = await fetch(`${gateway.url}/oauth2/token`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: cached.refresh_token, client_id: 'ibal-widget' }),
+    });
+    const refused = await refresh.json();
+    assert.equal(refresh.status, 400, 'the signed-out refresh token is refused');
+    assert.equal(refused.error, 'invalid_grant');
+    assert.equal(refused.access_token, undefined, 'no token comes back for it');
+  });
+
+  step('Start Chat after signing out needs a new sign-in: the popup opens again; Connected as alice with new tokens and her conversation', async () => {
+    const navs = await signInWithPopup(widget, rec);
+    assertPopupLoginUrl(navs[0], { gatewayUrl: stack.gateway.url, pageOrigin: stack.workbench.url });
+    await widget.expectConnected('alice');
+    const [access, refresh] = await storedTokens(page, stack.gateway.url);
+    assert.ok(access && refresh, 'the new sign-in cached a new token pair');
+    assert.ok(!signedOut.includes(access) && !signedOut.includes(refresh), 'the new tokens are not the signed-out ones');
+    // The same learner in the same unit: the conversation from before the sign-out comes back.
+    await waitUntil(async () => (await widget.bubbleFacts()).length === 4, 'the conversation (two questions, two replies) should come back');
+    const facts = await widget.bubbleFacts();
+    assert.deepEqual(facts.map((b) => b.text), [QUESTION, REPLY_RENDERED, FOLLOW_UP, REPLY_RENDERED]);
+    await screenshot(page, 'assistant-10-signed-in-again');
   });
 
   step('Close Chat again: back to the start state', async () => {
@@ -243,8 +311,8 @@ describe('XBlock journey in the workbench, course assistant (CHAT_BACKEND=openai
         `${PREFIX} Chat widget ready for`,
         `${PREFIX} Chat widget mounted`,
         `${PREFIX} Start Chat button activated`,
-        `${PREFIX} Opening OAuth2 authorize popup: ${gateway.url}/oauth/openedx/login?`,
-        `${PREFIX} Sign-in result received from the popup`,
+        popupOpenedLine(gateway.url, workbench.url),
+        exactLine(`${PREFIX} Sign-in result received from the popup`),
         `${PREFIX} Signed in as alice; access token: `,
         `${PREFIX} Chat ticket fetched (expires in 300 s)`,
         `${PREFIX} Chat ticket received from the course`,
@@ -273,10 +341,28 @@ describe('XBlock journey in the workbench, course assistant (CHAT_BACKEND=openai
         `${PREFIX} Chat ticket received from the course`,
         `${PREFIX} WebSocket connection opened`,
         `${PREFIX} Authenticated on the chat as alice`,
+        exactLine(`${PREFIX} Sign out button activated`),
+        exactLine(`${PREFIX} Closing the WebSocket connection`),
+        exactLine(`${PREFIX} Signing out`),
+        exactLine(`${PREFIX} Forgetting the stored access token`),
+        `${PREFIX} Start Chat button activated`,
+        popupOpenedLine(gateway.url, workbench.url),
+        exactLine(`${PREFIX} Sign-in result received from the popup`),
+        `${PREFIX} Signed in as alice; access token: `,
+        `${PREFIX} Chat ticket fetched (expires in 300 s)`,
+        `${PREFIX} WebSocket connection opened`,
+        `${PREFIX} Authenticated on the chat as alice`,
         `${PREFIX} Close Chat button activated`,
       ],
       "alice's console",
     );
+    // After signing out nothing was kept: the next Start Chat found no token to reuse.
+    const signedOutAt = lines.findIndex((l) => l === `${PREFIX} Signing out`);
+    assert.ok(
+      !lines.slice(signedOutAt).some((l) => l.startsWith(`${PREFIX} Access token found in localStorage`)),
+      'after signing out, Start Chat does not find a cached token',
+    );
+    assert.ok(!lines.some((l) => l.startsWith(`${PREFIX} Sign-out was not confirmed`)), 'the gateway confirmed the sign-out');
     const deltas = lines.filter((l) => frame('stream_delta').test(l)).length;
     assert.ok(deltas >= 3, `the reply arrived in several stream_delta frames, got ${deltas}`);
     const popupLines = rec.consoleLines.filter((l) => l.page !== 'page').map((l) => l.text);
@@ -285,7 +371,7 @@ describe('XBlock journey in the workbench, course assistant (CHAT_BACKEND=openai
     assert.deepEqual(rec.httpErrors, [], 'no failed requests');
 
     const tickets = await ticketsOf(rec);
-    const secrets = [...(await storedTokens(page, gateway.url)), ...lms.log.issued.map((i) => i.token), API_KEY, ...tickets];
+    const secrets = [...(await storedTokens(page, gateway.url)), ...signedOut, ...lms.log.issued.map((i) => i.token), API_KEY, ...tickets];
     assertNoTokens(rec.texts(), secrets, "alice's console");
     assertNoTokens(gateway.log().split('\n'), secrets, 'the gateway log');
     assertNoTokens(workbench.proc.log().split('\n'), [...tickets, ...stack.tickets.privateKeyLines], 'the workbench log');

@@ -1,21 +1,44 @@
 // Sign-in when the course page sends `Cross-Origin-Opener-Policy: same-origin`, as Django's
 // SecurityMiddleware does by default (SECURE_CROSS_ORIGIN_OPENER_POLICY): the popup, once on the
-// gateway's origin, has no `window.opener` to post to. docs/protocol.md, "Signing in", step 4: the
-// popup says so, the learner confirms, the result is released to the sign-in handle, and the widget,
-// which polls /oauth/openedx/result, finishes the sign-in by itself.
+// gateway's origin, has no `window.opener` to post to. docs/protocol.md, "Signing in from a page on
+// another origin", step 4: the gateway's callback page sends the popup to the block's relay page, on
+// the course page's own origin, with the result in the URL fragment; the relay page takes it off the
+// address bar, hands it to the widget over a BroadcastChannel and closes. The learner clicks nothing
+// in the popup.
 //
-// The workbench sends no such header (it has no SecurityMiddleware): the course page is loaded
-// through a proxy that adds it, as the LMS would send it.
+// The workbench sends no such header (it has no SecurityMiddleware): the course page, and the relay
+// page with it, are loaded through a proxy that adds it, as the LMS would send it.
+//
+// Then an attacker, in a browser of their own, tries what the old sign-in hand-over allowed: fetching
+// or releasing a sign-in result by its handle, and replaying the learner's callback. None of it
+// yields a token.
 import assert from 'node:assert/strict';
 import { after, before, describe } from 'node:test';
 
 import { newRecordedContext, screenshot } from './lib/browser.mjs';
 import { startCoopProxy } from './lib/coop-proxy.mjs';
 import { freePort } from './lib/processes.mjs';
-import { PREFIX, assertCourseSocket, assertLinesInOrder, assertNoTokens, exactLine, loggedUsageId, storedTokens, ticketsOf } from './lib/checks.mjs';
+import {
+  PREFIX,
+  assertCourseSocket,
+  assertLinesInOrder,
+  assertNoTokens,
+  assertPopupLoginUrl,
+  exactLine,
+  loggedUsageId,
+  popupOpenedLine,
+  printable,
+  relayUrl,
+  storedTokens,
+  ticketsOf,
+} from './lib/checks.mjs';
+import { RELAY_PATH } from './lib/stack.mjs';
 import { startXBlockStack } from './lib/scenario.mjs';
 import { journey } from './lib/steps.mjs';
 import { ChatWidget, waitUntil } from './lib/widget.mjs';
+
+const SIGNED_IN = 'You are signed in. You can close this window.';
+const MARKER = '#ibal-auth=';
 
 describe('XBlock sign-in from a course page with Cross-Origin-Opener-Policy: same-origin (the popup loses its opener)', () => {
   let stack;
@@ -24,7 +47,10 @@ describe('XBlock sign-in from a course page with Cross-Origin-Opener-Policy: sam
   let popup;
   let widget;
   let proxy; // the course page's origin
-  const step = journey('coop', () => [page, popup]);
+  let nonce; // alice's sign-in attempt
+  let callbackUrl; // where the LMS sent alice's popup back, with its code and state
+  let attacker;
+  const step = journey('coop', () => [page, popup, attacker?.pages[0]?.page]);
 
   before(async () => {
     const proxyPort = await freePort();
@@ -35,6 +61,9 @@ describe('XBlock sign-in from a course page with Cross-Origin-Opener-Policy: sam
     await proxy?.close();
     await stack?.stop();
   });
+
+  /** The popup's own console lines (the gateway's callback page, then the relay page). */
+  const popupLines = () => rec.consoleLines.filter((l) => l.page !== 'page').map((l) => l.text);
 
   step('the course page is served with COOP same-origin and shows Start Chat', async () => {
     rec = await newRecordedContext(stack.browser, {
@@ -49,44 +78,74 @@ describe('XBlock sign-in from a course page with Cross-Origin-Opener-Policy: sam
     await widget.expectStartState();
   });
 
-  step('Start Chat: the popup signs in at the LMS, finds no opener and asks the learner to continue', async () => {
+  step("Start Chat: the popup signs in at the LMS, finds no opener, hands the result to the course page's relay page and closes; the widget connects by itself", async () => {
+    const before = rec.navigations.length;
     const opened = rec.context.waitForEvent('page');
     await widget.startButton.click();
     popup = await opened;
-    const cont = popup.getByRole('button', { name: 'Continue to the chat' });
-    await cont.waitFor({ state: 'visible', timeout: 15000 }).catch(async (err) => {
+    // Nothing is clicked in the popup: the widget gets the result and connects on its own.
+    await widget.expectConnected('alice', { timeoutMs: 20000 });
+    await waitUntil(() => popup.isClosed(), 'the relay page should close the popup by itself', { timeoutMs: 5000 }).catch(async (err) => {
       const text = await popup.locator('body').innerText().catch(() => '(closed)');
-      throw new assert.AssertionError({ message: `the popup should offer "Continue to the chat" (${err.message}); it shows: ${text.slice(0, 400)}` });
+      throw new assert.AssertionError({ message: `${err.message}; the popup is at ${printable(popup.url())} and shows: ${text.slice(0, 400)}` });
     });
-    assert.ok(popup.url().startsWith(`${stack.gateway.url}/oauth/openedx/callback?`), `the popup is on the callback: ${popup.url()}`);
-    assert.equal(await popup.locator('#ibal-no-opener').isVisible(), true, 'the popup explains that the course page cannot be reached');
-    assert.equal(await widget.statusClass(), 'ibal-status-authenticating', 'the widget is still signing in');
-    await screenshot(popup, 'coop-01-popup-continue');
-    await screenshot(page, 'coop-02-widget-waiting');
-  });
+    await screenshot(page, 'coop-01-connected');
 
-  step('Continue to the chat releases the result; the widget fetches it and connects as alice; a message is acknowledged', async () => {
-    await popup.getByRole('button', { name: 'Continue to the chat' }).click();
-    await waitUntil(
-      async () => popup.isClosed() || (await popup.locator('#ibal-message').textContent()).startsWith('Done.'),
-      'the popup should confirm the hand-over',
+    // The popup's way: the gateway's login (with the block's relay page on the course page's
+    // origin), the LMS, the gateway's callback, then the relay page, fetched without its fragment.
+    const navs = rec.navigations.slice(before);
+    const shown = navs.map((u) => new URL(u).pathname).join(' → ');
+    assert.equal(navs.length, 4, `popup navigations: ${shown}`);
+    nonce = assertPopupLoginUrl(navs[0], { gatewayUrl: stack.gateway.url, pageOrigin: proxy.url });
+    assert.ok(navs[1].startsWith(`${stack.lms.url}/oauth2/authorize?`), `then the LMS: ${shown}`);
+    assert.ok(navs[2].startsWith(`${stack.gateway.url}/oauth/openedx/callback?`), `then the gateway's callback: ${shown}`);
+    callbackUrl = navs[2];
+    assert.equal(navs[3], relayUrl(proxy.url), `then the relay page on the course page's origin: ${shown}`);
+
+    // What a server saw of the relay page: its path, no result; and it came with the course
+    // page's opener policy, as the LMS serves it.
+    const served = proxy.log.filter((r) => r.url.startsWith(RELAY_PATH));
+    assert.deepEqual(
+      served.map((r) => [r.method, r.url, r.status, r.coop]),
+      [['GET', RELAY_PATH, 200, 'same-origin']],
+      'the proxy served the relay page once, without the sign-in result, with COOP same-origin',
     );
-    await widget.expectConnected('alice', { timeoutMs: 15000 });
-    await waitUntil(() => popup.isClosed(), 'the popup should close itself after the hand-over', { timeoutMs: 5000 });
+    assert.ok(!proxy.log.some((r) => r.url.includes('ibal-auth') || r.url.includes('access_token')), 'no request to the course origin carried the result');
+
+    // The popup's address: the relay page with the result in its fragment, then the same page
+    // without it (history.replaceState) before it closed.
+    const addresses = rec.pageUrls.filter((u) => u.page !== 'page').map((u) => u.url);
+    const withResult = addresses.filter((u) => u.startsWith(`${relayUrl(proxy.url)}${MARKER}`));
+    assert.equal(withResult.length, 1, `the popup went to the relay page with the result in the fragment: ${addresses.map(printable).join(' → ')}`);
+    const result = JSON.parse(decodeURIComponent(withResult[0].slice(relayUrl(proxy.url).length + MARKER.length)));
+    const [access] = await storedTokens(page, stack.gateway.url);
+    assert.equal(result.type, 'ibal:auth', 'the fragment holds a sign-in result');
+    assert.equal(result.nonce, nonce, "the result repeats the attempt's nonce");
+    assert.equal(result.username, 'alice');
+    assert.ok(result.access_token === access, 'the relayed access token is the one the widget cached');
+    assert.equal(addresses.at(-1), relayUrl(proxy.url), `the relay page took the result off the address bar before closing: ${addresses.map(printable).join(' → ')}`);
+
+    // What the relay page showed, and that the address held no fragment any more by then.
+    const reports = rec.relayReports.filter((r) => r.page !== 'page');
+    const last = reports.at(-1);
+    assert.ok(last, 'the relay page showed a status line');
+    assert.deepEqual(last, { page: last.page, text: SIGNED_IN, hasFragment: false, url: relayUrl(proxy.url) }, 'the relay page says the learner is signed in, with a clean address');
+
     // The course page asked its block for a ticket (through the same proxy) and the chat is in the unit.
     await assertCourseSocket(rec, stack, { student: 'alice', usageId: loggedUsageId(rec.texts('page')), title: 'IBAL Chat' });
-    await widget.send('Signed in through the hand-over');
-    await screenshot(page, 'coop-03-connected');
+    await widget.send('Signed in through the relay page');
+    await screenshot(page, 'coop-02-sent');
   });
 
-  step('the console tells the story, without a whole token or ticket', async () => {
+  step("the popup's and the widget's console lines tell that story: no opener, relayed over the BroadcastChannel", async () => {
     const lines = rec.texts('page');
     assertLinesInOrder(
       lines,
       [
         `${PREFIX} Start Chat button activated`,
-        `${PREFIX} Opening OAuth2 authorize popup: ${stack.gateway.url}/oauth/openedx/login?`,
-        `${PREFIX} Sign-in result fetched from the gateway`,
+        popupOpenedLine(stack.gateway.url, proxy.url),
+        // The widget heard it on the BroadcastChannel, not from the popup (which could not post).
+        exactLine(`${PREFIX} Sign-in result received from the course page's relay`),
         `${PREFIX} Signed in as alice; access token: `,
         `${PREFIX} Chat ticket fetched (expires in 300 s)`,
         `${PREFIX} Chat ticket received from the course`,
@@ -96,15 +155,73 @@ describe('XBlock sign-in from a course page with Cross-Origin-Opener-Policy: sam
       ],
       "alice's console",
     );
-    const popupLines = rec.consoleLines.filter((l) => l.page !== 'page').map((l) => l.text);
-    assert.ok(!popupLines.some((l) => l.startsWith(`${PREFIX} Sign-in result sent to`)), 'the popup had no opener to post to');
+    assert.ok(!lines.some((l) => l.startsWith(`${PREFIX} Sign-in result received from the popup`)), 'no message came from the popup itself');
+    const fromPopup = popupLines();
+    // The callback page leaves for the relay page at once after its line, which Chromium may then
+    // not deliver (the navigation to the relay page is the proof of that step); the relay page waits
+    // 100 ms before closing, so its line arrives.
+    const going = `${PREFIX} Sign-in result going to the course page's relay`;
+    const relayed = `${PREFIX} Sign-in result relayed to the course page`;
+    assertLinesInOrder(fromPopup, [...(fromPopup.includes(going) ? [exactLine(going)] : []), exactLine(relayed)], "the popup's console");
+    assert.deepEqual(
+      fromPopup.filter((l) => l !== going && l !== relayed),
+      [],
+      'the popup printed nothing else (no token, no nonce, no error)',
+    );
+    assert.ok(!fromPopup.some((l) => l.startsWith(`${PREFIX} Sign-in result sent to`)), 'the popup had no opener to post to');
+    assert.ok(![...lines, ...fromPopup].some((l) => l.includes(nonce)), 'no console line prints the nonce');
+    // The result was never parked at the gateway for the widget to collect.
+    const collected = rec.requestLines.filter((l) => /\/oauth\/openedx\/(result|release)\b/.test(l));
+    assert.deepEqual(collected, [], 'no request to /oauth/openedx/result or /oauth/openedx/release was made');
     assert.deepEqual(rec.pageErrors, [], 'no uncaught errors in the pages');
-    // While the result is pending the widget's polls are answered 404 {"error":{"code":"pending"}}.
-    const unexpected = rec.httpErrors.filter((e) => !e.startsWith(`404 GET ${stack.gateway.url}/oauth/openedx/result?handle=`));
-    assert.deepEqual(unexpected, [], 'no failed requests besides the pending polls');
+    assert.deepEqual(rec.httpErrors, [], 'no failed requests');
+    assert.ok(!stack.gateway.log().includes('the relay page is not on the page'), 'the gateway accepted the relay page (AUTH_RELAY_PATHS)');
+  });
+
+  step("an attacker's browser, without alice's session, gets no token: no result or release endpoint, and alice's callback does not replay", async () => {
+    attacker = await newRecordedContext(stack.browser, { label: 'mallory' });
+    stack.contexts.push(attacker.context);
+    const { request } = attacker.context;
+    const gw = stack.gateway.url;
+    const [access, refresh] = await storedTokens(page, gw);
+    const exchanges = stack.lms.log.token.filter((t) => t.ok).length;
+    const leaks = (body) => body.includes(access) || body.includes(refresh) || /eyJ[A-Za-z0-9_-]{10,}\./.test(body);
+
+    // The hand-over endpoints are gone, whatever the handle (alice's nonce, which a crafted link
+    // would know, or the 43-character handles the old hand-over used).
+    for (const handle of [nonce, 'A'.repeat(43)]) {
+      const res = await request.get(`${gw}/oauth/openedx/result?handle=${encodeURIComponent(handle)}`);
+      assert.equal(res.status(), 404, 'GET /oauth/openedx/result does not exist');
+      assert.ok(!leaks(await res.text()), 'and gives away no token');
+      const released = await request.post(`${gw}/oauth/openedx/release`, { form: { handle } });
+      assert.ok([404, 405].includes(released.status()), `POST /oauth/openedx/release does not exist (got ${released.status()})`);
+      assert.ok(!leaks(await released.text()), 'and gives away no token');
+    }
+    const byNonce = await request.get(`${gw}/oauth/openedx/result?nonce=${encodeURIComponent(nonce)}`);
+    assert.equal(byNonce.status(), 404, 'nor by the nonce');
+    assert.ok(!leaks(await byNonce.text()), 'and gives away no token');
+
+    // Alice's callback (its code and state) in another browser: the state belongs to alice's
+    // session, so the gateway refuses it before asking the LMS anything.
+    const attackerPage = await attacker.newPage();
+    const replay = await attackerPage.goto(callbackUrl);
+    assert.equal(replay.status(), 400, "replaying alice's callback elsewhere is refused");
+    const body = await replay.text();
+    assert.ok(!leaks(body), 'the refusal holds no token');
+    assert.match(await attackerPage.locator('body').innerText(), /Sign-in expired/, 'the attacker sees that the attempt is unknown');
+    assert.equal(stack.lms.log.token.filter((t) => t.ok).length, exchanges, 'no code was exchanged for the attacker');
+    assert.deepEqual(attacker.relayReports, [], "nothing reached a relay page in the attacker's browser");
+    await screenshot(attackerPage, 'coop-03-attacker-replay');
+
+    // Alice is still connected: none of this touched her chat.
+    assert.equal(await widget.statusClass(), 'ibal-status-connected');
+  });
+
+  step('no console or log line holds a whole token or ticket', async () => {
     const tickets = await ticketsOf(rec);
     const secrets = [...(await storedTokens(page, stack.gateway.url)), ...stack.lms.log.issued.map((i) => i.token), ...tickets];
     assertNoTokens(rec.texts(), secrets, "alice's console");
+    assertNoTokens(attacker.texts(), secrets, "the attacker's console");
     assertNoTokens(stack.gateway.log().split('\n'), secrets, 'the gateway log');
     assertNoTokens(stack.workbench.proc.log().split('\n'), [...tickets, ...stack.tickets.privateKeyLines], 'the workbench log');
   });

@@ -15,9 +15,11 @@ import {
   assertLinesInOrder,
   assertNoTokens,
   assertPopupLines,
+  assertPopupLoginUrl,
   exactLine,
   frame,
   loggedUsageId,
+  popupOpenedLine,
   receivedFrames,
   storedTokens,
   ticketsOf,
@@ -108,10 +110,7 @@ describe('XBlock journey in the workbench, live course room (CHAT_BACKEND=room)'
 
     // The popup's way: the gateway's login, the LMS's authorize, the gateway's callback.
     assert.ok(navs.length >= 3, `popup navigations: ${navs.join(' → ')}`);
-    const login = new URL(navs[0]);
-    assert.equal(`${login.origin}${login.pathname}`, `${gateway.url}/oauth/openedx/login`, 'the popup opens at the gateway');
-    assert.equal(login.searchParams.get('origin'), workbench.url, 'the popup names the page origin');
-    assert.match(login.searchParams.get('handle') ?? '', /^[A-Za-z0-9_-]{43}$/, 'the popup carries the sign-in handle');
+    assertPopupLoginUrl(navs[0], { gatewayUrl: gateway.url, pageOrigin: workbench.url });
     const authorize = new URL(navs[1]);
     assert.equal(`${authorize.origin}${authorize.pathname}`, `${lms.url}/oauth2/authorize`);
     const q = Object.fromEntries(authorize.searchParams);
@@ -393,8 +392,8 @@ describe('XBlock journey in the workbench, live course room (CHAT_BACKEND=room)'
           /^\[IbalXBlock\] Chat widget ready for \S+ \(sign-in: popup,/,
           `${PREFIX} Chat widget mounted`,
           `${PREFIX} Start Chat button activated`,
-          `${PREFIX} Opening OAuth2 authorize popup: ${gateway.url}/oauth/openedx/login?`,
-          `${PREFIX} Sign-in result received from the popup`,
+          popupOpenedLine(gateway.url, workbench.url),
+          exactLine(`${PREFIX} Sign-in result received from the popup`),
           `${PREFIX} Signed in as ${name}; access token: `,
           ...connected(name),
         ],
@@ -419,6 +418,17 @@ describe('XBlock journey in the workbench, live course room (CHAT_BACKEND=room)'
       "erin's console",
     );
     assert.ok(!erin.rec.texts().some((l) => l.includes('popup')), "erin's console never mentions a popup");
+    // Each sign-in attempt had a nonce of its own, and the console printed none of them.
+    const nonces = [alice, bob, dave, carol].map((who) => {
+      const login = who.rec.navigations.find((u) => u.startsWith(`${gateway.url}/oauth/openedx/login?`));
+      assert.ok(login, `${who.rec.label}'s popup went to the gateway's login`);
+      const nonce = assertPopupLoginUrl(login, { gatewayUrl: gateway.url, pageOrigin: workbench.url });
+      assert.ok(!who.rec.texts().some((l) => l.includes(nonce)), `${who.rec.label}'s console does not print the sign-in nonce`);
+      return nonce;
+    });
+    assert.equal(new Set(nonces).size, nonces.length, 'every sign-in attempt has a fresh nonce');
+    // The block's relay page was accepted by the gateway (AUTH_RELAY_PATHS names the workbench's).
+    assert.ok(!gateway.log().includes('the relay page is not on the page'), "the gateway accepted every popup's relay page");
     assertLinesInOrder(alice.rec.texts('page'), [`${PREFIX} Close Chat button activated`, `${PREFIX} Closing the WebSocket connection`], "alice's console");
     const everyone = [alice, bob, dave, carol, erin];
     for (const who of everyone) {

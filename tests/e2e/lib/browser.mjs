@@ -29,9 +29,17 @@ const TICKET_HANDLER = /\/handler\/([^/]+)\/chat_ticket\/?$/;
  * `httpErrors` ["status METHOD url"] of every response >= 400,
  * `tickets` [{page, usageId, ticket, expiresIn}] the chat ticket handler answered (in order),
  * `sockets` [{page, url, sent: [text], received: [text]}] every WebSocket and its frames, and
- * `requests` [{method, url, postData}] of every non-GET request (the token exchange's form…).
- * These hold tokens and tickets for the checks: never print them. `settled()` waits for the
- * ticket responses still being read.
+ * `requests` [{method, url, postData}] of every non-GET request (the token exchange's form…),
+ * `requestLines` ["METHOD url"] of every request, GET included,
+ * `pageUrls` [{page, url}] every URL a page's main frame took, in order, same-document changes
+ * included (history.replaceState: what the address bar showed), and
+ * `relayReports` [{page, text, hasFragment, url}] what the IbalXBlock's sign-in relay page
+ * (public/relay.html) showed, each time its status line changed: the text, whether the address
+ * still had a fragment then, and the address without its fragment. An init script watches the
+ * status line and reports it through a binding, because the page closes itself within 100 ms:
+ * reading the DOM from here would race with that.
+ * These hold tokens and tickets for the checks (`pageUrls` too: the relay's fragment holds the
+ * sign-in result): never print them. `settled()` waits for the ticket responses still being read.
  * `cookies` are added before anything is opened.
  */
 export async function newRecordedContext(browser, { label, cookies = [] } = {}) {
@@ -49,6 +57,9 @@ export async function newRecordedContext(browser, { label, cookies = [] } = {}) 
     tickets: [],
     sockets: [],
     requests: [],
+    requestLines: [],
+    pageUrls: [],
+    relayReports: [],
   };
   const reading = [];
   const names = new Map();
@@ -59,6 +70,9 @@ export async function newRecordedContext(browser, { label, cookies = [] } = {}) 
     rec.pages.push({ name, page });
     page.on('console', (msg) => rec.consoleLines.push({ page: name, type: msg.type(), text: msg.text() }));
     page.on('pageerror', (err) => rec.pageErrors.push({ page: name, message: String(err?.message ?? err) }));
+    page.on('framenavigated', (frame) => {
+      if (frame === page.mainFrame()) rec.pageUrls.push({ page: name, url: frame.url() });
+    });
     page.on('websocket', (ws) => {
       const socket = { page: name, url: ws.url(), sent: [], received: [], closed: false };
       rec.sockets.push(socket);
@@ -68,7 +82,27 @@ export async function newRecordedContext(browser, { label, cookies = [] } = {}) 
     });
   };
   context.on('page', watch);
+  await context.exposeBinding('__ibalE2eRelayStatus', ({ page }, report) => {
+    rec.relayReports.push({ page: names.get(page) ?? '?', ...report });
+  });
+  await context.addInitScript(() => {
+    if (!location.pathname.endsWith('/public/relay.html')) return;
+    let last = null;
+    const report = () => {
+      const status = document.getElementById('ibal-relay-status');
+      if (!status || status.textContent === last) return;
+      last = status.textContent;
+      // Never the fragment itself: it holds the sign-in result.
+      window.__ibalE2eRelayStatus({
+        text: status.textContent.trim(),
+        hasFragment: location.hash !== '',
+        url: location.origin + location.pathname + location.search,
+      });
+    };
+    new MutationObserver(report).observe(document, { subtree: true, childList: true, characterData: true });
+  });
   context.on('request', (req) => {
+    rec.requestLines.push(`${req.method()} ${req.url()}`);
     if (req.isNavigationRequest() && req.resourceType() === 'document') rec.navigations.push(req.url());
     if (req.method() !== 'GET') rec.requests.push({ method: req.method(), url: req.url(), postData: req.postData() });
   });

@@ -1,6 +1,7 @@
 // Checks on what the browser printed and on what the tests observed around it.
 import assert from 'node:assert/strict';
 
+import { RELAY_PATH } from './stack.mjs';
 import { readTicket } from './tickets.mjs';
 
 export const PREFIX = '[IbalXBlock]';
@@ -26,12 +27,48 @@ export function assertLinesInOrder(lines, expected, what = 'console') {
 /**
  * The popup's callback page logs where it posted the result, then closes at once, so its console
  * line may be lost with the page (Chromium does not always deliver it). What was captured must say
- * it posted to exactly the page origin; the opener's "Sign-in result received from the popup" is
- * the proof of delivery.
+ * it posted to exactly the page origin, and never that it went to the relay page (the opener was
+ * there); the opener's "Sign-in result received from the popup" is the proof of delivery.
  */
 export function assertPopupLines(lines, pageOrigin, what = 'popup console') {
   const posted = lines.filter((l) => l.startsWith(`${PREFIX} Sign-in result sent to `));
   for (const l of posted) assert.equal(l, `${PREFIX} Sign-in result sent to ${pageOrigin}`, `${what}: posted to the exact page origin`);
+  assert.ok(!lines.some((l) => l.includes('relay')), `${what}: with an opener, the result does not go through the relay page`);
+}
+
+/** A URL fit to print: its fragment (the relay's holds the sign-in result) cut to "#…". */
+export function printable(url) {
+  const at = String(url).indexOf('#');
+  return at < 0 ? String(url) : `${String(url).slice(0, at)}#…`;
+}
+
+/** Where the workbench serves the XBlock's sign-in relay page for a course page on `pageOrigin`. */
+export function relayUrl(pageOrigin) {
+  return `${pageOrigin}${RELAY_PATH}`;
+}
+
+/**
+ * The URL the widget opened its sign-in popup at: the gateway's /oauth/openedx/login with exactly
+ * the page origin, a fresh nonce (18 random bytes, base64url) and the block's relay page on that
+ * origin; nothing else (no sign-in handle: no result is kept for anyone to fetch). Returns the nonce.
+ */
+export function assertPopupLoginUrl(url, { gatewayUrl, pageOrigin }) {
+  const login = new URL(url);
+  assert.equal(`${login.origin}${login.pathname}`, `${gatewayUrl}/oauth/openedx/login`, 'the popup opens at the gateway');
+  assert.deepEqual([...login.searchParams.keys()], ['origin', 'nonce', 'relay'], `the popup's parameters: ${url}`);
+  assert.equal(login.searchParams.get('origin'), pageOrigin, 'the popup names the page origin');
+  const nonce = login.searchParams.get('nonce');
+  assert.match(nonce ?? '', /^[A-Za-z0-9_-]{24}$/, "the popup carries the attempt's nonce (18 random bytes, base64url)");
+  assert.equal(login.searchParams.get('relay'), relayUrl(pageOrigin), "the popup names the block's relay page, on the page origin");
+  return nonce;
+}
+
+/**
+ * The widget's console line for opening the popup: the URL up to its nonce, so that neither the
+ * nonce nor the relay page is printed.
+ */
+export function popupOpenedLine(gatewayUrl, pageOrigin) {
+  return exactLine(`${PREFIX} Opening OAuth2 authorize popup: ${gatewayUrl}/oauth/openedx/login?origin=${encodeURIComponent(pageOrigin)}`);
 }
 
 /**

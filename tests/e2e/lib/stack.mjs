@@ -5,6 +5,13 @@ import { randomBytes } from 'node:crypto';
 import { GATEWAY_BIN, RUN_WORKBENCH, XBLOCK_PYTHON, tempDir } from './env.mjs';
 import { freePort, startProcess, waitForHttp } from './processes.mjs';
 
+/**
+ * Where the workbench serves the IbalXBlock's sign-in relay page (public/relay.html): the runtime's
+ * local resource URL, which the block gives the widget as `auth_relay_url`. The gateway's default
+ * AUTH_RELAY_PATHS are Open edX's paths, so every stack names this one instead.
+ */
+export const RELAY_PATH = '/resource/ibalxblock/public/relay.html';
+
 function requireFile(file, hint) {
   if (!fs.existsSync(file)) throw new Error(`${file} is missing: ${hint}`);
 }
@@ -29,6 +36,9 @@ export async function startGateway(name, { port, env = {} } = {}) {
     DEBUG: 'true',
     LOG_FORMAT: 'json',
     RUST_LOG: 'info,sqlx=warn,hyper=warn',
+    // Harmless where no page has a relay (the standalone page); an XBlock journey needs it for the
+    // gateway to hand a sign-in to the workbench's relay page when the opener is gone.
+    AUTH_RELAY_PATHS: RELAY_PATH,
     ...env,
   };
   let runs = 0;

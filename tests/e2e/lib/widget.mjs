@@ -6,6 +6,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 export const TEXT = {
   start: 'Start Chat',
   close: 'Close Chat',
+  signOut: 'Sign out',
+  signedOut: 'You are signed out.',
   welcome: 'Click Start Chat to begin',
   connected: 'Connected',
   messages: 'Chat messages',
@@ -58,6 +60,7 @@ export class ChatWidget {
     this.root = root;
     this.startButton = root.getByRole('button', { name: TEXT.start, exact: true });
     this.closeButton = root.getByRole('button', { name: TEXT.close, exact: true });
+    this.signOutButton = root.getByRole('button', { name: TEXT.signOut, exact: true });
     this.status = root.getByRole('status');
     this.statusText = root.locator('.ibal-status-text');
     this.user = root.locator('.ibal-user');
@@ -65,6 +68,7 @@ export class ChatWidget {
     this.presence = root.locator('.ibal-presence');
     this.typing = root.locator('.ibal-typing');
     this.notice = root.locator('.ibal-notice');
+    this.noticeMessage = this.notice.locator('.ibal-notice-text');
     this.log = root.getByRole('log', { name: TEXT.messages });
     this.bubbles = root.locator('.ibal-messages > .ibal-msg');
     this.input = root.getByRole('textbox', { name: TEXT.input });
@@ -114,6 +118,7 @@ export class ChatWidget {
     assert.equal(await this.bubbles.count(), 0, 'no messages in the start state');
     assert.equal(await this.user.isVisible(), false, 'no user header in the start state');
     assert.equal(await this.closeButton.isVisible(), false, 'no Close Chat in the start state');
+    assert.equal(await this.signOutButton.isVisible(), false, 'no Sign out in the start state');
   }
 
   /** Waits for Connected (green, class ibal-status-connected) and the user header. */
@@ -129,6 +134,14 @@ export class ChatWidget {
     assert.equal((await this.userName.textContent()).trim(), username, 'the header shows the signed-in user');
     await this.log.waitFor({ state: 'visible' });
     assertColour(await ChatWidget.css(this.closeButton, 'background-color'), 'red', 'the Close Chat button');
+    // Every journey here signs in (popup, LMS ticket, local form): only an LTI page's handed-over
+    // token has no sign-out.
+    assert.equal(await this.signOutButton.isVisible(), true, 'Sign out is offered while the chat is open');
+    assert.equal(
+      await this.signOutButton.evaluate((el) => el.classList.contains('ibal-btn-signout') && !!el.parentElement.querySelector('.ibal-btn-close')),
+      true,
+      'Sign out (.ibal-btn-signout) sits next to Close Chat',
+    );
     assert.equal(await this.input.isEnabled(), true, 'the message box is enabled once connected');
   }
 
@@ -200,7 +213,8 @@ function assertTimestamp(b) {
 
 /**
  * Clicks Start Chat, follows the popup through the gateway and the LMS back to the callback page,
- * which must post to the opener and close. Returns the popup's navigations.
+ * which must post to the opener (with the attempt's nonce) and close. Returns the popup's
+ * navigations.
  */
 export async function signInWithPopup(widget, rec) {
   const before = rec.navigations.length;
