@@ -30,17 +30,48 @@ def compose_env(project: TutorProject) -> dict[str, str]:
 
 
 def k8s_object(project: TutorProject, filename: str, kind: str, name: str) -> dict[str, t.Any]:
-    for document in project.env_yaml_all("k8s", filename):
+    """A manifest from env/k8s/<filename>, or from another env path given with slashes."""
+    path = filename.split("/") if "/" in filename else ["k8s", filename]
+    for document in project.env_yaml_all(*path):
         if document["kind"] == kind and document["metadata"]["name"] == name:
             assert isinstance(document, dict)
             return document
-    raise AssertionError(f"no {kind} {name} in k8s/{filename}")
+    raise AssertionError(f"no {kind} {name} in {'/'.join(path)}")
 
 
-def container_env(container: dict[str, t.Any]) -> dict[str, str]:
+SECRET_FILE = "plugins/llm/k8s/secrets.yml"
+SECRET_NAME = "llm-secrets"
+
+
+def k8s_secret(project: TutorProject) -> dict[str, str]:
+    """The decoded data of the gateway's Secret."""
+    secret = k8s_object(project, SECRET_FILE, "Secret", SECRET_NAME)
+    data = secret.get("data") or {}
+    return {name: base64.b64decode(value).decode("utf-8") for name, value in data.items()}
+
+
+def container_env(
+    container: dict[str, t.Any], secret: dict[str, str] | None = None
+) -> dict[str, str]:
+    """The container's environment; entries read from the Secret are looked up in `secret`."""
     names = [item["name"] for item in container["env"]]
     assert len(names) == len(set(names)), f"duplicate env entries: {names}"
-    return {item["name"]: item["value"] for item in container["env"]}
+    env = {}
+    for item in container["env"]:
+        if "valueFrom" in item:
+            ref = item["valueFrom"]["secretKeyRef"]
+            assert ref["name"] == SECRET_NAME, item
+            assert secret is not None, f"{item['name']} comes from the Secret"
+            assert ref["key"] in secret, f"{ref['key']} is not in the Secret"
+            env[item["name"]] = secret[ref["key"]]
+        else:
+            env[item["name"]] = item["value"]
+    return env
+
+
+def differing(left: dict[str, str], right: dict[str, str]) -> list[str]:
+    """Names whose values differ, without the values (they may be secrets)."""
+    return sorted(name for name in set(left) | set(right) if left.get(name) != right.get(name))
 
 
 def b64url_int(value: str) -> int:
@@ -243,7 +274,8 @@ def test_values_are_quoted_safely(project: TutorProject) -> None:
     assert compose_env(project)["OPENAI_API_KEY"] == secret.replace("$", "$$")
     assert compose_env(project)["OPENAI_BASE_URL"] == "http://ollama:11434/v1"
     deployment = k8s_object(project, "deployments.yml", "Deployment", "llm")
-    env = container_env(deployment["spec"]["template"]["spec"]["containers"][0])
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    env = container_env(container, k8s_secret(project))
     assert env["OPENAI_API_KEY"] == secret
     assert env["CHAT_BACKEND"] == "openai"
 
@@ -265,13 +297,59 @@ def test_external_mysql_and_redis(project: TutorProject) -> None:
 # ---------------------------------------------------------------- Caddy
 
 
+#: Query parameters whose values are, or stand for, credentials: never in the access log.
+CREDENTIAL_QUERY_PARAMETERS = frozenset(
+    {
+        "code",
+        "state",
+        "handle",
+        "token",
+        "access_token",
+        "refresh_token",
+        "subject_token",
+        "ticket",
+        "nonce",
+        "id_token",
+    }
+)
+
+
+def caddy_block(text: str, opening: str) -> str:
+    """The body of the first `<opening> { ... }` block in `text`, comments removed."""
+    lines = [line.split("#", 1)[0].rstrip() for line in text.splitlines()]
+    text = "\n".join(lines)
+    start = text.index(opening + " {") + len(opening) + 2
+    depth = 1
+    for index in range(start, len(text)):
+        if text[index] == "{":
+            depth += 1
+        elif text[index] == "}":
+            depth -= 1
+            if depth == 0:
+                return text[start:index]
+    raise AssertionError(f"unbalanced block {opening}")
+
+
 def test_caddy_site(project: TutorProject) -> None:
     caddyfile = project.env_text("apps", "caddy", "Caddyfile")
     assert caddyfile.count("{") == caddyfile.count("}")
     site = caddy_site(caddyfile, GATEWAY)
     assert re.search(r"reverse_proxy llm:8000 \{[^}]*stream_close_delay \d+m", site), site
     assert "header_up X-Forwarded-Port 80" in site
-    assert re.search(r"request>uri query \{\s*replace token REDACTED\s*\}", site), site
+
+
+def test_caddy_access_log_redacts_every_credential(project: TutorProject) -> None:
+    site = caddy_site(project.env_text("apps", "caddy", "Caddyfile"), GATEWAY)
+    fields = caddy_block(caddy_block(site, "log"), "fields")
+    # Every header goes, request and response: cookies, Authorization, and Location (a redirect
+    # URL may carry an authorization code).
+    directives = {line.strip() for line in fields.splitlines() if line.strip()}
+    assert {"request>headers delete", "resp_headers delete"} <= directives, directives
+    query = caddy_block(fields, "request>uri query")
+    actions = [line.split() for line in query.splitlines() if line.strip()]
+    replaced = {w[1] for w in actions if w[0] == "replace" and w[2:] == ["REDACTED"]}
+    assert replaced == CREDENTIAL_QUERY_PARAMETERS
+    assert all(words[0] == "replace" and len(words) == 3 for words in actions), actions
 
 
 def test_service_host_and_port(project: TutorProject) -> None:
@@ -305,7 +383,6 @@ def test_openedx_settings(project: TutorProject, service: str) -> None:
     (block,) = llm_settings_blocks(settings)
     namespace: dict[str, t.Any] = {
         "XBLOCK_SETTINGS": {"IbalXBlock": {"KEPT": 1}, "OtherBlock": {"x": 2}},
-        "CORS_ORIGIN_WHITELIST": ["http://other.example.com"],
     }
     exec(block, namespace)
     exec(block, namespace)  # settings modules may be evaluated more than once
@@ -324,14 +401,13 @@ def test_openedx_settings(project: TutorProject, service: str) -> None:
         },
         "OtherBlock": {"x": 2},
     }
-    assert namespace["CORS_ORIGIN_WHITELIST"] == ["http://other.example.com", f"http://{GATEWAY}"]
 
 
 @pytest.mark.parametrize("service", ["lms", "cms"])
 def test_openedx_development_settings(project: TutorProject, service: str) -> None:
     settings = project.env_text("apps", "openedx", "settings", service, "development.py")
     compile(settings, f"{service}/development.py", "exec")
-    namespace: dict[str, t.Any] = {"XBLOCK_SETTINGS": {}, "CORS_ORIGIN_WHITELIST": []}
+    namespace: dict[str, t.Any] = {"XBLOCK_SETTINGS": {}}
     for block in llm_settings_blocks(settings):
         exec(block, namespace)
     bucket = namespace["XBLOCK_SETTINGS"]["IbalXBlock"]
@@ -345,6 +421,38 @@ def test_openedx_development_settings(project: TutorProject, service: str) -> No
         "TICKET_ISSUER": f"http://{LMS}:8000",
         "SIGN_IN": "popup",
     }
+
+
+@pytest.mark.parametrize("https", [False, True])
+def test_openedx_settings_leave_cors_and_csrf_alone(project: TutorProject, https: bool) -> None:
+    """No page of the gateway calls the LMS from the browser: the LMS trusts no gateway origin."""
+    if https:
+        project.save("ENABLE_HTTPS=true")
+    guarded = ("CORS_", "CSRF_")
+    for service in ("lms", "cms"):
+        for filename in ("production.py", "development.py"):
+            where = f"{service}/{filename}"
+            settings = project.env_text("apps", "openedx", "settings", service, filename)
+            widening = [
+                line
+                for line in settings.splitlines()
+                if GATEWAY in line and any(g in line for g in guarded)
+            ]
+            assert not widening, where
+            before: dict[str, t.Any] = {
+                "CORS_ORIGIN_WHITELIST": ["https://apps.example.com"],
+                "CORS_ALLOWED_ORIGINS": ["https://apps.example.com"],
+                "CSRF_TRUSTED_ORIGINS": ["https://apps.example.com"],
+                "CORS_ORIGIN_ALLOW_ALL": False,
+            }
+            namespace: dict[str, t.Any] = {"XBLOCK_SETTINGS": {}, **json.loads(json.dumps(before))}
+            for block in llm_settings_blocks(settings):
+                exec(block, namespace)
+            assert {name: namespace[name] for name in before} == before, where
+            # The blocks did run: they set the gateway's URL for the block.
+            port = "" if filename == "production.py" else ":8190"
+            gateway_url = namespace["XBLOCK_SETTINGS"]["IbalXBlock"]["GATEWAY_URL"]
+            assert gateway_url.endswith(GATEWAY + port), where
 
 
 def test_xblock_is_installed_in_the_openedx_image(project: TutorProject) -> None:
@@ -420,10 +528,10 @@ def test_k8s_deployment(project: TutorProject) -> None:
     (container,) = pod["containers"]
     assert container["image"] == "docker.io/ibal/ibal-gateway:0.1.0"
     assert container["command"] + container["args"] == ["ibal-gateway", "serve"]
-    env = container_env(container)
+    env = container_env(container, k8s_secret(project))
     expected = dict(compose_env(project))
     expected["AUTO_MIGRATE"] = "false"  # only the init job migrates in Kubernetes
-    assert env == expected
+    assert not differing(env, expected)
     assert container["readinessProbe"]["httpGet"]["path"] == "/ready"
     assert container["livenessProbe"]["httpGet"]["path"] == "/health"
     assert container["readinessProbe"]["httpGet"]["port"] == "http"
@@ -435,8 +543,9 @@ def test_k8s_replicas(project: TutorProject) -> None:
     deployment = k8s_object(project, "deployments.yml", "Deployment", "llm")
     assert deployment["spec"]["replicas"] == 3
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
-    assert container_env(container)["AUTO_MIGRATE"] == "false"
-    assert container_env(container)["REDIS_URL"] == "redis://redis:6379/3"
+    env = container_env(container, k8s_secret(project))
+    assert env["AUTO_MIGRATE"] == "false"
+    assert env["REDIS_URL"] == "redis://redis:6379/3"
 
 
 def test_k8s_service_and_job(project: TutorProject) -> None:
@@ -448,8 +557,10 @@ def test_k8s_service_and_job(project: TutorProject) -> None:
     job = k8s_object(project, "jobs.yml", "Job", "llm-job")
     (container,) = job["spec"]["template"]["spec"]["containers"]
     assert container["command"] == []  # Tutor then runs the task with `sh -e -c`
-    env = container_env(container)
-    assert env["DATABASE_URL"] == compose_env(project)["DATABASE_URL"]
+    env = container_env(container, k8s_secret(project))
+    gateway_env = dict(compose_env(project))
+    del gateway_env["AUTO_MIGRATE"]
+    assert not differing(env, gateway_env)
     assert "AUTO_MIGRATE" not in env
 
 

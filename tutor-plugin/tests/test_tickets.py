@@ -31,7 +31,7 @@ def b64url_int(value: str) -> int:
 def xblock_settings(project: TutorProject, service: str, filename: str) -> dict[str, t.Any]:
     """XBLOCK_SETTINGS["IbalXBlock"] as the rendered settings module leaves it."""
     settings = project.env_text("apps", "openedx", "settings", service, filename)
-    namespace: dict[str, t.Any] = {"XBLOCK_SETTINGS": {}, "CORS_ORIGIN_WHITELIST": []}
+    namespace: dict[str, t.Any] = {"XBLOCK_SETTINGS": {}}
     for block in llm_settings_blocks(settings):
         exec(block, namespace)
     bucket = namespace["XBLOCK_SETTINGS"]["IbalXBlock"]

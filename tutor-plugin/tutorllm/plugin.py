@@ -2,7 +2,8 @@
 
 What it adds (see README.md):
 
-- the gateway service ``llm`` (docker compose and Kubernetes) with its Caddy site;
+- the gateway service ``llm`` (docker compose and Kubernetes) with its Caddy site; in
+  Kubernetes its secret settings are in the Secret ``llm-secrets``;
 - a MySQL database and user for the gateway;
 - the OAuth2 application the gateway uses to log users in through the LMS;
 - the IbalXBlock in the openedx image, and ``XBLOCK_SETTINGS["IbalXBlock"]``;
@@ -111,10 +112,12 @@ Filters.CONFIG_UNIQUE.add_items(
 ########################################
 
 Filters.ENV_TEMPLATE_ROOTS.add_item(TEMPLATES_ROOT)
-# Only the image build folder is rendered to $(tutor config printroot)/env/plugins/;
+# Rendered to $(tutor config printroot)/env/plugins/llm/: the image build folder, and the
+# Kubernetes Secret holding the gateway's secret settings (k8s/secrets.yml, listed in
+# kustomization.yml by the "kustomization-resources" patch).
 # templates/llm/apps/partials/ holds included partials (never rendered on their own)
 # and templates/llm/tasks/ holds the init scripts (rendered when they run).
-Filters.ENV_TEMPLATE_TARGETS.add_item(("llm/build", "plugins"))
+Filters.ENV_TEMPLATE_TARGETS.add_items([("llm/build", "plugins"), ("llm/k8s", "plugins")])
 Filters.ENV_TEMPLATE_FILTERS.add_items(templating.FILTERS)
 
 

@@ -2,9 +2,10 @@
 
 The gateway's environment is written once, as ``NAME=value`` lines, in
 ``templates/llm/apps/partials/gateway.env``. The compose services, the
-Kubernetes deployment and the Kubernetes job all render that one partial and
-turn it into YAML with these filters, so the environment is never written twice
-and every value is quoted the same, safe way.
+Kubernetes deployment, the Kubernetes job and the Kubernetes Secret that holds
+the secret entries all render that one partial and turn it into YAML with these
+filters, so the environment is never written twice and every value is quoted
+the same, safe way.
 
 The filters are registered with an ``llm_`` prefix so that they cannot collide
 with Tutor's own filters or with another plugin's.
@@ -12,6 +13,8 @@ with Tutor's own filters or with another plugin's.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import re
 import typing as t
@@ -60,6 +63,53 @@ def env_items(text: str) -> list[tuple[str, str]]:
         if value:
             items.append((name, value))
     return items
+
+
+#: Entries of the gateway environment that are, or may contain, credentials. In Kubernetes they
+#: live in the Secret "llm-secrets" and the Deployment and Job only name them (``secretKeyRef``);
+#: docker compose gets them inline, like Tutor's own services. ``DATABASE_URL`` holds the MySQL
+#: password, ``REDIS_URL`` the Redis password when there is one, and ``UPSTREAM_WS_URL`` may carry
+#: credentials in its user info or query.
+SECRET_ENV_NAMES = frozenset(
+    {
+        "SECRET_KEY",
+        "DATABASE_URL",
+        "REDIS_URL",
+        "OPENEDX_CLIENT_SECRET",
+        "FLOWISE_API_KEY",
+        "OPENAI_API_KEY",
+        "UPSTREAM_WS_URL",
+    }
+)
+
+
+def env_is_secret(name: str) -> bool:
+    """Whether a gateway environment entry belongs in the Kubernetes Secret."""
+    return name in SECRET_ENV_NAMES
+
+
+def secret_items(text: str) -> list[tuple[str, str]]:
+    """The entries of a rendered environment partial that belong in the Secret, in order."""
+    return [(name, value) for name, value in env_items(text) if env_is_secret(name)]
+
+
+def secret_checksum(text: str) -> str:
+    """A SHA-256 digest of the secret entries, for the Deployment's pod template.
+
+    A Deployment does not notice that a Secret it reads has changed; a pod template annotation
+    that changes with the Secret makes ``tutor k8s start`` roll the pods out, as it does when any
+    other setting changes. The digest reveals nothing usable: its input always includes
+    ``SECRET_KEY``, 64 random characters.
+    """
+    digest = hashlib.sha256()
+    for name, value in secret_items(text):
+        digest.update(f"{name}={value}\n".encode())
+    return digest.hexdigest()
+
+
+def b64(value: t.Any) -> str:
+    """Base64 of the UTF-8 text, for the ``data`` of a Kubernetes Secret."""
+    return base64.b64encode(str(value).encode("utf-8")).decode("ascii")
 
 
 def yaml_str(value: t.Any) -> str:
@@ -117,4 +167,8 @@ FILTERS: list[tuple[str, t.Callable[..., t.Any]]] = [
     ("llm_py_str", py_str),
     ("llm_sign_in", sign_in),
     ("llm_ticket_jwks", ticket_keys.ticket_jwks),
+    ("llm_env_is_secret", env_is_secret),
+    ("llm_secret_items", secret_items),
+    ("llm_secret_checksum", secret_checksum),
+    ("llm_b64", b64),
 ]
