@@ -69,7 +69,8 @@ impl Gateway {
             .env("LOG_FORMAT", "json")
             .env("RUST_LOG", "warn")
             .env("CHAT_MAX_SOCKETS_PER_USER", "1000000")
-            .env("CHAT_MESSAGES_PER_MINUTE", "100000000");
+            .env("CHAT_MESSAGES_PER_MINUTE", "100000000")
+            .env("CHAT_CONNECTS_PER_MINUTE", "100000000");
         for (k, v) in lms.gateway_env().iter().chain(env) {
             cmd.env(k, v);
         }
