@@ -7,7 +7,10 @@ configuration (``XBLOCK_SETTINGS["IbalXBlock"]``), never course content.
 
 Its ``chat_ticket`` handler, called by the widget behind the LMS session, signs a
 short-lived ticket (ticket.py) that proves to the gateway who the user is, which
-course and block the chat is in, and the user's role there.
+course and block the chat is in, and the user's role there; it also carries what the
+assistant may know of the course (the unit's content as this learner sees it, from
+unit_content.py) and the course team's controls (mode, starters, tutoring style,
+disclosure, exam mode). None of that is taken from the browser.
 """
 
 from __future__ import annotations
@@ -25,8 +28,27 @@ from xblock.utils.studio_editable import FutureFields, StudioEditableXBlockMixin
 from xblock.validation import Validation, ValidationMessage
 
 from . import __version__
-from .config import ConfigError, GatewayConfig, TicketConfig, parse_settings, parse_ticket_settings
-from .ticket import ChatPlace, TicketUser, mint_ticket
+from .config import (
+    MAX_DISCLOSURE_CHARS,
+    ConfigError,
+    GatewayConfig,
+    TicketConfig,
+    parse_settings,
+    parse_ticket_settings,
+)
+from .ticket import (
+    DEFAULT_MODE,
+    DEFAULT_TUTOR_STYLE,
+    MAX_STARTER_CHARS,
+    MAX_STARTERS,
+    MAX_STYLE_PROMPT,
+    MODES,
+    TUTOR_STYLES,
+    ChatPlace,
+    TicketUser,
+    mint_ticket,
+)
+from .unit_content import CourseContext, UnitContent, Viewer, gather, is_exam_subsection, parent_of
 
 log = logging.getLogger(__name__)
 loader = ResourceLoader(__name__)
@@ -38,7 +60,8 @@ JS_INIT_FN = "IbalXBlock"
 TICKET_HANDLER = "chat_ticket"
 
 #: Keys of the JSON object passed to ``initialize_js`` and, from there, to the widget's ``mount()``.
-#: The assistant instructions are not among them: they reach the gateway inside the signed ticket.
+#: The assistant instructions, the style prompt and the unit's content are not among them: they reach
+#: the gateway inside the signed ticket only.
 MOUNT_SETTINGS_KEYS = (
     "gateway_url",
     "ws_url",
@@ -50,7 +73,13 @@ MOUNT_SETTINGS_KEYS = (
     "lang",
     "sign_in",
     "ticket_handler",
+    "auth_relay_url",
+    "mode",
+    "starters",
 )
+
+#: The sign-in relay page (public/relay.html), served by the runtime from the package's public/ folder.
+AUTH_RELAY_RESOURCE = "public/relay.html"
 
 # Open edX user service optional attributes (edx-platform xblock_django/constants.py).
 ATTR_KEY_IS_AUTHENTICATED = "edx-platform.is_authenticated"
@@ -70,6 +99,25 @@ FIELD_MAX_LENGTHS = {
     "display_name": 255,
     "welcome_message": 1000,
     "assistant_instructions": 8000,
+    "style_prompt": MAX_STYLE_PROMPT,
+    "disclosure": MAX_DISCLOSURE_CHARS,
+    # The starters' own limits are per line (see validate_field_data); this only bounds the raw text.
+    "starters": 2000,
+}
+
+#: The standard prompt of each tutoring style: the style prompt field's text until the course team edits it.
+STYLE_PROMPTS = {
+    "guide": (
+        "Guide the learner to the answer instead of giving it. Do not give final answers or complete "
+        "solutions to exercises, problems or assignments. Ask one question at a time that helps the learner "
+        "take the next step, give hints that build on what they already said, and point them to the part of "
+        "the course material that helps. When they get there, confirm it and say briefly why it is right."
+    ),
+    "direct": (
+        "Answer the learner's question directly: give the answer first, clearly and concisely, then explain "
+        "the reasoning in a few sentences. Base the answer on the course material and say where in the "
+        "course it is covered. If the question is outside the course, say so."
+    ),
 }
 
 _LANG_RE = re.compile(r"^[A-Za-z]{2,8}(?:[-_][A-Za-z0-9]{1,8})*$")
@@ -78,6 +126,34 @@ _LANG_RE = re.compile(r"^[A-Za-z]{2,8}(?:[-_][A-Za-z0-9]{1,8})*$")
 def _(text: str) -> str:
     """Mark a string for translation; it is translated when used, with ``self.ugettext``."""
     return text
+
+
+MODE_LABELS = {
+    "assistant": _("Course assistant"),
+    "room": _("Live course room"),
+    "both": _("Both, in tabs"),
+}
+TUTOR_STYLE_LABELS = {
+    "guide": _("Guide, don't give the answer"),
+    "direct": _("Answer directly"),
+}
+
+
+def _mode_choices(block: IbalXBlock) -> list[dict[str, str]]:
+    """The Studio drop-down of the chat mode, in the author's language."""
+    return [{"display_name": block._t(MODE_LABELS[mode]), "value": mode} for mode in MODES]
+
+
+def _tutor_style_choices(block: IbalXBlock) -> list[dict[str, str]]:
+    """The Studio drop-down of the tutoring style, in the author's language."""
+    return [{"display_name": block._t(TUTOR_STYLE_LABELS[style]), "value": style} for style in ("guide", "direct")]
+
+
+def starter_lines(text: Any) -> list[str]:
+    """The non-blank lines of a starters field, each trimmed."""
+    if not isinstance(text, str):
+        return []
+    return [line.strip() for line in text.splitlines() if line.strip()]
 
 
 def lms_root_url() -> str | None:
@@ -120,6 +196,7 @@ def _numeric_id(value: Any) -> int | None:
 @XBlock.needs("settings")
 @XBlock.needs("i18n")
 @XBlock.wants("user")
+@XBlock.wants("partitions")
 class IbalXBlock(StudioEditableXBlockMixin, XBlock):
     """An IBAL chat in a course unit."""
 
@@ -149,8 +226,67 @@ class IbalXBlock(StudioEditableXBlockMixin, XBlock):
         scope=Scope.settings,
         multiline_editor=True,
     )
+    mode = String(
+        display_name=_("Chat mode"),
+        help=_(
+            "What learners get here: the course assistant (AI), the live course room (learners and course staff "
+            "chatting together), or both, in tabs."
+        ),
+        default=DEFAULT_MODE,
+        values=[{"display_name": MODE_LABELS[mode], "value": mode} for mode in MODES],
+        values_provider=_mode_choices,
+        scope=Scope.settings,
+    )
+    starters = String(
+        display_name=_("Conversation starters"),
+        help=_(
+            "Up to four questions learners can pick to start a conversation with the assistant, one per line "
+            "(at most 200 characters each; blank lines are ignored)."
+        ),
+        default="",
+        scope=Scope.settings,
+        multiline_editor=True,
+    )
+    tutor_style = String(
+        display_name=_("Tutoring style"),
+        help=_("Whether the assistant answers directly, or guides learners towards the answer without giving it."),
+        default=DEFAULT_TUTOR_STYLE,
+        values=[{"display_name": TUTOR_STYLE_LABELS[style], "value": style} for style in ("guide", "direct")],
+        values_provider=_tutor_style_choices,
+        scope=Scope.settings,
+    )
+    style_prompt = String(
+        display_name=_("Style prompt"),
+        help=_(
+            "The instruction the assistant gets for the tutoring style (at most 2000 characters). While it is "
+            "the standard text of a style, the assistant gets the standard text of the style chosen above; "
+            "edit it to give your own. It travels in the chat ticket, which learners' browsers can read."
+        ),
+        default=STYLE_PROMPTS[DEFAULT_TUTOR_STYLE],
+        scope=Scope.settings,
+        multiline_editor=True,
+    )
+    disclosure = String(
+        display_name=_("AI disclosure"),
+        help=_(
+            "The notice learners see about AI-generated answers (at most 1000 characters). Leave it blank to "
+            "use the platform's standard notice."
+        ),
+        default="",
+        scope=Scope.settings,
+        multiline_editor=True,
+    )
 
-    editable_fields = ("display_name", "welcome_message", "assistant_instructions")
+    editable_fields = (
+        "display_name",
+        "welcome_message",
+        "mode",
+        "starters",
+        "tutor_style",
+        "style_prompt",
+        "assistant_instructions",
+        "disclosure",
+    )
 
     # ------------------------------------------------------------------ helpers
 
@@ -238,7 +374,117 @@ class IbalXBlock(StudioEditableXBlockMixin, XBlock):
         except ConfigError as error:
             return gateway, None, error
 
-    def mount_settings(self, gateway: GatewayConfig, ticket: TicketConfig) -> dict[str, str]:
+    # ------------------------------------------------------ course team controls
+
+    def chat_mode(self) -> str:
+        """The chat mode; an unknown value (e.g. from imported OLX, which Studio flags) counts as the default."""
+        mode = (self.mode or "").strip() if isinstance(self.mode, str) else ""
+        return mode if mode in MODES else DEFAULT_MODE
+
+    def starter_list(self) -> list[str]:
+        """The conversation starters: non-blank lines, at most four, each cut to 200 characters."""
+        return [line[:MAX_STARTER_CHARS] for line in starter_lines(self.starters)[:MAX_STARTERS]]
+
+    def chat_tutor_style(self) -> str:
+        """The tutoring style; an unknown value counts as the default, as for the mode."""
+        style = (self.tutor_style or "").strip() if isinstance(self.tutor_style, str) else ""
+        return style if style in TUTOR_STYLES else DEFAULT_TUTOR_STYLE
+
+    def effective_style_prompt(self) -> str:
+        """The style prompt the assistant gets: the team's own text, or the standard text of the chosen style.
+
+        The field starts with a standard text so the team can read it; as long as it is one of the
+        standard texts (or blank), it follows the chosen style.
+        """
+        text = self.style_prompt.strip() if isinstance(self.style_prompt, str) else ""
+        if not text or text in STYLE_PROMPTS.values():
+            return STYLE_PROMPTS[self.chat_tutor_style()]
+        return text[:MAX_STYLE_PROMPT]
+
+    def disclosure_text(self, ticket: TicketConfig) -> str:
+        """The block's own AI disclosure, else the operator's ``DISCLOSURE_TEXT``."""
+        own = self.disclosure.strip() if isinstance(self.disclosure, str) else ""
+        return own[:MAX_DISCLOSURE_CHARS] if own else ticket.disclosure_text
+
+    # ----------------------------------------------------------- course context
+
+    def _current_django_user(self):
+        """The Django user behind the user service, or None where there is none (outside the LMS)."""
+        service = self.runtime.service(self, "user")
+        user = getattr(service, "_django_user", None)
+        if user is not None:
+            return user
+        username = _first_text(self._user_opt_attrs().get(ATTR_KEY_USERNAME))
+        return self._django_user(username) if username else None
+
+    def _group_checker(self):
+        """A check of a component's group access against the user's groups (cohorts, enrollment tracks…),
+        through the runtime's partitions service; None where there is none, so restricted components are left
+        out."""
+        try:
+            service = self.runtime.service(self, "partitions")
+        except Exception:  # noqa: BLE001 - no such service in this runtime
+            return None
+        if service is None or not callable(getattr(service, "get_user_group_id_for_partition", None)):
+            return None
+
+        def in_groups(restricting) -> bool:
+            user = self._current_django_user()
+            if user is None:
+                return False
+            for partition_id, group_ids in restricting.items():
+                group = service.get_user_group_id_for_partition(user, int(partition_id))
+                if group is None or int(group) not in {int(group_id) for group_id in group_ids}:
+                    return False
+            return True
+
+        return in_groups
+
+    def _exam_attempt_running(self, course_id: str) -> bool:
+        """Whether the LMS's proctoring service says this learner has an exam attempt running in the course."""
+        user_id = _numeric_id(self._user_opt_attrs().get(ATTR_KEY_USER_ID))
+        if not course_id or user_id is None:
+            return False
+        try:
+            from edx_proctoring.api import get_active_exams_for_user
+        except Exception:  # noqa: BLE001 - not in the LMS, or no edx-proctoring there
+            return False
+        try:
+            return bool(get_active_exams_for_user(user_id, course_id))
+        except Exception as exc:  # noqa: BLE001 - unsure: not an exam
+            log.debug("IbalXBlock %s cannot ask edx-proctoring for exam attempts (%s)", self.scope_ids.usage_id,
+                      type(exc).__name__)
+            return False
+
+    def course_context(self, max_chars: int) -> CourseContext:
+        """The course title, the unit (titles and this learner's view of its content) and whether it is an exam.
+
+        During an exam the unit's text is withheld: the assistant gets no exam questions to answer.
+        """
+        viewer = Viewer(staff=self.is_staff(), language=self.user_language(), in_groups=self._group_checker())
+        try:
+            context = gather(self, viewer, max_chars)
+        except Exception as exc:  # noqa: BLE001 - the chat works without the unit's content
+            log.debug("IbalXBlock %s cannot read its unit (%s)", self.scope_ids.usage_id, type(exc).__name__)
+            context = CourseContext()
+        exam = context.exam or self._exam_attempt_running(self.chat_context()[0])
+        if not exam:
+            return context
+        unit = context.unit
+        return CourseContext(
+            course_title=context.course_title,
+            unit=UnitContent(section=unit.section, subsection=unit.subsection, title=unit.title),
+            exam=True,
+        )
+
+    def in_exam_subsection(self) -> bool:
+        """Whether the block's subsection is a timed or proctored exam (for Studio's note)."""
+        try:
+            return is_exam_subsection(parent_of(parent_of(self)))
+        except Exception:  # noqa: BLE001
+            return False
+
+    def mount_settings(self, gateway: GatewayConfig, ticket: TicketConfig) -> dict[str, Any]:
         """The JSON settings handed to the widget's ``mount(element, settings)``."""
         course_id, usage_id = self.chat_context()
         return {
@@ -252,13 +498,37 @@ class IbalXBlock(StudioEditableXBlockMixin, XBlock):
             "lang": self.user_language(),
             "sign_in": ticket.sign_in,
             "ticket_handler": TICKET_HANDLER,
+            "auth_relay_url": self.auth_relay_url(),
+            # Shown before the first message; the gateway trusts neither (the ticket carries both too).
+            "mode": self.chat_mode(),
+            "starters": self.starter_list(),
         }
+
+    def auth_relay_url(self) -> str:
+        """The URL of the sign-in relay page, as the runtime serves it; "" when it cannot say.
+
+        When the course page's opener policy cuts the sign-in popup off from it, the gateway sends
+        the popup to this page, on the course page's own origin, which hands the result to the
+        widget. The runtime decides the URL (usually an absolute path, e.g.
+        ``/xblock/resource/ibalxblock/public/relay.html``); the widget resolves it against the
+        page's location. Without it the popup sign-in still works wherever the opener survives.
+        """
+        try:
+            url = self.runtime.local_resource_url(self, AUTH_RELAY_RESOURCE)
+        except Exception as exc:  # noqa: BLE001 - a runtime without local resources: no relay
+            log.warning(
+                "IbalXBlock %s has no URL for its sign-in relay page (%s)", self.scope_ids.usage_id, type(exc).__name__
+            )
+            return ""
+        return url if isinstance(url, str) else ""
 
     def _staff_config_message(self, error: ConfigError) -> str:
         if error.key is not None and (error.key.startswith("TICKET_") or error.key == "SIGN_IN"):
             hint = self._t(
                 'Set it in the LMS and Studio settings (the Tutor plugin "llm" sets the chat ticket keys for you).'
             )
+        elif error.key in ("UNIT_CONTENT_MAX_CHARS", "DISCLOSURE_TEXT"):
+            hint = self._t("Correct it in the LMS and Studio settings, or remove it to use the default.")
         else:
             hint = self._t(
                 "Set it in the LMS and Studio settings, for example "
@@ -362,11 +632,20 @@ class IbalXBlock(StudioEditableXBlockMixin, XBlock):
         if error is not None:
             raise JsonHandlerError(503, self._unavailable(error, "cannot issue a chat ticket"))
         course_id, usage_id = self.chat_context()
+        context = self.course_context(ticket.unit_content_max_chars)
         place = ChatPlace(
             course_id=course_id,
             usage_id=usage_id,
             title=self.display_name or "",
             instructions=self.assistant_instructions or "",
+            course_title=context.course_title,
+            unit=context.unit,
+            mode=self.chat_mode(),
+            starters=tuple(self.starter_list()),
+            tutor_style=self.chat_tutor_style(),
+            style_prompt=self.effective_style_prompt(),
+            disclosure=self.disclosure_text(ticket),
+            exam=context.exam,
         )
         try:
             token = mint_ticket(ticket, gateway.origin, user, place)
@@ -428,6 +707,24 @@ class IbalXBlock(StudioEditableXBlockMixin, XBlock):
                     "instructions_note": (
                         self._t("Assistant instructions are set.") if self.assistant_instructions else ""
                     ),
+                    "mode_label": self._t("Chat mode"),
+                    "mode": self._t(MODE_LABELS[self.chat_mode()]),
+                    "starters_note": self._starters_note(),
+                    "style_label": self._t("Tutoring style"),
+                    "tutor_style": self._t(TUTOR_STYLE_LABELS[self.chat_tutor_style()]),
+                    "style_prompt_note": (
+                        self._t("custom style prompt")
+                        if self.effective_style_prompt() not in STYLE_PROMPTS.values()
+                        else self._t("standard style prompt")
+                    ),
+                    "exam_note": (
+                        self._t(
+                            "This subsection is a timed or proctored exam: the chat runs in exam mode here, "
+                            "and the assistant gets none of the unit's content."
+                        )
+                        if self.in_exam_subsection()
+                        else ""
+                    ),
                     "config_error": self._staff_config_message(error) if error is not None else "",
                     "gateway_label": self._t("Gateway"),
                     "gateway_url": gateway.gateway_url if gateway is not None else "",
@@ -437,15 +734,31 @@ class IbalXBlock(StudioEditableXBlockMixin, XBlock):
         frag.add_css(loader.load_unicode("static/css/ibal_xblock.css"))
         return frag
 
+    def _starters_note(self) -> str:
+        count = len(self.starter_list())
+        if count == 0:
+            return self._t("No conversation starters.")
+        if count == 1:
+            return self._t("1 conversation starter.")
+        return self._t("{count} conversation starters.").format(count=count)
+
     # studio_view comes from StudioEditableXBlockMixin (a form for ``editable_fields``).
 
     # ------------------------------------------------------------ studio editing
 
     def clean_studio_edits(self, data):
-        """Trim the single-line fields before validation."""
-        for name in ("display_name", "welcome_message"):
+        """Trim the fields before validation; keep the starters one per line; let a standard style prompt
+        follow the chosen style, so the form shows the text the assistant gets."""
+        for name in ("display_name", "welcome_message", "mode", "tutor_style", "style_prompt", "disclosure"):
             if isinstance(data.get(name), str):
                 data[name] = data[name].strip()
+        if isinstance(data.get("starters"), str):
+            data["starters"] = "\n".join(starter_lines(data["starters"]))
+        style = data.get("tutor_style", self.tutor_style)
+        prompt = data.get("style_prompt", self.style_prompt)
+        standard = isinstance(prompt, str) and (not prompt.strip() or prompt.strip() in STYLE_PROMPTS.values())
+        if style in STYLE_PROMPTS and standard:
+            data["style_prompt"] = STYLE_PROMPTS[style]
 
     def validate_field_data(self, validation, data):
         """Field rules, shared by the Studio form, ``studio_submit`` and ``validate()``."""
@@ -468,6 +781,37 @@ class IbalXBlock(StudioEditableXBlockMixin, XBlock):
             validation.add(ValidationMessage(ValidationMessage.ERROR, self._t("display_name must not be empty.")))
         if isinstance(data.welcome_message, str) and not data.welcome_message.strip():
             validation.add(ValidationMessage(ValidationMessage.ERROR, self._t("welcome_message must not be empty.")))
+        self._validate_choice(validation, "mode", data.mode, MODES)
+        self._validate_choice(validation, "tutor_style", data.tutor_style, TUTOR_STYLES)
+        lines = starter_lines(data.starters)
+        if len(lines) > MAX_STARTERS:
+            validation.add(
+                ValidationMessage(
+                    ValidationMessage.ERROR,
+                    self._t("starters has {count} lines; at most {limit} conversation starters are allowed.").format(
+                        count=len(lines), limit=MAX_STARTERS
+                    ),
+                )
+            )
+        for number, line in enumerate(lines, start=1):
+            if len(line) > MAX_STARTER_CHARS:
+                validation.add(
+                    ValidationMessage(
+                        ValidationMessage.ERROR,
+                        self._t(
+                            "starters line {number} is too long ({length} characters, at most {limit})."
+                        ).format(number=number, length=len(line), limit=MAX_STARTER_CHARS),
+                    )
+                )
+
+    def _validate_choice(self, validation, name: str, value: Any, choices: tuple[str, ...]) -> None:
+        if isinstance(value, str) and value.strip() not in choices:
+            validation.add(
+                ValidationMessage(
+                    ValidationMessage.ERROR,
+                    self._t("{field} must be one of {choices}.").format(field=name, choices=", ".join(choices)),
+                )
+            )
 
     def validate(self):
         """Studio validation: field rules plus a warning when the chat is not configured."""
@@ -553,5 +897,15 @@ class IbalXBlock(StudioEditableXBlockMixin, XBlock):
                 'welcome_message="Ask me about photosynthesis." '
                 'assistant_instructions="Answer in two sentences at most.&#10;'
                 'Never give the answers to the graded quiz."/>',
+            ),
+            (
+                "IBAL Chat in a unit with an HTML component",
+                """<vertical_demo>
+                    <html_demo><h3>The light reactions</h3>
+                        <p>Chlorophyll absorbs light and splits water, releasing oxygen.</p>
+                        <p>The energy is stored in ATP and NADPH for the Calvin cycle.</p></html_demo>
+                    <ibalxblock display_name="Photosynthesis assistant" mode="both"
+                        starters="What do the light reactions produce?&#10;Why is oxygen released?"/>
+                </vertical_demo>""",
             ),
         ]

@@ -19,6 +19,8 @@ for _name in (
     "TICKET_ISSUER",
     "TICKET_TTL",
     "SIGN_IN",
+    "UNIT_CONTENT_MAX_CHARS",
+    "DISCLOSURE_TEXT",
 ):
     os.environ.pop(_name, None)
 

@@ -39,6 +39,8 @@ def chat_bucket(**overrides):
     bucket = {"GATEWAY_URL": GATEWAY_URL, "TICKET_PRIVATE_KEY": TICKET_PRIVATE_KEY, "TICKET_ISSUER": TICKET_ISSUER}
     bucket.update(overrides)
     return {key: value for key, value in bucket.items() if value is not None}
+
+
 _scenario_numbers = itertools.count()
 
 _INIT_ARGS_RE = re.compile(
@@ -135,12 +137,15 @@ class PlatformLikeRuntime(Runtime):
         pass
 
 
-def platform_block(xblock_settings, usage_key, opt_attrs=None, course_id=None, fields=None, user_service=None):
-    """An IbalXBlock constructed directly in PlatformLikeRuntime."""
+def platform_block(
+    xblock_settings, usage_key, opt_attrs=None, course_id=None, fields=None, user_service=None, services=None
+):
+    """An IbalXBlock constructed directly in PlatformLikeRuntime (``services``: more services, e.g. partitions)."""
     services = {
         "settings": DictSettingsService(xblock_settings),
         "user": user_service if user_service is not None else FakeUserService({} if opt_attrs is None else opt_attrs),
         "field-data": DictFieldData(dict(fields or {})),
+        **(services or {}),
     }
     runtime = PlatformLikeRuntime(services)
     if course_id is not None:

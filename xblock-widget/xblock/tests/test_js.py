@@ -4,28 +4,15 @@ Fake widget modules in tests/js stand in for the wasm-bindgen output. Node.js is
 tests fail, rather than skip, without it.
 """
 
-import json
-import shutil
-import subprocess
-from pathlib import Path
-
 import pytest
 
-JS_DIR = Path(__file__).resolve().parent / "js"
-NODE = shutil.which("node")
+from ibal_xblock.ibal_xblock import MOUNT_SETTINGS_KEYS
+
+from .js_runner import JS_DIR, run_harness
 
 
 def run(**options):
-    assert NODE is not None, "Node.js is required for the XBlock's JavaScript tests (install nodejs)"
-    result = subprocess.run(
-        [NODE, str(JS_DIR / "harness.mjs"), json.dumps(options)],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
+    return run_harness("harness.mjs", options)
 
 
 def widget(name):
@@ -55,10 +42,10 @@ def test_imports_inits_and_mounts_the_widget(jquery):
     assert settings["ws_url"] == "wss://chat.example.com/ws/chat/"
     assert settings["lang"] == "fr"
     assert settings["sign_in"] == "popup"
-    assert set(outcome["mountSettingsKeys"]) == {
-        "gateway_url", "ws_url", "widget_url", "course_id", "usage_id",
-        "display_name", "welcome_message", "lang", "sign_in", "ticket_handler", "get_ticket",
-    }
+    assert set(outcome["mountSettingsKeys"]) == {*MOUNT_SETTINGS_KEYS, "get_ticket"}
+    assert settings["mode"] == "both"
+    assert settings["starters"] == ["What is ATP?", "Why is oxygen released?"]
+    assert settings["auth_relay_url"] == "/xblock/resource/ibalxblock/public/relay.html"
     assert outcome["getTicketType"] == "function"
     assert outcome["fetchCalls"] == []  # the widget decides when it needs a ticket
     assert outcome["settingsIsCopy"] is True

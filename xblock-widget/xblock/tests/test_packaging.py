@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 from xblock.core import XBlock
+from xblock.exceptions import DisallowedFileError
 
 import ibal_xblock
 from ibal_xblock import IbalXBlock
+from ibal_xblock.ibal_xblock import STYLE_PROMPTS
 
 PROJECT = Path(__file__).resolve().parent.parent
 DATA_FILES = (
@@ -20,6 +22,8 @@ DATA_FILES = (
     "templates/html/ibal_xblock_author.html",
     "static/js/src/ibal_xblock.js",
     "static/css/ibal_xblock.css",
+    "public/relay.html",
+    "public/relay.js",
 )
 
 
@@ -48,14 +52,39 @@ def test_fields_and_settings_key():
     assert IbalXBlock.welcome_message.default == "Click Start Chat to begin"
     assert IbalXBlock.assistant_instructions.default == ""
     assert IbalXBlock.assistant_instructions.runtime_options.get("multiline_editor") is True
-    for name in ("display_name", "welcome_message", "assistant_instructions"):
+    assert IbalXBlock.mode.default == "assistant"
+    assert IbalXBlock.starters.default == ""
+    assert IbalXBlock.tutor_style.default == "guide"
+    assert IbalXBlock.style_prompt.default == STYLE_PROMPTS["guide"]
+    assert IbalXBlock.disclosure.default == ""
+    for name in ("assistant_instructions", "starters", "style_prompt", "disclosure"):
+        assert IbalXBlock.fields[name].runtime_options.get("multiline_editor") is True
+    for name in IbalXBlock.editable_fields:
         assert IbalXBlock.fields[name].scope.name == "settings"
     assert IbalXBlock.service_declaration("settings") == "need"
+    # Group access of the unit's components is checked through it where the runtime has it.
+    assert IbalXBlock.service_declaration("partitions") == "want"
 
 
 @pytest.mark.parametrize("path", DATA_FILES)
 def test_package_data_is_readable(path):
     assert importlib.resources.files("ibal_xblock").joinpath(path).read_text(encoding="utf-8").strip()
+
+
+@pytest.mark.parametrize("path", ["public/relay.html", "public/relay.js"])
+def test_the_runtime_may_serve_the_relay_page(path):
+    # What the LMS's and the workbench's resource views call: XBlock's own guard (public/ only).
+    with IbalXBlock.open_local_resource(path) as resource:
+        assert resource.read() == importlib.resources.files("ibal_xblock").joinpath(path).read_bytes()
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["static/js/src/ibal_xblock.js", "ibal_xblock.py", "public/../ibal_xblock.py", "templates/html/ibal_xblock.html"],
+)
+def test_the_runtime_serves_nothing_outside_public(path):
+    with pytest.raises(DisallowedFileError):
+        IbalXBlock.open_local_resource(path)
 
 
 def test_wheel_built_from_this_folder_alone_contains_the_data(tmp_path):
@@ -79,7 +108,7 @@ def test_wheel_built_from_this_folder_alone_contains_the_data(tmp_path):
         entry_points = archive.read("ibal_xblock-0.1.0.dist-info/entry_points.txt").decode()
     for path in DATA_FILES:
         assert f"ibal_xblock/{path}" in names
-    for module in ("__init__", "config", "ibal_xblock", "keys", "ticket"):
+    for module in ("__init__", "config", "ibal_xblock", "keys", "ticket", "unit_content"):
         assert f"ibal_xblock/{module}.py" in names
     assert not any(name.startswith("tests/") for name in names)
     assert "[xblock.v1]" in entry_points and "ibalxblock = ibal_xblock:IbalXBlock" in entry_points

@@ -69,6 +69,10 @@ def test_student_view_renders_mount_point_resources_and_settings():
         "lang": "en-us",
         "sign_in": "popup",
         "ticket_handler": "chat_ticket",
+        # xblock-sdk's package_resource URL for the block's public/relay.html.
+        "auth_relay_url": "/resource/ibalxblock/public/relay.html",
+        "mode": "assistant",
+        "starters": [],
     }
     assert tuple(args) == MOUNT_SETTINGS_KEYS
 
@@ -355,3 +359,71 @@ def test_platform_runtime_staff_from_opt_attrs():
     assert html.escape(STAFF_SETTING, quote=True) in global_staff.body_html()
     assert NEUTRAL in learner.body_html()
     assert staff.js_init_fn is None and learner.js_init_fn is None
+
+
+@pytest.mark.parametrize(
+    "served_at",
+    [
+        # The LMS's xblock_resource view (when it does not use the static files pipeline).
+        "/xblock/resource/ibalxblock/public/relay.html",
+        # The LMS with the static files pipeline: collected, with a content hash.
+        "/static/xblock/resources/ibal_xblock/public/relay.4f2a9c0d1e7b.html",
+    ],
+)
+def test_auth_relay_url_is_whatever_the_runtime_serves_relay_html_at(served_at, monkeypatch):
+    block = platform_block({"IbalXBlock": chat_bucket()}, FakeUsageKey(USAGE, COURSE))
+    asked = []
+
+    def local_resource_url(blk, uri):
+        asked.append((blk is block, uri))
+        return served_at
+
+    monkeypatch.setattr(block.runtime, "local_resource_url", local_resource_url)
+    args = block.student_view({}).json_init_args
+    assert args["auth_relay_url"] == served_at
+    assert asked == [(True, "public/relay.html")]
+
+
+def test_auth_relay_url_is_empty_when_the_runtime_cannot_serve_resources(monkeypatch, caplog):
+    block = platform_block({"IbalXBlock": chat_bucket()}, FakeUsageKey(USAGE, COURSE))
+
+    def local_resource_url(blk, uri):
+        raise NotImplementedError("no local resources here")
+
+    monkeypatch.setattr(block.runtime, "local_resource_url", local_resource_url)
+    with caplog.at_level(logging.WARNING, logger="ibal_xblock.ibal_xblock"):
+        args = block.student_view({}).json_init_args
+    # The chat still starts: only the relay (the fallback for a severed popup) is missing.
+    assert args["auth_relay_url"] == ""
+    assert args["widget_url"] == f"{GATEWAY_URL}/static/widget/0.1.0/ibal_widget.js"
+    assert "has no URL for its sign-in relay page (NotImplementedError)" in caplog.text
+
+
+# --- the course team's controls: mode and starters reach the widget; nothing the assistant is told does ---
+
+
+def test_mode_and_starters_reach_the_widget():
+    block = workbench_block('<ibalxblock mode="room" starters="What is ATP?&#10;&#10;  Why oxygen?  "/>')
+    with chat_settings():
+        args = block.student_view({}).json_init_args
+    assert args["mode"] == "room"
+    assert args["starters"] == ["What is ATP?", "Why oxygen?"]
+
+
+def test_the_widget_never_gets_the_unit_instructions_or_style_prompt():
+    block = workbench_block(
+        """<vertical_demo>
+            <html_demo><p>Unit text: chlorophyll absorbs light.</p></html_demo>
+            <ibalxblock assistant_instructions="Secret instructions." style_prompt="Secret style prompt."
+                disclosure="Block disclosure." tutor_style="direct" starters="Shown starter"/>
+        </vertical_demo>"""
+    )
+    chat = block.get_children()[1]
+    with chat_settings(DISCLOSURE_TEXT="Operator disclosure."):
+        args = chat.student_view({}).json_init_args
+    dumped = json.dumps(args)
+    for secret in ("chlorophyll", "Secret instructions", "Secret style prompt", "Guide the learner", "direct"):
+        assert secret not in dumped, secret
+    assert set(args) == set(MOUNT_SETTINGS_KEYS)
+    assert {"unit", "instructions", "style_prompt", "tutor_style", "exam", "course_title"}.isdisjoint(args)
+    assert args["starters"] == ["Shown starter"]

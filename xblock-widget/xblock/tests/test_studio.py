@@ -6,20 +6,41 @@ import pytest
 from django.test import override_settings
 from xblock.validation import ValidationMessage
 
+from ibal_xblock import IbalXBlock
+from ibal_xblock.ibal_xblock import STYLE_PROMPTS
+
 from .helpers import GATEWAY_URL, call_handler, chat_bucket, workbench_block
 
+EDITABLE = (
+    "display_name",
+    "welcome_message",
+    "mode",
+    "starters",
+    "tutor_style",
+    "style_prompt",
+    "assistant_instructions",
+    "disclosure",
+)
 
-def test_studio_view_is_a_form_for_the_three_fields():
+
+def test_studio_view_is_a_form_for_the_course_fields():
     block = workbench_block()
     frag = block.render("studio_view", {})
     body = frag.body_html()
-    for name in ("display_name", "welcome_message", "assistant_instructions"):
+    assert IbalXBlock.editable_fields == EDITABLE
+    for name in EDITABLE:
         assert f'data-field-name="{name}"' in body
     assert "gateway" not in body.lower()
     assert frag.js_init_fn is None or frag.js_init_fn == "StudioEditableXBlockMixin"
     assert "data-init='StudioEditableXBlockMixin'" in body
-    # assistant_instructions is multiline: rendered as a textarea.
-    assert "<textarea" in body
+    # The multiline fields are textareas, the choices drop-downs.
+    assert body.count("<textarea") == 4
+    assert body.count("<select") == 2
+    for value in ("assistant", "room", "both", "guide", "direct"):
+        assert f'value="{value}"' in body
+    assert "Guide, don&#x27;t give the answer" in body or "Guide, don't give the answer" in body
+    # The team sees the standard prompt of the default style, and can edit it.
+    assert html.escape(STYLE_PROMPTS["guide"], quote=False)[:60] in body
 
 
 def test_studio_submit_saves_valid_values_flat():
@@ -35,7 +56,8 @@ def test_studio_submit_saves_valid_values_flat():
     )
     assert status == 200, body
     assert body["result"] == "success"
-    assert body["values"] == {
+    assert set(body["values"]) == set(EDITABLE)
+    assert {name: body["values"][name] for name in ("display_name", "welcome_message", "assistant_instructions")} == {
         "display_name": "Course room",
         "welcome_message": "Welcome!",
         "assistant_instructions": "Be brief.\nCite.",
@@ -151,3 +173,125 @@ def test_validate_warns_when_not_configured_and_checks_fields():
         [message] = block.validate().messages
     assert message.type == ValidationMessage.ERROR
     assert "display_name must not be empty" in message.text
+
+
+# ------------------------------------------------------- course team controls
+
+
+def saved(block):
+    return block.runtime.get_block(block.scope_ids.usage_id)
+
+
+def test_controls_are_saved():
+    block = workbench_block()
+    status, body = call_handler(
+        block,
+        "studio_submit",
+        {
+            "mode": "both",
+            "starters": "  What is ATP?  \n\n\nWhy is oxygen released?\n   \n",
+            "tutor_style": "direct",
+            "disclosure": "  AI answers; check them.  ",
+        },
+    )
+    assert status == 200, body
+    block = saved(block)
+    assert block.mode == "both"
+    # Blank lines dropped, each line trimmed.
+    assert block.starters == "What is ATP?\nWhy is oxygen released?"
+    assert block.tutor_style == "direct"
+    assert block.disclosure == "AI answers; check them."
+    # The style prompt was the standard text: it now shows the chosen style's.
+    assert block.style_prompt == STYLE_PROMPTS["direct"]
+
+
+def test_a_standard_style_prompt_follows_the_style_and_a_custom_one_stays():
+    block = workbench_block()
+    assert call_handler(block, "studio_submit", {"tutor_style": "direct"})[0] == 200
+    assert saved(block).style_prompt == STYLE_PROMPTS["direct"]
+    # The Studio form sends the prompt back as shown with the style changed back: the standard text follows.
+    payload = {"values": {"tutor_style": "guide", "style_prompt": STYLE_PROMPTS["direct"]}, "defaults": []}
+    assert call_handler(block, "submit_studio_edits", payload)[0] == 200
+    assert saved(block).style_prompt == STYLE_PROMPTS["guide"]
+    # A prompt of the team's own is theirs whatever the style.
+    payload = {"values": {"tutor_style": "direct", "style_prompt": "Answer like a pirate."}, "defaults": []}
+    assert call_handler(block, "submit_studio_edits", payload)[0] == 200
+    block = saved(block)
+    assert (block.tutor_style, block.style_prompt) == ("direct", "Answer like a pirate.")
+    assert block.effective_style_prompt() == "Answer like a pirate."
+    # Blank: the standard text again.
+    assert call_handler(block, "studio_submit", {"style_prompt": "   "})[0] == 200
+    assert saved(block).style_prompt == STYLE_PROMPTS["direct"]
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        ({"mode": "lecture"}, "mode must be one of assistant, room, both"),
+        ({"mode": ""}, "mode must be one of"),
+        ({"tutor_style": "socratic"}, "tutor_style must be one of direct, guide"),
+        ({"starters": "a\nb\nc\nd\ne"}, "starters has 5 lines; at most 4"),
+        ({"starters": "fine\n" + "x" * 201}, "starters line 2 is too long (201 characters, at most 200)"),
+        ({"style_prompt": "x" * 2001}, "style_prompt is too long"),
+        ({"disclosure": "x" * 1001}, "disclosure is too long"),
+        ({"starters": 42}, "starters must be text"),
+    ],
+)
+def test_invalid_controls_are_rejected(payload, reason):
+    block = workbench_block('<ibalxblock mode="room" starters="Keep me"/>')
+    status, body = call_handler(block, "studio_submit", payload)
+    assert status == 400
+    assert reason in str(body)
+    block = saved(block)
+    assert (block.mode, block.starters) == ("room", "Keep me")
+
+
+def test_four_starters_of_200_characters_are_fine():
+    block = workbench_block()
+    starters = "\n".join(str(n) * 200 for n in range(4))
+    assert call_handler(block, "studio_submit", {"starters": starters})[0] == 200
+    assert saved(block).starter_list() == starters.split("\n")
+
+
+def test_validate_flags_imported_values_that_studio_would_refuse():
+    block = workbench_block('<ibalxblock mode="lecture" tutor_style="socratic"/>')
+    with override_settings(XBLOCK_SETTINGS={"IbalXBlock": chat_bucket()}):
+        texts = [message.text for message in block.validate().messages]
+    assert any("mode must be one of" in text for text in texts)
+    assert any("tutor_style must be one of" in text for text in texts)
+    # Meanwhile the chat uses the defaults.
+    assert (block.chat_mode(), block.chat_tutor_style()) == ("assistant", "guide")
+
+
+def test_author_view_shows_the_controls():
+    block = workbench_block(
+        '<ibalxblock mode="both" starters="One?&#10;Two?&#10;Three?" tutor_style="direct" '
+        'style_prompt="Answer like a pirate."/>'
+    )
+    with override_settings(XBLOCK_SETTINGS={"IbalXBlock": chat_bucket()}):
+        body = block.render("author_view", {}).body_html()
+    assert "Chat mode: Both, in tabs" in body
+    assert "3 conversation starters." in body
+    assert "Tutoring style: Answer directly (custom style prompt)" in body
+    assert "exam mode" not in body
+    assert "Answer like a pirate" not in body  # the prompt itself is for the form, not the preview
+
+
+def test_author_view_defaults():
+    block = workbench_block()
+    with override_settings(XBLOCK_SETTINGS={"IbalXBlock": chat_bucket()}):
+        body = block.render("author_view", {}).body_html()
+    assert "Chat mode: Course assistant" in body
+    assert "No conversation starters." in body
+    assert html.escape("Tutoring style: Guide, don't give the answer (standard style prompt)") in body
+
+
+def test_author_view_notes_an_exam_subsection():
+    course = workbench_block(
+        '<course display_name="C"><chapter><sequential is_time_limited="true"><vertical>'
+        "<ibalxblock/></vertical></sequential></chapter></course>"
+    )
+    chat = course.get_children()[0].get_children()[0].get_children()[0].get_children()[0]
+    with override_settings(XBLOCK_SETTINGS={"IbalXBlock": chat_bucket()}):
+        body = chat.render("author_view", {}).body_html()
+    assert "This subsection is a timed or proctored exam: the chat runs in exam mode here" in body

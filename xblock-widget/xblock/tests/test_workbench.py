@@ -5,15 +5,24 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urljoin
 
 import jwt
 import pytest
 from django.test import Client, override_settings
+from workbench.runtime import WorkbenchRuntime
 from workbench.scenarios import get_scenarios
 
 from ibal_xblock import IbalXBlock
 
-from .helpers import TICKET_ISSUER, TICKET_PRIVATE_KEY, TICKET_PUBLIC_KEY, chat_bucket, init_args_from_html
+from .helpers import (
+    TICKET_ISSUER,
+    TICKET_PRIVATE_KEY,
+    TICKET_PUBLIC_KEY,
+    call_handler,
+    chat_bucket,
+    init_args_from_html,
+)
 
 SETTINGS = {"IbalXBlock": chat_bucket()}
 
@@ -58,6 +67,33 @@ def test_scenario_page_has_the_mount_point_and_settings(client):
     assert args["ticket_handler"] == "chat_ticket"
     # The page sets Django's CSRF cookie, which the JavaScript sends back when it asks for a ticket.
     assert "csrftoken" in response.cookies
+
+
+@override_settings(XBLOCK_SETTINGS=SETTINGS)
+def test_the_relay_page_is_served_where_the_block_says(client):
+    """The workbench serves public/relay.html (and the relay.js it loads, relative to it) at the
+    URL the block hands the widget as auth_relay_url."""
+    [args] = init_args_from_html(client.get("/scenario/ibalxblock.0/").content.decode())
+    relay_url = args["auth_relay_url"]
+    assert relay_url == "/resource/ibalxblock/public/relay.html"
+    page = client.get(relay_url)
+    assert page.status_code == 200
+    assert page["Content-Type"].split(";")[0] == "text/html"
+    html = page.content.decode("utf-8")
+    assert "<title>Signing in…</title>" in html
+    assert '<script src="relay.js"></script>' in html
+    script = client.get(urljoin(relay_url, "relay.js"))
+    assert script.status_code == 200
+    assert script["Content-Type"].split(";")[0] in ("text/javascript", "application/javascript")
+    assert b"new BroadcastChannel(CHANNEL)" in script.content
+
+
+@pytest.mark.parametrize(
+    "resource",
+    ["static/js/src/ibal_xblock.js", "ibal_xblock.py", "public/../ibal_xblock.py", "public/missing.html"],
+)
+def test_the_workbench_serves_nothing_else_of_the_package(client, resource):
+    assert client.get(f"/resource/ibalxblock/{resource}").status_code == 404
 
 
 @override_settings(XBLOCK_SETTINGS=SETTINGS)
@@ -119,7 +155,10 @@ def test_chat_ticket_over_http_names_the_workbench_user(client, student):
     body = response.json()
     assert body["expires_in"] == 300
     claims = jwt.decode(
-        body["ticket"], TICKET_PUBLIC_KEY, algorithms=["RS256"], audience="https://chat.local.openedx.io",
+        body["ticket"],
+        TICKET_PUBLIC_KEY,
+        algorithms=["RS256"],
+        audience="https://chat.local.openedx.io",
         issuer=TICKET_ISSUER,
     )
     assert claims["sub"] == student
@@ -155,6 +194,8 @@ def test_workbench_settings_read_the_environment(tmp_path):
             "TICKET_TTL": "60",
             "SIGN_IN": "lms",
             "WS_URL": "",
+            "UNIT_CONTENT_MAX_CHARS": "4000",
+            "DISCLOSURE_TEXT": "AI answers may be wrong.",
         }
     )
     script = "import json; from tests import workbench_settings as s; print(json.dumps(s.XBLOCK_SETTINGS))"
@@ -177,4 +218,119 @@ def test_workbench_settings_read_the_environment(tmp_path):
         "TICKET_ISSUER": "http://lms.test",
         "TICKET_TTL": "60",
         "SIGN_IN": "lms",
+        "UNIT_CONTENT_MAX_CHARS": "4000",
+        "DISCLOSURE_TEXT": "AI answers may be wrong.",
     }
+
+
+# ------------------------------------------------------- units with content
+
+
+def ticket_claims(client, usage_id, student="student_1"):
+    query = "" if student == "student_1" else f"?student={student}"
+    response = client.post(f"/handler/{usage_id}/chat_ticket/{query}", "{}", content_type="application/json")
+    assert response.status_code == 200, response.content
+    return jwt.decode(
+        response.json()["ticket"],
+        TICKET_PUBLIC_KEY,
+        algorithms=["RS256"],
+        audience="https://chat.local.openedx.io",
+        issuer=TICKET_ISSUER,
+    )
+
+
+def chat_usage_ids(page):
+    return [args["usage_id"] for args in init_args_from_html(page) if "ticket_handler" in args]
+
+
+@override_settings(XBLOCK_SETTINGS=SETTINGS)
+def test_unit_with_an_html_component_scenario(client):
+    """ibalxblock.4: xblock-sdk's vertical_demo with an html_demo and the chat; the ticket holds the HTML's text."""
+    assert get_scenarios()["ibalxblock.4"].description == "IBAL Chat in a unit with an HTML component"
+    page = client.get("/scenario/ibalxblock.4/").content.decode()
+    assert "Chlorophyll absorbs light and splits water" in page  # the HTML component, as the learner sees it
+    [args] = [a for a in init_args_from_html(page) if "ticket_handler" in a]
+    assert args["mode"] == "both"
+    assert args["starters"] == ["What do the light reactions produce?", "Why is oxygen released?"]
+    claims = ticket_claims(client, args["usage_id"])
+    assert claims["unit"] == {
+        "section": "",
+        "subsection": "",
+        "title": "",
+        "text": "Text\nThe light reactions\n\nChlorophyll absorbs light and splits water, releasing oxygen.\n\n"
+        "The energy is stored in ATP and NADPH for the Calvin cycle.",
+        "truncated": False,
+    }
+    assert claims["course_title"] == ""
+    assert claims["mode"] == "both"
+    assert claims["starters"] == args["starters"]
+    assert claims["exam"] is False
+
+
+@override_settings(XBLOCK_SETTINGS=SETTINGS)
+def test_course_unit_with_a_staff_only_component_scenario(client):
+    """course.0: course OLX with a staff-only HTML component and a CAPA problem; a learner's ticket has the
+    public text and the question, never the staff-only text nor the problem's answer, hint or solution."""
+    scenario = get_scenarios()["course.0"]
+    assert scenario.description == "IBAL Chat in a course unit with a staff-only HTML component"
+    page = client.get("/scenario/course.0/").content.decode()
+    # Rendered for the learner without the staff-only component (the page also lists the scenario's
+    # source, escaped).
+    assert "<p>Chlorophyll absorbs light" in page
+    assert "<p>Staff only" not in page
+    [usage_id] = chat_usage_ids(page)
+    claims = ticket_claims(client, usage_id)
+    assert claims["course_title"] == "IBAL Demo Course"
+    unit = claims["unit"]
+    assert (unit["section"], unit["subsection"], unit["title"]) == (
+        "Week 1: Plants",
+        "Photosynthesis",
+        "The light reactions",
+    )
+    assert unit["text"] == (
+        "Reading\nThe light reactions\n\nChlorophyll absorbs light & splits water, releasing oxygen.\n\n"
+        "Check your understanding\nWhich gas do the light reactions release?\n\n- Carbon dioxide\n- Oxygen"
+    )
+    for absent in ("Staff only", "quiz answer is B", "Right: water", "The solution", "correct"):
+        assert absent not in unit["text"], absent
+    assert claims["exam"] is False
+
+
+def test_course_staff_tickets_include_the_staff_only_component():
+    runtime = WorkbenchRuntime("staff_1")
+    chat = find_chat(runtime.get_block(get_scenarios()["course.0"].usage_id))
+    chat.runtime.user_is_staff = True
+    with override_settings(XBLOCK_SETTINGS=SETTINGS):
+        status, body = call_handler(chat, "chat_ticket", {})
+    assert status == 200, body
+    claims = jwt.decode(body["ticket"], TICKET_PUBLIC_KEY, algorithms=["RS256"], options={"verify_aud": False})
+    assert claims["role"] == "staff"
+    assert "Notes for staff\nStaff only: the quiz answer is B." in claims["unit"]["text"]
+    assert "Right: water" not in claims["unit"]["text"]  # never the problem's hints, not even for staff
+
+
+@override_settings(XBLOCK_SETTINGS=SETTINGS)
+def test_timed_exam_scenario(client):
+    """course.1: the chat in a timed subsection: exam mode, and the unit's text withheld."""
+    assert get_scenarios()["course.1"].description == "IBAL Chat in a timed exam"
+    page = client.get("/scenario/course.1/").content.decode()
+    [usage_id] = chat_usage_ids(page)
+    claims = ticket_claims(client, usage_id)
+    assert claims["exam"] is True
+    assert claims["unit"] == {
+        "section": "Week 2: Exam",
+        "subsection": "Midterm",
+        "title": "Question 1",
+        "text": "",
+        "truncated": False,
+    }
+
+
+def find_chat(block):
+    if block.scope_ids.block_type == "ibalxblock":
+        return block
+    for child in block.get_children() if block.has_children else []:
+        found = find_chat(child)
+        if found is not None:
+            return found
+    return None

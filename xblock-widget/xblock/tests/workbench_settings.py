@@ -5,13 +5,18 @@ Extends xblock-sdk's ``workbench.settings``:
 * ``XBLOCK_SETTINGS["IbalXBlock"]`` is built from the environment variables
   ``GATEWAY_URL`` (e.g. ``http://127.0.0.1:8080``), ``WS_URL``, ``WIDGET_VERSION``,
   ``TICKET_PRIVATE_KEY`` (PEM; ``\\n`` escapes are turned into line breaks),
-  ``TICKET_KEY_ID``, ``TICKET_ISSUER``, ``TICKET_TTL`` and ``SIGN_IN`` (only the ones
-  that are set; see ibal_xblock/config.py for the defaults). The workbench has no
+  ``TICKET_KEY_ID``, ``TICKET_ISSUER``, ``TICKET_TTL``, ``SIGN_IN``, ``UNIT_CONTENT_MAX_CHARS``
+  and ``DISCLOSURE_TEXT`` (only the ones that are set; see ibal_xblock/config.py for the
+  defaults). The workbench has no
   ``LMS_ROOT_URL``, so set ``TICKET_ISSUER`` to what the gateway expects;
 * the database, log file and file storage live in ``IBAL_WORKBENCH_VAR_DIR``
   (default: ``<tmp>/ibal-xblock-workbench``) instead of ``./var`` of the current directory;
 * the SDK's sample blocks are hidden from the scenario list unless
   ``IBAL_WORKBENCH_SHOW_SAMPLES=1``;
+* Open edX-shaped blocks (tests/workbench_blocks.py: ``course``, ``chapter``, ``sequential``,
+  ``vertical``, ``html``, ``problem``) are registered, with scenarios written as course OLX
+  (``course.<n>``): titles, a staff-only component, a timed exam, as the chat block reads them
+  in the LMS. Test scaffolding, like the next item;
 * ``IBAL_WORKBENCH_STAFF`` (student ids separated by commas or spaces, e.g. ``dave``)
   makes the workbench treat those students as course staff: its runtime then reports
   ``user_is_staff = True`` for them, as older Open edX runtimes do (the SDK's runtime has
@@ -29,6 +34,8 @@ import tempfile
 
 from workbench.settings import *  # noqa: F403
 from workbench.settings import LOGGING, WORKBENCH
+
+from tests import workbench_blocks
 
 VAR_DIR = os.environ.get("IBAL_WORKBENCH_VAR_DIR") or os.path.join(tempfile.gettempdir(), "ibal-xblock-workbench")
 os.makedirs(VAR_DIR, exist_ok=True)
@@ -76,6 +83,8 @@ IBAL_SETTINGS_FROM_ENV = (
     "TICKET_ISSUER",
     "TICKET_TTL",
     "SIGN_IN",
+    "UNIT_CONTENT_MAX_CHARS",
+    "DISCLOSURE_TEXT",
 )
 
 
@@ -110,6 +119,9 @@ class WorkbenchStaffFlag:
         if not isinstance(WorkbenchRuntime.__dict__.get("user_is_staff"), property):
             WorkbenchRuntime.user_is_staff = property(lambda runtime: runtime.user_id in IBAL_WORKBENCH_STAFF)
 
+
+# Before any block type is looked up: XBlock caches what it finds, and what it does not.
+workbench_blocks.register()
 
 if IBAL_WORKBENCH_STAFF:
     WORKBENCH = {

@@ -69,6 +69,9 @@ const args = Object.assign({
     lang: 'en',
     sign_in: 'popup',
     ticket_handler: 'chat_ticket',
+    auth_relay_url: '/xblock/resource/ibalxblock/public/relay.html',
+    mode: 'both',
+    starters: ['What is ATP?', 'Why is oxygen released?'],
 }, options.args || {});
 if (options.widget_url === null) delete args.widget_url;
 
