@@ -7,9 +7,9 @@ use secrecy::ExposeSecret;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use crate::app::state::http_client;
 use crate::config::{ChatBackendKind, Config, redact_url};
-use crate::db::Db;
-use crate::state::http_client;
+use crate::store::Db;
 
 /// One dependency's verdict.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,7 +86,7 @@ async fn database(config: &Config) -> CheckLine {
         let applied: Result<i64, _> =
             sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations").fetch_one(db.pool()).await;
         db.close().await;
-        Ok::<_, crate::db::DbError>(match applied {
+        Ok::<_, crate::store::DbError>(match applied {
             Ok(n) => format!("{url} reachable, {n} migration(s) applied"),
             Err(_) => format!("{url} reachable, not migrated yet (run: ibal-gateway migrate)"),
         })

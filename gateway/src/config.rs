@@ -437,7 +437,7 @@ impl Config {
 
         // Parsed before a development secret key may be written: a refused start writes nothing.
         let openedx = openedx_config(vars, &public_url)?;
-        let ticket = ticket_config(vars, openedx.as_ref(), &public_url)?;
+        let ticket = ticket_config(vars, openedx.as_ref())?;
         let chat = chat_config(vars, &public_url)?;
 
         let secret_key = match vars.secret("SECRET_KEY") {
@@ -712,11 +712,7 @@ fn openedx_config(vars: &Vars, public_url: &Url) -> Result<Option<OpenEdxConfig>
     }))
 }
 
-fn ticket_config(
-    vars: &Vars,
-    openedx: Option<&OpenEdxConfig>,
-    public_url: &Url,
-) -> Result<Option<TicketConfig>, ConfigError> {
+fn ticket_config(vars: &Vars, openedx: Option<&OpenEdxConfig>) -> Result<Option<TicketConfig>, ConfigError> {
     let Some(jwks) = vars.get("TICKET_JWKS") else {
         if vars.get("TICKET_ISSUER").is_some() {
             return Err(ConfigError::new("TICKET_JWKS", "must be set when TICKET_ISSUER is set"));
@@ -734,7 +730,8 @@ fn ticket_config(
         }
     };
     // Built once here so that an unusable key stops start-up with its variable named.
-    crate::course::TicketVerifier::new(&issuer, &origin_of(public_url), jwks)
+    crate::crypto::jwks::RsaKeys::parse(jwks)
+        .and_then(crate::crypto::jwks::RsaKeys::require_kids)
         .map_err(|problem| ConfigError::new("TICKET_JWKS", problem))?;
     Ok(Some(TicketConfig { issuer, jwks: jwks.to_owned() }))
 }

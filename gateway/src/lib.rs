@@ -1,20 +1,28 @@
 //! The IBAL gateway: Open edX and LTI 1.3 sign-in, iframe-safe pages, and the course chat.
+//!
+//! The modules form layers (docs/architecture.md): each uses only the ones listed before it.
 
-pub mod auth;
-pub mod chat;
-pub mod check;
 pub mod cli;
-pub mod config;
-pub mod course;
-pub mod db;
+pub mod crypto;
 pub mod domain;
-pub mod http;
-pub mod lti;
 pub mod metrics;
-pub mod serve;
-pub mod state;
-pub mod telemetry;
-pub mod templates;
+pub mod rate_limit;
 
-pub use http::app;
-pub use state::AppState;
+pub mod config;
+pub mod telemetry;
+
+pub mod store;
+
+pub mod course;
+pub mod web;
+
+pub mod identity;
+
+pub mod chat;
+pub mod lti;
+
+pub mod app;
+pub mod check;
+
+pub use app::AppState;
+pub use app::router::app;

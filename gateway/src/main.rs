@@ -4,11 +4,12 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use ibal_gateway::auth::sealed::Sealer;
+use ibal_gateway::app::serve;
 use ibal_gateway::cli::{Cli, ClientsCommand, Command, KeysCommand, LtiCommand, UsersCommand};
 use ibal_gateway::config::Config;
-use ibal_gateway::http::error::ErrorChain;
-use ibal_gateway::{check, db, serve, telemetry};
+use ibal_gateway::crypto::sealed::Sealer;
+use ibal_gateway::web::error::ErrorChain;
+use ibal_gateway::{check, domain, store, telemetry};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -42,10 +43,10 @@ async fn run(command: Command, config: Config) -> ExitCode {
         },
         Command::Migrate => {
             let result = async {
-                let db = db::Db::connect(&config.database).await?;
+                let db = store::Db::connect(&config.database).await?;
                 let report = db.migrate().await?;
                 db.close().await;
-                Ok::<_, db::DbError>(report)
+                Ok::<_, store::DbError>(report)
             }
             .await;
             match result {
@@ -84,10 +85,10 @@ async fn run(command: Command, config: Config) -> ExitCode {
 /// Runs an administrative command against the (migrated) database.
 async fn admin<F, Fut>(config: &Config, f: F) -> ExitCode
 where
-    F: FnOnce(db::Db) -> Fut,
+    F: FnOnce(store::Db) -> Fut,
     Fut: std::future::Future<Output = Result<(), String>>,
 {
-    let db = match db::Db::connect(&config.database).await {
+    let db = match store::Db::connect(&config.database).await {
         Ok(db) => db,
         Err(e) => {
             eprintln!("ibal-gateway: database {}: {e}", config.database.display_url());
@@ -109,12 +110,12 @@ where
     }
 }
 
-async fn keys(db: &db::Db, sealer: &Sealer, command: KeysCommand) -> Result<(), String> {
+async fn keys(db: &store::Db, sealer: &Sealer, command: KeysCommand) -> Result<(), String> {
     match command {
         KeysCommand::Rotate => {
             // Old keys stay published for one access-token lifetime plus a minute of leeway.
             let grace = std::time::Duration::from_secs(15 * 60 + 60);
-            let kid = ibal_gateway::auth::keys::rotate(db, sealer, grace).await.map_err(|e| e.to_string())?;
+            let kid = ibal_gateway::identity::keys::rotate(db, sealer, grace).await.map_err(|e| e.to_string())?;
             say(&format!("new signing key {kid}; previous keys stay published for {} minutes", grace.as_secs() / 60));
         }
         KeysCommand::Rewrap => {
@@ -122,11 +123,11 @@ async fn keys(db: &db::Db, sealer: &Sealer, command: KeysCommand) -> Result<(), 
                 "OLD_SECRET_KEY must hold the previous SECRET_KEY (the keys are re-sealed under the current one)",
             )?;
             let old = Sealer::new(&secrecy::SecretString::from(old));
-            let done = ibal_gateway::auth::keys::rewrap(db, &old, sealer).await.map_err(|e| e.to_string())?;
+            let done = ibal_gateway::identity::keys::rewrap(db, &old, sealer).await.map_err(|e| e.to_string())?;
             say(&format!("{done} signing key(s) re-sealed under the current SECRET_KEY"));
         }
         KeysCommand::List => {
-            for key in db.published_signing_keys(db::now_ms()).await.map_err(|e| e.to_string())? {
+            for key in db.published_signing_keys(domain::now_ms()).await.map_err(|e| e.to_string())? {
                 let state = if key.retired_at.is_none() { "signing" } else { "published until expiry" };
                 say(&format!("{}  {}  {state}", key.kid, key.algorithm));
             }
@@ -135,8 +136,8 @@ async fn keys(db: &db::Db, sealer: &Sealer, command: KeysCommand) -> Result<(), 
     Ok(())
 }
 
-async fn clients(db: &db::Db, command: ClientsCommand) -> Result<(), String> {
-    use ibal_gateway::http::oauth2::new_client;
+async fn clients(db: &store::Db, command: ClientsCommand) -> Result<(), String> {
+    use ibal_gateway::identity::provider::new_client;
     match command {
         ClientsCommand::Add { name, redirect_uris, grants, scopes, first_party, public } => {
             for uri in &redirect_uris {
@@ -149,7 +150,7 @@ async fn clients(db: &db::Db, command: ClientsCommand) -> Result<(), String> {
             if let Some(bad) = grants.iter().find(|g| !KNOWN.contains(&g.as_str())) {
                 return Err(format!("--grant {bad}: expected one of {}", KNOWN.join(", ")));
             }
-            let known_scopes = ibal_gateway::auth::scopes::KNOWN.map(|(scope, _)| scope);
+            let known_scopes = ibal_gateway::identity::scopes::KNOWN.map(|(scope, _)| scope);
             if let Some(bad) = scopes.iter().find(|s| !known_scopes.contains(&s.as_str())) {
                 return Err(format!("--scope {bad}: expected one of {}", known_scopes.join(", ")));
             }
@@ -159,7 +160,11 @@ async fn clients(db: &db::Db, command: ClientsCommand) -> Result<(), String> {
             let grants: Vec<String> = grants
                 .into_iter()
                 .map(|g| {
-                    if g == "token_exchange" { ibal_gateway::http::oauth2::GRANT_TOKEN_EXCHANGE.to_owned() } else { g }
+                    if g == "token_exchange" {
+                        ibal_gateway::identity::provider::GRANT_TOKEN_EXCHANGE.to_owned()
+                    } else {
+                        g
+                    }
                 })
                 .collect();
             if grants.iter().any(|g| g == "authorization_code") && redirect_uris.is_empty() {
@@ -195,7 +200,7 @@ async fn clients(db: &db::Db, command: ClientsCommand) -> Result<(), String> {
     Ok(())
 }
 
-async fn lti(db: &db::Db, command: LtiCommand) -> Result<(), String> {
+async fn lti(db: &store::Db, command: LtiCommand) -> Result<(), String> {
     match command {
         LtiCommand::AddPlatform { issuer, client_id, deployment_ids, auth_url, jwks_url, token_url, name } => {
             for (flag, value) in
@@ -217,7 +222,7 @@ async fn lti(db: &db::Db, command: LtiCommand) -> Result<(), String> {
                     platform
                 }
                 None => {
-                    let new = db::NewLtiPlatform {
+                    let new = store::NewLtiPlatform {
                         issuer: &issuer,
                         client_id: &client_id,
                         name: &name,
@@ -261,7 +266,7 @@ async fn lti(db: &db::Db, command: LtiCommand) -> Result<(), String> {
     Ok(())
 }
 
-async fn users(db: &db::Db, command: UsersCommand) -> Result<(), String> {
+async fn users(db: &store::Db, command: UsersCommand) -> Result<(), String> {
     match command {
         UsersCommand::List { operators } => {
             for (user, issuers) in db.list_users(operators).await.map_err(|e| e.to_string())? {
@@ -270,7 +275,7 @@ async fn users(db: &db::Db, command: UsersCommand) -> Result<(), String> {
         }
         UsersCommand::GrantOperator { user } => {
             let found = one_user(db, &user).await?;
-            db.grant_role(&found.id, Some(db::Role::Admin)).await.map_err(|e| e.to_string())?;
+            db.grant_role(&found.id, Some(domain::Role::Admin)).await.map_err(|e| e.to_string())?;
             say(&format!("{} ({}) is an operator", found.username, found.id));
         }
         UsersCommand::RevokeOperator { user } => {
@@ -285,7 +290,7 @@ async fn users(db: &db::Db, command: UsersCommand) -> Result<(), String> {
 
 /// The one user a username or id names; several users of one name (from different doors) must be
 /// told apart by id.
-async fn one_user(db: &db::Db, name_or_id: &str) -> Result<db::User, String> {
+async fn one_user(db: &store::Db, name_or_id: &str) -> Result<domain::User, String> {
     let found = db.find_users(name_or_id).await.map_err(|e| e.to_string())?;
     match found.as_slice() {
         [one] => Ok(one.clone()),

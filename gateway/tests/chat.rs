@@ -99,7 +99,7 @@ async fn a_resent_message_whose_reply_was_lost_is_answered() {
     let conversation =
         gw.state.db.get_conversation(info["conversation_id"].as_str().expect("id")).await.expect("conversation");
     let user = gw.state.db.find_user_by_identity(LMS_ISSUER, "u1").await.expect("q").expect("user");
-    let new = ibal_gateway::db::NewMessage::from_user(&conversation.id, &user.id, "u1", "lost-1", "Are you there?");
+    let new = ibal_gateway::domain::NewMessage::from_user(&conversation.id, &user.id, "u1", "lost-1", "Are you there?");
     gw.state.db.insert_message(&new).await.expect("stored before the crash");
     client.send(json!({"type": "message", "client_id": "lost-1", "content": "Are you there?"})).await;
     client.expect("message").await;
@@ -135,10 +135,13 @@ async fn backend_failures_keep_the_users_message_and_say_why() {
     );
 
     let history = gw.state.db.history(&conversation, None, 50).await.expect("history");
-    let users: Vec<&str> =
-        history.iter().filter(|m| m.role == ibal_gateway::db::MessageRole::User).map(|m| m.content.as_str()).collect();
+    let users: Vec<&str> = history
+        .iter()
+        .filter(|m| m.role == ibal_gateway::domain::MessageRole::User)
+        .map(|m| m.content.as_str())
+        .collect();
     assert_eq!(users, ["first", "second"], "no user message lost");
-    let failed: Vec<_> = history.iter().filter(|m| m.status == ibal_gateway::db::MessageStatus::Failed).collect();
+    let failed: Vec<_> = history.iter().filter(|m| m.status == ibal_gateway::domain::MessageStatus::Failed).collect();
     assert_eq!(failed.len(), 2);
     assert_eq!(failed[1].error_code.as_deref(), Some("backend_error"));
     assert_eq!(failed[1].content, partial, "the partial reply is stored as failed");
@@ -167,7 +170,7 @@ async fn stop_cancels_the_generation_and_keeps_what_arrived() {
     assert!(end["content"].as_str().expect("content").starts_with("Hello"));
     let stored =
         gw.state.db.get_message(start["id"].as_str().expect("id")).await.expect("stored under the announced id");
-    assert_eq!(stored.status, ibal_gateway::db::MessageStatus::Stopped);
+    assert_eq!(stored.status, ibal_gateway::domain::MessageStatus::Stopped);
     client.send(json!({"type": "stop", "id": "no-such-reply"})).await;
     assert_eq!(client.expect("error").await["code"], "not_found");
 }
@@ -418,7 +421,7 @@ async fn sockets_close_when_their_login_is_revoked() {
     let (mut client, _, _) = Client::join(&gw, &pair.access_token, "").await;
     client.expect("presence").await;
     let refresh = pair.refresh_token.expect("refresh");
-    assert!(gw.state.db.revoke_refresh_token(&ibal_gateway::auth::sha256_hex(&refresh)).await.expect("revoke"));
+    assert!(gw.state.db.revoke_refresh_token(&ibal_gateway::crypto::sha256_hex(&refresh)).await.expect("revoke"));
     let (frames, code) = client.closed().await;
     assert_eq!(code, Some(4403));
     assert_eq!(frames.last().expect("error")["code"], "session_revoked");

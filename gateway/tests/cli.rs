@@ -244,8 +244,8 @@ async fn operators_are_granted_and_revoked_from_the_command_line() {
     let env = [("DATABASE_URL", url.as_str())];
     assert!(gateway(&dir, &["migrate"], &env).status.success());
     let config = ibal_gateway::config::DatabaseConfig::from_url(&url).expect("url");
-    let db = ibal_gateway::db::Db::connect(&config).await.expect("db");
-    let door = |issuer: &str, subject: &str| ibal_gateway::db::IdentityClaims {
+    let db = ibal_gateway::store::Db::connect(&config).await.expect("db");
+    let door = |issuer: &str, subject: &str| ibal_gateway::domain::IdentityClaims {
         issuer: issuer.into(),
         subject: subject.into(),
         username: "ada".into(),
@@ -293,7 +293,7 @@ async fn signing_keys_are_sealed_under_the_secret_key_and_rewrapped_to_a_new_one
     };
     assert!(run(&["keys", "rotate"], with(&old_secret)).status.success());
     let config = ibal_gateway::config::DatabaseConfig::from_url(&url).expect("url");
-    let db = ibal_gateway::db::Db::connect(&config).await.expect("db");
+    let db = ibal_gateway::store::Db::connect(&config).await.expect("db");
     let stored = db.all_signing_keys().await.expect("keys");
     assert_eq!(stored.len(), 1);
     assert!(stored[0].private_key.starts_with("sealed:v1:") && !stored[0].private_key.contains("PRIVATE KEY"));
@@ -325,8 +325,8 @@ async fn signing_keys_are_sealed_under_the_secret_key_and_rewrapped_to_a_new_one
     assert!(String::from_utf8_lossy(&again.stdout).contains("0 signing key(s) re-sealed"), "idempotent");
 
     // A key in plain text (stored before sealing existed) is sealed when a gateway loads it.
-    let legacy = ibal_gateway::auth::keys::generate_key(ibal_gateway::db::now_ms() + 10).expect("key");
-    db.rotate_in_signing_key(&legacy, ibal_gateway::db::now_ms() + 60_000).await.expect("legacy key");
+    let legacy = ibal_gateway::identity::keys::generate_key(ibal_gateway::domain::now_ms() + 10).expect("key");
+    db.rotate_in_signing_key(&legacy, ibal_gateway::domain::now_ms() + 60_000).await.expect("legacy key");
     let state = ibal_gateway::AppState::new(app_config(&new_secret), db.clone()).await.expect("loads");
     let (kid, _) = state.tokens.keys().signing_key().expect("signing");
     assert_eq!(kid, legacy.kid, "the legacy key signs");

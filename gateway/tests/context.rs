@@ -8,8 +8,8 @@ use common::fake_llm::FakeLlm;
 use common::tickets::{BLOCK, COURSE, LMS_ISSUER};
 use common::ws::{Client, sign_in};
 use common::{RunningGateway, spawn_gateway};
-use ibal_gateway::db::{ChatContext, CourseKey, IdentityClaims, NewMessage, Owner};
 use ibal_gateway::domain::CourseRole;
+use ibal_gateway::domain::{ChatContext, CourseKey, IdentityClaims, NewMessage, Owner};
 use serde_json::{Value, json};
 
 const SECRET_COURSE: &str = "course-v1:Org+SECRET+2026";
@@ -101,7 +101,7 @@ async fn every_ticket_refusal_is_an_error_frame_and_a_close_and_stores_nothing()
     let victim = sign_in(&gw, "victim").await;
     let attacker = sign_in(&gw, "attacker").await;
     let before = counts(&gw).await;
-    let now = ibal_gateway::db::now_ms() / 1000;
+    let now = ibal_gateway::domain::now_ms() / 1000;
     let cases: Vec<(&str, String, &str)> = vec![
         ("expired", gw.lms.ticket_with("victim", json!({"iat": now - 900, "exp": now - 600})), "ticket_expired"),
         (
@@ -146,7 +146,7 @@ async fn a_gateway_without_ticket_keys_refuses_tickets() {
 #[tokio::test]
 async fn client_credentials_tokens_cannot_open_a_chat() {
     let gw = spawn_gateway(&[]).await;
-    let (row, secret) = ibal_gateway::http::oauth2::new_client(
+    let (row, secret) = ibal_gateway::identity::provider::new_client(
         "Reporting service",
         &[],
         &["client_credentials".to_owned()],
@@ -291,7 +291,7 @@ async fn a_popup_user_is_bound_to_tickets_of_the_same_lms_account() {
     };
     // Signed in through the popup: the LMS's JWT subject is its global anonymous id.
     let popup_user = gw.state.db.upsert_identity(&login("anon-global-9", "jane", &issuer)).await.expect("user");
-    let grant = ibal_gateway::auth::tokens::Grant {
+    let grant = ibal_gateway::identity::tokens::Grant {
         client_id: "ibal-widget".into(),
         scope: "chat".into(),
         ctx: None,
@@ -347,7 +347,7 @@ async fn analytics_are_scoped_to_the_courses_one_staffs() {
 
     let operator = sign_in(&gw, "operator").await;
     let user = gw.state.db.find_user_by_identity(LMS_ISSUER, "operator").await.expect("q").expect("user");
-    gw.state.db.grant_role(&user.id, Some(ibal_gateway::db::Role::Admin)).await.expect("grant");
+    gw.state.db.grant_role(&user.id, Some(ibal_gateway::domain::Role::Admin)).await.expect("grant");
     let all: Value = summary(operator.access_token.clone(), "").await.expect("q").json().await.expect("json");
     assert_eq!((all["scope"].as_str(), all["messages"].as_i64()), (Some("all"), Some(5)), "{all}");
     let one: Value = summary(operator.access_token, "?course_id=course-v1:Org%2BB%2B1")

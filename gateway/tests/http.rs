@@ -191,7 +191,7 @@ async fn allowed_hosts_refuse_other_hosts_but_not_probes() {
 
 #[tokio::test]
 async fn the_widget_is_served_at_its_versioned_path_with_cors_and_immutable_caching() {
-    use ibal_gateway::http::widget::{VERSION, embedded};
+    use ibal_gateway::web::widget::{VERSION, embedded};
     if std::env::var("IBAL_REQUIRE_WIDGET").is_ok_and(|v| v == "1") {
         assert!(embedded(), "the test command builds the widget before the gateway, so it must be embedded");
     }

@@ -238,8 +238,8 @@ async fn without_a_jwk_set_the_user_is_identified_through_the_lms_api() {
 async fn a_sign_in_started_from_an_attackers_link_gives_the_attacker_nothing() {
     let (_lms, gw) = setup(&[]).await;
     let victim = browser();
-    let secret = ibal_gateway::auth::random_token(32);
-    let handle = ibal_gateway::auth::s256(&secret);
+    let secret = ibal_gateway::crypto::random_token(32);
+    let handle = ibal_gateway::crypto::s256(&secret);
     // The LMS signs the victim in without a prompt (the Tutor application skips authorization).
     let (status, html, _) = walk_popup(&victim, &gw, &format!("&handle={handle}")).await;
     assert_eq!(status, 200);
@@ -305,7 +305,7 @@ const GRANT_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 /// A registered confidential client allowed the token exchange, as `clients add --grant
 /// token_exchange` makes one: (client_id, secret).
 async fn exchange_client(gw: &RunningGateway) -> (String, String) {
-    let (row, secret) = ibal_gateway::http::oauth2::new_client(
+    let (row, secret) = ibal_gateway::identity::provider::new_client(
         "Course MFE backend",
         &[],
         &[GRANT_EXCHANGE.into(), "refresh_token".into()],
@@ -476,8 +476,10 @@ async fn tokens_signed_before_a_key_rotation_stay_valid_until_they_expire() {
     let (lms, gw) = setup(&[]).await;
     let (_, before) = exchange(&gw, &lms.jwt(json!({}))).await;
     let old = before["access_token"].as_str().expect("token").to_owned();
-    let sealer = ibal_gateway::auth::sealed::Sealer::new(&gw.state.config.secret_key.value);
-    ibal_gateway::auth::keys::rotate(&gw.state.db, &sealer, std::time::Duration::from_secs(960)).await.expect("rotate");
+    let sealer = ibal_gateway::crypto::sealed::Sealer::new(&gw.state.config.secret_key.value);
+    ibal_gateway::identity::keys::rotate(&gw.state.db, &sealer, std::time::Duration::from_secs(960))
+        .await
+        .expect("rotate");
     gw.state.tokens.keys().reload().await.expect("reload");
     // Another Open edX token (each is exchanged once).
     let (_, after) = exchange(&gw, &lms.jwt(json!({"iat": chrono_now() - 5}))).await;
@@ -504,7 +506,7 @@ async fn tokens_signed_before_a_key_rotation_stay_valid_until_they_expire() {
 #[tokio::test]
 async fn client_credentials_for_a_registered_client() {
     let (_lms, gw) = setup(&[]).await;
-    let (row, secret) = ibal_gateway::http::oauth2::new_client(
+    let (row, secret) = ibal_gateway::identity::provider::new_client(
         "Analytics",
         &[],
         &["client_credentials".into()],
@@ -625,7 +627,7 @@ async fn an_openidconnect_client_completes_the_authorization_code_flow() {
 
     let gw = spawn_gateway(&[]).await;
     let redirect = "http://client.test/callback";
-    let (row, secret) = ibal_gateway::http::oauth2::new_client(
+    let (row, secret) = ibal_gateway::identity::provider::new_client(
         "Course tools",
         &[redirect.into()],
         &["authorization_code".into(), "refresh_token".into()],
@@ -755,7 +757,7 @@ async fn an_openidconnect_client_completes_the_authorization_code_flow() {
 async fn a_first_party_client_signs_users_in_through_open_edx() {
     let (lms, gw) = setup(&[]).await;
     let redirect = "http://tools.test/cb";
-    let (row, _) = ibal_gateway::http::oauth2::new_client(
+    let (row, _) = ibal_gateway::identity::provider::new_client(
         "Tools",
         &[redirect.into()],
         &["authorization_code".into()],
@@ -764,13 +766,13 @@ async fn a_first_party_client_signs_users_in_through_open_edx() {
         true,
     );
     gw.state.db.insert_client(&row).await.expect("client");
-    let verifier = ibal_gateway::auth::random_token(32);
+    let verifier = ibal_gateway::crypto::random_token(32);
     let authorize = format!(
         "{}/oauth2/authorize?response_type=code&client_id={}&redirect_uri={}&state=s1&code_challenge={}&code_challenge_method=S256&scope=openid",
         gw.url,
         row.client_id,
         urlencode(redirect),
-        ibal_gateway::auth::s256(&verifier)
+        ibal_gateway::crypto::s256(&verifier)
     );
     let browser = browser();
     let to_login = location(&browser.get(&authorize).send().await.expect("authorize"));
@@ -939,7 +941,7 @@ async fn password_sign_in_is_bounded_in_key_size_and_in_work() {
     assert_eq!(state.login_limiter.len(), before + 1, "only the address was counted, not the name");
 
     // One password slot, no waiting: concurrent sign-ins beyond it are refused with Retry-After.
-    state.passwords = ibal_gateway::auth::passwords::PasswordWork::with_limits(1, std::time::Duration::ZERO);
+    state.passwords = ibal_gateway::identity::passwords::PasswordWork::with_limits(1, std::time::Duration::ZERO);
     let app = ibal_gateway::app(state);
     let answers = futures_util::future::join_all((0..6).map(|_| common::send(&app, login("worker")))).await;
     let busy: Vec<_> = answers.iter().filter(|(status, _, _)| *status == 429).collect();

@@ -30,8 +30,8 @@ struct Platform {
 
 impl Platform {
     async fn start() -> Self {
-        let row = ibal_gateway::auth::keys::generate_key(0).expect("key");
-        let stranger = ibal_gateway::auth::keys::generate_key(0).expect("key");
+        let row = ibal_gateway::identity::keys::generate_key(0).expect("key");
+        let stranger = ibal_gateway::identity::keys::generate_key(0).expect("key");
         let mut jwk: Value = serde_json::from_str(&row.public_jwk).expect("jwk");
         jwk["kid"] = json!(KID);
         let jwks = json!({ "keys": [jwk] });
@@ -81,7 +81,7 @@ async fn setup() -> (Platform, RunningGateway) {
 async fn setup_with(pairs: &[(&str, &str)]) -> (Platform, RunningGateway) {
     let platform = Platform::start().await;
     let gw = spawn_gateway(pairs).await;
-    let new = ibal_gateway::db::NewLtiPlatform {
+    let new = ibal_gateway::store::NewLtiPlatform {
         issuer: ISSUER,
         client_id: CLIENT_ID,
         name: "Test LMS",
@@ -466,7 +466,7 @@ async fn platforms_from_configuration_are_registered_at_start_and_launch() {
     let gw = spawn_gateway(&[("LTI_PLATFORMS", &json)]).await;
     // What `serve` does before it listens; twice, as a restart would.
     for _ in 0..2 {
-        ibal_gateway::serve::register_lti_platforms(&gw.state.db, &gw.state.config.lti_platforms)
+        ibal_gateway::app::serve::register_lti_platforms(&gw.state.db, &gw.state.config.lti_platforms)
             .await
             .expect("register");
     }

@@ -9,17 +9,17 @@ use common::TestDb;
 use common::fake_llm::FakeLlm;
 use common::tickets::TicketLms;
 use common::ws::{Client, sign_in_with};
-use ibal_gateway::auth::keys::KeyRing;
-use ibal_gateway::auth::tokens::TokenService;
 use ibal_gateway::config::DbKind;
+use ibal_gateway::identity::keys::KeyRing;
+use ibal_gateway::identity::tokens::TokenService;
 use serde_json::json;
 
 const BIN: &str = env!("CARGO_BIN_EXE_ibal-gateway");
 /// Every replica's SECRET_KEY: the signing keys are sealed under it.
 const SECRET_KEY: &str = "replica-secret-key-0123456789abcdefghijklmnop";
 
-fn replica_sealer() -> std::sync::Arc<ibal_gateway::auth::sealed::Sealer> {
-    std::sync::Arc::new(ibal_gateway::auth::sealed::Sealer::new(&secrecy::SecretString::from(SECRET_KEY.to_owned())))
+fn replica_sealer() -> std::sync::Arc<ibal_gateway::crypto::sealed::Sealer> {
+    std::sync::Arc::new(ibal_gateway::crypto::sealed::Sealer::new(&secrecy::SecretString::from(SECRET_KEY.to_owned())))
 }
 
 /// A gateway process on a free port; killed when dropped.
@@ -198,8 +198,8 @@ async fn replicas_that_both_create_the_first_key_verify_each_others_tokens() {
     // Replica A starts on the empty database and creates the first key; replica B, starting at the same
     // moment, also found none and adds its own the same way a moment later.
     let a = KeyRing::load(db.clone(), replica_sealer()).await.expect("keys");
-    let b_first = ibal_gateway::auth::keys::generate_key(ibal_gateway::db::now_ms() + 1).expect("key");
-    let b_first = ibal_gateway::auth::keys::sealed(b_first, &replica_sealer()).expect("sealed");
+    let b_first = ibal_gateway::identity::keys::generate_key(ibal_gateway::domain::now_ms() + 1).expect("key");
+    let b_first = ibal_gateway::identity::keys::sealed(b_first, &replica_sealer()).expect("sealed");
     db.add_signing_key(&b_first).await.expect("B's first key");
     let b = KeyRing::load(db.clone(), replica_sealer()).await.expect("keys");
     let on_a = TokenService::new(a.clone(), db.clone(), PUBLIC_URL.into());

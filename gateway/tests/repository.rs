@@ -2,7 +2,8 @@
 
 mod common;
 
-use ibal_gateway::db::*;
+use ibal_gateway::domain::*;
+use ibal_gateway::store::*;
 
 fn claims(issuer: &str, subject: &str, username: &str) -> IdentityClaims {
     IdentityClaims {

@@ -3,6 +3,7 @@
 //! A user's message is stored before any backend sees it; an assistant reply streams to every
 //! socket of the conversation and is stored when it completes, stops or fails.
 
+pub mod api;
 pub mod backend;
 pub mod bucket;
 pub mod hub;
@@ -10,7 +11,10 @@ pub mod prompt;
 pub mod protocol;
 pub mod socket;
 mod sse;
+mod state;
 pub mod upstream;
+
+pub use state::ChatState;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -19,10 +23,11 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use tokio_util::sync::CancellationToken;
 
-use crate::auth::rate_limit::RateLimiter;
 use crate::config::{ChatConfig, ChatLimits};
 use crate::course::ProvenContext;
-use crate::db::{Conversation, Db, Message, MessageRole, MessageStatus, NewMessage, new_id, now_ms};
+use crate::domain::{Conversation, Message, MessageRole, MessageStatus, NewMessage, new_id, now_ms};
+use crate::rate_limit::RateLimiter;
+use crate::store::Db;
 use backend::{Backend, BackendError, Chunk, LlmRequest};
 use hub::Hub;
 
@@ -304,7 +309,7 @@ impl Chat {
         conversation: &Conversation,
         context: &ProvenContext,
         question: &Message,
-    ) -> Result<LlmRequest, crate::db::DbError> {
+    ) -> Result<LlmRequest, crate::store::DbError> {
         let recent = db.history_before(question, 50).await?;
         let mut budget = self.history_budget;
         let mut history = Vec::new();

@@ -42,7 +42,7 @@ pub fn prompt_vars(system_prompt: &str, context: &ProvenContext) -> serde_json::
 mod tests {
     use super::*;
     use crate::course::ContextSource;
-    use crate::db::ChatContext;
+    use crate::domain::ChatContext;
     use crate::domain::CourseRole;
 
     #[test]

@@ -3,7 +3,7 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::db::{Message, MessageRole};
+use crate::domain::{Message, MessageRole};
 
 /// Close codes (docs/protocol.md, "Close codes").
 pub mod close {

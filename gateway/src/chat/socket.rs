@@ -15,16 +15,17 @@ use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tracing::Instrument;
 
-use crate::auth::tokens::{AccessClaims, TokenError};
 use crate::chat::Chat;
 use crate::chat::backend::Backend;
 use crate::chat::bucket::Bucket;
 use crate::chat::protocol::{self, ClientFrame, close};
+use crate::chat::state::ChatState;
 use crate::chat::upstream;
 use crate::course::{ProofError, ProvenContext};
-use crate::db::{Conversation, DbError, DbResult, NewMessage, Owner, Stored, User};
-use crate::http::error::ApiError;
-use crate::state::AppState;
+use crate::domain::{Conversation, NewMessage, Owner, User};
+use crate::identity::tokens::{AccessClaims, TokenError};
+use crate::store::{DbError, DbResult, Stored};
+use crate::web::error::ApiError;
 use futures_util::future::BoxFuture;
 use futures_util::stream::FuturesOrdered;
 use futures_util::{SinkExt, StreamExt};
@@ -52,7 +53,7 @@ pub struct WsQuery {
 }
 
 pub async fn handler(
-    State(state): State<AppState>,
+    State(state): State<ChatState>,
     headers: HeaderMap,
     Query(query): Query<WsQuery>,
     ws: WebSocketUpgrade,
@@ -85,7 +86,7 @@ pub async fn handler(
 
 struct Connection {
     socket: WebSocket,
-    state: AppState,
+    state: ChatState,
     typing: Bucket,
     history: Bucket,
 }
@@ -142,7 +143,7 @@ impl Connection {
         // steps with large futures (database queries, closing handshakes) are boxed, held only while
         // they run, instead of sizing the whole task for them.
         let Some((claims, ticket)) = Box::pin(self.authenticate(query.token.as_deref())).await else { return };
-        if !claims.svc && !crate::auth::scopes::has(&claims.scope, crate::auth::scopes::CHAT) {
+        if !claims.svc && !crate::identity::scopes::has(&claims.scope, crate::identity::scopes::CHAT) {
             tracing::info!(client = %claims.client_id, "chat refused: the token has no chat scope");
             let message = "This sign-in was not granted the chat scope.";
             Box::pin(self.refuse("insufficient_scope", message, close::UNAUTHORIZED, "insufficient scope")).await;
@@ -155,7 +156,7 @@ impl Connection {
             Box::pin(self.refuse("service_token", message, close::UNAUTHORIZED, "service token")).await;
             return;
         }
-        if !Box::pin(crate::http::bearer::login_alive(&self.state, &claims)).await {
+        if !Box::pin(self.state.auth.login_alive(&claims)).await {
             tracing::info!("chat refused: the login has ended");
             let message = "You were signed out; sign in again to chat.";
             Box::pin(self.refuse("session_revoked", message, close::REVOKED, "session revoked")).await;
@@ -311,7 +312,7 @@ impl Connection {
                         break;
                     }
                     beats += 1;
-                    if beats.is_multiple_of(3) && !Box::pin(crate::http::bearer::login_alive(&self.state, claims)).await {
+                    if beats.is_multiple_of(3) && !Box::pin(self.state.auth.login_alive(claims)).await {
                         tracing::info!("chat closed: session revoked");
                         Box::pin(self.refuse("session_revoked", "You were signed out; sign in again to chat.", close::REVOKED, "session revoked")).await;
                         break;
@@ -399,7 +400,7 @@ impl Connection {
     async fn pipe(&mut self, chat: &Arc<Chat>, user: &User, proven: &ProvenContext, conversation: &Conversation) {
         let Some(url) = self.state.config.chat.upstream_ws_url.clone() else { return };
         let unavailable = "The chat server is unavailable right now; try again shortly.";
-        let mut upstream = match upstream::connect(&url, &self.state.tokens, user, proven, conversation).await {
+        let mut upstream = match upstream::connect(&url, &self.state.auth.tokens, user, proven, conversation).await {
             Ok(socket) => socket,
             Err(e) => {
                 tracing::warn!(error = %e, "chat refused: upstream unavailable");
@@ -523,7 +524,7 @@ impl Connection {
                 }
             }
         };
-        match self.state.tokens.verify_access(&token).await {
+        match self.state.auth.tokens.verify_access(&token).await {
             Ok(claims) => Some((claims, ticket)),
             Err(TokenError::Expired) => {
                 self.refuse(
@@ -581,7 +582,7 @@ impl Connection {
                 if let Err(wait) = self.history.take() {
                     return self.reply(slow_down("history", wait)).await;
                 }
-                let limit = limit.unwrap_or(50).clamp(1, crate::db::MAX_HISTORY_PAGE);
+                let limit = limit.unwrap_or(50).clamp(1, crate::store::MAX_HISTORY_PAGE);
                 if self.send_history(conversation, before.as_deref(), limit).await.is_err() {
                     Flow::Close
                 } else {
@@ -687,7 +688,7 @@ impl Connection {
 /// The user, the context they proved, and the conversation they resume there: theirs, or the
 /// context's room.
 async fn resume(
-    state: &AppState,
+    state: &ChatState,
     claims: &AccessClaims,
     ticket: Option<&str>,
 ) -> Result<(User, ProvenContext, Conversation), ProofError> {

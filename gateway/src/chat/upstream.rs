@@ -11,9 +11,9 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use url::Url;
 
-use crate::auth::tokens::{TokenError, TokenService};
 use crate::course::ProvenContext;
-use crate::db::{Conversation, User, now_ms};
+use crate::domain::{Conversation, User, now_ms};
+use crate::identity::tokens::{TokenError, TokenService};
 
 pub type UpstreamSocket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 

@@ -1,8 +1,9 @@
 //! The context a chat socket has proved, and what the course team set for it.
 
 use crate::course::ticket::{TicketClaims, TicketError, TicketVerifier};
-use crate::db::{ChatContext, CourseKey, Db, DbError, User};
 use crate::domain::CourseRole;
+use crate::domain::{ChatContext, CourseKey, User};
+use crate::store::{Db, DbError};
 
 /// Where a socket's context came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

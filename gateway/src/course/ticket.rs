@@ -3,15 +3,12 @@
 //! course team set for the block. The LMS signs (RS256) with a key only it holds; the gateway only
 //! verifies, against the public keys in `TICKET_JWKS`, so a leaked gateway cannot mint tickets.
 
-use std::collections::HashMap;
-
 use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::jwk::JwkSet;
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use jsonwebtoken::{Algorithm, Validation};
 use serde::Deserialize;
 
-use crate::db::{ChatContext, now_ms};
-use crate::domain::CourseRole;
+use crate::crypto::jwks::RsaKeys;
+use crate::domain::{ChatContext, CourseRole, now_ms};
 
 /// The longest a ticket may live (exp − iat), in seconds.
 pub const MAX_TICKET_LIFETIME_SECS: i64 = 300;
@@ -98,7 +95,7 @@ pub struct TicketVerifier {
     /// sign-in is configured too (one user, whichever door), else the tickets' own issuer.
     identity_issuer: String,
     audience: String,
-    keys: HashMap<String, DecodingKey>,
+    keys: RsaKeys,
 }
 
 impl std::fmt::Debug for TicketVerifier {
@@ -106,30 +103,18 @@ impl std::fmt::Debug for TicketVerifier {
         f.debug_struct("TicketVerifier")
             .field("issuer", &self.issuer)
             .field("audience", &self.audience)
-            .field("kids", &self.keys.keys().collect::<Vec<_>>())
+            .field("keys", &self.keys)
             .finish()
     }
 }
 
 impl TicketVerifier {
-    /// Keys from a JWK set: every key needs a `kid` (tickets name theirs) and must be an RSA key.
+    /// Keys from a JWK set: every key needs a `kid` (tickets name theirs).
     ///
     /// # Errors
     /// A sentence saying which key is unusable.
     pub fn new(issuer: &str, audience: &str, jwks: &str) -> Result<Self, String> {
-        let set: JwkSet = serde_json::from_str(jwks).map_err(|e| format!("not a JWK set: {e}"))?;
-        let mut keys = HashMap::new();
-        for jwk in &set.keys {
-            let kid = jwk.common.key_id.clone().filter(|k| !k.is_empty()).ok_or("every key needs a kid")?;
-            if !matches!(jwk.algorithm, jsonwebtoken::jwk::AlgorithmParameters::RSA(_)) {
-                return Err(format!("key {kid:?} is not an RSA key (tickets are RS256)"));
-            }
-            let key = DecodingKey::from_jwk(jwk).map_err(|e| format!("key {kid:?} is unusable: {e}"))?;
-            keys.insert(kid, key);
-        }
-        if keys.is_empty() {
-            return Err("the JWK set holds no key".into());
-        }
+        let keys = RsaKeys::parse(jwks)?.require_kids()?;
         Ok(Self { issuer: issuer.to_owned(), identity_issuer: issuer.to_owned(), audience: audience.to_owned(), keys })
     }
 
@@ -160,7 +145,7 @@ impl TicketVerifier {
             return Err(TicketError::Malformed("the algorithm must be RS256"));
         }
         let kid = header.kid.ok_or(TicketError::UnknownKey)?;
-        let key = self.keys.get(&kid).ok_or(TicketError::UnknownKey)?;
+        let key = self.keys.find(Some(&kid)).ok_or(TicketError::UnknownKey)?;
         let mut validation = Validation::new(Algorithm::RS256);
         validation.set_issuer(&[&self.issuer]);
         validation.set_audience(&[&self.audience]);

@@ -8,12 +8,14 @@ use std::time::{Duration, Instant};
 
 use jsonwebtoken::DecodingKey;
 
+use crate::crypto::jwks::RsaKeys;
+
 const TTL: Duration = Duration::from_secs(600);
 const MIN_REFETCH: Duration = Duration::from_secs(30);
 
 #[derive(Clone)]
 struct Entry {
-    keys: Vec<(Option<String>, DecodingKey)>,
+    keys: RsaKeys,
     fetched: Instant,
 }
 
@@ -47,24 +49,24 @@ impl JwksCache {
     pub async fn key(&self, url: &str, kid: Option<&str>) -> Result<DecodingKey, JwksError> {
         let cached = self.entries.lock().ok().and_then(|e| e.get(url).cloned());
         if let Some(entry) = &cached {
-            if let Some(key) = pick(&entry.keys, kid)
+            if let Some(key) = entry.keys.find(kid).cloned()
                 && entry.fetched.elapsed() < TTL
             {
                 return Ok(key);
             }
             if entry.fetched.elapsed() < MIN_REFETCH {
-                return pick(&entry.keys, kid).ok_or(JwksError::UnknownKid);
+                return entry.keys.find(kid).cloned().ok_or(JwksError::UnknownKid);
             }
         }
         let keys = self.fetch(url).await?;
-        let key = pick(&keys, kid);
+        let key = keys.find(kid).cloned();
         if let Ok(mut entries) = self.entries.lock() {
             entries.insert(url.to_owned(), Entry { keys, fetched: Instant::now() });
         }
         key.ok_or(JwksError::UnknownKid)
     }
 
-    async fn fetch(&self, url: &str) -> Result<Vec<(Option<String>, DecodingKey)>, JwksError> {
+    async fn fetch(&self, url: &str) -> Result<RsaKeys, JwksError> {
         let response = self
             .http
             .get(url)
@@ -75,28 +77,7 @@ impl JwksCache {
         if !response.status().is_success() {
             return Err(JwksError::Fetch(format!("HTTP {}", response.status())));
         }
-        let set: serde_json::Value = response.json().await.map_err(|_| JwksError::Malformed)?;
-        let keys: Vec<_> = set["keys"]
-            .as_array()
-            .ok_or(JwksError::Malformed)?
-            .iter()
-            .filter(|k| k["kty"] == "RSA")
-            .filter_map(|k| {
-                let key = DecodingKey::from_rsa_components(k["n"].as_str()?, k["e"].as_str()?).ok()?;
-                Some((k["kid"].as_str().map(str::to_owned), key))
-            })
-            .collect();
-        if keys.is_empty() {
-            return Err(JwksError::Malformed);
-        }
-        Ok(keys)
-    }
-}
-
-fn pick(keys: &[(Option<String>, DecodingKey)], kid: Option<&str>) -> Option<DecodingKey> {
-    match kid {
-        Some(kid) => keys.iter().find(|(k, _)| k.as_deref() == Some(kid)).map(|(_, key)| key.clone()),
-        None if keys.len() == 1 => keys.first().map(|(_, key)| key.clone()),
-        None => None,
+        let body = response.text().await.map_err(|e| JwksError::Fetch(e.to_string()))?;
+        RsaKeys::parse(&body).map_err(|_| JwksError::Malformed)
     }
 }

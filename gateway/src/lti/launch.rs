@@ -11,7 +11,8 @@ use super::{
     CLAIM_DEEP_LINKING_SETTINGS, CLAIM_DEPLOYMENT_ID, CLAIM_MESSAGE_TYPE, CLAIM_RESOURCE_LINK, CLAIM_ROLES,
     CLAIM_TARGET_LINK_URI, CLAIM_VERSION, DEEP_LINKING_REQUEST, RESOURCE_LINK_REQUEST,
 };
-use crate::db::{Db, DbError, LtiPlatform, now_ms};
+use crate::domain::now_ms;
+use crate::store::{Db, DbError, LtiPlatform};
 
 /// How far clocks may disagree, and how old a launch may be.
 const LEEWAY_SECS: i64 = 60;
@@ -163,7 +164,7 @@ pub async fn validate(db: &Db, jwks: &JwksCache, id_token: &str, expected_nonce:
         return Err(LaunchError::TooOld);
     }
     let nonce = claims["nonce"].as_str().filter(|n| !n.is_empty()).ok_or(LaunchError::MissingNonce)?;
-    if !crate::auth::constant_time_eq(nonce, expected_nonce) {
+    if !crate::crypto::constant_time_eq(nonce, expected_nonce) {
         return Err(LaunchError::NonceMismatch);
     }
     if claims[CLAIM_VERSION].as_str() != Some("1.3.0") {

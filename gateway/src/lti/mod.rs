@@ -3,6 +3,10 @@
 
 pub mod jwks;
 pub mod launch;
+pub mod routes;
+mod state;
+
+pub use state::LtiState;
 
 use crate::domain::CourseRole;
 

@@ -65,7 +65,7 @@ struct Pending {
 
 impl FakeLms {
     pub async fn start() -> Self {
-        let row = ibal_gateway::auth::keys::generate_key(0).expect("key");
+        let row = ibal_gateway::identity::keys::generate_key(0).expect("key");
         let mut jwk: serde_json::Value = serde_json::from_str(&row.public_jwk).expect("jwk");
         let public = json!({"kid": "openedx", "kty": "RSA", "e": jwk["e"].take(), "n": jwk["n"].take()});
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");

@@ -2,7 +2,7 @@
 #![allow(dead_code)] // each test binary uses a different part
 
 use ibal_gateway::config::{DatabaseConfig, DbKind};
-use ibal_gateway::db::Db;
+use ibal_gateway::store::Db;
 use sqlx::{AnyConnection, Connection, Executor};
 
 /// An isolated database for one test: a new SQLite file, or a new MySQL/PostgreSQL database on the

@@ -24,8 +24,8 @@ struct Keys {
 fn keys() -> &'static Keys {
     static KEYS: OnceLock<Keys> = OnceLock::new();
     KEYS.get_or_init(|| {
-        let row = ibal_gateway::auth::keys::generate_key(0).expect("key");
-        let stranger = ibal_gateway::auth::keys::generate_key(0).expect("key");
+        let row = ibal_gateway::identity::keys::generate_key(0).expect("key");
+        let stranger = ibal_gateway::identity::keys::generate_key(0).expect("key");
         let mut jwk: Value = serde_json::from_str(&row.public_jwk).expect("jwk");
         let public =
             json!({"kty": "RSA", "kid": KID, "alg": "RS256", "use": "sig", "n": jwk["n"].take(), "e": jwk["e"].take()});
@@ -55,7 +55,7 @@ impl TicketLms {
 
     /// A learner's ticket for `usage_id` in `course_id`, as the block mints it, with `overrides`.
     pub fn claims(&self, username: &str, course_id: &str, usage_id: &str, overrides: Value) -> Value {
-        let now = ibal_gateway::db::now_ms() / 1000;
+        let now = ibal_gateway::domain::now_ms() / 1000;
         let mut claims = json!({
             "iss": LMS_ISSUER, "aud": &*self.audience, "sub": username, "preferred_username": username,
             "course_id": course_id, "usage_id": usage_id, "role": "learner", "global_staff": false,

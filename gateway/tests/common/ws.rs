@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use ibal_gateway::auth::tokens::{Grant, TokenPair};
-use ibal_gateway::db::IdentityClaims;
+use ibal_gateway::domain::IdentityClaims;
+use ibal_gateway::identity::tokens::{Grant, TokenPair};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -133,8 +133,8 @@ pub async fn sign_in(gw: &RunningGateway, username: &str) -> TokenPair {
 /// A learner `username` and a fresh login for them. Their identity is the ticket LMS's (subject:
 /// the username), so tickets `TicketLms` mints for `username` are theirs.
 pub async fn sign_in_with(
-    db: &ibal_gateway::db::Db,
-    tokens: &ibal_gateway::auth::tokens::TokenService,
+    db: &ibal_gateway::store::Db,
+    tokens: &ibal_gateway::identity::tokens::TokenService,
     username: &str,
 ) -> TokenPair {
     let claims = IdentityClaims {

@@ -61,7 +61,7 @@ export class ChatWidget {
     this.startButton = root.getByRole('button', { name: TEXT.start, exact: true });
     this.closeButton = root.getByRole('button', { name: TEXT.close, exact: true });
     this.signOutButton = root.getByRole('button', { name: TEXT.signOut, exact: true });
-    this.status = root.getByRole('status');
+    this.status = root.getByRole('status', { name: 'Connection status' });
     this.statusText = root.locator('.ibal-status-text');
     this.user = root.locator('.ibal-user');
     this.userName = root.locator('.ibal-username');

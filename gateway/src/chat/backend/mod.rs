@@ -10,7 +10,7 @@ use std::time::Duration;
 use futures_util::Stream;
 
 use crate::config::{ChatBackendKind, ChatConfig};
-use crate::db::MessageRole;
+use crate::domain::MessageRole;
 
 pub use flowise::Flowise;
 pub use openai::OpenAi;

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::{BackendError, Chunk, ChunkStream, LlmRequest, Step, sse_reply, status_error, transport};
 use crate::config::OpenAiConfig;
-use crate::db::MessageRole;
+use crate::domain::MessageRole;
 
 #[derive(Debug, Clone)]
 pub struct OpenAi {

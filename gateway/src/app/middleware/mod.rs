@@ -1,0 +1,3 @@
+//! The middleware every request passes through, one file each.
+
+pub mod observe;

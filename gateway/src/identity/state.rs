@@ -1,0 +1,46 @@
+//! What the sign-in doors need from the application, taken from its state by `FromRef`.
+
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::course::TicketVerifier;
+use crate::identity::openedx::OpenEdx;
+use crate::identity::passwords::PasswordWork;
+use crate::identity::tokens::{AccessClaims, TokenService};
+use crate::rate_limit::RateLimiter;
+use crate::store::Db;
+use crate::web::templates::Templates;
+
+#[derive(Clone, Debug)]
+pub struct IdentityState {
+    pub config: Arc<Config>,
+    pub db: Db,
+    pub templates: Templates,
+    pub tokens: Arc<TokenService>,
+    /// Open edX as identity provider, when `OPENEDX_URL` is configured.
+    pub openedx: Option<Arc<OpenEdx>>,
+    /// The verifier of LMS-signed chat tickets, when `TICKET_JWKS` is configured.
+    pub tickets: Option<Arc<TicketVerifier>>,
+    /// Sign-in attempts (local passwords, token exchange) per client address and per account.
+    pub login_limiter: Arc<RateLimiter>,
+    /// Password hashing, a bounded number at a time.
+    pub passwords: PasswordWork,
+}
+
+/// What checks a bearer token: the token service, and the store that knows which logins were ended.
+#[derive(Clone, Debug)]
+pub struct Authenticator {
+    pub tokens: Arc<TokenService>,
+    pub db: Db,
+}
+
+impl Authenticator {
+    /// Whether the login behind the token is alive (tokens without a login are, until they
+    /// expire). A database hiccup does not sign anyone out.
+    pub async fn login_alive(&self, claims: &AccessClaims) -> bool {
+        match &claims.sid {
+            Some(sid) => self.db.refresh_family_alive(sid).await.unwrap_or(true),
+            None => true,
+        }
+    }
+}

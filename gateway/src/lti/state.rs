@@ -1,0 +1,19 @@
+//! What the LTI tool needs from the application, taken from its state by `FromRef`.
+
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::identity::tokens::TokenService;
+use crate::lti::jwks::JwksCache;
+use crate::store::Db;
+use crate::web::templates::Templates;
+
+#[derive(Clone, Debug)]
+pub struct LtiState {
+    pub config: Arc<Config>,
+    pub db: Db,
+    pub templates: Templates,
+    pub tokens: Arc<TokenService>,
+    /// The platforms' public keys, cached.
+    pub lti_jwks: Arc<JwksCache>,
+}

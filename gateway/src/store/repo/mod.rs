@@ -1,0 +1,23 @@
+//! The repository: every read and write the gateway makes, one file per aggregate, each an
+//! `impl Db` block so callers need only the one handle.
+
+mod clients;
+mod contexts;
+mod conversations;
+mod feedback;
+mod keys;
+mod lti;
+mod memberships;
+mod messages;
+mod refresh_tokens;
+mod sessions;
+mod spent_tokens;
+mod users;
+
+pub use clients::*;
+pub use contexts::*;
+pub use keys::*;
+pub use lti::*;
+pub use messages::*;
+pub use refresh_tokens::*;
+pub use users::*;
