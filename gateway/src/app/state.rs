@@ -128,6 +128,7 @@ impl FromRef<AppState> for IdentityState {
             tickets: s.tickets.clone(),
             login_limiter: s.login_limiter.clone(),
             passwords: s.passwords.clone(),
+            trusted_proxies: s.trusted_proxies.clone(),
         }
     }
 }

@@ -16,6 +16,25 @@ pub mod upstream;
 
 pub use state::ChatState;
 
+use axum::Router;
+use axum::routing::{delete, get, post};
+
+/// The chat socket and the conversation API.
+pub fn router<S: Clone + Send + Sync + 'static>(state: ChatState) -> Router<S> {
+    let api = Router::new()
+        .route("/api/v1/conversations", get(api::list))
+        .route("/api/v1/conversations/{id}", delete(api::delete))
+        .route("/api/v1/conversations/{id}/messages", get(api::messages))
+        .route("/api/v1/messages/{id}/feedback", post(api::feedback))
+        .route("/api/v1/analytics/summary", get(api::analytics))
+        .layer(crate::web::cors::allowed_origins(&state.config));
+    Router::new()
+        .route("/ws/chat/", get(socket::handler))
+        .route("/ws/chat", get(socket::handler))
+        .merge(api)
+        .with_state(state)
+}
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use axum::extract::FromRef;
+
 use crate::chat::Chat;
 use crate::config::Config;
 use crate::course::TicketVerifier;
@@ -17,4 +19,10 @@ pub struct ChatState {
     pub auth: Authenticator,
     /// The verifier of LMS-signed chat tickets, when `TICKET_JWKS` is configured.
     pub tickets: Option<Arc<TicketVerifier>>,
+}
+
+impl FromRef<ChatState> for Authenticator {
+    fn from_ref(s: &ChatState) -> Self {
+        s.auth.clone()
+    }
 }

@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use axum::extract::FromRef;
+
 use crate::config::Config;
 use crate::course::TicketVerifier;
 use crate::identity::openedx::OpenEdx;
@@ -9,6 +11,7 @@ use crate::identity::passwords::PasswordWork;
 use crate::identity::tokens::{AccessClaims, TokenService};
 use crate::rate_limit::RateLimiter;
 use crate::store::Db;
+use crate::web::client_addr::TrustedProxies;
 use crate::web::templates::Templates;
 
 #[derive(Clone, Debug)]
@@ -25,6 +28,20 @@ pub struct IdentityState {
     pub login_limiter: Arc<RateLimiter>,
     /// Password hashing, a bounded number at a time.
     pub passwords: PasswordWork,
+    /// `TRUSTED_PROXIES`: whose `X-Forwarded-For` names the client (rate limits are per client).
+    pub trusted_proxies: TrustedProxies,
+}
+
+impl FromRef<IdentityState> for Authenticator {
+    fn from_ref(s: &IdentityState) -> Self {
+        Self { tokens: s.tokens.clone(), db: s.db.clone() }
+    }
+}
+
+impl FromRef<IdentityState> for TrustedProxies {
+    fn from_ref(s: &IdentityState) -> Self {
+        s.trusted_proxies.clone()
+    }
 }
 
 /// What checks a bearer token: the token service, and the store that knows which logins were ended.

@@ -8,6 +8,20 @@ mod state;
 
 pub use state::LtiState;
 
+use axum::Router;
+use axum::routing::{get, post};
+
+/// The tool's endpoints. The platform's browser posts here, from inside the platform's iframe.
+pub fn router<S: Clone + Send + Sync + 'static>(state: LtiState) -> Router<S> {
+    Router::new()
+        .route("/lti/config.json", get(routes::config))
+        .route("/lti/login", get(routes::login).post(routes::login))
+        .route("/lti/launch", post(routes::launch))
+        .route("/lti/launch/verify", post(routes::verify))
+        .route("/lti/deep-link", post(routes::deep_link))
+        .with_state(state)
+}
+
 use crate::domain::CourseRole;
 
 pub const CLAIM_MESSAGE_TYPE: &str = "https://purl.imsglobal.org/spec/lti/claim/message_type";

@@ -3,6 +3,7 @@
 //! widget's assets.
 
 pub mod client_addr;
+pub mod cors;
 pub mod error;
 pub mod security;
 pub mod templates;

@@ -60,3 +60,11 @@ pub async fn serve(Path((version, name)): Path<(String, String)>) -> Response {
         None => ApiError::not_found().into_response(),
     }
 }
+
+/// The widget's files, imported cross-origin by the XBlock in the LMS page (module scripts and wasm
+/// need CORS).
+pub fn router<S: Clone + Send + Sync + 'static>(config: &crate::config::Config) -> axum::Router<S> {
+    axum::Router::new()
+        .route("/static/widget/{version}/{file}", axum::routing::get(serve))
+        .layer(crate::web::cors::allowed_origins(config))
+}
