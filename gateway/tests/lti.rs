@@ -192,9 +192,9 @@ async fn a_launch_lands_on_the_chat_signed_in_with_role_and_course_context() {
 async fn a_nonce_is_accepted_once() {
     let (platform, gw) = setup().await;
     let token = platform.sign(&platform.claims("nonce-once"));
-    let first = ibal_gateway::lti::launch::validate(&gw.state.db, &gw.state.lti_jwks, &token, "nonce-once").await;
+    let first = ibal_gateway::lti::validation::validate(&gw.state.db, &gw.state.lti_jwks, &token, "nonce-once").await;
     assert!(first.is_ok(), "{first:?}");
-    let again = ibal_gateway::lti::launch::validate(&gw.state.db, &gw.state.lti_jwks, &token, "nonce-once").await;
+    let again = ibal_gateway::lti::validation::validate(&gw.state.db, &gw.state.lti_jwks, &token, "nonce-once").await;
     assert_eq!(again.expect_err("replay").code(), "replayed");
 }
 

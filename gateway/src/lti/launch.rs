@@ -1,204 +1,239 @@
-//! Validating an LTI 1.3 launch (`id_token`) as the 1EdTech Security Framework requires: RS256
-//! only, the platform's key, exact issuer, audience (and `azp`), time claims, a nonce bound to this
-//! browser's login and never seen before, a registered deployment, and the LTI claims.
+//! The launch: the platform posts the id_token; once this browser's login state is confirmed
+//! (cookie, or the platform's storage frame) and the token validates, the chat page opens signed
+//! in, in the launch's context, with the user's role there.
 
-use base64::Engine;
-use jsonwebtoken::{Algorithm, Validation};
-use serde_json::Value;
+use axum::Form;
+use axum::extract::State;
+use axum::http::{HeaderMap, header};
+use axum::response::{Html, Response};
+use minijinja::context;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 
-use super::jwks::{JwksCache, JwksError};
-use super::{
-    CLAIM_DEEP_LINKING_SETTINGS, CLAIM_DEPLOYMENT_ID, CLAIM_MESSAGE_TYPE, CLAIM_RESOURCE_LINK, CLAIM_ROLES,
-    CLAIM_TARGET_LINK_URI, CLAIM_VERSION, DEEP_LINKING_REQUEST, RESOURCE_LINK_REQUEST,
-};
-use crate::domain::now_ms;
-use crate::store::{Db, DbError, LtiPlatform};
+use super::claims::{DEEP_LINKING_REQUEST, LaunchClaims};
+use super::deep_link;
+use super::login::{PendingLaunch, storage_origin, storage_page, valid_storage_target};
+use super::page::{Refusal, cookie, framed, has_cookie, state_cookie_name, state_record};
+use super::validation::{self, Launch, LaunchError};
+use crate::config::origin_of;
+use crate::course::ticket::{MAX_INSTRUCTIONS_CHARS, MAX_TITLE_CHARS};
+use crate::crypto::{constant_time_eq, random_token, sha256_hex};
+use crate::domain::{ChatContext, CourseKey, IdentityClaims, now_ms};
+use crate::identity::tokens::Grant;
+use crate::lti::state::LtiState;
+use crate::store::ChatSettings;
+use crate::web::error::PageError;
+use crate::web::security::CspNonce;
+use crate::web::widget::module_path;
 
-/// How far clocks may disagree, and how old a launch may be.
-const LEEWAY_SECS: i64 = 60;
-const MAX_AGE_SECS: i64 = 600;
+/// How long the platform's storage frame has to confirm a launch's state.
+const CHECK_TTL_MS: i64 = 2 * 60 * 1000;
 
-#[derive(Debug, thiserror::Error)]
-pub enum LaunchError {
-    #[error("the id_token is not a JWT")]
-    Malformed,
-    #[error("only RS256 is accepted (got {0})")]
-    Algorithm(String),
-    #[error("no registered platform for this issuer and audience")]
-    UnknownPlatform,
-    #[error("several audiences, and azp does not name this tool")]
-    Azp,
-    #[error("{0}")]
-    Keys(#[from] JwksError),
-    #[error("the signature does not verify")]
-    Signature,
-    #[error("the id_token has expired")]
-    Expired,
-    #[error("the id_token was issued in the future")]
-    IssuedInFuture,
-    #[error("the id_token is too old")]
-    TooOld,
-    #[error("the id_token has no nonce")]
-    MissingNonce,
-    #[error("the nonce does not match this browser's login")]
-    NonceMismatch,
-    #[error("this launch was already used (replayed nonce)")]
-    Replayed,
-    #[error("the deployment is missing or not registered")]
-    Deployment,
-    #[error("unsupported message type")]
-    MessageType,
-    #[error("LTI version 1.3.0 is required")]
-    Version,
-    #[error("a required claim is missing: {0}")]
-    MissingClaim(&'static str),
-    #[error(transparent)]
-    Db(#[from] DbError),
+#[derive(Debug, Deserialize)]
+pub struct LaunchForm {
+    id_token: Option<String>,
+    state: Option<String>,
+    lti_storage_target: Option<String>,
 }
 
-impl LaunchError {
-    pub fn code(&self) -> &'static str {
-        match self {
-            Self::Malformed => "malformed_token",
-            Self::Algorithm(_) => "algorithm_not_allowed",
-            Self::UnknownPlatform => "unknown_platform",
-            Self::Azp => "invalid_azp",
-            Self::Keys(JwksError::UnknownKid) => "unknown_kid",
-            Self::Keys(_) => "platform_keys_unavailable",
-            Self::Signature => "bad_signature",
-            Self::Expired => "expired",
-            Self::IssuedInFuture | Self::TooOld => "invalid_iat",
-            Self::MissingNonce | Self::NonceMismatch => "invalid_nonce",
-            Self::Replayed => "replayed",
-            Self::Deployment => "invalid_deployment",
-            Self::MessageType => "invalid_message_type",
-            Self::Version => "invalid_version",
-            Self::MissingClaim(_) => "missing_claim",
-            Self::Db(_) => "internal",
-        }
-    }
-}
-
-/// A launch that passed every check. Its nonce has been recorded.
-#[derive(Debug, Clone)]
-pub struct Launch {
-    pub platform: LtiPlatform,
-    pub claims: Value,
-    pub message_type: String,
-    pub deployment_id: String,
-}
-
-impl Launch {
-    pub fn str_claim(&self, path: &[&str]) -> Option<&str> {
-        let mut v = &self.claims;
-        for key in path {
-            v = v.get(*key)?;
-        }
-        v.as_str()
-    }
-}
-
-fn part(token: &str, index: usize) -> Result<Value, LaunchError> {
-    let segment = token.split('.').nth(index).ok_or(LaunchError::Malformed)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(segment.trim_end_matches('='))
-        .map_err(|_| LaunchError::Malformed)?;
-    serde_json::from_slice(&bytes).map_err(|_| LaunchError::Malformed)
-}
-
-/// Validates `id_token` for the login whose nonce is `expected_nonce`.
-pub async fn validate(db: &Db, jwks: &JwksCache, id_token: &str, expected_nonce: &str) -> Result<Launch, LaunchError> {
-    if id_token.split('.').count() != 3 {
-        return Err(LaunchError::Malformed);
-    }
-    let header = part(id_token, 0)?;
-    let alg = header["alg"].as_str().unwrap_or_default();
-    if alg != "RS256" {
-        return Err(LaunchError::Algorithm(alg.chars().take(16).collect()));
-    }
-    // Which platform: by the (unverified) issuer and audience, then everything is verified.
-    let unverified = part(id_token, 1)?;
-    let issuer = unverified["iss"].as_str().ok_or(LaunchError::UnknownPlatform)?;
-    let audiences: Vec<&str> = match &unverified["aud"] {
-        Value::String(a) => vec![a.as_str()],
-        Value::Array(list) => list.iter().filter_map(Value::as_str).collect(),
-        _ => Vec::new(),
+/// `POST /lti/launch`: the platform posts the id_token here.
+pub async fn launch(
+    State(state): State<LtiState>,
+    nonce: CspNonce,
+    headers: HeaderMap,
+    Form(form): Form<LaunchForm>,
+) -> Result<Response, Refusal> {
+    let (Some(id_token), Some(login_state)) =
+        (form.id_token.filter(|t| !t.is_empty()), form.state.filter(|s| !s.is_empty()))
+    else {
+        return Err(Refusal::new("invalid_request", "id_token and state are required."));
     };
-    let platforms = db.find_lti_platforms(issuer, None).await?;
-    let platform = platforms
-        .into_iter()
-        .find(|p| audiences.contains(&p.client_id.as_str()))
-        .ok_or(LaunchError::UnknownPlatform)?;
-    let azp = unverified["azp"].as_str();
-    if (audiences.len() > 1 && azp.is_none()) || azp.is_some_and(|a| a != platform.client_id) {
-        return Err(LaunchError::Azp);
+    if has_cookie(&headers, &state_cookie_name(&login_state)) {
+        return complete_launch(&state, &nonce, &id_token, &login_state).await;
     }
+    // No cookie (blocked in the platform's iframe): ask the platform's storage frame instead.
+    match form.lti_storage_target.filter(|t| valid_storage_target(t)) {
+        Some(target) => storage_check(&state, &nonce, id_token, login_state, target).await,
+        None => Err(Refusal::state_mismatch()),
+    }
+}
 
-    let key = jwks.key(&platform.jwks_url, header["kid"].as_str()).await?;
-    let mut validation = Validation::new(Algorithm::RS256);
-    validation.set_issuer(&[&platform.issuer]);
-    validation.set_audience(&[&platform.client_id]);
-    validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
-    validation.leeway = LEEWAY_SECS.unsigned_abs();
-    let claims = match jsonwebtoken::decode::<Value>(id_token, &key, &validation) {
-        Ok(data) => data.claims,
+/// What a launch waits on while the platform's storage frame confirms the state.
+#[derive(Debug, Serialize, Deserialize)]
+struct PendingCheck {
+    /// SHA-256 of the id_token: the token itself goes back and forth in the page (the platform put
+    /// it there), never into the gateway's tables.
+    id_token_hash: String,
+    state: String,
+}
+
+async fn storage_check(
+    state: &LtiState,
+    nonce: &CspNonce,
+    id_token: String,
+    login_state: String,
+    target: String,
+) -> Result<Response, Refusal> {
+    let record = state.db.session_load(&state_record(&login_state), now_ms()).await?;
+    let pending =
+        record.and_then(|r| serde_json::from_str::<PendingLaunch>(&r).ok()).ok_or_else(Refusal::state_mismatch)?;
+    let platform = state.db.get_lti_platform(&pending.platform_id).await?;
+    let ticket = random_token(32);
+    let check = PendingCheck { id_token_hash: sha256_hex(&id_token), state: login_state.clone() };
+    let check = serde_json::to_string(&check).unwrap_or_default();
+    state.db.session_save(&format!("lti_check:{ticket}"), &check, now_ms() + CHECK_TTL_MS).await?;
+    let data = json!({
+        "mode": "get", "storage_target": target, "platform_origin": storage_origin(&platform),
+        "state": login_state, "ticket": ticket, "id_token": id_token,
+    });
+    storage_page(state, nonce, &platform, &data).map_err(|e| e.framable_by(&platform))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct VerifyForm {
+    ticket: String,
+    #[serde(default)]
+    id_token: String,
+    #[serde(default)]
+    stored_state: String,
+}
+
+/// `POST /lti/launch/verify`: the platform's storage frame gave back the state it kept for this
+/// browser; it must be the launch's.
+pub async fn verify(
+    State(state): State<LtiState>,
+    nonce: CspNonce,
+    Form(form): Form<VerifyForm>,
+) -> Result<Response, Refusal> {
+    let record = state.db.session_take(&format!("lti_check:{}", form.ticket), now_ms()).await?;
+    let check =
+        record.and_then(|r| serde_json::from_str::<PendingCheck>(&r).ok()).ok_or_else(Refusal::state_mismatch)?;
+    if form.stored_state.is_empty()
+        || !constant_time_eq(&form.stored_state, &check.state)
+        || !constant_time_eq(&sha256_hex(&form.id_token), &check.id_token_hash)
+    {
+        return Err(Refusal::state_mismatch());
+    }
+    complete_launch(&state, &nonce, &form.id_token, &check.state).await
+}
+
+/// The state is this browser's: take its record (once) and validate the id_token against it.
+async fn complete_launch(
+    state: &LtiState,
+    nonce: &CspNonce,
+    id_token: &str,
+    login_state: &str,
+) -> Result<Response, Refusal> {
+    let record = state.db.session_take(&state_record(login_state), now_ms()).await?;
+    let pending =
+        record.and_then(|r| serde_json::from_str::<PendingLaunch>(&r).ok()).ok_or_else(Refusal::state_mismatch)?;
+    let launch = match validation::validate(&state.db, &state.lti_jwks, id_token, &pending.nonce).await {
+        Ok(launch) if launch.platform.id == pending.platform_id => launch,
+        Ok(_) => return Err(Refusal::new("state_mismatch", "This launch belongs to another platform's login.")),
+        Err(LaunchError::Db(e)) => return Err(e.into()),
         Err(e) => {
-            use jsonwebtoken::errors::ErrorKind;
-            return Err(match e.kind() {
-                ErrorKind::ExpiredSignature => LaunchError::Expired,
-                ErrorKind::InvalidSignature => LaunchError::Signature,
-                ErrorKind::MissingRequiredClaim(claim) if claim == "sub" => LaunchError::MissingClaim("sub"),
-                ErrorKind::MissingRequiredClaim(_) => LaunchError::MissingClaim("exp/iat"),
-                ErrorKind::InvalidAlgorithm => LaunchError::Algorithm(alg.to_owned()),
-                _ => LaunchError::Signature,
-            });
+            tracing::warn!(code = e.code(), error = %e, "LTI launch refused");
+            return Err(Refusal::new(e.code(), format!("The launch is not valid: {e}.")));
         }
     };
+    let clear = cookie(state, &state_cookie_name(login_state), "", 0);
+    let page = if launch.message_type == DEEP_LINKING_REQUEST {
+        deep_link::picker(state, nonce, &launch).await
+    } else {
+        chat_page(state, nonce, &launch).await
+    };
+    let mut response = page.map_err(|e| e.framable_by(&launch.platform))?;
+    if let Ok(value) = clear.parse() {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    Ok(response)
+}
 
-    let now = now_ms() / 1000;
-    let iat = claims["iat"].as_i64().ok_or(LaunchError::MissingClaim("iat"))?;
-    if iat > now + LEEWAY_SECS {
-        return Err(LaunchError::IssuedInFuture);
+/// What the platform signed for this link (deep-linking custom parameters) is what the assistant
+/// gets; the widget's settings never reach the prompt.
+fn chat_settings(claims: &LaunchClaims) -> ChatSettings {
+    let title = claims.custom("title").or_else(|| claims.link_title().map(str::to_owned));
+    ChatSettings {
+        title: title.as_deref().unwrap_or("IBAL Chat").trim().chars().take(MAX_TITLE_CHARS).collect(),
+        instructions: claims
+            .custom("instructions")
+            .unwrap_or_default()
+            .trim()
+            .chars()
+            .take(MAX_INSTRUCTIONS_CHARS)
+            .collect(),
     }
-    if iat < now - MAX_AGE_SECS {
-        return Err(LaunchError::TooOld);
+}
+
+/// The platform's user, as the gateway keeps them.
+fn identity(launch: &Launch) -> IdentityClaims {
+    let claims = &launch.claims;
+    let name = claims.name.clone().unwrap_or_default();
+    // The platform may withhold names: fall back to something stable and not identifying.
+    let username = claims
+        .preferred_username
+        .clone()
+        .filter(|u| !u.is_empty())
+        .or_else(|| Some(name.clone()).filter(|n| !n.is_empty()))
+        .unwrap_or_else(|| format!("learner-{}", &sha256_hex(&claims.sub)[..8]));
+    IdentityClaims {
+        issuer: launch.platform.issuer.clone(),
+        subject: claims.sub.clone(),
+        username,
+        name,
+        email: claims.email.clone().unwrap_or_default(),
+        // A platform's roles hold in its context only, never on the gateway as a whole.
+        role: None,
     }
-    let nonce = claims["nonce"].as_str().filter(|n| !n.is_empty()).ok_or(LaunchError::MissingNonce)?;
-    if !crate::crypto::constant_time_eq(nonce, expected_nonce) {
-        return Err(LaunchError::NonceMismatch);
-    }
-    if claims[CLAIM_VERSION].as_str() != Some("1.3.0") {
-        return Err(LaunchError::Version);
-    }
-    let message_type = claims[CLAIM_MESSAGE_TYPE].as_str().unwrap_or_default().to_owned();
-    match message_type.as_str() {
-        RESOURCE_LINK_REQUEST => {
-            if claims[CLAIM_RESOURCE_LINK]["id"].as_str().is_none_or(str::is_empty) {
-                return Err(LaunchError::MissingClaim("resource_link.id"));
-            }
-            if !claims[CLAIM_ROLES].is_array() {
-                return Err(LaunchError::MissingClaim("roles"));
-            }
-            if claims[CLAIM_TARGET_LINK_URI].as_str().is_none() {
-                return Err(LaunchError::MissingClaim("target_link_uri"));
-            }
-        }
-        DEEP_LINKING_REQUEST => {
-            if claims[CLAIM_DEEP_LINKING_SETTINGS]["deep_link_return_url"].as_str().is_none() {
-                return Err(LaunchError::MissingClaim("deep_linking_settings.deep_link_return_url"));
-            }
-        }
-        _ => return Err(LaunchError::MessageType),
-    }
-    let deployment_id =
-        claims[CLAIM_DEPLOYMENT_ID].as_str().filter(|d| !d.is_empty()).ok_or(LaunchError::Deployment)?.to_owned();
-    if !db.has_lti_deployment(&platform.id, &deployment_id).await? {
-        return Err(LaunchError::Deployment);
-    }
-    // Last, once everything else holds: a launch is used once.
-    let exp = claims["exp"].as_i64().unwrap_or(now + 3600);
-    if !db.record_lti_nonce(&platform.id, nonce, exp.saturating_mul(1000)).await? {
-        return Err(LaunchError::Replayed);
-    }
-    Ok(Launch { platform, claims, message_type, deployment_id })
+}
+
+/// Upserts the platform's user and renders the chat, signed in, scoped to (platform, context, link).
+async fn chat_page(state: &LtiState, nonce: &CspNonce, launch: &Launch) -> Result<Response, Refusal> {
+    let claims = &launch.claims;
+    let platform = &launch.platform;
+    let user = state.db.upsert_identity(&identity(launch)).await?;
+    let ctx = ChatContext {
+        platform: format!("{}|{}", platform.issuer, platform.client_id),
+        course_id: claims.context_id().to_owned(),
+        block_id: claims.link_id().to_owned(),
+    };
+    let course_role = claims.course_role();
+    let settings = chat_settings(claims);
+    state.db.set_course_role(&user.id, &CourseKey::of(&ctx), course_role).await?;
+    state.db.save_chat_settings(&ctx, &settings).await?;
+    let grant = Grant {
+        client_id: format!("lti:{}", platform.client_id),
+        scope: crate::identity::scopes::CHAT.into(),
+        ctx: Some(ctx),
+        service: false,
+    };
+    let (access_token, expires_in) = state.tokens.access_token(&user, &grant, None).map_err(PageError::internal)?;
+    tracing::info!(platform = %platform.issuer, role = course_role.as_str(), "LTI launch");
+    let gateway = origin_of(&state.config.public_url);
+    let widget_settings = json!({
+        "gateway_url": gateway,
+        "ws_url": state.config.chat.ws_url.as_str(),
+        "widget_url": format!("{gateway}{}", module_path()),
+        "course_id": claims.context_id(),
+        "usage_id": claims.link_id(),
+        "display_name": settings.title,
+        "welcome_message": "Click Start Chat to begin",
+        "lang": claims.locale.as_deref().unwrap_or("en"),
+        "auth_mode": "token",
+        "access_token": access_token,
+        "expires_in": expires_in,
+        "username": user.username,
+    });
+    let html = state.templates.render(
+        "lti/launch.html",
+        context! {
+            csp_nonce => nonce.as_str(),
+            title => settings.title,
+            course_title => claims.context_title(),
+            widget_embedded => crate::web::widget::embedded(),
+            widget_settings => minijinja::value::Serde(widget_settings),
+        },
+    )?;
+    let headers = [(header::CACHE_CONTROL, "no-store"), (header::REFERRER_POLICY, "no-referrer")];
+    Ok(framed((headers, Html(html)), platform))
 }
