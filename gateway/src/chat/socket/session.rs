@@ -1,143 +1,30 @@
-//! `GET /ws/chat/`: one task per socket, driving the protocol of docs/protocol.md — authenticate,
-//! resume the conversation, then relay the client's frames and the conversation's fan-out until
-//! either side leaves. Every refusal is an `error` frame or a documented close code.
+//! One socket's session: authenticate, resume the conversation, then act on each client frame
+//! (messages stored in order, typing, history, stop) until either side leaves.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use axum::extract::ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::extract::{Query, State};
-use axum::http::{HeaderMap, header};
-use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
+use axum::extract::ws::Message as WsMessage;
 use serde_json::json;
-use tokio::sync::broadcast;
-use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tracing::Instrument;
 
 use crate::chat::Chat;
 use crate::chat::backend::Backend;
-use crate::chat::bucket::Bucket;
 use crate::chat::protocol::{self, ClientFrame, close};
 use crate::chat::state::ChatState;
-use crate::chat::upstream;
 use crate::course::{ProofError, ProvenContext};
 use crate::domain::{Conversation, NewMessage, Owner, User};
 use crate::identity::tokens::{AccessClaims, TokenError};
 use crate::store::{DbError, DbResult, Stored};
-use crate::web::error::ApiError;
-use futures_util::future::BoxFuture;
-use futures_util::stream::FuturesOrdered;
-use futures_util::{SinkExt, StreamExt};
-use tokio_tungstenite::tungstenite::Message as UpMessage;
+use futures_util::StreamExt;
 
-/// A write that takes longer than this means the client stopped reading.
-const SEND_TIMEOUT: Duration = Duration::from_secs(10);
-const MAX_CLIENT_ID: usize = 64;
-/// The most fan-out frames written before a flush.
-const MAX_COALESCED: usize = 64;
-/// Messages of one socket being stored at once (in order): a sender need not wait for each commit.
-const MAX_PENDING: usize = 32;
-
-/// The socket's messages on their way to the database, each with its client_id, in sending order.
-type Pending = FuturesOrdered<BoxFuture<'static, (String, DbResult<Stored>)>>;
-
-/// The query string. `course_id` and `block_id`, which earlier clients sent, are ignored: a course is
-/// entered only with proof (a chat ticket or an LTI launch), never by naming it.
-#[derive(Debug, Default, Deserialize)]
-pub struct WsQuery {
-    /// The original query authentication: `?token=…&auth_type=oauth2|jwt|lti`.
-    token: Option<String>,
-    #[allow(dead_code)] // accepted for compatibility: every kind is a gateway access token now
-    auth_type: Option<String>,
-}
-
-pub async fn handler(
-    State(state): State<ChatState>,
-    headers: HeaderMap,
-    Query(query): Query<WsQuery>,
-    ws: WebSocketUpgrade,
-) -> Response {
-    // Cross-site WebSocket hijacking: browsers always send Origin, and it must be one of ours.
-    if let Some(origin) = headers.get(header::ORIGIN) {
-        let allowed = origin.to_str().is_ok_and(|o| state.config.allowed_origins.iter().any(|a| a == o));
-        if !allowed {
-            tracing::warn!(origin = ?origin, "WebSocket refused: origin not allowed");
-            return ApiError::forbidden("This origin may not open the chat.").into_response();
-        }
-    }
-    // The protocol's limit is enforced on each frame read (close 1009 with a proper handshake);
-    // the library's hard limit sits above it, where a frame is cut off with the connection.
-    let hard_limit = (frame_limit(&state.chat) * 4).max(64 * 1024);
-    // Explicit, small buffers: the library's defaults read into 128 KiB per connection.
-    ws.read_buffer_size(4 * 1024)
-        .write_buffer_size(4 * 1024)
-        .max_write_buffer_size(8 * 1024 * 1024)
-        .max_message_size(hard_limit)
-        .max_frame_size(hard_limit)
-        .on_upgrade(move |socket| {
-            let tracker = state.chat.sockets_open.clone();
-            tracker.track_future(async move {
-                let mut conn = Connection { socket, state, typing: Bucket::typing(), history: Bucket::history() };
-                conn.run(query).await;
-            })
-        })
-}
-
-struct Connection {
-    socket: WebSocket,
-    state: ChatState,
-    typing: Bucket,
-    history: Bucket,
-}
-
-/// What the loop does after a frame.
-enum Flow {
-    Continue,
-    Close,
-}
+use super::{
+    Connection, Flow, MAX_CLIENT_ID, MAX_PENDING, Pending, SEND_TIMEOUT, WsQuery, frame_limit, is_too_big, message_len,
+    slow_down,
+};
 
 impl Connection {
-    async fn send(&mut self, text: impl Into<Utf8Bytes>) -> Result<(), ()> {
-        match tokio::time::timeout(SEND_TIMEOUT, self.socket.send(WsMessage::Text(text.into()))).await {
-            Ok(Ok(())) => Ok(()),
-            _ => Err(()),
-        }
-    }
-
-    /// The server's side of the closing handshake: send Close, then read (and drop) until the
-    /// client's Close, briefly. Closing the TCP connection with unread input would make the
-    /// kernel send a reset, and the client could lose the error frame and the close code.
-    async fn close(&mut self, code: u16, reason: &'static str) {
-        let frame = CloseFrame { code, reason: Utf8Bytes::from_static(reason) };
-        if tokio::time::timeout(SEND_TIMEOUT, self.socket.send(WsMessage::Close(Some(frame)))).await.is_err() {
-            return;
-        }
-        let _ = tokio::time::timeout(Duration::from_secs(2), async {
-            for _ in 0..1024 {
-                match self.socket.recv().await {
-                    None | Some(Ok(WsMessage::Close(_))) => break,
-                    Some(_) => {}
-                }
-            }
-        })
-        .await;
-    }
-
-    /// Refuses a frame over the protocol's limit: an error frame, then close 1009.
-    async fn refuse_too_big(&mut self, chat: &Chat) {
-        let limit = chat.limits.max_message_bytes;
-        let message = format!("Frames are limited to {limit} bytes.");
-        Box::pin(self.refuse("invalid_message", &message, close::TOO_BIG, "message too big")).await;
-    }
-
-    /// Sends an error frame, then closes with `code`.
-    async fn refuse(&mut self, error: &str, message: &str, code: u16, reason: &'static str) {
-        let _ = self.send(protocol::error(error, message, None)).await;
-        self.close(code, reason).await;
-    }
-
-    async fn run(&mut self, query: WsQuery) {
+    pub(super) async fn run(&mut self, query: WsQuery) {
         let chat = self.state.chat.clone();
         // Each socket's task lives as long as its chat, so it must stay small while idle: the one-off
         // steps with large futures (database queries, closing handshakes) are boxed, held only while
@@ -336,153 +223,6 @@ impl Connection {
         tracing::info!("chat disconnected");
     }
 
-    /// Forwards the conversation's fan-out: this event and every frame already queued behind it,
-    /// written together and flushed once. A busy room queues several frames per socket between two
-    /// wake-ups; one write (one system call, one TCP segment) then carries them all.
-    async fn fan_out(
-        &mut self,
-        first: Result<Arc<str>, RecvError>,
-        rx: &mut broadcast::Receiver<Arc<str>>,
-        conversation: &Conversation,
-    ) -> Flow {
-        let mut next = Some(first);
-        let mut unflushed = 0;
-        while let Some(event) = next.take() {
-            match event {
-                Ok(frame) if &*frame == crate::chat::hub::RESYNC => {
-                    // Frames may have been missed while Redis was away: the database has them.
-                    if self.flush().await.is_err() || Box::pin(self.send_history(conversation, None, 50)).await.is_err()
-                    {
-                        return Flow::Close;
-                    }
-                    unflushed = 0;
-                }
-                Ok(frame) => {
-                    let feed = self.socket.feed(WsMessage::Text(frame.to_string().into()));
-                    if !matches!(tokio::time::timeout(SEND_TIMEOUT, feed).await, Ok(Ok(()))) {
-                        tracing::info!("chat closed: the client stopped reading");
-                        return Flow::Close;
-                    }
-                    unflushed += 1;
-                }
-                Err(RecvError::Lagged(missed)) => {
-                    tracing::warn!(missed, "chat closed: slow consumer");
-                    let text = "You are not keeping up with the chat; reconnect to catch up.";
-                    Box::pin(self.refuse("slow_consumer", text, close::TOO_MANY, "slow consumer")).await;
-                    return Flow::Close;
-                }
-                Err(RecvError::Closed) => return Flow::Close,
-            }
-            if unflushed < MAX_COALESCED {
-                next = match rx.try_recv() {
-                    Ok(frame) => Some(Ok(frame)),
-                    Err(TryRecvError::Lagged(missed)) => Some(Err(RecvError::Lagged(missed))),
-                    Err(TryRecvError::Empty | TryRecvError::Closed) => None,
-                };
-            }
-        }
-        if unflushed > 0 && self.flush().await.is_err() {
-            tracing::info!("chat closed: the client stopped reading");
-            return Flow::Close;
-        }
-        Flow::Continue
-    }
-
-    async fn flush(&mut self) -> Result<(), ()> {
-        match tokio::time::timeout(SEND_TIMEOUT, self.socket.flush()).await {
-            Ok(Ok(())) => Ok(()),
-            _ => Err(()),
-        }
-    }
-
-    /// The `websocket` backend: frames go both ways between the browser and the upstream chat
-    /// server. Each side is read only after the other accepted the previous frame (backpressure).
-    async fn pipe(&mut self, chat: &Arc<Chat>, user: &User, proven: &ProvenContext, conversation: &Conversation) {
-        let Some(url) = self.state.config.chat.upstream_ws_url.clone() else { return };
-        let unavailable = "The chat server is unavailable right now; try again shortly.";
-        let mut upstream = match upstream::connect(&url, &self.state.auth.tokens, user, proven, conversation).await {
-            Ok(socket) => socket,
-            Err(e) => {
-                tracing::warn!(error = %e, "chat refused: upstream unavailable");
-                let _ = self.send(protocol::error("backend_unavailable", unavailable, Some(5))).await;
-                self.close(close::TRY_AGAIN, "upstream unavailable").await;
-                return;
-            }
-        };
-        tracing::info!("piping to the upstream chat server");
-        let mut heartbeat = tokio::time::interval(chat.limits.heartbeat);
-        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        heartbeat.tick().await;
-        let mut last_heard = Instant::now();
-        loop {
-            tokio::select! {
-                incoming = self.socket.recv() => {
-                    let Some(Ok(message)) = incoming else { break };
-                    last_heard = Instant::now();
-                    if message_len(&message) > frame_limit(chat) {
-                        self.refuse_too_big(chat).await;
-                        break;
-                    }
-                    let forward = match message {
-                        WsMessage::Text(text) => UpMessage::Text(text.as_str().into()),
-                        WsMessage::Binary(bytes) => UpMessage::Binary(bytes),
-                        WsMessage::Ping(_) | WsMessage::Pong(_) => continue,
-                        WsMessage::Close(_) => {
-                            let _ = upstream.close(None).await;
-                            break;
-                        }
-                    };
-                    if !matches!(tokio::time::timeout(SEND_TIMEOUT, upstream.send(forward)).await, Ok(Ok(()))) {
-                        tracing::warn!("the upstream chat server stopped accepting frames");
-                        let _ = self.send(protocol::error("backend_unavailable", unavailable, Some(5))).await;
-                        self.close(close::TRY_AGAIN, "upstream unavailable").await;
-                        break;
-                    }
-                }
-                outgoing = upstream.next() => match outgoing {
-                    Some(Ok(UpMessage::Text(text))) => {
-                        if self.send(text.as_str().to_owned()).await.is_err() {
-                            break;
-                        }
-                    }
-                    Some(Ok(UpMessage::Binary(bytes))) => {
-                        if !matches!(tokio::time::timeout(SEND_TIMEOUT, self.socket.send(WsMessage::Binary(bytes))).await, Ok(Ok(()))) {
-                            break;
-                        }
-                    }
-                    Some(Ok(UpMessage::Ping(_) | UpMessage::Pong(_) | UpMessage::Frame(_))) => {}
-                    Some(Ok(UpMessage::Close(_)) | Err(_)) | None => {
-                        // Not retried silently: frames in flight may be lost, so the client
-                        // reconnects (with backoff) and the upstream's own history catches it up.
-                        tracing::warn!("the upstream chat server closed the connection");
-                        let _ = self.send(protocol::error("backend_unavailable", "The chat server went away; reconnecting…", Some(1))).await;
-                        self.close(close::TRY_AGAIN, "upstream closed").await;
-                        break;
-                    }
-                },
-                () = chat.shutdown.cancelled() => {
-                    self.close(close::GOING_AWAY, "server restarting").await;
-                    let _ = upstream.close(None).await;
-                    break;
-                }
-                _ = heartbeat.tick() => {
-                    if last_heard.elapsed() > chat.limits.idle_timeout {
-                        self.close(close::GOING_AWAY, "idle").await;
-                        let _ = upstream.close(None).await;
-                        break;
-                    }
-                    if tokio::time::timeout(SEND_TIMEOUT, self.socket.send(WsMessage::Ping(Default::default()))).await.is_err() {
-                        break;
-                    }
-                }
-            }
-        }
-    }
-
-    async fn reply(&mut self, frame: String) -> Flow {
-        if self.send(frame).await.is_err() { Flow::Close } else { Flow::Continue }
-    }
-
     /// The token from the query (the original way) or from the first frame, within the time limit;
     /// with the chat ticket the first frame may carry.
     async fn authenticate(&mut self, query_token: Option<&str>) -> Option<(AccessClaims, Option<String>)> {
@@ -545,7 +285,12 @@ impl Connection {
         }
     }
 
-    async fn send_history(&mut self, conversation: &Conversation, before: Option<&str>, limit: i64) -> Result<(), ()> {
+    pub(super) async fn send_history(
+        &mut self,
+        conversation: &Conversation,
+        before: Option<&str>,
+        limit: i64,
+    ) -> Result<(), ()> {
         let frame = match self.state.db.history(&conversation.id, before, limit).await {
             Ok(page) => protocol::history(&page, i64::try_from(page.len()).unwrap_or(0) >= limit),
             Err(DbError::NotFound) => protocol::error("not_found", "No such message in this conversation.", None),
@@ -698,28 +443,4 @@ async fn resume(
     let owner = if matches!(state.chat.backend, Backend::Room) { Owner::Room } else { Owner::User(&user.id) };
     let conversation = state.db.conversation_for(owner, &proven.ctx).await?;
     Ok((user, proven, conversation))
-}
-
-/// The answer to a flood of `typing` or `history` frames: this one is not acted on.
-fn slow_down(kind: &str, wait: Duration) -> String {
-    let secs = wait.as_secs() + 1;
-    protocol::error("slow_down", &format!("Too many {kind} frames; wait {secs} s."), Some(secs))
-}
-
-/// The largest frame accepted: a message of the maximum size plus room for its JSON envelope.
-fn frame_limit(chat: &Chat) -> usize {
-    chat.limits.max_message_bytes + 1024
-}
-
-fn message_len(message: &WsMessage) -> usize {
-    match message {
-        WsMessage::Text(t) => t.len(),
-        WsMessage::Binary(b) => b.len(),
-        _ => 0,
-    }
-}
-
-fn is_too_big(e: &axum::Error) -> bool {
-    let text = e.to_string().to_ascii_lowercase();
-    text.contains("too long") || text.contains("too big") || text.contains("capacity") || text.contains("space limit")
 }

@@ -1,0 +1,159 @@
+//! `GET /ws/chat/`: one task per socket, driving the protocol of docs/protocol.md — authenticate,
+//! resume the conversation, then relay the client's frames and the conversation's fan-out until
+//! either side leaves. Every refusal is an `error` frame or a documented close code.
+
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use crate::chat::Chat;
+use crate::chat::bucket::Bucket;
+use crate::chat::protocol::{self, close};
+use crate::chat::state::ChatState;
+use crate::store::{DbResult, Stored};
+use crate::web::error::ApiError;
+use futures_util::future::BoxFuture;
+use futures_util::stream::FuturesOrdered;
+
+mod fanout;
+mod pipe;
+mod session;
+
+/// A write that takes longer than this means the client stopped reading.
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+const MAX_CLIENT_ID: usize = 64;
+/// The most fan-out frames written before a flush.
+const MAX_COALESCED: usize = 64;
+/// Messages of one socket being stored at once (in order): a sender need not wait for each commit.
+const MAX_PENDING: usize = 32;
+
+/// The socket's messages on their way to the database, each with its client_id, in sending order.
+type Pending = FuturesOrdered<BoxFuture<'static, (String, DbResult<Stored>)>>;
+
+/// The query string. `course_id` and `block_id`, which earlier clients sent, are ignored: a course is
+/// entered only with proof (a chat ticket or an LTI launch), never by naming it.
+#[derive(Debug, Default, Deserialize)]
+pub struct WsQuery {
+    /// The original query authentication: `?token=…&auth_type=oauth2|jwt|lti`.
+    token: Option<String>,
+    #[allow(dead_code)] // accepted for compatibility: every kind is a gateway access token now
+    auth_type: Option<String>,
+}
+
+pub async fn handler(
+    State(state): State<ChatState>,
+    headers: HeaderMap,
+    Query(query): Query<WsQuery>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    // Cross-site WebSocket hijacking: browsers always send Origin, and it must be one of ours.
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let allowed = origin.to_str().is_ok_and(|o| state.config.allowed_origins.iter().any(|a| a == o));
+        if !allowed {
+            tracing::warn!(origin = ?origin, "WebSocket refused: origin not allowed");
+            return ApiError::forbidden("This origin may not open the chat.").into_response();
+        }
+    }
+    // The protocol's limit is enforced on each frame read (close 1009 with a proper handshake);
+    // the library's hard limit sits above it, where a frame is cut off with the connection.
+    let hard_limit = (frame_limit(&state.chat) * 4).max(64 * 1024);
+    // Explicit, small buffers: the library's defaults read into 128 KiB per connection.
+    ws.read_buffer_size(4 * 1024)
+        .write_buffer_size(4 * 1024)
+        .max_write_buffer_size(8 * 1024 * 1024)
+        .max_message_size(hard_limit)
+        .max_frame_size(hard_limit)
+        .on_upgrade(move |socket| {
+            let tracker = state.chat.sockets_open.clone();
+            tracker.track_future(async move {
+                let mut conn = Connection { socket, state, typing: Bucket::typing(), history: Bucket::history() };
+                conn.run(query).await;
+            })
+        })
+}
+
+struct Connection {
+    socket: WebSocket,
+    state: ChatState,
+    typing: Bucket,
+    history: Bucket,
+}
+
+/// What the loop does after a frame.
+enum Flow {
+    Continue,
+    Close,
+}
+
+impl Connection {
+    async fn send(&mut self, text: impl Into<Utf8Bytes>) -> Result<(), ()> {
+        match tokio::time::timeout(SEND_TIMEOUT, self.socket.send(WsMessage::Text(text.into()))).await {
+            Ok(Ok(())) => Ok(()),
+            _ => Err(()),
+        }
+    }
+
+    /// The server's side of the closing handshake: send Close, then read (and drop) until the
+    /// client's Close, briefly. Closing the TCP connection with unread input would make the
+    /// kernel send a reset, and the client could lose the error frame and the close code.
+    async fn close(&mut self, code: u16, reason: &'static str) {
+        let frame = CloseFrame { code, reason: Utf8Bytes::from_static(reason) };
+        if tokio::time::timeout(SEND_TIMEOUT, self.socket.send(WsMessage::Close(Some(frame)))).await.is_err() {
+            return;
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+            for _ in 0..1024 {
+                match self.socket.recv().await {
+                    None | Some(Ok(WsMessage::Close(_))) => break,
+                    Some(_) => {}
+                }
+            }
+        })
+        .await;
+    }
+
+    /// Refuses a frame over the protocol's limit: an error frame, then close 1009.
+    async fn refuse_too_big(&mut self, chat: &Chat) {
+        let limit = chat.limits.max_message_bytes;
+        let message = format!("Frames are limited to {limit} bytes.");
+        Box::pin(self.refuse("invalid_message", &message, close::TOO_BIG, "message too big")).await;
+    }
+
+    /// Sends an error frame, then closes with `code`.
+    async fn refuse(&mut self, error: &str, message: &str, code: u16, reason: &'static str) {
+        let _ = self.send(protocol::error(error, message, None)).await;
+        self.close(code, reason).await;
+    }
+
+    async fn reply(&mut self, frame: String) -> Flow {
+        if self.send(frame).await.is_err() { Flow::Close } else { Flow::Continue }
+    }
+}
+
+/// The answer to a flood of `typing` or `history` frames: this one is not acted on.
+fn slow_down(kind: &str, wait: Duration) -> String {
+    let secs = wait.as_secs() + 1;
+    protocol::error("slow_down", &format!("Too many {kind} frames; wait {secs} s."), Some(secs))
+}
+
+/// The largest frame accepted: a message of the maximum size plus room for its JSON envelope.
+fn frame_limit(chat: &Chat) -> usize {
+    chat.limits.max_message_bytes + 1024
+}
+
+fn message_len(message: &WsMessage) -> usize {
+    match message {
+        WsMessage::Text(t) => t.len(),
+        WsMessage::Binary(b) => b.len(),
+        _ => 0,
+    }
+}
+
+fn is_too_big(e: &axum::Error) -> bool {
+    let text = e.to_string().to_ascii_lowercase();
+    text.contains("too long") || text.contains("too big") || text.contains("capacity") || text.contains("space limit")
+}
