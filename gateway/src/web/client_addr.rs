@@ -11,7 +11,7 @@ use std::sync::Arc;
 use axum::extract::{ConnectInfo, FromRef, FromRequestParts};
 use axum::http::request::Parts;
 
-use crate::config::IpNet;
+use crate::config::ProxyNet;
 
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddr(pub Option<IpAddr>);
@@ -24,7 +24,7 @@ impl ClientAddr {
 
 /// The networks whose `X-Forwarded-For` is believed.
 #[derive(Debug, Clone, Default)]
-pub struct TrustedProxies(pub Arc<Vec<IpNet>>);
+pub struct TrustedProxies(pub Arc<Vec<ProxyNet>>);
 
 impl TrustedProxies {
     fn trusts(&self, ip: IpAddr) -> bool {

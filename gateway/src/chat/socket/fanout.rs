@@ -3,12 +3,12 @@
 use std::sync::Arc;
 
 use axum::extract::ws::Message as WsMessage;
+use futures_util::SinkExt;
 use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use crate::chat::protocol::close;
 use crate::domain::Conversation;
-use futures_util::SinkExt;
 
 use super::{Connection, Flow, MAX_COALESCED, SEND_TIMEOUT};
 

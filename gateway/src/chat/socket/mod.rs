@@ -8,6 +8,8 @@ use axum::extract::ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket, 
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
+use futures_util::future::BoxFuture;
+use futures_util::stream::FuturesOrdered;
 use serde::Deserialize;
 
 use crate::chat::Chat;
@@ -16,8 +18,6 @@ use crate::chat::protocol::{self, close};
 use crate::chat::state::ChatState;
 use crate::store::{DbResult, Stored};
 use crate::web::error::ApiError;
-use futures_util::future::BoxFuture;
-use futures_util::stream::FuturesOrdered;
 
 mod fanout;
 mod pipe;

@@ -4,14 +4,14 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::ws::Message as WsMessage;
+use futures_util::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::Message as UpMessage;
 
 use crate::chat::Chat;
 use crate::chat::protocol::{self, close};
 use crate::chat::upstream;
 use crate::course::ProvenContext;
 use crate::domain::{Conversation, User};
-use futures_util::{SinkExt, StreamExt};
-use tokio_tungstenite::tungstenite::Message as UpMessage;
 
 use super::{Connection, SEND_TIMEOUT, frame_limit, message_len};
 

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::ws::Message as WsMessage;
+use futures_util::StreamExt;
 use serde_json::json;
 use tracing::Instrument;
 
@@ -16,7 +17,6 @@ use crate::course::{ProofError, ProvenContext};
 use crate::domain::{Conversation, NewMessage, Owner, User};
 use crate::identity::tokens::{AccessClaims, TokenError};
 use crate::store::{DbError, DbResult, Stored};
-use futures_util::StreamExt;
 
 use super::{
     Connection, Flow, MAX_CLIENT_ID, MAX_PENDING, Pending, SEND_TIMEOUT, WsQuery, frame_limit, is_too_big, message_len,

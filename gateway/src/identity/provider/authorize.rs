@@ -8,9 +8,6 @@ use minijinja::context;
 use serde::{Deserialize, Serialize};
 use tower_sessions::Session;
 
-use super::CODE_TTL_MS;
-use super::clients::Client;
-use super::token::{AuthzCode, code_record_id};
 use crate::crypto::{constant_time_eq, random_token};
 use crate::domain::now_ms;
 use crate::identity::scopes;
@@ -19,6 +16,10 @@ use crate::identity::tokens::WIDGET_CLIENT_ID;
 use crate::web::client_addr::ClientAddr;
 use crate::web::error::PageError;
 use crate::web::security::CspNonce;
+
+use super::CODE_TTL_MS;
+use super::clients::Client;
+use super::token::{AuthzCode, code_record_id};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AuthorizeQuery {

@@ -3,15 +3,16 @@
 use axum::http::{HeaderMap, header};
 use base64::Engine;
 
-use super::GRANT_TOKEN_EXCHANGE;
-use super::error::OAuthError;
-use super::token::TokenForm;
 use crate::crypto::{constant_time_eq, random_token, sha256_hex};
 use crate::domain::now_ms;
 use crate::identity::scopes;
 use crate::identity::state::IdentityState;
 use crate::identity::tokens::WIDGET_CLIENT_ID;
 use crate::store::OAuthClientRow;
+
+use super::GRANT_TOKEN_EXCHANGE;
+use super::error::OAuthError;
+use super::token::TokenForm;
 
 /// A client as the token endpoint sees it, built-in or registered.
 pub(super) struct Client {

@@ -6,9 +6,10 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::GRANT_TOKEN_EXCHANGE;
 use crate::identity::scopes;
 use crate::identity::state::IdentityState;
+
+use super::GRANT_TOKEN_EXCHANGE;
 
 /// `GET /.well-known/jwks.json`.
 pub async fn jwks(State(state): State<IdentityState>) -> Response {

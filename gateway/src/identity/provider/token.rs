@@ -7,15 +7,16 @@ use axum::{Form, Json};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::clients::{Client, authenticate_client};
-use super::error::OAuthError;
-use super::{CLIENT_ISSUER, GRANT_TOKEN_EXCHANGE, TOKEN_TYPE_ACCESS, TOKEN_TYPE_CHAT_TICKET, TOKEN_TYPE_JWT};
 use crate::crypto::{constant_time_eq, s256, sha256_hex};
 use crate::domain::{CourseKey, IdentityClaims, Role, now_ms};
 use crate::identity::scopes;
 use crate::identity::state::IdentityState;
 use crate::identity::tokens::Grant;
 use crate::web::client_addr::ClientAddr;
+
+use super::clients::{Client, authenticate_client};
+use super::error::OAuthError;
+use super::{CLIENT_ISSUER, GRANT_TOKEN_EXCHANGE, TOKEN_TYPE_ACCESS, TOKEN_TYPE_CHAT_TICKET, TOKEN_TYPE_JWT};
 
 #[derive(Debug, Default, Deserialize)]
 pub struct TokenForm {

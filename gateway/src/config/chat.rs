@@ -1,0 +1,185 @@
+//! The chat: its backend (`CHAT_BACKEND` and each backend's variables), its limits and its prompt.
+
+use std::time::Duration;
+
+use secrecy::SecretString;
+use url::Url;
+
+use super::openedx::join;
+use super::vars::{ConfigError, Vars};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChatBackendKind {
+    Room,
+    Flowise,
+    OpenAi,
+    WebSocket,
+}
+
+impl ChatBackendKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Room => "room",
+            Self::Flowise => "flowise",
+            Self::OpenAi => "openai",
+            Self::WebSocket => "websocket",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct FlowiseConfig {
+    pub url: Url,
+    pub flow_id: String,
+    pub api_key: Option<SecretString>,
+    pub timeout: Duration,
+    pub max_retries: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct OpenAiConfig {
+    pub base_url: Url,
+    pub api_key: Option<SecretString>,
+    pub model: String,
+}
+
+/// The chat's limits; each breach is answered with an `error` frame (docs/protocol.md).
+#[derive(Debug, Clone)]
+pub struct ChatLimits {
+    /// The largest message (and WebSocket frame) accepted, in bytes.
+    pub max_message_bytes: usize,
+    pub messages_per_minute: u32,
+    /// Chat sockets a user may open per minute.
+    pub connects_per_minute: u32,
+    pub max_sockets_per_user: usize,
+    /// Frames queued per socket before it is closed as a slow consumer.
+    pub outbound_queue: usize,
+    pub heartbeat: Duration,
+    /// A socket that has sent nothing (not even a pong) for this long is closed.
+    pub idle_timeout: Duration,
+    pub auth_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct ChatConfig {
+    pub backend: ChatBackendKind,
+    pub limits: ChatLimits,
+    /// The assistant's system prompt; `{course_id}` and `{block_id}` are filled in.
+    pub system_prompt: String,
+    /// How much earlier conversation (in characters) goes with each question.
+    pub history_budget: usize,
+    /// The WebSocket URL the widget connects to (`WS_URL`, default `<PUBLIC_URL>/ws/chat/`).
+    pub ws_url: Url,
+    pub flowise: Option<FlowiseConfig>,
+    pub openai: Option<OpenAiConfig>,
+    pub upstream_ws_url: Option<Url>,
+}
+
+pub(super) fn chat_config(vars: &Vars, public_url: &Url) -> Result<ChatConfig, ConfigError> {
+    let backend = match vars.get("CHAT_BACKEND").map(str::to_ascii_lowercase).as_deref() {
+        None | Some("room") => ChatBackendKind::Room,
+        Some("flowise") => ChatBackendKind::Flowise,
+        Some("openai") => ChatBackendKind::OpenAi,
+        Some("websocket") => ChatBackendKind::WebSocket,
+        Some(other) => {
+            return Err(ConfigError::new(
+                "CHAT_BACKEND",
+                format!("expected room, flowise, openai or websocket, got {other:?}"),
+            ));
+        }
+    };
+    let ws_url = match vars.get("WS_URL") {
+        Some(raw) => {
+            let url = Url::parse(raw).map_err(|e| ConfigError::new("WS_URL", format!("not a URL: {e}")))?;
+            if !matches!(url.scheme(), "ws" | "wss") {
+                return Err(ConfigError::new("WS_URL", "expected a ws:// or wss:// URL"));
+            }
+            url
+        }
+        None => {
+            let mut url = join(public_url, "/ws/chat/");
+            let scheme = if public_url.scheme() == "https" { "wss" } else { "ws" };
+            // http→ws and https→wss are always permitted scheme changes.
+            let _ = url.set_scheme(scheme);
+            url
+        }
+    };
+
+    // Parsed even when unused, so a typo is reported before the day it matters.
+    let flowise_timeout = Duration::from_secs(vars.parse("FLOWISE_TIMEOUT", 30u64, "a number of seconds")?);
+    let flowise_max_retries = vars.parse("FLOWISE_MAX_RETRIES", 3u32, "a number")?;
+    let flowise = match vars.url("FLOWISE_URL")? {
+        None if backend == ChatBackendKind::Flowise => {
+            return Err(ConfigError::new("FLOWISE_URL", "must be set when CHAT_BACKEND=flowise"));
+        }
+        None => None,
+        Some(url) => Some(FlowiseConfig {
+            url,
+            flow_id: vars
+                .get("FLOWISE_FLOW_ID")
+                .ok_or_else(|| ConfigError::new("FLOWISE_FLOW_ID", "must be set when FLOWISE_URL is set"))?
+                .to_owned(),
+            api_key: vars.secret("FLOWISE_API_KEY"),
+            timeout: flowise_timeout,
+            max_retries: flowise_max_retries,
+        }),
+    };
+    let openai = match vars.url("OPENAI_BASE_URL")? {
+        None if backend == ChatBackendKind::OpenAi => {
+            return Err(ConfigError::new("OPENAI_BASE_URL", "must be set when CHAT_BACKEND=openai"));
+        }
+        None => None,
+        Some(base_url) => Some(OpenAiConfig {
+            base_url,
+            api_key: vars.secret("OPENAI_API_KEY"),
+            model: vars.get("OPENAI_MODEL").unwrap_or("gpt-4o-mini").to_owned(),
+        }),
+    };
+    let upstream_ws_url = match vars.get("UPSTREAM_WS_URL") {
+        None if backend == ChatBackendKind::WebSocket => {
+            return Err(ConfigError::new("UPSTREAM_WS_URL", "must be set when CHAT_BACKEND=websocket"));
+        }
+        None => None,
+        Some(raw) => {
+            let url = Url::parse(raw).map_err(|e| ConfigError::new("UPSTREAM_WS_URL", format!("not a URL: {e}")))?;
+            if !matches!(url.scheme(), "ws" | "wss") {
+                return Err(ConfigError::new("UPSTREAM_WS_URL", "expected a ws:// or wss:// URL"));
+            }
+            Some(url)
+        }
+    };
+    let limits = ChatLimits {
+        max_message_bytes: vars.parse("CHAT_MAX_MESSAGE_BYTES", 16 * 1024, "a number of bytes")?,
+        messages_per_minute: vars.parse("CHAT_MESSAGES_PER_MINUTE", 20, "a number")?,
+        connects_per_minute: vars.parse("CHAT_CONNECTS_PER_MINUTE", 30, "a number")?,
+        max_sockets_per_user: vars.parse("CHAT_MAX_SOCKETS_PER_USER", 5, "a number")?,
+        outbound_queue: vars.parse("CHAT_OUTBOUND_QUEUE", 256, "a number of frames")?,
+        heartbeat: Duration::from_secs(vars.parse("CHAT_HEARTBEAT_SECS", 20, "a number of seconds")?),
+        idle_timeout: Duration::from_secs(vars.parse("CHAT_IDLE_TIMEOUT_SECS", 60, "a number of seconds")?),
+        auth_timeout: Duration::from_secs(vars.parse("CHAT_AUTH_TIMEOUT_SECS", 5, "a number of seconds")?),
+    };
+    for (var, zero) in [
+        ("CHAT_MAX_MESSAGE_BYTES", limits.max_message_bytes == 0),
+        ("CHAT_MESSAGES_PER_MINUTE", limits.messages_per_minute == 0),
+        ("CHAT_MAX_SOCKETS_PER_USER", limits.max_sockets_per_user == 0),
+        ("CHAT_CONNECTS_PER_MINUTE", limits.connects_per_minute == 0),
+        ("CHAT_OUTBOUND_QUEUE", limits.outbound_queue == 0),
+        ("CHAT_HEARTBEAT_SECS", limits.heartbeat.is_zero()),
+        ("CHAT_AUTH_TIMEOUT_SECS", limits.auth_timeout.is_zero()),
+    ] {
+        if zero {
+            return Err(ConfigError::new(var, "must be at least 1"));
+        }
+    }
+    if limits.idle_timeout <= limits.heartbeat {
+        return Err(ConfigError::new("CHAT_IDLE_TIMEOUT_SECS", "must be longer than CHAT_HEARTBEAT_SECS"));
+    }
+    let system_prompt =
+        vars.get("CHAT_SYSTEM_PROMPT").map(str::to_owned).unwrap_or_else(|| DEFAULT_SYSTEM_PROMPT.to_owned());
+    let history_budget = vars.parse("CHAT_HISTORY_BUDGET", 12_000, "a number of characters")?;
+    Ok(ChatConfig { backend, limits, system_prompt, history_budget, ws_url, flowise, openai, upstream_ws_url })
+}
+
+pub(super) const DEFAULT_SYSTEM_PROMPT: &str = "You are IBAL, a friendly and patient course assistant. Help the learner understand \
+the material of the course {course_id} (unit {block_id}): explain clearly, give short examples, and say so when you are \
+not sure. Do not do graded work for the learner.";
