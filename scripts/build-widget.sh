@@ -168,6 +168,162 @@ sys.exit(0)  # no externref table: nothing to check
 PY
 }
 
+# Shortens the names the .wasm and its JS glue know each other by, in both files alike. wasm-bindgen names
+# each import after its Rust path and a hash (`__wbg_toLocaleTimeString_a55d7d7c2aa1411b`, module
+# "./ibal_widget_bg.js") and exports its closure shims likewise: about 6 KB of the .wasm was these names,
+# now one or two letters each (import module "w", exports "$a", "$b"…). The glue is rewritten only where
+# it names an import as an object key and an export as `wasm.<name>`, and only if it names each nowhere
+# else; otherwise nothing is changed. Fails when python3 is missing or the files cannot be read.
+shorten_names() {
+    command -v python3 >/dev/null || return 1
+    python3 - "$1" "$2" <<'PY'
+import re
+import string
+import sys
+
+wasm_path, js_path = sys.argv[1], sys.argv[2]
+data = bytearray(open(wasm_path, "rb").read())
+js = open(js_path, encoding="utf-8").read()
+if data[:8] != b"\0asm\1\0\0\0":
+    sys.exit("not a wasm module")
+
+def leb(pos):
+    value = shift = 0
+    while True:
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if byte < 0x80:
+            return value, pos
+
+def write_leb(value):
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+def name(text):
+    raw = text.encode()
+    return write_leb(len(raw)) + raw
+
+def skip_limits(pos):
+    flags = data[pos]
+    _, pos = leb(pos + 1)
+    if flags & 1:
+        _, pos = leb(pos)
+    return pos
+
+def sections():
+    pos = 8
+    while pos < len(data):
+        sid = data[pos]
+        size, body = leb(pos + 1)
+        yield sid, pos, body, body + size
+        pos = body + size
+
+def occurrences(word):
+    return len(re.findall(r'(?<![\w$])' + re.escape(word) + r'(?![\w$])', js))
+
+def keep(reason):
+    print("[build-widget] %s; names left as they are" % reason)
+    sys.exit(0)
+
+letters = string.ascii_letters
+short_names = list(letters) + [a + b for a in letters for b in letters]
+
+# The import section: (module, name, description) of each import.
+imports = []
+for sid, _, body, _ in sections():
+    if sid != 2:
+        continue
+    count, p = leb(body)
+    for _ in range(count):
+        n, p = leb(p)
+        module = data[p:p + n].decode(); p += n
+        n, p = leb(p)
+        field = data[p:p + n].decode(); p += n
+        desc_start = p
+        kind = data[p]; p += 1
+        if kind == 0:
+            _, p = leb(p)
+        elif kind == 1:
+            p = skip_limits(p + 1)
+        elif kind == 2:
+            p = skip_limits(p)
+        elif kind == 3:
+            p += 2
+        else:
+            sys.exit("unknown import kind")
+        imports.append((module, field, bytes(data[desc_start:p])))
+
+# The export section: (name, kind, index) of each export.
+exports = []
+for sid, _, body, _ in sections():
+    if sid != 7:
+        continue
+    count, p = leb(body)
+    for _ in range(count):
+        n, p = leb(p)
+        field = data[p:p + n].decode(); p += n
+        kind = data[p]; p += 1
+        index, p = leb(p)
+        exports.append((field, kind, index))
+
+modules = {m for m, _, _ in imports}
+if len(modules) > 1:
+    keep("imports from several modules")
+import_names = {}
+if imports:
+    module_key = '"' + modules.pop() + '":'
+    if js.count(module_key) != 1:
+        keep("the glue names the import module other than once")
+    for index, (_, field, _) in enumerate(imports):
+        if occurrences(field) != 1 or not re.search(r'(?<![\w$])' + re.escape(field) + r':', js):
+            keep("the glue names import %s other than once as a key" % field)
+        import_names[field] = short_names[index]
+
+# Exported functions the glue reaches as `wasm.<name>` only, never by a string or through another object
+# (memory and tables keep their names). The glue may also have a JS function of the same name: that
+# is its own identifier and stays.
+export_names = {}
+for field, kind, _ in exports:
+    uses = len(re.findall(r'\bwasm\.' + re.escape(field) + r'(?![\w$])', js))
+    accesses = len(re.findall(r'\.' + re.escape(field) + r'(?![\w$])', js))
+    quoted = len(re.findall(r'["\'`]' + re.escape(field) + r'["\'`]', js))
+    if kind == 0 and uses and uses == accesses and not quoted:
+        export_names[field] = "$" + short_names[len(export_names)]
+if any(name in {f for f, _, _ in exports} for name in export_names.values()):
+    keep("a short export name is taken")
+
+for field, short in import_names.items():
+    js = re.sub(r'(?<![\w$])' + re.escape(field) + r':', short + ":", js)
+if imports:
+    js = js.replace(module_key, '"w":')
+for field, short in export_names.items():
+    js = re.sub(r'\bwasm\.' + re.escape(field) + r'(?![\w$])', "wasm." + short, js)
+
+new_sections = {
+    2: write_leb(len(imports)) + b"".join(name("w") + name(import_names[f]) + d for _, f, d in imports),
+    7: write_leb(len(exports)) + b"".join(
+        name(export_names.get(f, f)) + bytes([k]) + write_leb(i) for f, k, i in exports
+    ),
+}
+# Rewrite from the end, so that earlier offsets stay valid.
+for sid, start, _, end in sorted(sections(), key=lambda s: -s[1]):
+    if sid in new_sections and (sid != 2 or imports):
+        body = new_sections[sid]
+        data[start:end] = bytes([sid]) + write_leb(len(body)) + body
+open(wasm_path, "wb").write(data)
+open(js_path, "w", encoding="utf-8").write(js)
+PY
+}
+
 # 4. Build.
 say "cargo build -p ibal-widget --target $target --profile $profile"
 cargo build -p ibal-widget --lib --target "$target" --profile "$profile"
@@ -177,7 +333,8 @@ wasm_in="$CARGO_TARGET_DIR/$target/$profile/ibal_widget.wasm"
 # 5. Bind, optimise, copy: skipped when the inputs and tools are the ones of the last run.
 opt_version="$(wasm-opt --version 2>/dev/null || echo none)"
 stamp_file="$CARGO_TARGET_DIR/ibal-widget-pkg.stamp"
-stamp="$(cat "$wasm_in" "$crate/static/ibal_widget.css" | sha256sum | cut -c1-32) wasm-bindgen=$version wasm-opt=$opt_version"
+# This script is part of the stamp: a change to the pipeline rebuilds the package.
+stamp="$(cat "$wasm_in" "$crate/static/ibal_widget.css" "${BASH_SOURCE[0]}" | sha256sum | cut -c1-32) wasm-bindgen=$version wasm-opt=$opt_version"
 if [ -f "$out/ibal_widget.js" ] && [ -f "$out/ibal_widget_bg.wasm" ] && [ -f "$out/ibal_widget.css" ] &&
     [ "$(cat "$stamp_file" 2>/dev/null)" = "$stamp" ]; then
     say "xblock-widget/pkg is up to date"
@@ -187,8 +344,9 @@ else
     wasm-bindgen --target web --no-typescript --out-dir "$out.tmp" --out-name ibal_widget "$wasm_in"
     if [ "$opt_version" != none ]; then
         # The WebAssembly features rustc enables by default for wasm32-unknown-unknown.
-        say "wasm-opt -Oz ($opt_version)"
-        wasm-opt -Oz \
+        say "wasm-opt -Oz --converge ($opt_version)"
+        # --converge repeats the passes while they still shrink the module (about 0.1 KB more).
+        wasm-opt -Oz --converge \
             --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
             --enable-mutable-globals --enable-reference-types --enable-multivalue \
             -o "$out.tmp/opt.wasm" "$out.tmp/ibal_widget_bg.wasm"
@@ -202,6 +360,16 @@ else
             say "wasm-opt output unusable (externref table export); keeping the wasm-bindgen output"
             rm -f "$out.tmp/opt.wasm"
         fi
+    fi
+    # On copies, so that the pair is replaced together or not at all.
+    cp "$out.tmp/ibal_widget_bg.wasm" "$out.tmp/short.wasm"
+    cp "$out.tmp/ibal_widget.js" "$out.tmp/short.js"
+    if shorten_names "$out.tmp/short.wasm" "$out.tmp/short.js"; then
+        mv "$out.tmp/short.wasm" "$out.tmp/ibal_widget_bg.wasm"
+        mv "$out.tmp/short.js" "$out.tmp/ibal_widget.js"
+    else
+        say "could not shorten the import and export names; keeping wasm-bindgen's (a larger .wasm)"
+        rm -f "$out.tmp/short.wasm" "$out.tmp/short.js"
     fi
     cp "$crate/static/ibal_widget.css" "$out.tmp/ibal_widget.css"
     rm -rf "$out"

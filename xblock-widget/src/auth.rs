@@ -11,14 +11,14 @@
 //! The pure parts (token lifetimes, cache records, URLs, bodies, message parsing) are unit-tested on
 //! the host; the rest talks to the browser.
 
+use ibal_protocol::json::{ObjectWriter, Value};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{RequestInit, Response, Storage};
 
-use crate::json::{ObjectWriter, Value};
-use crate::protocol::{TokenGrant, parse_http_error, parse_token_grant};
+use crate::grant::{TokenGrant, parse_http_error, parse_token_grant};
 use crate::settings::{Settings, percent_encode};
-use crate::text::base64url;
+use crate::text::{base64url, decimal};
 
 /// A token is used only while it has at least this long to live (ms).
 const FRESH_MARGIN_MS: f64 = 30_000.0;
@@ -100,7 +100,7 @@ impl TokenSet {
 /// The `localStorage` key of the token cache for a gateway.
 #[must_use]
 pub fn cache_key(gateway_origin: &str) -> String {
-    format!("ibal-widget:token:{gateway_origin}")
+    ["ibal-widget:token:", gateway_origin].concat()
 }
 
 /// The popup's first URL: the page's origin (where the result may go), this attempt's nonce, and the
@@ -108,7 +108,7 @@ pub fn cache_key(gateway_origin: &str) -> String {
 #[must_use]
 pub fn login_url(settings: &Settings, page_origin: &str, nonce: &str, relay: Option<&str>) -> String {
     let mut path =
-        format!("/oauth/openedx/login?origin={}&nonce={}", percent_encode(page_origin), percent_encode(nonce));
+        ["/oauth/openedx/login?origin=", &percent_encode(page_origin), "&nonce=", &percent_encode(nonce)].concat();
     if let Some(relay) = relay {
         path.push_str("&relay=");
         path.push_str(&percent_encode(relay));
@@ -122,7 +122,7 @@ pub fn relay_url(setting: &str, page_origin: &str) -> Option<String> {
     if setting.starts_with("https://") || setting.starts_with("http://") {
         Some(setting.to_owned())
     } else if setting.starts_with('/') && !setting.starts_with("//") {
-        Some(format!("{page_origin}{setting}"))
+        Some([page_origin, setting].concat())
     } else {
         None
     }
@@ -133,18 +133,21 @@ pub const RELAY_CHANNEL: &str = "ibal-auth";
 /// The refresh request's form body.
 #[must_use]
 pub fn refresh_body(refresh_token: &str) -> String {
-    format!("grant_type=refresh_token&refresh_token={}&client_id={CLIENT_ID}", percent_encode(refresh_token))
+    ["grant_type=refresh_token&refresh_token=", &percent_encode(refresh_token), "&client_id=", CLIENT_ID].concat()
 }
 
 /// The LMS sign-in request's form body: RFC 8693 token exchange of a chat ticket.
 #[must_use]
 pub fn ticket_body(ticket: &str) -> String {
-    format!(
+    [
         "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Atoken-exchange\
          &subject_token_type=urn%3Aibal%3Aparams%3Aoauth%3Atoken-type%3Achat-ticket\
-         &subject_token={}&client_id={CLIENT_ID}",
-        percent_encode(ticket)
-    )
+         &subject_token=",
+        &percent_encode(ticket),
+        "&client_id=",
+        CLIENT_ID,
+    ]
+    .concat()
 }
 
 /// The local-account request's JSON body.
@@ -219,7 +222,7 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
 /// A fresh `client_id` for a message.
 #[must_use]
 pub fn new_client_id() -> String {
-    format!("c-{}", base64url(&random_bytes::<12>()))
+    ["c-", &base64url(&random_bytes::<12>())].concat()
 }
 
 /// The token cache in `localStorage` (absent when storage is disabled: then every start signs in).
@@ -286,7 +289,8 @@ async fn fetch(
         js_sys::Reflect::set(&headers, &"Content-Type".into(), &ct.into()).map_err(network)?;
     }
     if let Some(token) = bearer {
-        js_sys::Reflect::set(&headers, &"Authorization".into(), &format!("Bearer {token}").into()).map_err(network)?;
+        js_sys::Reflect::set(&headers, &"Authorization".into(), &["Bearer ", token].concat().into())
+            .map_err(network)?;
     }
     init.set_headers(&headers);
     if let Some(body) = body {
@@ -301,13 +305,18 @@ async fn fetch(
     Ok((response.status(), text.as_string().unwrap_or_default()))
 }
 
+/// The gateway's error of a failed answer, or `http_<status>` when its body does not say.
+fn http_error(status: u16, body: &str) -> HttpError {
+    parse_http_error(body).unwrap_or_else(|| (["http_", &decimal(u64::from(status))].concat(), String::new()))
+}
+
 /// The token grant of a 200 answer, or the error of any other.
 fn grant_of(status: u16, body: &str) -> Result<TokenGrant, HttpError> {
     if status == 200 {
         let value = Value::parse(body).unwrap_or(Value::Null);
         return parse_token_grant(&value).ok_or_else(|| ("bad_response".to_owned(), String::new()));
     }
-    Err(parse_http_error(body).unwrap_or_else(|| (format!("http_{status}"), String::new())))
+    Err(http_error(status, body))
 }
 
 /// `POST /oauth2/token` with the refresh grant.
@@ -353,7 +362,7 @@ pub async fn logout(settings: &Settings, access_token: &str) -> Result<(), HttpE
     if status == 204 || status == 200 {
         return Ok(());
     }
-    Err(parse_http_error(&body).unwrap_or_else(|| (format!("http_{status}"), String::new())))
+    Err(http_error(status, &body))
 }
 
 /// The page's chat ticket: `get_ticket()` returns a promise of the ticket string.
@@ -361,9 +370,8 @@ pub async fn logout(settings: &Settings, access_token: &str) -> Result<(), HttpE
 /// # Errors
 /// What the page's promise was rejected with.
 pub async fn fetch_ticket(get_ticket: &js_sys::Function) -> Result<String, String> {
-    let promise = get_ticket.call0(&JsValue::NULL).map_err(|e| crate::widget::js_error_text(&e))?;
-    let value =
-        JsFuture::from(js_sys::Promise::resolve(&promise)).await.map_err(|e| crate::widget::js_error_text(&e))?;
+    let promise = get_ticket.call0(&JsValue::NULL).map_err(|e| crate::log::js_error_text(&e))?;
+    let value = JsFuture::from(js_sys::Promise::resolve(&promise)).await.map_err(|e| crate::log::js_error_text(&e))?;
     value.as_string().filter(|t| !t.is_empty()).ok_or_else(|| "the page gave no ticket".to_owned())
 }
 

@@ -43,9 +43,18 @@ impl Listener {
     }
 }
 
+impl Listener {
+    /// Stops listening, at once, but keeps the closure until the handle is dropped: for a listener
+    /// that must go quiet inside one of its own calls (dropping it there would free the closure
+    /// while it runs).
+    pub fn detach(&self) {
+        let _ = self.target.remove_event_listener_with_callback(self.kind, self.closure.as_ref().unchecked_ref());
+    }
+}
+
 impl Drop for Listener {
     fn drop(&mut self) {
-        let _ = self.target.remove_event_listener_with_callback(self.kind, self.closure.as_ref().unchecked_ref());
+        self.detach();
     }
 }
 

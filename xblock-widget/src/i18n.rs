@@ -90,7 +90,7 @@ pub fn describe(s: &Strings, code: &str, detail: &str, retry_after: Option<u64>)
     let text = match code {
         "rate_limited" => {
             return match retry_after {
-                Some(secs) => fill(s.err_rate_limited, &[("s", &secs.to_string())]),
+                Some(secs) => fill(s.err_rate_limited, &[("s", &crate::text::decimal(secs))]),
                 None => s.err_rate_limited_later.to_owned(),
             };
         }

@@ -5,18 +5,18 @@
 //! function), then calls [`mount`]`(element, settings)`.
 //!
 //! Modules, each doing one thing: [`state`] (the pure state machine), [`view`] (the DOM),
-//! [`socket`] (the WebSocket and reconnect policy), [`auth`] (sign-in and tokens), [`protocol`]
-//! (frames), [`json`] (a small JSON reader/writer), [`i18n`] (strings), [`markdown`] (safe reply formatting), [`log`] (console lines),
-//! [`settings`] (the mount settings), [`handles`] (RAII owners of browser callbacks), [`text`] (string
-//! helpers), and [`widget`], the controller tying them together.
+//! [`socket`] (the WebSocket and reconnect policy), [`auth`] (sign-in and tokens), [`grant`] (the
+//! gateway's token answers), [`i18n`] (strings), [`markdown`] (safe reply formatting), [`log`]
+//! (console lines), [`settings`] (the mount settings), [`handles`] (RAII owners of browser
+//! callbacks), [`text`] (string helpers), and [`widget`], the controller tying them together. The
+//! chat protocol's frames and their JSON are the `ibal-protocol` crate's, shared with the gateway.
 
 pub mod auth;
+pub mod grant;
 pub mod handles;
 pub mod i18n;
-pub mod json;
 pub mod log;
 pub mod markdown;
-pub mod protocol;
 pub mod settings;
 pub mod socket;
 pub mod state;
@@ -54,13 +54,18 @@ pub struct WidgetHandle {
     id: u32,
 }
 
+/// The mounted widgets, lent to `f`. (`try_with`, not `with`: a thread-local outlives every call here,
+/// and `with` would bring its panicking path into the .wasm.)
+fn with_widgets<R: Default>(f: impl FnOnce(&mut Vec<(u32, Rc<Widget>)>) -> R) -> R {
+    WIDGETS.try_with(|w| f(&mut w.borrow_mut())).unwrap_or_default()
+}
+
 fn find(id: u32) -> Option<Rc<Widget>> {
-    WIDGETS.with(|w| w.borrow().iter().find(|(i, _)| *i == id).map(|(_, w)| Rc::clone(w)))
+    with_widgets(|w| w.iter().find(|(i, _)| *i == id).map(|(_, w)| Rc::clone(w)))
 }
 
 fn remove(id: u32) -> Option<Rc<Widget>> {
-    WIDGETS.with(|w| {
-        let mut list = w.borrow_mut();
+    with_widgets(|list| {
         let index = list.iter().position(|(i, _)| *i == id)?;
         Some(list.remove(index).1)
     })
@@ -92,7 +97,7 @@ impl WidgetHandle {
 
 /// The closest `attr` value on `element` or its ancestors, else on the document element.
 fn inherited_attr(element: &Element, attr: &str) -> Option<String> {
-    let found = element.closest(&format!("[{attr}]")).ok().flatten().and_then(|e| e.get_attribute(attr));
+    let found = element.closest(&["[", attr, "]"].concat()).ok().flatten().and_then(|e| e.get_attribute(attr));
     found.or_else(|| element.owner_document()?.document_element()?.get_attribute(attr)).filter(|v| !v.trim().is_empty())
 }
 
@@ -107,7 +112,7 @@ fn inherited_attr(element: &Element, attr: &str) -> Option<String> {
 #[wasm_bindgen]
 pub fn mount(element: Element, settings: JsValue) -> Result<WidgetHandle, JsValue> {
     let refuse = |message: String| {
-        log::error(&format!("Cannot mount the chat widget: {message}"));
+        log::error(&["Cannot mount the chat widget: ", &message].concat());
         JsValue::from(js_sys::Error::new(&message))
     };
     // In a course, the page gives the chat's proof of context: `get_ticket()` → a promise of a ticket.
@@ -121,7 +126,7 @@ pub fn mount(element: Element, settings: JsValue) -> Result<WidgetHandle, JsValu
     let doc = element.owner_document().ok_or_else(|| js_sys::Error::new("the element is not in a document"))?;
 
     // One widget per element: mounting again replaces the previous one.
-    let previous = WIDGETS.with(|w| w.borrow().iter().find(|(_, w)| *w.mount_element() == element).map(|(i, _)| *i));
+    let previous = with_widgets(|w| w.iter().find(|(_, w)| *w.mount_element() == element).map(|(i, _)| *i));
     if let Some(id) = previous.and_then(remove) {
         id.teardown();
     }
@@ -133,26 +138,21 @@ pub fn mount(element: Element, settings: JsValue) -> Result<WidgetHandle, JsValu
         view::ensure_stylesheet(&doc, &href)?;
     }
     let view = view::View::build(&doc, &element, &settings, lang, rtl)?;
-    log::info(&format!(
-        "Chat widget ready for {} (sign-in: {}, language: {}{})",
-        if settings.usage_id.is_empty() { "(no block id)" } else { &settings.usage_id },
-        match settings.auth_mode {
-            settings::AuthMode::Popup => "popup",
-            settings::AuthMode::Local => "local",
-            settings::AuthMode::Token => "token",
-            settings::AuthMode::Lms => "lms",
-        },
-        lang.tag(),
-        if rtl { ", right-to-left" } else { "" }
-    ));
+    let block = if settings.usage_id.is_empty() { "(no block id)" } else { &settings.usage_id };
+    let sign_in = match settings.auth_mode {
+        settings::AuthMode::Popup => "popup",
+        settings::AuthMode::Local => "local",
+        settings::AuthMode::Token => "token",
+        settings::AuthMode::Lms => "lms",
+    };
+    let direction = if rtl { ", right-to-left" } else { "" };
+    log::info(
+        &["Chat widget ready for ", block, " (sign-in: ", sign_in, ", language: ", lang.tag(), direction, ")"].concat(),
+    );
     let token_mode = settings.auth_mode == settings::AuthMode::Token;
     let widget = Widget::new(settings, ticket_source, element, view);
-    let id = NEXT_ID.with(|n| {
-        let id = n.get();
-        n.set(id.wrapping_add(1));
-        id
-    });
-    WIDGETS.with(|w| w.borrow_mut().push((id, Rc::clone(&widget))));
+    let id = NEXT_ID.try_with(|n| n.replace(n.get().wrapping_add(1))).unwrap_or_default();
+    with_widgets(|w| w.push((id, Rc::clone(&widget))));
     if token_mode {
         widget.start();
     }

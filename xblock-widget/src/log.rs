@@ -18,7 +18,7 @@ const SECRET_KEYS: [&str; 5] = ["token", "access_token", "refresh_token", "id_to
 /// `message` with the prefix: the exact text of a console line.
 #[must_use]
 pub fn line(message: &str) -> String {
-    format!("{PREFIX} {message}")
+    [PREFIX, " ", message].concat()
 }
 
 /// A token as it may appear in a log line: its first few characters and `…`.
@@ -28,7 +28,7 @@ pub fn redact_token(token: &str) -> String {
     let chars = token.chars().fold(0, |n, _| n + 1);
     let shown = (chars / 4).min(TOKEN_PREFIX_CHARS);
     let prefix: String = token.chars().take(shown).collect();
-    format!("{prefix}…")
+    prefix + "…"
 }
 
 /// The JSON text `text` with the string value of every secret key (`token`, `access_token`,
@@ -94,7 +94,7 @@ fn string_len(body: &str) -> Option<usize> {
 #[must_use]
 pub fn truncate(text: &str, max: usize) -> String {
     match text.char_indices().nth(max) {
-        Some((cut, _)) => format!("{}…", sub(text, ..cut)),
+        Some((cut, _)) => [sub(text, ..cut), "…"].concat(),
         None => text.to_owned(),
     }
 }
@@ -112,6 +112,16 @@ pub fn warn(message: &str) {
 /// Writes an error line (`console.error`).
 pub fn error(message: &str) {
     write(Level::Error, message);
+}
+
+/// The message of a JS error, or its string form.
+#[must_use]
+pub fn js_error_text(err: &wasm_bindgen::JsValue) -> String {
+    use wasm_bindgen::JsCast;
+    if let Some(e) = err.dyn_ref::<js_sys::Error>() {
+        return e.message().into();
+    }
+    err.as_string().unwrap_or_else(|| "unknown error".to_owned())
 }
 
 #[derive(Clone, Copy)]

@@ -199,9 +199,8 @@ pub fn parse_inline(text: &str) -> Vec<Inline> {
     let mut buf = String::new();
     let mut i = 0;
     let bytes = text.as_bytes();
-    while i < text.len() {
+    while let Some(&c) = bytes.get(i) {
         let rest = sub(text, i..);
-        let c = bytes[i];
         // Backslash escapes of punctuation.
         if c == b'\\'
             && let Some(next) = sub(rest, 1..).chars().next()
@@ -211,7 +210,8 @@ pub fn parse_inline(text: &str) -> Vec<Inline> {
             i += 1 + next.len_utf8();
             continue;
         }
-        if let Some((node, used)) = try_inline(rest, i == 0 || !is_word_byte(bytes[i - 1])) {
+        let at_word_start = i.checked_sub(1).and_then(|before| bytes.get(before)).is_none_or(|&b| !is_word_byte(b));
+        if let Some((node, used)) = try_inline(rest, at_word_start) {
             if !buf.is_empty() {
                 out.push(Inline::Text(std::mem::take(&mut buf)));
             }
@@ -235,7 +235,7 @@ fn is_word_byte(b: u8) -> bool {
 
 /// An inline construct at the start of `rest`, with the bytes it used.
 fn try_inline(rest: &str, at_word_start: bool) -> Option<(Inline, usize)> {
-    match rest.as_bytes()[0] {
+    match *rest.as_bytes().first()? {
         b'`' => {
             let ticks = rest.bytes().take_while(|&b| b == b'`').count();
             let fence = sub(rest, ..ticks);
@@ -252,8 +252,7 @@ fn try_inline(rest: &str, at_word_start: bool) -> Option<(Inline, usize)> {
             };
             Some((Inline::Code(code.to_owned()), ticks + close + ticks))
         }
-        b'*' | b'_' => {
-            let marker = rest.as_bytes()[0];
+        marker @ (b'*' | b'_') => {
             if marker == b'_' && !at_word_start {
                 return None;
             }

@@ -60,13 +60,14 @@ impl Settings {
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
         let text = |name: &str| get(name).map(|v| v.trim().to_owned()).unwrap_or_default();
         let gateway_url = text("gateway_url").trim_end_matches('/').to_owned();
-        let gateway_origin = origin_of(&gateway_url)
-            .filter(|o| o.starts_with("http://") || o.starts_with("https://"))
-            .ok_or_else(|| format!("settings.gateway_url is missing or not an http(s) URL: \"{gateway_url}\""))?;
+        let gateway_origin =
+            origin_of(&gateway_url).filter(|o| o.starts_with("http://") || o.starts_with("https://")).ok_or_else(
+                || ["settings.gateway_url is missing or not an http(s) URL: \"", &gateway_url, "\""].concat(),
+            )?;
         let ws_url = match text("ws_url") {
             url if url.is_empty() => default_ws_url(&gateway_url),
             url if url.starts_with("ws://") || url.starts_with("wss://") => url,
-            url => return Err(format!("settings.ws_url is not a ws:// or wss:// URL: \"{url}\"")),
+            url => return Err(["settings.ws_url is not a ws:// or wss:// URL: \"", &url, "\""].concat()),
         };
         // The pages set `auth_mode`; the XBlock passes its operator's `SIGN_IN` as `sign_in`.
         let mode = match text("auth_mode") {
@@ -78,7 +79,9 @@ impl Settings {
             "lms" => AuthMode::Lms,
             "local" => AuthMode::Local,
             "token" => AuthMode::Token,
-            other => return Err(format!("settings.auth_mode must be popup, lms, local or token, not \"{other}\"")),
+            other => {
+                return Err(["settings.auth_mode must be popup, lms, local or token, not \"", other, "\""].concat());
+            }
         };
         let access_token = text("access_token");
         if auth_mode == AuthMode::Token && access_token.is_empty() {
@@ -119,7 +122,7 @@ impl Settings {
             let v = js_sys::Reflect::get(value, &JsValue::from_str(name)).ok()?;
             // Integers only: formatting floats would cost kilobytes of .wasm.
             v.as_string()
-                .or_else(|| v.as_f64().filter(|n| n.fract() == 0.0 && n.abs() < 1e15).map(|n| (n as i64).to_string()))
+                .or_else(|| v.as_f64().filter(|n| n.fract() == 0.0 && n.abs() < 1e15).map(|n| decimal_i64(n as i64)))
         })
     }
 
@@ -133,7 +136,7 @@ impl Settings {
     /// A gateway URL from a path starting with `/`.
     #[must_use]
     pub fn gateway(&self, path: &str) -> String {
-        format!("{}{path}", self.gateway_url)
+        [&self.gateway_url, path].concat()
     }
 
     /// The stylesheet next to the widget module, when the module's URL is known.
@@ -141,20 +144,27 @@ impl Settings {
     pub fn stylesheet_url(&self) -> Option<String> {
         let base = self.widget_url.split(['?', '#']).next().unwrap_or_default();
         let dir = sub(base, ..base.rfind('/')? + 1);
-        (!dir.is_empty()).then(|| format!("{dir}ibal_widget.css"))
+        (!dir.is_empty()).then(|| [dir, "ibal_widget.css"].concat())
     }
+}
+
+/// A whole number in decimal, without `core::fmt`.
+fn decimal_i64(n: i64) -> String {
+    let mut out = String::new();
+    ibal_protocol::json::push_int(&mut out, n);
+    out
 }
 
 /// `ws(s)://<gateway host>/ws/chat/`.
 fn default_ws_url(gateway_url: &str) -> String {
     let ws = if let Some(rest) = gateway_url.strip_prefix("https://") {
-        format!("wss://{rest}")
+        ["wss://", rest].concat()
     } else if let Some(rest) = gateway_url.strip_prefix("http://") {
-        format!("ws://{rest}")
+        ["ws://", rest].concat()
     } else {
         gateway_url.to_owned()
     };
-    format!("{ws}/ws/chat/")
+    ws + "/ws/chat/"
 }
 
 /// The origin of an absolute URL, as browsers serialise it: lower-case scheme and host, default
@@ -181,7 +191,7 @@ pub fn origin_of(url: &str) -> Option<String> {
         Some(host) if !default_port.is_empty() && !host.is_empty() => host.to_owned(),
         _ => host_port,
     };
-    Some(format!("{scheme}://{host_port}"))
+    Some([&scheme, "://", &host_port].concat())
 }
 
 /// Percent-encoding as `encodeURIComponent` does it (also right for form bodies).
@@ -192,7 +202,10 @@ pub fn percent_encode(text: &str) -> String {
         if byte.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&byte) {
             out.push(char::from(byte));
         } else {
-            out.push_str(&format!("%{byte:02X}"));
+            const HEX: &[u8; 16] = b"0123456789ABCDEF";
+            out.push('%');
+            out.push(char::from(HEX[usize::from(byte >> 4)]));
+            out.push(char::from(HEX[usize::from(byte & 0xf)]));
         }
     }
     out

@@ -4,9 +4,11 @@
 
 use std::rc::Rc;
 
+use ibal_protocol::close;
 use wasm_bindgen::JsCast;
-use wasm_bindgen::prelude::Closure;
 use web_sys::{CloseEvent, MessageEvent, WebSocket};
+
+use crate::handles::Listener;
 
 /// What to do when the socket closes with a code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,12 +29,12 @@ pub enum ClosePolicy {
 #[must_use]
 pub fn close_policy(code: u16) -> ClosePolicy {
     match code {
-        1000 | 1009 => ClosePolicy::Stay,
-        4401 => ClosePolicy::NewToken,
-        4403 => ClosePolicy::Revoked,
-        4406 => ClosePolicy::Context,
-        // 1001 going away, 1011 server error, 4408 auth timeout, 4429 too many sockets / slow consumer,
-        // and 1005/1006 (no code, dropped connection): transient.
+        close::NORMAL | close::TOO_BIG => ClosePolicy::Stay,
+        close::UNAUTHORIZED => ClosePolicy::NewToken,
+        close::REVOKED => ClosePolicy::Revoked,
+        close::CONTEXT_REFUSED => ClosePolicy::Context,
+        // 1001 going away, 1011 server error, 1013 try again, 4408 auth timeout, 4429 too many sockets
+        // or slow consumer, and 1005/1006 (no code, dropped connection): transient.
         _ => ClosePolicy::Reconnect,
     }
 }
@@ -71,13 +73,11 @@ pub enum SocketEvent {
     },
 }
 
-/// An open (or opening) WebSocket and its event handlers. Dropping it detaches the handlers, then
+/// An open (or opening) WebSocket and its event listeners. Dropping it detaches the listeners, then
 /// closes the socket with 1000: the controller hears nothing more from it.
 pub struct Socket {
     ws: WebSocket,
-    _on_open: Closure<dyn FnMut()>,
-    _on_message: Closure<dyn FnMut(MessageEvent)>,
-    _on_close: Closure<dyn FnMut(CloseEvent)>,
+    listeners: [Listener; 3],
 }
 
 impl std::fmt::Debug for Socket {
@@ -95,22 +95,19 @@ impl Socket {
     pub fn open(url: &str, handler: Rc<dyn Fn(SocketEvent)>) -> Result<Self, wasm_bindgen::JsValue> {
         let ws = WebSocket::new(url)?;
         let h = Rc::clone(&handler);
-        let on_open = Closure::<dyn FnMut()>::new(move || h(SocketEvent::Open));
+        let on_open = Listener::new(&ws, "open", move |_| h(SocketEvent::Open));
         let h = Rc::clone(&handler);
-        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+        let on_message = Listener::new(&ws, "message", move |event| {
             // The protocol uses text frames only; binary frames are ignored.
-            if let Some(text) = event.data().as_string() {
+            if let Some(text) = event.unchecked_ref::<MessageEvent>().data().as_string() {
                 h(SocketEvent::Text(text));
             }
         });
-        let h = handler;
-        let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |event: CloseEvent| {
-            h(SocketEvent::Closed { code: event.code(), reason: event.reason() });
+        let on_close = Listener::new(&ws, "close", move |event| {
+            let event = event.unchecked_ref::<CloseEvent>();
+            handler(SocketEvent::Closed { code: event.code(), reason: event.reason() });
         });
-        ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
-        ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
-        ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
-        Ok(Self { ws, _on_open: on_open, _on_message: on_message, _on_close: on_close })
+        Ok(Self { ws, listeners: [on_open, on_message, on_close] })
     }
 
     /// Sends a text frame; false when the socket is not open (the caller keeps the message pending).
@@ -118,14 +115,14 @@ impl Socket {
         self.ws.ready_state() == WebSocket::OPEN && self.ws.send_with_str(text).is_ok()
     }
 
-    /// Detaches the handlers and closes the socket with 1000 (if not closed yet), at once. Dropping
-    /// does the same; this is for when the drop itself must wait (inside one of the handlers).
+    /// Detaches the listeners and closes the socket with 1000 (if not closed yet), at once. Dropping
+    /// does the same; this is for when the drop itself must wait (inside one of the listeners).
     pub fn shutdown(&self) {
-        self.ws.set_onopen(None);
-        self.ws.set_onmessage(None);
-        self.ws.set_onclose(None);
+        for listener in &self.listeners {
+            listener.detach();
+        }
         if matches!(self.ws.ready_state(), WebSocket::CONNECTING | WebSocket::OPEN) {
-            let _ = self.ws.close_with_code(1000);
+            let _ = self.ws.close_with_code(close::NORMAL);
         }
     }
 

@@ -6,7 +6,8 @@
 //! [`Effect`]s the controller must carry out (open the socket, send a frame, schedule a reconnect…);
 //! the view then renders the state.
 
-use crate::protocol::{self, Role, ServerFrame, Status, WireMessage};
+use ibal_protocol::{ChatMessage, ClientFrame, ErrorFrame, Role, ServerFrame, Status, UserInfo, close};
+
 use crate::socket::{ClosePolicy, backoff_ms, close_policy};
 
 /// Where the chat is.
@@ -203,7 +204,7 @@ pub enum Effect {
     /// Send the `auth` frame on the open socket.
     SendAuth,
     /// Send a frame.
-    Send(String),
+    Send(ClientFrame),
     /// Dispatch `ReconnectDue` after this many milliseconds.
     ScheduleReconnect(u32),
     /// Close the socket and cancel timers and sign-in in progress.
@@ -231,8 +232,8 @@ pub struct State {
     pub prompt: Prompt,
     /// The signed-in user.
     pub username: Option<String>,
-    /// The chat backend (`room` enables typing indicators).
-    pub backend: Option<String>,
+    /// The chat backend (`room` enables typing indicators); empty before `user_info`.
+    pub backend: String,
     /// The messages, oldest first.
     pub entries: Vec<Entry>,
     /// Bumped when `entries` is replaced rather than appended to or updated.
@@ -264,7 +265,8 @@ impl Default for State {
     }
 }
 
-/// Codes after which the message in flight was not stored.
+/// Codes of a refused message: from a gateway that does not name it by `client_id`, the oldest message
+/// in flight is taken to be the one.
 const REFUSED_CODES: [&str; 2] = ["rate_limited", "invalid_message"];
 
 impl State {
@@ -275,7 +277,7 @@ impl State {
             phase: Phase::Idle,
             prompt: Prompt::Working,
             username: None,
-            backend: None,
+            backend: String::new(),
             entries: Vec::new(),
             epoch: 0,
             has_more: false,
@@ -320,7 +322,7 @@ impl State {
     /// Whether typing indicators are exchanged (room backend).
     #[must_use]
     pub fn is_room(&self) -> bool {
-        self.backend.as_deref() == Some("room")
+        self.backend == "room"
     }
 
     /// Applies an event; `now_ms` is the current time in milliseconds.
@@ -399,7 +401,7 @@ impl State {
                     entry.version += 1;
                     if connected && let Some(client_id) = &entry.client_id {
                         entry.sent = true;
-                        fx.push(Effect::Send(protocol::message_frame(client_id, &entry.content)));
+                        fx.push(Effect::Send(message_frame(client_id, &entry.content)));
                     }
                 }
             }
@@ -407,7 +409,7 @@ impl State {
                 if self.phase == Phase::Connected
                     && let Some(id) = self.streaming_id()
                 {
-                    fx.push(Effect::Send(protocol::stop_frame(id)));
+                    fx.push(Effect::Send(ClientFrame::Stop { id: id.to_owned() }));
                 }
             }
             Event::LoadEarlier => {
@@ -417,19 +419,19 @@ impl State {
                     && let Some(first) = self.entries.iter().find_map(|e| e.id.clone())
                 {
                     self.loading_older = true;
-                    fx.push(Effect::Send(protocol::history_frame(&first, HISTORY_PAGE)));
+                    fx.push(Effect::Send(history_frame(first)));
                 }
             }
             Event::Tick => self.typers.retain(|(_, until)| *until > now_ms),
             Event::Notice(notice) => self.notice = Some(notice),
             Event::DismissNotice => self.notice = None,
             Event::Close => {
-                *self = Self { next_key: self.next_key, epoch: self.epoch + 1, ..Self::new() };
+                self.reset();
                 fx.push(Effect::CloseSocket);
                 fx.push(Effect::Focus(Focus::Start));
             }
             Event::SignOut => {
-                *self = Self { next_key: self.next_key, epoch: self.epoch + 1, ..Self::new() };
+                self.reset();
                 self.notice = Some(Notice::new("signed_out", ""));
                 fx.push(Effect::CloseSocket);
                 fx.push(Effect::SignOut);
@@ -439,7 +441,12 @@ impl State {
         fx
     }
 
-    fn new_entry(&mut self, msg: WireMessage) -> Entry {
+    /// Back to the start state; entry keys stay unique and the view sees a new list.
+    fn reset(&mut self) {
+        *self = Self { next_key: self.next_key, epoch: self.epoch + 1, ..Self::new() };
+    }
+
+    fn new_entry(&mut self, msg: ChatMessage) -> Entry {
         let key = self.next_key;
         self.next_key += 1;
         let mine = msg.role == Role::User && self.username.as_deref() == Some(msg.sender.as_str());
@@ -451,7 +458,7 @@ impl State {
             role: msg.role,
             sender: msg.sender,
             content: msg.content,
-            timestamp: msg.timestamp,
+            timestamp: Some(msg.timestamp).filter(|t| !t.is_empty()),
             mine,
             delivery: Delivery::Acked,
             sent: false,
@@ -470,11 +477,11 @@ impl State {
             return;
         }
         match frame {
-            ServerFrame::UserInfo { username, backend, max_message_bytes } => {
+            ServerFrame::UserInfo(UserInfo { username, backend, limits, .. }) => {
                 self.phase = Phase::Connected;
                 self.username = Some(username);
                 self.backend = backend;
-                self.max_message_bytes = max_message_bytes;
+                self.max_message_bytes = limits.map(|l| l.max_message_bytes);
                 self.attempt = 0;
                 self.fresh_token = false;
                 self.awaiting_history = true;
@@ -488,7 +495,7 @@ impl State {
                         && let Some(client_id) = &entry.client_id
                     {
                         entry.sent = true;
-                        fx.push(Effect::Send(protocol::message_frame(client_id, &entry.content)));
+                        fx.push(Effect::Send(message_frame(client_id, &entry.content)));
                     }
                 }
                 if std::mem::take(&mut self.focus_on_connect) {
@@ -508,7 +515,7 @@ impl State {
                 self.typers.retain(|(name, _)| *name != msg.sender);
                 self.upsert(msg);
             }
-            ServerFrame::StreamStart { id, sender, timestamp } => {
+            ServerFrame::StreamStart { id, sender, timestamp, .. } => {
                 if self.find_mut(&id).is_none() {
                     self.push_stream(id, sender, timestamp, String::new());
                 }
@@ -519,11 +526,11 @@ impl State {
                     entry.version += 1;
                 }
                 // Joined mid-reply (another tab started it): show what arrives.
-                None => self.push_stream(id, None, None, delta),
+                None => self.push_stream(id, String::new(), String::new(), delta),
             },
-            ServerFrame::StreamEnd { id, content, status } => {
+            ServerFrame::StreamEnd { id, content, status, .. } => {
                 if self.find_mut(&id).is_none() {
-                    self.push_stream(id.clone(), None, None, String::new());
+                    self.push_stream(id.clone(), String::new(), String::new(), String::new());
                 }
                 if let Some(entry) = self.find_mut(&id) {
                     entry.content = content;
@@ -542,52 +549,55 @@ impl State {
                 }
             }
             ServerFrame::Presence { count } => self.presence = Some(count),
-            ServerFrame::Error { code, message, retry_after } => {
-                if REFUSED_CODES.contains(&code.as_str())
-                    && let Some(entry) =
-                        self.entries.iter_mut().find(|e| e.mine && e.sent && e.delivery == Delivery::Pending)
-                {
-                    entry.delivery = Delivery::Failed;
-                    entry.sent = false;
-                    entry.version += 1;
-                }
-                self.notice = Some(Notice { code, detail: message, retry_after });
-            }
-            ServerFrame::Pong | ServerFrame::Unknown(_) => {}
+            ServerFrame::Error(error) => self.on_error(error),
+            ServerFrame::Pong => {}
         }
     }
 
-    fn push_stream(&mut self, id: String, sender: Option<String>, timestamp: Option<String>, content: String) {
-        let msg = WireMessage {
-            id: Some(id),
-            client_id: None,
-            role: Role::Assistant,
-            content,
-            sender: sender.unwrap_or_else(|| "assistant".to_owned()),
-            timestamp,
-            status: Status::Complete,
-            sender_role: None,
-        };
+    fn push_stream(&mut self, id: String, sender: String, timestamp: String, content: String) {
+        let sender = if sender.is_empty() { "assistant".to_owned() } else { sender };
+        let msg =
+            ChatMessage { id: Some(id), role: Role::Assistant, content, sender, timestamp, ..ChatMessage::default() };
         let mut entry = self.new_entry(msg);
         entry.streaming = true;
         self.entries.push(entry);
     }
 
+    /// An error frame: a notice, and when it is about one of our messages, that message failed (it was
+    /// not stored; the user may retry it). The gateway names the message by `client_id`; without one
+    /// (an older gateway), a refusal is taken to be about the oldest message sent and not acknowledged.
+    fn on_error(&mut self, error: ErrorFrame) {
+        let ErrorFrame { code, message, retry_after, client_id } = error;
+        let refused = match client_id.as_deref() {
+            Some(cid) => self.entries.iter_mut().find(|e| e.mine && e.client_id.as_deref() == Some(cid)),
+            None if REFUSED_CODES.contains(&code.as_str()) => {
+                self.entries.iter_mut().find(|e| e.mine && e.sent && e.delivery == Delivery::Pending)
+            }
+            None => None,
+        };
+        if let Some(entry) = refused.filter(|e| e.delivery == Delivery::Pending) {
+            entry.delivery = Delivery::Failed;
+            entry.sent = false;
+            entry.version += 1;
+        }
+        self.notice = Some(Notice { code, detail: message, retry_after });
+    }
+
     /// A stored message: the acknowledgement of ours (by `client_id`), an update of one we have (by
     /// `id`), or a new one.
-    fn upsert(&mut self, msg: WireMessage) {
+    fn upsert(&mut self, msg: ChatMessage) {
         let by_client = msg.client_id.as_deref().and_then(|cid| {
             self.entries.iter().position(|e| e.role == Role::User && e.client_id.as_deref() == Some(cid))
         });
         let by_id = || msg.id.as_deref().and_then(|id| self.entries.iter().position(|e| e.id.as_deref() == Some(id)));
         match by_client.or_else(by_id) {
             Some(index) => {
-                let entry = &mut self.entries[index];
+                let Some(entry) = self.entries.get_mut(index) else { return };
                 if msg.id.is_some() {
                     entry.id = msg.id;
                 }
-                if msg.timestamp.is_some() {
-                    entry.timestamp = msg.timestamp;
+                if !msg.timestamp.is_empty() {
+                    entry.timestamp = Some(msg.timestamp);
                 }
                 entry.content = msg.content;
                 entry.status = msg.status;
@@ -606,7 +616,7 @@ impl State {
 
     /// The history sent after authentication: it is the conversation; our unacknowledged messages
     /// that it does not hold stay at the end.
-    fn replace_with_history(&mut self, messages: Vec<WireMessage>) {
+    fn replace_with_history(&mut self, messages: Vec<ChatMessage>) {
         let old = std::mem::take(&mut self.entries);
         for msg in messages {
             let entry = self.new_entry(msg);
@@ -627,7 +637,7 @@ impl State {
     }
 
     /// An older page: goes before what we have, without duplicates.
-    fn prepend_history(&mut self, messages: Vec<WireMessage>) {
+    fn prepend_history(&mut self, messages: Vec<ChatMessage>) {
         let mut older = Vec::new();
         for msg in messages {
             let known = msg.id.as_deref().is_some_and(|id| self.entries.iter().any(|e| e.id.as_deref() == Some(id)));
@@ -655,7 +665,7 @@ impl State {
         }
         let connected = self.phase == Phase::Connected;
         if connected {
-            fx.push(Effect::Send(protocol::message_frame(&client_id, &content)));
+            fx.push(Effect::Send(message_frame(&client_id, &content)));
         }
         let key = self.next_key;
         self.next_key += 1;
@@ -746,7 +756,7 @@ impl State {
             ClosePolicy::Stay => {
                 self.phase = Phase::Disconnected;
                 self.reconnect_in_ms = None;
-                self.notice = Some(Notice::new(if code == 1009 { "too_large" } else { "closed" }, ""));
+                self.notice = Some(Notice::new(if code == close::TOO_BIG { "too_large" } else { "closed" }, ""));
             }
         }
     }
@@ -757,6 +767,16 @@ impl State {
             self.notice = Some(Notice::new(code, ""));
         }
     }
+}
+
+/// The `message` frame of one of our messages.
+fn message_frame(client_id: &str, content: &str) -> ClientFrame {
+    ClientFrame::Message { client_id: client_id.to_owned(), content: content.to_owned() }
+}
+
+/// The request for the page of history before the message `before`.
+fn history_frame(before: String) -> ClientFrame {
+    ClientFrame::History { before: Some(before), limit: Some(i64::from(HISTORY_PAGE)) }
 }
 
 /// Notices about the connection, cleared once connected again.
@@ -783,7 +803,7 @@ mod tests {
     use super::*;
 
     fn frame(text: &str) -> Event {
-        Event::Frame(protocol::parse_server_frame(text).unwrap_or(ServerFrame::Unknown("bad".into())))
+        Event::Frame(ServerFrame::from_json(text).unwrap_or_else(|e| panic!("{e}: {text}")))
     }
 
     fn send(client_id: &str, content: &str) -> Event {
@@ -813,7 +833,7 @@ mod tests {
         let mut s = connected();
         assert!(s.chat_open());
         let fx = s.apply(send("c-1", "  Hello!  "), 0.0);
-        assert_eq!(fx, vec![Effect::Send(protocol::message_frame("c-1", "Hello!"))]);
+        assert_eq!(fx, vec![Effect::Send(message_frame("c-1", "Hello!"))]);
         assert_eq!(s.entries.len(), 1);
         assert_eq!(s.entries[0].delivery, Delivery::Pending);
         assert!(s.entries[0].mine);
@@ -866,7 +886,7 @@ mod tests {
         assert_eq!(s.entries[0].content, "Hello! How can I help?");
         assert!(s.entries[0].streaming);
         assert_eq!(s.streaming_id(), Some("r1"));
-        assert_eq!(s.apply(Event::Stop, 0.0), vec![Effect::Send(protocol::stop_frame("r1"))]);
+        assert_eq!(s.apply(Event::Stop, 0.0), vec![Effect::Send(ClientFrame::Stop { id: "r1".into() })]);
         s.apply(frame(r#"{"type":"stream_end","id":"r1","content":"Hello!","status":"stopped"}"#), 0.0);
         assert_eq!(s.entries.len(), 1);
         assert_eq!(s.entries[0].content, "Hello!");
@@ -937,10 +957,7 @@ mod tests {
         let fx = s.apply(frame(r#"{"type":"user_info","username":"john_doe"}"#), 0.0);
         assert_eq!(
             fx,
-            vec![
-                Effect::Send(protocol::message_frame("c-2", "two")),
-                Effect::Send(protocol::message_frame("c-3", "three")),
-            ],
+            vec![Effect::Send(message_frame("c-2", "two")), Effect::Send(message_frame("c-3", "three")),],
             "the same client_ids, no focus move on a reconnect"
         );
         assert_eq!(s.attempt, 0);
@@ -1102,8 +1119,49 @@ mod tests {
         assert!(fx.is_empty());
         // ...only by the user.
         let key = s.entries[0].key;
-        assert_eq!(s.apply(Event::Retry { key }, 0.0), vec![Effect::Send(protocol::message_frame("c-1", "spam"))]);
+        assert_eq!(s.apply(Event::Retry { key }, 0.0), vec![Effect::Send(message_frame("c-1", "spam"))]);
         assert_eq!(s.entries[0].delivery, Delivery::Pending);
+    }
+
+    #[test]
+    fn an_error_naming_a_client_id_fails_that_message_only() {
+        let mut s = connected();
+        for i in 1..=32 {
+            s.apply(send(&format!("c-{i}"), &format!("message {i}")), 0.0);
+        }
+        s.apply(
+            frame(r#"{"type":"error","code":"rate_limited","message":"slow","retry_after":12,"client_id":"c-17"}"#),
+            0.0,
+        );
+        let failed: Vec<_> = s
+            .entries
+            .iter()
+            .filter(|e| e.delivery == Delivery::Failed)
+            .filter_map(|e| e.client_id.as_deref())
+            .collect();
+        assert_eq!(failed, ["c-17"], "the message the gateway named, not the first one in flight");
+        assert_eq!(s.entries.iter().filter(|e| e.delivery == Delivery::Pending).count(), 31);
+        assert_eq!(s.notice.as_ref().map(|n| n.code.as_str()), Some("rate_limited"));
+        // An `internal` error naming a message means it was not stored: it fails too.
+        s.apply(frame(r#"{"type":"error","code":"internal","message":"x","client_id":"c-3"}"#), 0.0);
+        assert_eq!(s.entries[2].delivery, Delivery::Failed);
+        // A client_id we do not have (another tab's) changes no message.
+        s.apply(frame(r#"{"type":"error","code":"invalid_message","message":"x","client_id":"c-other"}"#), 0.0);
+        assert_eq!(s.entries.iter().filter(|e| e.delivery == Delivery::Failed).count(), 2);
+    }
+
+    #[test]
+    fn an_error_without_a_client_id_fails_the_oldest_message_in_flight() {
+        // Gateways that do not name the message: the oldest sent and unacknowledged one is taken.
+        let mut s = connected();
+        s.apply(send("c-1", "one"), 0.0);
+        s.apply(send("c-2", "two"), 0.0);
+        s.apply(frame(r#"{"type":"error","code":"invalid_message","message":"empty"}"#), 0.0);
+        assert_eq!(s.entries[0].delivery, Delivery::Failed);
+        assert_eq!(s.entries[1].delivery, Delivery::Pending);
+        // Errors about no message in particular fail none.
+        s.apply(frame(r#"{"type":"error","code":"internal","message":"x"}"#), 0.0);
+        assert_eq!(s.entries[1].delivery, Delivery::Pending);
     }
 
     #[test]
@@ -1146,7 +1204,7 @@ mod tests {
             0.0,
         );
         // (the initial history was already consumed: this is a page)
-        assert_eq!(s.apply(Event::LoadEarlier, 0.0), vec![Effect::Send(protocol::history_frame("m5", HISTORY_PAGE))]);
+        assert_eq!(s.apply(Event::LoadEarlier, 0.0), vec![Effect::Send(history_frame("m5".into()))]);
         assert!(s.apply(Event::LoadEarlier, 0.0).is_empty(), "one request at a time");
         let epoch = s.epoch;
         s.apply(

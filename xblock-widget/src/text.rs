@@ -1,6 +1,7 @@
-//! Small string helpers that keep panicking code out of the .wasm: `str` range indexing panics
-//! with a formatted message (pulling `Debug` formatting and Unicode tables, several KB), and
-//! `str::find(&str)` brings a two-way searcher. The widget's strings are short; plain loops do.
+//! Small string helpers that keep code out of the .wasm: `str` range indexing panics with a
+//! formatted message (pulling `Debug` formatting and Unicode tables, several KB), `str::find(&str)`
+//! brings a two-way searcher, and `format!` / `to_string()` bring `core::fmt` (the widget builds its
+//! strings with `[…].concat()` and [`decimal`]). The widget's strings are short; plain loops do.
 
 /// `text[range]`, or `""` when the range is out of bounds or not on character boundaries (callers
 /// only pass ranges they found on boundaries).
@@ -17,7 +18,15 @@ pub fn find_str(haystack: &str, needle: &str) -> Option<usize> {
     if n.is_empty() {
         return Some(0);
     }
-    (0..h.len().checked_sub(n.len())? + 1).find(|&i| h[i..].starts_with(n))
+    (0..h.len().checked_sub(n.len())? + 1).find(|&i| h.get(i..).is_some_and(|rest| rest.starts_with(n)))
+}
+
+/// `n` in decimal, without `core::fmt`.
+#[must_use]
+pub fn decimal(n: u64) -> String {
+    let mut out = String::new();
+    ibal_protocol::json::push_uint(&mut out, n);
+    out
 }
 
 /// Unpadded base64url (RFC 4648 §5): for random ids and nonces.
@@ -57,6 +66,13 @@ mod tests {
         assert_eq!(find_str("abc", "abcd"), None);
         assert_eq!(find_str("abc", ""), Some(0));
         assert_eq!(find_str("é**x", "**"), Some(2));
+    }
+
+    #[test]
+    fn decimals() {
+        for n in [0, 9, 10, 1000, 4_294_967_296, u64::MAX] {
+            assert_eq!(decimal(n), n.to_string());
+        }
     }
 
     #[test]

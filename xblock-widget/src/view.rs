@@ -4,14 +4,15 @@
 
 use std::cell::RefCell;
 
+use ibal_protocol::{Role, Status};
 use wasm_bindgen::{JsCast, JsValue, UnwrapThrowExt};
 use web_sys::{Document, Element, HtmlElement, HtmlInputElement, HtmlTextAreaElement};
 
 use crate::i18n::{self, Lang, Strings};
 use crate::markdown::{self, Block, Inline};
-use crate::protocol::{Role, Status};
 use crate::settings::Settings;
 use crate::state::{Delivery, Entry, Phase, Prompt, State};
+use crate::text::decimal;
 
 type JsResult<T> = Result<T, JsValue>;
 
@@ -104,7 +105,7 @@ fn attr(e: &Element, name: &str, value: &str) {
 }
 
 fn button(doc: &Document, class: &str, label: &str) -> HtmlElement {
-    let b = html(doc, "button", &format!("ibal-btn {class}"));
+    let b = html(doc, "button", &["ibal-btn ", class].concat());
     attr(&b, "type", "button");
     b.set_text_content(Some(label));
     b
@@ -136,6 +137,15 @@ fn set_disabled(e: &Element, disabled: bool) {
 
 fn clear(e: &Element) {
     e.set_text_content(None);
+}
+
+/// Removes the rendered messages from `from` on, from the page and from the list. (`truncate`, not
+/// `drain`: a range that could be out of bounds brings a panicking path into the .wasm.)
+fn remove_from(items: &mut Vec<(u64, u32, Element)>, from: usize) {
+    for (_, _, stale) in items.iter().skip(from) {
+        stale.remove();
+    }
+    items.truncate(from);
 }
 
 /// Adds `<link rel="stylesheet">` for the widget's stylesheet to the page, once per page.
@@ -174,7 +184,7 @@ impl View {
         let title = el(doc, "h3", "ibal-title");
         title.set_text_content(Some(&settings.display_name));
         let user = el(doc, "p", "ibal-user");
-        text_node(doc, &user, &format!("{} ", s.signed_in_as));
+        text_node(doc, &user, &[s.signed_in_as, " "].concat());
         let user_name = el(doc, "strong", "ibal-username");
         let _ = user.append_child(&user_name);
         let presence = el(doc, "p", "ibal-presence");
@@ -322,17 +332,15 @@ impl View {
             Phase::Disconnected => (
                 "disconnected",
                 match state.reconnect_in_ms {
-                    Some(ms) => i18n::fill(s.status_reconnecting, &[("s", &ms.div_ceil(1000).to_string())]),
+                    Some(ms) => i18n::fill(s.status_reconnecting, &[("s", &decimal(u64::from(ms.div_ceil(1000))))]),
                     None => s.status_disconnected.to_owned(),
                 },
             ),
             Phase::Error => ("error", s.status_error.to_owned()),
         };
-        self.root.set_class_name(&format!(
-            "ibal-widget ibal-phase-{phase_class}{}",
-            if self.root.get_attribute("dir").as_deref() == Some("rtl") { " ibal-rtl" } else { "" }
-        ));
-        self.status.set_class_name(&format!("ibal-status ibal-status-{phase_class}"));
+        let rtl = if self.root.get_attribute("dir").as_deref() == Some("rtl") { " ibal-rtl" } else { "" };
+        self.root.set_class_name(&["ibal-widget ibal-phase-", phase_class, rtl].concat());
+        self.status.set_class_name(&["ibal-status ibal-status-", phase_class].concat());
         set_text(&self.status_text, &status_text);
         show(&self.reconnect_btn, state.needs_manual_reconnect());
 
@@ -343,7 +351,7 @@ impl View {
         set_text(&self.user_name, username.unwrap_or_default());
         match state.presence.filter(|_| chat_open) {
             Some(n) => {
-                set_text(&self.presence, &i18n::fill(s.presence, &[("n", &n.to_string())]));
+                set_text(&self.presence, &i18n::fill(s.presence, &[("n", &decimal(n))]));
                 show(&self.presence, true);
             }
             None => show(&self.presence, false),
@@ -388,7 +396,7 @@ impl View {
         let typing = match state.typers.as_slice() {
             [] => String::new(),
             [(one, _)] => i18n::fill(s.typing_one, &[("user", one)]),
-            many => i18n::fill(s.typing_many, &[("n", &many.len().to_string())]),
+            many => i18n::fill(s.typing_many, &[("n", &decimal(many.len() as u64))]),
         };
         set_text(&self.typing, &typing);
         self.render_messages(state);
@@ -420,9 +428,7 @@ impl View {
                     continue;
                 }
                 // Out of step (should not happen within an epoch): rebuild from here.
-                for (_, _, stale) in r.items.drain(i..) {
-                    stale.remove();
-                }
+                remove_from(&mut r.items, i);
             }
             let node = el(&self.doc, "div", "ibal-msg");
             self.fill_message(&node, entry);
@@ -432,9 +438,7 @@ impl View {
             mine_added |= entry.mine;
         }
         let keep = state.entries.len().min(r.items.len());
-        for (_, _, stale) in r.items.drain(keep..) {
-            stale.remove();
-        }
+        remove_from(&mut r.items, keep);
         if prepended {
             // Keep the reader where they were when older messages arrive above.
             log.set_scroll_top(log.scroll_height() - (old_height - old_top));
@@ -462,7 +466,7 @@ impl View {
             class.push_str(" ibal-msg-streaming");
         }
         node.set_class_name(&class);
-        attr(node, "data-key", &entry.key.to_string());
+        attr(node, "data-key", &decimal(entry.key));
         if let Some(id) = &entry.id {
             attr(node, "data-id", id);
         }
@@ -521,7 +525,7 @@ impl View {
         append(node, &[&meta, &body]);
         if entry.delivery == Delivery::Failed {
             let retry = button(&self.doc, "ibal-btn-secondary ibal-btn-retry", s.retry);
-            attr(&retry, "data-key", &entry.key.to_string());
+            attr(&retry, "data-key", &decimal(entry.key));
             let _ = node.append_child(&retry);
         }
     }
@@ -572,7 +576,7 @@ pub fn render_markdown(doc: &Document, parent: &Element, blocks: &[Block]) {
             }
             Block::Heading(level, inlines) => {
                 // Bold paragraphs: a reply's headings must not join the page's outline.
-                let p = el(doc, "p", &format!("ibal-md-heading ibal-md-h{level}"));
+                let p = el(doc, "p", &["ibal-md-heading ibal-md-h", &decimal(u64::from(*level))].concat());
                 let strong = el(doc, "strong", "");
                 render_inlines(doc, &strong, inlines);
                 let _ = p.append_child(&strong);
@@ -591,7 +595,7 @@ pub fn render_markdown(doc: &Document, parent: &Element, blocks: &[Block]) {
             Block::List { ordered, start, items } => {
                 let list = el(doc, if *ordered { "ol" } else { "ul" }, "");
                 if *ordered && *start != 1 {
-                    attr(&list, "start", &start.to_string());
+                    attr(&list, "start", &decimal(u64::from(*start)));
                 }
                 for item in items {
                     let li = el(doc, "li", "");

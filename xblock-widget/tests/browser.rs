@@ -858,3 +858,34 @@ fn token_mode_has_no_sign_out() {
     let f = Fixture::connected(&[]);
     assert!(!f.visible(".ibal-btn-signout"), "the page's own token (an LTI launch) has no login to end here");
 }
+
+#[wasm_bindgen_test]
+fn an_error_naming_a_message_marks_that_message_failed() {
+    let f = Fixture::connected(&[("welcome_message", "")]);
+    let input = f.q(".ibal-input");
+    for text in ["first", "second", "third"] {
+        type_into(&input, text);
+        assert!(press_key(&input, "Enter", false));
+    }
+    let frames: Vec<_> = sent(0).into_iter().filter(|s| s.contains(r#""type":"message""#)).collect();
+    assert_eq!(frames.len(), 3, "{frames:?}");
+    let client_id = |frame: &str| frame.split('"').nth(7).unwrap().to_owned();
+    let second = client_id(&frames[1]);
+    server_send(
+        0,
+        &format!(
+            r#"{{"type":"error","code":"rate_limited","message":"Too fast.","retry_after":12,"client_id":"{second}"}}"#
+        ),
+    );
+    let bubbles = f.all(".ibal-msg");
+    let states: Vec<_> = bubbles
+        .iter()
+        .map(|b| (b.class_name().contains("ibal-msg-pending"), b.class_name().contains("ibal-msg-failed")))
+        .collect();
+    assert_eq!(states, [(true, false), (false, true), (true, false)], "only the named message failed");
+    assert!(bubbles[1].query_selector(".ibal-btn-retry").unwrap().is_some());
+    assert!(bubbles[0].query_selector(".ibal-btn-retry").unwrap().is_none());
+    // Retry resends it with the same client_id.
+    bubbles[1].query_selector(".ibal-btn-retry").unwrap().unwrap().dyn_into::<HtmlElement>().unwrap().click();
+    assert_eq!(sent(0).last().unwrap(), &frames[1]);
+}

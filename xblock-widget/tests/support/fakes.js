@@ -10,8 +10,10 @@ const state = {
   routes: new Map(),
 };
 
-class FakeWebSocket {
+// An EventTarget, as a browser's: the widget listens with addEventListener.
+class FakeWebSocket extends EventTarget {
   constructor(url) {
+    super();
     this.url = String(url);
     this.readyState = FakeWebSocket.CONNECTING;
     this.sent = [];
@@ -28,6 +30,13 @@ class FakeWebSocket {
       throw new Error('InvalidStateError: the socket is not open');
     }
     this.sent.push(String(data));
+  }
+
+  // The server's side of an event: to the `on<type>` handler and to the listeners, as a browser does.
+  deliver(event) {
+    const handler = this['on' + event.type];
+    if (handler) handler.call(this, event);
+    this.dispatchEvent(event);
   }
 
   close(code) {
@@ -117,18 +126,18 @@ export function socketClosedWith(index) {
 export function serverOpen(index) {
   const s = socket(index);
   s.readyState = FakeWebSocket.OPEN;
-  if (s.onopen) s.onopen(new Event('open'));
+  s.deliver(new Event('open'));
 }
 
 export function serverSend(index, text) {
   const s = socket(index);
-  if (s.onmessage) s.onmessage(new MessageEvent('message', { data: text }));
+  s.deliver(new MessageEvent('message', { data: text }));
 }
 
 export function serverClose(index, code, reason) {
   const s = socket(index);
   s.readyState = FakeWebSocket.CLOSED;
-  if (s.onclose) s.onclose(new CloseEvent('close', { code, reason: reason || '', wasClean: code !== 1006 }));
+  s.deliver(new CloseEvent('close', { code, reason: reason || '', wasClean: code !== 1006 }));
 }
 
 // --- window.open, postMessage, fetch ----------------------------------------------------------
