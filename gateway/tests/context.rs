@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::fake_llm::FakeLlm;
+use common::fake_llm::{self, FakeLlm};
 use common::tickets::{BLOCK, COURSE, LMS_ISSUER};
 use common::ws::{Client, sign_in};
 use common::{RunningGateway, spawn_gateway};
@@ -88,7 +88,7 @@ async fn the_query_never_reaches_the_prompt_and_the_tickets_instructions_do() {
     client.expect("message").await;
     client.until("stream_end").await;
     let sent = llm.last_request.lock().expect("lock").clone();
-    let system = sent["messages"][0]["content"].as_str().expect("system prompt").to_owned();
+    let system = fake_llm::system_prompt(&sent);
     assert!(system.contains(COURSE) && system.contains(BLOCK), "the proven course and block: {system}");
     assert!(system.contains("Photosynthesis helper"), "the block's signed title: {system}");
     assert!(system.contains("Answer in French and cite unit 2."), "the course team's instructions: {system}");
@@ -398,4 +398,88 @@ async fn conversations_of_unproven_contexts_stay_their_owners_and_are_never_resu
             .status();
         assert_eq!(status, 404, "nobody else reads it");
     }
+}
+
+/// The unit the learner is in, as the XBlock puts it in the ticket.
+fn unit_claims(text: &str) -> Value {
+    json!({
+        "title": "Ask about this unit",
+        "instructions": "Keep answers short.",
+        "course_title": "Biology 101",
+        "unit": {"section": "Plants", "subsection": "Energy", "title": "Light reactions",
+                 "text": text, "truncated": false},
+        "tutor_style": "guide",
+        "style_prompt": "Ask the learner what they think first.",
+    })
+}
+
+async fn ask(gw: &RunningGateway, username: &str, ticket: &str, question: &str) -> Client {
+    let pair = sign_in(gw, username).await;
+    let (mut client, _info, _) = Client::join_course(gw, &pair.access_token, ticket).await;
+    client.send(json!({"type": "message", "client_id": "q-1", "content": question})).await;
+    client
+}
+
+#[tokio::test]
+async fn the_unit_reaches_the_model_in_the_documented_order() {
+    let (llm, gw) = openai_gateway(&[("CHAT_SYSTEM_PROMPT", "You are the course assistant.")]).await;
+    let text = "Chlorophyll absorbs red and blue light. [Video transcript] In this video we measure oxygen.";
+    let ticket = gw.lms.ticket_with("reader", unit_claims(text));
+    let mut client = ask(&gw, "reader", &ticket, "What does the video measure?").await;
+    client.expect("message").await;
+    client.until("stream_end").await;
+
+    let sent = llm.last_request.lock().expect("lock").clone();
+    let messages = sent["messages"].as_array().expect("messages");
+    let system: Vec<&str> =
+        messages.iter().filter(|m| m["role"] == "system").filter_map(|m| m["content"].as_str()).collect();
+    assert_eq!(system.len(), 5, "operator, place, instructions, tutoring, unit: {system:#?}");
+    assert_eq!(system[0], "You are the course assistant.");
+    assert!(system[1].contains("\"Biology 101\"") && system[1].contains("Plants › Energy › Light reactions"));
+    assert!(system[2].ends_with("Keep answers short."));
+    assert!(system[3].ends_with("Ask the learner what they think first."));
+    assert!(system[4].contains(text), "the unit's text and transcript: {}", system[4]);
+    // The question comes last, after the system messages.
+    assert_eq!(messages.last().map(|m| m["content"].clone()), Some(json!("What does the video measure?")));
+}
+
+#[tokio::test]
+async fn a_unit_too_long_for_the_contract_is_cut_and_a_cjk_unit_fits_the_first_frame() {
+    let (llm, gw) = openai_gateway(&[]).await;
+    // 20,000 CJK characters: 60 KB of UTF-8, about 80 KB once signed, more than any chat frame.
+    let cjk = "光合作用".repeat(5_000);
+    let ticket = gw.lms.ticket_with("reader", unit_claims(&cjk));
+    assert!(ticket.len() > 64 * 1024, "the ticket is {} bytes", ticket.len());
+    let mut client = ask(&gw, "reader", &ticket, "说明一下").await;
+    client.expect("message").await;
+    client.until("stream_end").await;
+    let system = fake_llm::system_prompt(&llm.last_request.lock().expect("lock").clone());
+    assert!(system.contains(&cjk));
+
+    // Past the contract's 50,000 characters, the text is cut and said to be.
+    let long = "a".repeat(60_000);
+    let ticket = gw.lms.ticket_with("another", unit_claims(&long));
+    let mut client = ask(&gw, "another", &ticket, "Summarise").await;
+    client.expect("message").await;
+    client.until("stream_end").await;
+    let system = fake_llm::system_prompt(&llm.last_request.lock().expect("lock").clone());
+    assert!(system.contains(&"a".repeat(50_000)) && !system.contains(&"a".repeat(50_001)));
+    assert!(system.contains("shortened"));
+}
+
+#[tokio::test]
+async fn in_an_exam_the_assistant_refuses_and_nothing_reaches_the_model() {
+    let (llm, gw) = openai_gateway(&[]).await;
+    let mut claims = unit_claims("Question 1: what is 6 × 7?");
+    claims["exam"] = json!(true);
+    let ticket = gw.lms.ticket_with("examinee", claims);
+    let before = counts(&gw).await;
+    let mut client = ask(&gw, "examinee", &ticket, "What is the answer to question 1?").await;
+    let error = client.expect("error").await;
+    assert_eq!((error["code"].as_str(), error["client_id"].as_str()), (Some("exam_mode"), Some("q-1")));
+    // The socket stays open, and the refused message was neither answered nor kept.
+    client.send(json!({"type": "ping"})).await;
+    client.expect("pong").await;
+    assert_eq!(llm.requests.load(std::sync::atomic::Ordering::SeqCst), 0);
+    assert_eq!(counts(&gw).await.1, before.1);
 }

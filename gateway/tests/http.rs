@@ -97,6 +97,56 @@ async fn unknown_pages_render_the_error_page_and_api_paths_answer_json() {
     assert_eq!(headers[header::CONTENT_SECURITY_POLICY], "default-src 'none'; frame-ancestors 'none'");
 }
 
+/// A request whose body or query cannot be read gets the layer's own error shape, never axum's plain text.
+#[tokio::test]
+async fn malformed_input_is_answered_in_each_layers_shape() {
+    let (app, _state, _db) = test_app(&[]).await;
+    let post = |uri: &str, content_type: Option<&str>, body: &'static str| {
+        let mut request = Request::post(uri);
+        if let Some(content_type) = content_type {
+            request = request.header(header::CONTENT_TYPE, content_type);
+        }
+        request.body(Body::from(body)).expect("request")
+    };
+    let api_error = |status: StatusCode, headers: &axum::http::HeaderMap, body: &str| {
+        assert!(headers[header::CONTENT_TYPE].to_str().expect("ascii").starts_with("application/json"), "{body}");
+        let json: serde_json::Value = serde_json::from_str(body).expect("a JSON error");
+        (status, json["error"]["code"].as_str().expect("a code").to_owned(), json["error"]["message"].clone())
+    };
+
+    let cases = [
+        (Some("application/json"), "{\"username\": ", StatusCode::BAD_REQUEST, "invalid_json"),
+        (Some("application/json"), "{\"username\": \"ada\"}", StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
+        (Some("text/plain"), "{}", StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
+    ];
+    for (content_type, body, want_status, want_code) in cases {
+        let (status, headers, text) = send(&app, post("/api/v1/auth/login", content_type, body)).await;
+        let (status, code, message) = api_error(status, &headers, &text);
+        assert_eq!((status, code.as_str()), (want_status, want_code), "{body}");
+        assert!(message.as_str().is_some_and(|m| !m.is_empty()));
+    }
+    // The missing field is named, so a client can fix its request.
+    let (_, _, text) = send(&app, post("/api/v1/auth/login", Some("application/json"), "{\"username\":\"ada\"}")).await;
+    assert!(text.contains("password"), "{text}");
+
+    // The OAuth token endpoint answers in RFC 6749's shape.
+    let (status, headers, text) = send(&app, post("/oauth2/token", None, "grant_type=refresh_token")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(headers[header::CONTENT_TYPE].to_str().expect("ascii").starts_with("application/json"));
+    let json: serde_json::Value = serde_json::from_str(&text).expect("json");
+    assert_eq!(json["error"], "invalid_request", "{text}");
+
+    // Pages answer the error page.
+    let (status, headers, html) = send(&app, post("/lti/launch", None, "id_token=x")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(headers[header::CONTENT_TYPE].to_str().expect("ascii").starts_with("text/html"), "{html}");
+    assert!(html.contains("This launch cannot be completed"), "{html}");
+    let (status, headers, html) = send(&app, get("/oauth/openedx/callback?state=a&state=b")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(headers[header::CONTENT_TYPE].to_str().expect("ascii").starts_with("text/html"), "{html}");
+    assert!(html.contains("This address is not complete"), "{html}");
+}
+
 #[tokio::test]
 async fn api_info_names_the_open_doors() {
     let (app, _state, _db) = test_app(&[]).await;

@@ -431,7 +431,7 @@ async fn the_deep_linked_instructions_reach_the_assistant() {
     ws.expect("message").await;
     ws.until("stream_end").await;
     let sent = llm.last_request.lock().expect("lock").clone();
-    let system = sent["messages"][0]["content"].as_str().expect("system").to_owned();
+    let system = common::fake_llm::system_prompt(&sent);
     assert!(system.contains("Week 3 helper") && system.contains("Answer in French."), "{system}");
     assert!(system.contains("course-v1:Org+C1+2026"), "{system}");
     let analytics = reqwest::Client::new()

@@ -46,6 +46,8 @@ pub enum ErrorCode {
     BackendTimeout,
     /// The backend's stream was malformed or dropped mid-way; the partial reply is kept as `failed`.
     BackendError,
+    /// An exam is running where the chat sits: the assistant does not answer, and the message is not kept.
+    ExamMode,
     /// The login behind the token was revoked or reached its absolute end.
     SessionRevoked,
     /// The token was not granted the `chat` scope.
@@ -58,7 +60,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in the order of docs/protocol.md's table.
-    pub const ALL: [Self; 24] = [
+    pub const ALL: [Self; 25] = [
         Self::AuthRequired,
         Self::AuthTimeout,
         Self::InvalidToken,
@@ -79,6 +81,7 @@ impl ErrorCode {
         Self::BackendUnavailable,
         Self::BackendTimeout,
         Self::BackendError,
+        Self::ExamMode,
         Self::SessionRevoked,
         Self::InsufficientScope,
         Self::SlowConsumer,
@@ -109,6 +112,7 @@ impl ErrorCode {
             Self::BackendUnavailable => "backend_unavailable",
             Self::BackendTimeout => "backend_timeout",
             Self::BackendError => "backend_error",
+            Self::ExamMode => "exam_mode",
             Self::SessionRevoked => "session_revoked",
             Self::InsufficientScope => "insufficient_scope",
             Self::SlowConsumer => "slow_consumer",

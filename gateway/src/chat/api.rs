@@ -5,6 +5,7 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum_extra::extract::WithRejection;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -48,7 +49,7 @@ pub async fn messages(
     State(state): State<ChatState>,
     ChatBearer(claims): ChatBearer,
     Path(id): Path<String>,
-    Query(q): Query<PageQuery>,
+    WithRejection(Query(q), _): WithRejection<Query<PageQuery>, ApiError>,
 ) -> Result<Json<Value>, ApiError> {
     let conversation = own_conversation(&state, &id, &claims.sub).await?;
     let limit = q.limit.unwrap_or(50).clamp(1, MAX_HISTORY_PAGE);
@@ -82,7 +83,7 @@ pub async fn feedback(
     State(state): State<ChatState>,
     ChatBearer(claims): ChatBearer,
     Path(id): Path<String>,
-    Json(f): Json<Feedback>,
+    WithRejection(Json(f), _): WithRejection<Json<Feedback>, ApiError>,
 ) -> Result<Response, ApiError> {
     let rating = match &f.rating {
         Value::String(s) if s == "up" => 5,
@@ -117,7 +118,7 @@ pub struct AnalyticsQuery {
 pub async fn analytics(
     State(state): State<ChatState>,
     ChatBearer(claims): ChatBearer,
-    Query(q): Query<AnalyticsQuery>,
+    WithRejection(Query(q), _): WithRejection<Query<AnalyticsQuery>, ApiError>,
 ) -> Result<Json<Value>, ApiError> {
     let user = state.db.get_user(&claims.sub).await?;
     let operator = user.role.is_operator();

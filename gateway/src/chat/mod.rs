@@ -49,6 +49,7 @@ use crate::rate_limit::RateLimiter;
 use crate::store::Db;
 use backend::{Backend, BackendError, Chunk, LlmRequest};
 use hub::Hub;
+use ibal_protocol::{ErrorCode, Usage};
 
 pub struct Chat {
     pub hub: Arc<Hub>,
@@ -259,7 +260,7 @@ impl Chat {
         };
         match outcome {
             Ok(status) => {
-                self.finish(db, conversation, question, reply_id, &content, status, None, usage.as_ref(), started).await
+                self.finish(db, conversation, question, reply_id, &content, status, None, usage, started).await
             }
             Err(e) => {
                 tracing::warn!(error = %e, backend = self.backend.name(), "assistant reply failed");
@@ -271,7 +272,7 @@ impl Chat {
                     &content,
                     MessageStatus::Failed,
                     Some(&e),
-                    usage.as_ref(),
+                    usage,
                     started,
                 )
                 .await;
@@ -289,14 +290,14 @@ impl Chat {
         content: &str,
         status: MessageStatus,
         error: Option<&BackendError>,
-        usage: Option<&serde_json::Value>,
+        usage: Option<Usage>,
         started: Instant,
     ) {
         let topic = conversation.id.as_str();
         if let Some(e) = error {
-            self.hub.publish(topic, protocol::error(e.code(), e.user_message(), None)).await;
+            self.hub.publish(topic, protocol::error(e.code(), e.user_message())).await;
         }
-        let tokens = usage.and_then(|u| u["total_tokens"].as_i64().or_else(|| u["completion_tokens"].as_i64()));
+        let tokens = usage.and_then(|u| u.total_tokens.or(u.completion_tokens)).and_then(|n| i64::try_from(n).ok());
         let stored = db
             .insert_message(&NewMessage {
                 id: Some(reply_id),
@@ -309,16 +310,16 @@ impl Chat {
                 content,
                 status,
                 reply_to: Some(&question.id),
-                error_code: error.map(BackendError::code),
+                error_code: error.map(|e| e.code().as_str()),
                 tokens,
                 latency_ms: i64::try_from(started.elapsed().as_millis()).ok(),
             })
             .await;
         if let Err(e) = stored {
             tracing::error!(error = %e, "could not store the assistant reply");
-            self.hub.publish(topic, protocol::error("internal", "The reply could not be saved.", None)).await;
+            self.hub.publish(topic, protocol::error(ErrorCode::Internal, "The reply could not be saved.")).await;
         }
-        self.hub.publish(topic, protocol::stream_end(reply_id, content, status.as_str(), usage)).await;
+        self.hub.publish(topic, protocol::stream_end(reply_id, content, status, usage)).await;
     }
 
     /// The question with as much earlier conversation as fits the budget (newest kept first).
@@ -343,7 +344,7 @@ impl Chat {
             history.push((m.role, m.content.clone()));
         }
         history.reverse();
-        let system = prompt::system_prompt(&self.system_prompt, context);
+        let system = prompt::system_messages(&self.system_prompt, context);
         Ok(LlmRequest {
             conversation_id: conversation.id.clone(),
             vars: prompt::prompt_vars(&system, context),

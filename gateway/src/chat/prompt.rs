@@ -1,37 +1,88 @@
-//! The assistant's system prompt, built in one place from the operator's prompt and what the
-//! platform signed for this chat: the course and block, the block's title and the course team's
-//! instructions. Nothing a browser could forge goes in.
+//! The assistant's prompt, built here and nowhere else, from the operator's prompt and what the
+//! platform signed for this chat (nothing a browser could forge goes in). In order:
+//!
+//! 1. the operator's system prompt (`CHAT_SYSTEM_PROMPT`, with `{course_id}` and `{block_id}` filled in);
+//! 2. where the learner is: the course's title, the unit's place in the course outline, the block's title;
+//! 3. the course team's instructions for the block;
+//! 4. the tutoring style: the team's wording, or the style's default (in a course only);
+//! 5. the unit's content: its text, problem statements (never answers) and video transcripts;
+//!
+//! then, in [`super::Chat`], as much of the earlier conversation as fits `CHAT_HISTORY_BUDGET`, and the
+//! question. OpenAI-compatible servers receive 1–5 as one system message each; Flowise flows receive
+//! them as `overrideConfig.vars` ([`prompt_vars`]).
 
-use crate::course::ProvenContext;
+use crate::course::{ContextSource, ProvenContext};
 
-/// The system prompt for a chat in `context`: `template` (`CHAT_SYSTEM_PROMPT`, with `{course_id}`
-/// and `{block_id}` filled in), then the block's title and the course team's instructions.
-pub fn system_prompt(template: &str, context: &ProvenContext) -> String {
-    let mut prompt =
-        template.replace("{course_id}", &context.ctx.course_id).replace("{block_id}", &context.ctx.block_id);
-    if !context.title.is_empty() {
-        prompt.push_str("\n\nThis chat is titled \"");
-        prompt.push_str(&context.title);
-        prompt.push_str("\".");
-    }
+/// The system messages for a chat in `context`, in the order above; empty parts are left out.
+pub fn system_messages(template: &str, context: &ProvenContext) -> Vec<String> {
+    let operator = template.replace("{course_id}", &context.ctx.course_id).replace("{block_id}", &context.ctx.block_id);
+    let mut messages = vec![operator];
+    messages.extend(place(context));
     if !context.instructions.is_empty() {
-        prompt.push_str("\n\nInstructions from the course team for this chat:\n");
-        prompt.push_str(&context.instructions);
+        messages.push(format!("Instructions from the course team for this chat:\n{}", context.instructions));
     }
-    prompt
+    if context.source != ContextSource::Gateway {
+        messages.push(format!("How to tutor in this course:\n{}", context.controls.tutoring_prompt()));
+    }
+    messages.extend(unit_content(context));
+    messages.retain(|m| !m.trim().is_empty());
+    messages
 }
 
-/// The context as named variables, for flows that build their own prompt (Flowise: `$vars.<name>`):
-/// `ibal_system_prompt` (all of the above), `ibal_course_id`, `ibal_block_id`, `ibal_title`,
-/// `ibal_instructions`.
-pub fn prompt_vars(system_prompt: &str, context: &ProvenContext) -> serde_json::Map<String, serde_json::Value> {
+/// The unit's place in the course outline: "Section › Subsection › Unit".
+fn outline(context: &ProvenContext) -> String {
+    let unit = &context.unit;
+    [&unit.section, &unit.subsection, &unit.title]
+        .into_iter()
+        .filter(|t| !t.is_empty())
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(" › ")
+}
+
+fn place(context: &ProvenContext) -> Option<String> {
+    let mut lines = Vec::new();
+    if !context.course_title.is_empty() {
+        lines.push(format!("The learner is taking the course \"{}\".", context.course_title));
+    }
+    let outline = outline(context);
+    if !outline.is_empty() {
+        lines.push(format!("They are in the unit {outline}."));
+    }
+    if !context.title.is_empty() {
+        lines.push(format!("This chat is titled \"{}\".", context.title));
+    }
+    (!lines.is_empty()).then(|| lines.join(" "))
+}
+
+fn unit_content(context: &ProvenContext) -> Option<String> {
+    let text = context.unit.text.trim();
+    if text.is_empty() {
+        return None;
+    }
+    let shortened = if context.unit.truncated { ", shortened to the parts nearest this chat" } else { "" };
+    Some(format!(
+        "The content of the unit the learner is looking at (its text, problem statements and video \
+         transcripts{shortened}). Base your answers on it where it applies.\n<unit_content>\n{text}\n</unit_content>"
+    ))
+}
+
+/// The context as named variables, for flows that build their own prompt (Flowise: `$vars.<name>`).
+/// docs/assistant-prompt.md lists them.
+pub fn prompt_vars(system: &[String], context: &ProvenContext) -> serde_json::Map<String, serde_json::Value> {
+    let in_course = context.source != ContextSource::Gateway;
+    let tutoring = if in_course { context.controls.tutoring_prompt() } else { "" };
     let mut vars = serde_json::Map::new();
     for (name, value) in [
-        ("ibal_system_prompt", system_prompt),
+        ("ibal_system_prompt", system.join("\n\n").as_str()),
         ("ibal_course_id", context.ctx.course_id.as_str()),
         ("ibal_block_id", context.ctx.block_id.as_str()),
         ("ibal_title", context.title.as_str()),
         ("ibal_instructions", context.instructions.as_str()),
+        ("ibal_course_title", context.course_title.as_str()),
+        ("ibal_unit_outline", outline(context).as_str()),
+        ("ibal_unit_content", context.unit.text.as_str()),
+        ("ibal_tutoring", tutoring),
     ] {
         vars.insert(name.to_owned(), serde_json::Value::from(value));
     }
@@ -41,13 +92,10 @@ pub fn prompt_vars(system_prompt: &str, context: &ProvenContext) -> serde_json::
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::course::ContextSource;
-    use crate::domain::ChatContext;
-    use crate::domain::CourseRole;
+    use crate::domain::{ChatContext, Controls, CourseRole, TutorStyle, Unit};
 
-    #[test]
-    fn the_prompt_carries_the_signed_title_and_instructions() {
-        let context = ProvenContext {
+    fn in_unit() -> ProvenContext {
+        ProvenContext {
             ctx: ChatContext {
                 platform: "https://lms.example.com".into(),
                 course_id: "c1".into(),
@@ -57,13 +105,59 @@ mod tests {
             role: Some(CourseRole::Learner),
             title: "Photosynthesis helper".into(),
             instructions: "Answer in French.".into(),
-        };
-        let prompt = system_prompt("You help in {course_id} ({block_id}).", &context);
+            course_title: "Biology 101".into(),
+            unit: Unit {
+                section: "Plants".into(),
+                subsection: "Energy".into(),
+                title: "Light reactions".into(),
+                text: "Chlorophyll absorbs light.".into(),
+                truncated: true,
+            },
+            controls: Controls { tutor_style: TutorStyle::Direct, ..Controls::default() },
+        }
+    }
+
+    #[test]
+    fn the_parts_come_in_the_documented_order() {
+        let messages = system_messages("You help in {course_id} ({block_id}).", &in_unit());
+        assert_eq!(messages.len(), 5, "{messages:#?}");
+        assert_eq!(messages[0], "You help in c1 (b1).");
         assert_eq!(
-            prompt,
-            "You help in c1 (b1).\n\nThis chat is titled \"Photosynthesis helper\".\n\n\
-             Instructions from the course team for this chat:\nAnswer in French."
+            messages[1],
+            "The learner is taking the course \"Biology 101\". They are in the unit Plants › Energy › Light \
+             reactions. This chat is titled \"Photosynthesis helper\"."
         );
-        assert_eq!(system_prompt("Plain.", &ProvenContext::gateway()), "Plain.");
+        assert_eq!(messages[2], "Instructions from the course team for this chat:\nAnswer in French.");
+        assert!(messages[3].ends_with(TutorStyle::Direct.default_prompt()));
+        assert!(messages[4].contains("shortened"));
+        assert!(messages[4].ends_with("<unit_content>\nChlorophyll absorbs light.\n</unit_content>"));
+    }
+
+    #[test]
+    fn the_course_teams_wording_replaces_the_styles_default() {
+        let mut context = in_unit();
+        context.controls.style_prompt = "Be Socratic.".into();
+        let messages = system_messages("Plain.", &context);
+        assert!(messages.iter().any(|m| m.ends_with("\nBe Socratic.")));
+        assert!(!messages.iter().any(|m| m.contains(TutorStyle::Direct.default_prompt())));
+    }
+
+    #[test]
+    fn outside_a_course_only_the_operators_prompt_goes_in() {
+        assert_eq!(system_messages("Plain.", &ProvenContext::gateway()), vec!["Plain.".to_owned()]);
+        let vars = prompt_vars(&["Plain.".to_owned()], &ProvenContext::gateway());
+        assert_eq!(vars["ibal_tutoring"], "");
+    }
+
+    #[test]
+    fn flows_get_each_part_by_name() {
+        let context = in_unit();
+        let system = system_messages("Plain.", &context);
+        let vars = prompt_vars(&system, &context);
+        assert_eq!(vars["ibal_course_title"], "Biology 101");
+        assert_eq!(vars["ibal_unit_outline"], "Plants › Energy › Light reactions");
+        assert_eq!(vars["ibal_unit_content"], "Chlorophyll absorbs light.");
+        assert_eq!(vars["ibal_tutoring"], TutorStyle::Direct.default_prompt());
+        assert_eq!(vars["ibal_system_prompt"], system.join("\n\n"));
     }
 }

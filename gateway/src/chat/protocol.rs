@@ -1,53 +1,12 @@
-//! The frames of docs/protocol.md: parsing what clients send, building what the server sends.
+//! The gateway's end of docs/protocol.md: the frames are `ibal-protocol`'s (shared with the widget and
+//! checked against its golden fixtures); this module reads client frames and writes server frames.
 
-use serde::Deserialize;
-use serde_json::{Value, json};
+use ibal_protocol::{ChatMessage, Role, ServerFrame, Status, Usage};
+use serde_json::Value;
 
-use crate::domain::{Message, MessageRole};
+use crate::domain::{Message, MessageRole, MessageStatus};
 
-/// Close codes (docs/protocol.md, "Close codes").
-pub mod close {
-    pub const NORMAL: u16 = 1000;
-    pub const GOING_AWAY: u16 = 1001;
-    pub const TOO_BIG: u16 = 1009;
-    pub const INTERNAL: u16 = 1011;
-    pub const TRY_AGAIN: u16 = 1013;
-    pub const UNAUTHORIZED: u16 = 4401;
-    pub const REVOKED: u16 = 4403;
-    /// The course context could not be proven: the chat ticket was refused.
-    pub const CONTEXT_REFUSED: u16 = 4406;
-    pub const AUTH_TIMEOUT: u16 = 4408;
-    pub const TOO_MANY: u16 = 4429;
-}
-
-/// A frame a client sent.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum ClientFrame {
-    /// `ticket`: an LMS-signed chat ticket proving the course context (docs/protocol.md).
-    Auth {
-        token: String,
-        #[serde(default)]
-        ticket: Option<String>,
-    },
-    Message {
-        client_id: String,
-        content: String,
-    },
-    Stop {
-        id: String,
-    },
-    Typing {
-        is_typing: bool,
-    },
-    History {
-        before: Option<String>,
-        limit: Option<i64>,
-    },
-    Ping,
-}
-
-const KNOWN: &[&str] = &["auth", "message", "stop", "typing", "history", "ping"];
+pub use ibal_protocol::{ClientFrame, Context, ErrorCode, ErrorFrame, Limits, UserInfo, close};
 
 /// Why a text frame is not a usable client frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,8 +20,8 @@ pub enum FrameError {
 impl FrameError {
     pub fn frame(&self) -> String {
         match self {
-            Self::Bad(why) => error("bad_frame", &format!("Malformed frame: {why}."), None),
-            Self::UnknownType(t) => error("unknown_type", &format!("Unknown frame type {t:?}."), None),
+            Self::Bad(why) => error(ErrorCode::BadFrame, &format!("Malformed frame: {why}.")),
+            Self::UnknownType(t) => error(ErrorCode::UnknownType, &format!("Unknown frame type {t:?}.")),
         }
     }
 }
@@ -72,7 +31,7 @@ pub fn parse(text: &str) -> Result<ClientFrame, FrameError> {
     let Some(kind) = value.get("type").and_then(Value::as_str) else {
         return Err(FrameError::Bad("an object with a string \"type\" is required".into()));
     };
-    if !KNOWN.contains(&kind) {
+    if !ClientFrame::TYPES.contains(&kind) {
         return Err(FrameError::UnknownType(kind.chars().take(40).collect()));
     }
     serde_json::from_value(value).map_err(|e| FrameError::Bad(first_line(&e.to_string())))
@@ -80,6 +39,12 @@ pub fn parse(text: &str) -> Result<ClientFrame, FrameError> {
 
 fn first_line(s: &str) -> String {
     s.lines().next().unwrap_or_default().chars().take(120).collect()
+}
+
+/// A server frame as the text sent on the socket.
+pub fn encode(frame: &ServerFrame) -> String {
+    // The frames hold strings, numbers and booleans only: writing them cannot fail.
+    serde_json::to_string(frame).unwrap_or_default()
 }
 
 /// RFC 3339 UTC with milliseconds, the protocol's timestamp format.
@@ -92,94 +57,150 @@ pub fn timestamp(ms: i64) -> String {
         .unwrap_or_default()
 }
 
-pub fn message_value(m: &Message) -> Value {
-    let mut v = json!({
-        "type": "message",
-        "id": m.id,
-        "client_id": m.client_id,
-        "role": m.role,
-        "content": m.content,
-        "sender": if m.role == MessageRole::Assistant { "assistant" } else { m.sender_name.as_str() },
-        "timestamp": timestamp(m.created_at),
-        "status": m.status,
-    });
-    // In a course, the sender's role there: the widget badges course staff.
-    if !m.sender_role.is_empty() {
-        v["sender_role"] = json!(m.sender_role);
+/// A stored message as the protocol carries it.
+pub fn chat_message(m: &Message) -> ChatMessage {
+    ChatMessage {
+        id: Some(m.id.clone()),
+        client_id: m.client_id.clone(),
+        role: match m.role {
+            MessageRole::User => Role::User,
+            MessageRole::Assistant => Role::Assistant,
+            MessageRole::System => Role::System,
+        },
+        content: m.content.clone(),
+        sender: if m.role == MessageRole::Assistant { "assistant".to_owned() } else { m.sender_name.clone() },
+        // In a course, the sender's role there: the widget badges course staff.
+        sender_role: Some(m.sender_role.clone()).filter(|r| !r.is_empty()),
+        timestamp: timestamp(m.created_at),
+        status: status(m.status),
     }
-    v
+}
+
+pub fn status(status: MessageStatus) -> Status {
+    match status {
+        MessageStatus::Complete => Status::Complete,
+        MessageStatus::Stopped => Status::Stopped,
+        MessageStatus::Failed => Status::Failed,
+    }
+}
+
+/// A stored message as a `message` frame's JSON value (the conversation API lists these too).
+pub fn message_value(m: &Message) -> Value {
+    serde_json::to_value(ServerFrame::Message(chat_message(m))).unwrap_or_default()
 }
 
 pub fn message(m: &Message) -> String {
-    message_value(m).to_string()
+    encode(&ServerFrame::Message(chat_message(m)))
 }
 
 pub fn history(messages: &[Message], has_more: bool) -> String {
-    json!({ "type": "history", "messages": messages.iter().map(message_value).collect::<Vec<_>>(), "has_more": has_more }).to_string()
+    encode(&ServerFrame::History { messages: messages.iter().map(chat_message).collect(), has_more })
 }
 
-pub fn error(code: &str, message: &str, retry_after: Option<u64>) -> String {
-    let mut v = json!({ "type": "error", "code": code, "message": message });
-    if let Some(secs) = retry_after {
-        v["retry_after"] = json!(secs);
-    }
-    v.to_string()
+pub fn user_info(info: UserInfo) -> String {
+    encode(&ServerFrame::UserInfo(info))
 }
 
-/// An error about one message the client sent, naming its `client_id` so the client can mark it.
-pub fn message_error(code: &str, message: &str, retry_after: Option<u64>, client_id: &str) -> String {
-    let mut v: Value = serde_json::from_str(&error(code, message, retry_after)).unwrap_or_default();
-    v["client_id"] = json!(client_id);
-    v.to_string()
+/// An `error` frame with a code and a sentence for the user.
+pub fn error(code: ErrorCode, message: &str) -> String {
+    error_frame(ErrorFrame::new(code, message))
+}
+
+/// An `error` frame with its optional fields (`retry_after`, `client_id`).
+pub fn error_frame(frame: ErrorFrame) -> String {
+    encode(&ServerFrame::Error(frame))
 }
 
 pub fn pong() -> String {
-    json!({ "type": "pong" }).to_string()
+    encode(&ServerFrame::Pong)
 }
 
 pub fn typing(username: &str, is_typing: bool) -> String {
-    json!({ "type": "typing", "username": username, "is_typing": is_typing }).to_string()
+    encode(&ServerFrame::Typing { username: username.to_owned(), is_typing })
 }
 
 pub fn presence(count: usize) -> String {
-    json!({ "type": "presence", "count": count }).to_string()
+    encode(&ServerFrame::Presence { count: u64::try_from(count).unwrap_or(u64::MAX) })
 }
 
 pub fn stream_start(id: &str, reply_to: &str, at_ms: i64) -> String {
-    json!({ "type": "stream_start", "id": id, "reply_to": reply_to, "sender": "assistant", "timestamp": timestamp(at_ms) }).to_string()
+    encode(&ServerFrame::StreamStart {
+        id: id.to_owned(),
+        reply_to: reply_to.to_owned(),
+        sender: "assistant".to_owned(),
+        timestamp: timestamp(at_ms),
+    })
 }
 
 pub fn stream_delta(id: &str, delta: &str) -> String {
-    json!({ "type": "stream_delta", "id": id, "delta": delta }).to_string()
+    encode(&ServerFrame::StreamDelta { id: id.to_owned(), delta: delta.to_owned() })
 }
 
-pub fn stream_end(id: &str, content: &str, status: &str, usage: Option<&Value>) -> String {
-    let mut v = json!({ "type": "stream_end", "id": id, "content": content, "status": status });
-    if let Some(usage) = usage {
-        v["usage"] = usage.clone();
-    }
-    v.to_string()
+pub fn stream_end(id: &str, content: &str, status: MessageStatus, usage: Option<Usage>) -> String {
+    encode(&ServerFrame::StreamEnd {
+        id: id.to_owned(),
+        content: content.to_owned(),
+        status: self::status(status),
+        usage,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const CLIENT_FIXTURES: &str = include_str!("../../../protocol/fixtures/client.json");
+    const SERVER_FIXTURES: &str = include_str!("../../../protocol/fixtures/server.json");
+
+    fn fixtures(text: &str) -> serde_json::Map<String, Value> {
+        match serde_json::from_str(text) {
+            Ok(Value::Object(map)) => map,
+            other => panic!("fixtures are an object of frames: {other:?}"),
+        }
+    }
+
     #[test]
-    fn parses_every_client_frame() {
-        assert_eq!(parse(r#"{"type":"auth","token":"t"}"#), Ok(ClientFrame::Auth { token: "t".into(), ticket: None }));
+    fn reads_every_client_fixture() {
+        for (name, frame) in fixtures(CLIENT_FIXTURES) {
+            let parsed = parse(&frame.to_string()).unwrap_or_else(|e| panic!("{name}: {e:?}"));
+            assert_eq!(serde_json::to_value(&parsed).ok(), Some(frame), "{name}");
+        }
+    }
+
+    #[test]
+    fn writes_what_the_server_fixtures_show() {
+        for (name, frame) in fixtures(SERVER_FIXTURES) {
+            let typed: ServerFrame = serde_json::from_value(frame.clone()).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let written: Value = serde_json::from_str(&encode(&typed)).unwrap_or_default();
+            assert_eq!(written, frame, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_stored_message_is_written_without_empty_optional_fields() {
+        let reply = Message {
+            id: "r1".into(),
+            conversation_id: "c".into(),
+            sender_id: None,
+            client_id: None,
+            role: MessageRole::Assistant,
+            sender_name: "Assistant".into(),
+            sender_role: String::new(),
+            content: "Hi".into(),
+            status: MessageStatus::Stopped,
+            reply_to: Some("q1".into()),
+            error_code: None,
+            tokens: None,
+            latency_ms: None,
+            created_at: 1_763_730_000_123,
+            updated_at: 1_763_730_000_123,
+        };
+        let value = message_value(&reply);
         assert_eq!(
-            parse(r#"{"type":"auth","token":"t","ticket":"eyJ.x.y"}"#),
-            Ok(ClientFrame::Auth { token: "t".into(), ticket: Some("eyJ.x.y".into()) })
+            value,
+            serde_json::json!({"type": "message", "id": "r1", "role": "assistant", "content": "Hi",
+                "sender": "assistant", "timestamp": "2025-11-21T13:00:00.123Z", "status": "stopped"})
         );
-        assert_eq!(
-            parse(r#"{"type":"message","client_id":"c1","content":"Hello!"}"#),
-            Ok(ClientFrame::Message { client_id: "c1".into(), content: "Hello!".into() })
-        );
-        assert_eq!(parse(r#"{"type":"stop","id":"x"}"#), Ok(ClientFrame::Stop { id: "x".into() }));
-        assert_eq!(parse(r#"{"type":"typing","is_typing":true}"#), Ok(ClientFrame::Typing { is_typing: true }));
-        assert_eq!(parse(r#"{"type":"history","limit":5}"#), Ok(ClientFrame::History { before: None, limit: Some(5) }));
-        assert_eq!(parse(r#"{"type":"ping"}"#), Ok(ClientFrame::Ping));
     }
 
     #[test]
@@ -204,7 +225,7 @@ mod tests {
             assert!(matches!(parse(case), Err(FrameError::Bad(_))), "{case:?}");
         }
         assert_eq!(parse(r#"{"type":"dance"}"#), Err(FrameError::UnknownType("dance".into())));
-        let frame: Value = serde_json::from_str(&FrameError::UnknownType("x".into()).frame()).expect("json");
+        let frame: Value = serde_json::from_str(&FrameError::UnknownType("x".into()).frame()).unwrap_or_default();
         assert_eq!(frame["code"], "unknown_type");
     }
 

@@ -1,8 +1,10 @@
 //! The context a chat socket has proved, and what the course team set for it.
 
+use ibal_protocol::ErrorCode;
+
 use crate::course::ticket::{TicketClaims, TicketError, TicketVerifier};
-use crate::domain::CourseRole;
 use crate::domain::{ChatContext, CourseKey, User};
+use crate::domain::{Controls, CourseRole, Unit};
 use crate::store::{Db, DbError};
 
 /// Where a socket's context came from.
@@ -36,6 +38,10 @@ pub struct ProvenContext {
     pub role: Option<CourseRole>,
     pub title: String,
     pub instructions: String,
+    /// The course's title and the unit the block sits in (LMS tickets; empty for launches).
+    pub course_title: String,
+    pub unit: Unit,
+    pub controls: Controls,
 }
 
 impl ProvenContext {
@@ -47,6 +53,9 @@ impl ProvenContext {
             role: None,
             title: String::new(),
             instructions: String::new(),
+            course_title: String::new(),
+            unit: Unit::default(),
+            controls: Controls::default(),
         }
     }
 
@@ -73,12 +82,12 @@ pub enum ProofError {
 
 impl ProofError {
     /// The `error` frame's code.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
             Self::Ticket(e) => e.code(),
-            Self::NotYours => "ticket_mismatch",
-            Self::Contradictory => "ticket_invalid",
-            Self::Db(_) => "internal",
+            Self::NotYours => ErrorCode::TicketMismatch,
+            Self::Contradictory => ErrorCode::TicketInvalid,
+            Self::Db(_) => ErrorCode::Internal,
         }
     }
 }
@@ -110,8 +119,11 @@ pub async fn prove(
                 ctx,
                 source: ContextSource::Ticket,
                 role: Some(claims.role),
+                controls: claims.controls(),
                 title: claims.title,
                 instructions: claims.instructions,
+                course_title: claims.course_title,
+                unit: claims.unit,
             })
         }
         (None, Some(ctx)) => {
@@ -123,6 +135,9 @@ pub async fn prove(
                 role: Some(role),
                 title: settings.title,
                 instructions: settings.instructions,
+                course_title: String::new(),
+                unit: Unit::default(),
+                controls: Controls::default(),
             })
         }
         (None, None) => Ok(ProvenContext::gateway()),

@@ -3,12 +3,13 @@
 //! course team set for the block. The LMS signs (RS256) with a key only it holds; the gateway only
 //! verifies, against the public keys in `TICKET_JWKS`, so a leaked gateway cannot mint tickets.
 
+use ibal_protocol::ErrorCode;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, Validation};
 use serde::Deserialize;
 
 use crate::crypto::jwks::RsaKeys;
-use crate::domain::{ChatContext, CourseRole, now_ms};
+use crate::domain::{ChatContext, ChatMode, Controls, CourseRole, Disclosure, TutorStyle, Unit, now_ms};
 
 /// The longest a ticket may live (exp − iat), in seconds.
 pub const MAX_TICKET_LIFETIME_SECS: i64 = 300;
@@ -19,6 +20,12 @@ const MAX_USERNAME_LEN: usize = 150;
 /// The block's title and instructions are cut to these many characters.
 pub const MAX_TITLE_CHARS: usize = 255;
 pub const MAX_INSTRUCTIONS_CHARS: usize = 8000;
+/// The unit's text: the XBlock cuts it to 12,000 characters by default and 50,000 at most.
+pub const MAX_UNIT_TEXT_CHARS: usize = 50_000;
+pub const MAX_STARTERS: usize = 4;
+pub const MAX_STARTER_CHARS: usize = 200;
+pub const MAX_STYLE_PROMPT_CHARS: usize = 2000;
+pub const MAX_DISCLOSURE_CHARS: usize = 1000;
 
 /// The claims of a chat ticket (docs/protocol.md, "Chat tickets").
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -38,6 +45,22 @@ pub struct TicketClaims {
     pub title: String,
     #[serde(default)]
     pub instructions: String,
+    #[serde(default)]
+    pub course_title: String,
+    #[serde(default)]
+    pub unit: Unit,
+    #[serde(default)]
+    pub mode: ChatMode,
+    #[serde(default)]
+    pub starters: Vec<String>,
+    #[serde(default)]
+    pub tutor_style: TutorStyle,
+    #[serde(default)]
+    pub style_prompt: String,
+    #[serde(default)]
+    pub disclosure: Disclosure,
+    #[serde(default)]
+    pub exam: bool,
     pub iat: i64,
     pub exp: i64,
     pub jti: String,
@@ -52,6 +75,18 @@ impl TicketClaims {
     /// The chat context the ticket proves: the LMS (its issuer), the course and the block.
     pub fn context(&self) -> ChatContext {
         ChatContext { platform: self.iss.clone(), course_id: self.course_id.clone(), block_id: self.usage_id.clone() }
+    }
+
+    /// The course team's controls the ticket carries.
+    pub fn controls(&self) -> Controls {
+        Controls {
+            mode: self.mode,
+            starters: self.starters.clone(),
+            tutor_style: self.tutor_style,
+            style_prompt: self.style_prompt.clone(),
+            disclosure: self.disclosure.clone(),
+            exam: self.exam,
+        }
     }
 
     /// When the ticket stops being valid, in Unix milliseconds.
@@ -80,11 +115,11 @@ pub enum TicketError {
 }
 
 impl TicketError {
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            Self::Expired => "ticket_expired",
-            Self::NotConfigured => "ticket_not_accepted",
-            _ => "ticket_invalid",
+            Self::Expired => ErrorCode::TicketExpired,
+            Self::NotConfigured => ErrorCode::TicketNotAccepted,
+            _ => ErrorCode::TicketInvalid,
         }
     }
 }
@@ -182,6 +217,30 @@ impl TicketVerifier {
         }
         claims.title = clip(&claims.title, MAX_TITLE_CHARS);
         claims.instructions = clip(&claims.instructions, MAX_INSTRUCTIONS_CHARS);
+        claims.course_title = clip(&claims.course_title, MAX_TITLE_CHARS);
+        let unit = &mut claims.unit;
+        for title in [&mut unit.section, &mut unit.subsection, &mut unit.title] {
+            *title = clip(title, MAX_TITLE_CHARS);
+        }
+        if unit.text.chars().count() > MAX_UNIT_TEXT_CHARS {
+            unit.text = clip(&unit.text, MAX_UNIT_TEXT_CHARS);
+            unit.truncated = true;
+        }
+        claims.starters = claims
+            .starters
+            .iter()
+            .map(|s| clip(s, MAX_STARTER_CHARS))
+            .filter(|s| !s.is_empty())
+            .take(MAX_STARTERS)
+            .collect();
+        claims.style_prompt = clip(&claims.style_prompt, MAX_STYLE_PROMPT_CHARS);
+        claims.disclosure.text = clip(&claims.disclosure.text, MAX_DISCLOSURE_CHARS);
+        claims.disclosure.version = clip(&claims.disclosure.version, 64);
+        // Neither a learner's exam nor the unit's text may leak into an exam: the LMS leaves the text
+        // out already; the gateway does not rely on it.
+        if claims.exam {
+            claims.unit.text.clear();
+        }
         Ok(claims)
     }
 }

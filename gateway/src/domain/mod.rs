@@ -4,9 +4,11 @@
 mod chat;
 mod course;
 mod ids;
+mod material;
 mod user;
 
 pub use chat::*;
 pub use course::*;
 pub use ids::*;
+pub use material::*;
 pub use user::*;

@@ -5,6 +5,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum_extra::extract::WithRejection;
 use serde::Deserialize;
 
 use crate::domain::User;
@@ -62,7 +63,7 @@ fn valid_username(username: &str) -> bool {
 pub async fn register(
     State(state): State<IdentityState>,
     addr: ClientAddr,
-    Json(c): Json<Credentials>,
+    WithRejection(Json(c), _): WithRejection<Json<Credentials>, ApiError>,
 ) -> Result<Response, ApiError> {
     enabled(&state)?;
     limit(&state, format!("register:{}", addr.key()))?;
@@ -95,7 +96,7 @@ pub async fn register(
 pub async fn login(
     State(state): State<IdentityState>,
     addr: ClientAddr,
-    Json(c): Json<Credentials>,
+    WithRejection(Json(c), _): WithRejection<Json<Credentials>, ApiError>,
 ) -> Result<Response, ApiError> {
     enabled(&state)?;
     let user = check_password(&state, &addr, &c.username, &c.password).await?;

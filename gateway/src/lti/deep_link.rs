@@ -6,6 +6,7 @@ use axum::Form;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{Html, IntoResponse, Response};
+use axum_extra::extract::WithRejection;
 use minijinja::context;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -65,7 +66,7 @@ pub struct DeepLinkForm {
 pub async fn deep_link(
     State(state): State<LtiState>,
     nonce: CspNonce,
-    Form(form): Form<DeepLinkForm>,
+    WithRejection(Form(form), _): WithRejection<Form<DeepLinkForm>, Refusal>,
 ) -> Result<Response, Refusal> {
     let record = state
         .db

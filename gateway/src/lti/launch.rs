@@ -6,6 +6,7 @@ use axum::Form;
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{Html, Response};
+use axum_extra::extract::WithRejection;
 use minijinja::context;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -41,7 +42,7 @@ pub async fn launch(
     State(state): State<LtiState>,
     nonce: CspNonce,
     headers: HeaderMap,
-    Form(form): Form<LaunchForm>,
+    WithRejection(Form(form), _): WithRejection<Form<LaunchForm>, Refusal>,
 ) -> Result<Response, Refusal> {
     let (Some(id_token), Some(login_state)) =
         (form.id_token.filter(|t| !t.is_empty()), form.state.filter(|s| !s.is_empty()))
@@ -103,7 +104,7 @@ pub struct VerifyForm {
 pub async fn verify(
     State(state): State<LtiState>,
     nonce: CspNonce,
-    Form(form): Form<VerifyForm>,
+    WithRejection(Form(form), _): WithRejection<Form<VerifyForm>, Refusal>,
 ) -> Result<Response, Refusal> {
     let record = state.db.session_take(&format!("lti_check:{}", form.ticket), now_ms()).await?;
     let check =

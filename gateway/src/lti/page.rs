@@ -18,6 +18,12 @@ pub struct Refusal {
     error: PageError,
 }
 
+impl From<axum::extract::rejection::FormRejection> for Refusal {
+    fn from(rejection: axum::extract::rejection::FormRejection) -> Self {
+        Self::new("invalid_form", rejection.body_text().chars().take(300).collect::<String>())
+    }
+}
+
 impl Refusal {
     /// A request the tool refuses (400), with a code and a sentence for the person in front of it.
     pub fn new(code: &'static str, message: impl Into<String>) -> Self {

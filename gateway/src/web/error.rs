@@ -4,6 +4,7 @@
 use std::borrow::Cow;
 
 use axum::Json;
+use axum::extract::rejection::{FormRejection, JsonRejection, QueryRejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -93,6 +94,35 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// Malformed input, answered in the layer's own shape (with `axum_extra::extract::WithRejection`) instead
+/// of axum's plain text. axum's sentence names the field and position, never our internals.
+fn rejection_text(text: String) -> String {
+    text.chars().take(300).collect()
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        let code = match &rejection {
+            JsonRejection::MissingJsonContentType(_) => "unsupported_media_type",
+            JsonRejection::JsonSyntaxError(_) => "invalid_json",
+            _ => "invalid_body",
+        };
+        Self::new(rejection.status(), code, rejection_text(rejection.body_text()))
+    }
+}
+
+impl From<FormRejection> for ApiError {
+    fn from(rejection: FormRejection) -> Self {
+        Self::new(rejection.status(), "invalid_form", rejection_text(rejection.body_text()))
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> Self {
+        Self::new(rejection.status(), "invalid_query", rejection_text(rejection.body_text()))
+    }
+}
+
 /// An error a page handler returns; rendered as `error.html` by the page-error layer, which has
 /// the templates and the request id.
 #[derive(Debug)]
@@ -142,6 +172,20 @@ impl PageError {
     pub fn with_source(mut self, source: impl Into<Source>) -> Self {
         self.source = Some(source.into());
         self
+    }
+}
+
+impl From<FormRejection> for PageError {
+    fn from(rejection: FormRejection) -> Self {
+        let message = rejection_text(rejection.body_text());
+        Self::new(rejection.status(), "invalid_form", "This request cannot be completed", message)
+    }
+}
+
+impl From<QueryRejection> for PageError {
+    fn from(rejection: QueryRejection) -> Self {
+        let message = rejection_text(rejection.body_text());
+        Self::new(rejection.status(), "invalid_query", "This address is not complete", message)
     }
 }
 

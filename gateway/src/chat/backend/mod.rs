@@ -8,6 +8,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use futures_util::Stream;
+use ibal_protocol::{ErrorCode, Usage};
 
 use crate::config::{ChatBackendKind, ChatConfig};
 use crate::domain::MessageRole;
@@ -19,7 +20,8 @@ pub use openai::OpenAi;
 #[derive(Debug, Clone)]
 pub struct LlmRequest {
     pub conversation_id: String,
-    pub system: String,
+    /// The system messages, in the order `chat::prompt` documents.
+    pub system: Vec<String>,
     pub history: Vec<(MessageRole, String)>,
     pub question: String,
     /// The proven context as named variables, for backends that template their own prompt
@@ -31,7 +33,7 @@ pub struct LlmRequest {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Chunk {
     Delta(String),
-    Usage(serde_json::Value),
+    Usage(Usage),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -47,11 +49,11 @@ pub enum BackendError {
 }
 
 impl BackendError {
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            Self::Unavailable(_) => "backend_unavailable",
-            Self::Timeout => "backend_timeout",
-            Self::Stream(_) => "backend_error",
+            Self::Unavailable(_) => ErrorCode::BackendUnavailable,
+            Self::Timeout => ErrorCode::BackendTimeout,
+            Self::Stream(_) => ErrorCode::BackendError,
         }
     }
 

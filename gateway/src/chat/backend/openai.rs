@@ -34,7 +34,8 @@ impl OpenAi {
     }
 
     pub async fn start(&self, request: &LlmRequest) -> Result<ChunkStream, BackendError> {
-        let mut messages = vec![json!({"role": "system", "content": request.system})];
+        let mut messages: Vec<_> =
+            request.system.iter().map(|content| json!({"role": "system", "content": content})).collect();
         for (role, content) in &request.history {
             let role = if *role == MessageRole::Assistant { "assistant" } else { "user" };
             messages.push(json!({"role": role, "content": content}));
@@ -86,8 +87,9 @@ fn parse_event(data: &str) -> Step {
     if let Some(delta) = value["choices"][0]["delta"]["content"].as_str().filter(|d| !d.is_empty()) {
         return Step::Chunk(Chunk::Delta(delta.to_owned()));
     }
+    // Counts that are not whole numbers are dropped, not fatal: the reply matters more than its bill.
     match value.get("usage").filter(|u| u.is_object()) {
-        Some(usage) => Step::Chunk(Chunk::Usage(usage.clone())),
+        Some(usage) => Step::Chunk(Chunk::Usage(serde_json::from_value(usage.clone()).unwrap_or_default())),
         None => Step::Skip, // role-only or empty deltas
     }
 }

@@ -7,7 +7,7 @@ use futures_util::SinkExt;
 use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
-use crate::chat::protocol::close;
+use crate::chat::protocol::{ErrorCode, close};
 use crate::domain::Conversation;
 
 use super::{Connection, Flow, MAX_COALESCED, SEND_TIMEOUT};
@@ -45,7 +45,7 @@ impl Connection {
                 Err(RecvError::Lagged(missed)) => {
                     tracing::warn!(missed, "chat closed: slow consumer");
                     let text = "You are not keeping up with the chat; reconnect to catch up.";
-                    Box::pin(self.refuse("slow_consumer", text, close::TOO_MANY, "slow consumer")).await;
+                    Box::pin(self.refuse(ErrorCode::SlowConsumer, text, close::TOO_MANY, "slow consumer")).await;
                     return Flow::Close;
                 }
                 Err(RecvError::Closed) => return Flow::Close,

@@ -2,6 +2,7 @@
 //! resume the conversation, then relay the client's frames and the conversation's fan-out until
 //! either side leaves. Every refusal is an `error` frame or a documented close code.
 
+use axum_extra::extract::WithRejection;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket, WebSocketUpgrade};
@@ -14,7 +15,7 @@ use serde::Deserialize;
 
 use crate::chat::Chat;
 use crate::chat::bucket::Bucket;
-use crate::chat::protocol::{self, close};
+use crate::chat::protocol::{self, ErrorCode, ErrorFrame, close};
 use crate::chat::state::ChatState;
 use crate::store::{DbResult, Stored};
 use crate::web::error::ApiError;
@@ -47,7 +48,7 @@ pub struct WsQuery {
 pub async fn handler(
     State(state): State<ChatState>,
     headers: HeaderMap,
-    Query(query): Query<WsQuery>,
+    WithRejection(Query(query), _): WithRejection<Query<WsQuery>, ApiError>,
     ws: WebSocketUpgrade,
 ) -> Response {
     // Cross-site WebSocket hijacking: browsers always send Origin, and it must be one of ours.
@@ -59,8 +60,9 @@ pub async fn handler(
         }
     }
     // The protocol's limit is enforced on each frame read (close 1009 with a proper handshake);
-    // the library's hard limit sits above it, where a frame is cut off with the connection.
-    let hard_limit = (frame_limit(&state.chat) * 4).max(64 * 1024);
+    // the library's hard limit sits above it, where a frame is cut off with the connection. It is
+    // also the limit of the first frame, whose chat ticket carries the unit's text.
+    let hard_limit = (frame_limit(&state.chat) * 4).max(AUTH_FRAME_LIMIT);
     // Explicit, small buffers: the library's defaults read into 128 KiB per connection.
     ws.read_buffer_size(4 * 1024)
         .write_buffer_size(4 * 1024)
@@ -120,12 +122,12 @@ impl Connection {
     async fn refuse_too_big(&mut self, chat: &Chat) {
         let limit = chat.limits.max_message_bytes;
         let message = format!("Frames are limited to {limit} bytes.");
-        Box::pin(self.refuse("invalid_message", &message, close::TOO_BIG, "message too big")).await;
+        Box::pin(self.refuse(ErrorCode::InvalidMessage, &message, close::TOO_BIG, "message too big")).await;
     }
 
     /// Sends an error frame, then closes with `code`.
-    async fn refuse(&mut self, error: &str, message: &str, code: u16, reason: &'static str) {
-        let _ = self.send(protocol::error(error, message, None)).await;
+    async fn refuse(&mut self, error: ErrorCode, message: &str, code: u16, reason: &'static str) {
+        let _ = self.send(protocol::error(error, message)).await;
         self.close(code, reason).await;
     }
 
@@ -137,10 +139,16 @@ impl Connection {
 /// The answer to a flood of `typing` or `history` frames: this one is not acted on.
 fn slow_down(kind: &str, wait: Duration) -> String {
     let secs = wait.as_secs() + 1;
-    protocol::error("slow_down", &format!("Too many {kind} frames; wait {secs} s."), Some(secs))
+    protocol::error_frame(
+        ErrorFrame::new(ErrorCode::SlowDown, format!("Too many {kind} frames; wait {secs} s.")).with_retry_after(secs),
+    )
 }
 
 /// The largest frame accepted: a message of the maximum size plus room for its JSON envelope.
+/// The largest `auth` frame: its chat ticket carries the unit's text (12,000 characters by default,
+/// up to 50 KB once signed when the text is CJK), and operators may raise the XBlock's cap.
+pub(super) const AUTH_FRAME_LIMIT: usize = 256 * 1024;
+
 fn frame_limit(chat: &Chat) -> usize {
     chat.limits.max_message_bytes + 1024
 }

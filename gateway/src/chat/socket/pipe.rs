@@ -8,7 +8,7 @@ use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message as UpMessage;
 
 use crate::chat::Chat;
-use crate::chat::protocol::{self, close};
+use crate::chat::protocol::{self, ErrorCode, ErrorFrame, close};
 use crate::chat::upstream;
 use crate::course::ProvenContext;
 use crate::domain::{Conversation, User};
@@ -31,7 +31,11 @@ impl Connection {
             Ok(socket) => socket,
             Err(e) => {
                 tracing::warn!(error = %e, "chat refused: upstream unavailable");
-                let _ = self.send(protocol::error("backend_unavailable", unavailable, Some(5))).await;
+                let _ = self
+                    .send(protocol::error_frame(
+                        ErrorFrame::new(ErrorCode::BackendUnavailable, unavailable).with_retry_after(5),
+                    ))
+                    .await;
                 self.close(close::TRY_AGAIN, "upstream unavailable").await;
                 return;
             }
@@ -61,7 +65,7 @@ impl Connection {
                     };
                     if !matches!(tokio::time::timeout(SEND_TIMEOUT, upstream.send(forward)).await, Ok(Ok(()))) {
                         tracing::warn!("the upstream chat server stopped accepting frames");
-                        let _ = self.send(protocol::error("backend_unavailable", unavailable, Some(5))).await;
+                        let _ = self.send(protocol::error_frame(ErrorFrame::new(ErrorCode::BackendUnavailable, unavailable).with_retry_after(5))).await;
                         self.close(close::TRY_AGAIN, "upstream unavailable").await;
                         break;
                     }
@@ -82,7 +86,9 @@ impl Connection {
                         // Not retried silently: frames in flight may be lost, so the client
                         // reconnects (with backoff) and the upstream's own history catches it up.
                         tracing::warn!("the upstream chat server closed the connection");
-                        let _ = self.send(protocol::error("backend_unavailable", "The chat server went away; reconnecting…", Some(1))).await;
+                        let _ = self.send(protocol::error_frame(
+                            ErrorFrame::new(ErrorCode::BackendUnavailable, "The chat server went away; reconnecting…").with_retry_after(1),
+                        )).await;
                         self.close(close::TRY_AGAIN, "upstream closed").await;
                         break;
                     }

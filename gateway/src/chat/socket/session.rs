@@ -6,12 +6,11 @@ use std::time::Instant;
 
 use axum::extract::ws::Message as WsMessage;
 use futures_util::StreamExt;
-use serde_json::json;
 use tracing::Instrument;
 
 use crate::chat::Chat;
 use crate::chat::backend::Backend;
-use crate::chat::protocol::{self, ClientFrame, close};
+use crate::chat::protocol::{self, ClientFrame, Context, ErrorCode, ErrorFrame, Limits, UserInfo, close};
 use crate::chat::state::ChatState;
 use crate::course::{ProofError, ProvenContext};
 use crate::domain::{Conversation, NewMessage, Owner, User};
@@ -33,32 +32,34 @@ impl Connection {
         if !claims.svc && !crate::identity::scopes::has(&claims.scope, crate::identity::scopes::CHAT) {
             tracing::info!(client = %claims.client_id, "chat refused: the token has no chat scope");
             let message = "This sign-in was not granted the chat scope.";
-            Box::pin(self.refuse("insufficient_scope", message, close::UNAUTHORIZED, "insufficient scope")).await;
+            Box::pin(self.refuse(ErrorCode::InsufficientScope, message, close::UNAUTHORIZED, "insufficient scope"))
+                .await;
             return;
         }
         if claims.svc {
             // A service's token speaks for no person: it has no place in a chat.
             tracing::info!(client = %claims.client_id, "chat refused: a service token");
             let message = "Service tokens cannot open a chat; sign in as a person.";
-            Box::pin(self.refuse("service_token", message, close::UNAUTHORIZED, "service token")).await;
+            Box::pin(self.refuse(ErrorCode::ServiceToken, message, close::UNAUTHORIZED, "service token")).await;
             return;
         }
         if !Box::pin(self.state.auth.login_alive(&claims)).await {
             tracing::info!("chat refused: the login has ended");
             let message = "You were signed out; sign in again to chat.";
-            Box::pin(self.refuse("session_revoked", message, close::REVOKED, "session revoked")).await;
+            Box::pin(self.refuse(ErrorCode::SessionRevoked, message, close::REVOKED, "session revoked")).await;
             return;
         }
         if let Err(wait) = chat.take_connect_budget(&claims.sub) {
             tracing::info!("chat refused: too many connections");
             let message = format!("You are reconnecting too often; try again in {} s.", wait.as_secs() + 1);
-            Box::pin(self.refuse("too_many_connections", &message, close::TOO_MANY, "too many connections")).await;
+            Box::pin(self.refuse(ErrorCode::TooManyConnections, &message, close::TOO_MANY, "too many connections"))
+                .await;
             return;
         }
         let Some(_slot) = chat.open_socket(&claims.sub) else {
             let limit = chat.limits.max_sockets_per_user;
             let message = format!("You have {limit} chats open already; close one first.");
-            Box::pin(self.refuse("too_many_sockets", &message, close::TOO_MANY, "too many sockets")).await;
+            Box::pin(self.refuse(ErrorCode::TooManySockets, &message, close::TOO_MANY, "too many sockets")).await;
             return;
         };
         let (user, proven, conversation) = match Box::pin(resume(&self.state, &claims, ticket.as_deref())).await {
@@ -66,7 +67,7 @@ impl Connection {
             Err(ProofError::Db(e)) => {
                 tracing::error!(error = %e, "chat could not resume the conversation");
                 Box::pin(self.refuse(
-                    "internal",
+                    ErrorCode::Internal,
                     "The chat is unavailable right now.",
                     close::INTERNAL,
                     "internal error",
@@ -75,7 +76,7 @@ impl Connection {
                 return;
             }
             Err(e) => {
-                tracing::info!(code = e.code(), reason = %e, "chat refused: the course context is not proven");
+                tracing::info!(code = e.code().as_str(), reason = %e, "chat refused: the course context is not proven");
                 let message = match &e {
                     ProofError::Ticket(crate::course::TicketError::Expired) => {
                         "The chat's course ticket has expired; reconnect to get a new one."
@@ -105,32 +106,32 @@ impl Connection {
         // Subscribe before reading history, so nothing published in between is missed.
         let mut subscription = Box::pin(chat.hub.subscribe(&conversation.id)).await;
         let room = matches!(chat.backend, Backend::Room);
-        let greeting = json!({
-            "type": "user_info",
-            "username": user.username,
-            "name": user.name,
-            "role": proven.role.unwrap_or_default(),
-            "operator": user.role.is_operator(),
-            "conversation_id": conversation.id,
-            "backend": chat.backend.name(),
-            "context": {
-                "source": proven.source.as_str(),
-                "course_id": conversation.course_id,
-                "block_id": conversation.block_id,
-                "title": proven.title,
+        let greeting = protocol::user_info(UserInfo {
+            username: user.username.clone(),
+            name: user.name.clone(),
+            role: proven.role.unwrap_or_default().as_str().to_owned(),
+            operator: user.role.is_operator(),
+            conversation_id: conversation.id.clone(),
+            backend: chat.backend.name().to_owned(),
+            context: Context {
+                source: proven.source.as_str().to_owned(),
+                course_id: conversation.course_id.clone(),
+                block_id: conversation.block_id.clone(),
+                title: proven.title.clone(),
             },
-            "limits": {"max_message_bytes": chat.limits.max_message_bytes, "messages_per_minute": chat.limits.messages_per_minute},
+            limits: Some(Limits {
+                max_message_bytes: u64::try_from(chat.limits.max_message_bytes).unwrap_or(u64::MAX),
+                messages_per_minute: u64::from(chat.limits.messages_per_minute),
+            }),
         });
         if matches!(chat.backend, Backend::WebSocket) {
             // The existing chat server owns the conversation from here: history included.
-            if self.send(greeting.to_string()).await.is_ok() {
+            if self.send(greeting.clone()).await.is_ok() {
                 Box::pin(self.pipe(chat, user, proven, conversation)).await;
             }
             return;
         }
-        if self.send(greeting.to_string()).await.is_err()
-            || Box::pin(self.send_history(conversation, None, 50)).await.is_err()
-        {
+        if self.send(greeting).await.is_err() || Box::pin(self.send_history(conversation, None, 50)).await.is_err() {
             return;
         }
         if room {
@@ -167,7 +168,7 @@ impl Connection {
                             Ok(frame) => Box::pin(self.handle(chat, user, proven, conversation, frame, &mut pending)).await,
                             Err(e) => self.reply(e.frame()).await,
                         },
-                        WsMessage::Binary(_) => self.reply(protocol::error("bad_frame", "Binary frames are not supported; send JSON text.", None)).await,
+                        WsMessage::Binary(_) => self.reply(protocol::error(ErrorCode::BadFrame, "Binary frames are not supported; send JSON text.")).await,
                         WsMessage::Ping(_) | WsMessage::Pong(_) => Flow::Continue,
                         WsMessage::Close(_) => Flow::Close,
                     };
@@ -201,7 +202,7 @@ impl Connection {
                     beats += 1;
                     if beats.is_multiple_of(3) && !Box::pin(self.state.auth.login_alive(claims)).await {
                         tracing::info!("chat closed: session revoked");
-                        Box::pin(self.refuse("session_revoked", "You were signed out; sign in again to chat.", close::REVOKED, "session revoked")).await;
+                        Box::pin(self.refuse(ErrorCode::SessionRevoked, "You were signed out; sign in again to chat.", close::REVOKED, "session revoked")).await;
                         break;
                     }
                 }
@@ -234,7 +235,7 @@ impl Connection {
                 match tokio::time::timeout(limit, self.socket.recv()).await {
                     Err(_) => {
                         self.refuse(
-                            "auth_timeout",
+                            ErrorCode::AuthTimeout,
                             "Authenticate first: send {\"type\":\"auth\",\"token\":…}.",
                             close::AUTH_TIMEOUT,
                             "auth timeout",
@@ -256,7 +257,7 @@ impl Connection {
                         };
                         let Some(token) = token else {
                             let message = "The first frame must be {\"type\":\"auth\",\"token\":…}.";
-                            self.refuse("auth_required", message, close::UNAUTHORIZED, "auth required").await;
+                            self.refuse(ErrorCode::AuthRequired, message, close::UNAUTHORIZED, "auth required").await;
                             return None;
                         };
                         token
@@ -268,7 +269,7 @@ impl Connection {
             Ok(claims) => Some((claims, ticket)),
             Err(TokenError::Expired) => {
                 self.refuse(
-                    "token_expired",
+                    ErrorCode::TokenExpired,
                     "Your sign-in has expired; sign in again.",
                     close::UNAUTHORIZED,
                     "token expired",
@@ -278,8 +279,13 @@ impl Connection {
             }
             Err(_) => {
                 tracing::info!("chat refused: invalid token");
-                self.refuse("invalid_token", "This sign-in is not valid here.", close::UNAUTHORIZED, "invalid token")
-                    .await;
+                self.refuse(
+                    ErrorCode::InvalidToken,
+                    "This sign-in is not valid here.",
+                    close::UNAUTHORIZED,
+                    "invalid token",
+                )
+                .await;
                 None
             }
         }
@@ -293,10 +299,10 @@ impl Connection {
     ) -> Result<(), ()> {
         let frame = match self.state.db.history(&conversation.id, before, limit).await {
             Ok(page) => protocol::history(&page, i64::try_from(page.len()).unwrap_or(0) >= limit),
-            Err(DbError::NotFound) => protocol::error("not_found", "No such message in this conversation.", None),
+            Err(DbError::NotFound) => protocol::error(ErrorCode::NotFound, "No such message in this conversation."),
             Err(e) => {
                 tracing::error!(error = %e, "history unavailable");
-                protocol::error("internal", "The history is unavailable right now.", None)
+                protocol::error(ErrorCode::Internal, "The history is unavailable right now.")
             }
         };
         self.send(frame).await
@@ -313,7 +319,9 @@ impl Connection {
     ) -> Flow {
         match frame {
             ClientFrame::Ping => self.reply(protocol::pong()).await,
-            ClientFrame::Auth { .. } => self.reply(protocol::error("bad_frame", "Already authenticated.", None)).await,
+            ClientFrame::Auth { .. } => {
+                self.reply(protocol::error(ErrorCode::BadFrame, "Already authenticated.")).await
+            }
             ClientFrame::Typing { is_typing } => {
                 if let Err(wait) = self.typing.take() {
                     return self.reply(slow_down("typing", wait)).await;
@@ -338,7 +346,7 @@ impl Connection {
                 if chat.stop(&id, &conversation.id) {
                     Flow::Continue
                 } else {
-                    self.reply(protocol::error("not_found", "No reply with this id is being written.", None)).await
+                    self.reply(protocol::error(ErrorCode::NotFound, "No reply with this id is being written.")).await
                 }
             }
             ClientFrame::Message { client_id, content } => {
@@ -371,12 +379,27 @@ impl Connection {
             None
         };
         if let Some(message) = invalid {
-            return self.reply(protocol::message_error("invalid_message", &message, None, client_id)).await;
+            return self
+                .reply(protocol::error_frame(
+                    ErrorFrame::new(ErrorCode::InvalidMessage, message).about_message(client_id),
+                ))
+                .await;
+        }
+        if proven.controls.exam && chat.backend.is_assistant() {
+            // Enforced here, not only hidden in the widget: nothing reaches the model during an exam.
+            let text = "The assistant does not answer during an exam.";
+            return self
+                .reply(protocol::error_frame(ErrorFrame::new(ErrorCode::ExamMode, text).about_message(client_id)))
+                .await;
         }
         if let Err(wait) = chat.take_message_budget(&user.id) {
             let secs = wait.as_secs() + 1;
             let text = format!("You are sending messages too fast; try again in {secs} s.");
-            return self.reply(protocol::message_error("rate_limited", &text, Some(secs), client_id)).await;
+            return self
+                .reply(protocol::error_frame(
+                    ErrorFrame::new(ErrorCode::RateLimited, text).with_retry_after(secs).about_message(client_id),
+                ))
+                .await;
         }
         let new = NewMessage {
             sender_role: proven.role_name(),
@@ -426,7 +449,7 @@ impl Connection {
     async fn not_stored(&mut self, e: &DbError, client_id: &str) -> Flow {
         tracing::error!(error = %e, "could not store a message");
         let text = "Your message could not be saved; please send it again.";
-        self.reply(protocol::message_error("internal", text, None, client_id)).await
+        self.reply(protocol::error_frame(ErrorFrame::new(ErrorCode::Internal, text).about_message(client_id))).await
     }
 }
 

@@ -5,6 +5,7 @@
 //! IbalXBlock's) that passes them on over `BroadcastChannel`. Nothing is ever fetchable by a secret
 //! a third party could hold. See docs/protocol.md, "Signing in".
 
+use axum_extra::extract::WithRejection;
 use std::sync::Arc;
 
 use axum::extract::{Query, State};
@@ -94,7 +95,7 @@ fn bad_request(code: &'static str, message: &'static str) -> PageError {
 pub async fn login(
     State(state): State<IdentityState>,
     session: Session,
-    Query(q): Query<LoginQuery>,
+    WithRejection(Query(q), _): WithRejection<Query<LoginQuery>, PageError>,
 ) -> Result<Response, PageError> {
     let edx = openedx(&state)?;
     let origin = q.origin.unwrap_or_default();
@@ -145,7 +146,7 @@ pub async fn callback(
     State(state): State<IdentityState>,
     session: Session,
     nonce: CspNonce,
-    Query(q): Query<CallbackQuery>,
+    WithRejection(Query(q), _): WithRejection<Query<CallbackQuery>, PageError>,
 ) -> Result<Response, PageError> {
     let edx = openedx(&state)?.clone();
     // The state is consumed whatever happens next: a replayed callback finds nothing.

@@ -4,6 +4,7 @@ use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum_extra::extract::WithRejection;
 use minijinja::context;
 use serde::{Deserialize, Serialize};
 use tower_sessions::Session;
@@ -51,7 +52,7 @@ pub async fn authorize(
     session: Session,
     nonce: CspNonce,
     uri: axum::http::Uri,
-    Query(q): Query<AuthorizeQuery>,
+    WithRejection(Query(q), _): WithRejection<Query<AuthorizeQuery>, PageError>,
 ) -> Result<Response, PageError> {
     let bad = |message: &'static str| {
         PageError::new(StatusCode::BAD_REQUEST, "invalid_request", "Invalid sign-in request", message)
@@ -149,7 +150,10 @@ pub struct ConsentForm {
 }
 
 /// `POST /oauth2/consent`: the user allowed (or denied) a third-party client.
-pub async fn consent(session: Session, Form(form): Form<ConsentForm>) -> Result<Response, PageError> {
+pub async fn consent(
+    session: Session,
+    WithRejection(Form(form), _): WithRejection<Form<ConsentForm>, PageError>,
+) -> Result<Response, PageError> {
     check_csrf(&session, &form.csrf).await?;
     let next = safe_next(&form.next);
     if form.decision != "allow" {
@@ -199,7 +203,7 @@ pub async fn login_page(
     State(state): State<IdentityState>,
     session: Session,
     nonce: CspNonce,
-    Query(q): Query<LoginPageQuery>,
+    WithRejection(Query(q), _): WithRejection<Query<LoginPageQuery>, PageError>,
 ) -> Result<Response, PageError> {
     let csrf = random_token(24);
     session.insert("csrf", &csrf).await.map_err(PageError::internal)?;
@@ -231,7 +235,7 @@ pub async fn login_submit(
     State(state): State<IdentityState>,
     session: Session,
     addr: ClientAddr,
-    Form(form): Form<LoginForm>,
+    WithRejection(Form(form), _): WithRejection<Form<LoginForm>, PageError>,
 ) -> Result<Response, PageError> {
     check_csrf(&session, &form.csrf).await?;
     if !state.config.local_accounts {

@@ -47,6 +47,12 @@ impl From<TokenError> for OAuthError {
     }
 }
 
+impl From<axum::extract::rejection::FormRejection> for OAuthError {
+    fn from(rejection: axum::extract::rejection::FormRejection) -> Self {
+        Self::new("invalid_request", rejection.body_text().chars().take(300).collect::<String>())
+    }
+}
+
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
         tracing::debug!(error = self.error, "token request refused");

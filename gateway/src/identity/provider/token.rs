@@ -4,6 +4,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Form, Json};
+use axum_extra::extract::WithRejection;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -37,7 +38,7 @@ pub async fn token(
     State(state): State<IdentityState>,
     addr: ClientAddr,
     headers: HeaderMap,
-    Form(form): Form<TokenForm>,
+    WithRejection(Form(form), _): WithRejection<Form<TokenForm>, OAuthError>,
 ) -> Result<Response, OAuthError> {
     let client = authenticate_client(&state, &headers, &form).await?;
     if !client.allows(&form.grant_type) {
@@ -152,7 +153,7 @@ pub(super) async fn ticket_sign_in(
         return Err(OAuthError::new("slow_down", format!("Too many attempts; retry in {} s.", wait.as_secs() + 1)));
     }
     let claims = verifier.verify(ticket).map_err(|e| {
-        tracing::info!(code = e.code(), reason = %e, "chat ticket sign-in refused");
+        tracing::info!(code = e.code().as_str(), reason = %e, "chat ticket sign-in refused");
         OAuthError::new("invalid_grant", format!("The chat ticket is not acceptable: {e}."))
     })?;
     // Remembered a little past its expiry, as long as the verifier's leeway accepts it.

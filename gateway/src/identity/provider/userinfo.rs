@@ -4,6 +4,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Form, Json};
+use axum_extra::extract::WithRejection;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -38,7 +39,10 @@ pub struct RevokeForm {
 
 /// `POST /oauth2/revoke` (RFC 7009): a refresh token, or an access token's login, is revoked.
 /// Unknown tokens get 200 too, as the RFC asks.
-pub async fn revoke(State(state): State<IdentityState>, Form(form): Form<RevokeForm>) -> Result<Response, ApiError> {
+pub async fn revoke(
+    State(state): State<IdentityState>,
+    WithRejection(Form(form), _): WithRejection<Form<RevokeForm>, ApiError>,
+) -> Result<Response, ApiError> {
     if !state.db.revoke_refresh_token(&sha256_hex(&form.token)).await?
         && let Ok(claims) = state.tokens.verify_access(&form.token).await
         && let Some(sid) = claims.sid

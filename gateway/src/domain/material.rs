@@ -1,0 +1,103 @@
+//! What the course puts in front of the assistant for one chat block: the unit the learner is in and
+//! the course team's controls. Only a platform's signature makes these true (see `course::ticket`).
+
+use serde::Deserialize;
+
+/// The unit the chat block sits in, as the LMS rendered it for this learner: the titles of the
+/// course outline around it and the readable text of what the learner can see (HTML components,
+/// problem statements without answers, video transcripts), already cut to the LMS's cap.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct Unit {
+    pub section: String,
+    pub subsection: String,
+    pub title: String,
+    pub text: String,
+    /// The LMS cut the text to its cap.
+    pub truncated: bool,
+}
+
+/// What the block offers: the assistant, the course's live room, or both (tabs).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChatMode {
+    #[default]
+    Assistant,
+    Room,
+    Both,
+}
+
+impl ChatMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Assistant => "assistant",
+            Self::Room => "room",
+            Self::Both => "both",
+        }
+    }
+}
+
+/// How the assistant teaches: answers directly, or guides the learner to the answer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TutorStyle {
+    Direct,
+    #[default]
+    Guide,
+}
+
+impl TutorStyle {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Direct => "direct",
+            Self::Guide => "guide",
+        }
+    }
+
+    /// The style's prompt when the course team wrote none: the XBlock's defaults, word for word (a
+    /// test in the XBlock's suite reads them from here), for tickets and launches that carry no wording.
+    pub fn default_prompt(self) -> &'static str {
+        match self {
+            Self::Guide => {
+                "Guide the learner to the answer instead of giving it. Do not give final answers or complete \
+                 solutions to exercises, problems or assignments. Ask one question at a time that helps the learner \
+                 take the next step, give hints that build on what they already said, and point them to the part of \
+                 the course material that helps. When they get there, confirm it and say briefly why it is right."
+            }
+            Self::Direct => {
+                "Answer the learner's question directly: give the answer first, clearly and concisely, then explain \
+                 the reasoning in a few sentences. Base the answer on the course material and say where in the \
+                 course it is covered. If the question is outside the course, say so."
+            }
+        }
+    }
+}
+
+/// The AI disclosure a learner accepts before first use; `version` names the exact text.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct Disclosure {
+    pub text: String,
+    pub version: String,
+}
+
+/// The course team's controls for a block, and whether an exam is running where it sits.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Controls {
+    pub mode: ChatMode,
+    pub starters: Vec<String>,
+    pub tutor_style: TutorStyle,
+    /// The team's own wording of the tutoring style; empty for the style's default.
+    pub style_prompt: String,
+    pub disclosure: Disclosure,
+    /// The block sits in a timed or proctored subsection, or an exam is running for the learner:
+    /// the assistant does not answer.
+    pub exam: bool,
+}
+
+impl Controls {
+    /// The tutoring prompt the assistant follows.
+    pub fn tutoring_prompt(&self) -> &str {
+        if self.style_prompt.trim().is_empty() { self.tutor_style.default_prompt() } else { &self.style_prompt }
+    }
+}
