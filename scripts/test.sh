@@ -74,6 +74,11 @@ venv() { # name, requirements file, editable package
     echo "$dir/bin/python"
 }
 
+step "gateway binary for the Python suites (their contract tests run against the real gateway)"
+cargo build -p ibal-gateway --locked
+record "gateway build" $?
+export IBAL_GATEWAY_BIN="$root/target/debug/ibal-gateway"
+
 step "python: XBlock (XBlock 6.1, xblock-sdk 0.14)"
 if py=$(venv xblock xblock-widget/xblock/requirements-test.txt xblock-widget/xblock); then
     xblock-widget/xblock/run-tests.sh "$py"

@@ -4,9 +4,9 @@
 #   tutor-plugin/run-tests.sh [PYTHON]
 #
 # PYTHON is the interpreter of a virtualenv where requirements-test.txt and this plugin
-# are installed (default: /work/main/.venv/tutor/bin/python). Runs ruff, mypy --strict and
-# pytest; pytest runs last, so its summary line ("N passed") ends the output. Exits
-# non-zero if any of the three fails.
+# are installed (default: /work/main/.venv/tutor/bin/python). Runs ruff (lint and format), mypy --strict
+# and pytest; pytest runs last, so its summary line ("N passed") ends the output. Exits
+# non-zero if any of them fails.
 set -uo pipefail
 
 python="${1:-$(cd "$(dirname "$0")/.." && pwd)/.venv/tutor/bin/python}"
@@ -21,6 +21,8 @@ fi
 status=0
 echo "== ruff check"
 "$python" -m ruff check . || status=1
+echo "== ruff format --check"
+"$python" -m ruff format --check . || status=1
 echo "== mypy --strict"
 "$python" -m mypy --strict tutorllm || status=1
 echo "== pytest"

@@ -123,7 +123,8 @@ pub enum ClientsCommand {
         /// edX JWT for gateway tokens; confidential clients only) (repeat for several).
         #[arg(long = "grant", default_values_t = vec!["authorization_code".to_owned(), "refresh_token".to_owned()])]
         grants: Vec<String>,
-        /// Scopes the client may ask for: openid, profile, email, chat (repeat for several).
+        /// Scopes the client may ask for: openid, profile, email, chat; index and retirement (the
+        /// service APIs) for a confidential client with client_credentials (repeat for several).
         #[arg(long = "scope", default_values_t = vec!["openid".to_owned(), "profile".to_owned(), "chat".to_owned()])]
         scopes: Vec<String>,
         /// Skip the consent page (your own applications).
@@ -132,6 +133,33 @@ pub enum ClientsCommand {
         /// A public client (no secret; PKCE only), e.g. a single-page app.
         #[arg(long)]
         public: bool,
+    },
+    /// Create a confidential client with the given id, or bring an existing one in line (name,
+    /// grants, scopes, redirect URIs, secret): safe to run at every deployment. The secret is read
+    /// from the environment variable named by --secret-env, never from the command line.
+    Ensure {
+        /// The client id to create or update (letters, digits, `.`, `_`, `-`).
+        #[arg(long)]
+        client_id: String,
+        /// The environment variable that holds the client's secret (at least 32 characters).
+        #[arg(long)]
+        secret_env: String,
+        /// A name shown in `clients list` (and on the consent page).
+        #[arg(long)]
+        name: String,
+        /// An exact redirect URI (repeat for several).
+        #[arg(long = "redirect-uri")]
+        redirect_uris: Vec<String>,
+        /// Grant types, as for `clients add` (repeat for several).
+        #[arg(long = "grant", default_values_t = vec!["client_credentials".to_owned()])]
+        grants: Vec<String>,
+        /// Scopes the client may ask for: those of `clients add`, plus index and retirement (the
+        /// service APIs, by client credentials only) (repeat for several).
+        #[arg(long = "scope", required = true)]
+        scopes: Vec<String>,
+        /// Skip the consent page (your own applications).
+        #[arg(long)]
+        first_party: bool,
     },
     /// List the registered clients.
     List,

@@ -19,7 +19,9 @@ pub mod web;
 pub mod identity;
 
 pub mod chat;
+pub mod course_index;
 pub mod lti;
+pub mod retirement;
 
 pub mod app;
 pub mod check;

@@ -137,48 +137,36 @@ async fn keys(db: &store::Db, sealer: &Sealer, command: KeysCommand) -> Result<(
 }
 
 async fn clients(db: &store::Db, command: ClientsCommand) -> Result<(), String> {
-    use ibal_gateway::identity::provider::new_client;
+    use ibal_gateway::identity::provider::{ensured_client, new_client};
     match command {
         ClientsCommand::Add { name, redirect_uris, grants, scopes, first_party, public } => {
-            for uri in &redirect_uris {
-                let parsed = url::Url::parse(uri).map_err(|e| format!("--redirect-uri {uri}: {e}"))?;
-                if parsed.fragment().is_some() {
-                    return Err(format!("--redirect-uri {uri}: a redirect URI may not have a fragment"));
-                }
-            }
-            const KNOWN: [&str; 4] = ["authorization_code", "refresh_token", "client_credentials", "token_exchange"];
-            if let Some(bad) = grants.iter().find(|g| !KNOWN.contains(&g.as_str())) {
-                return Err(format!("--grant {bad}: expected one of {}", KNOWN.join(", ")));
-            }
-            let known_scopes = ibal_gateway::identity::scopes::KNOWN.map(|(scope, _)| scope);
-            if let Some(bad) = scopes.iter().find(|s| !known_scopes.contains(&s.as_str())) {
-                return Err(format!("--scope {bad}: expected one of {}", known_scopes.join(", ")));
-            }
-            if public && grants.iter().any(|g| g == "token_exchange") {
-                return Err("a public client cannot exchange tokens: it has no secret to authenticate with".into());
-            }
-            let grants: Vec<String> = grants
-                .into_iter()
-                .map(|g| {
-                    if g == "token_exchange" {
-                        ibal_gateway::identity::provider::GRANT_TOKEN_EXCHANGE.to_owned()
-                    } else {
-                        g
-                    }
-                })
-                .collect();
-            if grants.iter().any(|g| g == "authorization_code") && redirect_uris.is_empty() {
-                return Err("authorization_code needs at least one --redirect-uri".into());
-            }
-            if public && grants.iter().any(|g| g == "client_credentials") {
-                return Err("a public client cannot use client_credentials".into());
-            }
+            let grants = registration(&redirect_uris, grants, &scopes, public)?;
             let (row, secret) = new_client(&name, &redirect_uris, &grants, &scopes, first_party, public);
             db.insert_client(&row).await.map_err(|e| e.to_string())?;
             say(&format!("client_id     {}", row.client_id));
             if let Some(secret) = secret {
                 say(&format!("client_secret {secret}   (shown once: store it now)"));
             }
+        }
+        ClientsCommand::Ensure { client_id, secret_env, name, redirect_uris, grants, scopes, first_party } => {
+            let valid_id = !client_id.is_empty()
+                && client_id.len() <= 100
+                && client_id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+            if !valid_id || client_id == ibal_gateway::identity::tokens::WIDGET_CLIENT_ID {
+                return Err(format!(
+                    "--client-id {client_id:?}: expected 1 to 100 letters, digits, '.', '_' or '-' (and not the widget's id)"
+                ));
+            }
+            let secret = std::env::var(&secret_env).unwrap_or_default();
+            if secret.chars().count() < MIN_ENSURED_SECRET_CHARS {
+                return Err(format!(
+                    "--secret-env {secret_env}: the variable must hold the client's secret, at least {MIN_ENSURED_SECRET_CHARS} characters"
+                ));
+            }
+            let grants = registration(&redirect_uris, grants, &scopes, false)?;
+            let row = ensured_client(&client_id, &name, &redirect_uris, &grants, &scopes, first_party, &secret);
+            let done = db.ensure_client(&row).await.map_err(|e| e.to_string())?;
+            say(&format!("client {client_id} {}", done.as_str()));
         }
         ClientsCommand::List => {
             for c in db.list_clients().await.map_err(|e| e.to_string())? {
@@ -198,6 +186,62 @@ async fn clients(db: &store::Db, command: ClientsCommand) -> Result<(), String> 
         }
     }
     Ok(())
+}
+
+/// An ensured client's secret is at least this long (Tutor generates 32 characters).
+const MIN_ENSURED_SECRET_CHARS: usize = 32;
+
+/// Checks a client registration; returns its grant types as stored.
+fn registration(
+    redirect_uris: &[String],
+    grants: Vec<String>,
+    scopes: &[String],
+    public: bool,
+) -> Result<Vec<String>, String> {
+    for uri in redirect_uris {
+        let parsed = url::Url::parse(uri).map_err(|e| format!("--redirect-uri {uri}: {e}"))?;
+        if parsed.fragment().is_some() {
+            return Err(format!("--redirect-uri {uri}: a redirect URI may not have a fragment"));
+        }
+    }
+    const KNOWN: [&str; 4] = ["authorization_code", "refresh_token", "client_credentials", "token_exchange"];
+    if let Some(bad) = grants.iter().find(|g| !KNOWN.contains(&g.as_str())) {
+        return Err(format!("--grant {bad}: expected one of {}", KNOWN.join(", ")));
+    }
+    use ibal_gateway::identity::scopes::{KNOWN as PERSONAL_SCOPES, SERVICE as SERVICE_SCOPES};
+    let known_scopes: Vec<&str> = PERSONAL_SCOPES.map(|(scope, _)| scope).into_iter().chain(SERVICE_SCOPES).collect();
+    if let Some(bad) = scopes.iter().find(|s| !known_scopes.contains(&s.as_str())) {
+        return Err(format!("--scope {bad}: expected one of {}", known_scopes.join(", ")));
+    }
+    if public && grants.iter().any(|g| g == "token_exchange") {
+        return Err("a public client cannot exchange tokens: it has no secret to authenticate with".into());
+    }
+    if public && grants.iter().any(|g| g == "client_credentials") {
+        return Err("a public client cannot use client_credentials".into());
+    }
+    let service_scope = scopes.iter().find(|s| SERVICE_SCOPES.contains(&s.as_str()));
+    if let Some(service_scope) = service_scope
+        && (public || !grants.iter().any(|g| g == "client_credentials"))
+    {
+        return Err(format!(
+            "--scope {service_scope}: a service scope is for a confidential client with --grant client_credentials"
+        ));
+    }
+    if grants.iter().any(|g| g == "authorization_code") && redirect_uris.is_empty() {
+        return Err("authorization_code needs at least one --redirect-uri".into());
+    }
+    Ok(grants
+        .into_iter()
+        .map(
+            |g| {
+                if g == "token_exchange" {
+                    ibal_gateway::identity::provider::GRANT_TOKEN_EXCHANGE.to_owned()
+                } else {
+                    g
+                }
+            },
+        )
+        .collect())
 }
 
 async fn lti(db: &store::Db, command: LtiCommand) -> Result<(), String> {

@@ -161,6 +161,7 @@ db_test!(messages_are_stored_once_per_client_id, |db: Db| async move {
             content: "partial",
             status,
             reply_to: Some(&first.message.id),
+            replaces: None,
             error_code: (status == MessageStatus::Failed).then_some("backend_unavailable"),
             tokens: Some(12),
             latency_ms: Some(300),

@@ -43,11 +43,22 @@ pub enum ClientFrame {
     },
     /// Application-level keep-alive, answered by `pong`.
     Ping,
+    /// The user accepted the AI disclosure of `user_info.context.disclosure`, this version of its text.
+    AcceptDisclosure {
+        /// The `version` the client showed.
+        version: String,
+    },
+    /// Answer the question of this assistant reply again; the new reply is stored beside the old one.
+    Regenerate {
+        /// The reply's id: the latest assistant reply of the conversation.
+        id: String,
+    },
 }
 
 impl ClientFrame {
     /// Every client frame `type`.
-    pub const TYPES: [&'static str; 6] = ["auth", "message", "stop", "typing", "history", "ping"];
+    pub const TYPES: [&'static str; 8] =
+        ["auth", "message", "stop", "typing", "history", "ping", "accept_disclosure", "regenerate"];
 
     /// The frame's `type`.
     #[must_use]
@@ -59,6 +70,8 @@ impl ClientFrame {
             Self::Typing { .. } => "typing",
             Self::History { .. } => "history",
             Self::Ping => "ping",
+            Self::AcceptDisclosure { .. } => "accept_disclosure",
+            Self::Regenerate { .. } => "regenerate",
         }
     }
 }

@@ -46,6 +46,8 @@ pub enum ErrorCode {
     BackendTimeout,
     /// The backend's stream was malformed or dropped mid-way; the partial reply is kept as `failed`.
     BackendError,
+    /// The AI disclosure was not accepted (or its text changed): show it, then `accept_disclosure`.
+    DisclosureRequired,
     /// An exam is running where the chat sits: the assistant does not answer, and the message is not kept.
     ExamMode,
     /// The login behind the token was revoked or reached its absolute end.
@@ -60,7 +62,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in the order of docs/protocol.md's table.
-    pub const ALL: [Self; 25] = [
+    pub const ALL: [Self; 26] = [
         Self::AuthRequired,
         Self::AuthTimeout,
         Self::InvalidToken,
@@ -81,6 +83,7 @@ impl ErrorCode {
         Self::BackendUnavailable,
         Self::BackendTimeout,
         Self::BackendError,
+        Self::DisclosureRequired,
         Self::ExamMode,
         Self::SessionRevoked,
         Self::InsufficientScope,
@@ -112,6 +115,7 @@ impl ErrorCode {
             Self::BackendUnavailable => "backend_unavailable",
             Self::BackendTimeout => "backend_timeout",
             Self::BackendError => "backend_error",
+            Self::DisclosureRequired => "disclosure_required",
             Self::ExamMode => "exam_mode",
             Self::SessionRevoked => "session_revoked",
             Self::InsufficientScope => "insufficient_scope",

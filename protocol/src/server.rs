@@ -27,6 +27,9 @@ pub enum ServerFrame {
         /// The id of the message it answers.
         #[cfg_attr(feature = "serde", serde(default))]
         reply_to: String,
+        /// A regenerated reply: the id of the reply it is a new version of.
+        #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
+        replaces: Option<String>,
         /// `assistant`.
         #[cfg_attr(feature = "serde", serde(default))]
         sender: String,
@@ -168,6 +171,34 @@ pub struct Context {
     /// The block's title; may be empty.
     #[cfg_attr(feature = "serde", serde(default))]
     pub title: String,
+    /// Questions the course team offers before the first message (at most four).
+    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Vec::is_empty"))]
+    pub starters: Vec<String>,
+    /// The AI disclosure the user must accept before the assistant answers.
+    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
+    pub disclosure: Option<Disclosure>,
+    /// An exam is running where the chat sits: the assistant does not answer (`exam_mode`).
+    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "is_false"))]
+    pub exam: bool,
+}
+
+#[cfg(feature = "serde")]
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
+fn is_false(value: &bool) -> bool {
+    !*value
+}
+
+/// The AI disclosure of a context (`user_info.context.disclosure`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Disclosure {
+    /// The notice, plain text.
+    pub text: String,
+    /// Names exactly this text; `accept_disclosure` repeats it.
+    pub version: String,
+    /// Whether this user accepted this version already.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub accepted: bool,
 }
 
 /// The limits of `user_info.limits`.
@@ -201,6 +232,12 @@ pub struct ChatMessage {
     /// In a course, a person's role there when they sent it: `learner`, `staff` or `instructor`.
     #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
     pub sender_role: Option<String>,
+    /// An assistant reply: the id of the message it answers.
+    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
+    pub reply_to: Option<String>,
+    /// A regenerated reply: the id of the reply it is a new version of (clients show the newest).
+    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
+    pub replaces: Option<String>,
     /// RFC 3339 UTC with milliseconds.
     #[cfg_attr(feature = "serde", serde(default))]
     pub timestamp: String,

@@ -55,4 +55,4 @@ def test_launch_hooks(bare_project: TutorProject) -> None:
     assert ["llm", ["plugins", "llm", "build", "llm"], "{{ LLM_DOCKER_IMAGE }}"] in hooks["build"]
     assert ["llm", "{{ LLM_DOCKER_IMAGE }}"] in hooks["pull"]
     assert ["llm", "{{ LLM_DOCKER_IMAGE }}"] in hooks["push"]
-    assert hooks["init_tasks"] == ["mysql", "lms", "llm"]
+    assert hooks["init_tasks"] == ["mysql", "lms", "llm", "cms"]

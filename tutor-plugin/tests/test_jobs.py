@@ -22,7 +22,7 @@ def assert_valid_sh(script: str) -> None:
 def init_llm(project: TutorProject, *args: str) -> dict[str, str]:
     project.tutor("local", "do", "init-llm", *args)
     jobs = project.job_scripts()
-    assert [service for service, _ in jobs] == ["mysql-job", "lms-job", "llm-job"]
+    assert [service for service, _ in jobs] == ["mysql-job", "lms-job", "llm-job", "cms-job"]
     for _, script in jobs:
         assert_valid_sh(script)
         assert "{{" not in script
@@ -48,7 +48,7 @@ def test_init_llm_help(project: TutorProject) -> None:
     assert "init-llm" in project.tutor("dev", "do", "--help").stdout
 
 
-def test_init_llm_runs_the_three_tasks(project: TutorProject) -> None:
+def test_init_llm_runs_the_four_tasks(project: TutorProject) -> None:
     config = project.config()
     scripts = init_llm(project)
 
@@ -80,24 +80,31 @@ def test_init_llm_runs_the_three_tasks(project: TutorProject) -> None:
     # The user must exist before the application that belongs to it.
     assert lms.index("manage_user") < lms.index("create_dot_application")
 
-    assert scripts["llm-job"].splitlines()[-1] == "ibal-gateway migrate"
+    assert "\nibal-gateway migrate\n" in scripts["llm-job"]
+    assert scripts["llm-job"].index("ibal-gateway migrate") < scripts["llm-job"].index(
+        "ibal-gateway clients ensure"
+    )
+    assert "./manage.py cms ibal_index --all" in scripts["cms-job"]
 
 
 def test_init_runs_the_llm_tasks_after_tutor_core(project: TutorProject) -> None:
     project.tutor("local", "do", "init")
     jobs = project.job_scripts()
     services = [service for service, _ in jobs]
-    assert services[-3:] == ["mysql-job", "lms-job", "llm-job"]
-    # Tutor's own LMS migrations (which create the OAuth2 tables) come first.
-    migrations = [i for i, (_, script) in enumerate(jobs) if "./manage.py lms migrate" in script]
-    assert migrations, services
-    assert migrations[-1] < len(services) - 3
+    assert services[-4:] == ["mysql-job", "lms-job", "llm-job", "cms-job"]
+    # Tutor's own LMS and CMS migrations (which create the OAuth2 tables) come first.
+    for variant in ("lms", "cms"):
+        migrations = [
+            i for i, (_, script) in enumerate(jobs) if f"./manage.py {variant} migrate" in script
+        ]
+        assert migrations, services
+        assert migrations[-1] < len(services) - 4
 
 
 def test_init_limit_llm(project: TutorProject) -> None:
     project.tutor("local", "do", "init", "--limit", "llm")
     services = [service for service, _ in project.job_scripts()]
-    assert services == ["mysql-job", "lms-job", "llm-job"]
+    assert services == ["mysql-job", "lms-job", "llm-job", "cms-job"]
 
 
 def test_oauth_settings_flow_into_the_lms_task_and_the_gateway(project: TutorProject) -> None:

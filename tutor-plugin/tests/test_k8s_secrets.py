@@ -21,6 +21,7 @@ from .test_render import (
     SECRET_FILE,
     SECRET_NAME,
     compose_env,
+    compose_service,
     container_env,
     differing,
     k8s_object,
@@ -36,6 +37,8 @@ SECRET_ENTRIES = {
     "OPENAI_API_KEY",
     "UPSTREAM_WS_URL",
 }
+#: Only the init job reads it (to register the service client of Studio and the LMS).
+JOB_SECRET_ENTRIES = {"IBAL_SERVICE_CLIENT_SECRET"}
 
 
 def configured_with_every_secret(project: TutorProject) -> dict[str, str]:
@@ -52,7 +55,12 @@ def configured_with_every_secret(project: TutorProject) -> dict[str, str]:
         *(f"{name}={value}" for name, value in chosen.items()),
     )
     config = project.config()
-    for name in ("LLM_SECRET_KEY", "LLM_OAUTH_CLIENT_SECRET", "LLM_MYSQL_PASSWORD"):
+    for name in (
+        "LLM_SECRET_KEY",
+        "LLM_OAUTH_CLIENT_SECRET",
+        "LLM_MYSQL_PASSWORD",
+        "LLM_SERVICE_CLIENT_SECRET",
+    ):
         chosen[name] = config[name]
     return chosen
 
@@ -91,42 +99,61 @@ def test_the_secret_holds_them_and_the_pods_read_them_from_it(project: TutorProj
     assert secret["metadata"]["labels"] == {"app.kubernetes.io/name": "llm"}
     assert "stringData" not in secret
     data = k8s_secret(project)
-    assert set(data) == SECRET_ENTRIES
+    assert set(data) == SECRET_ENTRIES | JOB_SECRET_ENTRIES
     # The same values docker compose gets inline (there, `$` is doubled for compose).
     inline = {name: value.replace("$$", "$") for name, value in compose_env(project).items()}
-    assert not differing(data, {name: inline[name] for name in SECRET_ENTRIES})
+    job_inline = compose_service(project, "llm-job", "local", "docker-compose.jobs.yml")
+    inline_job_env = {k: v.replace("$$", "$") for k, v in job_inline["environment"].items()}
+    assert not differing(data, {name: inline_job_env[name] for name in set(data)})
 
     deployment = k8s_object(project, "deployments.yml", "Deployment", "llm")
     job = k8s_object(project, "jobs.yml", "Job", "llm-job")
-    for what, document in (("Deployment llm", deployment), ("Job llm-job", job)):
+    for what, document, names in (
+        ("Deployment llm", deployment, SECRET_ENTRIES),
+        ("Job llm-job", job, SECRET_ENTRIES | JOB_SECRET_ENTRIES),
+    ):
         (container,) = pod_containers(document)
         by_name = {item["name"]: item for item in container["env"]}
-        for name in SECRET_ENTRIES:
+        for name in names:
             entry = by_name[name]
             assert "value" not in entry, f"{what}: {name} is written in"
             assert entry["valueFrom"] == {"secretKeyRef": {"name": SECRET_NAME, "key": name}}, what
         plain = {name for name, entry in by_name.items() if "value" in entry}
-        assert plain.isdisjoint(SECRET_ENTRIES), what
+        assert plain.isdisjoint(SECRET_ENTRIES | JOB_SECRET_ENTRIES), what
         assert "envFrom" not in container, what
         # What the container ends up with is the whole gateway environment, as in compose.
         env = container_env(container, data)
         expected = dict(inline)
         if what.startswith("Job"):
-            del expected["AUTO_MIGRATE"]
+            expected = dict(inline_job_env)
         else:
             expected["AUTO_MIGRATE"] = "false"
+            # The gateway server never gets the service client's secret.
+            assert JOB_SECRET_ENTRIES.isdisjoint(by_name), what
         assert not differing(env, expected), what
 
 
 def test_unset_optional_secrets_are_left_out(project: TutorProject) -> None:
     # The room backend: no API keys, no upstream; the Deployment names no key the Secret lacks.
     data = k8s_secret(project)
-    assert set(data) == {"SECRET_KEY", "DATABASE_URL", "REDIS_URL", "OPENEDX_CLIENT_SECRET"}
-    (container,) = pod_containers(k8s_object(project, "deployments.yml", "Deployment", "llm"))
-    refs = {
-        item["valueFrom"]["secretKeyRef"]["key"] for item in container["env"] if "valueFrom" in item
+    assert set(data) == {
+        "SECRET_KEY",
+        "DATABASE_URL",
+        "REDIS_URL",
+        "OPENEDX_CLIENT_SECRET",
+        "IBAL_SERVICE_CLIENT_SECRET",
     }
-    assert refs == set(data)
+    for kind, filename, name, expected in (
+        ("Deployment", "deployments.yml", "llm", set(data) - JOB_SECRET_ENTRIES),
+        ("Job", "jobs.yml", "llm-job", set(data)),
+    ):
+        (container,) = pod_containers(k8s_object(project, filename, kind, name))
+        refs = {
+            item["valueFrom"]["secretKeyRef"]["key"]
+            for item in container["env"]
+            if "valueFrom" in item
+        }
+        assert refs == expected, name
 
 
 def test_changing_a_secret_rolls_the_deployment_out(project: TutorProject) -> None:
@@ -177,7 +204,7 @@ def test_kustomize_builds_the_secret_into_the_namespace(project: TutorProject) -
     ]
     assert secret["metadata"]["namespace"] == "openedx"
     assert secret["metadata"]["labels"]["app.kubernetes.io/name"] == "llm"
-    assert set(secret["data"]) == SECRET_ENTRIES
+    assert set(secret["data"]) == SECRET_ENTRIES | JOB_SECRET_ENTRIES
     for kind, name in (("Deployment", "llm"), ("Job", "llm-job")):
         (document,) = [d for d in documents if d["kind"] == kind and d["metadata"]["name"] == name]
         assert document["metadata"]["namespace"] == "openedx"

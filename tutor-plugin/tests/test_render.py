@@ -117,6 +117,7 @@ def test_defaults(project: TutorProject) -> None:
     assert value("LLM_SERVICE_HOST") == "llm"
     assert value("LLM_SERVICE_PORT") == "8000"
     assert value("LLM_OAUTH_CLIENT_ID") == "llm-gateway"
+    assert value("LLM_SERVICE_CLIENT_ID") == "ibal-openedx"
     assert value("LLM_DOCKER_IMAGE") == "docker.io/ibal/ibal-gateway:0.1.0"
     assert value("LLM_MYSQL_DATABASE") == "llm"
     assert value("LLM_CHAT_BACKEND") == "room"
@@ -129,11 +130,15 @@ def test_defaults(project: TutorProject) -> None:
 
 def test_secrets_are_generated_once_and_kept(project: TutorProject) -> None:
     first = project.config()
-    secrets = {
-        k: first[k] for k in ("LLM_OAUTH_CLIENT_SECRET", "LLM_MYSQL_PASSWORD", "LLM_SECRET_KEY")
-    }
+    names = (
+        "LLM_OAUTH_CLIENT_SECRET",
+        "LLM_MYSQL_PASSWORD",
+        "LLM_SECRET_KEY",
+        "LLM_SERVICE_CLIENT_SECRET",
+    )
+    secrets = {k: first[k] for k in names}
     assert all(isinstance(v, str) and len(v) >= 24 for v in secrets.values()), secrets
-    assert len(set(secrets.values())) == 3
+    assert len(set(secrets.values())) == 4
     project.save()
     project.save("LLM_OAUTH_CLIENT_ID=other-client")
     again = project.config()
@@ -232,7 +237,10 @@ def test_compose_job_shares_the_environment(project: TutorProject) -> None:
     assert job["entrypoint"] == []
     gateway_env = dict(compose_env(project))
     del gateway_env["AUTO_MIGRATE"]
+    # Plus the service client's secret, which only the init job needs (to register the client).
+    gateway_env["IBAL_SERVICE_CLIENT_SECRET"] = project.config()["LLM_SERVICE_CLIENT_SECRET"]
     assert job["environment"] == gateway_env
+    assert "IBAL_SERVICE_CLIENT_SECRET" not in compose_env(project)
 
 
 def test_dev_compose(project: TutorProject) -> None:
@@ -360,6 +368,10 @@ def test_service_host_and_port(project: TutorProject) -> None:
     assert service["environment"]["BIND_ADDR"] == "0.0.0.0:9000"
     assert service["networks"]["default"]["aliases"] == ["chat-gateway"]
     assert compose_service(project, "llm", "dev", "docker-compose.yml")["ports"] == ["8190:9000"]
+    # Studio and the LMS call the gateway there, server to server.
+    for service_variant in ("lms", "cms"):
+        settings = project.env_text("apps", "openedx", "settings", service_variant, "production.py")
+        assert '"SERVICE_URL": "http://chat-gateway:9000"' in settings
     services = {
         doc["metadata"]["name"]: doc
         for doc in project.env_yaml_all("k8s", "services.yml")
@@ -390,6 +402,8 @@ def test_openedx_settings(project: TutorProject, service: str) -> None:
     has_key = "TICKET_PRIVATE_KEY" in namespace["XBLOCK_SETTINGS"]["IbalXBlock"]
     namespace["XBLOCK_SETTINGS"]["IbalXBlock"].pop("TICKET_PRIVATE_KEY", None)
     assert has_key
+    service_secret = namespace["XBLOCK_SETTINGS"]["IbalXBlock"].pop("SERVICE_CLIENT_SECRET", None)
+    assert service_secret == project.config()["LLM_SERVICE_CLIENT_SECRET"], "SERVICE_CLIENT_SECRET"
     assert namespace["XBLOCK_SETTINGS"] == {
         "IbalXBlock": {
             "KEPT": 1,
@@ -398,6 +412,9 @@ def test_openedx_settings(project: TutorProject, service: str) -> None:
             "TICKET_KEY_ID": project.config()["LLM_TICKET_KEY_ID"],
             "TICKET_ISSUER": f"http://{LMS}",
             "SIGN_IN": "popup",
+            # Studio and the LMS reach the gateway over the internal network, not through Caddy.
+            "SERVICE_URL": "http://llm:8000",
+            "SERVICE_CLIENT_ID": "ibal-openedx",
         },
         "OtherBlock": {"x": 2},
     }
@@ -413,6 +430,8 @@ def test_openedx_development_settings(project: TutorProject, service: str) -> No
     bucket = namespace["XBLOCK_SETTINGS"]["IbalXBlock"]
     has_key = bucket.pop("TICKET_PRIVATE_KEY", None) is not None
     assert has_key
+    has_service_secret = bucket.pop("SERVICE_CLIENT_SECRET", None) is not None
+    assert has_service_secret
     assert bucket == {
         "GATEWAY_URL": f"http://{GATEWAY}:8190",
         "WS_URL": f"ws://{GATEWAY}:8190/ws/chat/",
@@ -420,6 +439,9 @@ def test_openedx_development_settings(project: TutorProject, service: str) -> No
         # The LMS of `tutor dev` is on port 8000: so is its LMS_ROOT_URL, the tickets' issuer.
         "TICKET_ISSUER": f"http://{LMS}:8000",
         "SIGN_IN": "popup",
+        # The gateway container listens on the same port in dev.
+        "SERVICE_URL": "http://llm:8000",
+        "SERVICE_CLIENT_ID": "ibal-openedx",
     }
 
 
@@ -560,6 +582,7 @@ def test_k8s_service_and_job(project: TutorProject) -> None:
     env = container_env(container, k8s_secret(project))
     gateway_env = dict(compose_env(project))
     del gateway_env["AUTO_MIGRATE"]
+    gateway_env["IBAL_SERVICE_CLIENT_SECRET"] = project.config()["LLM_SERVICE_CLIENT_SECRET"]
     assert not differing(env, gateway_env)
     assert "AUTO_MIGRATE" not in env
 

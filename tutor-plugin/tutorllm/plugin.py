@@ -10,6 +10,9 @@ What it adds (see README.md):
 - the LMS public JWK set in the gateway's configuration (``OPENEDX_JWKS``);
 - the chat ticket key pair: the private key for the IbalXBlock in the LMS, the
   public JWK set for the gateway (``TICKET_JWKS``, see ticket_keys.py);
+- the service client Studio and the LMS use to push course content to the gateway's
+  course index and to retire learners (``LLM_SERVICE_CLIENT_ID`` / ``_SECRET``),
+  registered by the init job, which also indexes every course;
 - the ``init-llm`` job: ``tutor local do init-llm``.
 """
 
@@ -88,6 +91,9 @@ CONFIG: dict[str, dict[str, t.Any]] = {
         # Public JWKs of rotated-out ticket keys, which the gateway keeps accepting
         # until the tickets they signed have expired (see README.md, key rotation).
         "TICKET_PREVIOUS_JWKS": [],
+        # The gateway's service client that Studio and the LMS use, server to server,
+        # to push course content to the course index and to retire learners.
+        "SERVICE_CLIENT_ID": "ibal-openedx",
     },
     "unique": {
         "OAUTH_CLIENT_SECRET": "{{ 32|random_string }}",
@@ -97,15 +103,14 @@ CONFIG: dict[str, dict[str, t.Any]] = {
         # so the LMS and the gateway always name the same key.
         "TICKET_PRIVATE_KEY": "{{ 2048|rsa_private_key }}",
         "TICKET_KEY_ID": "{{ 16|random_string }}",
+        "SERVICE_CLIENT_SECRET": "{{ 32|random_string }}",
     },
 }
 
 Filters.CONFIG_DEFAULTS.add_items(
     [(f"LLM_{key}", value) for key, value in CONFIG["defaults"].items()]
 )
-Filters.CONFIG_UNIQUE.add_items(
-    [(f"LLM_{key}", value) for key, value in CONFIG["unique"].items()]
-)
+Filters.CONFIG_UNIQUE.add_items([(f"LLM_{key}", value) for key, value in CONFIG["unique"].items()])
 
 ########################################
 # Templates and patches
@@ -147,13 +152,16 @@ Filters.ENV_PATCHES.add_items(_read_patches())
 ########################################
 
 # (service, script) pairs. Each script runs in the "<service>-job" container:
-# mysql-job (database and user), lms-job (OAuth2 application), llm-job (migrations).
+# mysql-job (database and user), lms-job (OAuth2 application), llm-job (migrations, and
+# the service client of Studio and the LMS), cms-job (the first push of every course to
+# the gateway's course index; it needs the running gateway and the service client).
 # They are added with the default priority, so during `tutor local do init` they run
 # after Tutor's own tasks (the LMS must be migrated before its OAuth2 tables are used).
 INIT_TASKS: list[tuple[str, tuple[str, ...]]] = [
     ("mysql", ("llm", "tasks", "mysql", "init")),
     ("lms", ("llm", "tasks", "lms", "init")),
     ("llm", ("llm", "tasks", "llm", "init")),
+    ("cms", ("llm", "tasks", "cms", "init")),
 ]
 
 
@@ -176,9 +184,10 @@ Filters.CLI_DO_INIT_TASKS.add_items(init_tasks())
     name="init-llm",
     help=(
         "Initialise the IBAL gateway: create its MySQL database and user, the OAuth2 "
-        "application in the LMS, and run the gateway's database migrations. "
-        "Safe to run again (e.g. after changing LLM_OAUTH_CLIENT_ID or "
-        "LLM_OAUTH_CLIENT_SECRET)."
+        "application in the LMS, run the gateway's database migrations, register the "
+        "service client of Studio and the LMS (course indexing, learner retirement), and "
+        "push every course to the gateway's course index. Safe to run again (e.g. after "
+        "changing LLM_OAUTH_CLIENT_ID, LLM_OAUTH_CLIENT_SECRET or LLM_SERVICE_CLIENT_SECRET)."
     ),
 )
 def init_llm() -> t.Iterator[tuple[str, str]]:

@@ -1,11 +1,11 @@
 """Jinja filters used by the plugin's templates and patches.
 
 The gateway's environment is written once, as ``NAME=value`` lines, in
-``templates/llm/apps/partials/gateway.env``. The compose services, the
-Kubernetes deployment, the Kubernetes job and the Kubernetes Secret that holds
-the secret entries all render that one partial and turn it into YAML with these
-filters, so the environment is never written twice and every value is quoted
-the same, safe way.
+``templates/llm/apps/partials/gateway.env`` (its init job's adds one entry to it, in
+``gateway-job.env``). The compose services, the Kubernetes deployment, the
+Kubernetes job and the Kubernetes Secret that holds the secret entries all render
+these partials and turn them into YAML with these filters, so the environment is
+never written twice and every value is quoted the same, safe way.
 
 The filters are registered with an ``llm_`` prefix so that they cannot collide
 with Tutor's own filters or with another plugin's.
@@ -17,6 +17,7 @@ import base64
 import hashlib
 import json
 import re
+import shlex
 import typing as t
 from urllib.parse import quote
 
@@ -79,6 +80,8 @@ SECRET_ENV_NAMES = frozenset(
         "FLOWISE_API_KEY",
         "OPENAI_API_KEY",
         "UPSTREAM_WS_URL",
+        # Only in the init job's environment (gateway-job.env), for `ibal-gateway clients ensure`.
+        "IBAL_SERVICE_CLIENT_SECRET",
     }
 )
 
@@ -136,6 +139,11 @@ def url_quote(value: t.Any) -> str:
     return quote(str(value), safe="")
 
 
+def sh_quote(value: t.Any) -> str:
+    """A value as one word of a POSIX shell command (init scripts run with ``sh -e -c``)."""
+    return shlex.quote(str(value))
+
+
 def py_str(value: t.Any) -> str:
     """A Python string literal of the value, for the Open edX settings modules.
 
@@ -165,6 +173,7 @@ FILTERS: list[tuple[str, t.Callable[..., t.Any]]] = [
     ("llm_compose_str", compose_str),
     ("llm_url_quote", url_quote),
     ("llm_py_str", py_str),
+    ("llm_sh", sh_quote),
     ("llm_sign_in", sign_in),
     ("llm_ticket_jwks", ticket_keys.ticket_jwks),
     ("llm_env_is_secret", env_is_secret),

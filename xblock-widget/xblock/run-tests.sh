@@ -13,4 +13,5 @@ if [ ! -x "$PYTHON" ]; then
 fi
 
 "$PYTHON" -m ruff check .
+"$PYTHON" -m ruff format --check .
 "$PYTHON" -m pytest -q

@@ -11,8 +11,10 @@ use super::middleware::{error_pages, observe};
 use super::{ops, pages};
 use crate::app::state::AppState;
 use crate::chat::{self, ChatState};
+use crate::course_index::{self, CourseIndexState};
 use crate::identity::{self, IdentityState};
 use crate::lti::{self, LtiState};
+use crate::retirement::{self, RetirementState};
 use crate::web::error::{ApiError, PageError};
 use crate::web::{cors, widget};
 
@@ -23,6 +25,8 @@ pub fn app(state: AppState) -> Router {
         .merge(identity::router(IdentityState::from_ref(&state)))
         .merge(lti::router(LtiState::from_ref(&state)))
         .merge(chat::router(ChatState::from_ref(&state)))
+        .merge(course_index::router(CourseIndexState::from_ref(&state)))
+        .merge(retirement::router(RetirementState::from_ref(&state)))
         .merge(widget::router(&state.config))
         .route("/api/v1/info", get(info).layer(cors::allowed_origins(&state.config)))
         .route("/", get(pages::home))

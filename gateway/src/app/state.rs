@@ -6,8 +6,10 @@ use axum::extract::FromRef;
 use secrecy::ExposeSecret;
 
 use crate::chat::{Chat, ChatState};
+use crate::config::RoomMessages;
 use crate::config::{Config, origin_of};
 use crate::course::TicketVerifier;
+use crate::course_index::CourseIndexState;
 use crate::crypto::sealed::Sealer;
 use crate::identity::keys::{KeyError, KeyRing};
 use crate::identity::openedx::OpenEdx;
@@ -17,6 +19,7 @@ use crate::identity::{Authenticator, IdentityState};
 use crate::lti::LtiState;
 use crate::metrics::Metrics;
 use crate::rate_limit::RateLimiter;
+use crate::retirement::RetirementState;
 use crate::store::Db;
 use crate::web::client_addr::TrustedProxies;
 use crate::web::security::SecurityPolicy;
@@ -159,6 +162,29 @@ impl FromRef<AppState> for ChatState {
             chat: s.chat.clone(),
             auth: Authenticator::from_ref(s),
             tickets: s.tickets.clone(),
+        }
+    }
+}
+
+impl FromRef<AppState> for CourseIndexState {
+    fn from_ref(s: &AppState) -> Self {
+        Self { db: s.db.clone(), auth: Authenticator::from_ref(s) }
+    }
+}
+
+impl FromRef<AppState> for RetirementState {
+    fn from_ref(s: &AppState) -> Self {
+        let mut issuers: Vec<String> = s.config.openedx.iter().map(|edx| edx.issuer.clone()).collect();
+        if let Some(tickets) = &s.tickets
+            && !issuers.iter().any(|i| i == tickets.identity_issuer())
+        {
+            issuers.push(tickets.identity_issuer().to_owned());
+        }
+        Self {
+            db: s.db.clone(),
+            auth: Authenticator::from_ref(s),
+            openedx_issuers: Arc::new(issuers),
+            redact_room_messages: s.config.retirement_room_messages == RoomMessages::Redact,
         }
     }
 }

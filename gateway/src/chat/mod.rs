@@ -49,6 +49,12 @@ use crate::rate_limit::RateLimiter;
 use crate::store::Db;
 use backend::{Backend, BackendError, Chunk, LlmRequest};
 use hub::Hub;
+
+/// An assistant reply being generated: its id, and the reply it is a new version of.
+struct Reply {
+    id: String,
+    replaces: Option<String>,
+}
 use ibal_protocol::{ErrorCode, Usage};
 
 pub struct Chat {
@@ -164,26 +170,34 @@ impl Chat {
     }
 
     /// Generates and stores the assistant's reply to `question`, publishing it as it streams;
-    /// `context` is what the platform proved for the chat (the prompt is built from it).
+    /// `context` is what the platform proved for the chat (the prompt is built from it). `replaces`:
+    /// the reply this one is a new version of (a regenerated answer; the old one is kept).
     pub fn spawn_reply(
         self: &Arc<Self>,
         db: Db,
         conversation: Conversation,
         context: Arc<ProvenContext>,
         question: Message,
+        replaces: Option<String>,
     ) {
-        let reply_id = new_id();
+        let reply = Reply { id: new_id(), replaces };
         let cancel = CancellationToken::new();
         if let Ok(mut generations) = self.generations.lock() {
-            generations.insert(reply_id.clone(), (conversation.id.clone(), cancel.clone()));
+            generations.insert(reply.id.clone(), (conversation.id.clone(), cancel.clone()));
         }
         let chat = self.clone();
         tokio::spawn(async move {
-            chat.generate(&db, &conversation, &context, &question, &reply_id, cancel).await;
+            chat.generate(&db, &conversation, &context, &question, &reply, cancel).await;
             if let Ok(mut generations) = chat.generations.lock() {
-                generations.remove(&reply_id);
+                generations.remove(&reply.id);
             }
         });
+    }
+
+    /// Whether a reply is being generated in this conversation.
+    pub fn is_generating(&self, conversation_id: &str) -> bool {
+        let generations = self.generations.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        generations.values().any(|(conversation, _)| conversation == conversation_id)
     }
 
     async fn generate(
@@ -192,12 +206,15 @@ impl Chat {
         conversation: &Conversation,
         context: &ProvenContext,
         question: &Message,
-        reply_id: &str,
+        reply: &Reply,
         cancel: CancellationToken,
     ) {
         let topic = conversation.id.as_str();
         let started = Instant::now();
-        self.hub.publish(topic, protocol::stream_start(reply_id, &question.id, now_ms())).await;
+        let reply_id = reply.id.as_str();
+        self.hub
+            .publish(topic, protocol::stream_start(reply_id, &question.id, reply.replaces.as_deref(), now_ms()))
+            .await;
         let request = match self.request_for(db, conversation, context, question).await {
             Ok(request) => request,
             Err(e) => {
@@ -207,7 +224,7 @@ impl Chat {
                     db,
                     conversation,
                     question,
-                    reply_id,
+                    reply,
                     "",
                     MessageStatus::Failed,
                     Some(&failure),
@@ -259,16 +276,14 @@ impl Chat {
             break Err(error);
         };
         match outcome {
-            Ok(status) => {
-                self.finish(db, conversation, question, reply_id, &content, status, None, usage, started).await
-            }
+            Ok(status) => self.finish(db, conversation, question, reply, &content, status, None, usage, started).await,
             Err(e) => {
                 tracing::warn!(error = %e, backend = self.backend.name(), "assistant reply failed");
                 self.finish(
                     db,
                     conversation,
                     question,
-                    reply_id,
+                    reply,
                     &content,
                     MessageStatus::Failed,
                     Some(&e),
@@ -286,7 +301,7 @@ impl Chat {
         db: &Db,
         conversation: &Conversation,
         question: &Message,
-        reply_id: &str,
+        reply: &Reply,
         content: &str,
         status: MessageStatus,
         error: Option<&BackendError>,
@@ -294,6 +309,7 @@ impl Chat {
         started: Instant,
     ) {
         let topic = conversation.id.as_str();
+        let reply_id = reply.id.as_str();
         if let Some(e) = error {
             self.hub.publish(topic, protocol::error(e.code(), e.user_message())).await;
         }
@@ -310,6 +326,7 @@ impl Chat {
                 content,
                 status,
                 reply_to: Some(&question.id),
+                replaces: reply.replaces.as_deref(),
                 error_code: error.map(|e| e.code().as_str()),
                 tokens,
                 latency_ms: i64::try_from(started.elapsed().as_millis()).ok(),
@@ -331,10 +348,12 @@ impl Chat {
         question: &Message,
     ) -> Result<LlmRequest, crate::store::DbError> {
         let recent = db.history_before(question, 50).await?;
+        // A regenerated answer's earlier versions are not the conversation any more.
+        let replaced: std::collections::HashSet<&str> = recent.iter().filter_map(|m| m.replaces.as_deref()).collect();
         let mut budget = self.history_budget;
         let mut history = Vec::new();
         for m in recent.iter().rev() {
-            if m.content.is_empty() || m.status == MessageStatus::Failed {
+            if m.content.is_empty() || m.status == MessageStatus::Failed || replaced.contains(m.id.as_str()) {
                 continue;
             }
             if m.content.len() > budget {

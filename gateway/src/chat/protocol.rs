@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::domain::{Message, MessageRole, MessageStatus};
 
-pub use ibal_protocol::{ClientFrame, Context, ErrorCode, ErrorFrame, Limits, UserInfo, close};
+pub use ibal_protocol::{ClientFrame, Context, Disclosure, ErrorCode, ErrorFrame, Limits, UserInfo, close};
 
 /// Why a text frame is not a usable client frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,6 +71,8 @@ pub fn chat_message(m: &Message) -> ChatMessage {
         sender: if m.role == MessageRole::Assistant { "assistant".to_owned() } else { m.sender_name.clone() },
         // In a course, the sender's role there: the widget badges course staff.
         sender_role: Some(m.sender_role.clone()).filter(|r| !r.is_empty()),
+        reply_to: m.reply_to.clone().filter(|_| m.role == MessageRole::Assistant),
+        replaces: m.replaces.clone(),
         timestamp: timestamp(m.created_at),
         status: status(m.status),
     }
@@ -123,10 +125,11 @@ pub fn presence(count: usize) -> String {
     encode(&ServerFrame::Presence { count: u64::try_from(count).unwrap_or(u64::MAX) })
 }
 
-pub fn stream_start(id: &str, reply_to: &str, at_ms: i64) -> String {
+pub fn stream_start(id: &str, reply_to: &str, replaces: Option<&str>, at_ms: i64) -> String {
     encode(&ServerFrame::StreamStart {
         id: id.to_owned(),
         reply_to: reply_to.to_owned(),
+        replaces: replaces.map(str::to_owned),
         sender: "assistant".to_owned(),
         timestamp: timestamp(at_ms),
     })
@@ -189,6 +192,7 @@ mod tests {
             content: "Hi".into(),
             status: MessageStatus::Stopped,
             reply_to: Some("q1".into()),
+            replaces: None,
             error_code: None,
             tokens: None,
             latency_ms: None,
@@ -199,7 +203,7 @@ mod tests {
         assert_eq!(
             value,
             serde_json::json!({"type": "message", "id": "r1", "role": "assistant", "content": "Hi",
-                "sender": "assistant", "timestamp": "2025-11-21T13:00:00.123Z", "status": "stopped"})
+                "sender": "assistant", "reply_to": "q1", "timestamp": "2025-11-21T13:00:00.123Z", "status": "stopped"})
         );
     }
 

@@ -4,6 +4,7 @@
 
 mod chat;
 mod database;
+mod learner_data;
 mod lti;
 mod net;
 mod openedx;
@@ -12,6 +13,7 @@ mod vars;
 
 pub use chat::*;
 pub use database::*;
+pub use learner_data::*;
 pub use lti::*;
 pub use net::*;
 pub use openedx::*;
@@ -64,6 +66,8 @@ pub struct Config {
     pub lti_platforms: Vec<LtiPlatformConfig>,
     /// Reverse proxies whose `X-Forwarded-For` names the client (for rate limits).
     pub trusted_proxies: Vec<ProxyNet>,
+    /// `RETIREMENT_ROOM_MESSAGES`: a retired learner's room messages removed or redacted.
+    pub retirement_room_messages: RoomMessages,
 }
 
 impl Config {
@@ -102,6 +106,7 @@ impl Config {
         let openedx = openedx_config(vars, &public_url)?;
         let ticket = ticket_config(vars, openedx.as_ref())?;
         let chat = chat_config(vars, &public_url)?;
+        let retirement_room_messages = room_messages_config(vars)?;
 
         let secret_key = match vars.secret("SECRET_KEY") {
             Some(key) if key.expose_secret().len() < MIN_SECRET_KEY_LEN => {
@@ -251,6 +256,7 @@ impl Config {
             metrics_token: vars.secret("METRICS_TOKEN"),
             lti_platforms,
             trusted_proxies,
+            retirement_room_messages,
         })
     }
 

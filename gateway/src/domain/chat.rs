@@ -140,6 +140,8 @@ pub struct Message {
     #[sqlx(try_from = "String")]
     pub status: MessageStatus,
     pub reply_to: Option<String>,
+    /// A regenerated reply: the reply it is a new version of.
+    pub replaces: Option<String>,
     pub error_code: Option<String>,
     pub tokens: Option<i64>,
     pub latency_ms: Option<i64>,
@@ -160,6 +162,7 @@ pub struct NewMessage<'a> {
     pub content: &'a str,
     pub status: MessageStatus,
     pub reply_to: Option<&'a str>,
+    pub replaces: Option<&'a str>,
     pub error_code: Option<&'a str>,
     pub tokens: Option<i64>,
     pub latency_ms: Option<i64>,
@@ -185,6 +188,7 @@ impl<'a> NewMessage<'a> {
             content,
             status: MessageStatus::Complete,
             reply_to: None,
+            replaces: None,
             error_code: None,
             tokens: None,
             latency_ms: None,

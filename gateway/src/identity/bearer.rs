@@ -1,5 +1,8 @@
-//! The `Authorization: Bearer <access token>` extractors for the gateway's APIs: any valid token, or
-//! one granted the `chat` scope (the conversation API).
+//! The `Authorization: Bearer <access token>` extractors for the gateway's APIs: any valid token,
+//! one granted the `chat` scope (the conversation API), or a service's token granted one of the
+//! service scopes (the course index and retirement APIs).
+
+use std::marker::PhantomData;
 
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::header;
@@ -72,5 +75,50 @@ where
             ));
         }
         Ok(Self(claims))
+    }
+}
+
+/// A service scope an API requires (see [`ServiceBearer`]).
+pub trait ServiceScope {
+    const SCOPE: &'static str;
+}
+
+/// The course index API's scope.
+#[derive(Debug, Clone, Copy)]
+pub struct IndexScope;
+impl ServiceScope for IndexScope {
+    const SCOPE: &'static str = scopes::INDEX;
+}
+
+/// The retirement API's scope.
+#[derive(Debug, Clone, Copy)]
+pub struct RetirementScope;
+impl ServiceScope for RetirementScope {
+    const SCOPE: &'static str = scopes::RETIREMENT;
+}
+
+/// A confidential client acting for itself (client credentials) whose token was granted `S::SCOPE`.
+/// A person's token is refused whatever its scopes.
+#[derive(Debug, Clone)]
+pub struct ServiceBearer<S>(pub AccessClaims, PhantomData<S>);
+
+impl<S, T> FromRequestParts<S> for ServiceBearer<T>
+where
+    S: Send + Sync,
+    T: ServiceScope,
+    Authenticator: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Bearer(claims) = Bearer::from_request_parts(parts, state).await?;
+        if !claims.svc || !scopes::has(&claims.scope, T::SCOPE) {
+            return Err(ApiError::new(
+                axum::http::StatusCode::FORBIDDEN,
+                "insufficient_scope",
+                format!("This API takes a service client's token granted the {} scope.", T::SCOPE),
+            ));
+        }
+        Ok(Self(claims, PhantomData))
     }
 }

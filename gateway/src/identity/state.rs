@@ -52,11 +52,13 @@ pub struct Authenticator {
 }
 
 impl Authenticator {
-    /// Whether the login behind the token is alive (tokens without a login are, until they
-    /// expire). A database hiccup does not sign anyone out.
+    /// Whether the login behind the token is alive. A token without a login (an LMS sign-in by
+    /// chat ticket) lives as long as its user does: a retired learner's tokens end at once. A
+    /// service's token lives until it expires. A database hiccup does not sign anyone out.
     pub async fn login_alive(&self, claims: &AccessClaims) -> bool {
         match &claims.sid {
             Some(sid) => self.db.refresh_family_alive(sid).await.unwrap_or(true),
+            None if !claims.svc => self.db.user_exists(&claims.sub).await.unwrap_or(true),
             None => true,
         }
     }

@@ -14,16 +14,22 @@ const SQLITE: Embedded = &[
     (1, "initial", include_str!("../../../migrations/sqlite/0001_initial.sql")),
     (2, "course_context", include_str!("../../../migrations/sqlite/0002_course_context.sql")),
     (3, "refresh_families", include_str!("../../../migrations/sqlite/0003_refresh_families.sql")),
+    (4, "course_index", include_str!("../../../migrations/sqlite/0004_course_index.sql")),
+    (5, "disclosure_and_versions", include_str!("../../../migrations/sqlite/0005_disclosure_and_versions.sql")),
 ];
 const MYSQL: Embedded = &[
     (1, "initial", include_str!("../../../migrations/mysql/0001_initial.sql")),
     (2, "course_context", include_str!("../../../migrations/mysql/0002_course_context.sql")),
     (3, "refresh_families", include_str!("../../../migrations/mysql/0003_refresh_families.sql")),
+    (4, "course_index", include_str!("../../../migrations/mysql/0004_course_index.sql")),
+    (5, "disclosure_and_versions", include_str!("../../../migrations/mysql/0005_disclosure_and_versions.sql")),
 ];
 const POSTGRES: Embedded = &[
     (1, "initial", include_str!("../../../migrations/postgres/0001_initial.sql")),
     (2, "course_context", include_str!("../../../migrations/postgres/0002_course_context.sql")),
     (3, "refresh_families", include_str!("../../../migrations/postgres/0003_refresh_families.sql")),
+    (4, "course_index", include_str!("../../../migrations/postgres/0004_course_index.sql")),
+    (5, "disclosure_and_versions", include_str!("../../../migrations/postgres/0005_disclosure_and_versions.sql")),
 ];
 
 pub(crate) fn embedded(kind: DbKind) -> Embedded {

@@ -165,6 +165,11 @@ pub struct MigrationReport {
     pub total: u64,
 }
 
+/// `?, ?, …`: the placeholders of an `IN (…)` list of `n` values.
+pub(crate) fn placeholders(n: usize) -> String {
+    vec!["?"; n].join(", ")
+}
+
 /// `?` → `$1, $2, …`, leaving question marks inside string literals alone.
 fn numbered_placeholders(sql: &str) -> String {
     let mut out = String::with_capacity(sql.len() + 8);

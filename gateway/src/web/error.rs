@@ -103,6 +103,7 @@ fn rejection_text(text: String) -> String {
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
         let code = match &rejection {
+            _ if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => "too_large",
             JsonRejection::MissingJsonContentType(_) => "unsupported_media_type",
             JsonRejection::JsonSyntaxError(_) => "invalid_json",
             _ => "invalid_body",

@@ -179,6 +179,7 @@ pub fn get(uri: &str) -> axum::http::Request<axum::body::Body> {
 
 pub mod fake_llm;
 pub mod fake_openedx;
+pub mod service;
 pub mod tickets;
 pub mod ws;
 

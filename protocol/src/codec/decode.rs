@@ -4,7 +4,7 @@
 
 use super::DecodeError;
 use crate::json::Value;
-use crate::{ChatMessage, ClientFrame, Context, ErrorFrame, Limits, Role, ServerFrame, Status, Usage, UserInfo};
+use crate::{ChatMessage, ClientFrame, Context, Disclosure, ErrorFrame, Limits, Role, ServerFrame, Status, Usage, UserInfo};
 
 /// An object's members, taken out by name (each value is moved out, not copied).
 struct Fields(Vec<(String, Value)>);
@@ -76,6 +76,8 @@ impl ClientFrame {
             "typing" => Self::Typing { is_typing: f.bool("is_typing").ok_or(DecodeError::Field("is_typing"))? },
             "history" => Self::History { before: f.string("before"), limit: f.take("limit").and_then(|v| v.as_i64()) },
             "ping" => Self::Ping,
+            "accept_disclosure" => Self::AcceptDisclosure { version: f.required("version")? },
+            "regenerate" => Self::Regenerate { id: f.required("id")? },
             _ => return Err(DecodeError::UnknownType(kind)),
         })
     }
@@ -108,6 +110,7 @@ impl ServerFrame {
             "stream_start" => Self::StreamStart {
                 id: f.required("id")?,
                 reply_to: f.text("reply_to"),
+                replaces: f.string("replaces"),
                 sender: f.text("sender"),
                 timestamp: f.text("timestamp"),
             },
@@ -162,6 +165,20 @@ fn user_info(mut f: Fields) -> Result<UserInfo, DecodeError> {
                 course_id: c.text("course_id"),
                 block_id: c.text("block_id"),
                 title: c.text("title"),
+                starters: match c.take("starters") {
+                    Some(Value::Array(list)) => list
+                        .into_iter()
+                        .filter_map(|s| match s {
+                            Value::String(s) => Some(s),
+                            _ => None,
+                        })
+                        .collect(),
+                    _ => Vec::new(),
+                },
+                disclosure: c.take("disclosure").and_then(Fields::of).and_then(|mut d| {
+                    Some(Disclosure { text: d.string("text")?, version: d.string("version")?, accepted: d.bool("accepted").unwrap_or(false) })
+                }),
+                exam: c.bool("exam").unwrap_or(false),
             })
             .unwrap_or_default(),
         limits: f.take("limits").and_then(Fields::of).and_then(|mut l| {
@@ -183,6 +200,8 @@ fn message(mut f: Fields) -> Result<ChatMessage, DecodeError> {
         content,
         sender: f.text("sender"),
         sender_role: f.string("sender_role"),
+        reply_to: f.string("reply_to"),
+        replaces: f.string("replaces"),
         timestamp: f.text("timestamp"),
         status: status(&mut f),
     })

@@ -19,6 +19,8 @@ impl ClientFrame {
             Self::Typing { is_typing } => w.bool("is_typing", *is_typing),
             Self::History { before, limit } => w.opt_str("before", before.as_deref()).opt_int("limit", *limit),
             Self::Ping => w,
+            Self::AcceptDisclosure { version } => w.str("version", version),
+            Self::Regenerate { id } => w.str("id", id),
         }
         .finish()
     }
@@ -43,9 +45,12 @@ impl ServerFrame {
                 w.raw("messages", &list).bool("has_more", *has_more)
             }
             Self::Message(m) => message(w, m),
-            Self::StreamStart { id, reply_to, sender, timestamp } => {
-                w.str("id", id).str("reply_to", reply_to).str("sender", sender).str("timestamp", timestamp)
-            }
+            Self::StreamStart { id, reply_to, replaces, sender, timestamp } => w
+                .str("id", id)
+                .str("reply_to", reply_to)
+                .opt_str("replaces", replaces.as_deref())
+                .str("sender", sender)
+                .str("timestamp", timestamp),
             Self::StreamDelta { id, delta } => w.str("id", id).str("delta", delta),
             Self::StreamEnd { id, content, status, usage } => {
                 let w = w.str("id", id).str("content", content).str("status", status.as_str());
@@ -75,12 +80,31 @@ impl ServerFrame {
 }
 
 fn user_info(w: ObjectWriter, info: &UserInfo) -> ObjectWriter {
-    let context = ObjectWriter::new()
-        .str("source", &info.context.source)
-        .str("course_id", &info.context.course_id)
-        .str("block_id", &info.context.block_id)
-        .str("title", &info.context.title)
-        .finish();
+    let c = &info.context;
+    let mut context =
+        ObjectWriter::new().str("source", &c.source).str("course_id", &c.course_id).str("block_id", &c.block_id).str(
+            "title", &c.title,
+        );
+    if !c.starters.is_empty() {
+        let mut list = String::from("[");
+        for (i, starter) in c.starters.iter().enumerate() {
+            if i > 0 {
+                list.push(',');
+            }
+            crate::json::push_str(&mut list, starter);
+        }
+        list.push(']');
+        context = context.raw("starters", &list);
+    }
+    if let Some(d) = &c.disclosure {
+        let disclosure =
+            ObjectWriter::new().str("text", &d.text).str("version", &d.version).bool("accepted", d.accepted).finish();
+        context = context.raw("disclosure", &disclosure);
+    }
+    if c.exam {
+        context = context.bool("exam", true);
+    }
+    let context = context.finish();
     let w = w
         .str("username", &info.username)
         .str("name", &info.name)
@@ -108,6 +132,8 @@ fn message(w: ObjectWriter, m: &ChatMessage) -> ObjectWriter {
         .str("content", &m.content)
         .str("sender", &m.sender)
         .opt_str("sender_role", m.sender_role.as_deref())
+        .opt_str("reply_to", m.reply_to.as_deref())
+        .opt_str("replaces", m.replaces.as_deref())
         .str("timestamp", &m.timestamp)
         .str("status", m.status.as_str())
 }

@@ -3,7 +3,9 @@
 The gateway location and the chat ticket's signing key are operator configuration,
 read from ``XBLOCK_SETTINGS["IbalXBlock"]`` through the XBlock settings service. They
 are never stored in course content, so a course author cannot point learners'
-browsers at another server nor sign tickets with a key of their own.
+browsers at another server nor sign tickets with a key of their own. So is the
+service client the Open edX side uses to push course content to the gateway's
+index and to retire learners there (see ibal_xblock/openedx/).
 
 This module has no XBlock or Django imports, so it can be tested and reused on its
 own; the block looks up Django's ``LMS_ROOT_URL`` and passes it in.
@@ -56,6 +58,8 @@ _FORBIDDEN_URL_CHARS = re.compile(r"[\s\x00-\x1f\x7f\\\"'<>`]")
 # A key id travels in the JWS header and in the gateway's JWK set: printable ASCII, no spaces.
 _KEY_ID_RE = re.compile(r"^[\x21-\x7e]{1,255}$")
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
+# A client id travels in a form body and in log lines: printable ASCII, no spaces.
+_CLIENT_ID_RE = re.compile(r"^[\x21-\x7e]{1,255}$")
 
 
 def setting_path(key: str | None = None) -> str:
@@ -111,6 +115,19 @@ class TicketConfig:
     sign_in: str
     unit_content_max_chars: int = DEFAULT_UNIT_CONTENT_MAX_CHARS
     disclosure_text: str = DEFAULT_DISCLOSURE_TEXT
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """Validated settings of the server-to-server calls to the gateway: course indexing and learner retirement.
+
+    ``service_url`` is where the LMS and Studio reach the gateway (``SERVICE_URL``, default ``GATEWAY_URL``);
+    the client id and secret get the service tokens. The secret is never shown (``repr``, messages, logs).
+    """
+
+    service_url: str
+    client_id: str
+    client_secret: str = field(repr=False)
 
 
 def _check_url(key: str, value: Any, schemes: tuple[str, ...], *, strip_slash: bool) -> str:
@@ -316,3 +333,36 @@ def parse_ticket_settings(bucket: Any, default_issuer: str | None = None) -> Tic
         unit_content_max_chars=_unit_content_max_chars(bucket),
         disclosure_text=_disclosure_text(bucket),
     )
+
+
+def parse_service_settings(bucket: Any) -> ServiceConfig:
+    """Validate the service client keys of a ``XBLOCK_SETTINGS["IbalXBlock"]`` bucket: ``SERVICE_URL`` (default
+    ``GATEWAY_URL``), ``SERVICE_CLIENT_ID`` and ``SERVICE_CLIENT_SECRET``.
+
+    Raises :class:`ConfigError` naming the first offending key; the message never contains the secret.
+    """
+    if bucket is None:
+        bucket = {}
+    if not hasattr(bucket, "get"):
+        raise ConfigError(None, f"must be a dict, not {type(bucket).__name__}")
+
+    if _is_unset(bucket.get("SERVICE_URL")):
+        service_url = _check_url("GATEWAY_URL", bucket.get("GATEWAY_URL"), ("http", "https"), strip_slash=True)
+    else:
+        service_url = _check_url("SERVICE_URL", bucket.get("SERVICE_URL"), ("http", "https"), strip_slash=True)
+
+    client_id = bucket.get("SERVICE_CLIENT_ID")
+    if _is_unset(client_id):
+        raise ConfigError("SERVICE_CLIENT_ID", "is missing")
+    if not isinstance(client_id, str):
+        raise ConfigError("SERVICE_CLIENT_ID", f"must be a string, not {type(client_id).__name__}")
+    if not _CLIENT_ID_RE.match(client_id.strip()):
+        raise ConfigError("SERVICE_CLIENT_ID", "must be 1 to 255 printable ASCII characters without spaces")
+
+    secret = bucket.get("SERVICE_CLIENT_SECRET")
+    if _is_unset(secret):
+        raise ConfigError("SERVICE_CLIENT_SECRET", "is missing")
+    if not isinstance(secret, str):
+        raise ConfigError("SERVICE_CLIENT_SECRET", f"must be a string, not {type(secret).__name__}")
+
+    return ServiceConfig(service_url=service_url, client_id=client_id.strip(), client_secret=secret.strip())

@@ -452,8 +452,11 @@ class IbalXBlock(StudioEditableXBlockMixin, XBlock):
         try:
             return bool(get_active_exams_for_user(user_id, course_id))
         except Exception as exc:  # noqa: BLE001 - unsure: not an exam
-            log.debug("IbalXBlock %s cannot ask edx-proctoring for exam attempts (%s)", self.scope_ids.usage_id,
-                      type(exc).__name__)
+            log.debug(
+                "IbalXBlock %s cannot ask edx-proctoring for exam attempts (%s)",
+                self.scope_ids.usage_id,
+                type(exc).__name__,
+            )
             return False
 
     def course_context(self, max_chars: int) -> CourseContext:
@@ -534,9 +537,13 @@ class IbalXBlock(StudioEditableXBlockMixin, XBlock):
                 "Set it in the LMS and Studio settings, for example "
                 'XBLOCK_SETTINGS["IbalXBlock"] = {"GATEWAY_URL": "https://chat.example.com"}.'
             )
-        return self._t("The IBAL chat is not configured: {setting} {problem}.").format(
-            setting=error.setting, problem=self._t(error.problem)
-        ) + " " + hint
+        return (
+            self._t("The IBAL chat is not configured: {setting} {problem}.").format(
+                setting=error.setting, problem=self._t(error.problem)
+            )
+            + " "
+            + hint
+        )
 
     # ------------------------------------------------------------ chat ticket
 
@@ -798,9 +805,9 @@ class IbalXBlock(StudioEditableXBlockMixin, XBlock):
                 validation.add(
                     ValidationMessage(
                         ValidationMessage.ERROR,
-                        self._t(
-                            "starters line {number} is too long ({length} characters, at most {limit})."
-                        ).format(number=number, length=len(line), limit=MAX_STARTER_CHARS),
+                        self._t("starters line {number} is too long ({length} characters, at most {limit}).").format(
+                            number=number, length=len(line), limit=MAX_STARTER_CHARS
+                        ),
                     )
                 )
 

@@ -1,7 +1,8 @@
 """What the learner sees in the chat block's unit, as plain text for the course assistant.
 
 The chat ticket carries it, signed, so the gateway never has to take a browser's word for
-what a unit says. Pure functions over duck-typed blocks: they read the attribute names of
+what a unit says; the course index gets each component's text by the same rules
+(openedx/course_blocks.py). Pure functions over duck-typed blocks: they read the attribute names of
 edx-platform's blocks (``data`` of HtmlBlock and ProblemBlock, VideoBlock's transcripts,
 ``visible_to_staff_only``, ``start``, ``group_access``, the sequential's exam flags) and of
 xblock-sdk's ``html_demo`` (``content``), and import nothing from either, so they can be
@@ -257,6 +258,7 @@ def _group_access_allows(block: Any, viewer: Viewer) -> bool:
 # Elements whose text a reader never sees.
 _HTML_SKIPPED = frozenset({"script", "style", "template", "noscript", "head", "title", "object", "iframe"})
 # Elements that start a paragraph of their own.
+# fmt: off
 _HTML_BLOCKS = frozenset(
     {
         "address", "article", "aside", "blockquote", "dd", "details", "div", "dl", "dt", "fieldset",
@@ -264,6 +266,7 @@ _HTML_BLOCKS = frozenset(
         "main", "nav", "ol", "p", "pre", "section", "summary", "table", "ul",
     }
 )
+# fmt: on
 # Elements that start a line of their own.
 _HTML_LINES = frozenset({"br", "li", "tr", "caption", "option"})
 _HTML_VOID = frozenset(
@@ -369,10 +372,9 @@ _CAPA_SKIPPED_PARTS = ("answer", "solution", "hint", "feedback", "grader", "expl
 _CAPA_SKIPPED = frozenset(
     {"script", "style", "responseparam", "codeparam", "head", "template", "object", "iframe", "noscript"}
 )
-_CAPA_BLOCKS = _HTML_BLOCKS | frozenset({"problem", "label", "description", "text", "choicegroup", "checkboxgroup",
-                                         "radiotextgroup", "checkboxtextgroup", "optioninput"})
 _CAPA_CHOICES = frozenset({"choice", "option"})
 _CAPA_CHOICE_GROUPS = frozenset({"choicegroup", "checkboxgroup", "radiotextgroup", "checkboxtextgroup", "optioninput"})
+_CAPA_BLOCKS = _HTML_BLOCKS | _CAPA_CHOICE_GROUPS | frozenset({"problem", "label", "description", "text"})
 
 
 def _capa_skipped(tag: str) -> bool:
@@ -576,6 +578,11 @@ def component_text(block: Any, viewer: Viewer) -> str:
     return ""
 
 
+def component_title(block: Any) -> str:
+    """What a component is called: its display name, else what kind of component it is ("Text", "Problem"…)."""
+    return display_name(block) or _TYPE_LABELS.get(block_type(block), "Component")
+
+
 def _is_chat_block(block: Any) -> bool:
     if block_type(block) in CHAT_BLOCK_TYPES:
         return True
@@ -596,7 +603,7 @@ def unit_parts(unit: Any, chat_usage_id: str, viewer: Viewer) -> tuple[list[Part
         text = component_text(child, viewer)
         if not text:
             continue
-        header = display_name(child) or _TYPE_LABELS.get(block_type(child), "Component")
+        header = component_title(child)
         parts.append(Part(position=position, header=header, text=f"{header}\n{text}"))
     return parts, chat_position
 

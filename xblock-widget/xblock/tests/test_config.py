@@ -9,6 +9,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from ibal_xblock.config import (
     ConfigError,
     derive_ws_url,
+    parse_service_settings,
     parse_settings,
     parse_ticket_settings,
     setting_path,
@@ -263,3 +264,63 @@ def test_disclosure_text():
             parse_ticket_settings({"TICKET_PRIVATE_KEY": TICKET_PRIVATE_KEY, "DISCLOSURE_TEXT": bad}, ISSUER)
         assert info.value.key == "DISCLOSURE_TEXT"
         assert fragment in str(info.value)
+
+
+SERVICE_SECRET = "a-service-secret-0f9e8d7c"
+
+
+def test_service_settings_default_to_the_gateway_url():
+    bucket = {
+        "GATEWAY_URL": "https://chat.local.openedx.io/",
+        "SERVICE_CLIENT_ID": " ibal-openedx ",
+        "SERVICE_CLIENT_SECRET": SERVICE_SECRET,
+    }
+    config = parse_service_settings(bucket)
+    assert (config.service_url, config.client_id, config.client_secret) == (
+        "https://chat.local.openedx.io",
+        "ibal-openedx",
+        SERVICE_SECRET,
+    )
+    assert SERVICE_SECRET not in repr(config)
+
+
+def test_service_url_is_where_the_lms_reaches_the_gateway():
+    bucket = {"SERVICE_URL": "http://llm:8000", "SERVICE_CLIENT_ID": "c", "SERVICE_CLIENT_SECRET": SERVICE_SECRET}
+    assert parse_service_settings(bucket).service_url == "http://llm:8000"
+    bucket["GATEWAY_URL"] = "https://chat.example.org"
+    assert parse_service_settings(bucket).service_url == "http://llm:8000"
+
+
+@pytest.mark.parametrize(
+    ("bucket", "key", "fragment"),
+    [
+        ({}, "GATEWAY_URL", "is missing"),
+        ({"SERVICE_URL": "ftp://llm"}, "SERVICE_URL", "must be an absolute URL"),
+        (
+            {"SERVICE_URL": "http://llm:8000", "SERVICE_CLIENT_SECRET": SERVICE_SECRET},
+            "SERVICE_CLIENT_ID",
+            "is missing",
+        ),
+        ({"SERVICE_URL": "http://llm", "SERVICE_CLIENT_ID": "two words"}, "SERVICE_CLIENT_ID", "printable ASCII"),
+        ({"SERVICE_URL": "http://llm", "SERVICE_CLIENT_ID": 5}, "SERVICE_CLIENT_ID", "must be a string"),
+        ({"SERVICE_URL": "http://llm", "SERVICE_CLIENT_ID": "c"}, "SERVICE_CLIENT_SECRET", "is missing"),
+        (
+            {"SERVICE_URL": "http://llm", "SERVICE_CLIENT_ID": "c", "SERVICE_CLIENT_SECRET": " "},
+            "SERVICE_CLIENT_SECRET",
+            "is missing",
+        ),
+        (
+            {"SERVICE_URL": "http://llm", "SERVICE_CLIENT_ID": "c", "SERVICE_CLIENT_SECRET": 12345678},
+            "SERVICE_CLIENT_SECRET",
+            "must be a string, not int",
+        ),
+        ("not a dict", None, "must be a dict"),
+    ],
+)
+def test_invalid_service_settings_name_the_key(bucket, key, fragment):
+    with pytest.raises(ConfigError) as info:
+        parse_service_settings(bucket)
+    assert info.value.key == key
+    assert str(info.value).startswith(setting_path(key))
+    assert fragment in info.value.problem
+    assert "12345678" not in str(info.value)

@@ -27,6 +27,23 @@ DATA_FILES = (
 )
 
 
+OPENEDX_MODULES = (
+    "__init__",
+    "apps",
+    "course_blocks",
+    "edx_platform",
+    "errors",
+    "gateway_client",
+    "indexer",
+    "retirement",
+    "signals",
+    "tasks",
+    "management/__init__",
+    "management/commands/__init__",
+    "management/commands/ibal_index",
+)
+
+
 def test_entry_point_is_registered():
     [entry_point] = [ep for ep in importlib.metadata.entry_points(group="xblock.v1") if ep.name == "ibalxblock"]
     assert entry_point.value == "ibal_xblock:IbalXBlock"
@@ -110,5 +127,11 @@ def test_wheel_built_from_this_folder_alone_contains_the_data(tmp_path):
         assert f"ibal_xblock/{path}" in names
     for module in ("__init__", "config", "ibal_xblock", "keys", "ticket", "unit_content"):
         assert f"ibal_xblock/{module}.py" in names
+    # The Open edX plugin app and its management command.
+    for module in OPENEDX_MODULES:
+        assert f"ibal_xblock/openedx/{module}.py" in names
     assert not any(name.startswith("tests/") for name in names)
     assert "[xblock.v1]" in entry_points and "ibalxblock = ibal_xblock:IbalXBlock" in entry_points
+    for group in ("[lms.djangoapp]", "[cms.djangoapp]"):
+        section = entry_points.split(group, 1)[1].split("[", 1)[0]
+        assert "ibal_openedx = ibal_xblock.openedx.apps:IbalOpenedxConfig" in section

@@ -77,6 +77,19 @@ def test_student_view_renders_mount_point_resources_and_settings():
     assert tuple(args) == MOUNT_SETTINGS_KEYS
 
 
+def test_the_service_client_never_reaches_the_page():
+    # SERVICE_* are for Studio's and the LMS's server-to-server calls (ibal_xblock/openedx/), not for browsers.
+    secret = "svc-secret-never-in-a-page"
+    block = workbench_block()
+    with chat_settings(SERVICE_URL="http://llm:8000", SERVICE_CLIENT_ID="ibal-openedx", SERVICE_CLIENT_SECRET=secret):
+        pages = [block.render(view, {}).body_html() for view in ("student_view", "author_view")]
+    for page in pages:
+        for value in (secret, "http://llm:8000", "ibal-openedx"):
+            assert value not in page
+    [args] = init_args_from_html(pages[0])
+    assert tuple(args) == MOUNT_SETTINGS_KEYS
+
+
 def test_unwrapped_fragment_uses_initialize_js():
     block = workbench_block()
     with chat_settings():

@@ -17,6 +17,9 @@ Extends xblock-sdk's ``workbench.settings``:
   ``vertical``, ``html``, ``problem``) are registered, with scenarios written as course OLX
   (``course.<n>``): titles, a staff-only component, a timed exam, as the chat block reads them
   in the LMS. Test scaffolding, like the next item;
+* the Open edX plugin app (``ibal_xblock.openedx``) is installed, so its ``ibal_index``
+  command exists; it needs edx-platform's modulestore to do anything, and its receivers are
+  only connected by edx-platform's plugin framework;
 * ``IBAL_WORKBENCH_STAFF`` (student ids separated by commas or spaces, e.g. ``dave``)
   makes the workbench treat those students as course staff: its runtime then reports
   ``user_is_staff = True`` for them, as older Open edX runtimes do (the SDK's runtime has
@@ -39,6 +42,10 @@ from tests import workbench_blocks
 
 VAR_DIR = os.environ.get("IBAL_WORKBENCH_VAR_DIR") or os.path.join(tempfile.gettempdir(), "ibal-xblock-workbench")
 os.makedirs(VAR_DIR, exist_ok=True)
+
+# The Open edX plugin app (course indexing, learner retirement): installed so that its management command exists.
+# It imports without edx-platform; its receivers are only connected by edx-platform's plugin framework.
+INSTALLED_APPS = [*INSTALLED_APPS, "ibal_xblock.openedx"]  # noqa: F405
 
 DATABASES = {
     "default": {

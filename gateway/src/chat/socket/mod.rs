@@ -72,7 +72,13 @@ pub async fn handler(
         .on_upgrade(move |socket| {
             let tracker = state.chat.sockets_open.clone();
             tracker.track_future(async move {
-                let mut conn = Connection { socket, state, typing: Bucket::typing(), history: Bucket::history() };
+                let mut conn = Connection {
+                    socket,
+                    state,
+                    typing: Bucket::typing(),
+                    history: Bucket::history(),
+                    disclosure_accepted: false,
+                };
                 conn.run(query).await;
             })
         })
@@ -83,6 +89,8 @@ struct Connection {
     state: ChatState,
     typing: Bucket,
     history: Bucket,
+    /// The user accepted the context's AI disclosure (or it has none): the assistant may answer.
+    disclosure_accepted: bool,
 }
 
 /// What the loop does after a frame.

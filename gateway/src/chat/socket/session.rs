@@ -106,6 +106,10 @@ impl Connection {
         // Subscribe before reading history, so nothing published in between is missed.
         let mut subscription = Box::pin(chat.hub.subscribe(&conversation.id)).await;
         let room = matches!(chat.backend, Backend::Room);
+        let disclosure = &proven.controls.disclosure;
+        // On a storage failure the notice is shown again: asking twice is better than not asking.
+        self.disclosure_accepted = disclosure.text.is_empty()
+            || matches!(self.state.db.disclosure_accepted_at(&user.id, &disclosure.version).await, Ok(Some(_)));
         let greeting = protocol::user_info(UserInfo {
             username: user.username.clone(),
             name: user.name.clone(),
@@ -118,6 +122,13 @@ impl Connection {
                 course_id: conversation.course_id.clone(),
                 block_id: conversation.block_id.clone(),
                 title: proven.title.clone(),
+                starters: proven.controls.starters.clone(),
+                disclosure: (!disclosure.text.is_empty()).then(|| protocol::Disclosure {
+                    text: disclosure.text.clone(),
+                    version: disclosure.version.clone(),
+                    accepted: self.disclosure_accepted,
+                }),
+                exam: proven.controls.exam,
             },
             limits: Some(Limits {
                 max_message_bytes: u64::try_from(chat.limits.max_message_bytes).unwrap_or(u64::MAX),
@@ -312,7 +323,7 @@ impl Connection {
         &mut self,
         chat: &Arc<Chat>,
         user: &User,
-        proven: &ProvenContext,
+        proven: &Arc<ProvenContext>,
         conversation: &Conversation,
         frame: ClientFrame,
         pending: &mut Pending,
@@ -352,6 +363,92 @@ impl Connection {
             ClientFrame::Message { client_id, content } => {
                 self.message(chat, user, proven, conversation, &client_id, &content, pending).await
             }
+            ClientFrame::AcceptDisclosure { version } => self.accept_disclosure(user, proven, &version).await,
+            ClientFrame::Regenerate { id } => Box::pin(self.regenerate(chat, user, proven, conversation, &id)).await,
+        }
+    }
+
+    /// Records the user's acceptance of the context's AI disclosure, this version of its text.
+    async fn accept_disclosure(&mut self, user: &User, proven: &ProvenContext, version: &str) -> Flow {
+        let disclosure = &proven.controls.disclosure;
+        if disclosure.text.is_empty() {
+            return Flow::Continue; // nothing to accept here
+        }
+        if version != disclosure.version {
+            let text = "The notice about AI answers has changed; read it again.";
+            return self.reply(protocol::error(ErrorCode::DisclosureRequired, text)).await;
+        }
+        match self.state.db.accept_disclosure(&user.id, version, &proven.ctx).await {
+            Ok(()) => {
+                tracing::info!(version, "AI disclosure accepted");
+                self.disclosure_accepted = true;
+                Flow::Continue
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "the disclosure acceptance could not be stored");
+                self.reply(protocol::error(ErrorCode::Internal, "Your answer could not be saved; try again.")).await
+            }
+        }
+    }
+
+    /// Why the assistant may not answer in this context now, if it may not.
+    fn assistant_refusal(&self, proven: &ProvenContext) -> Option<ErrorFrame> {
+        if proven.controls.exam {
+            // Enforced here, not only hidden in the widget: nothing reaches the model during an exam.
+            return Some(ErrorFrame::new(ErrorCode::ExamMode, "The assistant does not answer during an exam."));
+        }
+        if !self.disclosure_accepted {
+            let text = "Read and accept the notice about AI answers first.";
+            return Some(ErrorFrame::new(ErrorCode::DisclosureRequired, text));
+        }
+        None
+    }
+
+    /// Answers the question of the conversation's latest reply again; the new reply is stored beside
+    /// the old one, which is kept.
+    async fn regenerate(
+        &mut self,
+        chat: &Arc<Chat>,
+        user: &User,
+        proven: &Arc<ProvenContext>,
+        conversation: &Conversation,
+        id: &str,
+    ) -> Flow {
+        if !chat.backend.is_assistant() {
+            return self.reply(protocol::error(ErrorCode::NotFound, "There is no assistant here.")).await;
+        }
+        if let Some(refusal) = self.assistant_refusal(proven) {
+            return self.reply(protocol::error_frame(refusal)).await;
+        }
+        let latest = match self.state.db.latest_reply(&conversation.id).await {
+            Ok(latest) => latest,
+            Err(e) => {
+                tracing::error!(error = %e, "the latest reply could not be read");
+                return self.reply(protocol::error(ErrorCode::Internal, "The reply could not be read.")).await;
+            }
+        };
+        let question_id = latest.filter(|reply| reply.id == id).and_then(|reply| reply.reply_to);
+        let Some(question_id) = question_id.filter(|_| !chat.is_generating(&conversation.id)) else {
+            let text = "Only the latest reply can be answered again, once it has ended.";
+            return self.reply(protocol::error(ErrorCode::NotFound, text)).await;
+        };
+        if let Err(wait) = chat.take_message_budget(&user.id) {
+            let secs = wait.as_secs() + 1;
+            let text = format!("You are asking too fast; try again in {secs} s.");
+            let frame = ErrorFrame::new(ErrorCode::RateLimited, text).with_retry_after(secs);
+            return self.reply(protocol::error_frame(frame)).await;
+        }
+        match self.state.db.get_message(&question_id).await {
+            Ok(question) => {
+                tracing::info!("reply regenerated");
+                let replaces = Some(id.to_owned());
+                chat.spawn_reply(self.state.db.clone(), conversation.clone(), proven.clone(), question, replaces);
+                Flow::Continue
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "the question of a reply could not be read");
+                self.reply(protocol::error(ErrorCode::Internal, "The reply could not be read.")).await
+            }
         }
     }
 
@@ -385,12 +482,10 @@ impl Connection {
                 ))
                 .await;
         }
-        if proven.controls.exam && chat.backend.is_assistant() {
-            // Enforced here, not only hidden in the widget: nothing reaches the model during an exam.
-            let text = "The assistant does not answer during an exam.";
-            return self
-                .reply(protocol::error_frame(ErrorFrame::new(ErrorCode::ExamMode, text).about_message(client_id)))
-                .await;
+        if chat.backend.is_assistant()
+            && let Some(refusal) = self.assistant_refusal(proven)
+        {
+            return self.reply(protocol::error_frame(refusal.about_message(client_id))).await;
         }
         if let Err(wait) = chat.take_message_budget(&user.id) {
             let secs = wait.as_secs() + 1;
@@ -440,7 +535,7 @@ impl Connection {
             // A resend whose reply never got stored (the gateway died mid-reply) is answered now.
             let answered = !stored.created && self.state.db.reply_exists(&stored.message.id).await.unwrap_or(true);
             if !answered {
-                chat.spawn_reply(self.state.db.clone(), conversation.clone(), proven.clone(), stored.message);
+                chat.spawn_reply(self.state.db.clone(), conversation.clone(), proven.clone(), stored.message, None);
             }
         }
         flow

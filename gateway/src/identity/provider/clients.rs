@@ -129,3 +129,18 @@ pub fn new_client(
     };
     (row, secret)
 }
+
+/// The registration `ibal-gateway clients ensure` brings a client in line with: confidential, with
+/// the operator's own id and secret (only its hash is kept).
+pub fn ensured_client(
+    client_id: &str,
+    name: &str,
+    redirect_uris: &[String],
+    grant_types: &[String],
+    scopes: &[String],
+    first_party: bool,
+    secret: &str,
+) -> OAuthClientRow {
+    let (row, _) = new_client(name, redirect_uris, grant_types, scopes, first_party, true);
+    OAuthClientRow { client_id: client_id.to_owned(), secret_hash: Some(sha256_hex(secret)), ..row }
+}

@@ -10,7 +10,7 @@ mod token;
 mod userinfo;
 
 pub use authorize::{authorize, consent, login_page, login_submit};
-pub use clients::new_client;
+pub use clients::{ensured_client, new_client};
 pub use discovery::{discovery, jwks};
 pub use error::OAuthError;
 pub use token::token;

@@ -194,7 +194,11 @@ pub(super) async fn client_credentials(
         email: String::new(),
         role: None,
     };
-    let scope = scopes::grant(form.scope.as_deref(), &client.scopes).map_err(|bad| {
+    // A public client cannot prove it is itself, so it never acts for itself.
+    if !client.confidential {
+        return Err(OAuthError::new("unauthorized_client", "Only a confidential client may use client credentials."));
+    }
+    let scope = scopes::grant_to_service(form.scope.as_deref(), &client.scopes).map_err(|bad| {
         OAuthError::new("invalid_scope", format!("The scope {bad:?} is not registered for this client."))
     })?;
     let user = state.db.upsert_identity(&claims).await.map_err(OAuthError::server)?;

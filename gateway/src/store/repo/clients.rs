@@ -2,6 +2,7 @@
 
 use sqlx::FromRow;
 
+use crate::crypto::constant_time_eq;
 use crate::sql;
 use crate::store::{Db, DbError, DbResult, is_unique_violation};
 
@@ -19,6 +20,24 @@ pub struct OAuthClientRow {
     /// 1 for first-party clients, which skip consent.
     pub first_party: i64,
     pub created_at: i64,
+}
+
+/// What `ensure_client` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ensured {
+    Created,
+    Updated,
+    Unchanged,
+}
+
+impl Ensured {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Updated => "updated",
+            Self::Unchanged => "unchanged",
+        }
+    }
 }
 
 macro_rules! client_columns {
@@ -45,6 +64,43 @@ impl Db {
             Err(e) if is_unique_violation(&e) => Err(DbError::Conflict("client_exists")),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Creates the client, or brings the one with its id in line with `c` (all but `created_at`):
+    /// running it again with the same registration changes nothing.
+    pub async fn ensure_client(&self, c: &OAuthClientRow) -> DbResult<Ensured> {
+        let Some(current) = self.get_client(&c.client_id).await? else {
+            return match self.insert_client(c).await {
+                Ok(()) => Ok(Ensured::Created),
+                // Created meanwhile by another run: bring that one in line.
+                Err(DbError::Conflict(_)) => Box::pin(self.ensure_client(c)).await,
+                Err(e) => Err(e),
+            };
+        };
+        let same_secret = match (&current.secret_hash, &c.secret_hash) {
+            (Some(a), Some(b)) => constant_time_eq(a, b),
+            (a, b) => a.is_none() && b.is_none(),
+        };
+        if same_secret
+            && current.name == c.name
+            && current.redirect_uris == c.redirect_uris
+            && current.grant_types == c.grant_types
+            && current.scopes == c.scopes
+            && current.first_party == c.first_party
+        {
+            return Ok(Ensured::Unchanged);
+        }
+        sqlx::query(sql!(self, "UPDATE oauth_clients SET name = ?, secret_hash = ?, redirect_uris = ?, grant_types = ?, scopes = ?, first_party = ? WHERE client_id = ?"))
+            .bind(&c.name)
+            .bind(&c.secret_hash)
+            .bind(&c.redirect_uris)
+            .bind(&c.grant_types)
+            .bind(&c.scopes)
+            .bind(c.first_party)
+            .bind(&c.client_id)
+            .execute(self.pool())
+            .await?;
+        Ok(Ensured::Updated)
     }
 
     pub async fn get_client(&self, client_id: &str) -> DbResult<Option<OAuthClientRow>> {

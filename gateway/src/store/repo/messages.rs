@@ -16,7 +16,14 @@ pub struct Stored {
 
 macro_rules! message_columns {
     () => {
-        "id, conversation_id, sender_id, client_id, role, sender_name, sender_role, content, status, reply_to, error_code, tokens, latency_ms, created_at, updated_at"
+        "id, conversation_id, sender_id, client_id, role, sender_name, sender_role, content, status, reply_to, replaces, error_code, tokens, latency_ms, created_at, updated_at"
+    };
+}
+
+/// One `?` per column of `message_columns!`.
+macro_rules! message_placeholders {
+    () => {
+        "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     };
 }
 
@@ -35,6 +42,7 @@ fn bind_message<'q>(query: MessageQuery<'q>, m: &'q Message) -> MessageQuery<'q>
         .bind(&m.content)
         .bind(m.status.as_str())
         .bind(&m.reply_to)
+        .bind(&m.replaces)
         .bind(&m.error_code)
         .bind(m.tokens)
         .bind(m.latency_ms)
@@ -62,6 +70,7 @@ impl NewMessage<'_> {
             content: self.content.to_owned(),
             status: self.status,
             reply_to: self.reply_to.map(str::to_owned),
+            replaces: self.replaces.map(str::to_owned),
             error_code: self.error_code.map(str::to_owned),
             tokens: self.tokens,
             latency_ms: self.latency_ms,
@@ -153,7 +162,7 @@ impl Db {
         statement.push_str(concat!("INSERT INTO messages (", message_columns!(), ") VALUES "));
         for i in 0..rows.len() {
             statement.push_str(if i == 0 { "" } else { ", " });
-            statement.push_str("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+            statement.push_str(message_placeholders!());
         }
         let mut query = sqlx::query(sqlx::AssertSqlSafe(self.sql_dynamic(statement)));
         for m in rows {
@@ -169,15 +178,15 @@ impl Db {
         // fail there; SQLite agrees. MySQL has no conflict target (and INSERT IGNORE would hide other
         // errors), so there the duplicate fails only its own statement and is looked up below.
         let statement = match self.kind() {
-            DbKind::MySql => concat!(
-                "INSERT INTO messages (",
-                message_columns!(),
-                ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            ),
+            DbKind::MySql => {
+                concat!("INSERT INTO messages (", message_columns!(), ") VALUES ", message_placeholders!())
+            }
             DbKind::Sqlite | DbKind::Postgres => concat!(
                 "INSERT INTO messages (",
                 message_columns!(),
-                ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ",
+                ") VALUES ",
+                message_placeholders!(),
+                " ",
                 "ON CONFLICT (conversation_id, sender_id, client_id) DO NOTHING"
             ),
         };
@@ -236,6 +245,19 @@ impl Db {
     pub async fn get_message(&self, id: &str) -> DbResult<Message> {
         let query = sql!(self, concat!("SELECT ", message_columns!(), " FROM messages WHERE id = ?"));
         Ok(sqlx::query_as(query).bind(id).fetch_one(self.pool()).await?)
+    }
+
+    /// The conversation's newest assistant reply, if any.
+    pub async fn latest_reply(&self, conversation_id: &str) -> DbResult<Option<Message>> {
+        let query = sql!(
+            self,
+            concat!(
+                "SELECT ",
+                message_columns!(),
+                " FROM messages WHERE conversation_id = ? AND role = 'assistant' ORDER BY created_at DESC, id DESC LIMIT 1"
+            )
+        );
+        Ok(sqlx::query_as(query).bind(conversation_id).fetch_optional(self.pool()).await?)
     }
 
     /// Up to `limit` messages before the message `before` (or the newest), oldest first.

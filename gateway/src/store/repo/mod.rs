@@ -4,20 +4,25 @@
 mod clients;
 mod contexts;
 mod conversations;
+mod course_index;
+mod disclosures;
 mod feedback;
 mod keys;
 mod lti;
 mod memberships;
 mod messages;
 mod refresh_tokens;
+mod retirement;
 mod sessions;
 mod spent_tokens;
 mod users;
 
 pub use clients::*;
 pub use contexts::*;
+pub use course_index::*;
 pub use keys::*;
 pub use lti::*;
 pub use messages::*;
 pub use refresh_tokens::*;
+pub use retirement::*;
 pub use users::*;

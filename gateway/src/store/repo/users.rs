@@ -103,6 +103,14 @@ impl Db {
         self.get_user(user_id).await
     }
 
+    pub async fn user_exists(&self, id: &str) -> DbResult<bool> {
+        let n: i64 = sqlx::query_scalar(sql!(self, "SELECT COUNT(*) FROM users WHERE id = ?"))
+            .bind(id)
+            .fetch_one(self.pool())
+            .await?;
+        Ok(n > 0)
+    }
+
     pub async fn get_user(&self, id: &str) -> DbResult<User> {
         let query = sql!(self, concat!("SELECT ", user_columns!(), " FROM users u WHERE u.id = ?"));
         Ok(sqlx::query_as::<_, User>(query).bind(id).fetch_one(self.pool()).await?)
