@@ -9,10 +9,14 @@ use common::TestDb;
 use common::fake_llm::FakeLlm;
 use common::tickets::TicketLms;
 use common::ws::{Client, sign_in_with};
+use ibal_gateway::chat::hub::{CHANNEL_PREFIX, Hub, RESYNC};
 use ibal_gateway::config::DbKind;
 use ibal_gateway::identity::keys::KeyRing;
 use ibal_gateway::identity::tokens::TokenService;
+use secrecy::SecretString;
 use serde_json::json;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_ibal-gateway");
 /// Every replica's SECRET_KEY: the signing keys are sealed under it.
@@ -63,10 +67,7 @@ fn room_ticket(username: &str) -> String {
 
 #[tokio::test]
 async fn a_room_spans_two_replicas() {
-    let Some(test_db) = TestDb::new(DbKind::Postgres).await else {
-        eprintln!("postgres not configured: set TEST_POSTGRES_URL");
-        return;
-    };
+    let test_db = TestDb::new(DbKind::Postgres).await;
     let keys = KeyRing::load(test_db.db.clone(), replica_sealer()).await.expect("keys");
     let a = replica(&test_db.url, &[]).await;
     let b = replica(&test_db.url, &[]).await;
@@ -100,10 +101,7 @@ async fn a_room_spans_two_replicas() {
 
 #[tokio::test]
 async fn one_users_tabs_on_two_replicas_both_receive_the_assistants_stream() {
-    let Some(test_db) = TestDb::new(DbKind::Postgres).await else {
-        eprintln!("postgres not configured: set TEST_POSTGRES_URL");
-        return;
-    };
+    let test_db = TestDb::new(DbKind::Postgres).await;
     let llm = FakeLlm::start().await;
     let base = format!("{}/v1", llm.url);
     let env = [("CHAT_BACKEND", "openai"), ("OPENAI_BASE_URL", base.as_str())];
@@ -134,7 +132,7 @@ async fn one_users_tabs_on_two_replicas_both_receive_the_assistants_stream() {
 /// resending it (same client_id) stores nothing twice and gets the reply.
 #[tokio::test]
 async fn a_gateway_killed_mid_stream_loses_no_user_message() {
-    let Some(test_db) = TestDb::new(DbKind::Sqlite).await else { return };
+    let test_db = TestDb::new(DbKind::Sqlite).await;
     let llm = FakeLlm::start().await;
     llm.set_mode(common::fake_llm::Mode::Slow);
     let base = format!("{}/v1", llm.url);
@@ -174,7 +172,7 @@ async fn a_gateway_killed_mid_stream_loses_no_user_message() {
 /// SIGTERM: open chats are told the gateway is going away (1001), so clients reconnect elsewhere.
 #[tokio::test]
 async fn a_stopping_gateway_closes_its_chats_with_going_away() {
-    let Some(test_db) = TestDb::new(DbKind::Sqlite).await else { return };
+    let test_db = TestDb::new(DbKind::Sqlite).await;
     let keys = KeyRing::load(test_db.db.clone(), replica_sealer()).await.expect("keys");
     let tokens = TokenService::new(keys, test_db.db.clone(), PUBLIC_URL.into());
     let erin = sign_in_with(&test_db.db, &tokens, "erin").await;
@@ -190,10 +188,7 @@ async fn a_stopping_gateway_closes_its_chats_with_going_away() {
 
 #[tokio::test]
 async fn replicas_that_both_create_the_first_key_verify_each_others_tokens() {
-    let Some(test_db) = TestDb::new(DbKind::Postgres).await else {
-        eprintln!("postgres not configured: set TEST_POSTGRES_URL");
-        return;
-    };
+    let test_db = TestDb::new(DbKind::Postgres).await;
     let db = &test_db.db;
     // Replica A starts on the empty database and creates the first key; replica B, starting at the same
     // moment, also found none and adds its own the same way a moment later.
@@ -214,4 +209,129 @@ async fn replicas_that_both_create_the_first_key_verify_each_others_tokens() {
         }
     }
     test_db.cleanup().await;
+}
+
+// The chat hub on the Redis of this machine: the fan-out between replicas, without gateway processes.
+
+fn hub_secret() -> SecretString {
+    SecretString::from("hub-test-secret-key-0123456789abcdef".to_owned())
+}
+/// Two hubs (two replicas) on the Redis of this machine: a frame published on one reaches the other.
+#[tokio::test]
+async fn frames_cross_replicas_through_redis() {
+    let url = std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let a = Hub::with_redis(16, &url, &hub_secret()).expect("hub a");
+    let b = Hub::with_redis(16, &url, &hub_secret()).expect("hub b");
+    let topic = format!("test-{}", uuid::Uuid::new_v4());
+    let mut on_a = a.subscribe(&topic).await;
+    let mut on_b = b.subscribe(&topic).await;
+    for i in 0..3 {
+        a.publish(&topic, format!("frame {i}")).await;
+    }
+    for i in 0..3 {
+        let got_b =
+            tokio::time::timeout(Duration::from_secs(5), on_b.rx.recv()).await.expect("in time").expect("frame");
+        assert_eq!(&*got_b, format!("frame {i}"), "in order, across replicas");
+        let got_a =
+            tokio::time::timeout(Duration::from_secs(5), on_a.rx.recv()).await.expect("in time").expect("frame");
+        assert_eq!(&*got_a, format!("frame {i}"), "once on the publishing replica too");
+    }
+    assert!(on_a.rx.try_recv().is_err(), "no double delivery");
+}
+
+/// Another service on the same Redis (or a gateway with another SECRET_KEY) cannot inject
+/// frames into a room: they fail the check, are dropped and counted.
+#[tokio::test]
+async fn frames_that_fail_authentication_are_dropped_and_counted() {
+    let url = std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let hub = Hub::with_redis(16, &url, &hub_secret()).expect("hub");
+    let stranger = Hub::with_redis(16, &url, &SecretString::from("another-secret-key-of-32-characters!".to_owned()))
+        .expect("a gateway with another SECRET_KEY");
+    let topic = format!("test-{}", uuid::Uuid::new_v4());
+    let mut socket = hub.subscribe(&topic).await;
+    let channel = format!("{CHANNEL_PREFIX}{topic}");
+    let mut raw =
+        redis::Client::open(url.as_str()).expect("client").get_multiplexed_async_connection().await.expect("connect");
+    let forged = r#"{"type":"message","content":"injected","sender":"admin"}"#;
+    let _: i64 = redis::cmd("PUBLISH").arg(&channel).arg(forged).query_async(&mut raw).await.expect("publish");
+    let _: i64 =
+        redis::cmd("PUBLISH").arg(&channel).arg(format!("AAAA.{forged}")).query_async(&mut raw).await.expect("publish");
+    stranger.publish(&topic, "from another secret").await;
+    hub.publish(&topic, "genuine").await;
+    let got = tokio::time::timeout(Duration::from_secs(5), socket.rx.recv()).await.expect("in time").expect("frame");
+    assert_eq!(&*got, "genuine", "only the authentic frame arrives");
+    for _ in 0..50 {
+        if hub.rejected.load(Ordering::Relaxed) >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(hub.rejected.load(Ordering::Relaxed), 3, "each forgery counted");
+    assert!(socket.rx.try_recv().is_err());
+}
+
+/// A Redis of the test's own (the machine's `redis-server`), so it can be stopped and restarted.
+fn start_redis(port: u16) -> std::process::Child {
+    std::process::Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("redis-server is installed on this machine")
+}
+
+async fn wait_for(mut check: impl FnMut() -> bool) {
+    for _ in 0..100 {
+        if check() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out");
+}
+
+#[tokio::test]
+async fn after_a_redis_outage_subscribers_are_told_to_resync() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
+    let mut redis = start_redis(port);
+    wait_for(|| std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()).await;
+    let url = format!("redis://127.0.0.1:{port}");
+    let a = Hub::with_redis(16, &url, &hub_secret()).expect("hub a");
+    let b = Hub::with_redis(16, &url, &hub_secret()).expect("hub b");
+    let mut on_b = b.subscribe("room").await;
+    a.publish("room", "before").await;
+    assert_eq!(
+        &*tokio::time::timeout(Duration::from_secs(5), on_b.rx.recv()).await.expect("in time").expect("frame"),
+        "before"
+    );
+
+    redis.kill().expect("stop redis");
+    redis.wait().expect("stopped");
+    // While Redis is away, frames published on this replica still reach its own sockets.
+    let mut local = a.subscribe("solo").await;
+    a.publish("solo", "while down").await;
+    assert_eq!(
+        &*tokio::time::timeout(Duration::from_secs(10), local.rx.recv()).await.expect("in time").expect("frame"),
+        "while down"
+    );
+
+    let mut redis = start_redis(port);
+    let got = tokio::time::timeout(Duration::from_secs(20), on_b.rx.recv())
+        .await
+        .expect("resync within 20 s")
+        .expect("frame");
+    assert_eq!(&*got, RESYNC, "the socket is told to reload from the database");
+    a.publish("room", "after").await;
+    let next = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let frame = on_b.rx.recv().await.expect("frame");
+            if &*frame != RESYNC {
+                return frame;
+            }
+        }
+    })
+    .await
+    .expect("in time");
+    assert_eq!(&*next, "after", "fan-out works again");
+    redis.kill().ok();
+    redis.wait().ok();
 }

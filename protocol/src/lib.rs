@@ -16,7 +16,7 @@
 //!   names of docs/protocol.md; with serde_json the output is the fixtures' (the gateway's codec).
 //!
 //! Both codecs write the same JSON for a frame: every field that has a value, and no `None` field.
-//! Reading, `from_json` is a client's liberal reader (it takes what seed-era servers sent): a field
+//! Reading, `from_json` is a client's liberal reader (it takes what the original Django chat servers sent): a field
 //! the frame cannot do without is required, other fields default when absent, null or of another type,
 //! and a malformed `history` entry is skipped. serde's `Deserialize` is strict about types (the
 //! gateway reports such frames as `bad_frame`).

@@ -215,7 +215,7 @@ pub struct Limits {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct ChatMessage {
-    /// The id it is stored under (absent only from seed-era servers behind the `websocket` backend).
+    /// The id it is stored under (absent only from the original Django chat servers behind the `websocket` backend).
     #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
     pub id: Option<String>,
     /// The `client_id` it was sent with; none for assistant and system messages.

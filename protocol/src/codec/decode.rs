@@ -212,7 +212,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn seed_era_messages_are_read_with_defaults() {
+    fn messages_of_the_original_chat_servers_are_read_with_defaults() {
         let frame =
             ServerFrame::from_json(r#"{"type":"message","content":"Hello!","sender":"john_doe","timestamp":"…"}"#);
         let expected = ChatMessage {
