@@ -20,54 +20,108 @@ pub enum ServeError {
     Io(#[from] std::io::Error),
 }
 
+/// Runs the gateway until SIGTERM or SIGINT: what `ibal-gateway serve` does.
 pub async fn serve(config: Config, migrate: bool) -> Result<(), ServeError> {
-    if let Some(path) = &config.secret_key.generated_at {
-        tracing::warn!(path = %path.display(), "SECRET_KEY is not set: using a generated development key (set SECRET_KEY in production)");
+    Application::build(config, migrate).await?.run_until_stopped(shutdown_signal()).await
+}
+
+/// The gateway, built and listening but not yet serving: `serve` and the tests both start it this way
+/// (build, then read its address, then run until stopped), so the tests run what production runs.
+pub struct Application {
+    listener: TcpListener,
+    address: std::net::SocketAddr,
+    state: AppState,
+    db: Db,
+}
+
+impl Application {
+    /// Connects to the database, migrates it (unless `migrate` is false or `AUTO_MIGRATE` is off),
+    /// registers the LTI platforms of the configuration, and listens on `BIND_ADDR`.
+    ///
+    /// # Errors
+    /// The database, the state (keys, configuration) or the address cannot be had.
+    pub async fn build(config: Config, migrate: bool) -> Result<Self, ServeError> {
+        let addr = config.bind_addr;
+        let listener = TcpListener::bind(addr).await.map_err(|source| ServeError::Bind { addr, source })?;
+        Self::build_on(listener, config, migrate).await
     }
-    let db = Db::connect(&config.database).await?;
-    if migrate && config.database.auto_migrate {
-        let report = db.migrate().await?;
-        tracing::info!(
-            database = config.database.kind.name(),
-            applied = report.applied_now,
-            total = report.total,
-            "migrations up to date"
-        );
-    }
-    register_lti_platforms(&db, &config.lti_platforms).await?;
-    let addr = config.bind_addr;
-    let listener = TcpListener::bind(addr).await.map_err(|source| ServeError::Bind { addr, source })?;
-    let local = listener.local_addr()?;
-    let state = AppState::new(config, db.clone()).await?;
-    tracing::info!(
-        addr = %local,
-        public_url = %state.config.public_url,
-        chat_backend = state.config.chat.backend.name(),
-        database = state.config.database.kind.name(),
-        "listening"
-    );
-    let housekeeping = tokio::spawn(housekeeping(state.clone()));
-    let chat = state.chat.clone();
-    let chat_for_wait = state.chat.clone();
-    // Chat frames are small and often several in a row (a broadcast, a stream of tokens): with
-    // Nagle's algorithm each one after the first waits for the client's delayed ACK (~40 ms).
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "could not set TCP_NODELAY");
+
+    /// As [`Application::build`], on a listener already bound (a test binds port 0 first, to know
+    /// the `PUBLIC_URL` its configuration names).
+    ///
+    /// # Errors
+    /// As [`Application::build`].
+    pub async fn build_on(listener: TcpListener, config: Config, migrate: bool) -> Result<Self, ServeError> {
+        if let Some(path) = &config.secret_key.generated_at {
+            tracing::warn!(path = %path.display(), "SECRET_KEY is not set: using a generated development key (set SECRET_KEY in production)");
         }
-    });
-    axum::serve(listener, app(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            // Upgraded WebSockets are not the server's to drain: tell them to close (1001).
-            chat.shutdown.cancel();
-        })
-        .await?;
-    chat_for_wait.shut_down(std::time::Duration::from_secs(5)).await;
-    housekeeping.abort();
-    db.close().await;
-    tracing::info!("stopped");
-    Ok(())
+        let db = Db::connect(&config.database).await?;
+        if migrate && config.database.auto_migrate {
+            let report = db.migrate().await?;
+            tracing::info!(
+                database = config.database.kind.name(),
+                applied = report.applied_now,
+                total = report.total,
+                "migrations up to date"
+            );
+        }
+        register_lti_platforms(&db, &config.lti_platforms).await?;
+        let address = listener.local_addr()?;
+        let state = AppState::new(config, db.clone()).await?;
+        Ok(Self { listener, address, state, db })
+    }
+
+    /// Where it listens.
+    pub fn address(&self) -> std::net::SocketAddr {
+        self.address
+    }
+
+    /// Its state (the tests read the store and the keys through it).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `stop` resolves, then finishes in-flight requests, closes the chat sockets (1001)
+    /// and waits for them briefly, and closes the database.
+    ///
+    /// # Errors
+    /// The server failed.
+    pub async fn run_until_stopped(self, stop: impl Future<Output = ()> + Send + 'static) -> Result<(), ServeError> {
+        let Self { listener, address, state, db } = self;
+        tracing::info!(
+            addr = %address,
+            public_url = %state.config.public_url,
+            chat_backend = state.config.chat.backend.name(),
+            database = state.config.database.kind.name(),
+            "listening"
+        );
+        let housekeeping = tokio::spawn(housekeeping(state.clone()));
+        // One line on whether the assistant's backend is usable as configured (a wrong
+        // FLOWISE_FLOW_ID is named now, not after every question has timed out).
+        let announce = state.chat.clone();
+        tokio::spawn(async move { announce.backend.announce().await });
+        let chat = state.chat.clone();
+        let chat_for_wait = state.chat.clone();
+        // Chat frames are small and often several in a row (a broadcast, a stream of tokens): with
+        // Nagle's algorithm each one after the first waits for the client's delayed ACK (~40 ms).
+        let listener = listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "could not set TCP_NODELAY");
+            }
+        });
+        axum::serve(listener, app(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
+            .with_graceful_shutdown(async move {
+                stop.await;
+                // Upgraded WebSockets are not the server's to drain: tell them to close (1001).
+                chat.shutdown.cancel();
+            })
+            .await?;
+        chat_for_wait.shut_down(std::time::Duration::from_secs(5)).await;
+        housekeeping.abort();
+        db.close().await;
+        tracing::info!("stopped");
+        Ok(())
+    }
 }
 
 /// Platforms from `LTI_PLATFORMS`: registered when new, completed with any new deployment.

@@ -189,6 +189,8 @@ pub struct RunningGateway {
     pub test_db: TestDb,
     /// The LMS whose chat tickets this gateway trusts.
     pub lms: tickets::TicketLms,
+    /// Dropped with the test: the gateway then stops as on SIGTERM.
+    _stop: tokio::sync::oneshot::Sender<()>,
 }
 
 pub async fn spawn_gateway(pairs: &[(&str, &str)]) -> RunningGateway {
@@ -201,10 +203,15 @@ pub async fn spawn_gateway(pairs: &[(&str, &str)]) -> RunningGateway {
     all.extend(ticket_vars.iter().map(|(k, v)| (*k, v.as_str())));
     all.extend_from_slice(pairs);
     let config = test_config(&test_db.url, &all);
-    let state = ibal_gateway::AppState::new(config, test_db.db.clone()).await.expect("state");
-    let app = ibal_gateway::app(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    tokio::spawn(async move { axum::serve(listener, app).await.ok() });
-    RunningGateway { lms: tickets::TicketLms::new(&url), url, state, test_db }
+    // Built and run as `ibal-gateway serve` does: migrations, LTI platforms, housekeeping, TCP_NODELAY.
+    let application =
+        ibal_gateway::app::serve::Application::build_on(listener, config, true).await.expect("the gateway starts");
+    let state = application.state().clone();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(application.run_until_stopped(async move {
+        let _ = stopped.await;
+    }));
+    RunningGateway { lms: tickets::TicketLms::new(&url), url, state, test_db, _stop: stop }
 }
 
 /// A browser-like client: keeps cookies, does not follow redirects (tests follow them by hand).
