@@ -126,7 +126,10 @@ export async function waitForHttp(url, { proc, timeoutMs = 30000 } = {}) {
       );
     }
     try {
-      const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
+      // One request at a time, each given the time left: the workbench builds its scenario list on
+      // its first request, unguarded, and a second first request arriving meanwhile (a probe retried
+      // on a loaded machine) leaves it half-built for good, its later scenarios answering 404.
+      const res = await fetch(url, { signal: AbortSignal.timeout(Math.max(1000, deadline - Date.now())) });
       if (res.ok) {
         await res.arrayBuffer();
         return;
