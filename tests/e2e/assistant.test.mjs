@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe } from 'node:test';
 
-import { newRecordedContext, screenshot } from './lib/browser.mjs';
+import { screenshot } from './lib/browser.mjs';
 import {
   PREFIX,
   assertCourseSocket,
@@ -22,8 +22,8 @@ import {
   storedTokens,
   ticketsOf,
 } from './lib/checks.mjs';
-import { REPLY_RENDERED, REPLY_TEXT, startFakeOpenAi } from './lib/fake-openai.mjs';
-import { startXBlockStack } from './lib/scenario.mjs';
+import { REPLY_RENDERED, REPLY_TEXT } from './lib/fake-openai.mjs';
+import { openLearner, startAssistantStack } from './lib/scenario.mjs';
 import { journey } from './lib/steps.mjs';
 import { ChatWidget, TEXT, assertColour, assertReceivedBubble, signInWithPopup, waitUntil } from './lib/widget.mjs';
 
@@ -49,36 +49,30 @@ describe('XBlock journey in the workbench, course assistant (CHAT_BACKEND=openai
   let signedOut = []; // the tokens of the login alice signed out of (compared, never printed)
   const step = journey('assistant', () => [page]);
 
-  /** The system prompt the model must get: the operator's, then what the course team signed for this block. */
-  const expectedPrompt = () =>
-    `${PROMPT.replace('{course_id}', '').replace('{block_id}', block)}\n\n` +
-    `This chat is titled "${TITLE}".\n\n` +
-    `Instructions from the course team for this chat:\n${INSTRUCTIONS}`;
+  /** The system messages of a completion request. */
+  const systemOf = (body) => body.messages.filter((m) => m.role === 'system').map((m) => m.content);
+
+  /**
+   * The system messages the model must get, in docs/assistant-prompt.md's order: the operator's prompt,
+   * where the learner is (the block's signed title), the course team's signed instructions, then the
+   * tutoring style (the block's default, "guide").
+   */
+  const assertSystemPrompt = (system, what) => {
+    assert.equal(system[0], PROMPT.replace('{course_id}', '').replace('{block_id}', block), `${what}: the operator's prompt first`);
+    const place = system.findIndex((m) => m.includes(`This chat is titled "${TITLE}".`));
+    const instructions = system.indexOf(`Instructions from the course team for this chat:\n${INSTRUCTIONS}`);
+    const tutoring = system.findIndex((m) => m.startsWith('How to tutor in this course:\n'));
+    assert.ok(place > 0 && instructions > place && tutoring > instructions, `${what}: in order: ${JSON.stringify(system)}`);
+  };
 
   before(async () => {
-    llm = await startFakeOpenAi({ gapMs: 80 });
-    stack = await startXBlockStack('assistant', {
-      CHAT_BACKEND: 'openai',
-      OPENAI_BASE_URL: llm.baseUrl,
-      OPENAI_API_KEY: API_KEY,
-      OPENAI_MODEL: 'fake-model',
-      CHAT_SYSTEM_PROMPT: PROMPT,
-    });
+    stack = await startAssistantStack('assistant', API_KEY, { gapMs: 80, env: { CHAT_SYSTEM_PROMPT: PROMPT } });
+    llm = stack.llm;
   });
-  after(async () => {
-    await stack?.stop();
-    await llm?.close();
-  });
+  after(() => stack?.stop());
 
   step('the workbench page shows the block with its title, its welcome message and the green Start Chat', async () => {
-    rec = await newRecordedContext(stack.browser, {
-      label: 'alice',
-      cookies: [{ name: 'fake_lms_user', value: 'alice', url: stack.lms.url }],
-    });
-    stack.contexts.push(rec.context);
-    page = await rec.newPage();
-    await page.goto(stack.workbench.scenarioUrl('alice', SCENARIO));
-    widget = new ChatWidget(page);
+    ({ rec, page, widget } = await openLearner(stack, 'alice', SCENARIO));
     await widget.expectStartState(WELCOME);
     assert.equal((await widget.root.locator('.ibal-title').textContent()).trim(), TITLE);
     block = loggedUsageId(rec.texts('page'));
@@ -98,7 +92,13 @@ describe('XBlock journey in the workbench, course assistant (CHAT_BACKEND=openai
     const { info } = await assertCourseSocket(rec, stack, { student: 'alice', usageId: block, title: TITLE, instructions: INSTRUCTIONS });
     assert.equal(info.backend, 'openai');
     assert.equal(info.context.title, TITLE, 'the gateway knows the title from the ticket');
+    assert.deepEqual(info.context.disclosure, { text: TEXT.disclosure, version: info.context.disclosure.version, accepted: false });
     await screenshot(page, 'assistant-02-connected');
+  });
+
+  step('the AI disclosure comes first: "I understand" opens the message box and is recorded once', async () => {
+    await widget.acceptDisclosure(TEXT.disclosure);
+    await screenshot(page, 'assistant-02b-disclosure-accepted');
   });
 
   step('the question becomes a blue sent bubble; the reply streams in token by token and ends complete in a white bubble', async () => {
@@ -160,11 +160,10 @@ describe('XBlock journey in the workbench, course assistant (CHAT_BACKEND=openai
     assert.equal(body.model, 'fake-model');
     assert.deepEqual(body.messages.at(-1), { role: 'user', content: QUESTION });
     assert.equal(llm.requests[0].authorization, `Bearer ${API_KEY}`);
-    // The system prompt: the operator's with this unit filled in, then the block's title and the
+    // The system messages: the operator's with this unit filled in, then the block's title and the
     // course team's instructions, as the block signed them in the ticket.
-    assert.equal(body.messages[0].role, 'system', 'the first message is the system prompt');
-    assert.equal(body.messages[0].content, expectedPrompt(), 'the system prompt names the block, its title and its instructions');
-    assert.equal(body.messages.filter((m) => m.role === 'system').length, 1, 'one system message');
+    assert.equal(body.messages[0].role, 'system', 'the system messages come first');
+    assertSystemPrompt(systemOf(body), 'the first request');
   });
 
   step('the red Close Chat returns to the start state with the messages cleared', async () => {
@@ -222,7 +221,7 @@ describe('XBlock journey in the workbench, course assistant (CHAT_BACKEND=openai
       { role: 'assistant', content: REPLY_TEXT },
       { role: 'user', content: FOLLOW_UP },
     ], 'the conversation so far goes to the LLM');
-    assert.deepEqual(history[0], { role: 'system', content: expectedPrompt() }, 'after the restart, the new ticket gives the same system prompt');
+    assert.deepEqual(systemOf(llm.requests[1].body), systemOf(llm.requests[0].body), 'after the restart, the new ticket gives the same system prompt');
     // Every connection asked the block for a fresh ticket: the first, after Close/Start, after the restart.
     const tickets = await ticketsOf(rec);
     const sent = authFrames(rec).map((a) => a.ticket);
@@ -373,6 +372,11 @@ describe('XBlock journey in the workbench, course assistant (CHAT_BACKEND=openai
     const tickets = await ticketsOf(rec);
     const secrets = [...(await storedTokens(page, gateway.url)), ...signedOut, ...lms.log.issued.map((i) => i.token), API_KEY, ...tickets];
     assertNoTokens(rec.texts(), secrets, "alice's console");
+    // Nor what she asked or was answered: the console shows frames with their text left out.
+    for (const said of [QUESTION, FOLLOW_UP, REPLY_TEXT]) {
+      assert.ok(!rec.texts().some((l) => l.includes(said)), `no console line holds ${JSON.stringify(said)}`);
+      assert.ok(!gateway.log().includes(said), `no gateway log line holds ${JSON.stringify(said)}`);
+    }
     assertNoTokens(gateway.log().split('\n'), secrets, 'the gateway log');
     assertNoTokens(workbench.proc.log().split('\n'), [...tickets, ...stack.tickets.privateKeyLines], 'the workbench log');
   });

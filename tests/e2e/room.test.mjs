@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { newRecordedContext, screenshot } from './lib/browser.mjs';
+import { screenshot } from './lib/browser.mjs';
 import {
   PREFIX,
   assertCourseSocket,
@@ -24,7 +24,7 @@ import {
   storedTokens,
   ticketsOf,
 } from './lib/checks.mjs';
-import { startXBlockStack } from './lib/scenario.mjs';
+import { openLearner as openLearnerIn, startXBlockStack } from './lib/scenario.mjs';
 import { journey } from './lib/steps.mjs';
 import { readTicket } from './lib/tickets.mjs';
 import { ChatWidget, assertReceivedBubble, signInWithPopup, waitUntil } from './lib/widget.mjs';
@@ -69,15 +69,8 @@ describe('XBlock journey in the workbench, live course room (CHAT_BACKEND=room)'
     await stack?.stop();
   });
 
-  async function openLearner(username, { scenario = ROOM_SCENARIO, workbench = stack.workbench } = {}) {
-    const rec = await newRecordedContext(stack.browser, {
-      label: username,
-      cookies: [{ name: 'fake_lms_user', value: username, url: stack.lms.url }],
-    });
-    stack.contexts.push(rec.context);
-    const page = await rec.newPage();
-    await page.goto(workbench.scenarioUrl(username, scenario));
-    return { rec, page, widget: new ChatWidget(page) };
+  function openLearner(username, { scenario = ROOM_SCENARIO, workbench = stack.workbench } = {}) {
+    return openLearnerIn(stack, username, scenario, workbench);
   }
 
   async function expectOnline(who, n) {

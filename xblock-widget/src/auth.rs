@@ -267,8 +267,37 @@ impl TokenCache {
 /// message.
 pub type HttpError = (String, String);
 
-/// Sends a request (a JSON or form body of `content_type`, or none; a bearer token, or none) and
-/// returns the status and the body text.
+/// Starts a request (a JSON or form body of `content_type`, or none; a bearer token, or none): the
+/// promise of its `Response`.
+///
+/// # Errors
+/// When the browser refuses to start it.
+pub fn request(
+    url: &str,
+    method: &str,
+    content_type: Option<&str>,
+    body: Option<&str>,
+    bearer: Option<&str>,
+) -> Result<js_sys::Promise, JsValue> {
+    let window = web_sys::window().ok_or_else(|| JsValue::from_str("no window"))?;
+    let init = RequestInit::new();
+    init.set_method(method);
+    let headers = js_sys::Object::new();
+    js_sys::Reflect::set(&headers, &"Accept".into(), &"application/json".into())?;
+    if let Some(ct) = content_type {
+        js_sys::Reflect::set(&headers, &"Content-Type".into(), &ct.into())?;
+    }
+    if let Some(token) = bearer {
+        js_sys::Reflect::set(&headers, &"Authorization".into(), &["Bearer ", token].concat().into())?;
+    }
+    init.set_headers(&headers);
+    if let Some(body) = body {
+        init.set_body(&JsValue::from_str(body));
+    }
+    Ok(window.fetch_with_str_and_init(url, &init))
+}
+
+/// Sends a request (see [`request`]) and returns the status and the body text.
 async fn fetch(
     url: &str,
     method: &str,
@@ -280,23 +309,7 @@ async fn fetch(
         let text = e.dyn_ref::<js_sys::Error>().map(|e| String::from(e.message())).unwrap_or_default();
         ("network".to_owned(), text)
     };
-    let window = web_sys::window().ok_or_else(|| ("network".to_owned(), "no window".to_owned()))?;
-    let init = RequestInit::new();
-    init.set_method(method);
-    let headers = js_sys::Object::new();
-    js_sys::Reflect::set(&headers, &"Accept".into(), &"application/json".into()).map_err(network)?;
-    if let Some(ct) = content_type {
-        js_sys::Reflect::set(&headers, &"Content-Type".into(), &ct.into()).map_err(network)?;
-    }
-    if let Some(token) = bearer {
-        js_sys::Reflect::set(&headers, &"Authorization".into(), &["Bearer ", token].concat().into())
-            .map_err(network)?;
-    }
-    init.set_headers(&headers);
-    if let Some(body) = body {
-        init.set_body(&JsValue::from_str(body));
-    }
-    let response: Response = JsFuture::from(window.fetch_with_str_and_init(url, &init))
+    let response: Response = JsFuture::from(request(url, method, content_type, body, bearer).map_err(network)?)
         .await
         .map_err(network)?
         .dyn_into()
@@ -352,17 +365,14 @@ pub async fn ticket_sign_in(settings: &Settings, ticket: &str) -> Result<TokenGr
     grant_of(status, &body)
 }
 
-/// `POST /api/v1/auth/logout` with the access token: the gateway ends the login.
+/// `POST /api/v1/messages/{id}/feedback`: the user's rating of a reply; the promise of the answer (204).
 ///
 /// # Errors
-/// The gateway's error, or `network`.
-pub async fn logout(settings: &Settings, access_token: &str) -> Result<(), HttpError> {
-    let (status, body) =
-        fetch(&settings.gateway("/api/v1/auth/logout"), "POST", None, None, Some(access_token)).await?;
-    if status == 204 || status == 200 {
-        return Ok(());
-    }
-    Err(http_error(status, &body))
+/// When the browser refuses to start the request.
+pub fn feedback(settings: &Settings, access_token: &str, id: &str, up: bool) -> Result<js_sys::Promise, JsValue> {
+    let url = settings.gateway(&["/api/v1/messages/", &percent_encode(id), "/feedback"].concat());
+    let body = if up { r#"{"rating":"up"}"# } else { r#"{"rating":"down"}"# };
+    request(&url, "POST", Some("application/json"), Some(body), Some(access_token))
 }
 
 /// The page's chat ticket: `get_ticket()` returns a promise of the ticket string.

@@ -15,6 +15,9 @@ const MAX_FRAME_CHARS: usize = 400;
 /// JSON keys whose string values are secrets.
 const SECRET_KEYS: [&str; 5] = ["token", "access_token", "refresh_token", "id_token", "password"];
 
+/// JSON keys whose string values are what people wrote (or the assistant answered): never logged.
+const TEXT_KEYS: [&str; 3] = ["content", "delta", "comment"];
+
 /// `message` with the prefix: the exact text of a console line.
 #[must_use]
 pub fn line(message: &str) -> String {
@@ -32,7 +35,8 @@ pub fn redact_token(token: &str) -> String {
 }
 
 /// The JSON text `text` with the string value of every secret key (`token`, `access_token`,
-/// `refresh_token`, `id_token`, `password`) shortened by [`redact_token`]; long texts are elided.
+/// `refresh_token`, `id_token`, `password`) shortened by [`redact_token`], and of every text key
+/// (`content`, `delta`, `comment`) replaced by `…`; long texts are elided.
 /// Works on the text, so it also redacts a frame that does not parse.
 #[must_use]
 pub fn redact_json(text: &str) -> String {
@@ -52,7 +56,8 @@ pub fn redact_json(text: &str) -> String {
         out.push_str(key);
         out.push('"');
         rest = sub(after_quote, len + 1..);
-        if !SECRET_KEYS.contains(&key) {
+        let text = TEXT_KEYS.contains(&key);
+        if !text && !SECRET_KEYS.contains(&key) {
             continue;
         }
         // A key: look for `: "value"`.
@@ -68,7 +73,7 @@ pub fn redact_json(text: &str) -> String {
             rest = "";
             break;
         };
-        out.push_str(&redact_token(sub(value_body, ..value_len)));
+        out.push_str(&if text { "…".to_owned() } else { redact_token(sub(value_body, ..value_len)) });
         out.push('"');
         rest = sub(value_body, value_len + 1..);
     }
@@ -180,8 +185,18 @@ mod tests {
     }
 
     #[test]
-    fn non_secret_json_is_unchanged() {
+    fn what_people_wrote_is_never_logged() {
         let text = r#"{"type":"message","content":"the \"token\": \"x\" is here","sender":"john_doe"}"#;
+        assert_eq!(redact_json(text), r#"{"type":"message","content":"…","sender":"john_doe"}"#);
+        let delta = r#"{"type":"stream_delta","id":"r1","delta":"my grade is 42"}"#;
+        assert_eq!(redact_json(delta), r#"{"type":"stream_delta","id":"r1","delta":"…"}"#);
+        let rating = r#"{"rating":"down","comment":"wrong about mitosis"}"#;
+        assert_eq!(redact_json(rating), r#"{"rating":"down","comment":"…"}"#);
+    }
+
+    #[test]
+    fn other_json_is_unchanged() {
+        let text = r#"{"type":"typing","username":"john_doe","is_typing":true}"#;
         assert_eq!(redact_json(text), text);
     }
 

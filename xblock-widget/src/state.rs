@@ -6,7 +6,9 @@
 //! [`Effect`]s the controller must carry out (open the socket, send a frame, schedule a reconnect…);
 //! the view then renders the state.
 
-use ibal_protocol::{ChatMessage, ClientFrame, ErrorFrame, Role, ServerFrame, Status, UserInfo, close};
+use ibal_protocol::{
+    ChatMessage, ClientFrame, Context, Disclosure, ErrorFrame, Role, ServerFrame, Status, UserInfo, close,
+};
 
 use crate::socket::{ClosePolicy, backoff_ms, close_policy};
 
@@ -84,6 +86,8 @@ pub struct Entry {
     pub status: Status,
     /// The sender is on the course's staff: `staff` or `instructor` (shown as a badge).
     pub staff_role: Option<String>,
+    /// A regenerated reply: the id of the reply it is a new version of (that one is not shown).
+    pub replaces: Option<String>,
 }
 
 /// The badge of a sender's course role: course staff and instructors get one, learners none.
@@ -114,6 +118,7 @@ impl Notice {
 
 /// What happened.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)] // a frame (`user_info`) is the big one; each event is moved once, and a box costs .wasm
 pub enum Event {
     /// Start Chat (or Reconnect) was activated.
     Start,
@@ -181,6 +186,10 @@ pub enum Event {
     Close,
     /// Sign out: Close Chat, and the login ends at the gateway.
     SignOut,
+    /// The user accepted the AI disclosure.
+    AcceptDisclosure,
+    /// Answer the question of the latest reply again.
+    Regenerate,
 }
 
 /// Where focus should go.
@@ -252,6 +261,11 @@ pub struct State {
     pub attempt: u32,
     /// The most bytes a message may hold (from `user_info`).
     pub max_message_bytes: Option<u64>,
+    /// What the course team set for an assistant (`user_info.context`: starters, disclosure, exam);
+    /// nothing of it in a room.
+    pub context: Context,
+    /// A `regenerate` was sent and its reply has not started.
+    regenerating: bool,
     next_key: u64,
     awaiting_history: bool,
     loading_older: bool,
@@ -287,6 +301,8 @@ impl State {
             reconnect_in_ms: None,
             attempt: 0,
             max_message_bytes: None,
+            context: Context::default(),
+            regenerating: false,
             next_key: 1,
             awaiting_history: false,
             loading_older: false,
@@ -301,10 +317,33 @@ impl State {
         matches!(self.phase, Phase::Connecting | Phase::Connected | Phase::Disconnected)
     }
 
-    /// Whether a message typed now is accepted (sent now, or queued until the socket is back).
+    /// Whether a message typed now is accepted (sent now, or queued until the socket is back): not
+    /// while the assistant is off for an exam or its disclosure waits for the user.
     #[must_use]
     pub fn can_send(&self) -> bool {
-        self.chat_open()
+        self.chat_open() && !self.context.exam && self.unaccepted().is_none()
+    }
+
+    /// The AI disclosure, while the user has not accepted it.
+    #[must_use]
+    pub fn unaccepted(&self) -> Option<&Disclosure> {
+        self.context.disclosure.as_ref().filter(|d| !d.accepted)
+    }
+
+    /// Whether the conversation starters are offered: connected, nothing said yet, input open.
+    #[must_use]
+    pub fn show_starters(&self) -> bool {
+        let empty = !self.awaiting_history && self.entries.is_empty();
+        self.phase == Phase::Connected && empty && !self.context.starters.is_empty() && self.can_send()
+    }
+
+    /// The reply that may be regenerated: the latest assistant reply, once no reply is streaming.
+    #[must_use]
+    pub fn latest_reply(&self) -> Option<&Entry> {
+        if self.phase != Phase::Connected || !self.can_send() || self.regenerating || self.streaming_id().is_some() {
+            return None;
+        }
+        self.entries.iter().rev().find(|e| e.role == Role::Assistant).filter(|e| e.id.is_some())
     }
 
     /// Whether the socket is closed and no reconnect is scheduled: the user may reconnect.
@@ -437,8 +476,40 @@ impl State {
                 fx.push(Effect::SignOut);
                 fx.push(Effect::Focus(Focus::Start));
             }
+            Event::AcceptDisclosure => {
+                let connected = self.phase == Phase::Connected;
+                if let Some(d) = self.context.disclosure.as_mut().filter(|d| connected && !d.accepted) {
+                    d.accepted = true;
+                    fx.push(Effect::Send(ClientFrame::AcceptDisclosure { version: d.version.clone() }));
+                    // Messages held back by the disclosure go now.
+                    self.resend_pending(&mut fx);
+                    fx.push(Effect::Focus(Focus::Input));
+                }
+            }
+            Event::Regenerate => {
+                if let Some(id) = self.latest_reply().and_then(|e| e.id.clone()) {
+                    self.regenerating = true;
+                    fx.push(Effect::Send(ClientFrame::Regenerate { id }));
+                }
+            }
         }
         fx
+    }
+
+    /// Sends (again) every message not acknowledged, with its client_id (the gateway stores it once);
+    /// none while the disclosure waits for the user.
+    fn resend_pending(&mut self, fx: &mut Vec<Effect>) {
+        if self.unaccepted().is_some() {
+            return;
+        }
+        for entry in &mut self.entries {
+            if entry.delivery == Delivery::Pending
+                && let Some(client_id) = &entry.client_id
+            {
+                entry.sent = true;
+                fx.push(Effect::Send(message_frame(client_id, &entry.content)));
+            }
+        }
     }
 
     /// Back to the start state; entry keys stay unique and the view sees a new list.
@@ -465,6 +536,7 @@ impl State {
             streaming: false,
             status: msg.status,
             staff_role: staff_role(msg.sender_role),
+            replaces: msg.replaces,
         }
     }
 
@@ -477,7 +549,12 @@ impl State {
             return;
         }
         match frame {
-            ServerFrame::UserInfo(UserInfo { username, backend, limits, .. }) => {
+            ServerFrame::UserInfo(UserInfo { username, backend, limits, context, .. }) => {
+                // The course team's controls are the assistant's (the gateway enforces them there).
+                self.context =
+                    if matches!(backend.as_str(), "openai" | "flowise") { context } else { Context::default() };
+                self.context.starters.truncate(4);
+                self.regenerating = false;
                 self.phase = Phase::Connected;
                 self.username = Some(username);
                 self.backend = backend;
@@ -489,15 +566,7 @@ impl State {
                 if self.notice.as_ref().is_some_and(|n| is_connection_notice(&n.code)) {
                     self.notice = None;
                 }
-                // Everything not acknowledged goes (again) with its client_id: the gateway stores it once.
-                for entry in &mut self.entries {
-                    if entry.delivery == Delivery::Pending
-                        && let Some(client_id) = &entry.client_id
-                    {
-                        entry.sent = true;
-                        fx.push(Effect::Send(message_frame(client_id, &entry.content)));
-                    }
-                }
+                self.resend_pending(fx);
                 if std::mem::take(&mut self.focus_on_connect) {
                     fx.push(Effect::Focus(Focus::Input));
                 }
@@ -515,9 +584,13 @@ impl State {
                 self.typers.retain(|(name, _)| *name != msg.sender);
                 self.upsert(msg);
             }
-            ServerFrame::StreamStart { id, sender, timestamp, .. } => {
+            ServerFrame::StreamStart { id, sender, timestamp, replaces, .. } => {
+                self.regenerating = false;
                 if self.find_mut(&id).is_none() {
                     self.push_stream(id, sender, timestamp, String::new());
+                    if let Some(entry) = self.entries.last_mut() {
+                        entry.replaces = replaces;
+                    }
                 }
             }
             ServerFrame::StreamDelta { id, delta } => match self.find_mut(&id) {
@@ -552,6 +625,12 @@ impl State {
             ServerFrame::Error(error) => self.on_error(error),
             ServerFrame::Pong => {}
         }
+        // Only the newest version of a regenerated reply is shown.
+        while let Some(i) =
+            self.entries.iter().position(|e| self.entries.iter().any(|n| n.replaces.is_some() && n.replaces == e.id))
+        {
+            self.entries.remove(i);
+        }
     }
 
     fn push_stream(&mut self, id: String, sender: String, timestamp: String, content: String) {
@@ -568,6 +647,14 @@ impl State {
     /// (an older gateway), a refusal is taken to be about the oldest message sent and not acknowledged.
     fn on_error(&mut self, error: ErrorFrame) {
         let ErrorFrame { code, message, retry_after, client_id } = error;
+        self.regenerating = false;
+        // The disclosure is shown again, and the message it held back waits for the user's acceptance.
+        let held = code == "disclosure_required";
+        if let Some(d) = self.context.disclosure.as_mut().filter(|_| held) {
+            d.accepted = false;
+        }
+        let held = held && self.context.disclosure.is_some();
+        self.context.exam |= code == "exam_mode";
         let refused = match client_id.as_deref() {
             Some(cid) => self.entries.iter_mut().find(|e| e.mine && e.client_id.as_deref() == Some(cid)),
             None if REFUSED_CODES.contains(&code.as_str()) => {
@@ -576,11 +663,16 @@ impl State {
             None => None,
         };
         if let Some(entry) = refused.filter(|e| e.delivery == Delivery::Pending) {
-            entry.delivery = Delivery::Failed;
             entry.sent = false;
-            entry.version += 1;
+            if !held {
+                entry.delivery = Delivery::Failed;
+                entry.version += 1;
+            }
         }
-        self.notice = Some(Notice { code, detail: message, retry_after });
+        // A disclosure shown again says enough.
+        if !held {
+            self.notice = Some(Notice { code, detail: message, retry_after });
+        }
     }
 
     /// A stored message: the acknowledgement of ours (by `client_id`), an update of one we have (by
@@ -684,6 +776,7 @@ impl State {
             streaming: false,
             status: Status::Complete,
             staff_role: None,
+            replaces: None,
         });
     }
 
@@ -1235,6 +1328,156 @@ mod tests {
         // A late answer after cancelling changes nothing.
         assert!(s.apply(Event::Authenticated { username: None, fresh: true }, 0.0).is_empty());
         assert_eq!(s.phase, Phase::Idle);
+    }
+
+    /// A state connected to an assistant whose course team set `context` (JSON members).
+    fn assistant(context: &str) -> State {
+        let mut s = State::new();
+        s.apply(Event::Start, 0.0);
+        s.apply(Event::Authenticated { username: Some("john_doe".into()), fresh: true }, 0.0);
+        s.apply(Event::SocketOpened, 0.0);
+        s.apply(
+            frame(&format!(
+                r#"{{"type":"user_info","username":"john_doe","backend":"openai","context":{{{context}}}}}"#
+            )),
+            0.0,
+        );
+        s
+    }
+
+    fn reply(id: &str, extra: &str) -> Event {
+        frame(&format!(
+            r#"{{"type":"message","id":"{id}","role":"assistant","content":"{id}","sender":"assistant"{extra}}}"#
+        ))
+    }
+
+    #[test]
+    fn starters_are_offered_only_while_the_conversation_is_empty() {
+        let mut s = assistant(r#""starters":["One?","Two?","Three?","Four?","Five?"]"#);
+        assert_eq!(s.context.starters, ["One?", "Two?", "Three?", "Four?"], "four at most");
+        assert!(!s.show_starters(), "not before the history says the conversation is empty");
+        s.apply(frame(r#"{"type":"history","messages":[],"has_more":false}"#), 0.0);
+        assert!(s.show_starters());
+        s.apply(send("c-1", "One?"), 0.0);
+        assert!(!s.show_starters(), "gone with the first message");
+        // A conversation with a history has no starters.
+        let mut s = assistant(r#""starters":["One?"]"#);
+        s.apply(frame(r#"{"type":"history","messages":[{"id":"m1","content":"hi","sender":"john_doe"}]}"#), 0.0);
+        assert!(!s.show_starters());
+        // Neither has a room (the controls are the assistant's), nor a chat that is not connected.
+        let mut s = connected();
+        s.apply(frame(r#"{"type":"user_info","username":"john_doe","backend":"room","context":{"starters":["x"],"exam":true}}"#), 0.0);
+        s.apply(frame(r#"{"type":"history","messages":[]}"#), 0.0);
+        assert!(s.context.starters.is_empty() && !s.context.exam && !s.show_starters());
+        assert!(s.can_send());
+    }
+
+    #[test]
+    fn the_disclosure_must_be_accepted_before_sending() {
+        let mut s =
+            assistant(r#""starters":["Hi?"],"disclosure":{"text":"AI may be wrong.","version":"v1","accepted":false}"#);
+        s.apply(frame(r#"{"type":"history","messages":[]}"#), 0.0);
+        assert_eq!(s.unaccepted().map(|d| d.text.as_str()), Some("AI may be wrong."));
+        assert!(!s.can_send() && !s.show_starters());
+        assert!(s.apply(send("c-1", "hello"), 0.0).is_empty(), "nothing is sent before the user accepts");
+        assert!(s.entries.is_empty());
+        let fx = s.apply(Event::AcceptDisclosure, 0.0);
+        assert_eq!(
+            fx,
+            vec![Effect::Send(ClientFrame::AcceptDisclosure { version: "v1".into() }), Effect::Focus(Focus::Input)]
+        );
+        assert!(s.can_send() && s.show_starters() && s.unaccepted().is_none());
+        assert!(s.apply(Event::AcceptDisclosure, 0.0).is_empty(), "accepted once");
+
+        // The text changed meanwhile: the gateway refuses the message; the notice comes back and the
+        // message waits for the new acceptance, then goes with the same client_id.
+        s.apply(send("c-1", "hello"), 0.0);
+        s.apply(frame(r#"{"type":"error","code":"disclosure_required","message":"m","client_id":"c-1"}"#), 0.0);
+        assert!(!s.can_send() && s.unaccepted().is_some());
+        assert_eq!((s.entries[0].delivery, s.entries[0].sent), (Delivery::Pending, false));
+        assert_eq!(s.notice, None, "the disclosure says why");
+        let fx = s.apply(Event::AcceptDisclosure, 0.0);
+        assert_eq!(fx[1], Effect::Send(message_frame("c-1", "hello")));
+        // After a reconnect, an accepted disclosure holds nothing back.
+        let s = assistant(r#""disclosure":{"text":"t","version":"v1","accepted":true}"#);
+        assert!(s.can_send());
+    }
+
+    #[test]
+    fn an_exam_turns_the_assistant_off() {
+        let mut s = assistant(r#""exam":true,"starters":["x"]"#);
+        s.apply(frame(r#"{"type":"history","messages":[]}"#), 0.0);
+        assert!(!s.can_send() && !s.show_starters());
+        assert!(s.apply(send("c-1", "hello"), 0.0).is_empty());
+        // An exam that starts while connected: the gateway refuses the message and says why.
+        let mut s = assistant("");
+        s.apply(send("c-1", "hello"), 0.0);
+        s.apply(frame(r#"{"type":"error","code":"exam_mode","message":"m","client_id":"c-1"}"#), 0.0);
+        assert!(s.context.exam && !s.can_send());
+        assert_eq!(s.entries[0].delivery, Delivery::Failed);
+    }
+
+    #[test]
+    fn only_the_newest_version_of_a_regenerated_reply_is_shown() {
+        let mut s = assistant("");
+        s.apply(
+            frame(
+                r#"{"type":"history","messages":[
+                {"id":"q1","role":"user","content":"q","sender":"john_doe"},
+                {"id":"r1","role":"assistant","content":"r1","sender":"assistant","reply_to":"q1"},
+                {"id":"r2","role":"assistant","content":"r2","sender":"assistant","reply_to":"q1","replaces":"r1"}]}"#,
+            ),
+            0.0,
+        );
+        let ids: Vec<_> = s.entries.iter().filter_map(|e| e.id.as_deref()).collect();
+        assert_eq!(ids, ["q1", "r2"]);
+        // An older page holding a replaced version does not bring it back.
+        s.has_more = true;
+        s.apply(Event::LoadEarlier, 0.0);
+        s.apply(
+            frame(
+                r#"{"type":"history","messages":[{"id":"r1","role":"assistant","content":"r1","sender":"assistant"}]}"#,
+            ),
+            0.0,
+        );
+        assert_eq!(s.entries.len(), 2);
+        // Live: the new version's stream takes the old one's place.
+        s.apply(
+            frame(r#"{"type":"stream_start","id":"r3","reply_to":"q1","replaces":"r2","sender":"assistant"}"#),
+            0.0,
+        );
+        let ids: Vec<_> = s.entries.iter().filter_map(|e| e.id.as_deref()).collect();
+        assert_eq!(ids, ["q1", "r3"]);
+        assert!(s.entries[1].streaming);
+    }
+
+    #[test]
+    fn only_the_latest_reply_is_regenerated_once_no_reply_streams() {
+        let mut s = assistant("");
+        s.apply(frame(r#"{"type":"history","messages":[]}"#), 0.0);
+        assert!(s.latest_reply().is_none());
+        assert!(s.apply(Event::Regenerate, 0.0).is_empty(), "no reply yet");
+        s.apply(reply("r1", ""), 0.0);
+        s.apply(reply("r2", ""), 0.0);
+        s.apply(frame(r#"{"type":"message","id":"q3","role":"user","content":"q","sender":"john_doe"}"#), 0.0);
+        assert_eq!(s.latest_reply().map(|e| e.key), Some(s.entries[1].key), "the latest assistant reply");
+        let fx = s.apply(Event::Regenerate, 0.0);
+        assert_eq!(fx, vec![Effect::Send(ClientFrame::Regenerate { id: "r2".into() })]);
+        assert!(
+            s.latest_reply().is_none() && s.apply(Event::Regenerate, 0.0).is_empty(),
+            "once, until the reply starts"
+        );
+        s.apply(frame(r#"{"type":"stream_start","id":"r4","replaces":"r2","sender":"assistant"}"#), 0.0);
+        assert!(s.latest_reply().is_none(), "not while a reply streams");
+        s.apply(frame(r#"{"type":"stream_end","id":"r4","content":"new","status":"complete"}"#), 0.0);
+        assert_eq!(s.latest_reply().and_then(|e| e.id.as_deref()), Some("r4"));
+        // A refusal lets the user try again; so does a reconnect.
+        s.apply(Event::Regenerate, 0.0);
+        s.apply(frame(r#"{"type":"error","code":"not_found","message":"m"}"#), 0.0);
+        assert!(s.latest_reply().is_some());
+        // Not in a room, nor while disconnected.
+        s.apply(Event::SocketClosed { code: 1001, jitter: 0.0 }, 0.0);
+        assert!(s.latest_reply().is_none());
     }
 
     #[test]

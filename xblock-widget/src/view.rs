@@ -20,7 +20,8 @@ type JsResult<T> = Result<T, JsValue>;
 #[derive(Debug)]
 pub struct View {
     doc: Document,
-    strings: &'static Strings,
+    /// The strings of the widget's language.
+    pub strings: &'static Strings,
     lang: Lang,
     welcome: String,
     /// The widget's root (`div.ibal-widget`), a child of the mount element.
@@ -34,8 +35,6 @@ pub struct View {
     pub reconnect_btn: HtmlElement,
     notice: Element,
     notice_text: Element,
-    /// Hides the notice.
-    pub notice_close: HtmlElement,
     start_panel: Element,
     /// Start Chat.
     pub start_btn: HtmlElement,
@@ -43,8 +42,6 @@ pub struct View {
     auth_text: Element,
     /// Opens the sign-in popup from a click (when the browser blocked it).
     pub open_popup_btn: HtmlElement,
-    /// Cancels the sign-in.
-    pub cancel_btn: HtmlElement,
     /// The local-account form.
     pub login_form: Element,
     /// Its username.
@@ -55,9 +52,16 @@ pub struct View {
     pub login_btn: HtmlElement,
     /// Create account.
     pub register_btn: HtmlElement,
-    /// Cancels the form.
-    pub login_cancel: HtmlElement,
-    chat_panel: Element,
+    /// The chat (its buttons in messages, starters and forms are handled by delegation).
+    pub chat_panel: Element,
+    /// The conversation starters.
+    starters: Element,
+    /// The exam notice, or the AI disclosure with its "I understand".
+    gate: Element,
+    gate_text: Element,
+    accept_btn: HtmlElement,
+    /// Regenerate: moved into the latest reply.
+    regen_btn: HtmlElement,
     /// Loads older messages.
     pub load_earlier_btn: HtmlElement,
     /// The message list (`role="log"`).
@@ -109,6 +113,22 @@ fn button(doc: &Document, class: &str, label: &str) -> HtmlElement {
     attr(&b, "type", "button");
     b.set_text_content(Some(label));
     b
+}
+
+/// A button handled by the chat's delegated click listener (`data-act`).
+fn act(doc: &Document, class: &str, label: &str, act: &str) -> HtmlElement {
+    let b = button(doc, class, label);
+    attr(&b, "data-act", act);
+    b
+}
+
+/// Shows `e` inside `parent`, or hides it (where it is) without one; moved only when it changes parent
+/// (moving would take the focus away).
+fn place(e: &Element, parent: Option<Element>) {
+    show(e, parent.is_some());
+    if let Some(parent) = parent.filter(|p| e.parent_element().as_ref() != Some(p)) {
+        let _ = parent.append_child(e);
+    }
 }
 
 fn append(parent: &Element, children: &[&Element]) {
@@ -200,14 +220,14 @@ impl View {
         attr(&dot, "aria-hidden", "true");
         let status_text = el(doc, "span", "ibal-status-text");
         append(&status, &[&dot, &status_text]);
-        let reconnect_btn = button(doc, "ibal-btn-reconnect", s.reconnect);
+        let reconnect_btn = act(doc, "ibal-btn-reconnect", s.reconnect, "reconnect");
         append(&status_row, &[&status, &reconnect_btn]);
 
         // Notice (errors in words).
         let notice = el(doc, "div", "ibal-notice");
         attr(&notice, "role", "alert");
         let notice_text = el(doc, "span", "ibal-notice-text");
-        let notice_close = button(doc, "ibal-btn-dismiss", "×");
+        let notice_close = act(doc, "ibal-btn-dismiss", "×", "dismiss");
         attr(&notice_close, "aria-label", s.dismiss);
         append(&notice, &[&notice_text, &notice_close]);
 
@@ -219,8 +239,8 @@ impl View {
         // Popup sign-in.
         let auth_panel = el(doc, "div", "ibal-auth");
         let auth_text = el(doc, "p", "ibal-auth-text");
-        let open_popup_btn = button(doc, "ibal-btn-primary ibal-btn-open-popup", s.open_sign_in);
-        let cancel_btn = button(doc, "ibal-btn-secondary ibal-btn-cancel", s.cancel);
+        let open_popup_btn = act(doc, "ibal-btn-primary ibal-btn-open-popup", s.open_sign_in, "popup");
+        let cancel_btn = act(doc, "ibal-btn-secondary ibal-btn-cancel", s.cancel, "cancel");
         append(&auth_panel, &[&auth_text, &open_popup_btn, &cancel_btn]);
 
         // Local-account form.
@@ -244,14 +264,14 @@ impl View {
         let login_actions = el(doc, "div", "ibal-login-actions");
         let login_btn = button(doc, "ibal-btn-primary ibal-btn-login", s.sign_in);
         attr(&login_btn, "type", "submit");
-        let register_btn = button(doc, "ibal-btn-secondary ibal-btn-register", s.create_account);
-        let login_cancel = button(doc, "ibal-btn-secondary ibal-btn-login-cancel", s.cancel);
+        let register_btn = act(doc, "ibal-btn-secondary ibal-btn-register", s.create_account, "register");
+        let login_cancel = act(doc, "ibal-btn-secondary ibal-btn-login-cancel", s.cancel, "cancel");
         append(&login_actions, &[&login_btn, &register_btn, &login_cancel]);
         append(&login_form, &[&login_title, &user_field, &pass_field, &login_actions]);
 
         // The chat.
         let chat_panel = el(doc, "div", "ibal-chat");
-        let load_earlier_btn = button(doc, "ibal-btn-secondary ibal-btn-earlier", s.load_earlier);
+        let load_earlier_btn = act(doc, "ibal-btn-secondary ibal-btn-earlier", s.load_earlier, "earlier");
         let log = el(doc, "div", "ibal-messages");
         attr(&log, "role", "log");
         attr(&log, "aria-live", "polite");
@@ -259,6 +279,15 @@ impl View {
         attr(&log, "tabindex", "0");
         let typing = el(doc, "p", "ibal-typing");
         attr(&typing, "aria-live", "polite");
+        let starters = el(doc, "div", "ibal-starters");
+        attr(&starters, "role", "group");
+        attr(&starters, "aria-label", s.starters_label);
+        let gate = el(doc, "div", "ibal-gate");
+        attr(&gate, "aria-live", "polite");
+        let gate_text = el(doc, "p", "ibal-gate-text");
+        let accept_btn = act(doc, "ibal-btn-primary", s.understand, "accept");
+        append(&gate, &[&gate_text, &accept_btn]);
+        let regen_btn = act(doc, "ibal-btn-secondary", s.regenerate, "regen");
         let composer = el(doc, "form", "ibal-composer");
         let input: HtmlTextAreaElement = el(doc, "textarea", "ibal-input").unchecked_into();
         attr(&input, "rows", "2");
@@ -266,13 +295,13 @@ impl View {
         attr(&input, "placeholder", s.message_placeholder);
         let send_btn = button(doc, "ibal-btn-primary ibal-btn-send", s.send);
         attr(&send_btn, "type", "submit");
-        let stop_btn = button(doc, "ibal-btn-secondary ibal-btn-stop", s.stop);
+        let stop_btn = act(doc, "ibal-btn-secondary ibal-btn-stop", s.stop, "stop");
         append(&composer, &[&input, &send_btn, &stop_btn]);
         let close_btn = button(doc, "ibal-btn-close", s.close_chat);
         let signout_btn = button(doc, "ibal-btn-secondary ibal-btn-signout", s.sign_out);
         let footer = el(doc, "div", "ibal-footer");
         append(&footer, &[&close_btn, &signout_btn]);
-        append(&chat_panel, &[&load_earlier_btn, &log, &typing, &composer, &footer]);
+        append(&chat_panel, &[&load_earlier_btn, &log, &starters, &typing, &gate, &composer, &footer]);
 
         append(&root, &[&header, &status_row, &notice, &start_panel, &auth_panel, &login_form, &chat_panel]);
         mount.append_child(&root)?;
@@ -292,20 +321,22 @@ impl View {
             reconnect_btn,
             notice,
             notice_text,
-            notice_close,
             start_panel,
             start_btn,
             auth_panel,
             auth_text,
             open_popup_btn,
-            cancel_btn,
             login_form,
             login_user,
             login_pass,
             login_btn,
             register_btn,
-            login_cancel,
             chat_panel,
+            starters,
+            gate,
+            gate_text,
+            accept_btn,
+            regen_btn,
             load_earlier_btn,
             log,
             typing,
@@ -399,7 +430,42 @@ impl View {
             many => i18n::fill(s.typing_many, &[("n", &decimal(many.len() as u64))]),
         };
         set_text(&self.typing, &typing);
+
+        // The exam notice, or the AI disclosure until the user accepts it.
+        let exam = state.context.exam;
+        let unaccepted = state.unaccepted();
+        show(&self.gate, chat_open && (exam || unaccepted.is_some()));
+        set_text(&self.gate_text, if exam { s.err_exam_mode } else { unaccepted.map_or("", |d| d.text.as_str()) });
+        show(&self.accept_btn, !exam && unaccepted.is_some());
+
+        show(&self.starters, state.show_starters());
+        // The starters come with `user_info`: a new set has another count (or the same set, kept).
+        if self.starters.child_element_count() as usize != state.context.starters.len() {
+            clear(&self.starters);
+            for text in &state.context.starters {
+                let _ = self.starters.append_child(&act(&self.doc, "ibal-btn-secondary", text, "starter"));
+            }
+        }
+
         self.render_messages(state);
+        // Regenerate after the latest reply's actions.
+        place(&self.regen_btn, state.latest_reply().and_then(|e| self.node(e.key)));
+    }
+
+    /// The bubble of the entry `key`.
+    fn node(&self, key: u64) -> Option<Element> {
+        self.rendered.borrow().items.iter().find(|(k, ..)| *k == key).map(|(.., node)| node.clone())
+    }
+
+    /// The key of the message holding `e` (0 for none).
+    #[must_use]
+    pub fn key_of(&self, e: &Element) -> u64 {
+        self.rendered.borrow().items.iter().find(|(.., node)| node.contains(Some(e))).map_or(0, |(key, ..)| *key)
+    }
+
+    /// Says a word in the typing line (a live region) until the next render: "Thank you for your feedback".
+    pub fn flash(&self, text: &str) {
+        set_text(&self.typing, text);
     }
 
     fn render_messages(&self, state: &State) {
@@ -427,7 +493,7 @@ impl View {
                     }
                     continue;
                 }
-                // Out of step (should not happen within an epoch): rebuild from here.
+                // Out of step (a replaced reply left): rebuild from here.
                 remove_from(&mut r.items, i);
             }
             let node = el(&self.doc, "div", "ibal-msg");
@@ -466,7 +532,6 @@ impl View {
             class.push_str(" ibal-msg-streaming");
         }
         node.set_class_name(&class);
-        attr(node, "data-key", &decimal(entry.key));
         if let Some(id) = &entry.id {
             attr(node, "data-id", id);
         }
@@ -482,22 +547,31 @@ impl View {
             _ => &entry.sender,
         }));
         let _ = meta.append_child(&sender);
-        if let Some(role) = &entry.staff_role {
-            let badge = el(&self.doc, "span", "ibal-msg-badge");
-            attr(&badge, "data-role", role);
-            badge.set_text_content(Some(if role == "instructor" { s.badge_instructor } else { s.badge_staff }));
+        // A word after the sender's name (a space between).
+        let tag = |name: &str, class: &str, text: &str| {
+            let tag = el(&self.doc, name, class);
+            tag.set_text_content(Some(text));
             text_node(&self.doc, &meta, " ");
-            let _ = meta.append_child(&badge);
+            let _ = meta.append_child(&tag);
+            tag
+        };
+        if entry.role == Role::Assistant {
+            // Visible, and said in full to screen readers.
+            let ai = tag("span", "ibal-msg-ai", s.ai);
+            attr(&ai, "role", "img");
+            attr(&ai, "aria-label", s.ai_label);
+        }
+        if let Some(role) = &entry.staff_role {
+            let badge =
+                tag("span", "ibal-msg-badge", if role == "instructor" { s.badge_instructor } else { s.badge_staff });
+            attr(&badge, "data-role", role);
         }
         if let Some(ts) = &entry.timestamp
             && let Some((short, long)) = local_time(ts, self.lang)
         {
-            let time = el(&self.doc, "time", "ibal-msg-time");
+            let time = tag("time", "ibal-msg-time", &short);
             attr(&time, "datetime", ts);
             attr(&time, "title", &long);
-            time.set_text_content(Some(&short));
-            text_node(&self.doc, &meta, " ");
-            let _ = meta.append_child(&time);
         }
         let state_label = match (entry.delivery, entry.streaming, entry.status) {
             (Delivery::Pending, ..) => Some(s.sending),
@@ -508,15 +582,12 @@ impl View {
             _ => None,
         };
         if let Some(label) = state_label {
-            let tag = el(&self.doc, "span", "ibal-msg-state");
-            tag.set_text_content(Some(label));
-            text_node(&self.doc, &meta, " ");
-            let _ = meta.append_child(&tag);
+            tag("span", "ibal-msg-state", label);
         }
 
         let body = el(&self.doc, "div", "ibal-msg-body");
         if entry.role == Role::Assistant {
-            render_markdown(&self.doc, &body, &markdown::parse(&entry.content));
+            render_markdown(&self.doc, &body, &markdown::parse(&entry.content), s.copy_code);
         } else {
             let p = el(&self.doc, "p", "ibal-msg-text");
             p.set_text_content(Some(&entry.content));
@@ -524,15 +595,24 @@ impl View {
         }
         append(node, &[&meta, &body]);
         if entry.delivery == Delivery::Failed {
-            let retry = button(&self.doc, "ibal-btn-secondary ibal-btn-retry", s.retry);
-            attr(&retry, "data-key", &decimal(entry.key));
-            let _ = node.append_child(&retry);
+            let _ = node.append_child(&act(&self.doc, "ibal-btn-secondary ibal-btn-retry", s.retry, "retry"));
+        }
+        if entry.role == Role::Assistant && !entry.streaming && entry.id.is_some() {
+            // Copy; thumbs up or down: the user's feedback on the reply.
+            let bar = el(&self.doc, "div", "ibal-msg-actions");
+            let _ = bar.append_child(&act(&self.doc, "ibal-btn-secondary", s.copy, "copy"));
+            // (Words, not 👍 👎: not every system has an emoji font.)
+            for (label, rating) in [(s.helpful, "up"), (s.not_helpful, "down")] {
+                let _ = bar.append_child(&act(&self.doc, "ibal-btn-secondary", label, rating));
+            }
+            let _ = node.append_child(&bar);
         }
     }
 
     /// Moves the focus to the message input.
     pub fn focus_input(&self) {
-        let _ = self.input.focus();
+        // Held back by the AI disclosure: its "I understand" first.
+        let _ = if self.input.has_attribute("disabled") { self.accept_btn.focus() } else { self.input.focus() };
     }
 
     /// Moves the focus to Start Chat (or, in the sign-in form, its first field).
@@ -565,8 +645,9 @@ fn local_time(timestamp: &str, lang: Lang) -> Option<(String, String)> {
     Some((short.into(), long.into()))
 }
 
-/// Builds Markdown blocks as DOM nodes under `parent`.
-pub fn render_markdown(doc: &Document, parent: &Element, blocks: &[Block]) {
+/// Builds Markdown blocks as DOM nodes under `parent`; each code block is followed by a button labelled
+/// `copy` (a `data-act="copy"` outside any message's actions: the controller copies the code before it).
+pub fn render_markdown(doc: &Document, parent: &Element, blocks: &[Block], copy: &str) {
     for block in blocks {
         let node = match block {
             Block::Paragraph(inlines) => {
@@ -590,7 +671,9 @@ pub fn render_markdown(doc: &Document, parent: &Element, blocks: &[Block]) {
                 }
                 code.set_text_content(Some(text));
                 let _ = pre.append_child(&code);
-                pre
+                let wrap = el(doc, "div", "ibal-md-code");
+                append(&wrap, &[&pre, &act(doc, "ibal-btn-secondary", copy, "copy")]);
+                wrap
             }
             Block::List { ordered, start, items } => {
                 let list = el(doc, if *ordered { "ol" } else { "ul" }, "");

@@ -103,10 +103,23 @@ fn every_server_fixture_has_its_effect_on_the_state() {
                 assert_eq!(s.backend, str_of(&frame, "backend"), "{name}");
                 let max = frame.get("limits").and_then(|l| l.get("max_message_bytes")).and_then(Value::as_u64);
                 assert_eq!(s.max_message_bytes, max, "{name}");
+                // The course team's controls (an assistant's): starters, the disclosure, the exam.
+                let context = frame.get("context");
+                let starters =
+                    context.and_then(|c| c.get("starters")).and_then(Value::as_array).map_or(0, <[Value]>::len);
+                assert_eq!(s.context.starters.len(), starters, "{name}");
+                let disclosure = context.and_then(|c| c.get("disclosure")).and_then(|d| d.get("version"));
+                assert_eq!(s.unaccepted().map(|d| d.version.as_str()), disclosure.and_then(Value::as_str), "{name}");
+                let exam = context.and_then(|c| c.get("exam")).and_then(Value::as_bool) == Some(true);
+                assert_eq!(s.context.exam, exam, "{name}");
+                assert_eq!(s.can_send(), !exam && disclosure.is_none(), "{name}");
             }
             "history" => {
                 // Not the first history after connecting: a page of older messages, before ours.
-                let count = frame.get("messages").and_then(Value::as_array).map_or(0, <[Value]>::len);
+                // A regenerated reply's earlier version is not shown.
+                let messages = frame.get("messages").and_then(Value::as_array).unwrap_or_default();
+                let replaced = messages.iter().filter(|m| m.get("replaces").is_some()).count();
+                let count = messages.len() - replaced;
                 assert_eq!(s.entries.len(), before.entries.len() + count, "{name}");
                 assert_eq!(s.has_more, frame.get("has_more").and_then(Value::as_bool) == Some(true), "{name}");
             }
@@ -190,6 +203,18 @@ fn the_frames_the_widget_sends_are_the_fixtures() {
     // A page of history with older messages (its first is the one the fixture asks before).
     s.apply(read(&fixture(SERVER, "history")), 0.0);
     assert_eq!(sent(&s.apply(Event::LoadEarlier, 0.0)), fixture(CLIENT, "history"));
+
+    // The reply ended: it may be answered again.
+    s.apply(read(&fixture(SERVER, "stream_end")), 0.0);
+    assert_eq!(sent(&s.apply(Event::Regenerate, 0.0)), fixture(CLIENT, "regenerate"));
+
+    // The AI disclosure of the course team's controls, accepted.
+    let mut s = State::new();
+    s.apply(Event::Start, 0.0);
+    s.apply(Event::Authenticated { username: Some("john_doe".into()), fresh: true }, 0.0);
+    s.apply(Event::SocketOpened, 0.0);
+    s.apply(read(&fixture(SERVER, "user_info_with_the_course_teams_controls")), 0.0);
+    assert_eq!(sent(&s.apply(Event::AcceptDisclosure, 0.0)), fixture(CLIENT, "accept_disclosure"));
 
     // The frames the controller builds itself.
     for (name, frame) in [

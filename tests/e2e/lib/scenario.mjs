@@ -2,11 +2,13 @@
 // reverse order: the fake LMS, the gateway (with `env`: its chat backend), the workbench (or several,
 // e.g. one with LMS sign-in), Chromium. A fresh ticket key pair is made for each stack: the workbench
 // signs chat tickets with its private half, the gateway verifies them with the public half.
-import { launchBrowser } from './browser.mjs';
+import { launchBrowser, newRecordedContext } from './browser.mjs';
 import { startFakeLms } from './fake-lms.mjs';
 import { freePort, stopAll } from './processes.mjs';
+import { startFakeOpenAi } from './fake-openai.mjs';
 import { startGateway, startWorkbench } from './stack.mjs';
 import { makeTicketKeys } from './tickets.mjs';
+import { ChatWidget } from './widget.mjs';
 
 /**
  * `env` adds to/overrides the gateway's configuration. `workbenchEnv` adds to every workbench's.
@@ -54,5 +56,49 @@ export async function startXBlockStack(name, env = {}, { workbenchEnv = {}, work
     await stack.stop();
     throw err;
   }
+  return stack;
+}
+
+/**
+ * A learner's own browser context (signed in to the fake LMS as `username`, recorded under that
+ * label) with the workbench `scenario` open: `{ rec, page, widget }`. The stack closes the context.
+ */
+export async function openLearner(stack, username, scenario, workbench = stack.workbench) {
+  const rec = await newRecordedContext(stack.browser, {
+    label: username,
+    cookies: [{ name: 'fake_lms_user', value: username, url: stack.lms.url }],
+  });
+  stack.contexts.push(rec.context);
+  const page = await rec.newPage();
+  await page.goto(workbench.scenarioUrl(username, scenario));
+  return { rec, page, widget: new ChatWidget(page) };
+}
+
+/**
+ * An XBlock stack whose gateway's assistant (`CHAT_BACKEND=openai`, model `fake-model`, key `apiKey`)
+ * is the fake OpenAI-compatible server (`stack.llm`, chunks every `gapMs`), with `env` added; stopping
+ * the stack stops the fake server too.
+ */
+export async function startAssistantStack(name, apiKey, { gapMs = 60, env = {} } = {}) {
+  const llm = await startFakeOpenAi({ gapMs });
+  let stack;
+  try {
+    stack = await startXBlockStack(name, {
+      CHAT_BACKEND: 'openai',
+      OPENAI_BASE_URL: llm.baseUrl,
+      OPENAI_API_KEY: apiKey,
+      OPENAI_MODEL: 'fake-model',
+      ...env,
+    });
+  } catch (err) {
+    await llm.close();
+    throw err;
+  }
+  const stop = stack.stop;
+  stack.llm = llm;
+  stack.stop = async () => {
+    await stop();
+    await llm.close();
+  };
   return stack;
 }

@@ -2,7 +2,8 @@
 //! typing indicator the input sends in a room; the ticker that pings and expires typing indicators.
 
 use ibal_protocol::ClientFrame;
-use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::{JsFuture, spawn_local};
 use web_sys::{Element, KeyboardEvent};
 
 use super::{Widget, defer_drop};
@@ -17,6 +18,13 @@ const PING_EVERY: u32 = 10;
 /// Typing: at most one `typing: true` per this long, and `typing: false` after this long idle.
 const TYPING_REPEAT_MS: f64 = 3000.0;
 const TYPING_IDLE_MS: u32 = 4000;
+
+#[wasm_bindgen]
+extern "C" {
+    /// `navigator.clipboard.writeText` (throws where there is no clipboard: a page that is not secure).
+    #[wasm_bindgen(catch, js_namespace = ["navigator", "clipboard"], js_name = writeText)]
+    fn write_text(text: &str) -> Result<js_sys::Promise, JsValue>;
+}
 
 impl Widget {
     /// Listens for `kind` on `target` while the widget lives. `handler` is a plain function, so that
@@ -38,34 +46,17 @@ impl Widget {
             log::info("Start Chat button activated");
             w.dispatch(Event::Start);
         });
-        self.on(&v.reconnect_btn, "click", |w, _| {
-            log::info("Reconnect button activated");
-            w.dispatch(Event::Start);
-        });
-        self.on(&v.notice_close, "click", |w, _| w.dispatch(Event::DismissNotice));
-        self.on(&v.open_popup_btn, "click", |w, _| w.open_popup());
-        for cancel in [&v.cancel_btn, &v.login_cancel] {
-            self.on(cancel, "click", |w, _| {
-                log::info("Sign-in cancelled");
-                w.dispatch(Event::CancelAuth);
-            });
-        }
         self.on(&v.login_form, "submit", |w, e| {
             e.prevent_default();
             w.local_login(false);
         });
-        self.on(&v.register_btn, "click", |w, _| w.local_login(true));
-        self.on(&v.load_earlier_btn, "click", |w, _| w.dispatch(Event::LoadEarlier));
-        self.on(&v.log, "click", |w, e| {
-            let key = e
-                .target()
-                .and_then(|t| t.dyn_into::<Element>().ok())
-                .and_then(|t| t.closest(".ibal-btn-retry").ok().flatten())
-                .and_then(|b| b.get_attribute("data-key"))
-                .and_then(|k| k.parse().ok());
-            if let Some(key) = key {
-                log::info("Retry button activated");
-                w.dispatch(Event::Retry { key });
+        // The other buttons, those made as the chat goes (in messages, starters, the disclosure)
+        // included: by their `data-act`, with one listener.
+        self.on(&v.root, "click", |w, e| {
+            let button =
+                e.target().and_then(|t| t.dyn_into::<Element>().ok()).and_then(|t| t.closest("[data-act]").ok()?);
+            if let Some(button) = button {
+                w.act(&button, w.view.key_of(&button));
             }
         });
         self.on(&v.composer, "submit", |w, e| {
@@ -80,10 +71,6 @@ impl Widget {
             }
         });
         self.on(&v.input, "input", |w, _| w.typing_activity());
-        self.on(&v.stop_btn, "click", |w, _| {
-            log::info("Stop button activated");
-            w.dispatch(Event::Stop);
-        });
         self.on(&v.close_btn, "click", |w, _| {
             log::info("Close Chat button activated");
             w.dispatch(Event::Close);
@@ -94,17 +81,82 @@ impl Widget {
         });
     }
 
-    fn send_input(&self) {
-        let text = self.view.input.value();
-        if text.trim().is_empty() || !self.state.borrow().can_send() {
-            return;
+    /// A button of the widget (`data-act`), in the message `key` (0 outside messages).
+    fn act(&self, button: &Element, key: u64) {
+        let act = button.get_attribute("data-act").unwrap_or_default();
+        log::info(&["Chat button activated: ", &act].concat());
+        match act.as_str() {
+            "reconnect" => self.dispatch(Event::Start),
+            "dismiss" => self.dispatch(Event::DismissNotice),
+            "popup" => self.open_popup(),
+            "cancel" => self.dispatch(Event::CancelAuth),
+            "register" => self.local_login(true),
+            "earlier" => self.dispatch(Event::LoadEarlier),
+            "stop" => self.dispatch(Event::Stop),
+            "retry" => self.dispatch(Event::Retry { key }),
+            "starter" => {
+                self.send(button.text_content().unwrap_or_default());
+            }
+            "accept" => self.dispatch(Event::AcceptDisclosure),
+            "regen" => self.dispatch(Event::Regenerate),
+            // A reply as written (Markdown), or a code block's text.
+            "copy" => {
+                let code = button.previous_element_sibling().and_then(|pre| pre.text_content());
+                let text = code
+                    .or_else(|| self.state.borrow().entries.iter().find(|e| e.key == key).map(|e| e.content.clone()));
+                self.after("Copy to the clipboard", write_text(&text.unwrap_or_default()), |w, ok| {
+                    let s = w.view.strings;
+                    w.view.flash(if ok { s.copied } else { s.copy_failed });
+                });
+            }
+            "up" | "down" => {
+                let id = self.state.borrow().entries.iter().find(|e| e.key == key).and_then(|e| e.id.clone());
+                let token = self.io.borrow().token.as_ref().map(|t| t.access_token.clone());
+                if let (Some(id), Some(token)) = (id, token) {
+                    let sent = auth::feedback(&self.settings, &token, &id, act == "up");
+                    self.after("Feedback on a reply", sent, |w, ok| {
+                        let s = w.view.strings;
+                        w.view.flash(if ok { s.feedback_sent } else { s.feedback_failed });
+                    });
+                }
+            }
+            _ => {}
         }
-        let before = self.state.borrow().entries.len();
-        self.dispatch(Event::Send { client_id: auth::new_client_id(), content: text, now: auth::now_iso() });
-        if self.state.borrow().entries.len() > before {
+    }
+
+    /// Waits for a browser promise (a clipboard write, a request: `what`, for the console), then calls
+    /// `done` with whether it succeeded (a `Response` only when its status is 2xx); not if the widget
+    /// is gone.
+    pub(super) fn after(&self, what: &'static str, promise: Result<js_sys::Promise, JsValue>, done: fn(&Self, bool)) {
+        let me = self.me.clone();
+        spawn_local(async move {
+            let result = match promise {
+                Ok(promise) => JsFuture::from(promise).await,
+                Err(e) => Err(e),
+            };
+            let ok = result.is_ok_and(|v| v.dyn_ref::<web_sys::Response>().is_none_or(web_sys::Response::ok));
+            log::info(&[what, if ok { ": done" } else { ": failed" }].concat());
+            if let Some(w) = me.upgrade() {
+                done(&w, ok);
+            }
+        });
+    }
+
+    fn send_input(&self) {
+        if self.send(self.view.input.value()) {
             self.view.input.set_value("");
             self.stop_typing();
         }
+    }
+
+    /// Sends a message; whether it was taken.
+    fn send(&self, text: String) -> bool {
+        if text.trim().is_empty() || !self.state.borrow().can_send() {
+            return false;
+        }
+        let before = self.state.borrow().entries.len();
+        self.dispatch(Event::Send { client_id: auth::new_client_id(), content: text, now: auth::now_iso() });
+        self.state.borrow().entries.len() > before
     }
 
     fn typing_activity(&self) {

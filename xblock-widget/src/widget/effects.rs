@@ -1,10 +1,7 @@
 //! Carrying out the state machine's effects: sending frames, scheduling the reconnect, closing the
 //! socket and cancelling what is in progress, forgetting the token, signing out.
 
-use std::rc::Rc;
-
 use ibal_protocol::ClientFrame;
-use wasm_bindgen_futures::spawn_local;
 
 use super::{FocusTarget, Widget, defer_drop};
 use crate::auth;
@@ -90,12 +87,10 @@ impl Widget {
                 let token = self.io.borrow().token.as_ref().map(|t| t.access_token.clone());
                 log::info("Signing out");
                 if let Some(token) = token {
-                    let settings = Rc::clone(&self.settings);
-                    spawn_local(async move {
-                        if let Err((code, _)) = auth::logout(&settings, &token).await {
-                            log::warn(&["Sign-out was not confirmed by the gateway: ", &code].concat());
-                        }
-                    });
+                    // The login ends at the gateway (the page may be gone by then: nothing to do after).
+                    let url = self.settings.gateway("/api/v1/auth/logout");
+                    let sent = auth::request(&url, "POST", None, None, Some(&token));
+                    self.after("Sign-out at the gateway", sent, |_, _| {});
                 }
                 self.run(Effect::ForgetToken);
             }

@@ -8,6 +8,8 @@ const state = {
   popup: null,
   fetches: [],
   routes: new Map(),
+  clipboard: [],
+  clipboardRefuses: false,
 };
 
 // An EventTarget, as a browser's: the widget listens with addEventListener.
@@ -60,6 +62,16 @@ export function install() {
   }
   installed = true;
   globalThis.WebSocket = FakeWebSocket;
+  // The clipboard: what was written, or a refusal (as a browser's permission check).
+  Object.defineProperty(navigator, 'clipboard', {
+    configurable: true,
+    value: {
+      writeText: async (text) => {
+        if (state.clipboardRefuses) throw new DOMException('Write permission denied.', 'NotAllowedError');
+        state.clipboard.push(String(text));
+      },
+    },
+  });
   globalThis.open = (url) => {
     state.opened.push(String(url));
     return state.popup;
@@ -75,7 +87,9 @@ export function install() {
     state.fetches.push(request);
     const path = new URL(request.url).pathname;
     const route = state.routes.get(path) || { status: 404, body: '{"error":{"code":"pending","message":"nothing yet"}}' };
-    return new Response(route.body, { status: route.status, headers: { 'Content-Type': 'application/json' } });
+    // A 204 has no body (the Response constructor refuses one).
+    const body = route.status === 204 ? null : route.body;
+    return new Response(body, { status: route.status, headers: { 'Content-Type': 'application/json' } });
   };
   for (const level of ['log', 'info', 'warn', 'error']) {
     const original = console[level];
@@ -92,6 +106,8 @@ export function reset() {
   state.opened.length = 0;
   state.fetches.length = 0;
   state.routes.clear();
+  state.clipboard.length = 0;
+  state.clipboardRefuses = false;
   state.popup = null;
   localStorage.clear();
 }
@@ -172,6 +188,14 @@ export function broadcast(name, json) {
 
 export function route(path, status, body) {
   state.routes.set(path, { status, body });
+}
+
+export function clipboard() {
+  return state.clipboard.slice();
+}
+
+export function refuseClipboard(refuses) {
+  state.clipboardRefuses = refuses;
 }
 
 export function fetchLog() {

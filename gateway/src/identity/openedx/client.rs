@@ -6,6 +6,11 @@ use std::time::Duration;
 
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, Validation};
+use oauth2::basic::{BasicClient, BasicErrorResponse, BasicTokenResponse};
+use oauth2::{
+    AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet,
+    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope, TokenResponse, TokenUrl,
+};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 use url::Url;
@@ -40,15 +45,24 @@ impl From<reqwest::Error> for OpenEdxError {
     }
 }
 
-/// The answer of `/oauth2/access_token` with `token_type=jwt`.
-#[derive(Debug, Deserialize)]
+/// The answer of `/oauth2/access_token` with `token_type=jwt`: an Open edX JWT.
+#[derive(Debug)]
 pub struct OpenEdxToken {
     pub access_token: String,
-    pub token_type: String,
-    #[serde(default)]
-    pub expires_in: Option<i64>,
-    #[serde(default)]
-    pub scope: Option<String>,
+}
+
+/// The LMS's OAuth2 endpoints as the `oauth2` crate types them: authorize and token URLs set.
+type LmsOAuth = BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
+
+/// The token endpoint answered 5xx: the LMS failed (a 4xx is its error answer, typed by `oauth2`).
+#[derive(Debug, thiserror::Error)]
+enum TokenCallError {
+    #[error("HTTP {0}")]
+    Status(u16),
+    #[error(transparent)]
+    Http(#[from] reqwest::Error),
+    #[error("{0}")]
+    Request(String),
 }
 
 #[derive(Debug, Deserialize)]
@@ -85,6 +99,7 @@ pub struct SubjectToken {
 
 pub struct OpenEdx {
     config: OpenEdxConfig,
+    oauth: LmsOAuth,
     /// The configured JWK set's keys; none when the LMS is asked who a token is instead.
     keys: Option<RsaKeys>,
     http: reqwest::Client,
@@ -100,58 +115,66 @@ impl OpenEdx {
     /// Reads the JWK set; every RSA key in it must be usable.
     pub fn new(config: OpenEdxConfig, http: reqwest::Client) -> Result<Self, String> {
         let keys = config.jwks.as_deref().map(RsaKeys::parse).transpose()?;
-        Ok(Self { config, keys, http })
+        let mut oauth = BasicClient::new(ClientId::new(config.client_id.clone()))
+            .set_auth_uri(AuthUrl::from_url(config.auth_url.clone()))
+            .set_token_uri(TokenUrl::from_url(config.token_url.clone()))
+            .set_redirect_uri(RedirectUrl::from_url(config.redirect_uri.clone()))
+            // Django OAuth Toolkit (the LMS) reads the client's credentials from the form.
+            .set_auth_type(AuthType::RequestBody);
+        if let Some(secret) = &config.client_secret {
+            oauth = oauth.set_client_secret(ClientSecret::new(secret.expose_secret().to_owned()));
+        }
+        Ok(Self { config, oauth, keys, http })
     }
 
     pub fn config(&self) -> &OpenEdxConfig {
         &self.config
     }
 
-    /// Where the popup goes: the LMS's authorize endpoint with PKCE and state.
-    pub fn authorize_url(&self, state: &str, code_challenge: &str) -> Url {
-        let mut url = self.config.auth_url.clone();
-        url.query_pairs_mut()
-            .append_pair("response_type", "code")
-            .append_pair("client_id", &self.config.client_id)
-            .append_pair("redirect_uri", self.config.redirect_uri.as_str())
-            .append_pair("scope", &self.config.scopes)
-            .append_pair("state", state)
-            .append_pair("code_challenge", code_challenge)
-            .append_pair("code_challenge_method", "S256");
+    /// A fresh PKCE pair: the challenge goes in the authorize URL, the verifier is kept for the code.
+    pub fn pkce() -> (PkceCodeChallenge, PkceCodeVerifier) {
+        PkceCodeChallenge::new_random_sha256()
+    }
+
+    /// Where the popup goes: the LMS's authorize endpoint with PKCE (S256) and `state`.
+    pub fn authorize_url(&self, state: &str, challenge: PkceCodeChallenge) -> Url {
+        let scopes = self.config.scopes.split_whitespace().map(|s| Scope::new(s.to_owned()));
+        let (url, _) = self
+            .oauth
+            .authorize_url(|| CsrfToken::new(state.to_owned()))
+            .add_scopes(scopes)
+            .set_pkce_challenge(challenge)
+            .url();
         url
     }
 
     /// Exchanges the authorization code for an Open edX JWT (`token_type=jwt`, asymmetric).
-    pub async fn exchange_code(&self, code: &str, code_verifier: &str) -> Result<OpenEdxToken, OpenEdxError> {
-        let mut form = vec![
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", self.config.redirect_uri.as_str()),
-            ("client_id", self.config.client_id.as_str()),
-            ("code_verifier", code_verifier),
-            ("token_type", "jwt"),
-            ("asymmetric_jwt", "1"),
-        ];
-        let secret = self.config.client_secret.as_ref().map(|s| s.expose_secret().to_owned());
-        if let Some(secret) = &secret {
-            form.push(("client_secret", secret));
+    pub async fn exchange_code(&self, code: &str, verifier: &str) -> Result<OpenEdxToken, OpenEdxError> {
+        let http = LmsHttp(self.http.clone());
+        let answer: Result<BasicTokenResponse, _> = self
+            .oauth
+            .exchange_code(AuthorizationCode::new(code.to_owned()))
+            .set_pkce_verifier(PkceCodeVerifier::new(verifier.to_owned()))
+            .add_extra_param("token_type", "jwt")
+            .add_extra_param("asymmetric_jwt", "1")
+            .request_async(&http)
+            .await;
+        let token = answer.map_err(|e| match e {
+            RequestTokenError::ServerResponse(refusal) => refusal_error(&refusal),
+            RequestTokenError::Request(TokenCallError::Status(status)) => {
+                OpenEdxError::Refused { status, error: "server error".into() }
+            }
+            RequestTokenError::Request(TokenCallError::Http(e)) => e.into(),
+            RequestTokenError::Request(TokenCallError::Request(why)) | RequestTokenError::Other(why) => {
+                OpenEdxError::Malformed(why)
+            }
+            RequestTokenError::Parse(..) => OpenEdxError::Malformed("the token answer is not the JWT form".into()),
+        })?;
+        let token_type = token.token_type().as_ref();
+        if !token_type.eq_ignore_ascii_case("jwt") {
+            return Err(OpenEdxError::Malformed(format!("token_type {token_type:?}, expected JWT")));
         }
-        let response = self.http.post(self.config.token_url.clone()).form(&form).send().await?;
-        let status = response.status();
-        let body = response.bytes().await?;
-        if !status.is_success() {
-            let error = serde_json::from_slice::<serde_json::Value>(&body)
-                .ok()
-                .and_then(|v| v["error"].as_str().map(str::to_owned))
-                .unwrap_or_else(|| "unknown".into());
-            return Err(OpenEdxError::Refused { status: status.as_u16(), error });
-        }
-        let token: OpenEdxToken = serde_json::from_slice(&body)
-            .map_err(|_| OpenEdxError::Malformed("the token answer is not the JWT form".into()))?;
-        if !token.token_type.eq_ignore_ascii_case("jwt") {
-            return Err(OpenEdxError::Malformed(format!("token_type {:?}, expected JWT", token.token_type)));
-        }
-        Ok(token)
+        Ok(OpenEdxToken { access_token: token.access_token().secret().clone() })
     }
 
     /// Who the Open edX JWT speaks for: verified against the JWK set, or, without one, asked of the
@@ -253,6 +276,34 @@ impl OpenEdx {
         }
         response.json().await.map_err(|_| OpenEdxError::Malformed("the user API answered non-JSON".into()))
     }
+}
+
+/// The `oauth2` crate's HTTP calls, made with the gateway's one client (the crate's own reqwest
+/// feature would bring a second reqwest).
+struct LmsHttp(reqwest::Client);
+
+impl<'c> oauth2::AsyncHttpClient<'c> for LmsHttp {
+    type Error = TokenCallError;
+    type Future = std::pin::Pin<Box<dyn Future<Output = Result<oauth2::HttpResponse, TokenCallError>> + Send + 'c>>;
+
+    fn call(&'c self, request: oauth2::HttpRequest) -> Self::Future {
+        Box::pin(async move {
+            let request = reqwest::Request::try_from(request).map_err(|e| TokenCallError::Request(e.to_string()))?;
+            let response = self.0.execute(request).await?;
+            let status = response.status();
+            if status.is_server_error() {
+                return Err(TokenCallError::Status(status.as_u16()));
+            }
+            let mut answer = oauth2::HttpResponse::new(response.bytes().await?.to_vec());
+            *answer.status_mut() = status;
+            Ok(answer)
+        })
+    }
+}
+
+/// The LMS's error answer (4xx, RFC 6749's shape).
+fn refusal_error(refusal: &BasicErrorResponse) -> OpenEdxError {
+    OpenEdxError::Refused { status: 400, error: refusal.error().as_ref().to_owned() }
 }
 
 fn urlencode(s: &str) -> String {

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use tower_sessions::Session;
 
 use crate::config::origin_of;
-use crate::crypto::{random_token, s256};
+use crate::crypto::random_token;
 use crate::domain::now_ms;
 use crate::identity::openedx::{OpenEdx, OpenEdxError};
 use crate::identity::scopes;
@@ -126,10 +126,11 @@ pub async fn login(
         valid
     });
     let login_state = random_token(32);
-    let verifier = random_token(48);
-    let pending = PendingLogin { verifier: verifier.clone(), origin, nonce, relay, next, started_at: now_ms() };
+    let (challenge, verifier) = OpenEdx::pkce();
+    let verifier = verifier.secret().clone();
+    let pending = PendingLogin { verifier, origin, nonce, relay, next, started_at: now_ms() };
     session.insert(&login_key(&login_state), pending).await.map_err(PageError::internal)?;
-    let url = edx.authorize_url(&login_state, &s256(&verifier));
+    let url = edx.authorize_url(&login_state, challenge);
     tracing::info!("popup login: redirecting to the LMS");
     Ok(Redirect::to(url.as_str()).into_response())
 }
