@@ -1,26 +1,42 @@
-//! Request metrics in the Prometheus text format: counts by method, route and status, and a latency
-//! histogram by route. Routes are the matched patterns, so cardinality stays bounded.
+//! The gateway's metrics in the Prometheus text format (OpenMetrics), through `prometheus-client`:
+//! one registry per gateway, no global. The HTTP request metrics are here; each part that has
+//! metrics of its own (the store, the chat) creates them and registers them here at start-up.
+//! Routes are the matched patterns, so label cardinality stays bounded.
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::sync::RwLock;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-/// Upper bounds of the latency buckets, in seconds.
-const BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::{Metric, Registry};
 
-#[derive(Default)]
-struct Histogram {
-    counts: [AtomicU64; BUCKETS.len()],
-    count: AtomicU64,
-    sum_micros: AtomicU64,
+/// Upper bounds of the latency buckets, in seconds.
+pub const LATENCY_BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
+
+/// The content type of [`Metrics::render`].
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    method: String,
+    route: String,
+    status: u16,
 }
 
-#[derive(Default)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    route: String,
+}
+
+type LatencyFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;
+
 pub struct Metrics {
-    requests: RwLock<BTreeMap<(String, String, u16), AtomicU64>>,
-    latency: RwLock<BTreeMap<String, Histogram>>,
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    latency: LatencyFamily,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -29,73 +45,56 @@ impl std::fmt::Debug for Metrics {
     }
 }
 
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A latency histogram with [`LATENCY_BUCKETS`].
+pub fn latency_histogram() -> Histogram {
+    Histogram::new(LATENCY_BUCKETS)
+}
+
 impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("ibal");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register("http_requests", "HTTP requests handled, by method, route and status", requests.clone());
+        let latency: LatencyFamily = Family::new_with_constructor(latency_histogram);
+        registry.register("http_request_duration_seconds", "Time to answer HTTP requests, by route", latency.clone());
+        Self { registry, requests, latency }
+    }
+
+    /// Registers a metric a part of the gateway keeps (it updates its own clone).
+    pub fn register(&mut self, name: &str, help: &str, metric: impl Metric) {
+        self.registry.register(name, help, metric);
+    }
+
+    /// Registers a collector: metrics computed when scraped.
+    pub fn register_collector(&mut self, collector: impl Collector) {
+        self.registry.register_collector(Box::new(collector));
+    }
+
     pub fn observe_request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
-        let key = (method.to_owned(), route.to_owned(), status);
-        // The common case takes only the read lock; a new series takes the write lock once.
-        let counted =
-            self.requests.read().ok().and_then(|m| m.get(&key).map(|c| c.fetch_add(1, Ordering::Relaxed))).is_some();
-        if !counted && let Ok(mut m) = self.requests.write() {
-            m.entry(key).or_default().fetch_add(1, Ordering::Relaxed);
-        }
-        let seconds = elapsed.as_secs_f64();
-        let record = |h: &Histogram| {
-            for (bound, count) in BUCKETS.iter().zip(&h.counts) {
-                if seconds <= *bound {
-                    count.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-            h.count.fetch_add(1, Ordering::Relaxed);
-            h.sum_micros.fetch_add(u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX), Ordering::Relaxed);
-        };
-        let recorded = self.latency.read().ok().and_then(|m| m.get(route).map(record)).is_some();
-        if !recorded && let Ok(mut m) = self.latency.write() {
-            record(m.entry(route.to_owned()).or_default());
-        }
+        let (method, route) = (label_value(method), label_value(route));
+        self.requests.get_or_create(&RequestLabels { method, route: route.clone(), status }).inc();
+        self.latency.get_or_create(&RouteLabels { route }).observe(elapsed.as_secs_f64());
     }
 
     /// The exposition text for `/metrics`.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        out.push_str("# HELP ibal_http_requests_total HTTP requests handled, by method, route and status.\n");
-        out.push_str("# TYPE ibal_http_requests_total counter\n");
-        if let Ok(m) = self.requests.read() {
-            for ((method, route, status), n) in m.iter() {
-                let _ = writeln!(
-                    out,
-                    "ibal_http_requests_total{{method=\"{}\",route=\"{}\",status=\"{status}\"}} {}",
-                    escape(method),
-                    escape(route),
-                    n.load(Ordering::Relaxed)
-                );
-            }
-        }
-        out.push_str("# HELP ibal_http_request_duration_seconds Time to answer HTTP requests, by route.\n");
-        out.push_str("# TYPE ibal_http_request_duration_seconds histogram\n");
-        if let Ok(m) = self.latency.read() {
-            for (route, h) in m.iter() {
-                let route = escape(route);
-                for (bound, count) in BUCKETS.iter().zip(&h.counts) {
-                    let _ = writeln!(
-                        out,
-                        "ibal_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{bound}\"}} {}",
-                        count.load(Ordering::Relaxed)
-                    );
-                }
-                let count = h.count.load(Ordering::Relaxed);
-                let _ =
-                    writeln!(out, "ibal_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {count}");
-                let sum = h.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
-                let _ = writeln!(out, "ibal_http_request_duration_seconds_sum{{route=\"{route}\"}} {sum}");
-                let _ = writeln!(out, "ibal_http_request_duration_seconds_count{{route=\"{route}\"}} {count}");
-            }
-        }
+        // Writing to a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
         out
     }
 }
 
-fn escape(label: &str) -> String {
-    label.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+/// prometheus-client writes label values as they are: a quote, backslash or newline (none of which a
+/// method token or one of our route patterns holds) would break the exposition, so it becomes `_`.
+fn label_value(value: &str) -> String {
+    value.replace(['"', '\\', '\n'], "_")
 }
 
 #[cfg(test)]
@@ -104,15 +103,20 @@ mod tests {
 
     #[test]
     fn counts_and_buckets() {
-        let m = Metrics::default();
+        let mut m = Metrics::new();
+        let extra = Counter::<u64>::default();
+        m.register("things", "Things", extra.clone());
+        extra.inc_by(3);
         m.observe_request("GET", "/health", 200, Duration::from_micros(500));
         m.observe_request("GET", "/health", 200, Duration::from_millis(30));
         m.observe_request("GET", "/x\"y", 404, Duration::from_millis(2));
         let text = m.render();
         assert!(text.contains("ibal_http_requests_total{method=\"GET\",route=\"/health\",status=\"200\"} 2"), "{text}");
-        assert!(text.contains("route=\"/x\\\"y\""), "labels are escaped: {text}");
-        assert!(text.contains("ibal_http_request_duration_seconds_bucket{route=\"/health\",le=\"0.001\"} 1"));
-        assert!(text.contains("ibal_http_request_duration_seconds_bucket{route=\"/health\",le=\"0.05\"} 2"));
-        assert!(text.contains("ibal_http_request_duration_seconds_count{route=\"/health\"} 2"));
+        assert!(text.contains("route=\"/x_y\""), "a quote cannot break the exposition: {text}");
+        assert!(text.contains("ibal_http_request_duration_seconds_bucket{le=\"0.001\",route=\"/health\"} 1"), "{text}");
+        assert!(text.contains("ibal_http_request_duration_seconds_bucket{le=\"0.05\",route=\"/health\"} 2"), "{text}");
+        assert!(text.contains("ibal_http_request_duration_seconds_count{route=\"/health\"} 2"), "{text}");
+        assert!(text.contains("ibal_things_total 3"), "{text}");
+        assert!(text.ends_with("# EOF\n"), "{text}");
     }
 }

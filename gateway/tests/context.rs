@@ -583,3 +583,42 @@ async fn a_regenerated_reply_is_a_new_version_and_the_old_one_is_kept_but_not_re
         sent["messages"].as_array().expect("messages").iter().filter(|m| m["role"] == "assistant").count();
     assert_eq!(assistant_turns, 1, "{sent}");
 }
+
+/// The value of a metric line of a `/metrics` text (0 when absent).
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find(|l| l.starts_with(name))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test]
+async fn the_chat_reports_its_sockets_and_stored_messages_in_the_metrics() {
+    let gw = spawn_gateway(&[]).await;
+    let scrape =
+        || async { reqwest::get(format!("{}/metrics", gw.url)).await.expect("get").text().await.expect("text") };
+    let before = scrape().await;
+    assert_eq!(metric(&before, "ibal_chat_sockets_open "), 0.0, "{before}");
+    let pair = sign_in(&gw, "counted").await;
+    let ticket = gw.lms.ticket_with("counted", json!({}));
+    let (mut client, _, _) = Client::join_course(&gw, &pair.access_token, &ticket).await;
+    client.expect("presence").await;
+    client.send(json!({"type": "message", "client_id": "m-1", "content": "Hello"})).await;
+    client.expect("message").await;
+    let during = scrape().await;
+    assert_eq!(metric(&during, "ibal_chat_sockets_open "), 1.0, "{during}");
+    assert_eq!(
+        metric(&during, "ibal_chat_messages_stored_total ") - metric(&before, "ibal_chat_messages_stored_total "),
+        1.0
+    );
+    assert!(metric(&during, "ibal_chat_write_batch_size_count ") >= 1.0, "{during}");
+    for name in ["ibal_fanout_rejected_total ", "ibal_fanout_resyncs_total ", "ibal_chat_slow_consumers_total "] {
+        assert!(during.lines().any(|l| l.starts_with(name)), "{name} is exported: {during}");
+    }
+    // A resend is acknowledged but not stored again.
+    client.send(json!({"type": "message", "client_id": "m-1", "content": "Hello"})).await;
+    client.expect("message").await;
+    let after = scrape().await;
+    assert_eq!(metric(&after, "ibal_chat_messages_stored_total "), metric(&during, "ibal_chat_messages_stored_total "));
+}

@@ -203,10 +203,11 @@ async fn metrics_count_requests_by_route_and_status() {
     send(&app, get("/nope")).await;
     let (status, headers, after) = send(&app, get("/metrics")).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(headers[header::CONTENT_TYPE].to_str().expect("ascii").starts_with("text/plain; version=0.0.4"));
+    assert!(headers[header::CONTENT_TYPE].to_str().expect("ascii").starts_with("application/openmetrics-text"));
     assert_eq!(count(&after, health), count(&before, health) + 3, "{after}");
     assert_eq!(count(&after, "ibal_http_requests_total{method=\"GET\",route=\"<unmatched>\",status=\"404\"}"), 1);
-    assert!(after.contains("ibal_http_request_duration_seconds_bucket{route=\"/health\",le=\"+Inf\"}"));
+    assert!(after.contains("ibal_http_request_duration_seconds_bucket{le=\"+Inf\",route=\"/health\"}"), "{after}");
+    assert!(after.ends_with("# EOF\n"));
 }
 
 #[tokio::test]

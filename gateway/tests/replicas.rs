@@ -15,7 +15,6 @@ use ibal_gateway::identity::keys::KeyRing;
 use ibal_gateway::identity::tokens::TokenService;
 use secrecy::SecretString;
 use serde_json::json;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_ibal-gateway");
@@ -261,12 +260,12 @@ async fn frames_that_fail_authentication_are_dropped_and_counted() {
     let got = tokio::time::timeout(Duration::from_secs(5), socket.rx.recv()).await.expect("in time").expect("frame");
     assert_eq!(&*got, "genuine", "only the authentic frame arrives");
     for _ in 0..50 {
-        if hub.rejected.load(Ordering::Relaxed) >= 3 {
+        if hub.metrics.rejected.get() >= 3 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(hub.rejected.load(Ordering::Relaxed), 3, "each forgery counted");
+    assert_eq!(hub.metrics.rejected.get(), 3, "each forgery counted");
     assert!(socket.rx.try_recv().is_err());
 }
 

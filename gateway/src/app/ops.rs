@@ -52,10 +52,5 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Respo
             return ApiError::unauthorized("/metrics needs the METRICS_TOKEN bearer token.").into_response();
         }
     }
-    let mut text = state.metrics.render();
-    let rejected = state.chat.hub.rejected.load(std::sync::atomic::Ordering::Relaxed);
-    text.push_str("# HELP ibal_fanout_rejected_total Frames from Redis that failed authentication, dropped.\n");
-    text.push_str("# TYPE ibal_fanout_rejected_total counter\n");
-    text.push_str(&format!("ibal_fanout_rejected_total {rejected}\n"));
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
+    ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], state.metrics.render()).into_response()
 }

@@ -86,16 +86,18 @@ impl AppState {
             )),
             None => None,
         };
+        let chat = Chat::new(
+            &config.chat,
+            http.clone(),
+            config.redis_url.as_ref().map(|u| u.expose_secret()),
+            &config.secret_key.value,
+        )?;
+        let metrics = Arc::new(gateway_metrics(&db, &chat));
         Ok(Self {
             tickets,
             trusted_proxies: TrustedProxies(Arc::new(config.trusted_proxies.clone())),
             lti_jwks: Arc::new(crate::lti::jwks::JwksCache::new(http.clone())),
-            chat: Chat::new(
-                &config.chat,
-                http.clone(),
-                config.redis_url.as_ref().map(|u| u.expose_secret()),
-                &config.secret_key.value,
-            )?,
+            chat,
             tokens,
             openedx,
             login_limiter: Arc::new(RateLimiter::new(10, 10)),
@@ -104,10 +106,32 @@ impl AppState {
             config: Arc::new(config),
             db,
             templates,
-            metrics: Arc::new(Metrics::default()),
+            metrics,
             http,
         })
     }
+}
+
+/// The gateway's metrics: the HTTP requests' (kept by the middleware), the store's and the chat's.
+fn gateway_metrics(db: &Db, chat: &Arc<Chat>) -> Metrics {
+    let mut metrics = Metrics::new();
+    let store = db.metrics();
+    metrics.register("chat_messages_stored", "Chat messages written to the database", store.messages_stored.clone());
+    metrics.register(
+        "chat_write_batch_size",
+        "Messages per transaction of the batching writer",
+        store.batch_size.clone(),
+    );
+    let hub = &chat.hub.metrics;
+    metrics.register("fanout_rejected", "Frames from Redis that failed authentication, dropped", hub.rejected.clone());
+    metrics.register("fanout_resyncs", "Times sockets were told to reload after Redis came back", hub.resyncs.clone());
+    metrics.register(
+        "chat_slow_consumers",
+        "Chat sockets closed for falling behind the fan-out",
+        hub.slow_consumers.clone(),
+    );
+    metrics.register_collector(crate::chat::socket::OpenSockets::new(chat.sockets_open.clone()));
+    metrics
 }
 
 pub fn http_client(config: &Config) -> Result<reqwest::Client, reqwest::Error> {

@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use prometheus_client::metrics::counter::Counter;
 
 use aws_lc_rs::hmac;
 use base64::Engine;
@@ -40,8 +40,18 @@ pub struct Hub {
     topics: Mutex<HashMap<String, broadcast::Sender<Arc<str>>>>,
     queue: usize,
     redis: Option<RedisLink>,
+    pub metrics: HubMetrics,
+}
+
+/// The fan-out's metrics; `AppState` registers them with the gateway's.
+#[derive(Clone, Debug, Default)]
+pub struct HubMetrics {
     /// Frames from Redis that failed authentication, dropped.
-    pub rejected: AtomicU64,
+    pub rejected: Counter,
+    /// Times the sockets of this replica were told to reload from the database after Redis came back.
+    pub resyncs: Counter,
+    /// Sockets closed because they fell behind the fan-out.
+    pub slow_consumers: Counter,
 }
 
 /// Signs and checks frames on Redis.
@@ -137,7 +147,7 @@ impl Hub {
             topics: Mutex::new(HashMap::new()),
             queue: queue.max(1),
             redis: None,
-            rejected: AtomicU64::new(0),
+            metrics: HubMetrics::default(),
         })
     }
 
@@ -151,7 +161,7 @@ impl Hub {
             topics: Mutex::new(HashMap::new()),
             queue: queue.max(1),
             redis: Some(RedisLink { outbound, control }),
-            rejected: AtomicU64::new(0),
+            metrics: HubMetrics::default(),
         });
         let signer = Arc::new(FrameSigner::new(secret_key));
         tokio::spawn(publisher(client.clone(), outbound_rx, Arc::downgrade(&hub), signer.clone()));
@@ -284,6 +294,7 @@ async fn subscriber(
                             "Redis back: resubscribed; sockets resync from the database"
                         );
                         if let Some(hub) = hub.upgrade() {
+                            hub.metrics.resyncs.inc();
                             for topic in &topics {
                                 hub.deliver(topic, Arc::from(RESYNC));
                             }
@@ -300,7 +311,7 @@ async fn subscriber(
                                     Some(frame) => hub.deliver(topic, Arc::from(frame)),
                                     None => {
                                         // Counted always; logged for the first and every thousandth.
-                                        let n = hub.rejected.fetch_add(1, Ordering::Relaxed);
+                                        let n = hub.metrics.rejected.inc();
                                         if n % 1000 == 0 {
                                             tracing::warn!(rejected = n + 1, "a frame on Redis failed authentication and was dropped");
                                         }

@@ -61,6 +61,27 @@ pub struct Db {
     kind: DbKind,
     /// Messages go through this queue to one batching writer; None on the writer's own handle.
     writer: Option<writer::MessageWriter>,
+    metrics: StoreMetrics,
+}
+
+/// The store's metrics; `AppState` registers them with the gateway's.
+#[derive(Clone, Debug)]
+pub struct StoreMetrics {
+    /// Chat messages written (a resend found already stored is not counted).
+    pub messages_stored: prometheus_client::metrics::counter::Counter,
+    /// Messages per transaction of the batching writer.
+    pub batch_size: prometheus_client::metrics::histogram::Histogram,
+}
+
+impl Default for StoreMetrics {
+    fn default() -> Self {
+        Self {
+            messages_stored: prometheus_client::metrics::counter::Counter::default(),
+            batch_size: prometheus_client::metrics::histogram::Histogram::new(
+                prometheus_client::metrics::histogram::exponential_buckets(1.0, 2.0, 9),
+            ),
+        }
+    }
 }
 
 impl std::fmt::Debug for Db {
@@ -105,13 +126,17 @@ impl Db {
             .connect_with(options)
             .await
             .map_err(DbError::Unavailable)?;
-        let direct = Self { pool, kind, writer: None };
+        let direct = Self { pool, kind, writer: None, metrics: StoreMetrics::default() };
         let writer = writer::MessageWriter::spawn(direct.clone());
         Ok(Self { writer: Some(writer), ..direct })
     }
 
     pub fn kind(&self) -> DbKind {
         self.kind
+    }
+
+    pub fn metrics(&self) -> &StoreMetrics {
+        &self.metrics
     }
 
     pub fn pool(&self) -> &AnyPool {

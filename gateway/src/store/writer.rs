@@ -87,8 +87,11 @@ async fn run(db: Db, jobs: Arc<Mutex<mpsc::Receiver<Job>>>) {
 async fn write(db: &Db, batch: Vec<Job>) {
     let (mut rows, answers): (Vec<Message>, Vec<_>) = batch.into_iter().map(|job| (job.row, job.done)).unzip();
     let count = rows.len();
+    db.metrics().batch_size.observe(count as f64);
     match db.insert_message_batch(&mut rows).await {
         Ok(stored) => {
+            let created = stored.iter().filter(|one| one.created).count();
+            db.metrics().messages_stored.inc_by(u64::try_from(created).unwrap_or(u64::MAX));
             for (done, one) in answers.into_iter().zip(stored) {
                 // The sender may have gone (its socket closed): the message is stored all the same.
                 let _ = done.send(Ok(one));

@@ -174,7 +174,6 @@ pub fn get(uri: &str) -> axum::http::Request<axum::body::Body> {
     axum::http::Request::get(uri).body(axum::body::Body::empty()).expect("request")
 }
 
-pub mod fake_flowise;
 pub mod fake_llm;
 pub mod fake_openedx;
 pub mod service;

@@ -4,7 +4,9 @@
 
 use super::DecodeError;
 use crate::json::Value;
-use crate::{ChatMessage, ClientFrame, Context, Disclosure, ErrorFrame, Limits, Role, ServerFrame, Status, Usage, UserInfo};
+use crate::{
+    ChatMessage, ClientFrame, Context, Disclosure, ErrorFrame, Limits, Role, ServerFrame, Status, Usage, UserInfo,
+};
 
 /// An object's members, taken out by name (each value is moved out, not copied).
 struct Fields(Vec<(String, Value)>);
@@ -176,7 +178,11 @@ fn user_info(mut f: Fields) -> Result<UserInfo, DecodeError> {
                     _ => Vec::new(),
                 },
                 disclosure: c.take("disclosure").and_then(Fields::of).and_then(|mut d| {
-                    Some(Disclosure { text: d.string("text")?, version: d.string("version")?, accepted: d.bool("accepted").unwrap_or(false) })
+                    Some(Disclosure {
+                        text: d.string("text")?,
+                        version: d.string("version")?,
+                        accepted: d.bool("accepted").unwrap_or(false),
+                    })
                 }),
                 exam: c.bool("exam").unwrap_or(false),
             })

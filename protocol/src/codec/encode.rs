@@ -81,10 +81,11 @@ impl ServerFrame {
 
 fn user_info(w: ObjectWriter, info: &UserInfo) -> ObjectWriter {
     let c = &info.context;
-    let mut context =
-        ObjectWriter::new().str("source", &c.source).str("course_id", &c.course_id).str("block_id", &c.block_id).str(
-            "title", &c.title,
-        );
+    let mut context = ObjectWriter::new()
+        .str("source", &c.source)
+        .str("course_id", &c.course_id)
+        .str("block_id", &c.block_id)
+        .str("title", &c.title);
     if !c.starters.is_empty() {
         let mut list = String::from("[");
         for (i, starter) in c.starters.iter().enumerate() {

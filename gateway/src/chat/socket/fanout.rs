@@ -44,6 +44,7 @@ impl Connection {
                 }
                 Err(RecvError::Lagged(missed)) => {
                     tracing::warn!(missed, "chat closed: slow consumer");
+                    self.state.chat.hub.metrics.slow_consumers.inc();
                     let text = "You are not keeping up with the chat; reconnect to catch up.";
                     Box::pin(self.refuse(ErrorCode::SlowConsumer, text, close::TOO_MANY, "slow consumer")).await;
                     return Flow::Close;

@@ -153,6 +153,30 @@ fn slow_down(kind: &str, wait: Duration) -> String {
 }
 
 /// The largest frame accepted: a message of the maximum size plus room for its JSON envelope.
+/// The number of chat sockets open on this replica, read when the metrics are scraped.
+#[derive(Debug)]
+pub struct OpenSockets(tokio_util::task::TaskTracker);
+
+impl OpenSockets {
+    pub fn new(sockets: tokio_util::task::TaskTracker) -> Self {
+        Self(sockets)
+    }
+}
+
+impl prometheus_client::collector::Collector for OpenSockets {
+    fn encode(&self, mut encoder: prometheus_client::encoding::DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        use prometheus_client::encoding::EncodeMetric;
+        let open = prometheus_client::metrics::gauge::ConstGauge::new(i64::try_from(self.0.len()).unwrap_or(i64::MAX));
+        let metric = encoder.encode_descriptor(
+            "chat_sockets_open",
+            "Chat sockets open on this replica",
+            None,
+            open.metric_type(),
+        )?;
+        open.encode(metric)
+    }
+}
+
 /// The largest `auth` frame: its chat ticket carries the unit's text (12,000 characters by default,
 /// up to 50 KB once signed when the text is CJK), and operators may raise the XBlock's cap.
 pub(super) const AUTH_FRAME_LIMIT: usize = 256 * 1024;

@@ -112,6 +112,7 @@ impl Db {
         match self.insert_row(&mut conn, &row).await? {
             None => {
                 self.touch_conversations(&mut conn, std::iter::once(row.conversation_id.as_str()), now).await?;
+                self.metrics().messages_stored.inc();
                 Ok(Stored { message: row, created: true })
             }
             Some(first) => Ok(Stored { message: first, created: false }),
