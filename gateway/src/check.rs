@@ -55,6 +55,7 @@ pub async fn run(config: &Config) -> Vec<CheckLine> {
             if let Some(f) = &config.chat.flowise {
                 let url = format!("{}/api/v1/ping", f.url.as_str().trim_end_matches('/'));
                 lines.push(http_check(&http, "llm backend", &url, None, Some("pong")).await);
+                lines.push(flowise_flow(f, http.clone()).await);
             }
         }
         ChatBackendKind::OpenAi => {
@@ -76,6 +77,24 @@ pub async fn run(config: &Config) -> Vec<CheckLine> {
         lines.push(http_check(&http, "open edx", &url, None, None).await);
     }
     lines
+}
+
+/// The flow FLOWISE_FLOW_ID names exists on the Flowise server (a prediction for a missing flow is
+/// never answered), and whether it streams.
+async fn flowise_flow(config: &crate::config::FlowiseConfig, http: reqwest::Client) -> CheckLine {
+    let flowise = crate::chat::backend::Flowise::new(config.clone(), http);
+    match flowise.flow().await {
+        Ok(streaming) => CheckLine {
+            name: "flowise flow",
+            ok: true,
+            detail: format!(
+                "FLOWISE_FLOW_ID={} found; it {}",
+                config.flow_id,
+                if streaming { "streams" } else { "answers in one piece" }
+            ),
+        },
+        Err(e) => CheckLine { name: "flowise flow", ok: false, detail: e.to_string() },
+    }
 }
 
 async fn database(config: &Config) -> CheckLine {

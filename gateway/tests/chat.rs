@@ -3,10 +3,11 @@
 
 mod common;
 
+use common::fake_flowise;
 use common::fake_llm::{FakeLlm, Mode};
 use common::tickets::LMS_ISSUER;
 use common::ws::{Client, sign_in};
-use common::{RunningGateway, spawn_gateway};
+use common::{RunningGateway, eventually, spawn_gateway};
 use std::time::Duration;
 
 use futures_util::SinkExt;
@@ -163,10 +164,7 @@ async fn stop_cancels_the_generation_and_keeps_what_arrived() {
     llm.set_mode(Mode::Slow);
     let pair = sign_in(&gw, "u3").await;
     let (mut client, _, _) = Client::join_course(&gw, &pair.access_token, &gw.lms.ticket("u3")).await;
-    client.send(json!({"type": "message", "client_id": "s-1", "content": "tell me a long story"})).await;
-    client.expect("message").await;
-    let start = client.expect("stream_start").await;
-    client.expect("stream_delta").await;
+    let start = ask_until_streaming(&mut client, "s-1", "tell me a long story").await;
     client.send(json!({"type": "stop", "id": start["id"]})).await;
     let (end, _) = client.until("stream_end").await;
     assert_eq!(end["status"], "stopped");
@@ -178,16 +176,33 @@ async fn stop_cancels_the_generation_and_keeps_what_arrived() {
     assert_eq!(client.expect("error").await["code"], "not_found");
 }
 
+async fn flowise_gateway(extra: &[(&str, &str)]) -> (FakeLlm, RunningGateway) {
+    let llm = FakeLlm::start().await;
+    let mut pairs = vec![
+        ("CHAT_BACKEND", "flowise"),
+        ("FLOWISE_URL", llm.url.as_str()),
+        ("FLOWISE_FLOW_ID", fake_flowise::FLOW),
+        ("FLOWISE_MAX_RETRIES", "2"),
+    ];
+    pairs.extend_from_slice(extra);
+    let gw = spawn_gateway(&pairs).await;
+    (llm, gw)
+}
+
+/// Asks a question and waits until its reply is being written (its first delta); returns the
+/// reply's `stream_start`.
+async fn ask_until_streaming(client: &mut Client, client_id: &str, content: &str) -> Value {
+    client.send(json!({"type": "message", "client_id": client_id, "content": content})).await;
+    client.expect("message").await;
+    let start = client.expect("stream_start").await;
+    client.expect("stream_delta").await;
+    start
+}
+
 #[tokio::test]
 async fn flowise_streams_retries_before_the_first_token_and_accepts_json_answers() {
-    let llm = FakeLlm::start().await;
-    let gw = spawn_gateway(&[
-        ("CHAT_BACKEND", "flowise"),
-        ("FLOWISE_URL", &llm.url),
-        ("FLOWISE_FLOW_ID", "flow-1"),
-        ("FLOWISE_MAX_RETRIES", "2"),
-    ])
-    .await;
+    let (llm, gw) = flowise_gateway(&[("FLOWISE_API_KEY", "flowise-key")]).await;
+    llm.flowise.set_api_key(Some("flowise-key"));
     let pair = sign_in(&gw, "u4").await;
     let ticket = gw.lms.ticket_with("u4", json!({"title": "Calculus helper", "instructions": "Use Leibniz notation."}));
     let (mut client, info, _) = Client::join_course(&gw, &pair.access_token, &ticket).await;
@@ -196,9 +211,10 @@ async fn flowise_streams_retries_before_the_first_token_and_accepts_json_answers
     assert_eq!(end["content"], llm.full_reply());
     let sent = llm.last_request.lock().expect("lock").clone();
     assert_eq!(sent["question"], "What is a derivative?");
-    assert_eq!(sent["streaming"], true);
+    assert_eq!(sent["streaming"], true, "the flow said it streams");
     assert_eq!(sent["overrideConfig"]["sessionId"], info["conversation_id"], "one Flowise session per conversation");
-    assert_eq!(sent["chatId"], info["conversation_id"]);
+    let first_chat = sent["chatId"].as_str().expect("chatId").to_owned();
+    assert_ne!(first_chat, info["conversation_id"].as_str().expect("id"), "a chatId of the request's own");
     // The flow gets the proven context as variables ($vars.ibal_…), the signed instructions included.
     let vars = &sent["overrideConfig"]["vars"];
     assert_eq!(vars["ibal_instructions"], "Use Leibniz notation.");
@@ -206,19 +222,256 @@ async fn flowise_streams_retries_before_the_first_token_and_accepts_json_answers
     assert_eq!(vars["ibal_course_id"], common::tickets::COURSE);
     assert!(vars["ibal_system_prompt"].as_str().expect("prompt").contains("Use Leibniz notation."));
 
+    // 503: Flowise did not take the request; asked again, invisibly, with the same chatId.
     llm.set_mode(Mode::FailOnce);
     client.send(json!({"type": "message", "client_id": "w-2", "content": "again"})).await;
     let (end, before) = client.until("stream_end").await;
     assert!(before.iter().all(|f| f["type"] != "error"));
     assert_eq!(end["status"], "complete");
+    let ids = llm.flowise.chat_ids.lock().expect("lock").clone();
+    assert_eq!(ids.len(), 3);
+    assert_eq!(ids[1], ids[2], "a retry of a request never taken is the same request");
+    assert_ne!(ids[1], first_chat);
 
+    // A flow that cannot stream (Flowise says so) is asked without streaming.
     llm.set_mode(Mode::Json);
     client.send(json!({"type": "message", "client_id": "w-3", "content": "no streaming"})).await;
     let (end, _) = client.until("stream_end").await;
     assert_eq!(end["content"], llm.full_reply());
+    assert_eq!(llm.last_request.lock().expect("lock")["streaming"], false);
 
     let ready: Value = reqwest::get(format!("{}/ready", gw.url)).await.expect("ready").json().await.expect("json");
     assert_eq!(ready["checks"]["chat_backend"], "ok", "{ready}");
+}
+
+/// Flowise routes its stream by chatId: two replies of one conversation must not share one. They
+/// are answered one at a time, in order, each complete, and Flowise's memory gets each turn once.
+#[tokio::test]
+async fn flowise_overlapping_questions_each_get_their_own_answer_in_order() {
+    let (llm, gw) = flowise_gateway(&[]).await;
+    llm.set_mode(Mode::Slow);
+    let pair = sign_in(&gw, "overlap").await;
+    let (mut client, info, _) = Client::join_course(&gw, &pair.access_token, &gw.lms.ticket("overlap")).await;
+    let conversation = info["conversation_id"].as_str().expect("id").to_owned();
+    client.send(json!({"type": "message", "client_id": "o-1", "content": "first question"})).await;
+    let first = client.expect("message").await;
+    client.expect("stream_start").await;
+    client.expect("stream_delta").await;
+    client.send(json!({"type": "message", "client_id": "o-2", "content": "second question"})).await;
+
+    let mut ends = Vec::new();
+    while ends.len() < 2 {
+        let (end, _) = client.until("stream_end").await;
+        ends.push(end);
+    }
+    for end in &ends {
+        assert_eq!(
+            (end["status"].as_str(), end["content"].as_str()),
+            (Some("complete"), Some(llm.full_reply().as_str()))
+        );
+    }
+    let replies: Vec<_> = gw
+        .state
+        .db
+        .history(&conversation, None, 50)
+        .await
+        .expect("history")
+        .into_iter()
+        .filter(|m| m.role == ibal_gateway::domain::MessageRole::Assistant)
+        .collect();
+    assert_eq!(replies.len(), 2, "one stored reply per question");
+    assert_eq!(replies[0].reply_to.as_deref(), first["id"].as_str(), "answered in order");
+    let memory = llm.flowise.memory.lock().expect("lock").get(&conversation).cloned();
+    assert_eq!(memory, Some(vec!["first question".to_owned(), "second question".to_owned()]), "each turn once");
+    let ids = llm.flowise.chat_ids.lock().expect("lock").clone();
+    assert_eq!(ids.len(), 2, "asked once each");
+    assert_ne!(ids[0], ids[1]);
+}
+
+#[tokio::test]
+async fn flowise_stop_and_a_closed_socket_abort_the_generation() {
+    let (llm, gw) = flowise_gateway(&[("FLOWISE_API_KEY", "flowise-key")]).await;
+    llm.flowise.set_api_key(Some("flowise-key"));
+    llm.set_mode(Mode::Slow);
+    let pair = sign_in(&gw, "stopper").await;
+    let (mut client, _, _) = Client::join_course(&gw, &pair.access_token, &gw.lms.ticket("stopper")).await;
+    let start = ask_until_streaming(&mut client, "st-1", "a long story").await;
+    client.send(json!({"type": "stop", "id": start["id"]})).await;
+    let (end, _) = client.until("stream_end").await;
+    assert_eq!(end["status"], "stopped");
+    let chat_id = llm.flowise.chat_ids.lock().expect("lock")[0].clone();
+    let aborts = || llm.flowise.aborts.lock().expect("lock").clone();
+    eventually("the abort reaches Flowise", || !aborts().is_empty()).await;
+    assert_eq!(aborts(), [(fake_flowise::FLOW.to_owned(), chat_id)], "this request's generation, with the key");
+
+    // The learner's only socket goes away mid-reply: Flowise is told to stop too.
+    let start = ask_until_streaming(&mut client, "st-2", "another long one").await;
+    drop(client);
+    eventually("the second abort reaches Flowise", || aborts().len() == 2).await;
+    let chat_id = llm.flowise.chat_ids.lock().expect("lock")[1].clone();
+    assert_eq!(aborts()[1].1, chat_id);
+    let id = start["id"].as_str().expect("id").to_owned();
+    let mut stored = gw.state.db.get_message(&id).await;
+    for _ in 0..250 {
+        if stored.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        stored = gw.state.db.get_message(&id).await;
+    }
+    let stored = stored.expect("stored");
+    assert_eq!(stored.status, ibal_gateway::domain::MessageStatus::Stopped);
+}
+
+#[tokio::test]
+async fn flowise_heartbeats_keep_a_slow_reply_alive() {
+    let (llm, gw) = flowise_gateway(&[("FLOWISE_TIMEOUT", "1")]).await;
+    let pair = sign_in(&gw, "patient").await;
+    let (mut client, _, _) = Client::join_course(&gw, &pair.access_token, &gw.lms.ticket("patient")).await;
+    // A 2.5 s tool step, with heartbeats, under a 1 s silence limit: the reply completes.
+    llm.set_mode(Mode::SlowTool);
+    client.send(json!({"type": "message", "client_id": "h-1", "content": "use the tool"})).await;
+    let (end, before) = client.until("stream_end").await;
+    assert!(before.iter().all(|f| f["type"] != "error"), "{before:?}");
+    assert_eq!((end["status"].as_str(), end["content"].as_str()), (Some("complete"), Some(llm.full_reply().as_str())));
+    // The same step, silent: given up after the limit, and not asked again (it reached the flow).
+    llm.set_mode(Mode::SlowToolSilent);
+    client.send(json!({"type": "message", "client_id": "h-2", "content": "use it quietly"})).await;
+    let (end, before) = client.until("stream_end").await;
+    assert_eq!(before.iter().find(|f| f["type"] == "error").expect("error")["code"], "backend_timeout");
+    assert_eq!(end["status"], "failed");
+    assert_eq!(llm.requests.load(std::sync::atomic::Ordering::SeqCst), 2, "never retried once sent");
+}
+
+#[tokio::test]
+async fn flowise_permanent_errors_are_reported_and_not_retried() {
+    let (llm, gw) = flowise_gateway(&[("FLOWISE_TIMEOUT", "1")]).await;
+    let pair = sign_in(&gw, "refused").await;
+    let (mut client, _, _) = Client::join_course(&gw, &pair.access_token, &gw.lms.ticket("refused")).await;
+    let requests = || llm.requests.load(std::sync::atomic::Ordering::SeqCst);
+    let mut ask = async |client_id: &str| {
+        client.send(json!({"type": "message", "client_id": client_id, "content": "question"})).await;
+        let (end, before) = client.until("stream_end").await;
+        assert_eq!(end["status"], "failed");
+        before.into_iter().find(|f| f["type"] == "error").expect("an error frame")
+    };
+
+    // The LLM behind the flow refuses (an `error` event): backend_refused, asked once.
+    llm.set_mode(Mode::ErrorEvent);
+    let error = ask("p-1").await;
+    assert_eq!(error["code"], "backend_refused");
+    assert!(error["message"].as_str().expect("message").contains("refused"), "{error}");
+    assert_eq!(requests(), 1);
+
+    // The flow itself fails (HTTP 500 after running): not asked again either.
+    llm.set_mode(Mode::ServerError);
+    assert_eq!(ask("p-2").await["code"], "backend_refused");
+    assert_eq!(requests(), 2);
+
+    // A wrong API key: Unauthorized, asked once.
+    llm.set_mode(Mode::Normal);
+    llm.flowise.set_api_key(Some("the-right-key"));
+    assert_eq!(ask("p-3").await["code"], "backend_refused");
+    llm.flowise.set_api_key(None);
+
+    // A non-streaming answer slower than FLOWISE_TIMEOUT: a timeout, never asked twice.
+    llm.set_mode(Mode::SlowJson);
+    let before = requests();
+    assert_eq!(ask("p-4").await["code"], "backend_timeout");
+    assert_eq!(requests(), before + 1);
+}
+
+#[tokio::test]
+async fn a_wrong_flow_id_fails_check_and_ready_naming_flowise_flow_id() {
+    let (llm, gw) = flowise_gateway(&[("FLOWISE_FLOW_ID", "no-such-flow")]).await;
+    let ready = reqwest::get(format!("{}/ready", gw.url)).await.expect("ready");
+    assert_eq!(ready.status(), 503);
+    let body: Value = ready.json().await.expect("json");
+    assert_eq!(body["checks"]["chat_backend"], "unavailable", "{body}");
+    assert!(body.to_string().contains("FLOWISE_FLOW_ID"), "{body}");
+    // A question fails at once, rather than waiting on a prediction Flowise would never answer.
+    let pair = sign_in(&gw, "lost").await;
+    let (mut client, _, _) = Client::join_course(&gw, &pair.access_token, &gw.lms.ticket("lost")).await;
+    client.send(json!({"type": "message", "client_id": "l-1", "content": "anyone?"})).await;
+    let (end, before) = client.until("stream_end").await;
+    assert_eq!(end["status"], "failed");
+    assert_eq!(before.iter().find(|f| f["type"] == "error").expect("error")["code"], "backend_refused");
+
+    let config = common::test_config(
+        &gw.test_db.url,
+        &[("CHAT_BACKEND", "flowise"), ("FLOWISE_URL", &llm.url), ("FLOWISE_FLOW_ID", "no-such-flow")],
+    );
+    let lines = ibal_gateway::check::run(&config).await;
+    let flow = lines.iter().find(|l| l.detail.contains("FLOWISE_FLOW_ID")).expect("a line about the flow");
+    assert!(!flow.ok, "{flow}");
+    assert!(flow.detail.contains("no-such-flow") && flow.detail.contains("not found"), "{flow}");
+
+    let config = common::test_config(
+        &gw.test_db.url,
+        &[("CHAT_BACKEND", "flowise"), ("FLOWISE_URL", &llm.url), ("FLOWISE_FLOW_ID", fake_flowise::FLOW)],
+    );
+    let lines = ibal_gateway::check::run(&config).await;
+    assert!(lines.iter().all(|l| l.ok), "{lines:?}");
+    assert!(lines.iter().any(|l| l.detail.contains("FLOWISE_FLOW_ID") && l.detail.contains("streams")), "{lines:?}");
+    // Nothing was ever sent to a prediction that would hang.
+    assert_eq!(llm.requests.load(std::sync::atomic::Ordering::SeqCst), 0);
+
+    // `serve` says so at start-up, in one line naming the variable.
+    let dir = std::env::temp_dir().join(format!("ibal-flow-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("workdir");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_ibal-gateway"))
+        .current_dir(&dir)
+        .env_clear()
+        .envs([
+            ("BIND_ADDR", "127.0.0.1:0"),
+            ("LOG_FORMAT", "json"),
+            ("CHAT_BACKEND", "flowise"),
+            ("FLOWISE_URL", llm.url.as_str()),
+            ("FLOWISE_FLOW_ID", "no-such-flow"),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn");
+    let (_, drain) = common::wait_listening(&mut child).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    child.start_kill().expect("stop");
+    let log = drain.await.expect("log");
+    let line = log.iter().find(|l| l.contains("FLOWISE_FLOW_ID")).unwrap_or_else(|| panic!("{log:?}"));
+    assert!(line.contains("ERROR") && line.contains("no-such-flow") && line.contains("not found"), "{line}");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test]
+async fn ratings_reach_flowise_with_the_chat_message_id() {
+    let (llm, gw) = flowise_gateway(&[("FLOWISE_API_KEY", "flowise-key")]).await;
+    llm.flowise.set_api_key(Some("flowise-key"));
+    let pair = sign_in(&gw, "rater").await;
+    let (mut client, _, _) = Client::join_course(&gw, &pair.access_token, &gw.lms.ticket("rater")).await;
+    client.send(json!({"type": "message", "client_id": "r-1", "content": "Rate me"})).await;
+    let (end, _) = client.until("stream_end").await;
+    let reply = end["id"].as_str().expect("id").to_owned();
+    let chat_id = llm.flowise.chat_ids.lock().expect("lock")[0].clone();
+    let flowise_message = llm.flowise.messages.lock().expect("lock").keys().next().cloned().expect("a Flowise message");
+
+    let http = reqwest::Client::new();
+    let rate = |body: Value| {
+        http.post(format!("{}/api/v1/messages/{reply}/feedback", gw.url))
+            .bearer_auth(&pair.access_token)
+            .json(&body)
+            .send()
+    };
+    assert_eq!(rate(json!({"rating": "down", "comment": "Too vague"})).await.expect("rate").status(), 204);
+    let feedback = || llm.flowise.feedback.lock().expect("lock").clone();
+    eventually("the rating reaches Flowise", || feedback().len() == 1).await;
+    assert_eq!(
+        feedback()[0],
+        json!({"chatflowid": fake_flowise::FLOW, "chatId": chat_id, "messageId": flowise_message,
+               "rating": "THUMBS_DOWN", "content": "Too vague"})
+    );
+    assert_eq!(rate(json!({"rating": "up"})).await.expect("rate").status(), 204);
+    eventually("the new rating reaches Flowise", || feedback().len() == 2).await;
+    assert_eq!(feedback()[1]["rating"], "THUMBS_UP");
 }
 
 #[tokio::test]

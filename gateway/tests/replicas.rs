@@ -278,21 +278,11 @@ fn start_redis(port: u16) -> std::process::Child {
         .expect("redis-server is installed on this machine")
 }
 
-async fn wait_for(mut check: impl FnMut() -> bool) {
-    for _ in 0..100 {
-        if check() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out");
-}
-
 #[tokio::test]
 async fn after_a_redis_outage_subscribers_are_told_to_resync() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
     let mut redis = start_redis(port);
-    wait_for(|| std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()).await;
+    common::eventually("redis listens", || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()).await;
     let url = format!("redis://127.0.0.1:{port}");
     let a = Hub::with_redis(16, &url, &hub_secret()).expect("hub a");
     let b = Hub::with_redis(16, &url, &hub_secret()).expect("hub b");

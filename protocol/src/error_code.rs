@@ -46,6 +46,9 @@ pub enum ErrorCode {
     BackendTimeout,
     /// The backend's stream was malformed or dropped mid-way; the partial reply is kept as `failed`.
     BackendError,
+    /// The backend refused the question for good (a wrong key, a missing flow, an error of its model):
+    /// asking again will not help until the operator fixes it; the user's message is kept.
+    BackendRefused,
     /// The AI disclosure was not accepted (or its text changed): show it, then `accept_disclosure`.
     DisclosureRequired,
     /// An exam is running where the chat sits: the assistant does not answer, and the message is not kept.
@@ -62,7 +65,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in the order of docs/protocol.md's table.
-    pub const ALL: [Self; 26] = [
+    pub const ALL: [Self; 27] = [
         Self::AuthRequired,
         Self::AuthTimeout,
         Self::InvalidToken,
@@ -83,6 +86,7 @@ impl ErrorCode {
         Self::BackendUnavailable,
         Self::BackendTimeout,
         Self::BackendError,
+        Self::BackendRefused,
         Self::DisclosureRequired,
         Self::ExamMode,
         Self::SessionRevoked,
@@ -115,6 +119,7 @@ impl ErrorCode {
             Self::BackendUnavailable => "backend_unavailable",
             Self::BackendTimeout => "backend_timeout",
             Self::BackendError => "backend_error",
+            Self::BackendRefused => "backend_refused",
             Self::DisclosureRequired => "disclosure_required",
             Self::ExamMode => "exam_mode",
             Self::SessionRevoked => "session_revoked",

@@ -29,13 +29,17 @@ pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
         tracing::warn!(error = %e, "not ready: database");
     }
     if let Some(Err(e)) = &backend {
-        tracing::warn!(error = %e, backend = state.chat.backend.name(), "not ready: chat backend");
+        tracing::warn!(error = %e.detail, backend = state.chat.backend.name(), "not ready: chat backend");
     }
     let mut checks = json!({ "database": if database.is_ok() { "ok" } else { "unavailable" } });
     if let Some(result) = &backend {
         checks["chat_backend"] = json!(if result.is_ok() { "ok" } else { "unavailable" });
     }
-    let body = json!({ "status": if ready { "ready" } else { "unavailable" }, "checks": checks });
+    let mut body = json!({ "status": if ready { "ready" } else { "unavailable" }, "checks": checks });
+    if let Some(Err(e)) = &backend {
+        // Which variable to fix; the details (URLs, what the server said) stay in the log.
+        body["reasons"] = json!({ "chat_backend": e.reason });
+    }
     (if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, Json(body))
 }
 

@@ -96,6 +96,10 @@ impl Application {
             "listening"
         );
         let housekeeping = tokio::spawn(housekeeping(state.clone()));
+        // One line on whether the assistant's backend is usable as configured (a wrong
+        // FLOWISE_FLOW_ID is named now, not after every question has timed out).
+        let announce = state.chat.clone();
+        tokio::spawn(async move { announce.backend.announce().await });
         let chat = state.chat.clone();
         let chat_for_wait = state.chat.clone();
         // Chat frames are small and often several in a row (a broadcast, a stream of tokens): with

@@ -103,7 +103,32 @@ pub async fn feedback(
         return Err(ApiError::not_found());
     }
     state.db.set_feedback(&message.id, &claims.sub, rating, &f.comment).await?;
+    forward_rating(&state, &message.id, rating, f.comment);
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Sends a thumbs up (4–5) or down (1–2), with its comment, to the backend that wrote the reply
+/// (Flowise's feedback), in the background: the learner's rating is stored whatever it answers. A 3
+/// has no thumb and stays in IBAL.
+fn forward_rating(state: &ChatState, message_id: &str, rating: i64, comment: String) {
+    let thumbs_up = match rating {
+        4.. => true,
+        ..=2 => false,
+        _ => return,
+    };
+    if !state.chat.backend.is_assistant() {
+        return;
+    }
+    let (db, chat, message_id) = (state.db.clone(), state.chat.clone(), message_id.to_owned());
+    tokio::spawn(async move {
+        match db.backend_reference(&message_id).await {
+            Ok(Some((request_id, reference))) => {
+                chat.backend.forward_rating(&request_id, &reference, thumbs_up, &comment).await;
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "the backend's id of a rated reply could not be read"),
+        }
+    });
 }
 
 #[derive(Debug, Deserialize)]

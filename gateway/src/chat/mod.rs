@@ -40,6 +40,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
+use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{ChatConfig, ChatLimits};
@@ -71,8 +72,11 @@ pub struct Chat {
     /// Sockets opened per user per minute: a reconnect loop cannot flood a room with presence.
     connects: RateLimiter,
     sockets: Mutex<HashMap<String, usize>>,
-    /// Replies being generated on this replica: id → (conversation, cancel).
+    /// Replies being generated or waiting their turn on this replica: id → (conversation, cancel).
     generations: Mutex<HashMap<String, (String, CancellationToken)>>,
+    /// Each conversation's newest reply on this replica, and what ends when it has been stored: the
+    /// next reply waits for it, so a conversation's replies are written one at a time, in order.
+    queues: Mutex<HashMap<String, (String, oneshot::Receiver<()>)>>,
 }
 
 impl std::fmt::Debug for Chat {
@@ -124,6 +128,7 @@ impl Chat {
             connects: RateLimiter::new(config.limits.connects_per_minute, config.limits.connects_per_minute),
             sockets: Mutex::new(HashMap::new()),
             generations: Mutex::new(HashMap::new()),
+            queues: Mutex::new(HashMap::new()),
         }))
     }
 
@@ -169,6 +174,20 @@ impl Chat {
         }
     }
 
+    /// Stops every reply of the conversation on this replica, those waiting their turn included:
+    /// when its last socket here has gone, nobody is left to read them. Returns how many it stopped.
+    pub fn stop_conversation(&self, conversation_id: &str) -> usize {
+        let generations = self.generations.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut stopped = 0;
+        for (conversation, cancel) in generations.values() {
+            if conversation == conversation_id && !cancel.is_cancelled() {
+                cancel.cancel();
+                stopped += 1;
+            }
+        }
+        stopped
+    }
+
     /// Generates and stores the assistant's reply to `question`, publishing it as it streams;
     /// `context` is what the platform proved for the chat (the prompt is built from it). `replaces`:
     /// the reply this one is a new version of (a regenerated answer; the old one is kept).
@@ -185,11 +204,33 @@ impl Chat {
         if let Ok(mut generations) = self.generations.lock() {
             generations.insert(reply.id.clone(), (conversation.id.clone(), cancel.clone()));
         }
+        // One reply at a time per conversation, in the order asked: a question sent while a reply
+        // streams waits for it to end (the model then sees the earlier answer, and Flowise's memory
+        // gets the turns in order).
+        let (stored, turn_over) = oneshot::channel::<()>();
+        let previous = self
+            .queues
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(conversation.id.clone(), (reply.id.clone(), turn_over))
+            .map(|(_, previous)| previous);
         let chat = self.clone();
         tokio::spawn(async move {
+            if let Some(previous) = previous {
+                // Err: the previous reply is over (its sender is gone), which is all we wait for.
+                tokio::select! {
+                    _ = previous => {}
+                    () = cancel.cancelled() => {}
+                }
+            }
             chat.generate(&db, &conversation, &context, &question, &reply, cancel).await;
+            drop(stored);
             if let Ok(mut generations) = chat.generations.lock() {
                 generations.remove(&reply.id);
+            }
+            let mut queues = chat.queues.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if queues.get(&conversation.id).is_some_and(|(last, _)| *last == reply.id) {
+                queues.remove(&conversation.id);
             }
         });
     }
@@ -229,6 +270,7 @@ impl Chat {
                     MessageStatus::Failed,
                     Some(&failure),
                     None,
+                    None,
                     started,
                 )
                 .await;
@@ -238,9 +280,17 @@ impl Chat {
 
         let mut content = String::new();
         let mut usage = None;
+        let mut reference = None;
         let mut attempt = 0;
+        // Whether the backend was ever asked: a reply stopped while it waited its turn has nothing to abort.
+        let mut asked = false;
         let outcome: Result<MessageStatus, BackendError> = 'attempts: loop {
+            if cancel.is_cancelled() {
+                break 'attempts Ok(MessageStatus::Stopped);
+            }
+            asked = true;
             let started_stream = tokio::select! {
+                biased;
                 () = cancel.cancelled() => break 'attempts Ok(MessageStatus::Stopped),
                 s = self.backend.start(&request) => s,
             };
@@ -258,11 +308,13 @@ impl Chat {
                             self.hub.publish(topic, protocol::stream_delta(reply_id, &delta)).await;
                         }
                         Some(Ok(Chunk::Usage(u))) => usage = Some(u),
+                        Some(Ok(Chunk::Reference(r))) => reference = Some(r),
                         Some(Err(e)) => break e,
                     }
                 },
             };
-            // Retried only before the first token: after it, the user has seen part of a reply.
+            // Retried only when the request was never taken (so it cannot have run), and before the
+            // first token: after it, the user has seen part of a reply.
             if content.is_empty() && error.retryable() && attempt < self.backend.max_retries() {
                 attempt += 1;
                 let backoff =
@@ -275,8 +327,22 @@ impl Chat {
             }
             break Err(error);
         };
+        // Stopped, or given up while the backend may still be generating: tell it to stop too.
+        let abandoned = asked
+            && match &outcome {
+                Ok(status) => *status == MessageStatus::Stopped,
+                Err(e) => e.may_still_run(),
+            };
+        if abandoned {
+            let backend = self.backend.clone();
+            let request_id = request.request_id.clone();
+            tokio::spawn(async move { backend.abort(&request_id).await });
+        }
+        let reference = reference.as_deref().map(|r| (request.request_id.as_str(), r));
         match outcome {
-            Ok(status) => self.finish(db, conversation, question, reply, &content, status, None, usage, started).await,
+            Ok(status) => {
+                self.finish(db, conversation, question, reply, &content, status, None, usage, reference, started).await;
+            }
             Err(e) => {
                 tracing::warn!(error = %e, backend = self.backend.name(), "assistant reply failed");
                 self.finish(
@@ -288,6 +354,7 @@ impl Chat {
                     MessageStatus::Failed,
                     Some(&e),
                     usage,
+                    reference,
                     started,
                 )
                 .await;
@@ -306,6 +373,7 @@ impl Chat {
         status: MessageStatus,
         error: Option<&BackendError>,
         usage: Option<Usage>,
+        reference: Option<(&str, &str)>,
         started: Instant,
     ) {
         let topic = conversation.id.as_str();
@@ -335,6 +403,11 @@ impl Chat {
         if let Err(e) = stored {
             tracing::error!(error = %e, "could not store the assistant reply");
             self.hub.publish(topic, protocol::error(ErrorCode::Internal, "The reply could not be saved.")).await;
+        } else if let Some((request_id, reference)) = reference
+            && let Err(e) = db.set_backend_reference(reply_id, request_id, reference).await
+        {
+            // The reply is kept; only its ratings will not reach the backend.
+            tracing::warn!(error = %e, "could not store the backend's id of the reply");
         }
         self.hub.publish(topic, protocol::stream_end(reply_id, content, status, usage)).await;
     }
@@ -366,6 +439,7 @@ impl Chat {
         let system = prompt::system_messages(&self.system_prompt, context);
         Ok(LlmRequest {
             conversation_id: conversation.id.clone(),
+            request_id: uuid::Uuid::new_v4().to_string(),
             vars: prompt::prompt_vars(&system, context),
             system,
             history,

@@ -16,6 +16,7 @@ const SQLITE: Embedded = &[
     (3, "refresh_families", include_str!("../../../migrations/sqlite/0003_refresh_families.sql")),
     (4, "course_index", include_str!("../../../migrations/sqlite/0004_course_index.sql")),
     (5, "disclosure_and_versions", include_str!("../../../migrations/sqlite/0005_disclosure_and_versions.sql")),
+    (6, "backend_reference", include_str!("../../../migrations/sqlite/0006_backend_reference.sql")),
 ];
 const MYSQL: Embedded = &[
     (1, "initial", include_str!("../../../migrations/mysql/0001_initial.sql")),
@@ -23,6 +24,7 @@ const MYSQL: Embedded = &[
     (3, "refresh_families", include_str!("../../../migrations/mysql/0003_refresh_families.sql")),
     (4, "course_index", include_str!("../../../migrations/mysql/0004_course_index.sql")),
     (5, "disclosure_and_versions", include_str!("../../../migrations/mysql/0005_disclosure_and_versions.sql")),
+    (6, "backend_reference", include_str!("../../../migrations/mysql/0006_backend_reference.sql")),
 ];
 const POSTGRES: Embedded = &[
     (1, "initial", include_str!("../../../migrations/postgres/0001_initial.sql")),
@@ -30,6 +32,7 @@ const POSTGRES: Embedded = &[
     (3, "refresh_families", include_str!("../../../migrations/postgres/0003_refresh_families.sql")),
     (4, "course_index", include_str!("../../../migrations/postgres/0004_course_index.sql")),
     (5, "disclosure_and_versions", include_str!("../../../migrations/postgres/0005_disclosure_and_versions.sql")),
+    (6, "backend_reference", include_str!("../../../migrations/postgres/0006_backend_reference.sql")),
 ];
 
 pub(crate) fn embedded(kind: DbKind) -> Embedded {

@@ -1,6 +1,6 @@
 //! Fake LLM servers speaking the real wire formats: an OpenAI-compatible `/v1/chat/completions`
-//! (SSE `data: {choices[0].delta.content}` … `data: [DONE]`) and Flowise's prediction API
-//! (`message:\ndata:{"event":"token","data":…}` … `end`), with the failures the gateway must handle.
+//! (SSE `data: {choices[0].delta.content}` … `data: [DONE]`) and Flowise 3.x (`fake_flowise`), with
+//! the failures the gateway must handle.
 #![allow(dead_code)]
 
 use std::sync::atomic::{AtomicU8, AtomicU32, Ordering};
@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -43,8 +43,16 @@ pub enum Mode {
     Slow = 3,
     /// 503 for the first request of each conversation, then normal (for retries).
     FailOnce = 4,
-    /// Flowise only: a non-streaming JSON answer.
+    /// Flowise only: the flow cannot stream (`isStreaming: false`); answers are JSON.
     Json = 5,
+    /// Flowise only: a slow tool step of 2.5 s after two tokens, with `:heartbeat` lines meanwhile.
+    SlowTool = 6,
+    /// Flowise only: the same pause, silent.
+    SlowToolSilent = 7,
+    /// Flowise only: the flow fails with an `error` event (as an LLM answering 400 makes it).
+    ErrorEvent = 8,
+    /// Flowise only: a flow that cannot stream and answers after 3 s.
+    SlowJson = 9,
 }
 
 #[derive(Clone)]
@@ -55,6 +63,8 @@ pub struct FakeLlm {
     pub requests: Arc<AtomicU32>,
     /// The last request body received.
     pub last_request: Arc<Mutex<Value>>,
+    /// Flowise's side: flows, streams by chatId, memory, aborts and feedback.
+    pub flowise: Arc<crate::common::fake_flowise::FlowiseState>,
 }
 
 impl FakeLlm {
@@ -67,6 +77,7 @@ impl FakeLlm {
             tokens: Arc::new(["Hello", "! ", "How ", "can ", "I ", "help?"].map(str::to_owned).to_vec()),
             requests: Arc::new(AtomicU32::new(0)),
             last_request: Arc::new(Mutex::new(Value::Null)),
+            flowise: Arc::default(),
         };
         let app = Router::new()
             .route("/v1/chat/completions", post(openai))
@@ -74,8 +85,7 @@ impl FakeLlm {
                 "/v1/models",
                 get(|| async { Json(json!({"object": "list", "data": [{"id": "fake-model", "object": "model"}]})) }),
             )
-            .route("/api/v1/prediction/{flow}", post(flowise))
-            .route("/api/v1/ping", get(|| async { "pong" }))
+            .merge(crate::common::fake_flowise::routes())
             .with_state(fake.clone());
         tokio::spawn(async move { axum::serve(listener, app).await.ok() });
         fake
@@ -85,13 +95,17 @@ impl FakeLlm {
         self.mode.store(mode as u8, Ordering::SeqCst);
     }
 
-    fn mode(&self) -> Mode {
+    pub fn mode(&self) -> Mode {
         match self.mode.load(Ordering::SeqCst) {
             1 => Mode::ServerError,
             2 => Mode::DropMidStream,
             3 => Mode::Slow,
             4 => Mode::FailOnce,
             5 => Mode::Json,
+            6 => Mode::SlowTool,
+            7 => Mode::SlowToolSilent,
+            8 => Mode::ErrorEvent,
+            9 => Mode::SlowJson,
             _ => Mode::Normal,
         }
     }
@@ -129,7 +143,7 @@ fn async_stream(
     })
 }
 
-fn record(fake: &FakeLlm, body: &Value) -> u32 {
+pub fn record(fake: &FakeLlm, body: &Value) -> u32 {
     *fake.last_request.lock().expect("lock") = body.clone();
     fake.requests.fetch_add(1, Ordering::SeqCst) + 1
 }
@@ -160,25 +174,4 @@ async fn openai(State(fake): State<FakeLlm>, Json(body): Json<Value>) -> Respons
         _ => (None, Duration::ZERO, Duration::from_millis(5)),
     };
     fake.stream(events, drop_after, first, gap)
-}
-
-async fn flowise(State(fake): State<FakeLlm>, Path(_flow): Path<String>, Json(body): Json<Value>) -> Response {
-    let n = record(&fake, &body);
-    let mode = fake.mode();
-    if mode == Mode::ServerError || (mode == Mode::FailOnce && n % 2 == 1) {
-        return (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({"message": "flow failed"}))).into_response();
-    }
-    if mode == Mode::Json {
-        return Json(json!({"text": fake.full_reply(), "chatId": body["chatId"], "chatMessageId": "m1"}))
-            .into_response();
-    }
-    let block = |event: &str, data: Value| format!("message:\ndata:{}\n\n", json!({"event": event, "data": data}));
-    let mut events = vec![block("start", json!(""))];
-    for t in fake.tokens.iter() {
-        events.push(block("token", json!(t)));
-    }
-    events.push(block("metadata", json!({"chatId": body["chatId"]})));
-    events.push(block("end", json!("[DONE]")));
-    let drop_after = (mode == Mode::DropMidStream).then_some(3);
-    fake.stream(events, drop_after, Duration::ZERO, Duration::from_millis(5))
 }

@@ -174,6 +174,7 @@ pub fn get(uri: &str) -> axum::http::Request<axum::body::Body> {
     axum::http::Request::get(uri).body(axum::body::Body::empty()).expect("request")
 }
 
+pub mod fake_flowise;
 pub mod fake_llm;
 pub mod fake_openedx;
 pub mod service;
@@ -211,6 +212,17 @@ pub async fn spawn_gateway(pairs: &[(&str, &str)]) -> RunningGateway {
         let _ = stopped.await;
     }));
     RunningGateway { lms: tickets::TicketLms::new(&url), url, state, test_db, _stop: stop }
+}
+
+/// Waits (at most 5 s) until `check` holds; panics naming `what` otherwise.
+pub async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    for _ in 0..250 {
+        if check() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("never happened within 5 s: {what}");
 }
 
 /// A browser-like client: keeps cookies, does not follow redirects (tests follow them by hand).

@@ -20,6 +20,9 @@ pub use openai::OpenAi;
 #[derive(Debug, Clone)]
 pub struct LlmRequest {
     pub conversation_id: String,
+    /// This reply's id at the backend (Flowise's `chatId`, which its stream and abort are keyed by):
+    /// fresh for each reply, the same for a retry of a request that was never taken.
+    pub request_id: String,
     /// The system messages, in the order `chat::prompt` documents.
     pub system: Vec<String>,
     pub history: Vec<(MessageRole, String)>,
@@ -34,11 +37,16 @@ pub struct LlmRequest {
 pub enum Chunk {
     Delta(String),
     Usage(Usage),
+    /// The backend's own id for the reply (Flowise's `chatMessageId`), to send ratings to.
+    Reference(String),
 }
 
+/// Why a reply failed. Only `Unavailable` is retried: every other error may come after the request
+/// reached the model (a flow that ran, a generation still billing), where asking again would run it
+/// twice (a duplicate turn in Flowise's memory, a second bill).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BackendError {
-    /// Refused, unreachable, or a 5xx: worth retrying before the first token.
+    /// The request was never taken: the connection was refused, or the server answered 429 or 503.
     #[error("backend unavailable: {0}")]
     Unavailable(String),
     #[error("backend timed out")]
@@ -46,6 +54,11 @@ pub enum BackendError {
     /// A malformed stream, or one dropped mid-way.
     #[error("backend stream error: {0}")]
     Stream(String),
+    /// The backend answered that it will not answer: a 4xx or 5xx status, an `error` event (an
+    /// unauthorized key, an LLM refusing the request), a flow that does not exist. Asking again
+    /// changes nothing until the operator fixes it.
+    #[error("backend refused: {0}")]
+    Refused(String),
 }
 
 impl BackendError {
@@ -54,6 +67,7 @@ impl BackendError {
             Self::Unavailable(_) => ErrorCode::BackendUnavailable,
             Self::Timeout => ErrorCode::BackendTimeout,
             Self::Stream(_) => ErrorCode::BackendError,
+            Self::Refused(_) => ErrorCode::BackendRefused,
         }
     }
 
@@ -64,18 +78,37 @@ impl BackendError {
             }
             Self::Timeout => "The assistant took too long to answer. Your message is saved; please try again.",
             Self::Stream(_) => "The assistant's answer was cut off. What arrived is kept; please try again.",
+            Self::Refused(_) => {
+                "The assistant's service refused to answer. Your message is saved; the operator can see why in the gateway's log."
+            }
         }
     }
 
+    /// Only a request that was never taken is asked again.
     pub fn retryable(&self) -> bool {
-        matches!(self, Self::Unavailable(_) | Self::Timeout)
+        matches!(self, Self::Unavailable(_))
     }
+
+    /// Whether the backend may still be generating after this error (then it is told to stop).
+    pub fn may_still_run(&self) -> bool {
+        matches!(self, Self::Timeout | Self::Stream(_))
+    }
+}
+
+/// Why `/ready` (and the start-up check) finds the backend not ready: `reason` is shown to anyone
+/// (it names the variable to fix, never a URL or a secret), `detail` goes to the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unready {
+    pub reason: &'static str,
+    pub detail: String,
 }
 
 pub type ChunkStream = Pin<Box<dyn Stream<Item = Result<Chunk, BackendError>> + Send>>;
 
-/// How long a stream may stay silent between chunks before it counts as dropped.
+/// How long an OpenAI-compatible stream may stay silent (no bytes at all) before it counts as dropped.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// The longest a whole reply may take, however alive its stream stays.
+pub const REPLY_LIMIT: Duration = Duration::from_secs(600);
 
 #[derive(Debug, Clone)]
 pub enum Backend {
@@ -127,12 +160,36 @@ impl Backend {
         }
     }
 
+    /// Tells the backend to stop generating the reply of `request_id` (Flowise's abort); best effort.
+    pub async fn abort(&self, request_id: &str) {
+        if let Self::Flowise(f) = self {
+            f.abort(request_id).await;
+        }
+    }
+
+    /// Sends a learner's rating of a reply to the backend's own analytics (Flowise's feedback):
+    /// `request_id` and `reference` as the reply was stored with. Best effort.
+    pub async fn forward_rating(&self, request_id: &str, reference: &str, thumbs_up: bool, comment: &str) {
+        if let Self::Flowise(f) = self {
+            f.feedback(request_id, reference, thumbs_up, comment).await;
+        }
+    }
+
     /// For `/ready`: None when there is nothing to check.
-    pub async fn health(&self) -> Option<Result<(), String>> {
+    pub async fn health(&self) -> Option<Result<(), Unready>> {
         match self {
-            Self::OpenAi(o) => Some(o.health().await),
+            Self::OpenAi(o) => {
+                Some(o.health().await.map_err(|detail| Unready { reason: "OPENAI_BASE_URL does not answer", detail }))
+            }
             Self::Flowise(f) => Some(f.health().await),
             Self::Room | Self::WebSocket => None,
+        }
+    }
+
+    /// At start-up: one log line saying whether the backend is usable as configured.
+    pub async fn announce(&self) {
+        if let Self::Flowise(f) = self {
+            f.announce().await;
         }
     }
 }
@@ -147,23 +204,36 @@ pub(crate) enum Step {
     Fail(BackendError),
 }
 
-/// Reads a streaming answer: each SSE event's data goes through `parse`. A silence longer than
-/// `IDLE_TIMEOUT`, a dropped connection, or a body ending before `Done` ends the stream with an error.
-pub(crate) fn sse_reply<F>(response: reqwest::Response, parse: F) -> ChunkStream
+/// Reads a streaming answer: each SSE event's data goes through `parse`. Any bytes from the server
+/// (comments such as Flowise's `:heartbeat` included) keep it alive; a silence longer than `idle`
+/// ends it as timed out. A dropped connection, or a body ending before `Done`, ends it with an
+/// error. The whole reply stays bounded by the request's own time-out ([`REPLY_LIMIT`]).
+pub(crate) fn sse_reply<F>(response: reqwest::Response, parse: F, idle: Duration) -> ChunkStream
 where
     F: Fn(&str) -> Step + Send + 'static,
 {
-    let events = Box::pin(crate::chat::sse::data_events(Box::pin(response.bytes_stream())));
+    let body = Box::pin(response.bytes_stream());
+    let bytes = futures_util::stream::unfold((body, false), move |(mut body, ended)| async move {
+        if ended {
+            return None;
+        }
+        match tokio::time::timeout(idle, futures_util::StreamExt::next(&mut body)).await {
+            Err(_) => Some((Err(BackendError::Timeout), (body, true))),
+            Ok(None) => None,
+            Ok(Some(Err(e))) => Some((Err(transport(&e)), (body, true))),
+            Ok(Some(Ok(chunk))) => Some((Ok(chunk), (body, false))),
+        }
+    });
+    let events = Box::pin(crate::chat::sse::data_events(Box::pin(bytes)));
     let stream = futures_util::stream::unfold((events, parse, false), |(mut events, parse, finished)| async move {
         if finished {
             return None;
         }
         loop {
-            let step = match tokio::time::timeout(IDLE_TIMEOUT, futures_util::StreamExt::next(&mut events)).await {
-                Err(_) => Step::Fail(BackendError::Timeout),
-                Ok(None) => Step::Fail(BackendError::Stream("the stream ended before the reply was complete".into())),
-                Ok(Some(Err(e))) => Step::Fail(transport(&e)),
-                Ok(Some(Ok(data))) => parse(&data),
+            let step = match futures_util::StreamExt::next(&mut events).await {
+                None => Step::Fail(BackendError::Stream("the stream ended before the reply was complete".into())),
+                Some(Err(e)) => Step::Fail(e),
+                Some(Ok(data)) => parse(&data),
             };
             match step {
                 Step::Chunk(chunk) => return Some((Ok(chunk), (events, parse, false))),
@@ -176,22 +246,71 @@ where
     Box::pin(stream)
 }
 
-/// Maps a transport error of reqwest to the backend error it means.
+/// Maps a transport error of reqwest to the backend error it means: only a failed connection
+/// proves the request was never taken.
 pub(crate) fn transport(e: &reqwest::Error) -> BackendError {
     if e.is_timeout() {
         BackendError::Timeout
-    } else if e.is_connect() || e.is_request() {
+    } else if e.is_connect() {
         BackendError::Unavailable("cannot connect".into())
     } else {
         BackendError::Stream("the connection dropped".into())
     }
 }
 
-/// Classifies a non-success HTTP status.
-pub(crate) fn status_error(status: reqwest::StatusCode) -> BackendError {
-    if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+/// Classifies a non-success HTTP status; `detail` is what the server said (may be empty). 429 and
+/// 503 say the request was not taken; anything else is the server's answer, not asked again.
+pub(crate) fn status_error(status: reqwest::StatusCode, detail: &str) -> BackendError {
+    if status == reqwest::StatusCode::SERVICE_UNAVAILABLE || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
         BackendError::Unavailable(format!("HTTP {status}"))
+    } else if detail.is_empty() {
+        BackendError::Refused(format!("HTTP {status}"))
     } else {
-        BackendError::Stream(format!("refused with HTTP {status}"))
+        BackendError::Refused(format!("HTTP {status}: {detail}"))
+    }
+}
+
+/// What an error body says, shortened for a log line: `message`, `error.message` or `error`.
+pub(crate) async fn error_detail(response: reqwest::Response) -> String {
+    let text = tokio::time::timeout(Duration::from_secs(5), response.text()).await.ok().and_then(Result::ok);
+    let Some(text) = text else { return String::new() };
+    let value: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    let said = value["message"]
+        .as_str()
+        .or_else(|| value["error"]["message"].as_str())
+        .or_else(|| value["error"].as_str())
+        .unwrap_or_default();
+    shorten(said)
+}
+
+/// At most 200 characters of a server's words, for a log line.
+pub(crate) fn shorten(text: &str) -> String {
+    text.chars().take(200).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::StatusCode;
+
+    /// Only an answer saying the request was not taken is retried; the rest may have run the model.
+    #[test]
+    fn only_requests_never_taken_are_retried() {
+        for status in [StatusCode::SERVICE_UNAVAILABLE, StatusCode::TOO_MANY_REQUESTS] {
+            assert!(status_error(status, "").retryable(), "{status}");
+        }
+        for status in [
+            StatusCode::INTERNAL_SERVER_ERROR,
+            StatusCode::BAD_GATEWAY,
+            StatusCode::GATEWAY_TIMEOUT,
+            StatusCode::BAD_REQUEST,
+            StatusCode::UNAUTHORIZED,
+            StatusCode::NOT_FOUND,
+        ] {
+            let error = status_error(status, "said");
+            assert!(!error.retryable() && error.code() == ErrorCode::BackendRefused, "{status}: {error}");
+        }
+        assert!(!BackendError::Timeout.retryable() && BackendError::Timeout.may_still_run());
+        assert!(!BackendError::Refused("x".into()).may_still_run());
     }
 }

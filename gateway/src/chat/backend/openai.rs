@@ -7,7 +7,10 @@ use std::time::Duration;
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
-use super::{BackendError, Chunk, ChunkStream, LlmRequest, Step, sse_reply, status_error, transport};
+use super::{
+    BackendError, Chunk, ChunkStream, IDLE_TIMEOUT, LlmRequest, REPLY_LIMIT, Step, error_detail, shorten, sse_reply,
+    status_error, transport,
+};
 use crate::config::OpenAiConfig;
 use crate::domain::MessageRole;
 
@@ -47,19 +50,18 @@ impl OpenAi {
             "stream_options": {"include_usage": true},
             "messages": messages,
         });
-        let send = self
-            .authorized(self.http.post(self.url("/chat/completions")))
-            .timeout(Duration::from_secs(600))
-            .json(&body)
-            .send();
+        let send =
+            self.authorized(self.http.post(self.url("/chat/completions"))).timeout(REPLY_LIMIT).json(&body).send();
+        // A time-out here is not retried: the server may be generating already (and billing).
         let response = tokio::time::timeout(Duration::from_secs(60), send)
             .await
             .map_err(|_| BackendError::Timeout)?
             .map_err(|e| transport(&e))?;
-        if !response.status().is_success() {
-            return Err(status_error(response.status()));
+        let status = response.status();
+        if !status.is_success() {
+            return Err(status_error(status, &error_detail(response).await));
         }
-        Ok(sse_reply(response, parse_event))
+        Ok(sse_reply(response, parse_event, IDLE_TIMEOUT))
     }
 
     pub async fn health(&self) -> Result<(), String> {
@@ -82,7 +84,7 @@ fn parse_event(data: &str) -> Step {
         return Step::Fail(BackendError::Stream("a malformed event".into()));
     };
     if let Some(error) = value.get("error") {
-        return Step::Fail(BackendError::Stream(error["message"].as_str().unwrap_or("error event").to_owned()));
+        return Step::Fail(BackendError::Refused(shorten(error["message"].as_str().unwrap_or("an error event"))));
     }
     if let Some(delta) = value["choices"][0]["delta"]["content"].as_str().filter(|d| !d.is_empty()) {
         return Step::Chunk(Chunk::Delta(delta.to_owned()));

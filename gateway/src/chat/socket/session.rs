@@ -229,6 +229,15 @@ impl Connection {
             tracing::warn!("stored messages left unannounced after the socket closed");
         }
         drop(subscription);
+        // The conversation's last socket on this replica is gone mid-reply: nobody is left to read
+        // the reply, so it stops (stored as `stopped` with what arrived) and the backend is told to
+        // stop generating it (Flowise's abort), rather than run on and bill.
+        if chat.backend.is_assistant() && chat.hub.subscribers(&conversation.id) == 0 {
+            let stopped = chat.stop_conversation(&conversation.id);
+            if stopped > 0 {
+                tracing::info!(stopped, "replies stopped: their conversation has no socket left");
+            }
+        }
         if room {
             chat.hub.publish(&conversation.id, protocol::presence(chat.hub.subscribers(&conversation.id))).await;
         }

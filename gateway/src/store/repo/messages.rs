@@ -248,6 +248,27 @@ impl Db {
         Ok(sqlx::query_as(query).bind(id).fetch_one(self.pool()).await?)
     }
 
+    /// Keeps an assistant reply's ids at its backend (Flowise's chatId and chatMessageId).
+    pub async fn set_backend_reference(&self, id: &str, request_id: &str, reference: &str) -> DbResult<()> {
+        sqlx::query(sql!(self, "UPDATE messages SET backend_chat_id = ?, backend_message_id = ? WHERE id = ?"))
+            .bind(request_id)
+            .bind(reference)
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// A reply's ids at its backend, (chatId, chatMessageId), when it has them.
+    pub async fn backend_reference(&self, id: &str) -> DbResult<Option<(String, String)>> {
+        let row: Option<(Option<String>, Option<String>)> =
+            sqlx::query_as(sql!(self, "SELECT backend_chat_id, backend_message_id FROM messages WHERE id = ?"))
+                .bind(id)
+                .fetch_optional(self.pool())
+                .await?;
+        Ok(row.and_then(|(chat, message)| chat.zip(message)))
+    }
+
     /// The conversation's newest assistant reply, if any.
     pub async fn latest_reply(&self, conversation_id: &str) -> DbResult<Option<Message>> {
         let query = sql!(
