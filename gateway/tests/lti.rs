@@ -365,7 +365,15 @@ async fn deep_linking_returns_a_response_the_platform_can_verify() {
     let request_id = picker[at..].split('"').next().expect("value").to_owned();
     let response = client
         .post(format!("{}/lti/deep-link", gw.url))
-        .form(&[("request_id", request_id.as_str()), ("title", "Week 3 helper"), ("instructions", "Answer in French.")])
+        .form(&[
+            ("request_id", request_id.as_str()),
+            ("title", "Week 3 helper"),
+            ("instructions", "Answer in French."),
+            ("starters", "What is week 3 about?\n\n  Quiz me  \nA\nB\nC"),
+            ("tutor_style", "direct"),
+            ("style_prompt", "Answer briefly."),
+            ("disclosure", "Answers come from an AI."),
+        ])
         .send()
         .await
         .expect("deep link");
@@ -395,6 +403,11 @@ async fn deep_linking_returns_a_response_the_platform_can_verify() {
     let item = &response["https://purl.imsglobal.org/spec/lti-dl/claim/content_items"][0];
     assert_eq!((item["type"].as_str(), item["title"].as_str()), (Some("ltiResourceLink"), Some("Week 3 helper")));
     assert_eq!(item["custom"]["instructions"], "Answer in French.");
+    // The course team's controls, within their limits: four non-blank starters at most.
+    assert_eq!(item["custom"]["starters"], "What is week 3 about?\nQuiz me\nA\nB");
+    assert_eq!(item["custom"]["tutor_style"], "direct");
+    assert_eq!(item["custom"]["style_prompt"], "Answer briefly.");
+    assert_eq!(item["custom"]["disclosure"], "Answers come from an AI.");
     // The selection is used once.
     let again = client
         .post(format!("{}/lti/deep-link", gw.url))
@@ -565,4 +578,43 @@ async fn without_cookies_the_platforms_storage_frame_binds_the_launch() {
     let (status, _, html) = post_launch(&browser(), &gw, &token, &state).await;
     assert_eq!(status, 400);
     assert!(html.contains("state_mismatch"));
+}
+
+/// The course team's controls chosen when deep linking come back signed in every launch: the widget
+/// gets the starters and the disclosure, the assistant waits for the disclosure to be accepted, and
+/// the tutoring prompt reaches the model.
+#[tokio::test]
+async fn the_deep_linked_controls_reach_the_widget_and_the_assistant() {
+    let llm = common::fake_llm::FakeLlm::start().await;
+    let base = format!("{}/v1", llm.url);
+    let (platform, gw) = setup_with(&[("CHAT_BACKEND", "openai"), ("OPENAI_BASE_URL", &base)]).await;
+    let client = browser();
+    let (state, nonce) = login(&client, &gw).await;
+    let mut claims = platform.claims(&nonce);
+    claims["https://purl.imsglobal.org/spec/lti/claim/custom"] = json!({
+        "title": "Week 3 helper",
+        "starters": "What is week 3 about?\nQuiz me",
+        "tutor_style": "direct",
+        "style_prompt": "Answer in one sentence.",
+        "disclosure": "Answers come from an AI.",
+    });
+    let (status, _, html) = post_launch(&client, &gw, &platform.sign(&claims), &state).await;
+    assert_eq!(status, 200, "{html}");
+    let access = settings(&html)["access_token"].as_str().expect("token").to_owned();
+    let (mut ws, info, _) = Client::join(&gw, &access, "").await;
+    let context = &info["context"];
+    assert_eq!(context["starters"], json!(["What is week 3 about?", "Quiz me"]));
+    assert_eq!(context["disclosure"]["text"], "Answers come from an AI.");
+    assert_eq!(context["disclosure"]["accepted"], false);
+    let version = context["disclosure"]["version"].as_str().expect("version").to_owned();
+    assert_eq!(version.len(), 16, "named as the XBlock names it");
+
+    ws.send(json!({"type": "message", "client_id": "l-1", "content": "Hello?"})).await;
+    assert_eq!(ws.expect("error").await["code"], "disclosure_required");
+    ws.send(json!({"type": "accept_disclosure", "version": version})).await;
+    ws.send(json!({"type": "message", "client_id": "l-2", "content": "Hello?"})).await;
+    ws.expect("message").await;
+    ws.until("stream_end").await;
+    let system = common::fake_llm::system_prompt(&llm.last_request.lock().expect("lock").clone());
+    assert!(system.contains("How to tutor in this course:\nAnswer in one sentence."), "{system}");
 }

@@ -506,13 +506,24 @@ db_test!(course_roles_hold_per_course_and_platform, |db: Db| async move {
 db_test!(chat_settings_and_spent_tickets, |db: Db| async move {
     let block = ctx("course-v1:Org+A+1", "block-1");
     assert_eq!(db.chat_settings(&block).await.expect("q"), None);
-    let settings = ChatSettings { title: "Helper".into(), instructions: "Answer in French. ‘quotes’".into() };
+    let settings = ChatSettings {
+        title: "Helper".into(),
+        instructions: "Answer in French. ‘quotes’".into(),
+        controls: Controls::default(),
+    };
     db.save_chat_settings(&block, &settings).await.expect("save");
     db.save_chat_settings(&block, &settings).await.expect("save again");
     assert_eq!(db.chat_settings(&block).await.expect("q"), Some(settings));
-    let changed = ChatSettings { title: "Helper 2".into(), instructions: String::new() };
+    let controls = Controls {
+        starters: vec!["What is this about?".into()],
+        tutor_style: TutorStyle::Direct,
+        style_prompt: "Be brief.".into(),
+        disclosure: Disclosure { text: "AI answers ‘may’ be wrong.".into(), version: "0123456789abcdef".into() },
+        ..Controls::default()
+    };
+    let changed = ChatSettings { title: "Helper 2".into(), instructions: String::new(), controls };
     db.save_chat_settings(&block, &changed).await.expect("change");
-    assert_eq!(db.chat_settings(&block).await.expect("q"), Some(changed));
+    assert_eq!(db.chat_settings(&block).await.expect("q"), Some(changed), "the controls round-trip");
     assert_eq!(db.chat_settings(&ctx("course-v1:Org+A+1", "block-2")).await.expect("q"), None);
 
     let later = now_ms() + 60_000;

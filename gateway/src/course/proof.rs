@@ -137,7 +137,7 @@ pub async fn prove(
                 instructions: settings.instructions,
                 course_title: String::new(),
                 unit: Unit::default(),
-                controls: Controls::default(),
+                controls: settings.controls,
             })
         }
         (None, None) => Ok(ProvenContext::gateway()),

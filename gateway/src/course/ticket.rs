@@ -9,7 +9,7 @@ use jsonwebtoken::{Algorithm, Validation};
 use serde::Deserialize;
 
 use crate::crypto::jwks::RsaKeys;
-use crate::domain::{ChatContext, ChatMode, Controls, CourseRole, Disclosure, TutorStyle, Unit, now_ms};
+use crate::domain::{ChatContext, ChatMode, Controls, CourseRole, Disclosure, TutorStyle, Unit, clip, now_ms};
 
 /// The longest a ticket may live (exp − iat), in seconds.
 pub const MAX_TICKET_LIFETIME_SECS: i64 = 300;
@@ -22,10 +22,6 @@ pub const MAX_TITLE_CHARS: usize = 255;
 pub const MAX_INSTRUCTIONS_CHARS: usize = 8000;
 /// The unit's text: the XBlock cuts it to 12,000 characters by default and 50,000 at most.
 pub const MAX_UNIT_TEXT_CHARS: usize = 50_000;
-pub const MAX_STARTERS: usize = 4;
-pub const MAX_STARTER_CHARS: usize = 200;
-pub const MAX_STYLE_PROMPT_CHARS: usize = 2000;
-pub const MAX_DISCLOSURE_CHARS: usize = 1000;
 
 /// The claims of a chat ticket (docs/protocol.md, "Chat tickets").
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -77,7 +73,7 @@ impl TicketClaims {
         ChatContext { platform: self.iss.clone(), course_id: self.course_id.clone(), block_id: self.usage_id.clone() }
     }
 
-    /// The course team's controls the ticket carries.
+    /// The course team's controls the ticket carries, within the contract's limits.
     pub fn controls(&self) -> Controls {
         Controls {
             mode: self.mode,
@@ -87,6 +83,7 @@ impl TicketClaims {
             disclosure: self.disclosure.clone(),
             exam: self.exam,
         }
+        .within_limits()
     }
 
     /// When the ticket stops being valid, in Unix milliseconds.
@@ -226,16 +223,6 @@ impl TicketVerifier {
             unit.text = clip(&unit.text, MAX_UNIT_TEXT_CHARS);
             unit.truncated = true;
         }
-        claims.starters = claims
-            .starters
-            .iter()
-            .map(|s| clip(s, MAX_STARTER_CHARS))
-            .filter(|s| !s.is_empty())
-            .take(MAX_STARTERS)
-            .collect();
-        claims.style_prompt = clip(&claims.style_prompt, MAX_STYLE_PROMPT_CHARS);
-        claims.disclosure.text = clip(&claims.disclosure.text, MAX_DISCLOSURE_CHARS);
-        claims.disclosure.version = clip(&claims.disclosure.version, 64);
         // Neither a learner's exam nor the unit's text may leak into an exam: the LMS leaves the text
         // out already; the gateway does not rely on it.
         if claims.exam {
@@ -243,8 +230,4 @@ impl TicketVerifier {
         }
         Ok(claims)
     }
-}
-
-fn clip(text: &str, max_chars: usize) -> String {
-    text.trim().chars().take(max_chars).collect()
 }

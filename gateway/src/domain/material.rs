@@ -1,7 +1,7 @@
 //! What the course puts in front of the assistant for one chat block: the unit the learner is in and
 //! the course team's controls. Only a platform's signature makes these true (see `course::ticket`).
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The unit the chat block sits in, as the LMS rendered it for this learner: the titles of the
 /// course outline around it and the readable text of what the learner can see (HTML components,
@@ -18,7 +18,7 @@ pub struct Unit {
 }
 
 /// What the block offers: the assistant, the course's live room, or both (tabs).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ChatMode {
     #[default]
@@ -38,7 +38,7 @@ impl ChatMode {
 }
 
 /// How the assistant teaches: answers directly, or guides the learner to the answer.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TutorStyle {
     Direct,
@@ -74,7 +74,7 @@ impl TutorStyle {
 }
 
 /// The AI disclosure a learner accepts before first use; `version` names the exact text.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Disclosure {
     pub text: String,
@@ -82,7 +82,8 @@ pub struct Disclosure {
 }
 
 /// The course team's controls for a block, and whether an exam is running where it sits.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Controls {
     pub mode: ChatMode,
     pub starters: Vec<String>,
@@ -95,7 +96,34 @@ pub struct Controls {
     pub exam: bool,
 }
 
+pub const MAX_STARTERS: usize = 4;
+pub const MAX_STARTER_CHARS: usize = 200;
+pub const MAX_STYLE_PROMPT_CHARS: usize = 2000;
+pub const MAX_DISCLOSURE_CHARS: usize = 1000;
+
+/// `text` trimmed and cut to `max_chars` characters.
+pub fn clip(text: &str, max_chars: usize) -> String {
+    text.trim().chars().take(max_chars).collect()
+}
+
 impl Controls {
+    /// The controls cut to the contract's limits: at most four non-blank starters of 200 characters,
+    /// a tutoring prompt of 2,000 and a disclosure of 1,000.
+    #[must_use]
+    pub fn within_limits(mut self) -> Self {
+        self.starters = self
+            .starters
+            .iter()
+            .map(|s| clip(s, MAX_STARTER_CHARS))
+            .filter(|s| !s.is_empty())
+            .take(MAX_STARTERS)
+            .collect();
+        self.style_prompt = clip(&self.style_prompt, MAX_STYLE_PROMPT_CHARS);
+        self.disclosure.text = clip(&self.disclosure.text, MAX_DISCLOSURE_CHARS);
+        self.disclosure.version = clip(&self.disclosure.version, 64);
+        self
+    }
+
     /// The tutoring prompt the assistant follows.
     pub fn tutoring_prompt(&self) -> &str {
         if self.style_prompt.trim().is_empty() { self.tutor_style.default_prompt() } else { &self.style_prompt }

@@ -19,7 +19,7 @@ use super::page::{Refusal, framed, launch_url, platform_origins};
 use super::validation::Launch;
 use crate::config::origin_of;
 use crate::crypto::random_token;
-use crate::domain::{new_id, now_ms};
+use crate::domain::{Controls, Disclosure, new_id, now_ms};
 use crate::lti::state::LtiState;
 use crate::web::error::PageError;
 use crate::web::security::{CspNonce, Framable};
@@ -60,6 +60,16 @@ pub struct DeepLinkForm {
     title: String,
     #[serde(default)]
     instructions: String,
+    /// Conversation starters, one per line.
+    #[serde(default)]
+    starters: String,
+    /// `direct` or `guide`.
+    #[serde(default)]
+    tutor_style: String,
+    #[serde(default)]
+    style_prompt: String,
+    #[serde(default)]
+    disclosure: String,
 }
 
 /// `POST /lti/deep-link`: answers the platform with the signed response, posted back to it.
@@ -79,6 +89,15 @@ pub async fn deep_link(
     let title: String = form.title.trim().chars().take(200).collect();
     let title = if title.is_empty() { "IBAL chat".to_owned() } else { title };
     let instructions: String = form.instructions.trim().chars().take(4000).collect();
+    // The same limits as a launch applies (it reads these back from the platform's signature).
+    let controls = Controls {
+        starters: form.starters.lines().map(str::to_owned).collect(),
+        style_prompt: form.style_prompt,
+        disclosure: Disclosure { text: form.disclosure, version: String::new() },
+        ..Controls::default()
+    }
+    .within_limits();
+    let tutor_style = if form.tutor_style == "direct" { "direct" } else { "guide" };
     let now = now_ms() / 1000;
     let mut claims = json!({
         "iss": platform.client_id,
@@ -93,7 +112,14 @@ pub async fn deep_link(
             "type": "ltiResourceLink",
             "title": title,
             "url": launch_url(&state),
-            "custom": { "title": title, "instructions": instructions },
+            "custom": {
+                "title": title,
+                "instructions": instructions,
+                "starters": controls.starters.join("\n"),
+                "tutor_style": tutor_style,
+                "style_prompt": controls.style_prompt,
+                "disclosure": controls.disclosure.text,
+            },
         }],
     });
     if let Some(data) = &pending.data {

@@ -19,7 +19,9 @@ use super::validation::{self, Launch, LaunchError};
 use crate::config::origin_of;
 use crate::course::ticket::{MAX_INSTRUCTIONS_CHARS, MAX_TITLE_CHARS};
 use crate::crypto::{constant_time_eq, random_token, sha256_hex};
-use crate::domain::{ChatContext, CourseKey, IdentityClaims, now_ms};
+use crate::domain::{
+    ChatContext, Controls, CourseKey, Disclosure, IdentityClaims, MAX_DISCLOSURE_CHARS, TutorStyle, clip, now_ms,
+};
 use crate::identity::tokens::Grant;
 use crate::lti::state::LtiState;
 use crate::store::ChatSettings;
@@ -163,7 +165,30 @@ fn chat_settings(claims: &LaunchClaims) -> ChatSettings {
             .chars()
             .take(MAX_INSTRUCTIONS_CHARS)
             .collect(),
+        controls: controls(claims),
     }
+}
+
+/// The course team's controls from the deep-linking custom parameters: `starters` (one per line),
+/// `tutor_style` (`direct` or `guide`), `style_prompt` and `disclosure` (its version computed here,
+/// as the XBlock computes it). Exam mode has no LTI form: a platform's exams are its own.
+fn controls(claims: &LaunchClaims) -> Controls {
+    let disclosure = clip(&claims.custom("disclosure").unwrap_or_default(), MAX_DISCLOSURE_CHARS);
+    let disclosure = disclosure.as_str();
+    Controls {
+        starters: claims.custom("starters").unwrap_or_default().lines().map(str::to_owned).collect(),
+        tutor_style: match claims.custom("tutor_style").as_deref() {
+            Some("direct") => TutorStyle::Direct,
+            _ => TutorStyle::Guide,
+        },
+        style_prompt: claims.custom("style_prompt").unwrap_or_default(),
+        disclosure: Disclosure {
+            text: disclosure.to_owned(),
+            version: if disclosure.is_empty() { String::new() } else { sha256_hex(disclosure)[..16].to_owned() },
+        },
+        ..Controls::default()
+    }
+    .within_limits()
 }
 
 /// The platform's user, as the gateway keeps them.

@@ -17,6 +17,7 @@ const SQLITE: Embedded = &[
     (4, "course_index", include_str!("../../../migrations/sqlite/0004_course_index.sql")),
     (5, "disclosure_and_versions", include_str!("../../../migrations/sqlite/0005_disclosure_and_versions.sql")),
     (6, "backend_reference", include_str!("../../../migrations/sqlite/0006_backend_reference.sql")),
+    (7, "chat_controls", include_str!("../../../migrations/sqlite/0007_chat_controls.sql")),
 ];
 const MYSQL: Embedded = &[
     (1, "initial", include_str!("../../../migrations/mysql/0001_initial.sql")),
@@ -25,6 +26,7 @@ const MYSQL: Embedded = &[
     (4, "course_index", include_str!("../../../migrations/mysql/0004_course_index.sql")),
     (5, "disclosure_and_versions", include_str!("../../../migrations/mysql/0005_disclosure_and_versions.sql")),
     (6, "backend_reference", include_str!("../../../migrations/mysql/0006_backend_reference.sql")),
+    (7, "chat_controls", include_str!("../../../migrations/mysql/0007_chat_controls.sql")),
 ];
 const POSTGRES: Embedded = &[
     (1, "initial", include_str!("../../../migrations/postgres/0001_initial.sql")),
@@ -33,6 +35,7 @@ const POSTGRES: Embedded = &[
     (4, "course_index", include_str!("../../../migrations/postgres/0004_course_index.sql")),
     (5, "disclosure_and_versions", include_str!("../../../migrations/postgres/0005_disclosure_and_versions.sql")),
     (6, "backend_reference", include_str!("../../../migrations/postgres/0006_backend_reference.sql")),
+    (7, "chat_controls", include_str!("../../../migrations/postgres/0007_chat_controls.sql")),
 ];
 
 pub(crate) fn embedded(kind: DbKind) -> Embedded {

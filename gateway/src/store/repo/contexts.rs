@@ -1,7 +1,7 @@
-//! What a course team set for one chat (an XBlock, an LTI resource link): its title and the
-//! assistant's instructions, as the platform signed them.
+//! What a course team set for one chat (an XBlock, an LTI resource link): its title, the
+//! assistant's instructions and the team's controls, as the platform signed them.
 
-use crate::domain::{ChatContext, now_ms};
+use crate::domain::{ChatContext, Controls, now_ms};
 
 use crate::sql;
 use crate::store::{Db, DbResult, is_unique_violation};
@@ -10,6 +10,18 @@ use crate::store::{Db, DbResult, is_unique_violation};
 pub struct ChatSettings {
     pub title: String,
     pub instructions: String,
+    pub controls: Controls,
+}
+
+/// The controls as stored: JSON, or empty for the defaults.
+fn controls_column(controls: &Controls) -> String {
+    if *controls == Controls::default() { String::new() } else { serde_json::to_string(controls).unwrap_or_default() }
+}
+
+/// A stored controls column read back; one that does not read (written by a later version) gives the
+/// defaults rather than losing the chat.
+fn controls_of(column: &str) -> Controls {
+    if column.is_empty() { Controls::default() } else { serde_json::from_str(column).unwrap_or_default() }
 }
 
 impl Db {
@@ -23,10 +35,11 @@ impl Db {
         for _ in 0..2 {
             let updated = sqlx::query(sql!(
                 self,
-                "UPDATE chat_contexts SET title = ?, instructions = ?, updated_at = ? WHERE context_key = ?"
+                "UPDATE chat_contexts SET title = ?, instructions = ?, controls = ?, updated_at = ? WHERE context_key = ?"
             ))
             .bind(&settings.title)
             .bind(&settings.instructions)
+            .bind(controls_column(&settings.controls))
             .bind(now)
             .bind(&key)
             .execute(self.pool())
@@ -34,13 +47,14 @@ impl Db {
             if updated.rows_affected() > 0 {
                 return Ok(());
             }
-            let inserted = sqlx::query(sql!(self, "INSERT INTO chat_contexts (context_key, platform, course_id, block_id, title, instructions, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)"))
+            let inserted = sqlx::query(sql!(self, "INSERT INTO chat_contexts (context_key, platform, course_id, block_id, title, instructions, controls, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"))
                 .bind(&key)
                 .bind(&ctx.platform)
                 .bind(&ctx.course_id)
                 .bind(&ctx.block_id)
                 .bind(&settings.title)
                 .bind(&settings.instructions)
+                .bind(controls_column(&settings.controls))
                 .bind(now)
                 .execute(self.pool())
                 .await;
@@ -54,11 +68,15 @@ impl Db {
     }
 
     pub async fn chat_settings(&self, ctx: &ChatContext) -> DbResult<Option<ChatSettings>> {
-        let row: Option<(String, String)> =
-            sqlx::query_as(sql!(self, "SELECT title, instructions FROM chat_contexts WHERE context_key = ?"))
+        let row: Option<(String, String, String)> =
+            sqlx::query_as(sql!(self, "SELECT title, instructions, controls FROM chat_contexts WHERE context_key = ?"))
                 .bind(ctx.key())
                 .fetch_optional(self.pool())
                 .await?;
-        Ok(row.map(|(title, instructions)| ChatSettings { title, instructions }))
+        Ok(row.map(|(title, instructions, controls)| ChatSettings {
+            title,
+            instructions,
+            controls: controls_of(&controls),
+        }))
     }
 }
