@@ -556,3 +556,62 @@ db_test!(totals_and_roles_are_kept_per_course, |db: Db| async move {
     assert_eq!(db.course_active_senders(&course("course-b"), 0).await.expect("q"), 1);
     assert_eq!(db.course_active_senders(&course("course-c"), 0).await.expect("q"), 0);
 });
+
+/// Moves a row back in time, as if written `days` ago.
+async fn age(db: &Db, table: &str, column: &str, id: &str, days: i64) {
+    let at = now_ms() - days * 24 * 3600 * 1000;
+    let statement = match db.kind() {
+        ibal_gateway::config::DbKind::Postgres => format!("UPDATE {table} SET {column} = $1 WHERE id = $2"),
+        _ => format!("UPDATE {table} SET {column} = ? WHERE id = ?"),
+    };
+    sqlx::query(sqlx::AssertSqlSafe(statement)).bind(at).bind(id).execute(db.pool()).await.expect("age");
+}
+
+db_test!(retention_deletes_what_is_old_in_small_batches_and_keeps_the_rest, |db: Db| async move {
+    let user = db.upsert_identity(&claims("http://lms/oauth2", "anon-r", "keeper")).await.expect("user");
+    // An old conversation with five old messages, one of them rated: all of it goes.
+    let old = db.conversation_for(Owner::User(&user.id), &ctx("course-v1:Org+R+1", "old")).await.expect("conv");
+    for n in 0..5 {
+        let client_id = format!("o{n}");
+        let new = NewMessage::from_user(&old.id, &user.id, "keeper", &client_id, "old");
+        let stored = db.insert_message(&new).await.expect("insert").message;
+        age(&db, "messages", "created_at", &stored.id, 40).await;
+        if n == 0 {
+            db.set_feedback(&stored.id, &user.id, 5, "").await.expect("rate");
+        }
+    }
+    age(&db, "conversations", "updated_at", &old.id, 40).await;
+    // A conversation with an old message and a recent one: the old message goes, the rest stays.
+    let mixed = db.conversation_for(Owner::User(&user.id), &ctx("course-v1:Org+R+1", "mixed")).await.expect("conv");
+    let stale = db.insert_message(&NewMessage::from_user(&mixed.id, &user.id, "keeper", "m0", "stale")).await;
+    age(&db, "messages", "created_at", &stale.expect("insert").message.id, 40).await;
+    let fresh = db.insert_message(&NewMessage::from_user(&mixed.id, &user.id, "keeper", "m1", "fresh")).await;
+    let fresh = fresh.expect("insert").message;
+    db.set_feedback(&fresh.id, &user.id, 4, "").await.expect("rate");
+
+    let cutoff = now_ms() - 30 * 24 * 3600 * 1000;
+    let purged = db.purge_older_than(cutoff, 2).await.expect("purge");
+    assert_eq!(purged, Purged { messages: 6, feedback: 1, conversations: 1 }, "in batches of two");
+    assert!(matches!(db.get_conversation(&old.id).await, Err(DbError::NotFound)), "the emptied old one is gone");
+    let kept = db.history(&mixed.id, None, 10).await.expect("history");
+    assert_eq!(kept.iter().map(|m| m.content.as_str()).collect::<Vec<_>>(), ["fresh"]);
+    assert_eq!(db.purge_older_than(cutoff, 2).await.expect("again"), Purged::default(), "a second run finds nothing");
+});
+
+db_test!(one_replica_at_a_time_holds_a_lease, |db: Db| async move {
+    assert!(db.try_lease("retention", "replica-a", 60_000).await.expect("a"));
+    assert!(!db.try_lease("retention", "replica-b", 60_000).await.expect("b waits"));
+    assert!(db.try_lease("retention", "replica-a", 60_000).await.expect("a renews"));
+    assert!(db.try_lease("other-job", "replica-b", 60_000).await.expect("another job is another lease"));
+    // An expired lease is anyone's.
+    assert!(db.try_lease("short", "replica-a", -1).await.expect("a, already expired"));
+    assert!(db.try_lease("short", "replica-b", 60_000).await.expect("b takes over"));
+    assert!(!db.try_lease("short", "replica-a", 60_000).await.expect("a waits now"));
+});
+
+db_test!(retention_runs_on_the_replica_holding_the_lease, |db: Db| async move {
+    use ibal_gateway::app::serve::apply_retention;
+    let keep = std::time::Duration::from_secs(30 * 24 * 3600);
+    assert_eq!(apply_retention(&db, keep, "replica-a").await.expect("a"), Some(Purged::default()));
+    assert_eq!(apply_retention(&db, keep, "replica-b").await.expect("b"), None, "b skips while a holds the lease");
+});

@@ -165,6 +165,8 @@ pub async fn register_lti_platforms(db: &Db, platforms: &[crate::config::LtiPlat
 /// Background upkeep: pick up keys rotated elsewhere (`keys rotate`, another replica) every
 /// minute, and purge expired sessions, one-time records, LTI nonces and spent tickets every ten.
 async fn housekeeping(state: AppState) {
+    // This replica's name in leases (retention runs on one replica at a time).
+    let holder = crate::domain::new_id();
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     for round in 0u64.. {
@@ -187,8 +189,42 @@ async fn housekeeping(state: AppState) {
                     tracing::warn!(error = %e, "could not purge expired records");
                 }
             }
+            if let Some(keep) = state.config.retention
+                && let Err(e) = apply_retention(&state.db, keep, &holder).await
+            {
+                tracing::warn!(error = %e, "retention: could not delete old chats");
+            }
         }
     }
+}
+
+/// Messages deleted per retention transaction: small enough that a busy table is never locked long.
+const RETENTION_BATCH: u32 = 500;
+/// How long a replica holds the retention lease: longer than a run, shorter than the schedule.
+const RETENTION_LEASE_MS: i64 = 9 * 60 * 1000;
+
+/// Deletes the chats older than `keep` (`RETENTION_DAYS`) when this replica (`holder`) gets the
+/// retention lease; None when another replica holds it. Logs the counts.
+///
+/// # Errors
+/// The database failed; what was deleted before stays deleted.
+pub async fn apply_retention(
+    db: &Db,
+    keep: std::time::Duration,
+    holder: &str,
+) -> Result<Option<crate::store::Purged>, DbError> {
+    if !db.try_lease("retention", holder, RETENTION_LEASE_MS).await? {
+        return Ok(None);
+    }
+    let cutoff = crate::domain::now_ms() - i64::try_from(keep.as_millis()).unwrap_or(i64::MAX);
+    let purged = db.purge_older_than(cutoff, RETENTION_BATCH).await?;
+    tracing::info!(
+        messages = purged.messages,
+        feedback = purged.feedback,
+        conversations = purged.conversations,
+        "retention: deleted chats older than RETENTION_DAYS"
+    );
+    Ok(Some(purged))
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM (orchestrators): in-flight requests then finish.

@@ -1,5 +1,5 @@
 //! What happens to a learner's data: `RETIREMENT_ROOM_MESSAGES`, what Open edX retirement does to
-//! the learner's messages in course rooms.
+//! the learner's messages in course rooms; `RETENTION_DAYS`, how long chats are kept.
 
 use super::{ConfigError, Vars};
 
@@ -20,6 +20,12 @@ impl RoomMessages {
             Self::Redact => "redact",
         }
     }
+}
+
+/// How long messages are kept: `RETENTION_DAYS` (unset or 0: for ever).
+pub(super) fn retention_config(vars: &Vars) -> Result<Option<std::time::Duration>, ConfigError> {
+    let days: u32 = vars.parse("RETENTION_DAYS", 0, "a number of days")?;
+    Ok((days > 0).then(|| std::time::Duration::from_secs(u64::from(days) * 24 * 3600)))
 }
 
 pub(super) fn room_messages_config(vars: &Vars) -> Result<RoomMessages, ConfigError> {

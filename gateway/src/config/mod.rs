@@ -68,6 +68,8 @@ pub struct Config {
     pub trusted_proxies: Vec<ProxyNet>,
     /// `RETIREMENT_ROOM_MESSAGES`: a retired learner's room messages removed or redacted.
     pub retirement_room_messages: RoomMessages,
+    /// `RETENTION_DAYS`: messages, feedback and empty conversations older than this are deleted.
+    pub retention: Option<std::time::Duration>,
 }
 
 impl Config {
@@ -107,6 +109,7 @@ impl Config {
         let ticket = ticket_config(vars, openedx.as_ref())?;
         let chat = chat_config(vars, &public_url)?;
         let retirement_room_messages = room_messages_config(vars)?;
+        let retention = retention_config(vars)?;
 
         let secret_key = match vars.secret("SECRET_KEY") {
             Some(key) if key.expose_secret().len() < MIN_SECRET_KEY_LEN => {
@@ -257,6 +260,7 @@ impl Config {
             lti_platforms,
             trusted_proxies,
             retirement_room_messages,
+            retention,
         })
     }
 

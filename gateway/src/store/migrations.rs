@@ -18,6 +18,7 @@ const SQLITE: Embedded = &[
     (5, "disclosure_and_versions", include_str!("../../../migrations/sqlite/0005_disclosure_and_versions.sql")),
     (6, "backend_reference", include_str!("../../../migrations/sqlite/0006_backend_reference.sql")),
     (7, "chat_controls", include_str!("../../../migrations/sqlite/0007_chat_controls.sql")),
+    (8, "retention", include_str!("../../../migrations/sqlite/0008_retention.sql")),
 ];
 const MYSQL: Embedded = &[
     (1, "initial", include_str!("../../../migrations/mysql/0001_initial.sql")),
@@ -27,6 +28,7 @@ const MYSQL: Embedded = &[
     (5, "disclosure_and_versions", include_str!("../../../migrations/mysql/0005_disclosure_and_versions.sql")),
     (6, "backend_reference", include_str!("../../../migrations/mysql/0006_backend_reference.sql")),
     (7, "chat_controls", include_str!("../../../migrations/mysql/0007_chat_controls.sql")),
+    (8, "retention", include_str!("../../../migrations/mysql/0008_retention.sql")),
 ];
 const POSTGRES: Embedded = &[
     (1, "initial", include_str!("../../../migrations/postgres/0001_initial.sql")),
@@ -36,6 +38,7 @@ const POSTGRES: Embedded = &[
     (5, "disclosure_and_versions", include_str!("../../../migrations/postgres/0005_disclosure_and_versions.sql")),
     (6, "backend_reference", include_str!("../../../migrations/postgres/0006_backend_reference.sql")),
     (7, "chat_controls", include_str!("../../../migrations/postgres/0007_chat_controls.sql")),
+    (8, "retention", include_str!("../../../migrations/postgres/0008_retention.sql")),
 ];
 
 pub(crate) fn embedded(kind: DbKind) -> Embedded {
