@@ -220,22 +220,7 @@ async fn the_retirement_api_closes_the_learners_chats() {
     // Ada in the room twice: with a login (refresh family), and signed in by chat ticket (no login).
     let ada = sign_in(&gw, "ada").await;
     let (mut with_login, _, _) = Client::join_course(&gw, &ada.access_token, &gw.lms.ticket("ada")).await;
-    let form = [
-        ("grant_type", "urn:ietf:params:oauth:grant-type:token-exchange"),
-        ("client_id", "ibal-widget"),
-        ("subject_token_type", "urn:ibal:params:oauth:token-type:chat-ticket"),
-        ("subject_token", &gw.lms.ticket("ada")),
-    ];
-    let by_ticket: Value = reqwest::Client::new()
-        .post(format!("{}/oauth2/token", gw.url))
-        .form(&form)
-        .send()
-        .await
-        .expect("ticket sign-in")
-        .json()
-        .await
-        .expect("json");
-    let ticket_token = by_ticket["access_token"].as_str().expect("token").to_owned();
+    let ticket_token = ticket_sign_in(&gw, "ada").await;
     let (mut by_ticket, _, _) = Client::join_course(&gw, &ticket_token, &gw.lms.ticket("ada")).await;
     let bob = sign_in(&gw, "bob").await;
     let (mut bob_chat, _, _) = Client::join_course(&gw, &bob.access_token, &gw.lms.ticket("bob")).await;
@@ -266,3 +251,107 @@ async fn the_retirement_api_closes_the_learners_chats() {
     let (status, body) = call(&gw, "POST", "/api/v1/retirement", &retirement, Some(json!({"username": " "}))).await;
     assert_eq!((status, body["error"]["code"].as_str()), (400, Some("bad_request")));
 }
+
+/// A local account, registered as on the standalone page.
+async fn register(gw: &common::RunningGateway, username: &str) -> String {
+    let answer = reqwest::Client::new()
+        .post(format!("{}/api/v1/auth/register", gw.url))
+        .json(&json!({"username": username, "password": "a long enough password 42"}))
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(answer.status(), 201);
+    let pair: Value = answer.json().await.expect("token pair");
+    pair["access_token"].as_str().expect("access token").to_owned()
+}
+
+/// A ticket exchanged for a gateway token: the LMS's user, with no local account.
+async fn ticket_sign_in(gw: &common::RunningGateway, username: &str) -> String {
+    let form = [
+        ("grant_type", "urn:ietf:params:oauth:grant-type:token-exchange"),
+        ("client_id", "ibal-widget"),
+        ("subject_token_type", "urn:ibal:params:oauth:token-type:chat-ticket"),
+        ("subject_token", &gw.lms.ticket(username)),
+    ];
+    let answer: Value = reqwest::Client::new()
+        .post(format!("{}/oauth2/token", gw.url))
+        .form(&form)
+        .send()
+        .await
+        .expect("ticket sign-in")
+        .json()
+        .await
+        .expect("json");
+    answer["access_token"].as_str().expect("token").to_owned()
+}
+
+#[tokio::test]
+async fn learners_download_their_data_and_erase_their_local_account() {
+    let gw = common::spawn_gateway(&[]).await;
+    let erin = register(&gw, "erin").await;
+    let bob = register(&gw, "bob").await;
+    // The gateway's own room, where local accounts chat.
+    let (mut erin_chat, _, _) = Client::join(&gw, &erin, "").await;
+    let (mut bob_chat, _, _) = Client::join(&gw, &bob, "").await;
+    erin_chat.send(json!({"type": "message", "client_id": "e1", "content": "Erin's note on mitosis"})).await;
+    let said = erin_chat.until("message").await.0;
+    bob_chat.send(json!({"type": "message", "client_id": "b1", "content": "Bob's own words"})).await;
+    bob_chat.until("message").await;
+    let message = said["id"].as_str().expect("id");
+    let rated = format!("/api/v1/messages/{message}/feedback");
+    let (status, _) = call(&gw, "POST", &rated, &erin, Some(json!({"rating": "up", "comment": "ok"}))).await;
+    assert_eq!(status, 204);
+
+    // The download: everything of hers, nothing of Bob's.
+    let response = reqwest::Client::new()
+        .get(format!("{}/api/v1/me/export", gw.url))
+        .bearer_auth(&erin)
+        .send()
+        .await
+        .expect("export");
+    assert_eq!(response.status(), 200);
+    assert!(response.headers()["content-disposition"].to_str().expect("ascii").starts_with("attachment"));
+    let export: Value = response.json().await.expect("json");
+    assert_eq!(export["user"]["username"], "erin");
+    let texts: Vec<&str> =
+        export["room_messages"].as_array().expect("list").iter().filter_map(|m| m["content"].as_str()).collect();
+    assert_eq!(texts, ["Erin's note on mitosis"], "{export}");
+    assert_eq!(export["feedback"][0]["comment"], "ok");
+    assert!(!export.to_string().contains("Bob's own words"));
+
+    // An account of the LMS is not erased from here: its platform retires it.
+    let lms_user = ticket_sign_in(&gw, "olga").await;
+    let (status, body) = call(&gw, "DELETE", "/api/v1/me", &lms_user, None).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (403, Some("forbidden")));
+
+    // Her local account is erased: her rows go, her sign-in stops working, Bob keeps his.
+    let (status, body) = call(&gw, "DELETE", "/api/v1/me", &erin, None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!((body["removed"]["users"].as_u64(), body["removed"]["messages"].as_u64()), (Some(1), Some(1)));
+    assert_eq!(body["removed"]["feedback"].as_u64(), Some(1));
+    let (status, _) = call(&gw, "GET", "/api/v1/me/export", &erin, None).await;
+    assert_eq!(status, 401, "the erased account's token opens nothing");
+    let (status, _) = call(&gw, "GET", "/api/v1/me/export", &bob, None).await;
+    assert_eq!(status, 200);
+    bob_chat.send(json!({"type": "ping"})).await;
+    bob_chat.until("pong").await;
+}
+
+db_test!(a_learners_export_and_erasure_on_every_database, |db: Db| async move {
+    let ada = learner(&db, LMS_ISSUER, "anon-ada", "ada").await;
+    let bob = learner(&db, LMS_ISSUER, "anon-bob", "bob").await;
+    // What her export reads: her own conversation whole, her room messages, her ratings.
+    let own = db.conversation_for(Owner::User(&ada), &ctx("assistant")).await.expect("conversation");
+    let messages = db.all_messages(&own.id).await.expect("messages");
+    assert_eq!(messages.iter().map(|m| m.content.as_str()).collect::<Vec<_>>(), ["My private question", "An answer"]);
+    let room = db.room_messages_by(&ada).await.expect("room messages");
+    assert_eq!(room.iter().map(|m| m.content.as_str()).collect::<Vec<_>>(), ["ada says 0", "ada says 1"]);
+    assert_eq!(db.feedback_by(&ada).await.expect("feedback").len(), 1);
+
+    let bob_before = rows_of(&db, &bob).await;
+    let removed = db.erase_account(&ada, false).await.expect("erase");
+    assert_eq!(removed["users"], 1);
+    assert!(all_zero(&rows_of(&db, &ada).await), "{:?}", rows_of(&db, &ada).await);
+    assert_eq!(rows_of(&db, &bob).await, bob_before, "nothing of Bob's");
+    assert!(db.erase_account(&ada, false).await.expect("again").values().all(|n| *n == 0));
+});

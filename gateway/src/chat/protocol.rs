@@ -49,12 +49,7 @@ pub fn encode(frame: &ServerFrame) -> String {
 
 /// RFC 3339 UTC with milliseconds, the protocol's timestamp format.
 pub fn timestamp(ms: i64) -> String {
-    let format =
-        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|t| t.format(&format).ok())
-        .unwrap_or_default()
+    crate::domain::rfc3339_ms(ms)
 }
 
 /// A stored message as the protocol carries it.

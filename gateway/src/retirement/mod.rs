@@ -7,6 +7,8 @@
 //! course memberships, server sessions, identities and the user. Answers
 //! `{username, removed: {table: rows}}`; a second call removes nothing.
 //!
+//! The learner's own data (`own_data`): their export, and the erasure of a local account.
+//!
 //! The learner's open chats close within a few heartbeats, on every replica: each socket checks
 //! that its login (or, for a ticket sign-in, its user) still exists, and neither does any more.
 
@@ -14,7 +16,7 @@ use axum_extra::extract::WithRejection;
 use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, FromRef, State};
-use axum::routing::post;
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -42,8 +44,12 @@ impl FromRef<RetirementState> for Authenticator {
     }
 }
 
+mod own_data;
+
 pub fn router<S: Clone + Send + Sync + 'static>(state: RetirementState) -> Router<S> {
     Router::new()
+        .route("/api/v1/me/export", get(own_data::export))
+        .route("/api/v1/me", delete(own_data::erase))
         .route("/api/v1/retirement", post(retire))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)

@@ -40,6 +40,17 @@ impl Db {
         Ok(())
     }
 
+    /// Every rating the user gave: (message id, rating, comment, when), oldest first.
+    pub async fn feedback_by(&self, user_id: &str) -> DbResult<Vec<(String, i64, String, i64)>> {
+        Ok(sqlx::query_as(sql!(
+            self,
+            "SELECT message_id, rating, comment, created_at FROM message_feedback WHERE user_id = ? ORDER BY created_at"
+        ))
+        .bind(user_id)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
     pub async fn feedback_of(&self, message_id: &str, user_id: &str) -> DbResult<Option<(i64, String)>> {
         Ok(sqlx::query_as(sql!(
             self,

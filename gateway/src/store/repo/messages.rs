@@ -269,6 +269,29 @@ impl Db {
         Ok(row.and_then(|(chat, message)| chat.zip(message)))
     }
 
+    /// Every message of a conversation, oldest first (the learner's export).
+    pub async fn all_messages(&self, conversation_id: &str) -> DbResult<Vec<Message>> {
+        let query = sql!(
+            self,
+            concat!("SELECT ", message_columns!(), " FROM messages WHERE conversation_id = ? ORDER BY created_at, id")
+        );
+        Ok(sqlx::query_as(query).bind(conversation_id).fetch_all(self.pool()).await?)
+    }
+
+    /// What the user wrote in course rooms, oldest first (the learner's export).
+    pub async fn room_messages_by(&self, user_id: &str) -> DbResult<Vec<Message>> {
+        let query = sql!(
+            self,
+            concat!(
+                "SELECT ",
+                message_columns!(),
+                " FROM messages WHERE sender_id = ? AND conversation_id IN ",
+                "(SELECT id FROM conversations WHERE owner = 'room') ORDER BY created_at, id"
+            )
+        );
+        Ok(sqlx::query_as(query).bind(user_id).fetch_all(self.pool()).await?)
+    }
+
     /// The conversation's newest assistant reply, if any.
     pub async fn latest_reply(&self, conversation_id: &str) -> DbResult<Option<Message>> {
         let query = sql!(

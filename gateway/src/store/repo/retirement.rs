@@ -62,6 +62,33 @@ impl Db {
         if users.is_empty() {
             return Ok(counts);
         }
+        self.erase(&mut tx, &users, redact_room_messages, &mut counts).await?;
+        tx.commit().await?;
+        Ok(counts)
+    }
+
+    /// Deletes one account and everything of it, as [`Db::retire`] does for a retired learner: the
+    /// learner's own erasure of a local account.
+    pub async fn erase_account(
+        &self,
+        user_id: &str,
+        redact_room_messages: bool,
+    ) -> DbResult<BTreeMap<&'static str, u64>> {
+        let mut counts: BTreeMap<&'static str, u64> = RETIREMENT_TABLES.iter().map(|t| (*t, 0)).collect();
+        let mut tx = self.pool().begin().await?;
+        self.erase(&mut tx, &[user_id.to_owned()], redact_room_messages, &mut counts).await?;
+        tx.commit().await?;
+        Ok(counts)
+    }
+
+    /// The deletions of a retirement, for `users`, inside the caller's transaction.
+    async fn erase(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        users: &[String],
+        redact_room_messages: bool,
+        counts: &mut BTreeMap<&'static str, u64>,
+    ) -> DbResult<()> {
         let ids = placeholders(users.len());
         let own_conversations =
             format!("SELECT id FROM conversations WHERE owner <> '{ROOM_OWNER}' AND user_id IN ({ids})");
@@ -103,21 +130,20 @@ impl Db {
         for (table, statement, id_lists) in steps {
             let mut query = sqlx::query(sqlx::AssertSqlSafe(self.sql_dynamic(statement)));
             for _ in 0..id_lists {
-                for id in &users {
+                for id in users {
                     query = query.bind(id);
                 }
             }
-            *counts.entry(table).or_default() += query.execute(&mut *tx).await?.rows_affected();
+            *counts.entry(table).or_default() += query.execute(&mut **tx).await?.rows_affected();
         }
         // Server sessions (browser sign-in state, authorization codes) hold the user id in their JSON.
-        for id in &users {
+        for id in users {
             let done = sqlx::query(sql!(self, "DELETE FROM sessions WHERE data LIKE ?"))
                 .bind(format!("%\"{id}\"%"))
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await?;
             *counts.entry("sessions").or_default() += done.rows_affected();
         }
-        tx.commit().await?;
-        Ok(counts)
+        Ok(())
     }
 }
