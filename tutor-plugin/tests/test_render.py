@@ -191,6 +191,7 @@ def test_compose_environment(project: TutorProject) -> None:
     assert json.loads(env["TICKET_JWKS"])["keys"][0]["kid"] == config["LLM_TICKET_KEY_ID"]
     assert env["CHAT_BACKEND"] == "room"
     assert env["AUTO_MIGRATE"] == "true"
+    assert (env["RETENTION_DAYS"], env["RETIREMENT_ROOM_MESSAGES"]) == ("0", "remove")
     lms, cms, mfe = f"http://{LMS}", f"http://studio.{LMS}", f"http://apps.{LMS}"
     assert env["FRAME_ANCESTORS"].split(",") == [lms, cms, mfe]
     assert env["ALLOWED_ORIGINS"].split(",") == [f"http://{GATEWAY}", lms, cms, mfe]
@@ -272,6 +273,8 @@ def test_compose_files_are_valid_yaml(project: TutorProject) -> None:
 def test_values_are_quoted_safely(project: TutorProject) -> None:
     project.save(
         "LLM_CHAT_BACKEND=openai",
+        "LLM_RETENTION_DAYS=365",
+        "LLM_RETIREMENT_ROOM_MESSAGES=redact",
         "LLM_OPENAI_BASE_URL=http://ollama:11434/v1",
         """LLM_OPENAI_API_KEY=sk-"quoted" $HOME 'single' ünï""",
     )
@@ -286,6 +289,7 @@ def test_values_are_quoted_safely(project: TutorProject) -> None:
     env = container_env(container, k8s_secret(project))
     assert env["OPENAI_API_KEY"] == secret
     assert env["CHAT_BACKEND"] == "openai"
+    assert (env["RETENTION_DAYS"], env["RETIREMENT_ROOM_MESSAGES"]) == ("365", "redact")
 
 
 def test_redis_credentials(project: TutorProject) -> None:

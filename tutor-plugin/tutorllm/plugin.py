@@ -91,6 +91,10 @@ CONFIG: dict[str, dict[str, t.Any]] = {
         # Public JWKs of rotated-out ticket keys, which the gateway keeps accepting
         # until the tickets they signed have expired (see README.md, key rotation).
         "TICKET_PREVIOUS_JWKS": [],
+        # Learner data: days after which chats are deleted (0: kept), and what retiring a
+        # learner does to their messages in course rooms ("remove" or "redact").
+        "RETENTION_DAYS": 0,
+        "RETIREMENT_ROOM_MESSAGES": "remove",
         # The gateway's service client that Studio and the LMS use, server to server,
         # to push course content to the course index and to retire learners.
         "SERVICE_CLIENT_ID": "ibal-openedx",
