@@ -153,9 +153,11 @@ export class ChatWidget {
       true,
       'Sign out (.ibal-btn-signout) sits next to Close Chat',
     );
-    // The message box opens once connected, unless the AI disclosure holds it back until accepted.
-    const held = await this.acceptButton.isVisible();
-    assert.equal(await this.input.isEnabled(), !held, held ? 'the message box waits for the AI disclosure' : 'the message box is enabled once connected');
+    // The message box opens once connected, unless the AI disclosure holds it back until accepted, or
+    // the exam notice (the gate without "I understand") keeps it closed.
+    const held = await this.gate.isVisible();
+    const why = (await this.acceptButton.isVisible()) ? 'the message box waits for the AI disclosure' : 'no message box during an exam';
+    assert.equal(await this.input.isEnabled(), !held, held ? why : 'the message box is enabled once connected');
   }
 
   /** The AI disclosure is shown, its "I understand" focused; accepting it opens the message box. */

@@ -10,6 +10,7 @@ from urllib.parse import urljoin
 import jwt
 import pytest
 from django.test import Client, override_settings
+from django.utils import translation
 from workbench.runtime import WorkbenchRuntime
 from workbench.scenarios import get_scenarios
 
@@ -289,11 +290,52 @@ def test_course_unit_with_a_staff_only_component_scenario(client):
     )
     assert unit["text"] == (
         "Reading\nThe light reactions\n\nChlorophyll absorbs light & splits water, releasing oxygen.\n\n"
+        f"Inside the thylakoid\n{ENGLISH_TRANSCRIPT}\n\n"
         "Check your understanding\nWhich gas do the light reactions release?\n\n- Carbon dioxide\n- Oxygen"
     )
-    for absent in ("Staff only", "quiz answer is B", "Right: water", "The solution", "correct"):
+    for absent in ("Staff only", "quiz answer is B", "Right: water", "The solution", "correct", "Les photons"):
         assert absent not in unit["text"], absent
     assert claims["exam"] is False
+
+
+ENGLISH_TRANSCRIPT = "Photons excite electrons in photosystem two.\nWater is split to replace them."
+FRENCH_TRANSCRIPT = "Les photons excitent les électrons du photosystème deux.\nL'eau est scindée pour les remplacer."
+
+
+@override_settings(XBLOCK_SETTINGS=SETTINGS)
+@pytest.mark.parametrize(
+    ("language", "transcript"), [("fr", FRENCH_TRANSCRIPT), ("fr-ca", FRENCH_TRANSCRIPT), ("de", ENGLISH_TRANSCRIPT)]
+)
+def test_course_unit_video_transcript_in_the_learners_language(client, language, transcript):
+    """course.0's video has an English and a French transcript: a learner gets theirs, else English (the
+    workbench's i18n service is Django's translation module: its active language is the learner's)."""
+    [usage_id] = chat_usage_ids(client.get("/scenario/course.0/").content.decode())
+    with translation.override(language):
+        claims = ticket_claims(client, usage_id)
+    assert f"Inside the thylakoid\n{transcript}\n\nCheck your understanding" in claims["unit"]["text"]
+
+
+def test_workbench_video_has_edx_platforms_transcript_api():
+    """The stand-in answers as edx-platform's VideoBlock: get_transcripts_info() and
+    get_transcript(transcripts, transcript_format, lang) → (content, filename, mimetype)."""
+    video = find_block(WorkbenchRuntime("student_1").get_block(get_scenarios()["course.0"].usage_id), "video")
+    info = video.get_transcripts_info()
+    assert info == {"sub": "", "transcripts": {"en": "thylakoid-en.srt", "fr": "thylakoid-fr.srt"}}
+    content, filename, mimetype = video.get_transcript(info, transcript_format="txt", lang="fr")
+    assert (content.strip(), filename, mimetype) == (
+        FRENCH_TRANSCRIPT,
+        "fr_thylakoid-fr.txt",
+        "text/plain; charset=utf-8",
+    )
+    assert video.get_transcript(info, transcript_format="txt")[0].strip() == ENGLISH_TRANSCRIPT
+    for language, transcript_format in (("de", "txt"), ("fr", "srt")):
+        with pytest.raises(LookupError):
+            video.get_transcript(info, transcript_format=transcript_format, lang=language)
+    # sub (the English transcript's id) is read first for English; empty file names are left out.
+    video.sub, video.transcripts = "thylakoid-fr.srt", {"en": "", "fr": "thylakoid-fr.srt"}
+    info = video.get_transcripts_info()
+    assert info == {"sub": "thylakoid-fr.srt", "transcripts": {"fr": "thylakoid-fr.srt"}}
+    assert video.get_transcript(info, transcript_format="txt", lang="en")[0].strip() == FRENCH_TRANSCRIPT
 
 
 def test_course_staff_tickets_include_the_staff_only_component():
@@ -326,11 +368,15 @@ def test_timed_exam_scenario(client):
     }
 
 
-def find_chat(block):
-    if block.scope_ids.block_type == "ibalxblock":
+def find_block(block, block_type):
+    if block.scope_ids.block_type == block_type:
         return block
     for child in block.get_children() if block.has_children else []:
-        found = find_chat(child)
+        found = find_block(child, block_type)
         if found is not None:
             return found
     return None
+
+
+def find_chat(block):
+    return find_block(block, "ibalxblock")

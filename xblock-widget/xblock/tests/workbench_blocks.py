@@ -4,8 +4,9 @@ xblock-sdk's own blocks have none of the fields the chat block reads in the LMS:
 (``display_name``), visibility (``visible_to_staff_only``, ``start``) and a sequential's exam
 flags (``is_time_limited``…), and its ``html_demo`` ignores XML attributes. These blocks carry
 those fields under edx-platform's block types (``course``, ``chapter``, ``sequential``,
-``vertical``, ``html``, ``problem``, with ``data`` as edx-platform stores it), so a workbench
-scenario written as course OLX goes through the same extraction as a course in the LMS.
+``vertical``, ``html``, ``problem``, with ``data`` as edx-platform stores it, and ``video``
+with VideoBlock's transcript API), so a workbench scenario written as course OLX goes through
+the same extraction as a course in the LMS.
 
 tests/workbench_settings.py registers them (``register()``); their scenarios are
 ``course.<n>`` in the workbench.
@@ -18,7 +19,7 @@ from importlib.metadata import EntryPoint
 from lxml import etree
 from web_fragments.fragment import Fragment
 from xblock.core import XBlock
-from xblock.fields import Boolean, DateTime, Scope, String
+from xblock.fields import Boolean, DateTime, Dict, Scope, String
 
 #: (block type, class) of the blocks below, as the workbench loads them.
 BLOCK_TYPES = {
@@ -28,6 +29,7 @@ BLOCK_TYPES = {
     "vertical": "OlxVertical",
     "html": "OlxHtml",
     "problem": "OlxProblem",
+    "video": "OlxVideo",
 }
 
 
@@ -78,6 +80,16 @@ class OlxCourse(_Container):
                                     <p>Chlorophyll absorbs light &amp; splits water, releasing oxygen.</p></html>
                                 <html display_name="Notes for staff" visible_to_staff_only="true"><p>Staff only:
                                     the quiz answer is B.</p></html>
+                                <video display_name="Inside the thylakoid">
+                                    <transcript language="en" src="thylakoid-en.srt">
+Photons excite electrons in photosystem two.
+Water is split to replace them.
+                                    </transcript>
+                                    <transcript language="fr" src="thylakoid-fr.srt">
+Les photons excitent les électrons du photosystème deux.
+L'eau est scindée pour les remplacer.
+                                    </transcript>
+                                </video>
                                 <problem display_name="Check your understanding">
                                     <multiplechoiceresponse>
                                         <label>Which gas do the light reactions release?</label>
@@ -127,30 +139,43 @@ class OlxVertical(_Container):
     """A unit."""
 
 
-class OlxHtml(XBlock):
-    """An HTML component: ``data`` is its HTML, as in edx-platform; visibility as the LMS's fields say."""
+class _Component(XBlock):
+    """A leaf component: its OLX attributes set as fields, and edx-platform's visibility fields."""
 
-    display_name = String(default="Text", scope=Scope.settings)
-    data = String(default="", scope=Scope.content)
     visible_to_staff_only = Boolean(default=False, scope=Scope.settings)
     start = DateTime(default=None, scope=Scope.settings)
 
     @classmethod
-    def parse_xml(cls, node, runtime, keys):
+    def _from_attributes(cls, node, runtime, keys):
         block = runtime.construct_xblock_from_class(cls, keys)
         for name, value in node.items():
             cls._set_field_if_present(block, name, value, {})
+        return block
+
+    def _view(self, body):
+        # The workbench has no access control of its own: a learner is not shown staff-only content here either.
+        if self.visible_to_staff_only and not _viewer_is_staff(self):
+            return Fragment("")
+        return Fragment(body)
+
+
+class OlxHtml(_Component):
+    """An HTML component: ``data`` is its HTML, as in edx-platform; visibility as the LMS's fields say."""
+
+    display_name = String(default="Text", scope=Scope.settings)
+    data = String(default="", scope=Scope.content)
+
+    @classmethod
+    def parse_xml(cls, node, runtime, keys):
+        block = cls._from_attributes(node, runtime, keys)
         block.data = (node.text or "") + "".join(etree.tostring(child, encoding="unicode") for child in node)
         return block
 
     def student_view(self, context=None):  # noqa: ARG002 - XBlock view signature
-        # The workbench has no access control of its own: a learner is not shown staff-only content here either.
-        if self.visible_to_staff_only and not _viewer_is_staff(self):
-            return Fragment("")
-        return Fragment(f"<div class='olx-html'>{self.data}</div>")
+        return self._view(f"<div class='olx-html'>{self.data}</div>")
 
 
-class OlxProblem(XBlock):
+class OlxProblem(_Component):
     """A CAPA problem: ``data`` is its ``<problem>`` XML without the component's own attributes, as edx-platform
     stores it. Shown by its title only: the workbench does not run CAPA."""
 
@@ -159,9 +184,7 @@ class OlxProblem(XBlock):
 
     @classmethod
     def parse_xml(cls, node, runtime, keys):
-        block = runtime.construct_xblock_from_class(cls, keys)
-        for name, value in node.items():
-            cls._set_field_if_present(block, name, value, {})
+        block = cls._from_attributes(node, runtime, keys)
         problem = copy.deepcopy(node)
         problem.attrib.clear()
         problem.tail = None
@@ -169,4 +192,72 @@ class OlxProblem(XBlock):
         return block
 
     def student_view(self, context=None):  # noqa: ARG002 - XBlock view signature
-        return Fragment(f"<div class='olx-problem'><p>{html.escape(self.display_name)}</p></div>")
+        return self._view(f"<div class='olx-problem'><p>{html.escape(self.display_name)}</p></div>")
+
+
+class TranscriptNotFound(LookupError):
+    """What edx-platform's transcript API raises (``NotFoundError``) for a language it has no file for."""
+
+
+class OlxVideo(_Component):
+    """A video component with edx-platform's VideoBlock transcript API, transcripts written in the OLX.
+
+    The fields are VideoBlock's: ``sub`` (the English transcript's id, "" here) and ``transcripts``
+    (``{language: file name}``), read from ``<transcript language="fr" src="…"/>`` child elements as in
+    edx-platform's video OLX. Where edx-platform keeps each file in the course's content store (or
+    edx-val), this stand-in keeps the file's plain text in ``transcript_files`` (``{file name: text}``),
+    written as the ``<transcript>`` element's text::
+
+        <video display_name="Lecture">
+            <transcript language="en" src="lecture-en.srt">Hello class.</transcript>
+            <transcript language="fr" src="lecture-fr.srt">Bonjour la classe.</transcript>
+        </video>
+
+    ``get_transcripts_info()`` and ``get_transcript(transcripts, transcript_format, lang)`` have the
+    signatures and answers of edx-platform's (``{"sub", "transcripts"}`` without empty file names;
+    ``(content, filename, mimetype)``, or an error for a language without a stored file). Only the
+    ``txt`` format is produced: the workbench converts no SubRip. Shown by its title only: nothing plays.
+    """
+
+    display_name = String(default="Video", scope=Scope.settings)
+    sub = String(default="", scope=Scope.settings)
+    transcripts = Dict(default={}, scope=Scope.settings)
+    transcript_files = Dict(default={}, scope=Scope.content)
+
+    @classmethod
+    def parse_xml(cls, node, runtime, keys):
+        block = cls._from_attributes(node, runtime, keys)
+        # A ``transcripts`` attribute (JSON, as in content libraries' OLX) names files this stand-in has no text for.
+        transcripts, files = dict(block.transcripts or {}), {}
+        for element in node.iterchildren("transcript"):
+            language, src = element.get("language", ""), element.get("src", "")
+            if language and src:
+                transcripts[language] = src
+                files[src] = element.text or ""
+        block.transcripts = transcripts
+        block.transcript_files = files
+        return block
+
+    def get_transcripts_info(self, is_bumper=False):  # noqa: ARG002 - edx-platform's signature; no bumper here
+        """``{"sub": …, "transcripts": {language: file name}}``, files with an empty name left out (as edx-platform)."""
+        transcripts = {language: name for language, name in (self.transcripts or {}).items() if name != ""}
+        return {"sub": self.sub, "transcripts": transcripts}
+
+    def get_transcript(self, transcripts, transcript_format="srt", lang=None):
+        """``(content, filename, mimetype)`` of the transcript in ``lang`` (English: ``sub`` first), as edx-platform."""
+        if transcript_format != "txt":
+            raise TranscriptNotFound(f"the workbench stores no {transcript_format} transcripts")
+        lang = lang or "en"
+        names = [transcripts["sub"]] if lang == "en" and transcripts["sub"] else []
+        names.append(transcripts["transcripts"].get(lang, ""))
+        for name in names:
+            if name and name in (self.transcript_files or {}):
+                content = self.transcript_files[name]
+                if not content.strip():
+                    raise TranscriptNotFound("No transcript content")
+                stem = name.rsplit(".", 1)[0]
+                return content, f"{lang}_{stem}.txt", "text/plain; charset=utf-8"
+        raise TranscriptNotFound(f"No transcript for `{lang}` language")
+
+    def student_view(self, context=None):  # noqa: ARG002 - XBlock view signature
+        return self._view(f"<div class='olx-video'><p>{html.escape(self.display_name)}</p></div>")

@@ -14,9 +14,9 @@ Extends xblock-sdk's ``workbench.settings``:
 * the SDK's sample blocks are hidden from the scenario list unless
   ``IBAL_WORKBENCH_SHOW_SAMPLES=1``;
 * Open edX-shaped blocks (tests/workbench_blocks.py: ``course``, ``chapter``, ``sequential``,
-  ``vertical``, ``html``, ``problem``) are registered, with scenarios written as course OLX
-  (``course.<n>``): titles, a staff-only component, a timed exam, as the chat block reads them
-  in the LMS. Test scaffolding, like the next item;
+  ``vertical``, ``html``, ``problem``, ``video``) are registered, with scenarios written as course OLX
+  (``course.<n>``): titles, a staff-only component, a video with transcripts, a timed exam, as the
+  chat block reads them in the LMS. Test scaffolding, like the next item;
 * the Open edX plugin app (``ibal_xblock.openedx``) is installed, so its ``ibal_index``
   command exists; it needs edx-platform's modulestore to do anything, and its receivers are
   only connected by edx-platform's plugin framework;
