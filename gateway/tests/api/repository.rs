@@ -1,7 +1,5 @@
 //! The repository suite, run against SQLite, MariaDB/MySQL and PostgreSQL alike.
 
-mod common;
-
 use ibal_gateway::domain::*;
 use ibal_gateway::store::*;
 

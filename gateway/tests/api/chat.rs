@@ -1,7 +1,7 @@
 //! The chat over a real WebSocket: authentication, the protocol, persistence without loss, the
 //! room and LLM backends (against fakes speaking the real wire formats), limits and malformed input.
 
-mod common;
+use crate::common;
 
 use common::fake_flowise;
 use common::fake_llm::{FakeLlm, Mode};

@@ -1,7 +1,6 @@
 //! Fake LLM servers speaking the real wire formats: an OpenAI-compatible `/v1/chat/completions`
 //! (SSE `data: {choices[0].delta.content}` … `data: [DONE]`) and Flowise 3.x (`fake_flowise`), with
 //! the failures the gateway must handle.
-#![allow(dead_code)]
 
 use std::sync::atomic::{AtomicU8, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};

@@ -11,7 +11,6 @@
 //! - `POST /api/v1/feedback` `{chatflowid, chatId, messageId, rating, content}`, checked as Flowise
 //!   checks it: the message must exist and belong to that chat and flow.
 //! - With an API key set, every route but `/api/v1/ping` wants `Authorization: Bearer <key>`.
-#![allow(dead_code)]
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;

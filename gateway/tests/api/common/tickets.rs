@@ -1,6 +1,5 @@
 //! The LMS side of chat tickets, as the IbalXBlock signs them: RS256 with the LMS's own key (`kid`
 //! named), the claims of docs/protocol.md. Every test gateway trusts this LMS's public key.
-#![allow(dead_code)]
 
 use std::sync::{Arc, OnceLock};
 

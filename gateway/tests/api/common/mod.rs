@@ -1,5 +1,4 @@
 //! Test support shared by the integration tests: a fresh database per test on each engine.
-#![allow(dead_code)] // each test binary uses a different part
 
 use ibal_gateway::config::{DatabaseConfig, DbKind};
 use ibal_gateway::store::Db;

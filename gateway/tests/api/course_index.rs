@@ -2,7 +2,7 @@
 //! service scopes (only a confidential client's own, by client credentials), and the three calls of
 //! the index, over HTTP; the store on SQLite, MariaDB/MySQL and PostgreSQL.
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 

@@ -1,7 +1,7 @@
 //! The binary as an operator runs it: configuration errors, `migrate`, `check`, and `serve` on its
 //! defaults with a graceful stop.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

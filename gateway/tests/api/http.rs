@@ -1,6 +1,6 @@
 //! The router, driven in-process with `oneshot`: pages, security headers, errors, CORS, metrics.
 
-mod common;
+use crate::common;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};

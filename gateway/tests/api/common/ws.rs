@@ -1,5 +1,4 @@
 //! A WebSocket client speaking docs/protocol.md, for the chat tests.
-#![allow(dead_code)]
 
 use std::time::Duration;
 

@@ -2,7 +2,6 @@
 //! django-oauth-toolkit): `/oauth2/authorize` redirecting with a one-time code, `/oauth2/access_token`
 //! answering the JWT form (RS512, no `kid`), `/api/user/v1/me` and `/api/user/v1/accounts/{username}`
 //! behind `Authorization: JWT <token>`, and `/heartbeat`.
-#![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -102,10 +101,6 @@ impl FakeLms {
 
     pub fn set_behaviour(&self, b: Behaviour) {
         self.inner.behaviour.store(b as u8, Ordering::SeqCst);
-    }
-
-    pub fn set_user(&self, user: FakeUser) {
-        *self.inner.user.lock().expect("lock") = user;
     }
 
     pub fn user(&self) -> FakeUser {

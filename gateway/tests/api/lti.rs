@@ -2,7 +2,7 @@
 //! (RS256 with `kid`, `exp = iat + 3600`, the standard claims): login → auth → launch with a
 //! cookie-keeping browser, every rejection of the Security Framework, and deep linking.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 

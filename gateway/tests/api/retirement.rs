@@ -2,7 +2,7 @@
 //! learner goes, nobody else's, once), and the API end to end (the service client's call, the
 //! learner's open chats closed, the room messages redacted when configured).
 
-mod common;
+use crate::common;
 
 use common::service::{call, service_token};
 use common::tickets::LMS_ISSUER;

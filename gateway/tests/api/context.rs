@@ -2,7 +2,7 @@
 //! signed (or an LTI launch), roles hold per course, and what the course team set reaches the
 //! assistant. Each refusal is an `error` frame and close 4406, one log line, nothing stored.
 
-mod common;
+use crate::common;
 
 use common::fake_llm::{self, FakeLlm};
 use common::tickets::{BLOCK, COURSE, LMS_ISSUER};

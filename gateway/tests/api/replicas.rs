@@ -1,7 +1,7 @@
 //! Two gateway processes sharing PostgreSQL and Redis, as replicas behind a load balancer: a room
 //! spans them, and one user's tabs on different replicas both receive the assistant's stream.
 
-mod common;
+use crate::common;
 
 use std::process::Stdio;
 

@@ -2,7 +2,7 @@
 //! rejections, refresh rotation, key rotation, client credentials, local accounts, and an OIDC
 //! client (the `openidconnect` crate) completing the authorization-code flow.
 
-mod common;
+use crate::common;
 
 use base64::Engine;
 use common::fake_openedx::{Behaviour, FakeLms, chrono_now};
@@ -212,6 +212,11 @@ async fn lms_refusing_timing_out_or_answering_garbage_gives_a_clear_error_page()
         assert!(html.contains("Sign-in failed"));
     }
     assert_eq!(gw.state.db.count_users().await.expect("count"), 0);
+    // Once the LMS behaves again, so does the sign-in: nothing of the failures stuck.
+    lms.set_behaviour(Behaviour::Normal);
+    let (got, _, _) = walk_popup(&browser(), &gw, "").await;
+    assert_eq!(got, 200);
+    assert_eq!(gw.state.db.count_users().await.expect("count"), 1);
 }
 
 #[tokio::test]
