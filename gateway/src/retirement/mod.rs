@@ -12,6 +12,8 @@
 //! The learner's open chats close within a few heartbeats, on every replica: each socket checks
 //! that its login (or, for a ticket sign-in, its user) still exists, and neither does any more.
 
+mod own_data;
+
 use axum_extra::extract::WithRejection;
 use std::sync::Arc;
 
@@ -43,8 +45,6 @@ impl FromRef<RetirementState> for Authenticator {
         s.auth.clone()
     }
 }
-
-mod own_data;
 
 pub fn router<S: Clone + Send + Sync + 'static>(state: RetirementState) -> Router<S> {
     Router::new()

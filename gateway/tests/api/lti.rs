@@ -418,23 +418,32 @@ async fn deep_linking_returns_a_response_the_platform_can_verify() {
     assert_eq!(again.status(), 400);
 }
 
-/// After deep linking, the platform launches the link with the custom parameters it signs: the
-/// block's title and instructions reach the assistant from there, and the platform's administrator
-/// is staff of that context only.
-#[tokio::test]
-async fn the_deep_linked_instructions_reach_the_assistant() {
+/// A gateway with an OpenAI-compatible assistant (a fake) launched by the platform with these custom
+/// parameters and roles: the fake, the gateway and the chat page the launch rendered.
+async fn assistant_launch(custom: Value, roles: Value) -> (common::fake_llm::FakeLlm, RunningGateway, String) {
     let llm = common::fake_llm::FakeLlm::start().await;
     let base = format!("{}/v1", llm.url);
     let (platform, gw) = setup_with(&[("CHAT_BACKEND", "openai"), ("OPENAI_BASE_URL", &base)]).await;
     let client = browser();
     let (state, nonce) = login(&client, &gw).await;
     let mut claims = platform.claims(&nonce);
-    claims["https://purl.imsglobal.org/spec/lti/claim/custom"] =
-        json!({"title": "Week 3 helper", "instructions": "Answer in French."});
-    claims["https://purl.imsglobal.org/spec/lti/claim/roles"] =
-        json!(["http://purl.imsglobal.org/vocab/lis/v2/institution/person#Administrator"]);
+    claims["https://purl.imsglobal.org/spec/lti/claim/custom"] = custom;
+    claims["https://purl.imsglobal.org/spec/lti/claim/roles"] = roles;
     let (status, _, html) = post_launch(&client, &gw, &platform.sign(&claims), &state).await;
     assert_eq!(status, 200, "{html}");
+    (llm, gw, html)
+}
+
+/// After deep linking, the platform launches the link with the custom parameters it signs: the
+/// block's title and instructions reach the assistant from there, and the platform's administrator
+/// is staff of that context only.
+#[tokio::test]
+async fn the_deep_linked_instructions_reach_the_assistant() {
+    let (llm, gw, html) = assistant_launch(
+        json!({"title": "Week 3 helper", "instructions": "Answer in French."}),
+        json!(["http://purl.imsglobal.org/vocab/lis/v2/institution/person#Administrator"]),
+    )
+    .await;
     let s = settings(&html);
     assert!(s.get("assistant_instructions").is_none(), "the browser is not where the instructions come from");
     let access = s["access_token"].as_str().expect("token");
@@ -585,21 +594,15 @@ async fn without_cookies_the_platforms_storage_frame_binds_the_launch() {
 /// the tutoring prompt reaches the model.
 #[tokio::test]
 async fn the_deep_linked_controls_reach_the_widget_and_the_assistant() {
-    let llm = common::fake_llm::FakeLlm::start().await;
-    let base = format!("{}/v1", llm.url);
-    let (platform, gw) = setup_with(&[("CHAT_BACKEND", "openai"), ("OPENAI_BASE_URL", &base)]).await;
-    let client = browser();
-    let (state, nonce) = login(&client, &gw).await;
-    let mut claims = platform.claims(&nonce);
-    claims["https://purl.imsglobal.org/spec/lti/claim/custom"] = json!({
+    let custom = json!({
         "title": "Week 3 helper",
         "starters": "What is week 3 about?\nQuiz me",
         "tutor_style": "direct",
         "style_prompt": "Answer in one sentence.",
         "disclosure": "Answers come from an AI.",
     });
-    let (status, _, html) = post_launch(&client, &gw, &platform.sign(&claims), &state).await;
-    assert_eq!(status, 200, "{html}");
+    let instructor = json!(["http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor"]);
+    let (llm, gw, html) = assistant_launch(custom, instructor).await;
     let access = settings(&html)["access_token"].as_str().expect("token").to_owned();
     let (mut ws, info, _) = Client::join(&gw, &access, "").await;
     let context = &info["context"];
