@@ -119,7 +119,7 @@ pub async fn prove(
                 ctx,
                 source: ContextSource::Ticket,
                 role: Some(claims.role),
-                controls: claims.controls(),
+                controls: claims.controls,
                 title: claims.title,
                 instructions: claims.instructions,
                 course_title: claims.course_title,

@@ -9,7 +9,7 @@ use jsonwebtoken::{Algorithm, Validation};
 use serde::Deserialize;
 
 use crate::crypto::jwks::RsaKeys;
-use crate::domain::{ChatContext, ChatMode, Controls, CourseRole, Disclosure, TutorStyle, Unit, clip, now_ms};
+use crate::domain::{ChatContext, Controls, CourseRole, Unit, clip, now_ms};
 
 /// The longest a ticket may live (exp − iat), in seconds.
 pub const MAX_TICKET_LIFETIME_SECS: i64 = 300;
@@ -45,18 +45,9 @@ pub struct TicketClaims {
     pub course_title: String,
     #[serde(default)]
     pub unit: Unit,
-    #[serde(default)]
-    pub mode: ChatMode,
-    #[serde(default)]
-    pub starters: Vec<String>,
-    #[serde(default)]
-    pub tutor_style: TutorStyle,
-    #[serde(default)]
-    pub style_prompt: String,
-    #[serde(default)]
-    pub disclosure: Disclosure,
-    #[serde(default)]
-    pub exam: bool,
+    /// The course team's controls: `mode`, `starters`, `tutor_style`, `style_prompt`, `disclosure`, `exam`.
+    #[serde(flatten)]
+    pub controls: Controls,
     pub iat: i64,
     pub exp: i64,
     pub jti: String,
@@ -71,19 +62,6 @@ impl TicketClaims {
     /// The chat context the ticket proves: the LMS (its issuer), the course and the block.
     pub fn context(&self) -> ChatContext {
         ChatContext { platform: self.iss.clone(), course_id: self.course_id.clone(), block_id: self.usage_id.clone() }
-    }
-
-    /// The course team's controls the ticket carries, within the contract's limits.
-    pub fn controls(&self) -> Controls {
-        Controls {
-            mode: self.mode,
-            starters: self.starters.clone(),
-            tutor_style: self.tutor_style,
-            style_prompt: self.style_prompt.clone(),
-            disclosure: self.disclosure.clone(),
-            exam: self.exam,
-        }
-        .within_limits()
     }
 
     /// When the ticket stops being valid, in Unix milliseconds.
@@ -225,7 +203,8 @@ impl TicketVerifier {
         }
         // Neither a learner's exam nor the unit's text may leak into an exam: the LMS leaves the text
         // out already; the gateway does not rely on it.
-        if claims.exam {
+        claims.controls = claims.controls.within_limits();
+        if claims.controls.exam {
             claims.unit.text.clear();
         }
         Ok(claims)
