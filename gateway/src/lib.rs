@@ -7,6 +7,7 @@ pub mod cli;
 pub mod crypto;
 pub mod domain;
 pub mod metrics;
+pub mod search;
 
 pub mod config;
 pub mod rate_limit;

@@ -35,7 +35,9 @@ pub use client::ClientFrame;
 #[cfg(feature = "json")]
 pub use codec::DecodeError;
 pub use error_code::ErrorCode;
-pub use server::{ChatMessage, Context, Disclosure, ErrorFrame, Limits, Role, ServerFrame, Status, Usage, UserInfo};
+pub use server::{
+    ChatMessage, Context, Disclosure, ErrorFrame, Limits, Role, ServerFrame, Source, Status, Usage, UserInfo,
+};
 
 /// A `client_id` is 1 to this many bytes (the gateway counts bytes; the widget's ids are ASCII).
 pub const CLIENT_ID_MAX_LEN: usize = 64;

@@ -56,6 +56,9 @@ pub enum ServerFrame {
         /// Token counts, when the backend reports them.
         #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
         usage: Option<Usage>,
+        /// The course passages the reply cites, by their number in it (`[1]`).
+        #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Vec::is_empty"))]
+        sources: Vec<Source>,
     },
     /// Someone in the room started or stopped typing.
     Typing {
@@ -244,6 +247,28 @@ pub struct ChatMessage {
     /// How it ended (`stopped` and `failed` only for assistant replies).
     #[cfg_attr(feature = "serde", serde(default))]
     pub status: Status,
+    /// An assistant reply: the course passages it cites.
+    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Vec::is_empty"))]
+    pub sources: Vec<Source>,
+}
+
+/// A course passage an assistant reply cites: where it is in the course, and a link to it in the LMS.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Source {
+    /// Its number in the reply: `[n]`.
+    pub n: u64,
+    /// The block's title.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub title: String,
+    /// "Section › Subsection › Unit".
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub breadcrumb: String,
+    /// The block in the LMS (opened in the top window, not the chat's frame).
+    pub url: String,
+    /// The passage's first words.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub snippet: String,
 }
 
 /// Who wrote a message.

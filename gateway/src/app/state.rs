@@ -192,7 +192,7 @@ impl FromRef<AppState> for ChatState {
 
 impl FromRef<AppState> for CourseIndexState {
     fn from_ref(s: &AppState) -> Self {
-        Self { db: s.db.clone(), auth: Authenticator::from_ref(s) }
+        Self { db: s.db.clone(), auth: Authenticator::from_ref(s), knowledge: s.chat.knowledge.clone() }
     }
 }
 

@@ -6,6 +6,7 @@
 pub mod api;
 pub mod backend;
 pub mod bucket;
+pub mod citations;
 pub mod hub;
 pub mod prompt;
 pub mod protocol;
@@ -44,11 +45,13 @@ use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{ChatConfig, ChatLimits};
-use crate::course::ProvenContext;
+use crate::course::Knowledge;
+use crate::course::{ContextSource, Passage, ProvenContext, Viewer};
 use crate::domain::{Conversation, Message, MessageRole, MessageStatus, NewMessage, new_id, now_ms};
 use crate::rate_limit::RateLimiter;
 use crate::store::Db;
 use backend::{Backend, BackendError, Chunk, LlmRequest};
+use citations::cited;
 use hub::Hub;
 
 /// An assistant reply being generated: its id, and the reply it is a new version of.
@@ -68,6 +71,9 @@ pub struct Chat {
     pub limits: ChatLimits,
     system_prompt: String,
     history_budget: usize,
+    /// The replica's ranked indexes of the courses, for the passages that go with each question.
+    pub knowledge: Knowledge,
+    retrieval_passages: usize,
     rate: RateLimiter,
     /// Sockets opened per user per minute: a reconnect loop cannot flood a room with presence.
     connects: RateLimiter,
@@ -124,6 +130,8 @@ impl Chat {
             limits: config.limits.clone(),
             system_prompt: config.system_prompt.clone(),
             history_budget: config.history_budget,
+            knowledge: Knowledge::new(),
+            retrieval_passages: config.retrieval_passages,
             rate: RateLimiter::new(config.limits.messages_per_minute, config.limits.messages_per_minute),
             connects: RateLimiter::new(config.limits.connects_per_minute, config.limits.connects_per_minute),
             sockets: Mutex::new(HashMap::new()),
@@ -256,7 +264,7 @@ impl Chat {
         self.hub
             .publish(topic, protocol::stream_start(reply_id, &question.id, reply.replaces.as_deref(), now_ms()))
             .await;
-        let request = match self.request_for(db, conversation, context, question).await {
+        let (request, passages) = match self.request_for(db, conversation, context, question).await {
             Ok(request) => request,
             Err(e) => {
                 tracing::error!(error = %e, "could not read the conversation for the assistant");
@@ -271,6 +279,7 @@ impl Chat {
                     Some(&failure),
                     None,
                     None,
+                    &[],
                     started,
                 )
                 .await;
@@ -339,27 +348,27 @@ impl Chat {
             tokio::spawn(async move { backend.abort(&request_id).await });
         }
         let reference = reference.as_deref().map(|r| (request.request_id.as_str(), r));
-        match outcome {
-            Ok(status) => {
-                self.finish(db, conversation, question, reply, &content, status, None, usage, reference, started).await;
-            }
+        let (status, error) = match outcome {
+            Ok(status) => (status, None),
             Err(e) => {
                 tracing::warn!(error = %e, backend = self.backend.name(), "assistant reply failed");
-                self.finish(
-                    db,
-                    conversation,
-                    question,
-                    reply,
-                    &content,
-                    MessageStatus::Failed,
-                    Some(&e),
-                    usage,
-                    reference,
-                    started,
-                )
-                .await;
+                (MessageStatus::Failed, Some(e))
             }
-        }
+        };
+        self.finish(
+            db,
+            conversation,
+            question,
+            reply,
+            &content,
+            status,
+            error.as_ref(),
+            usage,
+            reference,
+            &passages,
+            started,
+        )
+        .await;
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -374,6 +383,7 @@ impl Chat {
         error: Option<&BackendError>,
         usage: Option<Usage>,
         reference: Option<(&str, &str)>,
+        passages: &[Passage],
         started: Instant,
     ) {
         let topic = conversation.id.as_str();
@@ -382,6 +392,8 @@ impl Chat {
             self.hub.publish(topic, protocol::error(e.code(), e.user_message())).await;
         }
         let tokens = usage.and_then(|u| u.total_tokens.or(u.completion_tokens)).and_then(|n| i64::try_from(n).ok());
+        let sources = cited(content, passages);
+        let stored_sources = protocol::write_sources(&sources);
         let stored = db
             .insert_message(&NewMessage {
                 id: Some(reply_id),
@@ -398,6 +410,7 @@ impl Chat {
                 error_code: error.map(|e| e.code().as_str()),
                 tokens,
                 latency_ms: i64::try_from(started.elapsed().as_millis()).ok(),
+                sources: stored_sources.as_deref(),
             })
             .await;
         if let Err(e) = stored {
@@ -409,17 +422,18 @@ impl Chat {
             // The reply is kept; only its ratings will not reach the backend.
             tracing::warn!(error = %e, "could not store the backend's id of the reply");
         }
-        self.hub.publish(topic, protocol::stream_end(reply_id, content, status, usage)).await;
+        self.hub.publish(topic, protocol::stream_end(reply_id, content, status, usage, &sources)).await;
     }
 
-    /// The question with as much earlier conversation as fits the budget (newest kept first).
+    /// The question with as much earlier conversation as fits the budget (newest kept first), and the
+    /// course passages retrieved for it.
     async fn request_for(
         &self,
         db: &Db,
         conversation: &Conversation,
         context: &ProvenContext,
         question: &Message,
-    ) -> Result<LlmRequest, crate::store::DbError> {
+    ) -> Result<(LlmRequest, Vec<Passage>), crate::store::DbError> {
         let recent = db.history_before(question, 50).await?;
         // A regenerated answer's earlier versions are not the conversation any more.
         let replaced: std::collections::HashSet<&str> = recent.iter().filter_map(|m| m.replaces.as_deref()).collect();
@@ -436,14 +450,32 @@ impl Chat {
             history.push((m.role, m.content.clone()));
         }
         history.reverse();
-        let system = prompt::system_messages(&self.system_prompt, context);
-        Ok(LlmRequest {
+        let passages = self.passages_for(db, context, &question.content).await;
+        let system = prompt::system_messages(&self.system_prompt, context, &passages);
+        let request = LlmRequest {
             conversation_id: conversation.id.clone(),
             request_id: uuid::Uuid::new_v4().to_string(),
-            vars: prompt::prompt_vars(&system, context),
+            vars: prompt::prompt_vars(&system, context, &passages),
             system,
             history,
             question: question.content.clone(),
-        })
+        };
+        Ok((request, passages))
+    }
+
+    /// The course's passages for the question that this learner may see. Only for an Open edX
+    /// course the LMS vouched for: the index holds that LMS's courses, and an LTI platform naming
+    /// the same course id proves nothing about it. Without them the assistant still answers.
+    async fn passages_for(&self, db: &Db, context: &ProvenContext, question: &str) -> Vec<Passage> {
+        let (ContextSource::Ticket, Some(role)) = (context.source, context.role) else { return Vec::new() };
+        let viewer = Viewer { role, groups: &context.groups, now: now_ms() / 1000 };
+        let course = &context.ctx.course_id;
+        match self.knowledge.retrieve(db, course, question, &viewer, self.retrieval_passages).await {
+            Ok(passages) => passages,
+            Err(e) => {
+                tracing::warn!(error = %e, "course passages unavailable; answering without them");
+                Vec::new()
+            }
+        }
     }
 }

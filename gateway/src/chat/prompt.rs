@@ -6,15 +6,16 @@
 //! 3. the course team's instructions for the block;
 //! 4. the tutoring style: the team's wording, or the style's default (in a course only);
 //! 5. the unit's content: its text, problem statements (never answers) and video transcripts;
+//! 6. passages of the whole course retrieved for the question, numbered, to be cited as `[n]`;
 //!
 //! then, in [`super::Chat`], as much of the earlier conversation as fits `CHAT_HISTORY_BUDGET`, and the
-//! question. OpenAI-compatible servers receive 1–5 as one system message each; Flowise flows receive
+//! question. OpenAI-compatible servers receive 1–6 as one system message each; Flowise flows receive
 //! them as `overrideConfig.vars` ([`prompt_vars`]).
 
-use crate::course::{ContextSource, ProvenContext};
+use crate::course::{ContextSource, Passage, ProvenContext};
 
 /// The system messages for a chat in `context`, in the order above; empty parts are left out.
-pub fn system_messages(template: &str, context: &ProvenContext) -> Vec<String> {
+pub fn system_messages(template: &str, context: &ProvenContext, passages: &[Passage]) -> Vec<String> {
     let operator = template.replace("{course_id}", &context.ctx.course_id).replace("{block_id}", &context.ctx.block_id);
     let mut messages = vec![operator];
     messages.extend(place(context));
@@ -25,8 +26,29 @@ pub fn system_messages(template: &str, context: &ProvenContext) -> Vec<String> {
         messages.push(format!("How to tutor in this course:\n{}", context.controls.tutoring_prompt()));
     }
     messages.extend(unit_content(context));
+    if !passages.is_empty() {
+        messages.push(format!(
+            "Passages from elsewhere in the course that may answer the question, numbered. When you use \
+             one, cite it by its number in square brackets, like [1]; do not cite passages you did not \
+             use, and do not invent numbers.\n<course_passages>\n{}\n</course_passages>",
+            numbered(passages)
+        ));
+    }
     messages.retain(|m| !m.trim().is_empty());
     messages
+}
+
+/// "[n] Breadcrumb › Title" then the passage's text, for each passage.
+fn numbered(passages: &[Passage]) -> String {
+    let mut out = String::new();
+    for p in passages {
+        if !out.is_empty() {
+            out.push_str("\n\n");
+        }
+        let place = [p.breadcrumb.as_str(), p.title.as_str()].into_iter().filter(|t| !t.is_empty()).collect::<Vec<_>>();
+        out.push_str(&format!("[{}] {}\n{}", p.n, place.join(" › "), p.text));
+    }
+    out
 }
 
 /// The unit's place in the course outline: "Section › Subsection › Unit".
@@ -69,9 +91,14 @@ fn unit_content(context: &ProvenContext) -> Option<String> {
 
 /// The context as named variables, for flows that build their own prompt (Flowise: `$vars.<name>`).
 /// docs/assistant-prompt.md lists them.
-pub fn prompt_vars(system: &[String], context: &ProvenContext) -> serde_json::Map<String, serde_json::Value> {
+pub fn prompt_vars(
+    system: &[String],
+    context: &ProvenContext,
+    passages: &[Passage],
+) -> serde_json::Map<String, serde_json::Value> {
     let in_course = context.source != ContextSource::Gateway;
     let tutoring = if in_course { context.controls.tutoring_prompt() } else { "" };
+    let passages = numbered(passages);
     let mut vars = serde_json::Map::new();
     for (name, value) in [
         ("ibal_system_prompt", system.join("\n\n").as_str()),
@@ -83,6 +110,7 @@ pub fn prompt_vars(system: &[String], context: &ProvenContext) -> serde_json::Ma
         ("ibal_unit_outline", outline(context).as_str()),
         ("ibal_unit_content", context.unit.text.as_str()),
         ("ibal_tutoring", tutoring),
+        ("ibal_course_passages", passages.as_str()),
     ] {
         vars.insert(name.to_owned(), serde_json::Value::from(value));
     }
@@ -92,7 +120,7 @@ pub fn prompt_vars(system: &[String], context: &ProvenContext) -> serde_json::Ma
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{ChatContext, Controls, CourseRole, TutorStyle, Unit};
+    use crate::domain::{ChatContext, Controls, CourseRole, Groups, TutorStyle, Unit};
 
     fn in_unit() -> ProvenContext {
         ProvenContext {
@@ -114,12 +142,13 @@ mod tests {
                 truncated: true,
             },
             controls: Controls { tutor_style: TutorStyle::Direct, ..Controls::default() },
+            groups: Groups::new(),
         }
     }
 
     #[test]
     fn the_parts_come_in_the_documented_order() {
-        let messages = system_messages("You help in {course_id} ({block_id}).", &in_unit());
+        let messages = system_messages("You help in {course_id} ({block_id}).", &in_unit(), &[]);
         assert_eq!(messages.len(), 5, "{messages:#?}");
         assert_eq!(messages[0], "You help in c1 (b1).");
         assert_eq!(
@@ -137,27 +166,54 @@ mod tests {
     fn the_course_teams_wording_replaces_the_styles_default() {
         let mut context = in_unit();
         context.controls.style_prompt = "Be Socratic.".into();
-        let messages = system_messages("Plain.", &context);
+        let messages = system_messages("Plain.", &context, &[]);
         assert!(messages.iter().any(|m| m.ends_with("\nBe Socratic.")));
         assert!(!messages.iter().any(|m| m.contains(TutorStyle::Direct.default_prompt())));
     }
 
     #[test]
     fn outside_a_course_only_the_operators_prompt_goes_in() {
-        assert_eq!(system_messages("Plain.", &ProvenContext::gateway()), vec!["Plain.".to_owned()]);
-        let vars = prompt_vars(&["Plain.".to_owned()], &ProvenContext::gateway());
+        assert_eq!(system_messages("Plain.", &ProvenContext::gateway(), &[]), vec!["Plain.".to_owned()]);
+        let vars = prompt_vars(&["Plain.".to_owned()], &ProvenContext::gateway(), &[]);
         assert_eq!(vars["ibal_tutoring"], "");
     }
 
     #[test]
     fn flows_get_each_part_by_name() {
         let context = in_unit();
-        let system = system_messages("Plain.", &context);
-        let vars = prompt_vars(&system, &context);
+        let system = system_messages("Plain.", &context, &[]);
+        let vars = prompt_vars(&system, &context, &[]);
         assert_eq!(vars["ibal_course_title"], "Biology 101");
         assert_eq!(vars["ibal_unit_outline"], "Plants › Energy › Light reactions");
         assert_eq!(vars["ibal_unit_content"], "Chlorophyll absorbs light.");
         assert_eq!(vars["ibal_tutoring"], TutorStyle::Direct.default_prompt());
         assert_eq!(vars["ibal_system_prompt"], system.join("\n\n"));
+    }
+
+    #[test]
+    fn course_passages_come_last_numbered_with_their_place() {
+        let passages = [Passage {
+            n: 1,
+            usage_id: "block-v1:O+C+R+type@html+block@u1".into(),
+            title: "Chlorophyll".into(),
+            breadcrumb: "Plants › Energy › Light".into(),
+            url: "https://lms.example.com/jump".into(),
+            text: "Chlorophyll reflects green light.".into(),
+            snippet: "Chlorophyll reflects…".into(),
+        }];
+        let messages = system_messages("Plain.", &in_unit(), &passages);
+        let last = messages.last().map(String::as_str).unwrap_or_default();
+        assert!(last.contains("cite it by its number in square brackets"), "{last}");
+        assert!(
+            last.ends_with(
+                "<course_passages>\n[1] Plants › Energy › Light › Chlorophyll\nChlorophyll reflects green light.\n</course_passages>"
+            ),
+            "{last}"
+        );
+        let vars = prompt_vars(&messages, &in_unit(), &passages);
+        assert_eq!(
+            vars["ibal_course_passages"],
+            "[1] Plants › Energy › Light › Chlorophyll\nChlorophyll reflects green light."
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! The gateway's end of docs/protocol.md: the frames are `ibal-protocol`'s (shared with the widget and
 //! checked against its golden fixtures); this module reads client frames and writes server frames.
 
-use ibal_protocol::{ChatMessage, Role, ServerFrame, Status, Usage};
+use ibal_protocol::{ChatMessage, Role, ServerFrame, Source, Status, Usage};
 use serde_json::Value;
 
 use crate::domain::{Message, MessageRole, MessageStatus};
@@ -70,7 +70,18 @@ pub fn chat_message(m: &Message) -> ChatMessage {
         replaces: m.replaces.clone(),
         timestamp: timestamp(m.created_at),
         status: status(m.status),
+        sources: m.sources.as_deref().map(read_sources).unwrap_or_default(),
     }
+}
+
+/// A reply's sources as stored (JSON); a row that does not read is shown without them.
+pub fn read_sources(json: &str) -> Vec<Source> {
+    serde_json::from_str(json).unwrap_or_default()
+}
+
+/// A reply's sources as stored; None when there are none.
+pub fn write_sources(sources: &[Source]) -> Option<String> {
+    if sources.is_empty() { None } else { serde_json::to_string(sources).ok() }
 }
 
 pub fn status(status: MessageStatus) -> Status {
@@ -134,12 +145,13 @@ pub fn stream_delta(id: &str, delta: &str) -> String {
     encode(&ServerFrame::StreamDelta { id: id.to_owned(), delta: delta.to_owned() })
 }
 
-pub fn stream_end(id: &str, content: &str, status: MessageStatus, usage: Option<Usage>) -> String {
+pub fn stream_end(id: &str, content: &str, status: MessageStatus, usage: Option<Usage>, sources: &[Source]) -> String {
     encode(&ServerFrame::StreamEnd {
         id: id.to_owned(),
         content: content.to_owned(),
         status: self::status(status),
         usage,
+        sources: sources.to_vec(),
     })
 }
 
@@ -191,6 +203,7 @@ mod tests {
             error_code: None,
             tokens: None,
             latency_ms: None,
+            sources: None,
             created_at: 1_763_730_000_123,
             updated_at: 1_763_730_000_123,
         };

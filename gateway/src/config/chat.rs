@@ -68,12 +68,17 @@ pub struct ChatConfig {
     pub system_prompt: String,
     /// How much earlier conversation (in characters) goes with each question.
     pub history_budget: usize,
+    /// How many passages of the indexed course go with each question (`RETRIEVAL_PASSAGES`, 0: none).
+    pub retrieval_passages: usize,
     /// The WebSocket URL the widget connects to (`WS_URL`, default `<PUBLIC_URL>/ws/chat/`).
     pub ws_url: Url,
     pub flowise: Option<FlowiseConfig>,
     pub openai: Option<OpenAiConfig>,
     pub upstream_ws_url: Option<Url>,
 }
+
+/// Passages of 1,200 characters each: twenty is already 24,000 characters of prompt.
+const MAX_RETRIEVAL_PASSAGES: usize = 20;
 
 pub(super) fn chat_config(vars: &Vars, public_url: &Url) -> Result<ChatConfig, ConfigError> {
     let backend = match vars.get("CHAT_BACKEND").map(str::to_ascii_lowercase).as_deref() {
@@ -177,7 +182,24 @@ pub(super) fn chat_config(vars: &Vars, public_url: &Url) -> Result<ChatConfig, C
     let system_prompt =
         vars.get("CHAT_SYSTEM_PROMPT").map(str::to_owned).unwrap_or_else(|| DEFAULT_SYSTEM_PROMPT.to_owned());
     let history_budget = vars.parse("CHAT_HISTORY_BUDGET", 12_000, "a number of characters")?;
-    Ok(ChatConfig { backend, limits, system_prompt, history_budget, ws_url, flowise, openai, upstream_ws_url })
+    let retrieval_passages = vars.parse("RETRIEVAL_PASSAGES", 4, "a number of passages (0 to 20)")?;
+    if retrieval_passages > MAX_RETRIEVAL_PASSAGES {
+        return Err(ConfigError::new(
+            "RETRIEVAL_PASSAGES",
+            format!("at most {MAX_RETRIEVAL_PASSAGES} passages fit a prompt, got {retrieval_passages}"),
+        ));
+    }
+    Ok(ChatConfig {
+        backend,
+        limits,
+        system_prompt,
+        history_budget,
+        retrieval_passages,
+        ws_url,
+        flowise,
+        openai,
+        upstream_ws_url,
+    })
 }
 
 pub(super) const DEFAULT_SYSTEM_PROMPT: &str = "You are IBAL, a friendly and patient course assistant. Help the learner understand \

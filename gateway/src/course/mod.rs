@@ -2,8 +2,10 @@
 //! from proof — a chat ticket the LMS signed ([`ticket`]) or an LTI launch the platform signed —
 //! never from what a browser names. Without proof a chat is in the gateway's own context.
 
+pub mod knowledge;
 pub mod proof;
 pub mod ticket;
 
+pub use knowledge::{Knowledge, Passage, Viewer};
 pub use proof::{ContextSource, ProofError, ProvenContext, prove};
 pub use ticket::{TicketClaims, TicketError, TicketVerifier};

@@ -4,7 +4,7 @@ use ibal_protocol::ErrorCode;
 
 use crate::course::ticket::{TicketClaims, TicketError, TicketVerifier};
 use crate::domain::{ChatContext, CourseKey, User};
-use crate::domain::{Controls, CourseRole, Unit};
+use crate::domain::{Controls, CourseRole, Groups, Unit};
 use crate::store::{Db, DbError};
 
 /// Where a socket's context came from.
@@ -42,6 +42,8 @@ pub struct ProvenContext {
     pub course_title: String,
     pub unit: Unit,
     pub controls: Controls,
+    /// The learner's group per user partition, as the LMS signed it (empty for launches).
+    pub groups: Groups,
 }
 
 impl ProvenContext {
@@ -56,6 +58,7 @@ impl ProvenContext {
             course_title: String::new(),
             unit: Unit::default(),
             controls: Controls::default(),
+            groups: Groups::new(),
         }
     }
 
@@ -124,6 +127,7 @@ pub async fn prove(
                 instructions: claims.instructions,
                 course_title: claims.course_title,
                 unit: claims.unit,
+                groups: claims.groups,
             })
         }
         (None, Some(ctx)) => {
@@ -138,6 +142,7 @@ pub async fn prove(
                 course_title: String::new(),
                 unit: Unit::default(),
                 controls: settings.controls,
+                groups: Groups::new(),
             })
         }
         (None, None) => Ok(ProvenContext::gateway()),

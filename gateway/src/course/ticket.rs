@@ -9,7 +9,7 @@ use jsonwebtoken::{Algorithm, Validation};
 use serde::Deserialize;
 
 use crate::crypto::jwks::RsaKeys;
-use crate::domain::{ChatContext, Controls, CourseRole, Unit, clip, now_ms};
+use crate::domain::{ChatContext, Controls, CourseRole, Groups, Unit, clip, now_ms};
 
 /// The longest a ticket may live (exp − iat), in seconds.
 pub const MAX_TICKET_LIFETIME_SECS: i64 = 300;
@@ -45,12 +45,29 @@ pub struct TicketClaims {
     pub course_title: String,
     #[serde(default)]
     pub unit: Unit,
+    /// The learner's group in each of the course's user partitions (cohorts, enrollment tracks):
+    /// partition id → group id. Course blocks restricted to groups are retrieved only for members.
+    #[serde(default, deserialize_with = "partition_groups")]
+    pub groups: Groups,
     /// The course team's controls: `mode`, `starters`, `tutor_style`, `style_prompt`, `disclosure`, `exam`.
     #[serde(flatten)]
     pub controls: Controls,
     pub iat: i64,
     pub exp: i64,
     pub jti: String,
+}
+
+/// The most partitions a ticket's `groups` may name (a course has a handful).
+pub const MAX_PARTITIONS: usize = 64;
+
+fn partition_groups<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Groups, D::Error> {
+    let groups = Groups::deserialize(d)?;
+    if groups.len() > MAX_PARTITIONS || groups.keys().any(|k| k.parse::<i64>().is_err()) {
+        return Err(serde::de::Error::custom(format!(
+            "groups must map at most {MAX_PARTITIONS} partition ids (integers) to a group id"
+        )));
+    }
+    Ok(groups)
 }
 
 fn course_role<'de, D: serde::Deserializer<'de>>(d: D) -> Result<CourseRole, D::Error> {

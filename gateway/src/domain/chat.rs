@@ -145,6 +145,9 @@ pub struct Message {
     pub error_code: Option<String>,
     pub tokens: Option<i64>,
     pub latency_ms: Option<i64>,
+    /// An assistant reply: the course passages it cites (JSON array of `{n, title, breadcrumb, url,
+    /// snippet}`).
+    pub sources: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -166,6 +169,7 @@ pub struct NewMessage<'a> {
     pub error_code: Option<&'a str>,
     pub tokens: Option<i64>,
     pub latency_ms: Option<i64>,
+    pub sources: Option<&'a str>,
 }
 
 impl<'a> NewMessage<'a> {
@@ -192,6 +196,7 @@ impl<'a> NewMessage<'a> {
             error_code: None,
             tokens: None,
             latency_ms: None,
+            sources: None,
         }
     }
 }

@@ -17,6 +17,22 @@ pub struct Unit {
     pub truncated: bool,
 }
 
+/// A learner's group in each of a course's user partitions (cohorts, enrollment tracks), as the LMS
+/// signed it: partition id (as text, the way Open edX's `group_access` keys it) → group id.
+pub type Groups = std::collections::BTreeMap<String, i64>;
+
+/// An RFC 3339 date and time (`2025-01-31T09:00:00Z`, `…+02:00`; a space for the `T` as Open edX
+/// sometimes writes it) in Unix seconds; None when it is not one.
+pub fn start_seconds(value: &str) -> Option<i64> {
+    let value = match value.as_bytes().get(10) {
+        Some(b' ') => std::borrow::Cow::Owned(format!("{}T{}", &value[..10], &value[11..])),
+        _ => std::borrow::Cow::Borrowed(value),
+    };
+    time::OffsetDateTime::parse(&value, &time::format_description::well_known::Rfc3339)
+        .ok()
+        .map(time::OffsetDateTime::unix_timestamp)
+}
+
 /// What the block offers: the assistant, the course's live room, or both (tabs).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -127,5 +143,18 @@ impl Controls {
     /// The tutoring prompt the assistant follows.
     pub fn tutoring_prompt(&self) -> &str {
         if self.style_prompt.trim().is_empty() { self.tutor_style.default_prompt() } else { &self.style_prompt }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn start_dates_read_as_rfc3339() {
+        assert_eq!(super::start_seconds("2025-01-31T09:00:00Z"), Some(1_738_314_000));
+        assert_eq!(super::start_seconds("2025-01-31T11:00:00.5+02:00"), Some(1_738_314_000));
+        assert_eq!(super::start_seconds("2025-01-31 09:00:00+00:00"), Some(1_738_314_000));
+        for bad in ["", "2025-01-31", "2025-01-31T09:00:00", "tomorrow at nine", "2025-02-30T09:00:00Z", "é"] {
+            assert_eq!(super::start_seconds(bad), None, "{bad}");
+        }
     }
 }

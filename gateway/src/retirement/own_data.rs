@@ -17,9 +17,11 @@ use crate::web::error::ApiError;
 const MAX_CONVERSATIONS: i64 = 10_000;
 
 fn message_value(m: &Message) -> Value {
+    // An assistant reply's cited course passages, as stored (a JSON array).
+    let sources = m.sources.as_deref().and_then(|s| serde_json::from_str::<Value>(s).ok());
     json!({
         "id": m.id, "role": m.role.as_str(), "content": m.content, "status": m.status.as_str(),
-        "sender": m.sender_name, "reply_to": m.reply_to, "created_at": rfc3339_ms(m.created_at),
+        "sender": m.sender_name, "reply_to": m.reply_to, "sources": sources, "created_at": rfc3339_ms(m.created_at),
     })
 }
 

@@ -19,6 +19,7 @@ const SQLITE: Embedded = &[
     (6, "backend_reference", include_str!("../../../migrations/sqlite/0006_backend_reference.sql")),
     (7, "chat_controls", include_str!("../../../migrations/sqlite/0007_chat_controls.sql")),
     (8, "retention", include_str!("../../../migrations/sqlite/0008_retention.sql")),
+    (9, "course_knowledge", include_str!("../../../migrations/sqlite/0009_course_knowledge.sql")),
 ];
 const MYSQL: Embedded = &[
     (1, "initial", include_str!("../../../migrations/mysql/0001_initial.sql")),
@@ -29,6 +30,7 @@ const MYSQL: Embedded = &[
     (6, "backend_reference", include_str!("../../../migrations/mysql/0006_backend_reference.sql")),
     (7, "chat_controls", include_str!("../../../migrations/mysql/0007_chat_controls.sql")),
     (8, "retention", include_str!("../../../migrations/mysql/0008_retention.sql")),
+    (9, "course_knowledge", include_str!("../../../migrations/mysql/0009_course_knowledge.sql")),
 ];
 const POSTGRES: Embedded = &[
     (1, "initial", include_str!("../../../migrations/postgres/0001_initial.sql")),
@@ -39,6 +41,7 @@ const POSTGRES: Embedded = &[
     (6, "backend_reference", include_str!("../../../migrations/postgres/0006_backend_reference.sql")),
     (7, "chat_controls", include_str!("../../../migrations/postgres/0007_chat_controls.sql")),
     (8, "retention", include_str!("../../../migrations/postgres/0008_retention.sql")),
+    (9, "course_knowledge", include_str!("../../../migrations/postgres/0009_course_knowledge.sql")),
 ];
 
 pub(crate) fn embedded(kind: DbKind) -> Embedded {

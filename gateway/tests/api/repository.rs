@@ -163,6 +163,7 @@ db_test!(messages_are_stored_once_per_client_id, |db: Db| async move {
             error_code: (status == MessageStatus::Failed).then_some("backend_unavailable"),
             tokens: Some(12),
             latency_ms: Some(300),
+            sources: None,
         };
         assert!(db.insert_message(&reply).await.expect("reply").created);
     }

@@ -5,7 +5,8 @@
 use super::DecodeError;
 use crate::json::Value;
 use crate::{
-    ChatMessage, ClientFrame, Context, Disclosure, ErrorFrame, Limits, Role, ServerFrame, Status, Usage, UserInfo,
+    ChatMessage, ClientFrame, Context, Disclosure, ErrorFrame, Limits, Role, ServerFrame, Source, Status, Usage,
+    UserInfo,
 };
 
 /// An object's members, taken out by name (each value is moved out, not copied).
@@ -126,6 +127,7 @@ impl ServerFrame {
                     completion_tokens: u.u64("completion_tokens"),
                     total_tokens: u.u64("total_tokens"),
                 }),
+                sources: sources(&mut f),
             },
             "typing" => Self::Typing {
                 username: f.required("username")?,
@@ -210,7 +212,25 @@ fn message(mut f: Fields) -> Result<ChatMessage, DecodeError> {
         replaces: f.string("replaces"),
         timestamp: f.text("timestamp"),
         status: status(&mut f),
+        sources: sources(&mut f),
     })
+}
+
+/// A reply's `sources`; entries without a number or a link are skipped.
+fn sources(f: &mut Fields) -> Vec<Source> {
+    let Some(Value::Array(list)) = f.take("sources") else { return Vec::new() };
+    list.into_iter()
+        .filter_map(|s| {
+            let mut s = Fields::of(s)?;
+            Some(Source {
+                n: s.u64("n")?,
+                url: s.string("url")?,
+                title: s.text("title"),
+                breadcrumb: s.text("breadcrumb"),
+                snippet: s.text("snippet"),
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]

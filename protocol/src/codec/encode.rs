@@ -1,7 +1,7 @@
 //! Frames to JSON text.
 
 use crate::json::ObjectWriter;
-use crate::{ChatMessage, ClientFrame, ServerFrame, UserInfo};
+use crate::{ChatMessage, ClientFrame, ServerFrame, Source, UserInfo};
 
 fn frame(kind: &str) -> ObjectWriter {
     ObjectWriter::new().str("type", kind)
@@ -52,8 +52,8 @@ impl ServerFrame {
                 .str("sender", sender)
                 .str("timestamp", timestamp),
             Self::StreamDelta { id, delta } => w.str("id", id).str("delta", delta),
-            Self::StreamEnd { id, content, status, usage } => {
-                let w = w.str("id", id).str("content", content).str("status", status.as_str());
+            Self::StreamEnd { id, content, status, usage, sources } => {
+                let w = with_sources(w.str("id", id).str("content", content).str("status", status.as_str()), sources);
                 match usage {
                     Some(u) => {
                         let usage = ObjectWriter::new()
@@ -126,8 +126,32 @@ fn user_info(w: ObjectWriter, info: &UserInfo) -> ObjectWriter {
     }
 }
 
+/// Adds `"sources": [...]`, unless there are none.
+fn with_sources(w: ObjectWriter, sources: &[Source]) -> ObjectWriter {
+    if sources.is_empty() {
+        return w;
+    }
+    let mut list = String::from("[");
+    for (i, s) in sources.iter().enumerate() {
+        if i > 0 {
+            list.push(',');
+        }
+        let source = ObjectWriter::new()
+            .uint("n", s.n)
+            .str("title", &s.title)
+            .str("breadcrumb", &s.breadcrumb)
+            .str("url", &s.url)
+            .str("snippet", &s.snippet)
+            .finish();
+        list.push_str(&source);
+    }
+    list.push(']');
+    w.raw("sources", &list)
+}
+
 fn message(w: ObjectWriter, m: &ChatMessage) -> ObjectWriter {
-    w.opt_str("id", m.id.as_deref())
+    let w = w
+        .opt_str("id", m.id.as_deref())
         .opt_str("client_id", m.client_id.as_deref())
         .str("role", m.role.as_str())
         .str("content", &m.content)
@@ -136,5 +160,6 @@ fn message(w: ObjectWriter, m: &ChatMessage) -> ObjectWriter {
         .opt_str("reply_to", m.reply_to.as_deref())
         .opt_str("replaces", m.replaces.as_deref())
         .str("timestamp", &m.timestamp)
-        .str("status", m.status.as_str())
+        .str("status", m.status.as_str());
+    with_sources(w, &m.sources)
 }

@@ -11,10 +11,14 @@ course and block the chat is in, and the user's role there; it also carries what
 assistant may know of the course (the unit's content as this learner sees it, from
 unit_content.py) and the course team's controls (mode, starters, tutoring style,
 disclosure, exam mode). None of that is taken from the browser.
+
+Its ``publish_event`` handler publishes the chat's analytics events (events.py) through
+the runtime: what happened and a few numbers, never the text of a message.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from typing import Any
@@ -36,9 +40,11 @@ from .config import (
     parse_settings,
     parse_ticket_settings,
 )
+from .events import EventError, event_fields, event_type_of
 from .ticket import (
     DEFAULT_MODE,
     DEFAULT_TUTOR_STYLE,
+    MAX_GROUP_PARTITIONS,
     MAX_STARTER_CHARS,
     MAX_STARTERS,
     MAX_STYLE_PROMPT,
@@ -59,6 +65,9 @@ JS_INIT_FN = "IbalXBlock"
 #: Name of the JSON handler that signs chat tickets (the widget calls it through ``runtime.handlerUrl``).
 TICKET_HANDLER = "chat_ticket"
 
+#: Name of the JSON handler that publishes the chat's analytics events (events.py) through the runtime.
+EVENT_HANDLER = "publish_event"
+
 #: Keys of the JSON object passed to ``initialize_js`` and, from there, to the widget's ``mount()``.
 #: The assistant instructions, the style prompt and the unit's content are not among them: they reach
 #: the gateway inside the signed ticket only.
@@ -73,6 +82,7 @@ MOUNT_SETTINGS_KEYS = (
     "lang",
     "sign_in",
     "ticket_handler",
+    "event_handler",
     "auth_relay_url",
     "mode",
     "starters",
@@ -440,6 +450,67 @@ class IbalXBlock(StudioEditableXBlockMixin, XBlock):
 
         return in_groups
 
+    def user_groups(self) -> dict[int, int]:
+        """The current user's group in each user partition of the course (cohorts, enrollment tracks, content
+        experiments…): ``{partition id: group id}``, for the ticket's ``groups`` claim.
+
+        The partitions are the partitions service's ``course_partitions`` (edx-platform's ``PartitionService``:
+        the course's own and its dynamic ones, such as the enrollment track partition); inactive ones are
+        skipped, as the LMS does not enforce them. The user's group in each comes from
+        ``get_user_group_id_for_partition``, which assigns them one where the partition's scheme does (a
+        content experiment), as the LMS's course outline does. Partitions where the user has no group are left
+        out; at most ``MAX_GROUP_PARTITIONS`` partitions are asked. ``{}`` without a partitions service (the
+        workbench), a Django user or a list of partitions, or when the service fails.
+        """
+        try:
+            service = self.runtime.service(self, "partitions")
+        except Exception:  # noqa: BLE001 - no such service in this runtime
+            return {}
+        group_of = getattr(service, "get_user_group_id_for_partition", None)
+        if service is None or not callable(group_of):
+            return {}
+        try:
+            partitions = getattr(service, "course_partitions", None)
+            partitions = list(partitions) if isinstance(partitions, list | tuple) else []
+            user = self._current_django_user() if partitions else None
+        except Exception as exc:  # noqa: BLE001 - e.g. the course cannot be loaded: no groups
+            log.debug(
+                "IbalXBlock %s cannot list the course's partitions (%s)", self.scope_ids.usage_id, type(exc).__name__
+            )
+            return {}
+        if user is None:
+            return {}
+        groups: dict[int, int] = {}
+        asked: set[int] = set()
+        for partition in partitions:
+            if getattr(partition, "active", True) is False:
+                continue
+            partition_id = _numeric_id(getattr(partition, "id", None))
+            if partition_id is None or partition_id < 0 or partition_id in asked:
+                continue
+            if len(asked) == MAX_GROUP_PARTITIONS:
+                log.warning(
+                    "IbalXBlock %s: the course has more than %d user partitions; the chat ticket names the first %d",
+                    self.scope_ids.usage_id,
+                    MAX_GROUP_PARTITIONS,
+                    MAX_GROUP_PARTITIONS,
+                )
+                break
+            asked.add(partition_id)
+            try:
+                group_id = _numeric_id(group_of(user, partition_id))
+            except Exception as exc:  # noqa: BLE001 - that partition is left out
+                log.debug(
+                    "IbalXBlock %s cannot get the user's group in partition %d (%s)",
+                    self.scope_ids.usage_id,
+                    partition_id,
+                    type(exc).__name__,
+                )
+                continue
+            if group_id is not None and group_id >= 0:
+                groups[partition_id] = group_id
+        return groups
+
     def _exam_attempt_running(self, course_id: str) -> bool:
         """Whether the LMS's proctoring service says this learner has an exam attempt running in the course."""
         user_id = _numeric_id(self._user_opt_attrs().get(ATTR_KEY_USER_ID))
@@ -501,6 +572,7 @@ class IbalXBlock(StudioEditableXBlockMixin, XBlock):
             "lang": self.user_language(),
             "sign_in": ticket.sign_in,
             "ticket_handler": TICKET_HANDLER,
+            "event_handler": EVENT_HANDLER,
             "auth_relay_url": self.auth_relay_url(),
             # Shown before the first message; the gateway trusts neither (the ticket carries both too).
             "mode": self.chat_mode(),
@@ -654,12 +726,39 @@ class IbalXBlock(StudioEditableXBlockMixin, XBlock):
             disclosure=self.disclosure_text(ticket),
             exam=context.exam,
         )
+        user = dataclasses.replace(user, groups=self.user_groups())
         try:
             token = mint_ticket(ticket, gateway.origin, user, place)
         except Exception as exc:  # noqa: BLE001 - never a traceback (it could quote the key) in the log
             log.warning("IbalXBlock %s cannot sign a chat ticket: %s", usage_id, type(exc).__name__)
             raise JsonHandlerError(503, self._t(NOT_AVAILABLE)) from None
         return {"ticket": token, "expires_in": ticket.ttl}
+
+    @XBlock.json_handler
+    def publish_event(self, data, suffix=""):  # noqa: ARG002 - handler signature
+        """Publish one of the chat's analytics events through the runtime (POST ``{"event_type": …, …}``).
+
+        The event holds ``course_id``, ``usage_id``, ``role`` and ``mode``, all from the block, plus the
+        fields of its type that the request gives (events.py), validated; anything else in the request,
+        text above all, is dropped. Returns ``{"result": "success"}``; 400 for an unknown event type or a
+        bad field, 403 for an anonymous user.
+        """
+        user = self._ticket_user()
+        if user is None:
+            raise JsonHandlerError(403, self._t("Sign in to use the chat."))
+        try:
+            event_type = event_type_of(data)
+            fields = event_fields(event_type, data)
+        except EventError as error:
+            raise JsonHandlerError(400, self._t(error.message).format(**error.params)) from None
+        course_id, usage_id = self.chat_context()
+        event = {"course_id": course_id, "usage_id": usage_id, "role": user.role, "mode": self.chat_mode(), **fields}
+        try:
+            self.runtime.publish(self, event_type, event)
+        except Exception as exc:  # noqa: BLE001 - the tracker's failure is logged, not the event
+            log.warning("IbalXBlock %s cannot publish %s (%s)", usage_id, event_type, type(exc).__name__)
+            raise JsonHandlerError(503, self._t(NOT_AVAILABLE)) from None
+        return {"result": "success"}
 
     def _render(self, template: str, context: dict[str, Any]) -> str:
         return loader.render_django_template(template, context, i18n_service=self.runtime.service(self, "i18n"))

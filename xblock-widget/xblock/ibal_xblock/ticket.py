@@ -12,6 +12,7 @@ import hashlib
 import json
 import secrets
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,6 +49,35 @@ MAX_STYLE_PROMPT = 2000
 #: Hex digits of the disclosure text's SHA-256 that name its version.
 DISCLOSURE_VERSION_DIGITS = 16
 
+#: Most user partitions (cohorts, enrollment tracks, content experiments…) the ``groups`` claim names.
+MAX_GROUP_PARTITIONS = 64
+#: Partition and group ids are integers the gateway reads as signed 64-bit numbers.
+MAX_GROUP_ID = 2**63 - 1
+
+
+def _whole_number(value: Any) -> int | None:
+    """An integer from 0 to ``MAX_GROUP_ID``, from an int or a string of ASCII digits; None for anything else
+    (bools included)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, int) and 0 <= value <= MAX_GROUP_ID:
+        return value
+    return None
+
+
+def groups_claim(groups: Mapping[Any, Any]) -> dict[str, int]:
+    """The ``groups`` claim: ``{"<partition id>": <group id>}``, in partition id order, at most
+    ``MAX_GROUP_PARTITIONS`` entries; entries whose ids are not whole numbers (up to ``MAX_GROUP_ID``) are left
+    out."""
+    entries: dict[int, int] = {}
+    for partition, group in groups.items():
+        partition_id, group_id = _whole_number(partition), _whole_number(group)
+        if partition_id is not None and group_id is not None:
+            entries[partition_id] = group_id
+    return {str(partition_id): entries[partition_id] for partition_id in sorted(entries)[:MAX_GROUP_PARTITIONS]}
+
 
 def disclosure_version(text: str) -> str:
     """The version of a disclosure text: the first 16 hex digits of the SHA-256 of its UTF-8 bytes."""
@@ -70,13 +100,18 @@ class _Utf8JSONEncoder(json.JSONEncoder):
 
 @dataclass(frozen=True)
 class TicketUser:
-    """Who the ticket is for, as the LMS knows them."""
+    """Who the ticket is for, as the LMS knows them.
+
+    ``groups``: the user's group in each of the course's user partitions where they have one
+    (``{partition id: group id}``), as the runtime's partitions service says.
+    """
 
     subject: str
     username: str
     user_id: int | None
     role: str
     global_staff: bool
+    groups: Mapping[int, int] = field(default_factory=dict, hash=False)
 
     def __post_init__(self):
         if not self.subject or not self.username:
@@ -133,6 +168,7 @@ def ticket_claims(
             "usage_id": place.usage_id,
             "role": user.role,
             "global_staff": user.global_staff,
+            "groups": groups_claim(user.groups),
             "title": place.title[:MAX_TITLE],
             "instructions": place.instructions[:MAX_INSTRUCTIONS],
             "course_title": clean_text(place.course_title)[:MAX_TITLE_CHARS],

@@ -14,6 +14,17 @@ from xblock.runtime import Runtime
 
 from ibal_xblock import IbalXBlock
 
+# What edx-platform's user service gives a signed-in learner (xblock_django/user_service.py).
+LEARNER = {
+    "edx-platform.is_authenticated": True,
+    "edx-platform.user_id": 42,
+    "edx-platform.username": "jane",
+    "edx-platform.anonymous_user_id": "5afe1e5e0f3ac5e1b5f6b1e0d9d1c2a3",
+    "edx-platform.user_is_staff": False,
+    "edx-platform.user_is_global_staff": False,
+    "edx-platform.user_role": "student",
+}
+
 GATEWAY_URL = "https://chat.local.openedx.io"
 TICKET_ISSUER = "https://lms.example.com"
 
@@ -123,6 +134,8 @@ class PlatformLikeRuntime(Runtime):
 
     def __init__(self, services):
         super().__init__(id_reader=None, id_generator=None, services=services)
+        #: What ``publish`` was given: ``(block, event_type, event_data)``, in order.
+        self.published = []
 
     def handler_url(self, block, handler_name, suffix="", query="", thirdparty=False):  # noqa: ARG002
         return f"/handler/{block.scope_ids.usage_id}/{handler_name}/{suffix}"
@@ -134,7 +147,7 @@ class PlatformLikeRuntime(Runtime):
         return f"/resource/{block.scope_ids.block_type}/{uri}"
 
     def publish(self, block, event_type, event_data):
-        pass
+        self.published.append((block, event_type, event_data))
 
 
 def platform_block(

@@ -4,6 +4,8 @@ Fake widget modules in tests/js stand in for the wasm-bindgen output. Node.js is
 tests fail, rather than skip, without it.
 """
 
+import json
+
 import pytest
 
 from ibal_xblock.ibal_xblock import MOUNT_SETTINGS_KEYS
@@ -17,6 +19,20 @@ def run(**options):
 
 def widget(name):
     return (JS_DIR / name).as_uri()
+
+
+HANDLER_URL = "/courses/course-v1:Org+Course+Run/xblock/block-v1:1/handler/"
+EVENT_URL = HANDLER_URL + "publish_event"
+
+
+def calls_to(outcome, handler):
+    """The fetch() calls to one of the block's handlers."""
+    return [call for call in outcome["fetchCalls"] if call["url"] == HANDLER_URL + handler]
+
+
+def event_bodies(outcome):
+    """The JSON bodies POSTed to the publish_event handler, in order."""
+    return [json.loads(call["init"]["body"]) for call in calls_to(outcome, "publish_event")]
 
 
 def assert_prefixed(outcome):
@@ -42,12 +58,16 @@ def test_imports_inits_and_mounts_the_widget(jquery):
     assert settings["ws_url"] == "wss://chat.example.com/ws/chat/"
     assert settings["lang"] == "fr"
     assert settings["sign_in"] == "popup"
-    assert set(outcome["mountSettingsKeys"]) == {*MOUNT_SETTINGS_KEYS, "get_ticket"}
+    assert set(outcome["mountSettingsKeys"]) == {*MOUNT_SETTINGS_KEYS, "get_ticket", "track"}
     assert settings["mode"] == "both"
     assert settings["starters"] == ["What is ATP?", "Why is oxygen released?"]
     assert settings["auth_relay_url"] == "/xblock/resource/ibalxblock/public/relay.html"
     assert outcome["getTicketType"] == "function"
-    assert outcome["fetchCalls"] == []  # the widget decides when it needs a ticket
+    assert outcome["trackType"] == "function"
+    assert calls_to(outcome, "chat_ticket") == []  # the widget decides when it needs a ticket
+    # Once mounted, the chat reports that it was opened, and nothing else.
+    assert event_bodies(outcome) == [{"event_type": "ibal.chat.opened"}]
+    assert len(outcome["fetchCalls"]) == 1
     assert outcome["settingsIsCopy"] is True
     assert_prefixed(outcome)
     assert outcome["logs"][0]["text"].startswith("[IbalXBlock] Initializing")
@@ -95,6 +115,7 @@ def test_bad_widget_modules(module, message, calls):
     assert outcome["state"] == "failed"
     assert outcome["calls"] == calls
     assert [child["text"] for child in outcome["children"]] == ["Chat unavailable"]
+    assert outcome["fetchCalls"] == []  # not mounted: no "chat opened" event
 
 
 def test_missing_widget_url():
@@ -130,8 +151,8 @@ def test_get_ticket_posts_to_the_handler_with_the_csrf_token(jquery):
         fetch_response={"status": 200, "body": '{"ticket": "header.claims.signature", "expires_in": 120}'},
     )
     assert outcome["ticket"] == {"resolved": "header.claims.signature"}
-    assert outcome["handlerUrlCalls"] == [{"sameElement": True, "name": "chat_ticket"}]
-    [call] = outcome["fetchCalls"]
+    assert {"sameElement": True, "name": "chat_ticket"} in outcome["handlerUrlCalls"]
+    [call] = calls_to(outcome, "chat_ticket")
     assert call["url"] == "/courses/course-v1:Org+Course+Run/xblock/block-v1:1/handler/chat_ticket"
     assert call["init"] == {
         "method": "POST",
@@ -148,13 +169,14 @@ def test_get_ticket_posts_to_the_handler_with_the_csrf_token(jquery):
 def test_get_ticket_without_a_csrf_cookie_sends_no_csrf_header():
     outcome = run(widget_url=widget("fake_widget_ok.mjs"), get_ticket=True, cookie="sessionid=abc")
     assert outcome["ticket"] == {"resolved": "aaa.bbb.ccc"}
-    [call] = outcome["fetchCalls"]
+    [call] = calls_to(outcome, "chat_ticket")
     assert call["init"]["headers"] == {"Content-Type": "application/json"}
 
 
 def test_get_ticket_uses_the_handler_named_in_the_settings():
     outcome = run(widget_url=widget("fake_widget_ok.mjs"), get_ticket=True, args={"ticket_handler": "other"})
-    assert outcome["handlerUrlCalls"][0]["name"] == "other"
+    assert [call["name"] for call in outcome["handlerUrlCalls"]] == ["publish_event", "other"]
+    assert len(calls_to(outcome, "other")) == 1
 
 
 @pytest.mark.parametrize(
@@ -175,7 +197,7 @@ def test_get_ticket_rejects_with_the_servers_message(status, body, message):
         fetch_response={"status": status, "body": body},
     )
     assert outcome["ticket"] == {"rejected": message}
-    assert outcome["fetchCalls"][0]["init"]["headers"]["X-CSRFToken"] == "abc"
+    assert calls_to(outcome, "chat_ticket")[0]["init"]["headers"]["X-CSRFToken"] == "abc"
     assert outcome["state"] == "mounted"  # a refused ticket is the widget's to report, not a load failure
     errors = [line["text"] for line in outcome["logs"] if line["level"] == "error"]
     assert errors == [f"[IbalXBlock] Failed to get a chat ticket: {message}"]
@@ -184,3 +206,128 @@ def test_get_ticket_rejects_with_the_servers_message(status, body, message):
 def test_get_ticket_rejects_when_the_network_fails():
     outcome = run(widget_url=widget("fake_widget_ok.mjs"), get_ticket=True, fetch_error="Failed to fetch")
     assert outcome["ticket"] == {"rejected": "Failed to fetch"}
+
+
+# ------------------------------------------------------------ analytics events
+
+
+def test_chat_opened_is_sent_after_mount_with_the_csrf_token():
+    outcome = run(widget_url=widget("fake_widget_ok.mjs"), cookie="csrftoken=Tok%2Ben123")
+    assert outcome["state"] == "mounted"
+    [call] = calls_to(outcome, "publish_event")
+    assert call["init"] == {
+        "method": "POST",
+        "credentials": "same-origin",
+        "headers": {"Content-Type": "application/json", "X-CSRFToken": "Tok+en123"},
+        "body": '{"event_type":"ibal.chat.opened"}',
+    }
+    # Sent after the widget mounted, and logged as nothing but the mount.
+    texts = [line["text"] for line in outcome["logs"]]
+    assert texts[-1] == "[IbalXBlock] Chat widget mounted"
+    assert not any(line["level"] != "log" for line in outcome["logs"])
+
+
+def test_the_event_handler_named_in_the_settings_is_used():
+    outcome = run(widget_url=widget("fake_widget_ok.mjs"), args={"event_handler": "events"})
+    assert [call["name"] for call in outcome["handlerUrlCalls"]] == ["events"]
+    assert json.loads(calls_to(outcome, "events")[0]["init"]["body"]) == {"event_type": "ibal.chat.opened"}
+
+
+def test_a_refused_chat_opened_event_is_logged_and_does_not_fail_the_chat():
+    outcome = run(
+        widget_url=widget("fake_widget_ok.mjs"),
+        event_response={"status": 403, "body": '{"error": "Sign in to use the chat."}'},
+    )
+    assert outcome["state"] == "mounted"
+    assert outcome["children"] == []
+    warnings = [line["text"] for line in outcome["logs"] if line["level"] == "warn"]
+    assert warnings == ["[IbalXBlock] Failed to send analytics event ibal.chat.opened: Sign in to use the chat."]
+    assert not [line for line in outcome["logs"] if line["level"] == "error"]
+
+
+def test_track_posts_the_event_and_resolves_to_true():
+    outcome = run(
+        widget_url=widget("fake_widget_ok.mjs"),
+        cookie="csrftoken=abc",
+        track=[
+            ["ibal.message.sent", {"length": 42, "conversation_messages": 3}],
+            ["ibal.reply.rated", {"rating": "up", "has_comment": False}],
+        ],
+    )
+    assert outcome["tracked"] == [{"resolved": True}, {"resolved": True}]
+    assert event_bodies(outcome) == [
+        {"event_type": "ibal.chat.opened"},
+        {"event_type": "ibal.message.sent", "length": 42, "conversation_messages": 3},
+        {"event_type": "ibal.reply.rated", "rating": "up", "has_comment": False},
+    ]
+    for call in calls_to(outcome, "publish_event"):
+        assert call["init"]["headers"] == {"Content-Type": "application/json", "X-CSRFToken": "abc"}
+        assert call["init"]["method"] == "POST" and call["init"]["credentials"] == "same-origin"
+
+
+def test_track_cannot_override_the_event_type():
+    outcome = run(
+        widget_url=widget("fake_widget_ok.mjs"), track=[["ibal.message.sent", {"event_type": "other", "length": 1}]]
+    )
+    assert event_bodies(outcome)[1] == {"event_type": "ibal.message.sent", "length": 1}
+
+
+@pytest.mark.parametrize(
+    ("event_response", "event_fetch_error", "reason"),
+    [
+        ({"status": 400, "body": '{"error": "length is required."}'}, None, "length is required."),
+        ({"status": 502, "body": "<html>Bad gateway</html>"}, None, "HTTP 502"),
+        (None, "Failed to fetch", "Failed to fetch"),
+    ],
+)
+def test_track_failures_are_logged_without_the_fields_and_never_thrown(event_response, event_fetch_error, reason):
+    secret = "my secret question about photosynthesis"
+    outcome = run(
+        widget_url=widget("fake_widget_ok.mjs"),
+        event_response=event_response,
+        event_fetch_error=event_fetch_error,
+        track=[["ibal.message.sent", {"length": 7, "note": secret}]],
+    )
+    assert outcome["tracked"] == [{"resolved": False}]
+    assert_prefixed(outcome)
+    warnings = [line["text"] for line in outcome["logs"] if line["level"] == "warn"]
+    assert f"[IbalXBlock] Failed to send analytics event ibal.message.sent: {reason}" in warnings
+    assert not any(secret in line["text"] for line in outcome["logs"])
+    assert not any("7" in text for text in warnings)  # nor the length
+    assert outcome["state"] == "mounted"
+
+
+@pytest.mark.parametrize(
+    ("event_type", "fields", "message"),
+    [
+        (None, {"length": 1}, "[IbalXBlock] Analytics event not sent: no event type"),
+        ("", {"length": 1}, "[IbalXBlock] Analytics event not sent: no event type"),
+        (
+            "ibal.message.sent",
+            "unserialisable",
+            "[IbalXBlock] Analytics event ibal.message.sent not sent: its fields cannot be sent as JSON",
+        ),
+    ],
+)
+def test_track_refuses_what_it_cannot_send_without_a_request(event_type, fields, message):
+    outcome = run(widget_url=widget("fake_widget_ok.mjs"), track=[[event_type, fields]])
+    assert outcome["tracked"] == [{"resolved": False}]
+    assert len(calls_to(outcome, "publish_event")) == 1  # the "chat opened" event only
+    assert message in [line["text"] for line in outcome["logs"] if line["level"] == "warn"]
+
+
+def test_track_without_fields_sends_the_event_type_alone():
+    outcome = run(widget_url=widget("fake_widget_ok.mjs"), track=[["ibal.chat.opened", None]])
+    assert outcome["tracked"] == [{"resolved": True}]
+    assert event_bodies(outcome) == [{"event_type": "ibal.chat.opened"}, {"event_type": "ibal.chat.opened"}]
+
+
+def test_track_never_throws_when_fetch_itself_throws():
+    outcome = run(widget_url=widget("fake_widget_ok.mjs"), fetch_throws=True, track=[["ibal.chat.opened", {}]])
+    assert outcome["tracked"] == [{"resolved": False}]
+    assert outcome["state"] == "mounted"
+    warnings = [line["text"] for line in outcome["logs"] if line["level"] == "warn"]
+    assert warnings == [
+        "[IbalXBlock] Failed to send analytics event ibal.chat.opened: fetch is not allowed here",
+        "[IbalXBlock] Failed to send analytics event ibal.chat.opened: fetch is not allowed here",
+    ]

@@ -125,7 +125,7 @@ def test_wheel_built_from_this_folder_alone_contains_the_data(tmp_path):
         entry_points = archive.read("ibal_xblock-0.1.0.dist-info/entry_points.txt").decode()
     for path in DATA_FILES:
         assert f"ibal_xblock/{path}" in names
-    for module in ("__init__", "config", "ibal_xblock", "keys", "ticket", "unit_content"):
+    for module in ("__init__", "config", "events", "ibal_xblock", "keys", "ticket", "unit_content"):
         assert f"ibal_xblock/{module}.py" in names
     # The Open edX plugin app and its management command.
     for module in OPENEDX_MODULES:

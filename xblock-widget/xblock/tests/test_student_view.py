@@ -69,6 +69,7 @@ def test_student_view_renders_mount_point_resources_and_settings():
         "lang": "en-us",
         "sign_in": "popup",
         "ticket_handler": "chat_ticket",
+        "event_handler": "publish_event",
         # xblock-sdk's package_resource URL for the block's public/relay.html.
         "auth_relay_url": "/resource/ibalxblock/public/relay.html",
         "mode": "assistant",

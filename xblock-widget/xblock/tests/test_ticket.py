@@ -18,6 +18,7 @@ from ibal_xblock.keys import jwk_thumbprint
 
 from .fakes import CAPA, CAPA_SECRETS, Block, Video
 from .helpers import (
+    LEARNER,
     TICKET_ISSUER,
     TICKET_PRIVATE_KEY,
     TICKET_PUBLIC_KEY,
@@ -39,17 +40,6 @@ DEFAULT_DISCLOSURE = (
     "your instructors."
 )
 KEY_LINE = TICKET_PRIVATE_KEY.splitlines()[1]  # a line of the key's material, which nothing may show
-
-# What edx-platform's user service gives a signed-in learner (xblock_django/user_service.py).
-LEARNER = {
-    "edx-platform.is_authenticated": True,
-    "edx-platform.user_id": 42,
-    "edx-platform.username": "jane",
-    "edx-platform.anonymous_user_id": "5afe1e5e0f3ac5e1b5f6b1e0d9d1c2a3",
-    "edx-platform.user_is_staff": False,
-    "edx-platform.user_is_global_staff": False,
-    "edx-platform.user_role": "student",
-}
 
 
 def decode(ticket, audience=AUDIENCE, issuer=TICKET_ISSUER):
@@ -109,6 +99,8 @@ def test_learner_ticket_in_the_workbench():
         "usage_id": str(block.scope_ids.usage_id),
         "role": "learner",
         "global_staff": False,
+        # No partitions service in the workbench: no groups.
+        "groups": {},
         "title": "Unit 3 assistant",
         "instructions": "Focus on unit 3.",
         # Not in a unit: no course, no content.
@@ -490,6 +482,151 @@ def test_group_access_is_checked_with_the_partitions_service(group, visible):
     in_course_unit(block, *unit_components())
     assert ("Bonus for verified learners." in claims_of(block)["unit"]["text"]) is visible
     assert partitions.asked == [("jane", 50)]
+
+
+# ------------------------------------------------------------ the learner's groups
+
+
+class UserPartition:
+    """edx-platform's UserPartition, as far as the ``groups`` claim looks: its id and whether it is active."""
+
+    def __init__(self, partition_id, active=True):
+        self.id = partition_id
+        self.active = active
+
+
+class CoursePartitionsService(PartitionsService):
+    """edx-platform's PartitionService, with ``course_partitions`` (a property there, which loads the course)."""
+
+    def __init__(self, partitions, groups, failing=(), broken_list=False):
+        super().__init__(groups)
+        self._partitions = partitions
+        self.failing = set(failing)
+        self.broken_list = broken_list
+
+    @property
+    def course_partitions(self):
+        if self.broken_list:
+            raise RuntimeError("modulestore unavailable")
+        return self._partitions
+
+    def get_user_group_id_for_partition(self, user, user_partition_id):
+        if user_partition_id in self.failing:
+            self.asked.append((user.username, user_partition_id))
+            raise ValueError(f"Configuration problem!  No user_partition with id {user_partition_id}")
+        return super().get_user_group_id_for_partition(user, user_partition_id)
+
+
+def block_with_partitions(service, opt_attrs=LEARNER):
+    django_user = types.SimpleNamespace(username="jane", id=42)
+    return lms_block(None, user_service=DjangoUserService(django_user, opt_attrs), services={"partitions": service})
+
+
+def test_the_ticket_names_the_learners_group_in_each_partition():
+    service = CoursePartitionsService(
+        # The enrollment track partition (50), a cohort content group partition, an experiment the learner has no
+        # group in, and an inactive partition, which the LMS does not enforce.
+        [UserPartition(50), UserPartition(1234), UserPartition(777), UserPartition(99, active=False)],
+        {50: 2, 1234: 7, 777: None, 99: 3},
+    )
+    claims = claims_of(block_with_partitions(service))
+    assert claims["groups"] == {"50": 2, "1234": 7}
+    assert service.asked == [("jane", 50), ("jane", 1234), ("jane", 777)]
+
+
+def test_staff_get_their_groups_too():
+    service = CoursePartitionsService([UserPartition(50)], {50: 1})
+    staff = {**LEARNER, "edx-platform.user_role": "staff", "edx-platform.user_is_staff": True}
+    claims = claims_of(block_with_partitions(service, staff))
+    assert (claims["role"], claims["groups"]) == ("staff", {"50": 1})
+
+
+def test_the_gateways_group_access_rule_reads_the_claim():
+    # What the gateway does with a block whose group_access is {"50": [2]}: visible only when groups["50"] == 2.
+    def visible(groups, group_access):
+        return all(groups.get(partition) in allowed for partition, allowed in group_access.items())
+
+    for group, expected in ((2, True), (1, False), (None, False)):
+        service = CoursePartitionsService([UserPartition(50)], {50: group})
+        groups = claims_of(block_with_partitions(service))["groups"]
+        assert visible(groups, {"50": [2]}) is expected, group
+
+
+@pytest.mark.parametrize(
+    "service",
+    [
+        PartitionsService({50: 2}),  # no course_partitions: the course's partitions are unknown
+        CoursePartitionsService([], {50: 2}),
+        CoursePartitionsService(None, {50: 2}),
+        CoursePartitionsService("50", {50: 2}),  # not a list of partitions
+        CoursePartitionsService([UserPartition(50)], {50: 2}, broken_list=True),
+    ],
+)
+def test_without_the_courses_partitions_the_claim_is_empty(service):
+    assert claims_of(block_with_partitions(service))["groups"] == {}
+    assert service.asked == []
+
+
+def test_without_a_django_user_the_claim_is_empty():
+    # LEARNER's "jane" is not in this database, and the user service keeps no Django user.
+    service = CoursePartitionsService([UserPartition(50)], {50: 2})
+    block = lms_block(LEARNER, services={"partitions": service})
+    assert claims_of(block)["groups"] == {}
+    assert service.asked == []
+
+
+def test_a_partition_the_service_fails_on_is_left_out(caplog):
+    service = CoursePartitionsService([UserPartition(50), UserPartition(60)], {50: 2, 60: 4}, failing={50})
+    with caplog.at_level(logging.DEBUG, logger="ibal_xblock"):
+        claims = claims_of(block_with_partitions(service))
+    assert claims["groups"] == {"60": 4}
+    assert "cannot get the user's group in partition 50 (ValueError)" in caplog.text
+
+
+def test_odd_partition_and_group_ids_are_left_out():
+    partitions = [
+        UserPartition("60"),  # a string of digits: partition 60
+        UserPartition(True),
+        UserPartition(None),
+        UserPartition(-1),
+        UserPartition("x"),
+        UserPartition(70),
+        UserPartition(71),
+        UserPartition(72),
+        UserPartition(73),
+        UserPartition(70),  # twice: asked once
+        types.SimpleNamespace(),  # no id at all
+    ]
+    service = CoursePartitionsService(partitions, {60: "3", 70: 0, 71: True, 72: -4, 73: 2.5})
+    assert claims_of(block_with_partitions(service))["groups"] == {"60": 3, "70": 0}
+    assert [partition for _user, partition in service.asked] == [60, 70, 71, 72, 73]
+
+
+def test_at_most_64_partitions_are_asked(caplog):
+    service = CoursePartitionsService([UserPartition(n) for n in range(100, 170)], {n: n % 5 for n in range(100, 170)})
+    with caplog.at_level(logging.WARNING, logger="ibal_xblock"):
+        groups = claims_of(block_with_partitions(service))["groups"]
+    assert len(service.asked) == 64
+    assert groups == {str(n): n % 5 for n in range(100, 164)}
+    assert "more than 64 user partitions" in caplog.text
+
+
+def test_the_groups_claim_is_capped_and_checked_when_signed():
+    # ticket_claims itself keeps at most 64 entries, the lowest partition ids, and whole numbers only.
+    from ibal_xblock.ticket import ChatPlace, TicketUser, groups_claim, ticket_claims
+
+    groups = {n: n for n in range(200, 100, -1)}
+    # Ids the gateway could not read as signed 64-bit integers are left out too.
+    groups.update({"7": "1", True: 1, -3: 1, 8: None, 9: 1.5, "x": 2, "٣": 1, 2**63: 1, 10: 2**63, 11: 2**63 - 1})
+    assert groups_claim(groups) == {"7": 1, "11": 2**63 - 1, **{str(n): n for n in range(101, 163)}}
+    user = TicketUser(subject="s", username="u", user_id=None, role="learner", global_staff=False, groups=groups)
+    claims = ticket_claims(
+        types.SimpleNamespace(issuer="https://lms", ttl=60), "https://gw", user, ChatPlace("", "u1", "t", "")
+    )
+    assert list(claims["groups"]) == ["7", "11", *(str(n) for n in range(101, 163))]
+    default = TicketUser(subject="s", username="u", user_id=None, role="learner", global_staff=False)
+    assert default.groups == {}
+    assert hash(default) == hash(user)  # the groups are not part of a user's hash (a dict is not hashable)
 
 
 def test_the_unit_text_is_capped_by_the_operator():

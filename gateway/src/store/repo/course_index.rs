@@ -80,6 +80,15 @@ impl Db {
             .await?)
     }
 
+    /// The revision of the course's index: it changes with every change to the course's blocks; None
+    /// when the course is not indexed.
+    pub async fn course_index_revision(&self, course_id: &str) -> DbResult<Option<i64>> {
+        Ok(sqlx::query_scalar(sql!(self, "SELECT revision FROM course_index WHERE course_id = ?"))
+            .bind(course_id)
+            .fetch_optional(self.pool())
+            .await?)
+    }
+
     /// Stores the blocks (distinct usage ids) and the course's title, in one transaction: new blocks are
     /// inserted, blocks with another hash replaced, blocks with the same hash left alone.
     pub async fn store_course_blocks(
@@ -150,6 +159,9 @@ impl Db {
                 .await?;
             counts.stored += 1;
         }
+        if counts.stored > 0 {
+            self.bump_revision(&mut tx, course_id).await?;
+        }
         tx.commit().await?;
         Ok(counts)
     }
@@ -181,8 +193,18 @@ impl Db {
                 .bind(course_id)
                 .execute(&mut *tx)
                 .await?;
+        } else if removed > 0 {
+            self.bump_revision(&mut tx, course_id).await?;
         }
         tx.commit().await?;
         Ok(removed)
+    }
+
+    async fn bump_revision(&self, tx: &mut sqlx::Transaction<'static, sqlx::Any>, course_id: &str) -> DbResult<()> {
+        sqlx::query(sql!(self, "UPDATE course_index SET revision = revision + 1 WHERE course_id = ?"))
+            .bind(course_id)
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
     }
 }

@@ -68,12 +68,17 @@ pub struct FakeLlm {
 
 impl FakeLlm {
     pub async fn start() -> Self {
+        Self::answering(&["Hello", "! ", "How ", "can ", "I ", "help?"]).await
+    }
+
+    /// A model whose every reply streams `tokens`.
+    pub async fn answering(tokens: &[&str]) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         let fake = Self {
             url,
             mode: Arc::new(AtomicU8::new(0)),
-            tokens: Arc::new(["Hello", "! ", "How ", "can ", "I ", "help?"].map(str::to_owned).to_vec()),
+            tokens: Arc::new(tokens.iter().map(|t| (*t).to_owned()).collect()),
             requests: Arc::new(AtomicU32::new(0)),
             last_request: Arc::new(Mutex::new(Value::Null)),
             flowise: Arc::default(),

@@ -2,7 +2,12 @@
 // Usage: node harness.mjs '<json options>'
 //   options: { widget_url, load_error, jquery: bool, calls: number, args: {...extra settings},
 //              cookie: document.cookie, get_ticket: bool (call settings.get_ticket() after mount),
-//              fetch_response: {status, body} (what the chat_ticket handler answers), fetch_error: message }
+//              fetch_response: {status, body} (what the chat_ticket handler answers), fetch_error: message,
+//              track: [[eventType, fields], ...] (call settings.track() with each after mount; fields
+//                     "unserialisable" stands for fields that are not JSON),
+//              event_response: {status, body} (what the publish_event handler answers),
+//              event_fetch_error: message (a network failure of the publish_event handler),
+//              fetch_throws: bool (fetch() itself throws) }
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
@@ -30,12 +35,18 @@ class FakeNode {
 globalThis.document = { createElement: (tag) => new FakeNode(tag), cookie: options.cookie || '' };
 globalThis.__ibalWidget = { calls: [] };
 
-// fetch() as the browser would run it against the block's handler.
+// fetch() as the browser would run it against the block's handlers: chat_ticket (or whatever the test names it)
+// answers `fetch_response`, publish_event answers `event_response`.
 const fetchCalls = [];
 globalThis.fetch = (url, init) => {
     fetchCalls.push({ url, init });
-    if (options.fetch_error) return Promise.reject(new TypeError(options.fetch_error));
-    const answer = options.fetch_response || { status: 200, body: '{"ticket":"aaa.bbb.ccc","expires_in":300}' };
+    if (options.fetch_throws) throw new TypeError('fetch is not allowed here');
+    const isEvent = url.endsWith('/publish_event');
+    const failure = isEvent ? options.event_fetch_error : options.fetch_error;
+    if (failure) return Promise.reject(new TypeError(failure));
+    const answer = isEvent ?
+        (options.event_response || { status: 200, body: '{"result": "success"}' }) :
+        (options.fetch_response || { status: 200, body: '{"ticket":"aaa.bbb.ccc","expires_in":300}' });
     return Promise.resolve({
         ok: answer.status >= 200 && answer.status < 300,
         status: answer.status,
@@ -69,6 +80,7 @@ const args = Object.assign({
     lang: 'en',
     sign_in: 'popup',
     ticket_handler: 'chat_ticket',
+    event_handler: 'publish_event',
     auth_relay_url: '/xblock/resource/ibalxblock/public/relay.html',
     mode: 'both',
     starters: ['What is ATP?', 'Why is oxygen released?'],
@@ -100,6 +112,26 @@ if (options.get_ticket && widget.mountSettings && typeof widget.mountSettings.ge
         (error) => ({ rejected: error instanceof Error ? error.message : String(error) }),
     );
 }
+const tracked = [];
+if (options.track && widget.mountSettings && typeof widget.mountSettings.track === 'function') {
+    for (const [eventType, given] of options.track) {
+        // "unserialisable": fields JSON.stringify() refuses (a BigInt).
+        const fields = given === 'unserialisable' ? { length: 10n } : given;
+        let settled;
+        try {
+            settled = await widget.mountSettings.track(eventType, fields).then(
+                (value) => ({ resolved: value }),
+                (error) => ({ rejected: error instanceof Error ? error.message : String(error) }),
+            );
+        } catch (error) {
+            settled = { threw: error instanceof Error ? error.message : String(error) };
+        }
+        tracked.push(settled);
+    }
+}
+// Let the "chat opened" event, sent without waiting after mount, settle.
+await new Promise((resolve) => setTimeout(resolve, 20));
+
 process.stdout.write(JSON.stringify({
     arity: IbalXBlock.length,
     logs,
@@ -116,8 +148,10 @@ process.stdout.write(JSON.stringify({
     mountSettings: widget.mountSettings || null,
     mountSettingsKeys: widget.mountSettings ? Object.keys(widget.mountSettings) : null,
     getTicketType: widget.mountSettings ? typeof widget.mountSettings.get_ticket : null,
+    trackType: widget.mountSettings ? typeof widget.mountSettings.track : null,
     settingsIsCopy: widget.mountSettings ? widget.mountSettings !== args : null,
     ticket,
+    tracked,
     fetchCalls,
     handlerUrlCalls,
 }) + '\n');

@@ -6,10 +6,12 @@
  * it exports mount(element, settings). `args` is the JSON object given to
  * initialize_js by the Python block; mount() gets a copy of it plus get_ticket(),
  * which asks the block's chat_ticket handler (behind the LMS session) for a chat
- * ticket and resolves to it.
+ * ticket and resolves to it, and track(eventType, fields), which sends an analytics
+ * event to the block's publish_event handler (the block publishes it through the
+ * runtime). Once the widget is mounted, the chat sends "ibal.chat.opened".
  *
  * Every console line starts with "[IbalXBlock]" (filter the console on it). Tickets
- * are bearer credentials: they are never printed.
+ * are bearer credentials: they are never printed; nor are the fields of an event.
  * Keep exactly three parameters: the XBlock runtimes look at the function's arity.
  */
 function IbalXBlock(runtime, element, args) {
@@ -18,6 +20,8 @@ function IbalXBlock(runtime, element, args) {
     var PREFIX = '[IbalXBlock]';
     var DEFAULT_ERROR = 'The chat could not be loaded. Please reload the page or try again later.';
     var DEFAULT_TICKET_HANDLER = 'chat_ticket';
+    var DEFAULT_EVENT_HANDLER = 'publish_event';
+    var CHAT_OPENED = 'ibal.chat.opened';
     var root = element && element.jquery ? element[0] : element;
     var settings = {};
     var key;
@@ -28,6 +32,10 @@ function IbalXBlock(runtime, element, args) {
 
     function logError(message) {
         console.error(PREFIX + ' ' + message);
+    }
+
+    function logWarning(message) {
+        console.warn(PREFIX + ' ' + message);
     }
 
     function describe(error) {
@@ -84,10 +92,14 @@ function IbalXBlock(runtime, element, args) {
         return 'HTTP ' + status;
     }
 
-    // Asks the block for a chat ticket; resolves to the ticket (a compact JWS), rejects with an Error.
-    function getTicket() {
-        var handler = typeof settings.ticket_handler === 'string' && settings.ticket_handler ?
-            settings.ticket_handler : DEFAULT_TICKET_HANDLER;
+    // The handler named in the settings (`name`), else `fallback`.
+    function handlerName(name, fallback) {
+        return typeof settings[name] === 'string' && settings[name] ? settings[name] : fallback;
+    }
+
+    // POSTs `body` (JSON text) to one of the block's handlers, behind the LMS session with its CSRF token;
+    // resolves to the response's text, rejects with an Error (the handler's message) when it is not a 2xx.
+    function post(handler, body) {
         var headers = {'Content-Type': 'application/json'};
         var csrf = csrfToken();
         if (csrf) {
@@ -99,7 +111,7 @@ function IbalXBlock(runtime, element, args) {
                 method: 'POST',
                 credentials: 'same-origin',
                 headers: headers,
-                body: '{}'
+                body: body
             });
         } catch (error) {
             request = Promise.reject(error);
@@ -109,21 +121,66 @@ function IbalXBlock(runtime, element, args) {
                 if (!response.ok) {
                     throw new Error(errorMessage(response.status, text));
                 }
-                var body = null;
-                try {
-                    body = JSON.parse(text);
-                } catch (error) {
-                    // Reported below without the body's text.
-                }
-                if (!body || typeof body.ticket !== 'string' || !body.ticket) {
-                    throw new Error('the chat ticket response has no ticket');
-                }
-                log('Chat ticket fetched (expires in ' + body.expires_in + ' s)');
-                return body.ticket;
+                return text;
             });
+        });
+    }
+
+    // Asks the block for a chat ticket; resolves to the ticket (a compact JWS), rejects with an Error.
+    function getTicket() {
+        return post(handlerName('ticket_handler', DEFAULT_TICKET_HANDLER), '{}').then(function (text) {
+            var body = null;
+            try {
+                body = JSON.parse(text);
+            } catch (error) {
+                // Reported below without the body's text.
+            }
+            if (!body || typeof body.ticket !== 'string' || !body.ticket) {
+                throw new Error('the chat ticket response has no ticket');
+            }
+            log('Chat ticket fetched (expires in ' + body.expires_in + ' s)');
+            return body.ticket;
         }).catch(function (error) {
             logError('Failed to get a chat ticket: ' + describe(error));
             throw error;
+        });
+    }
+
+    // Sends an analytics event to the block, which publishes it with the fields it knows for that type
+    // and drops the rest. Resolves to true once the block has published it, else false (logged); it
+    // never rejects. The fields' values are never logged.
+    function track(eventType, fields) {
+        if (typeof eventType !== 'string' || !eventType) {
+            logWarning('Analytics event not sent: no event type');
+            return Promise.resolve(false);
+        }
+        var body;
+        try {
+            var event = {};
+            if (fields && typeof fields === 'object') {
+                for (var name in fields) {
+                    if (Object.prototype.hasOwnProperty.call(fields, name) && name !== 'event_type') {
+                        event[name] = fields[name];
+                    }
+                }
+            }
+            event.event_type = eventType;
+            body = JSON.stringify(event);
+        } catch (error) {
+            logWarning('Analytics event ' + eventType + ' not sent: its fields cannot be sent as JSON');
+            return Promise.resolve(false);
+        }
+        var sent;
+        try {
+            sent = post(handlerName('event_handler', DEFAULT_EVENT_HANDLER), body);
+        } catch (error) {
+            sent = Promise.reject(error);
+        }
+        return sent.then(function () {
+            return true;
+        }, function (error) {
+            logWarning('Failed to send analytics event ' + eventType + ': ' + describe(error));
+            return false;
         });
     }
 
@@ -135,6 +192,7 @@ function IbalXBlock(runtime, element, args) {
         }
     }
     settings.get_ticket = getTicket;
+    settings.track = track;
 
     log('Initializing chat block ' + (settings.usage_id || '(no usage id)') +
         ' with widget ' + (settings.widget_url || '(none)'));
@@ -187,6 +245,7 @@ function IbalXBlock(runtime, element, args) {
         return mounted.then(function () {
             mountPoint.setAttribute('data-ibal-state', 'mounted');
             log('Chat widget mounted');
+            track(CHAT_OPENED);
         }, function (error) {
             fail('Failed to start chat widget', error);
         });
