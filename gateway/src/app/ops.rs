@@ -23,13 +23,13 @@ pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
         Ok(Err(e)) => Err(e.to_string()),
         Err(_) => Err("timed out".to_owned()),
     };
-    let backend = state.chat.backend.health().await;
+    let backend = state.chat.assistant.health().await;
     let ready = database.is_ok() && !matches!(backend, Some(Err(_)));
     if let Err(e) = &database {
         tracing::warn!(error = %e, "not ready: database");
     }
     if let Some(Err(e)) = &backend {
-        tracing::warn!(error = %e.detail, backend = state.chat.backend.name(), "not ready: chat backend");
+        tracing::warn!(error = %e.detail, backend = state.chat.assistant.name(), "not ready: chat backend");
     }
     let mut checks = json!({ "database": if database.is_ok() { "ok" } else { "unavailable" } });
     if let Some(result) = &backend {

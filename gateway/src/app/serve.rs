@@ -99,7 +99,7 @@ impl Application {
         // One line on whether the assistant's backend is usable as configured (a wrong
         // FLOWISE_FLOW_ID is named now, not after every question has timed out).
         let announce = state.chat.clone();
-        tokio::spawn(async move { announce.backend.announce().await });
+        tokio::spawn(async move { announce.assistant.announce().await });
         let chat = state.chat.clone();
         let chat_for_wait = state.chat.clone();
         // Chat frames are small and often several in a row (a broadcast, a stream of tokens): with

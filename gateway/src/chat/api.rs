@@ -116,14 +116,14 @@ fn forward_rating(state: &ChatState, message_id: &str, rating: i64, comment: Str
         ..=2 => false,
         _ => return,
     };
-    if !state.chat.backend.is_assistant() {
+    if !state.chat.assistant.is_assistant() {
         return;
     }
     let (db, chat, message_id) = (state.db.clone(), state.chat.clone(), message_id.to_owned());
     tokio::spawn(async move {
         match db.backend_reference(&message_id).await {
             Ok(Some((request_id, reference))) => {
-                chat.backend.forward_rating(&request_id, &reference, thumbs_up, &comment).await;
+                chat.assistant.forward_rating(&request_id, &reference, thumbs_up, &comment).await;
             }
             Ok(None) => {}
             Err(e) => tracing::warn!(error = %e, "the backend's id of a rated reply could not be read"),

@@ -10,6 +10,7 @@ pub mod citations;
 pub mod hub;
 pub mod prompt;
 pub mod protocol;
+pub mod room_assistant;
 pub mod socket;
 mod sse;
 mod state;
@@ -53,6 +54,7 @@ use crate::store::Db;
 use backend::{Backend, BackendError, Chunk, LlmRequest};
 use citations::cited;
 use hub::Hub;
+use room_assistant::RoomAssistant;
 
 /// An assistant reply being generated: its id, and the reply it is a new version of.
 struct Reply {
@@ -68,6 +70,10 @@ pub struct Chat {
     /// The open sockets, so that shutdown can wait for their closing handshakes.
     pub sockets_open: tokio_util::task::TaskTracker,
     pub backend: Backend,
+    /// What writes assistant replies: `backend` itself, or in live rooms the room assistant's model.
+    pub assistant: Backend,
+    /// In live rooms: who calls the assistant, and how often it may answer per room.
+    pub room_assistant: Option<RoomAssistant>,
     pub limits: ChatLimits,
     system_prompt: String,
     history_budget: usize,
@@ -126,7 +132,9 @@ impl Chat {
             hub,
             shutdown: CancellationToken::new(),
             sockets_open: tokio_util::task::TaskTracker::new(),
-            backend: Backend::from_config(config, http),
+            backend: Backend::from_config(config, http.clone()),
+            assistant: Backend::assistant_from_config(config, http),
+            room_assistant: config.room_assistant.as_ref().map(RoomAssistant::new),
             limits: config.limits.clone(),
             system_prompt: config.system_prompt.clone(),
             history_budget: config.history_budget,
@@ -301,7 +309,7 @@ impl Chat {
             let started_stream = tokio::select! {
                 biased;
                 () = cancel.cancelled() => break 'attempts Ok(MessageStatus::Stopped),
-                s = self.backend.start(&request) => s,
+                s = self.assistant.start(&request) => s,
             };
             let error = match started_stream {
                 Err(e) => e,
@@ -324,7 +332,7 @@ impl Chat {
             };
             // Retried only when the request was never taken (so it cannot have run), and before the
             // first token: after it, the user has seen part of a reply.
-            if content.is_empty() && error.retryable() && attempt < self.backend.max_retries() {
+            if content.is_empty() && error.retryable() && attempt < self.assistant.max_retries() {
                 attempt += 1;
                 let backoff =
                     Duration::from_millis(200 * 2u64.pow(attempt)) + Duration::from_millis(rand::random::<u64>() % 200);
@@ -343,7 +351,7 @@ impl Chat {
                 Err(e) => e.may_still_run(),
             };
         if abandoned {
-            let backend = self.backend.clone();
+            let backend = self.assistant.clone();
             let request_id = request.request_id.clone();
             tokio::spawn(async move { backend.abort(&request_id).await });
         }
@@ -351,7 +359,7 @@ impl Chat {
         let (status, error) = match outcome {
             Ok(status) => (status, None),
             Err(e) => {
-                tracing::warn!(error = %e, backend = self.backend.name(), "assistant reply failed");
+                tracing::warn!(error = %e, backend = self.assistant.name(), "assistant reply failed");
                 (MessageStatus::Failed, Some(e))
             }
         };
@@ -435,6 +443,8 @@ impl Chat {
         question: &Message,
     ) -> Result<(LlmRequest, Vec<Passage>), crate::store::DbError> {
         let recent = db.history_before(question, 50).await?;
+        // In a live room several people talk: each of their messages goes with its author's name.
+        let room = conversation.is_room();
         // A regenerated answer's earlier versions are not the conversation any more.
         let replaced: std::collections::HashSet<&str> = recent.iter().filter_map(|m| m.replaces.as_deref()).collect();
         let mut budget = self.history_budget;
@@ -447,18 +457,21 @@ impl Chat {
                 break;
             }
             budget -= m.content.len();
-            history.push((m.role, m.content.clone()));
+            history.push((m.role, prompt::turn(m, room)));
         }
         history.reverse();
         let passages = self.passages_for(db, context, &question.content).await;
-        let system = prompt::system_messages(&self.system_prompt, context, &passages);
+        let mut system = prompt::system_messages(&self.system_prompt, context, &passages);
+        if room {
+            system.insert(1.min(system.len()), prompt::ROOM.to_owned());
+        }
         let request = LlmRequest {
             conversation_id: conversation.id.clone(),
             request_id: uuid::Uuid::new_v4().to_string(),
             vars: prompt::prompt_vars(&system, context, &passages),
             system,
             history,
-            question: question.content.clone(),
+            question: prompt::turn(question, room),
         };
         Ok((request, passages))
     }

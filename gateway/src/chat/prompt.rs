@@ -9,10 +9,26 @@
 //! 6. passages of the whole course retrieved for the question, numbered, to be cited as `[n]`;
 //!
 //! then, in [`super::Chat`], as much of the earlier conversation as fits `CHAT_HISTORY_BUDGET`, and the
-//! question. OpenAI-compatible servers receive 1–6 as one system message each; Flowise flows receive
+//! question. In a live room ([`ROOM`]) the note saying so follows the operator's prompt, and each
+//! person's message goes with its author's username ([`turn`]). OpenAI-compatible servers receive 1–6 as one system message each; Flowise flows receive
 //! them as `overrideConfig.vars` ([`prompt_vars`]).
 
 use crate::course::{ContextSource, Passage, ProvenContext};
+use crate::domain::{Message, MessageRole};
+
+/// What the assistant is told when it answers in a live course room.
+pub const ROOM: &str = "You are answering in the course's live room, where learners and course staff talk \
+     together; each of their messages starts with its author's username. Answer the latest message, which \
+     called you, briefly, as one voice in a conversation.";
+
+/// A message as the model reads it: in a room, a person's message is "username: text".
+pub fn turn(message: &Message, room: bool) -> String {
+    if room && message.role == MessageRole::User {
+        format!("{}: {}", message.sender_name, message.content)
+    } else {
+        message.content.clone()
+    }
+}
 
 /// The system messages for a chat in `context`, in the order above; empty parts are left out.
 pub fn system_messages(template: &str, context: &ProvenContext, passages: &[Passage]) -> Vec<String> {

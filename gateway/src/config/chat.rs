@@ -36,6 +36,18 @@ pub struct FlowiseConfig {
     pub max_retries: u32,
 }
 
+/// The assistant of the live course rooms (`ROOM_ASSISTANT`): which model answers, to which
+/// mentions, how often per room.
+#[derive(Debug, Clone)]
+pub struct RoomAssistantConfig {
+    /// `openai` or `flowise`, configured by their own variables.
+    pub backend: ChatBackendKind,
+    /// The names that call it, without the `@` (`ROOM_ASSISTANT_NAMES`, default `assistant,assistante`).
+    pub names: Vec<String>,
+    /// Replies per room per minute (`ROOM_ASSISTANT_PER_MINUTE`, default 6).
+    pub per_minute: u32,
+}
+
 #[derive(Debug, Clone)]
 pub struct OpenAiConfig {
     pub base_url: Url,
@@ -70,11 +82,54 @@ pub struct ChatConfig {
     pub history_budget: usize,
     /// How many passages of the indexed course go with each question (`RETRIEVAL_PASSAGES`, 0: none).
     pub retrieval_passages: usize,
+    /// With `CHAT_BACKEND=room`: the model that answers messages mentioning the assistant in a room.
+    pub room_assistant: Option<RoomAssistantConfig>,
     /// The WebSocket URL the widget connects to (`WS_URL`, default `<PUBLIC_URL>/ws/chat/`).
     pub ws_url: Url,
     pub flowise: Option<FlowiseConfig>,
     pub openai: Option<OpenAiConfig>,
     pub upstream_ws_url: Option<Url>,
+}
+
+fn room_assistant(
+    vars: &Vars,
+    backend: ChatBackendKind,
+    flowise: bool,
+    openai: bool,
+) -> Result<Option<RoomAssistantConfig>, ConfigError> {
+    const VAR: &str = "ROOM_ASSISTANT";
+    let kind = match vars.get(VAR).map(str::to_ascii_lowercase).as_deref() {
+        None | Some("off") => return Ok(None),
+        Some("openai") if openai => ChatBackendKind::OpenAi,
+        Some("flowise") if flowise => ChatBackendKind::Flowise,
+        Some("openai") => return Err(ConfigError::new(VAR, "openai needs OPENAI_BASE_URL")),
+        Some("flowise") => return Err(ConfigError::new(VAR, "flowise needs FLOWISE_URL and FLOWISE_FLOW_ID")),
+        Some(other) => return Err(ConfigError::new(VAR, format!("expected off, openai or flowise, got {other:?}"))),
+    };
+    if backend != ChatBackendKind::Room {
+        return Err(ConfigError::new(VAR, "answers in live rooms: it needs CHAT_BACKEND=room"));
+    }
+    let names: Vec<String> = vars
+        .get("ROOM_ASSISTANT_NAMES")
+        .unwrap_or("assistant,assistante")
+        .split(',')
+        .map(|n| n.trim().trim_start_matches('@').to_lowercase())
+        .filter(|n| !n.is_empty())
+        .collect();
+    if names.is_empty() || names.iter().any(|n| n.chars().any(|c| !(c.is_alphanumeric() || c == '_' || c == '-'))) {
+        return Err(ConfigError::new(
+            "ROOM_ASSISTANT_NAMES",
+            "expected names of letters, digits, '_' or '-', separated by commas",
+        ));
+    }
+    let per_minute = vars.parse("ROOM_ASSISTANT_PER_MINUTE", 6u32, "a number of replies")?;
+    if per_minute == 0 {
+        return Err(ConfigError::new(
+            "ROOM_ASSISTANT_PER_MINUTE",
+            "must be at least 1 (ROOM_ASSISTANT=off turns it off)",
+        ));
+    }
+    Ok(Some(RoomAssistantConfig { backend: kind, names, per_minute }))
 }
 
 /// Passages of 1,200 characters each: twenty is already 24,000 characters of prompt.
@@ -189,12 +244,14 @@ pub(super) fn chat_config(vars: &Vars, public_url: &Url) -> Result<ChatConfig, C
             format!("at most {MAX_RETRIEVAL_PASSAGES} passages fit a prompt, got {retrieval_passages}"),
         ));
     }
+    let room_assistant = room_assistant(vars, backend, flowise.is_some(), openai.is_some())?;
     Ok(ChatConfig {
         backend,
         limits,
         system_prompt,
         history_budget,
         retrieval_passages,
+        room_assistant,
         ws_url,
         flowise,
         openai,

@@ -364,6 +364,32 @@ mod tests {
     }
 
     #[test]
+    fn the_room_assistant_needs_a_room_and_a_model() {
+        let openai = ("OPENAI_BASE_URL", "http://llm:8000/v1");
+        assert!(Config::from_vars(&vars(&[])).expect("defaults").chat.room_assistant.is_none(), "off by default");
+        assert_eq!(err(&[("ROOM_ASSISTANT", "openai")]).var, "ROOM_ASSISTANT", "no OPENAI_BASE_URL");
+        assert_eq!(err(&[("ROOM_ASSISTANT", "flowise"), openai]).var, "ROOM_ASSISTANT", "no FLOWISE_URL");
+        assert_eq!(err(&[("ROOM_ASSISTANT", "telepathy"), openai]).var, "ROOM_ASSISTANT");
+        assert_eq!(err(&[("ROOM_ASSISTANT", "openai"), openai, ("CHAT_BACKEND", "openai")]).var, "ROOM_ASSISTANT");
+        assert_eq!(
+            err(&[("ROOM_ASSISTANT", "openai"), openai, ("ROOM_ASSISTANT_NAMES", "a b")]).var,
+            "ROOM_ASSISTANT_NAMES"
+        );
+        assert_eq!(
+            err(&[("ROOM_ASSISTANT", "openai"), openai, ("ROOM_ASSISTANT_PER_MINUTE", "0")]).var,
+            "ROOM_ASSISTANT_PER_MINUTE"
+        );
+        let config =
+            Config::from_vars(&vars(&[("ROOM_ASSISTANT", "openai"), openai, ("ROOM_ASSISTANT_NAMES", "@Tutor, bot")]))
+                .expect("valid");
+        let room = config.chat.room_assistant.expect("on");
+        assert_eq!(
+            (room.backend, room.names, room.per_minute),
+            (ChatBackendKind::OpenAi, vec!["tutor".into(), "bot".into()], 6)
+        );
+    }
+
+    #[test]
     fn backends_require_their_settings() {
         assert_eq!(err(&[("CHAT_BACKEND", "flowise")]).var, "FLOWISE_URL");
         assert_eq!(err(&[("CHAT_BACKEND", "flowise"), ("FLOWISE_URL", "http://f:3000")]).var, "FLOWISE_FLOW_ID");

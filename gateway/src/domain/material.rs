@@ -98,7 +98,7 @@ pub struct Disclosure {
 }
 
 /// The course team's controls for a block, and whether an exam is running where it sits.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Controls {
     pub mode: ChatMode,
@@ -110,6 +110,23 @@ pub struct Controls {
     /// The block sits in a timed or proctored subsection, or an exam is running for the learner:
     /// the assistant does not answer.
     pub exam: bool,
+    /// In the block's live room, the assistant answers messages that mention it (where the operator
+    /// set up `ROOM_ASSISTANT`); the course team may turn it off. On unless the platform says off.
+    pub room_assistant: bool,
+}
+
+impl Default for Controls {
+    fn default() -> Self {
+        Self {
+            mode: ChatMode::default(),
+            starters: Vec::new(),
+            tutor_style: TutorStyle::default(),
+            style_prompt: String::new(),
+            disclosure: Disclosure::default(),
+            exam: false,
+            room_assistant: true,
+        }
+    }
 }
 
 pub const MAX_STARTERS: usize = 4;

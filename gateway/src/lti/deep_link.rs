@@ -70,6 +70,9 @@ pub struct DeepLinkForm {
     style_prompt: String,
     #[serde(default)]
     disclosure: String,
+    /// A checkbox: present (checked) when the assistant may answer `@assistant` in the live room.
+    #[serde(default)]
+    room_assistant: Option<String>,
 }
 
 /// `POST /lti/deep-link`: answers the platform with the signed response, posted back to it.
@@ -119,6 +122,7 @@ pub async fn deep_link(
                 "tutor_style": tutor_style,
                 "style_prompt": controls.style_prompt,
                 "disclosure": controls.disclosure.text,
+                "room_assistant": if form.room_assistant.is_some() { "on" } else { "off" },
             },
         }],
     });

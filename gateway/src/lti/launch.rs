@@ -170,8 +170,9 @@ fn chat_settings(claims: &LaunchClaims) -> ChatSettings {
 }
 
 /// The course team's controls from the deep-linking custom parameters: `starters` (one per line),
-/// `tutor_style` (`direct` or `guide`), `style_prompt` and `disclosure` (its version computed here,
-/// as the XBlock computes it). Exam mode has no LTI form: a platform's exams are its own.
+/// `tutor_style` (`direct` or `guide`), `style_prompt`, `disclosure` (its version computed here,
+/// as the XBlock computes it) and `room_assistant` (`off` keeps the assistant out of the live room;
+/// links made before it existed keep it in). Exam mode has no LTI form: a platform's exams are its own.
 fn controls(claims: &LaunchClaims) -> Controls {
     let disclosure = clip(&claims.custom("disclosure").unwrap_or_default(), MAX_DISCLOSURE_CHARS);
     let disclosure = disclosure.as_str();
@@ -186,6 +187,7 @@ fn controls(claims: &LaunchClaims) -> Controls {
             text: disclosure.to_owned(),
             version: if disclosure.is_empty() { String::new() } else { sha256_hex(disclosure)[..16].to_owned() },
         },
+        room_assistant: claims.custom("room_assistant").as_deref() != Some("off"),
         ..Controls::default()
     }
     .within_limits()

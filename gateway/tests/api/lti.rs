@@ -373,6 +373,7 @@ async fn deep_linking_returns_a_response_the_platform_can_verify() {
             ("tutor_style", "direct"),
             ("style_prompt", "Answer briefly."),
             ("disclosure", "Answers come from an AI."),
+            ("room_assistant", "on"),
         ])
         .send()
         .await
@@ -408,6 +409,7 @@ async fn deep_linking_returns_a_response_the_platform_can_verify() {
     assert_eq!(item["custom"]["tutor_style"], "direct");
     assert_eq!(item["custom"]["style_prompt"], "Answer briefly.");
     assert_eq!(item["custom"]["disclosure"], "Answers come from an AI.");
+    assert_eq!(item["custom"]["room_assistant"], "on");
     // The selection is used once.
     let again = client
         .post(format!("{}/lti/deep-link", gw.url))

@@ -17,3 +17,4 @@ mod lti;
 mod replicas;
 mod repository;
 mod retirement;
+mod room_assistant;

@@ -121,7 +121,20 @@ pub enum Backend {
 
 impl Backend {
     pub fn from_config(config: &ChatConfig, http: reqwest::Client) -> Self {
-        match (config.backend, &config.openai, &config.flowise) {
+        Self::of_kind(config.backend, config, http)
+    }
+
+    /// The backend that writes assistant replies: the chat's own, or in live rooms the room
+    /// assistant's model (`ROOM_ASSISTANT`).
+    pub fn assistant_from_config(config: &ChatConfig, http: reqwest::Client) -> Self {
+        match &config.room_assistant {
+            Some(room) => Self::of_kind(room.backend, config, http),
+            None => Self::from_config(config, http),
+        }
+    }
+
+    fn of_kind(kind: ChatBackendKind, config: &ChatConfig, http: reqwest::Client) -> Self {
+        match (kind, &config.openai, &config.flowise) {
             (ChatBackendKind::OpenAi, Some(o), _) => Self::OpenAi(OpenAi::new(o.clone(), http)),
             (ChatBackendKind::Flowise, _, Some(f)) => Self::Flowise(Flowise::new(f.clone(), http)),
             (ChatBackendKind::WebSocket, _, _) => Self::WebSocket,

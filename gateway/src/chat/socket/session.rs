@@ -11,9 +11,10 @@ use tracing::Instrument;
 use crate::chat::Chat;
 use crate::chat::backend::Backend;
 use crate::chat::protocol::{self, ClientFrame, Context, ErrorCode, ErrorFrame, Limits, UserInfo, close};
+use crate::chat::room_assistant::RoomAssistant;
 use crate::chat::state::ChatState;
 use crate::course::{ProofError, ProvenContext};
-use crate::domain::{Conversation, NewMessage, Owner, User};
+use crate::domain::{Conversation, Message, NewMessage, Owner, User};
 use crate::identity::tokens::{AccessClaims, TokenError};
 use crate::store::{DbError, DbResult, Stored};
 
@@ -232,7 +233,7 @@ impl Connection {
         // The conversation's last socket on this replica is gone mid-reply: nobody is left to read
         // the reply, so it stops (stored as `stopped` with what arrived) and the backend is told to
         // stop generating it (Flowise's abort), rather than run on and bill.
-        if chat.backend.is_assistant() && chat.hub.subscribers(&conversation.id) == 0 {
+        if chat.assistant.is_assistant() && chat.hub.subscribers(&conversation.id) == 0 {
             let stopped = chat.stop_conversation(&conversation.id);
             if stopped > 0 {
                 tracing::info!(stopped, "replies stopped: their conversation has no socket left");
@@ -546,8 +547,44 @@ impl Connection {
             if !answered {
                 chat.spawn_reply(self.state.db.clone(), conversation.clone(), proven.clone(), stored.message, None);
             }
+        } else if stored.created
+            && matches!(flow, Flow::Continue)
+            && let Some(room) = &chat.room_assistant
+            && proven.controls.room_assistant
+            && conversation.is_room()
+            && room.is_called(&stored.message.content)
+        {
+            return self.call_room_assistant(chat, room, proven, conversation, stored.message).await;
         }
         flow
+    }
+
+    /// A room message called the assistant: it answers to the whole room, unless it may not answer
+    /// here now or the room has had its replies for this minute. The caller alone is told why, in an
+    /// error that names no message: theirs was stored and shown to the room all the same.
+    async fn call_room_assistant(
+        &mut self,
+        chat: &Arc<Chat>,
+        room: &RoomAssistant,
+        proven: &Arc<ProvenContext>,
+        conversation: &Conversation,
+        message: Message,
+    ) -> Flow {
+        if let Some(refusal) = self.assistant_refusal(proven) {
+            return self.reply(protocol::error_frame(refusal)).await;
+        }
+        if let Err(wait) = room.take_turn(&conversation.id) {
+            let secs = wait.as_secs() + 1;
+            let text = format!(
+                "The assistant answers at most {} messages a minute in this room; call it again in {secs} s.",
+                room.per_minute()
+            );
+            let frame = ErrorFrame::new(ErrorCode::RateLimited, text).with_retry_after(secs);
+            return self.reply(protocol::error_frame(frame)).await;
+        }
+        tracing::info!("room assistant called");
+        chat.spawn_reply(self.state.db.clone(), conversation.clone(), proven.clone(), message, None);
+        Flow::Continue
     }
 
     async fn not_stored(&mut self, e: &DbError, client_id: &str) -> Flow {
