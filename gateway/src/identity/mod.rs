@@ -3,6 +3,7 @@
 
 pub mod bearer;
 pub mod keys;
+pub mod live_logins;
 pub mod local;
 pub mod openedx;
 pub mod passwords;

@@ -54,12 +54,31 @@ pub struct Authenticator {
 impl Authenticator {
     /// Whether the login behind the token is alive. A token without a login (an LMS sign-in by
     /// chat ticket) lives as long as its user does: a retired learner's tokens end at once. A
-    /// service's token lives until it expires. A database hiccup does not sign anyone out.
+    /// service's token lives until it expires. A database hiccup does not sign anyone out. A login
+    /// found alive is not asked about again for a few seconds ([`super::live_logins`]).
     pub async fn login_alive(&self, claims: &AccessClaims) -> bool {
-        match &claims.sid {
-            Some(sid) => self.db.refresh_family_alive(sid).await.unwrap_or(true),
-            None if !claims.svc => self.db.user_exists(&claims.sub).await.unwrap_or(true),
-            None => true,
+        let key = match &claims.sid {
+            Some(sid) => format!("sid:{sid}"),
+            None if !claims.svc => format!("sub:{}", claims.sub),
+            None => return true,
+        };
+        // Read before asking: a revocation committed meanwhile makes this answer forgotten.
+        let revocations = self.db.revocations();
+        let logins = self.tokens.live_logins();
+        if logins.known_alive(&key, revocations) {
+            return true;
+        }
+        let alive = match &claims.sid {
+            Some(sid) => self.db.refresh_family_alive(sid).await,
+            None => self.db.user_exists(&claims.sub).await,
+        };
+        match alive {
+            Ok(true) => {
+                logins.found_alive(key, revocations);
+                true
+            }
+            Ok(false) => false,
+            Err(_) => true,
         }
     }
 }

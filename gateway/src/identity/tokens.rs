@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::crypto::{random_token, sha256_hex};
 use crate::domain::{ChatContext, User, new_id, now_ms};
 use crate::identity::keys::{KeyError, KeyRing};
+use crate::identity::live_logins::LiveLogins;
 use crate::identity::scopes;
 use crate::store::{Db, DbError, RefreshFamily, RefreshTokenRow, RefreshUse};
 
@@ -107,6 +108,8 @@ pub struct TokenService {
     pub refresh_ttl: Duration,
     /// A login's absolute lifetime from sign-in (`SESSION_MAX_AGE`): refreshing never extends it.
     pub session_max_age: Duration,
+    /// The logins found alive lately (one per process, shared by every bearer check).
+    live_logins: Arc<LiveLogins>,
 }
 
 impl std::fmt::Debug for TokenService {
@@ -135,7 +138,13 @@ impl TokenService {
             access_ttl: Duration::from_secs(15 * 60),
             refresh_ttl: Duration::from_secs(30 * 24 * 3600),
             session_max_age: Duration::from_secs(30 * 24 * 3600),
+            live_logins: Arc::default(),
         }
+    }
+
+    /// The logins found alive lately.
+    pub fn live_logins(&self) -> &LiveLogins {
+        &self.live_logins
     }
 
     /// The same service with another absolute session lifetime.

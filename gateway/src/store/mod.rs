@@ -8,7 +8,8 @@ mod migrations;
 pub mod repo;
 mod writer;
 
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use secrecy::ExposeSecret;
@@ -62,6 +63,9 @@ pub struct Db {
     /// Messages go through this queue to one batching writer; None on the writer's own handle.
     writer: Option<writer::MessageWriter>,
     metrics: StoreMetrics,
+    /// Moves after every revocation this process commits (a login ended, a user erased): what was
+    /// learnt about logins before it may be stale ([`Db::revocations`]).
+    revocations: Arc<AtomicU64>,
 }
 
 /// The store's metrics; `AppState` registers them with the gateway's.
@@ -126,7 +130,7 @@ impl Db {
             .connect_with(options)
             .await
             .map_err(DbError::Unavailable)?;
-        let direct = Self { pool, kind, writer: None, metrics: StoreMetrics::default() };
+        let direct = Self { pool, kind, writer: None, metrics: StoreMetrics::default(), revocations: Arc::default() };
         let writer = writer::MessageWriter::spawn(direct.clone());
         Ok(Self { writer: Some(writer), ..direct })
     }
@@ -137,6 +141,18 @@ impl Db {
 
     pub fn metrics(&self) -> &StoreMetrics {
         &self.metrics
+    }
+
+    /// How many revocations this process has committed: a cache of live logins keyed on it forgets
+    /// everything the moment one more is committed here.
+    pub fn revocations(&self) -> u64 {
+        self.revocations.load(Ordering::Acquire)
+    }
+
+    /// Called after a revocation is committed (not before: a check racing it must not cache the
+    /// state it read before the commit under the new count).
+    pub(crate) fn revoked(&self) {
+        self.revocations.fetch_add(1, Ordering::AcqRel);
     }
 
     pub fn pool(&self) -> &AnyPool {

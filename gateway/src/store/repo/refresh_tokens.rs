@@ -146,6 +146,7 @@ impl Db {
             .bind(family_id)
             .execute(self.pool())
             .await?;
+        self.revoked();
         Ok(family.rows_affected())
     }
 

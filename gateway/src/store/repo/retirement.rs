@@ -64,6 +64,7 @@ impl Db {
         }
         self.erase(&mut tx, &users, redact_room_messages, &mut counts).await?;
         tx.commit().await?;
+        self.revoked();
         Ok(counts)
     }
 
@@ -78,6 +79,7 @@ impl Db {
         let mut tx = self.pool().begin().await?;
         self.erase(&mut tx, &[user_id.to_owned()], redact_room_messages, &mut counts).await?;
         tx.commit().await?;
+        self.revoked();
         Ok(counts)
     }
 
