@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test of the repository, installing what the tests need first (the wasm32 target and
-# wasm-bindgen-cli, Debian's chromium and binaryen, Python virtualenvs). `make test` calls this;
+# wasm-bindgen-cli, binaryen's wasm-opt from npm, Debian's chromium, Python virtualenvs). `make test` calls this;
 # so does CI (.ci/run). Each suite prints its own summary; the last line sums the suites up.
 #
 # Databases: the repository suite runs on SQLite always, and on MariaDB/MySQL and PostgreSQL at

@@ -1,6 +1,9 @@
 //! RAII owners of browser callbacks: an event listener, a broadcast channel, a timeout and an
 //! interval each keep their Rust closure alive and remove it from the browser when dropped. Nothing
-//! is leaked with `forget()`.
+//! is leaked with `forget()`. And [`spawn`], the one way the widget runs a task.
+
+use std::future::Future;
+use std::pin::Pin;
 
 use wasm_bindgen::JsCast;
 use wasm_bindgen::convert::FromWasmAbi;
@@ -23,7 +26,13 @@ impl std::fmt::Debug for Listener {
 impl Listener {
     /// Listens for `kind` events on `target` until dropped.
     pub fn new(target: &EventTarget, kind: &'static str, handler: impl FnMut(web_sys::Event) + 'static) -> Self {
-        let closure = Closure::<dyn FnMut(web_sys::Event)>::new(handler);
+        Self::boxed(target, kind, Box::new(handler))
+    }
+
+    /// [`Listener::new`] for every handler type: the generic part is only the box (a generic body would
+    /// be compiled again for each handler).
+    fn boxed(target: &EventTarget, kind: &'static str, handler: Box<dyn FnMut(web_sys::Event)>) -> Self {
+        let closure = Closure::wrap(handler);
         // Fails only for a non-callable listener, which a Closure never is.
         let _ = target.add_event_listener_with_callback(kind, closure.as_ref().unchecked_ref());
         Self { target: target.clone(), kind, closure }
@@ -97,7 +106,12 @@ impl Timeout {
     /// Calls `callback` once after `ms` milliseconds, unless dropped first.
     #[must_use]
     pub fn new(ms: u32, callback: impl FnMut() + 'static) -> Self {
-        let closure = Closure::<dyn FnMut()>::new(callback);
+        Self::boxed(ms, Box::new(callback))
+    }
+
+    /// [`Timeout::new`] for every callback type (see [`Listener::boxed`]).
+    fn boxed(ms: u32, callback: Box<dyn FnMut()>) -> Self {
+        let closure = Closure::wrap(callback);
         let id = web_sys::window()
             .and_then(|w| {
                 w.set_timeout_with_callback_and_timeout_and_arguments_0(
@@ -155,6 +169,12 @@ impl Drop for Interval {
             window.clear_interval_with_handle(self.id);
         }
     }
+}
+
+/// Runs `task` on the browser's event loop (`spawn_local`). The task comes boxed, so that `spawn_local`
+/// is compiled once: each future type it is given costs its own copy of the task code (about 0.2 KB).
+pub fn spawn(task: Pin<Box<dyn Future<Output = ()>>>) {
+    wasm_bindgen_futures::spawn_local(task);
 }
 
 /// Resolves after `ms` milliseconds. The timer calls the promise's own `resolve`, so no Rust closure

@@ -1,7 +1,7 @@
 //! The widget's strings, in English and French. The language comes from `settings.lang`, else the
 //! page's `lang` attribute, else English. Placeholders are `{name}`, filled by [`fill`].
 
-use crate::text::sub;
+use crate::text::{find_byte, sub};
 
 /// A language the widget speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,11 +62,10 @@ pub fn is_rtl(dir: Option<&str>) -> bool {
 pub fn fill(template: &str, values: &[(&str, &str)]) -> String {
     let mut out = String::with_capacity(template.len() + 16);
     let mut rest = template;
-    while let Some(open) = rest.find('{') {
+    while let Some(open) = find_byte(rest, b'{') {
         out.push_str(sub(rest, ..open));
         let after = sub(rest, open + 1..);
-        let known = after
-            .find('}')
+        let known = find_byte(after, b'}')
             .and_then(|close| values.iter().find(|(name, _)| *name == sub(after, ..close)).map(|(_, v)| (close, *v)));
         match known {
             Some((close, value)) => {

@@ -1,7 +1,7 @@
 //! Console logging. Every line starts with `[IbalXBlock]` (the original system's prefix: filter the console on
 //! it), and a token is never printed whole: only a short prefix followed by `…`.
 
-use crate::text::sub;
+use crate::text::{find_byte, sub};
 
 /// The prefix of every console line the widget writes.
 pub const PREFIX: &str = "[IbalXBlock]";
@@ -42,7 +42,7 @@ pub fn redact_token(token: &str) -> String {
 pub fn redact_json(text: &str) -> String {
     let mut out = String::with_capacity(text.len().min(MAX_FRAME_CHARS + 8));
     let mut rest = text;
-    while let Some(start) = rest.find('"') {
+    while let Some(start) = find_byte(rest, b'"') {
         out.push_str(sub(rest, ..start));
         let after_quote = sub(rest, start + 1..);
         let Some(len) = string_len(after_quote) else {

@@ -6,7 +6,7 @@
 //! nodes with text nodes only, so no input can become markup. Links keep only `http:`, `https:` and
 //! `mailto:` targets; any other link is shown as its text.
 
-use crate::text::{find_str, sub};
+use crate::text::{self, find_byte, find_str, sub};
 
 /// A block of a reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,7 +112,7 @@ pub fn parse(source: &str) -> Vec<Block> {
     let mut blocks = Vec::new();
     let mut paragraph: Vec<&str> = Vec::new();
     let mut list: Option<(bool, u32, Vec<String>)> = None;
-    let mut lines = source.lines();
+    let mut lines = text::lines(source);
 
     fn flush_paragraph(paragraph: &mut Vec<&str>, blocks: &mut Vec<Block>) {
         if !paragraph.is_empty() {
@@ -122,7 +122,7 @@ pub fn parse(source: &str) -> Vec<Block> {
     }
     fn flush_list(list: &mut Option<(bool, u32, Vec<String>)>, blocks: &mut Vec<Block>) {
         if let Some((ordered, start, items)) = list.take() {
-            let items = items.iter().map(|item| inline_lines(item.lines())).collect();
+            let items = items.iter().map(|item| inline_lines(text::lines(item))).collect();
             blocks.push(Block::List { ordered, start, items });
         }
     }
@@ -272,7 +272,7 @@ fn try_inline(rest: &str, at_word_start: bool) -> Option<(Inline, usize)> {
             let label_end = matching_bracket(rest)?;
             let after = sub(rest, label_end + 1..);
             let target = after.strip_prefix('(')?;
-            let target_end = target.find(')')?;
+            let target_end = find_byte(target, b')')?;
             let href = sub(target, ..target_end).split_whitespace().next().unwrap_or_default();
             let label = parse_inline(sub(rest, 1..label_end));
             let used = label_end + 2 + target_end + 1;

@@ -1,7 +1,10 @@
 //! Small string helpers that keep code out of the .wasm: `str` range indexing panics with a
 //! formatted message (pulling `Debug` formatting and Unicode tables, several KB), `str::find(&str)`
-//! brings a two-way searcher, and `format!` / `to_string()` bring `core::fmt` (the widget builds its
-//! strings with `[…].concat()` and [`decimal`]). The widget's strings are short; plain loops do.
+//! brings a two-way searcher, `str::find(char)`, `rfind(char)`, `rsplit_once(char)` and `lines()` the
+//! standard library's char searcher (with `memchr` and a bounds check whose panic formats numbers:
+//! 1.8 KB, hence [`find_byte`], [`rfind_byte`], [`lines`]), and `format!` / `to_string()` bring
+//! `core::fmt` (the widget builds its strings with `[…].concat()` and [`decimal`]). The widget's
+//! strings are short; plain loops do.
 
 /// `text[range]`, or `""` when the range is out of bounds or not on character boundaries (callers
 /// only pass ranges they found on boundaries).
@@ -19,6 +22,37 @@ pub fn find_str(haystack: &str, needle: &str) -> Option<usize> {
         return Some(0);
     }
     (0..h.len().checked_sub(n.len())? + 1).find(|&i| h.get(i..).is_some_and(|rest| rest.starts_with(n)))
+}
+
+/// The byte index of the first `needle`, an ASCII character (so the index is a character boundary):
+/// `text.find(char)` without the standard char searcher.
+#[must_use]
+pub fn find_byte(text: &str, needle: u8) -> Option<usize> {
+    text.bytes().position(|b| b == needle)
+}
+
+/// The byte index of the last `needle`, an ASCII character: `text.rfind(char)` without the char
+/// searcher.
+#[must_use]
+pub fn rfind_byte(text: &str, needle: u8) -> Option<usize> {
+    text.bytes().rposition(|b| b == needle)
+}
+
+/// The lines of `text`, exactly as `str::lines` gives them (split at `\n`, a `\r` before it dropped,
+/// no empty line after a final `\n`), without the char searcher.
+pub fn lines(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let Some(end) = find_byte(rest, b'\n') else {
+            return Some(std::mem::take(&mut rest));
+        };
+        let line = sub(rest, ..end);
+        rest = sub(rest, end + 1..);
+        Some(line.strip_suffix('\r').unwrap_or(line))
+    })
 }
 
 /// `n` in decimal, without `core::fmt`.
@@ -66,6 +100,26 @@ mod tests {
         assert_eq!(find_str("abc", "abcd"), None);
         assert_eq!(find_str("abc", ""), Some(0));
         assert_eq!(find_str("é**x", "**"), Some(2));
+    }
+
+    #[test]
+    fn byte_searches_match_the_standard_ones() {
+        for text in ["", "a", "{x}", "é{ü}é", "no brace", "}{", "a/b/c/", "@x@y"] {
+            for needle in [b'{', b'}', b'/', b'@'] {
+                assert_eq!(find_byte(text, needle), text.find(char::from(needle)), "{text:?} {needle}");
+                assert_eq!(rfind_byte(text, needle), text.rfind(char::from(needle)), "{text:?} {needle}");
+            }
+        }
+    }
+
+    #[test]
+    fn lines_match_str_lines() {
+        let endings = ["", "\n", "\n\n", "\r\n", "\r", "\r\r\n", "\n\r"];
+        let bodies = ["", "a", "a\nb", "a\r\nb", "a\rb", "\n\nb", "é\r\nü"];
+        for text in bodies.iter().flat_map(|b| endings.iter().map(move |e| [b, *e].concat())) {
+            let text = text.as_str();
+            assert_eq!(lines(text).collect::<Vec<_>>(), text.lines().collect::<Vec<_>>(), "{text:?}");
+        }
     }
 
     #[test]

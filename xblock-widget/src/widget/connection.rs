@@ -3,8 +3,8 @@
 
 use std::rc::Rc;
 
+use crate::handles::spawn;
 use ibal_protocol::{DecodeError, ServerFrame, close};
-use wasm_bindgen_futures::spawn_local;
 
 use super::{Widget, defer_drop};
 use crate::auth;
@@ -31,7 +31,7 @@ impl Widget {
         };
         let attempt = self.io.borrow().auth_gen;
         let me = self.me.clone();
-        spawn_local(async move {
+        spawn(Box::pin(async move {
             let ticket = auth::fetch_ticket(&get_ticket).await;
             let Some(w) = me.upgrade() else { return };
             // Closed, or another connection started meanwhile: this ticket is not needed.
@@ -49,7 +49,7 @@ impl Widget {
                     w.dispatch(Event::TicketFailed { detail });
                 }
             }
-        });
+        }));
     }
 
     fn open_socket(&self) {

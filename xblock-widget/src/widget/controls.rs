@@ -3,12 +3,12 @@
 
 use ibal_protocol::ClientFrame;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::{JsFuture, spawn_local};
+use wasm_bindgen_futures::JsFuture;
 use web_sys::{Element, KeyboardEvent};
 
 use super::{Widget, defer_drop};
 use crate::auth;
-use crate::handles::{Interval, Listener, Timeout};
+use crate::handles::{Interval, Listener, Timeout, spawn};
 use crate::log;
 use crate::state::{Event, Phase};
 
@@ -129,7 +129,7 @@ impl Widget {
     /// is gone.
     pub(super) fn after(&self, what: &'static str, promise: Result<js_sys::Promise, JsValue>, done: fn(&Self, bool)) {
         let me = self.me.clone();
-        spawn_local(async move {
+        spawn(Box::pin(async move {
             let result = match promise {
                 Ok(promise) => JsFuture::from(promise).await,
                 Err(e) => Err(e),
@@ -139,7 +139,7 @@ impl Widget {
             if let Some(w) = me.upgrade() {
                 done(&w, ok);
             }
-        });
+        }));
     }
 
     fn send_input(&self) {

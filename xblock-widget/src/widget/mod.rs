@@ -21,11 +21,10 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::{Rc, Weak};
 
-use wasm_bindgen_futures::spawn_local;
 use web_sys::Element;
 
 use crate::auth::{self, TokenCache, TokenSet};
-use crate::handles::{Channel, Interval, Listener, Timeout};
+use crate::handles::{Channel, Interval, Listener, Timeout, spawn};
 use crate::log;
 use crate::settings::{AuthMode, Settings};
 use crate::socket::Socket;
@@ -86,9 +85,9 @@ pub struct Widget {
 /// Drops a browser resource on a later microtask, so that a callback never frees its own closure
 /// while it runs (e.g. the socket's close handler discarding the socket).
 fn defer_drop<T: 'static>(value: T) {
-    // One future type for every T (each spawned future type costs its own copy of the task code).
+    // One future type for every T (each spawned future type costs its own code).
     fn later(value: Box<dyn std::any::Any>) {
-        spawn_local(async move { drop(value) });
+        spawn(Box::pin(async move { drop(value) }));
     }
     later(Box::new(value));
 }

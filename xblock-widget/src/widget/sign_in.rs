@@ -1,13 +1,12 @@
 //! Sign-in: the Open edX popup (its answer by `postMessage` or through the relay page), LMS sign-in
 //! with the course's chat ticket, and the local-account form.
 
-use wasm_bindgen_futures::spawn_local;
 use web_sys::MessageEvent;
 
 use super::{FocusTarget, Widget, defer_drop};
 use crate::auth::{self, AuthMessage, TokenSet};
 use crate::grant::TokenGrant;
-use crate::handles::{Channel, Listener, Timeout};
+use crate::handles::{Channel, Listener, Timeout, spawn};
 use crate::log;
 use crate::settings::AuthMode;
 use crate::state::{Event, Notice, Prompt};
@@ -42,7 +41,7 @@ impl Widget {
         };
         log::info("Signing in with the course's chat ticket (LMS sign-in)");
         let me = self.me.clone();
-        spawn_local(async move {
+        spawn(Box::pin(async move {
             let ticket = auth::fetch_ticket(&get_ticket).await;
             let Some(settings) = me.upgrade().map(|w| w.settings.clone()) else { return };
             let result = match ticket {
@@ -60,7 +59,7 @@ impl Widget {
                     w.sign_in_failed(attempt, &code, &detail);
                 }
             }
-        });
+        }));
     }
 
     /// Opens the Open edX sign-in popup and waits for its result: a message from the popup (to the
@@ -196,7 +195,7 @@ impl Widget {
         };
         self.dispatch(Event::Prompt(Prompt::LoginBusy));
         let me = self.me.clone();
-        spawn_local(async move {
+        spawn(Box::pin(async move {
             let Some(settings) = me.upgrade().map(|w| w.settings.clone()) else { return };
             let result = auth::local_login(&settings, register, &username, &password).await;
             let Some(w) = me.upgrade() else { return };
@@ -216,6 +215,6 @@ impl Widget {
                     w.dispatch(Event::Prompt(Prompt::LoginForm));
                 }
             }
-        });
+        }));
     }
 }

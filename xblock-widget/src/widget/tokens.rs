@@ -3,11 +3,9 @@
 
 use std::rc::Weak;
 
-use wasm_bindgen_futures::spawn_local;
-
 use super::{Widget, defer_drop};
 use crate::auth::{self, TokenCache, TokenSet};
-use crate::handles::{Timeout, sleep};
+use crate::handles::{Timeout, sleep, spawn};
 use crate::log;
 use crate::settings::AuthMode;
 use crate::state::{Effect, Event, Phase};
@@ -82,12 +80,12 @@ impl Widget {
                 let me = self.me.clone();
                 io.refresh.replace(Timeout::new(ms, move || {
                     let me = me.clone();
-                    spawn_local(async move {
+                    spawn(Box::pin(async move {
                         let open = me.upgrade().is_some_and(|w| w.state.borrow().phase != Phase::Idle);
                         if open && let Err((code, _)) = Self::refresh_now(&me).await {
                             log::warn(&["Could not refresh the access token: ", &code].concat());
                         }
-                    });
+                    }));
                 }))
             }
             None => io.refresh.take(),
@@ -175,7 +173,7 @@ impl Widget {
     fn refresh_then_authenticate(&self, on_failure: fn(&Widget)) {
         let attempt = self.io.borrow().auth_gen;
         let me = self.me.clone();
-        spawn_local(async move {
+        spawn(Box::pin(async move {
             let result = Self::refresh_now(&me).await;
             let Some(w) = me.upgrade() else { return };
             if w.io.borrow().auth_gen != attempt {
@@ -185,6 +183,6 @@ impl Widget {
                 Ok(token) => w.dispatch(Event::Authenticated { username: token.username, fresh: true }),
                 Err(_) => on_failure(&w),
             }
-        });
+        }));
     }
 }
