@@ -192,6 +192,12 @@ def test_compose_environment(project: TutorProject) -> None:
     assert env["CHAT_BACKEND"] == "room"
     assert env["AUTO_MIGRATE"] == "true"
     assert (env["RETENTION_DAYS"], env["RETIREMENT_ROOM_MESSAGES"]) == ("0", "remove")
+    assert env["RETRIEVAL_PASSAGES"] == "4"
+    assert (
+        env["ROOM_ASSISTANT"],
+        env["ROOM_ASSISTANT_NAMES"],
+        env["ROOM_ASSISTANT_PER_MINUTE"],
+    ) == ("off", "assistant,assistante", "6")
     lms, cms, mfe = f"http://{LMS}", f"http://studio.{LMS}", f"http://apps.{LMS}"
     assert env["FRAME_ANCESTORS"].split(",") == [lms, cms, mfe]
     assert env["ALLOWED_ORIGINS"].split(",") == [f"http://{GATEWAY}", lms, cms, mfe]
@@ -275,6 +281,7 @@ def test_values_are_quoted_safely(project: TutorProject) -> None:
         "LLM_CHAT_BACKEND=openai",
         "LLM_RETENTION_DAYS=365",
         "LLM_RETIREMENT_ROOM_MESSAGES=redact",
+        "LLM_RETRIEVAL_PASSAGES=0",
         "LLM_OPENAI_BASE_URL=http://ollama:11434/v1",
         """LLM_OPENAI_API_KEY=sk-"quoted" $HOME 'single' ünï""",
     )
@@ -290,6 +297,29 @@ def test_values_are_quoted_safely(project: TutorProject) -> None:
     assert env["OPENAI_API_KEY"] == secret
     assert env["CHAT_BACKEND"] == "openai"
     assert (env["RETENTION_DAYS"], env["RETIREMENT_ROOM_MESSAGES"]) == ("365", "redact")
+    # 0 is a value (no retrieval), not an empty setting left out.
+    assert env["RETRIEVAL_PASSAGES"] == "0"
+
+
+def test_the_assistant_in_live_rooms(project: TutorProject) -> None:
+    # The gateway answers in rooms only with the room backend, through a model it is given.
+    project.save(
+        "LLM_CHAT_BACKEND=room",
+        "LLM_ROOM_ASSISTANT=openai",
+        "LLM_ROOM_ASSISTANT_NAMES=assistant,tutor",
+        "LLM_ROOM_ASSISTANT_PER_MINUTE=12",
+        "LLM_OPENAI_BASE_URL=http://ollama:11434/v1",
+    )
+    deployment = k8s_object(project, "deployments.yml", "Deployment", "llm")
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    for env in (compose_env(project), container_env(container, k8s_secret(project))):
+        assert env["CHAT_BACKEND"] == "room"
+        assert env["OPENAI_BASE_URL"] == "http://ollama:11434/v1"
+        assert (
+            env["ROOM_ASSISTANT"],
+            env["ROOM_ASSISTANT_NAMES"],
+            env["ROOM_ASSISTANT_PER_MINUTE"],
+        ) == ("openai", "assistant,tutor", "12")
 
 
 def test_redis_credentials(project: TutorProject) -> None:

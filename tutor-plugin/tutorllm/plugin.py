@@ -95,6 +95,15 @@ CONFIG: dict[str, dict[str, t.Any]] = {
         # learner does to their messages in course rooms ("remove" or "redact").
         "RETENTION_DAYS": 0,
         "RETIREMENT_ROOM_MESSAGES": "remove",
+        # Course knowledge: passages of the indexed course sent with each assistant question
+        # (0 to 20; 0 turns retrieval off).
+        "RETRIEVAL_PASSAGES": 4,
+        # The assistant in live rooms (with CHAT_BACKEND "room"): "off", "openai" (needs
+        # OPENAI_BASE_URL) or "flowise" (needs FLOWISE_URL and FLOWISE_FLOW_ID) answers room
+        # messages that mention one of its names, at most PER_MINUTE replies per room a minute.
+        "ROOM_ASSISTANT": "off",
+        "ROOM_ASSISTANT_NAMES": "assistant,assistante",
+        "ROOM_ASSISTANT_PER_MINUTE": 6,
         # The gateway's service client that Studio and the LMS use, server to server,
         # to push course content to the course index and to retire learners.
         "SERVICE_CLIENT_ID": "ibal-openedx",

@@ -10,7 +10,7 @@ short-lived ticket (ticket.py) that proves to the gateway who the user is, which
 course and block the chat is in, and the user's role there; it also carries what the
 assistant may know of the course (the unit's content as this learner sees it, from
 unit_content.py) and the course team's controls (mode, starters, tutoring style,
-disclosure, exam mode). None of that is taken from the browser.
+disclosure, exam mode, the assistant in the live room). None of that is taken from the browser.
 
 Its ``publish_event`` handler publishes the chat's analytics events (events.py) through
 the runtime: what happened and a few numbers, never the text of a message.
@@ -26,7 +26,7 @@ from typing import Any
 from web_fragments.fragment import Fragment
 from xblock.core import XBlock
 from xblock.exceptions import JsonHandlerError
-from xblock.fields import Scope, String
+from xblock.fields import Boolean, Scope, String
 from xblock.utils.resources import ResourceLoader
 from xblock.utils.studio_editable import FutureFields, StudioEditableXBlockMixin
 from xblock.validation import Validation, ValidationMessage
@@ -114,6 +114,9 @@ FIELD_MAX_LENGTHS = {
     # The starters' own limits are per line (see validate_field_data); this only bounds the raw text.
     "starters": 2000,
 }
+
+#: Editable fields that are true or false (the Studio form sends them as JSON booleans); the others are text.
+BOOLEAN_FIELDS = ("room_assistant",)
 
 #: The standard prompt of each tutoring style: the style prompt field's text until the course team edits it.
 STYLE_PROMPTS = {
@@ -247,6 +250,16 @@ class IbalXBlock(StudioEditableXBlockMixin, XBlock):
         values_provider=_mode_choices,
         scope=Scope.settings,
     )
+    room_assistant = Boolean(
+        display_name=_("Assistant in the live room"),
+        help=_(
+            "Whether learners can call the course assistant in the live course room by mentioning @assistant in "
+            "a message, where the platform's operator has enabled the assistant in rooms. Its answers are shown "
+            "to everyone in the room. Only used when the chat mode includes the live course room."
+        ),
+        default=True,
+        scope=Scope.settings,
+    )
     starters = String(
         display_name=_("Conversation starters"),
         help=_(
@@ -291,6 +304,7 @@ class IbalXBlock(StudioEditableXBlockMixin, XBlock):
         "display_name",
         "welcome_message",
         "mode",
+        "room_assistant",
         "starters",
         "tutor_style",
         "style_prompt",
@@ -410,6 +424,10 @@ class IbalXBlock(StudioEditableXBlockMixin, XBlock):
         if not text or text in STYLE_PROMPTS.values():
             return STYLE_PROMPTS[self.chat_tutor_style()]
         return text[:MAX_STYLE_PROMPT]
+
+    def room_assistant_on(self) -> bool:
+        """Whether the assistant answers in this block's live room when called (the default: yes)."""
+        return self.room_assistant is not False
 
     def disclosure_text(self, ticket: TicketConfig) -> str:
         """The block's own AI disclosure, else the operator's ``DISCLOSURE_TEXT``."""
@@ -725,6 +743,7 @@ class IbalXBlock(StudioEditableXBlockMixin, XBlock):
             style_prompt=self.effective_style_prompt(),
             disclosure=self.disclosure_text(ticket),
             exam=context.exam,
+            room_assistant=self.room_assistant_on(),
         )
         user = dataclasses.replace(user, groups=self.user_groups())
         try:
@@ -815,6 +834,7 @@ class IbalXBlock(StudioEditableXBlockMixin, XBlock):
                     ),
                     "mode_label": self._t("Chat mode"),
                     "mode": self._t(MODE_LABELS[self.chat_mode()]),
+                    "room_assistant_note": self._room_assistant_note(),
                     "starters_note": self._starters_note(),
                     "style_label": self._t("Tutoring style"),
                     "tutor_style": self._t(TUTOR_STYLE_LABELS[self.chat_tutor_style()]),
@@ -839,6 +859,16 @@ class IbalXBlock(StudioEditableXBlockMixin, XBlock):
         )
         frag.add_css(loader.load_unicode("static/css/ibal_xblock.css"))
         return frag
+
+    def _room_assistant_note(self) -> str:
+        """Whether the assistant answers in the live room, for a mode with a room; "" otherwise."""
+        if self.chat_mode() not in ("room", "both"):
+            return ""
+        if self.room_assistant_on():
+            return self._t(
+                "In the live room, learners can call the assistant with @assistant (where the platform enables it)."
+            )
+        return self._t("The assistant does not answer in the live room.")
 
     def _starters_note(self) -> str:
         count = len(self.starter_list())
@@ -889,6 +919,13 @@ class IbalXBlock(StudioEditableXBlockMixin, XBlock):
             validation.add(ValidationMessage(ValidationMessage.ERROR, self._t("welcome_message must not be empty.")))
         self._validate_choice(validation, "mode", data.mode, MODES)
         self._validate_choice(validation, "tutor_style", data.tutor_style, TUTOR_STYLES)
+        for name in BOOLEAN_FIELDS:
+            if not isinstance(getattr(data, name), bool):
+                validation.add(
+                    ValidationMessage(
+                        ValidationMessage.ERROR, self._t("{field} must be true or false.").format(field=name)
+                    )
+                )
         lines = starter_lines(data.starters)
         if len(lines) > MAX_STARTERS:
             validation.add(
@@ -935,6 +972,7 @@ class IbalXBlock(StudioEditableXBlockMixin, XBlock):
 
         Accepts the StudioEditableXBlockMixin payload ``{"values": {...}, "defaults": [...]}``
         or a flat ``{"display_name": ..., "welcome_message": ..., "assistant_instructions": ...}``.
+        Values are text, but those of ``BOOLEAN_FIELDS``, which are ``true`` or ``false``.
         Unknown fields (e.g. a gateway URL) are rejected: they are not course content.
         """
         if not isinstance(data, dict):
@@ -952,7 +990,10 @@ class IbalXBlock(StudioEditableXBlockMixin, XBlock):
             )
         values = dict(values)
         for name, value in values.items():
-            if not isinstance(value, str):
+            if name in BOOLEAN_FIELDS:
+                if not isinstance(value, bool):
+                    raise JsonHandlerError(400, self._t("{field} must be true or false.").format(field=name))
+            elif not isinstance(value, str):
                 raise JsonHandlerError(400, self._t("{field} must be text.").format(field=name))
         to_reset = [name for name in defaults if name not in values and self.fields[name].is_set_on(self)]
 

@@ -137,6 +137,9 @@ class ChatPlace:
     style_prompt: str = ""
     disclosure: str = ""
     exam: bool = False
+    #: Whether the assistant answers in this block's live room when a message mentions it (where the
+    #: operator turned the room assistant on); the gateway takes an absent claim as true.
+    room_assistant: bool = True
 
     def __post_init__(self):
         if not self.usage_id:
@@ -179,6 +182,7 @@ def ticket_claims(
             "style_prompt": clean_text(place.style_prompt)[:MAX_STYLE_PROMPT],
             "disclosure": {"text": disclosure, "version": disclosure_version(disclosure)},
             "exam": place.exam is True,
+            "room_assistant": place.room_assistant is not False,
             "iat": issued_at,
             "exp": issued_at + config.ttl,
             # Lets the gateway refuse a ticket presented twice.

@@ -4,7 +4,8 @@ import html
 
 import pytest
 from django.test import override_settings
-from xblock.validation import ValidationMessage
+from xblock.utils.studio_editable import FutureFields
+from xblock.validation import Validation, ValidationMessage
 
 from ibal_xblock import IbalXBlock
 from ibal_xblock.ibal_xblock import STYLE_PROMPTS
@@ -15,6 +16,7 @@ EDITABLE = (
     "display_name",
     "welcome_message",
     "mode",
+    "room_assistant",
     "starters",
     "tutor_style",
     "style_prompt",
@@ -33,9 +35,11 @@ def test_studio_view_is_a_form_for_the_course_fields():
     assert "gateway" not in body.lower()
     assert frag.js_init_fn is None or frag.js_init_fn == "StudioEditableXBlockMixin"
     assert "data-init='StudioEditableXBlockMixin'" in body
-    # The multiline fields are textareas, the choices drop-downs.
+    # The multiline fields are textareas, the choices (and the assistant in the live room, true or false)
+    # drop-downs.
     assert body.count("<textarea") == 4
-    assert body.count("<select") == 2
+    assert body.count("<select") == 3
+    assert "Assistant in the live room" in body and "@assistant" in body
     for value in ("assistant", "room", "both", "guide", "direct"):
         assert f'value="{value}"' in body
     assert "Guide, don&#x27;t give the answer" in body or "Guide, don't give the answer" in body
@@ -92,6 +96,7 @@ def test_studio_form_payload_saves_and_resets_to_defaults():
         ("studio_submit", {"assistant_instructions": "x" * 8001}, "assistant_instructions is too long"),
         ("studio_submit", {"display_name": 42}, "display_name must be text"),
         ("studio_submit", {"display_name": None}, "display_name must be text"),
+        ("studio_submit", {"display_name": True}, "display_name must be text"),
         ("studio_submit", {"gateway_url": "https://evil.example"}, "Unknown or non-editable fields: gateway_url"),
         ("studio_submit", {"GATEWAY_URL": "https://evil.example"}, "Unknown or non-editable fields: GATEWAY_URL"),
         ("studio_submit", ["display_name"], "Expected a JSON object"),
@@ -295,3 +300,91 @@ def test_author_view_notes_an_exam_subsection():
     with override_settings(XBLOCK_SETTINGS={"IbalXBlock": chat_bucket()}):
         body = chat.render("author_view", {}).body_html()
     assert "This subsection is a timed or proctored exam: the chat runs in exam mode here" in body
+
+
+# ------------------------------------------------------- the assistant in the live room
+
+
+def test_the_assistant_in_the_live_room_is_on_by_default():
+    block = workbench_block()
+    assert block.room_assistant is True
+    assert block.room_assistant_on() is True
+
+
+def test_the_studio_form_turns_the_room_assistant_off_and_back_to_the_default():
+    block = workbench_block('<ibalxblock mode="room"/>')
+    # The Studio form sends a boolean field as a JSON boolean.
+    payload = {"values": {"room_assistant": False}, "defaults": []}
+    status, body = call_handler(block, "submit_studio_edits", payload)
+    assert status == 200, body
+    assert body["values"]["room_assistant"] is False
+    block = saved(block)
+    assert block.room_assistant is False
+    assert block.room_assistant_on() is False
+    assert call_handler(block, "submit_studio_edits", {"values": {}, "defaults": ["room_assistant"]})[0] == 200
+    block = saved(block)
+    assert block.room_assistant is True
+    assert not block.fields["room_assistant"].is_set_on(block)
+
+
+def test_studio_submit_saves_the_room_assistant_with_other_fields():
+    block = workbench_block()
+    status, body = call_handler(block, "studio_submit", {"mode": "both", "room_assistant": False})
+    assert status == 200, body
+    block = saved(block)
+    assert (block.mode, block.room_assistant) == ("both", False)
+    assert call_handler(block, "studio_submit", {"room_assistant": True})[0] == 200
+    assert saved(block).room_assistant is True
+
+
+@pytest.mark.parametrize("value", ["false", "true", "", 0, 1, None, [], {"on": True}])
+def test_the_room_assistant_must_be_true_or_false(value):
+    block = workbench_block('<ibalxblock mode="room" room_assistant="false" display_name="Keep me"/>')
+    status, body = call_handler(block, "studio_submit", {"display_name": "New name", "room_assistant": value})
+    assert status == 400
+    assert "room_assistant must be true or false" in str(body)
+    block = saved(block)
+    assert (block.display_name, block.room_assistant) == ("Keep me", False)
+
+
+def test_validate_checks_the_room_assistant_is_true_or_false():
+    block = workbench_block()
+    validation = Validation(block.scope_ids.usage_id)
+    block.validate_field_data(validation, FutureFields({"room_assistant": "off"}, [], block))
+    [message] = validation.messages
+    assert message.type == ValidationMessage.ERROR
+    assert "room_assistant must be true or false" in message.text
+
+
+def test_olx_sets_the_room_assistant():
+    assert workbench_block('<ibalxblock room_assistant="false"/>').room_assistant is False
+    assert workbench_block('<ibalxblock room_assistant="true"/>').room_assistant is True
+
+
+@pytest.mark.parametrize(
+    ("olx", "note"),
+    [
+        (
+            '<ibalxblock mode="room"/>',
+            "In the live room, learners can call the assistant with @assistant (where the platform enables it).",
+        ),
+        (
+            '<ibalxblock mode="both"/>',
+            "In the live room, learners can call the assistant with @assistant (where the platform enables it).",
+        ),
+        ('<ibalxblock mode="room" room_assistant="false"/>', "The assistant does not answer in the live room."),
+    ],
+)
+def test_author_view_tells_whether_the_assistant_answers_in_the_live_room(olx, note):
+    block = workbench_block(olx)
+    with override_settings(XBLOCK_SETTINGS={"IbalXBlock": chat_bucket()}):
+        body = block.render("author_view", {}).body_html()
+    assert note in body
+
+
+@pytest.mark.parametrize("room_assistant", ["true", "false"])
+def test_author_view_says_nothing_of_the_live_room_without_one(room_assistant):
+    block = workbench_block(f'<ibalxblock mode="assistant" room_assistant="{room_assistant}"/>')
+    with override_settings(XBLOCK_SETTINGS={"IbalXBlock": chat_bucket()}):
+        body = block.render("author_view", {}).body_html()
+    assert "live room" not in body

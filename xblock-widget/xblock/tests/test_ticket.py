@@ -112,6 +112,7 @@ def test_learner_ticket_in_the_workbench():
         "style_prompt": STYLE_PROMPTS["guide"],
         "disclosure": {"text": DEFAULT_DISCLOSURE, "version": sha256(DEFAULT_DISCLOSURE.encode()).hexdigest()[:16]},
         "exam": False,
+        "room_assistant": True,
     }
 
 
@@ -669,6 +670,33 @@ def test_the_ticket_carries_the_course_team_controls():
     assert claims["style_prompt"] == STYLE_PROMPTS["direct"]
     assert claims["disclosure"] == {"text": "AI can be wrong.", "version": sha256(b"AI can be wrong.").hexdigest()[:16]}
     assert claims["exam"] is False
+    assert claims["room_assistant"] is True
+
+
+@pytest.mark.parametrize(
+    ("fields", "room_assistant"), [({}, True), ({"room_assistant": True}, True), ({"room_assistant": False}, False)]
+)
+def test_the_ticket_says_whether_the_assistant_answers_in_the_live_room(fields, room_assistant):
+    block = lms_block(LEARNER, fields={"mode": "room", **fields})
+    claims = claims_of(block)
+    assert claims["mode"] == "room"
+    assert claims["room_assistant"] is room_assistant
+
+
+def test_the_room_assistant_claim_is_a_boolean_on_by_default():
+    from ibal_xblock.ticket import ChatPlace, TicketUser, ticket_claims
+
+    user = TicketUser(subject="s", username="u", user_id=None, role="learner", global_staff=False)
+    config = types.SimpleNamespace(issuer="https://lms", ttl=60)
+
+    def claim(**place):
+        return ticket_claims(config, "https://gw", user, ChatPlace("", "u1", "t", "", **place))["room_assistant"]
+
+    assert claim() is True
+    assert claim(room_assistant=False) is False
+    assert claim(room_assistant=True) is True
+    # Only a real False turns it off, as the gateway reads an absent claim as on.
+    assert claim(room_assistant=None) is True
 
 
 def test_a_custom_style_prompt_and_the_operators_disclosure():
