@@ -47,6 +47,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{ChatConfig, ChatLimits};
 use crate::course::Knowledge;
+use crate::course::embeddings::Embedder;
 use crate::course::{ContextSource, Passage, ProvenContext, Viewer};
 use crate::domain::{Conversation, Message, MessageRole, MessageStatus, NewMessage, new_id, now_ms};
 use crate::rate_limit::RateLimiter;
@@ -133,12 +134,15 @@ impl Chat {
             shutdown: CancellationToken::new(),
             sockets_open: tokio_util::task::TaskTracker::new(),
             backend: Backend::from_config(config, http.clone()),
-            assistant: Backend::assistant_from_config(config, http),
+            assistant: Backend::assistant_from_config(config, http.clone()),
             room_assistant: config.room_assistant.as_ref().map(RoomAssistant::new),
             limits: config.limits.clone(),
             system_prompt: config.system_prompt.clone(),
             history_budget: config.history_budget,
-            knowledge: Knowledge::new(),
+            knowledge: match &config.embeddings {
+                Some(e) => Knowledge::new(Some(Embedder::new(e.clone(), http.clone())), e.min_similarity),
+                None => Knowledge::default(),
+            },
             retrieval_passages: config.retrieval_passages,
             rate: RateLimiter::new(config.limits.messages_per_minute, config.limits.messages_per_minute),
             connects: RateLimiter::new(config.limits.connects_per_minute, config.limits.connects_per_minute),

@@ -48,6 +48,18 @@ pub struct RoomAssistantConfig {
     pub per_minute: u32,
 }
 
+/// `POST <base_url>/embeddings` with `model`, for course retrieval.
+#[derive(Debug, Clone)]
+pub struct EmbeddingsConfig {
+    /// `EMBEDDINGS_BASE_URL`, default `OPENAI_BASE_URL`.
+    pub base_url: Url,
+    /// `EMBEDDINGS_API_KEY`, default `OPENAI_API_KEY`.
+    pub api_key: Option<SecretString>,
+    pub model: String,
+    /// The least cosine similarity for a passage to rank by meaning (`EMBEDDINGS_MIN_SIMILARITY`, 0.3).
+    pub min_similarity: f32,
+}
+
 #[derive(Debug, Clone)]
 pub struct OpenAiConfig {
     pub base_url: Url,
@@ -84,6 +96,9 @@ pub struct ChatConfig {
     pub retrieval_passages: usize,
     /// With `CHAT_BACKEND=room`: the model that answers messages mentioning the assistant in a room.
     pub room_assistant: Option<RoomAssistantConfig>,
+    /// An OpenAI-compatible embeddings endpoint (`EMBEDDINGS_MODEL`): course retrieval then ranks by
+    /// meaning as well as by words. None: keyword ranking alone.
+    pub embeddings: Option<EmbeddingsConfig>,
     /// The WebSocket URL the widget connects to (`WS_URL`, default `<PUBLIC_URL>/ws/chat/`).
     pub ws_url: Url,
     pub flowise: Option<FlowiseConfig>,
@@ -245,6 +260,28 @@ pub(super) fn chat_config(vars: &Vars, public_url: &Url) -> Result<ChatConfig, C
         ));
     }
     let room_assistant = room_assistant(vars, backend, flowise.is_some(), openai.is_some())?;
+    let embeddings = match vars.get("EMBEDDINGS_MODEL").map(str::trim).filter(|m| !m.is_empty()) {
+        None => None,
+        Some(model) => {
+            let base_url = match (vars.url("EMBEDDINGS_BASE_URL")?, &openai) {
+                (Some(url), _) => url,
+                (None, Some(openai)) => openai.base_url.clone(),
+                (None, None) => {
+                    return Err(ConfigError::new(
+                        "EMBEDDINGS_BASE_URL",
+                        "must be set when EMBEDDINGS_MODEL is set and OPENAI_BASE_URL is not",
+                    ));
+                }
+            };
+            let api_key = vars.secret("EMBEDDINGS_API_KEY").or_else(|| openai.as_ref().and_then(|o| o.api_key.clone()));
+            let min_similarity: f32 =
+                vars.parse("EMBEDDINGS_MIN_SIMILARITY", 0.3, "a cosine similarity from 0 to 1")?;
+            if !(0.0..=1.0).contains(&min_similarity) {
+                return Err(ConfigError::new("EMBEDDINGS_MIN_SIMILARITY", "expected a cosine similarity from 0 to 1"));
+            }
+            Some(EmbeddingsConfig { base_url, api_key, model: model.to_owned(), min_similarity })
+        }
+    };
     Ok(ChatConfig {
         backend,
         limits,
@@ -252,6 +289,7 @@ pub(super) fn chat_config(vars: &Vars, public_url: &Url) -> Result<ChatConfig, C
         history_budget,
         retrieval_passages,
         room_assistant,
+        embeddings,
         ws_url,
         flowise,
         openai,

@@ -390,6 +390,27 @@ mod tests {
     }
 
     #[test]
+    fn embeddings_need_an_endpoint_and_default_to_the_openai_one() {
+        assert!(Config::from_vars(&vars(&[])).expect("defaults").chat.embeddings.is_none(), "off by default");
+        assert_eq!(err(&[("EMBEDDINGS_MODEL", "e5")]).var, "EMBEDDINGS_BASE_URL");
+        let openai = ("OPENAI_BASE_URL", "http://llm:8000/v1");
+        assert_eq!(
+            err(&[("EMBEDDINGS_MODEL", "e5"), openai, ("EMBEDDINGS_MIN_SIMILARITY", "2")]).var,
+            "EMBEDDINGS_MIN_SIMILARITY"
+        );
+        let config =
+            Config::from_vars(&vars(&[("EMBEDDINGS_MODEL", "e5"), openai, ("OPENAI_API_KEY", "sk-1")])).expect("valid");
+        let embeddings = config.chat.embeddings.expect("on");
+        assert_eq!((embeddings.base_url.as_str(), embeddings.model.as_str()), ("http://llm:8000/v1", "e5"));
+        assert_eq!(embeddings.api_key.map(|k| k.expose_secret().to_owned()).as_deref(), Some("sk-1"));
+        assert!((embeddings.min_similarity - 0.3).abs() < f32::EPSILON);
+        let own =
+            Config::from_vars(&vars(&[("EMBEDDINGS_MODEL", "e5"), ("EMBEDDINGS_BASE_URL", "http://emb:9000/v1")]))
+                .expect("valid");
+        assert_eq!(own.chat.embeddings.expect("on").base_url.as_str(), "http://emb:9000/v1");
+    }
+
+    #[test]
     fn backends_require_their_settings() {
         assert_eq!(err(&[("CHAT_BACKEND", "flowise")]).var, "FLOWISE_URL");
         assert_eq!(err(&[("CHAT_BACKEND", "flowise"), ("FLOWISE_URL", "http://f:3000")]).var, "FLOWISE_FLOW_ID");

@@ -2,16 +2,22 @@
 //!
 //! The database holds each course's blocks (the course index API writes them); each replica builds a
 //! BM25 index of a course in memory on first use and rebuilds it when the course's revision in the
-//! database has moved (one indexed read per question). What a learner may see is decided per
-//! question, from what the LMS signed: released blocks, not staff-only, and group-restricted blocks
+//! database has moved (one indexed read per question). With an embeddings model (`EMBEDDINGS_MODEL`)
+//! each passage also has a vector (embedded once, kept in the database by the hash of its text), the
+//! question is embedded too, and the keyword and vector rankings are merged by reciprocal rank fusion;
+//! when the embeddings server fails, keyword ranking goes on alone. What a learner may see is decided
+//! per question, from what the LMS signed: released blocks, not staff-only, and group-restricted blocks
 //! only in the learner's groups; course staff see everything, as in the LMS.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use lru::LruCache;
 
+use super::embeddings::{self, Embedder};
+use crate::crypto::sha256_hex;
 use crate::domain::{CourseRole, Groups, start_seconds};
 use crate::search::{self, Index};
 use crate::store::{CourseBlockRow, Db, DbResult};
@@ -22,6 +28,12 @@ const CACHED_COURSES: usize = 32;
 const SNIPPET_CHARS: usize = 200;
 /// Hits read per passage wanted: room to skip a block's second passage.
 const OVERSAMPLE: usize = 4;
+/// How deep each ranking goes before they are merged.
+const FUSION_DEPTH: usize = 50;
+/// Reciprocal rank fusion's constant (Cormack, Clarke & Büttcher, 2009).
+const RRF_K: f32 = 60.0;
+/// A course whose passages could not all be embedded is tried again after this long.
+const EMBED_RETRY: Duration = Duration::from_secs(60);
 
 /// Who is asking, as the LMS proved it.
 #[derive(Debug, Clone, Copy)]
@@ -91,6 +103,11 @@ struct CourseSearch {
     /// (block, text) per indexed document.
     passages: Vec<(usize, String)>,
     index: Index,
+    /// One unit vector per passage, with an embeddings model that answered.
+    vectors: Option<Vec<Vec<f32>>>,
+    /// Whether this is all there will be: false when the embeddings server failed (tried again later).
+    complete: bool,
+    built: Instant,
 }
 
 impl CourseSearch {
@@ -123,21 +140,35 @@ impl CourseSearch {
             blocks.push(block);
         }
         let index = Index::build(documents.iter().map(String::as_str));
-        Self { revision, blocks, passages, index }
+        Self { revision, blocks, passages, index, vectors: None, complete: true, built: Instant::now() }
     }
 
-    /// The best `limit` passages `viewer` may see, one per block.
-    fn retrieve(&self, question: &str, viewer: &Viewer<'_>, limit: usize) -> Vec<Passage> {
+    /// The best `limit` passages `viewer` may see, one per block: by keywords, merged with the ranking
+    /// by meaning when the question has a vector (`question_vector`, with `min_similarity` the least
+    /// cosine a passage needs to be ranked by meaning at all).
+    fn retrieve(
+        &self,
+        question: &str,
+        question_vector: Option<&[f32]>,
+        min_similarity: f32,
+        viewer: &Viewer<'_>,
+        limit: usize,
+    ) -> Vec<Passage> {
         let allowed = |doc: usize| self.blocks.get(self.passages[doc].0).is_some_and(|b| viewer.may_see(b));
+        let depth = limit.saturating_mul(OVERSAMPLE).max(FUSION_DEPTH);
+        let keyword: Vec<usize> = self.index.search(question, depth, allowed).into_iter().map(|h| h.doc).collect();
+        let ranked = match (question_vector, &self.vectors) {
+            (Some(q), Some(vectors)) => fuse(&[&keyword, &nearest(q, vectors, depth, min_similarity, allowed)]),
+            _ => keyword,
+        };
         let mut seen = HashSet::new();
-        self.index
-            .search(question, limit.saturating_mul(OVERSAMPLE), allowed)
+        ranked
             .into_iter()
-            .filter(|hit| seen.insert(self.passages[hit.doc].0))
+            .filter(|doc| seen.insert(self.passages[*doc].0))
             .take(limit)
             .enumerate()
-            .map(|(i, hit)| {
-                let (block, text) = &self.passages[hit.doc];
+            .map(|(i, doc)| {
+                let (block, text) = &self.passages[doc];
                 let block = &self.blocks[*block];
                 Passage {
                     n: i + 1,
@@ -153,10 +184,46 @@ impl CourseSearch {
     }
 }
 
+/// The `depth` passages closest in meaning to the question, best first, at least `min` alike.
+fn nearest(
+    question: &[f32],
+    vectors: &[Vec<f32>],
+    depth: usize,
+    min: f32,
+    allowed: impl Fn(usize) -> bool,
+) -> Vec<usize> {
+    let mut scored: Vec<(usize, f32)> = vectors
+        .iter()
+        .enumerate()
+        .filter(|(doc, v)| v.len() == question.len() && allowed(*doc))
+        .map(|(doc, v)| (doc, v.iter().zip(question).map(|(a, b)| a * b).sum::<f32>()))
+        .filter(|(_, similarity)| *similarity >= min)
+        .collect();
+    scored.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    scored.truncate(depth);
+    scored.into_iter().map(|(doc, _)| doc).collect()
+}
+
+/// Reciprocal rank fusion: each ranking gives a document 1 / (k + its rank); the sums, best first.
+fn fuse(rankings: &[&[usize]]) -> Vec<usize> {
+    let mut scores: HashMap<usize, f32> = HashMap::new();
+    for ranking in rankings {
+        for (rank, doc) in ranking.iter().enumerate() {
+            let share = 1.0 / (RRF_K + rank as f32 + 1.0);
+            *scores.entry(*doc).or_default() += share;
+        }
+    }
+    let mut fused: Vec<(usize, f32)> = scores.into_iter().collect();
+    fused.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    fused.into_iter().map(|(doc, _)| doc).collect()
+}
+
 /// The replica's ranked indexes of the courses asked about lately.
 #[derive(Clone)]
 pub struct Knowledge {
     courses: Arc<Mutex<LruCache<String, Arc<CourseSearch>>>>,
+    embedder: Option<Arc<Embedder>>,
+    min_similarity: f32,
 }
 
 impl std::fmt::Debug for Knowledge {
@@ -167,14 +234,19 @@ impl std::fmt::Debug for Knowledge {
 
 impl Default for Knowledge {
     fn default() -> Self {
-        Self::new()
+        Self::new(None, 0.0)
     }
 }
 
 impl Knowledge {
-    pub fn new() -> Self {
+    /// With an `embedder`, passages also rank by meaning (at least `min_similarity` alike).
+    pub fn new(embedder: Option<Embedder>, min_similarity: f32) -> Self {
         let capacity = NonZeroUsize::new(CACHED_COURSES).unwrap_or(NonZeroUsize::MIN);
-        Self { courses: Arc::new(Mutex::new(LruCache::new(capacity))) }
+        Self {
+            courses: Arc::new(Mutex::new(LruCache::new(capacity))),
+            embedder: embedder.map(Arc::new),
+            min_similarity,
+        }
     }
 
     /// The best `limit` passages of the course for `question` that `viewer` may see, best first;
@@ -193,10 +265,18 @@ impl Knowledge {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        Ok(match self.course(db, course_id).await? {
-            Some(course) => course.retrieve(question, viewer, limit),
-            None => Vec::new(),
-        })
+        let Some(course) = self.course(db, course_id).await? else { return Ok(Vec::new()) };
+        let question_vector = match (&self.embedder, &course.vectors) {
+            (Some(embedder), Some(_)) => match embedder.embed(&[question]).await {
+                Ok(mut vectors) => vectors.pop(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "the question could not be embedded; ranking by keywords alone");
+                    None
+                }
+            },
+            _ => None,
+        };
+        Ok(course.retrieve(question, question_vector.as_deref(), self.min_similarity, viewer, limit))
     }
 
     /// The course's index at its current revision, built when this replica has none or an older one.
@@ -205,16 +285,64 @@ impl Knowledge {
             self.lock().pop(course_id);
             return Ok(None);
         };
-        if let Some(course) = self.lock().get(course_id).filter(|c| c.revision == revision) {
+        let current =
+            |c: &&Arc<CourseSearch>| c.revision == revision && (c.complete || c.built.elapsed() < EMBED_RETRY);
+        if let Some(course) = self.lock().get(course_id).filter(current) {
             return Ok(Some(course.clone()));
         }
         // Built outside the lock: other courses' questions do not wait. Two questions arriving
         // together may both build it; the second's result simply replaces the first's. Building a
         // 2,000-block course takes tens of milliseconds, once per revision: inline, not on a thread.
         let rows = db.course_blocks(course_id).await?;
-        let course = Arc::new(CourseSearch::build(revision, rows));
+        let mut course = CourseSearch::build(revision, rows);
+        if let Some(embedder) = &self.embedder {
+            course.vectors = self.vectors(db, embedder, &course.passages).await;
+            course.complete = course.vectors.is_some();
+        }
+        let course = Arc::new(course);
         self.lock().put(course_id.to_owned(), course.clone());
         Ok(Some(course))
+    }
+
+    /// One vector per passage: those stored already, the others embedded now and stored. None when
+    /// the embeddings server or the database failed (logged; keyword ranking goes on).
+    async fn vectors(&self, db: &Db, embedder: &Embedder, passages: &[(usize, String)]) -> Option<Vec<Vec<f32>>> {
+        let hashes: Vec<String> = passages.iter().map(|(_, text)| sha256_hex(text)).collect();
+        let refs: Vec<&str> = hashes.iter().map(String::as_str).collect();
+        let stored = match db.passage_vectors(embedder.model(), &refs).await {
+            Ok(stored) => stored,
+            Err(e) => {
+                tracing::warn!(error = %e, "stored passage vectors unreadable");
+                return None;
+            }
+        };
+        let mut vectors: Vec<Option<Vec<f32>>> =
+            hashes.iter().map(|h| stored.get(h).and_then(|bytes| embeddings::from_bytes(bytes))).collect();
+        let missing: Vec<usize> = (0..passages.len()).filter(|&i| vectors[i].is_none()).collect();
+        if !missing.is_empty() {
+            let texts: Vec<&str> = missing.iter().map(|&i| passages[i].1.as_str()).collect();
+            let embedded = match embedder.embed(&texts).await {
+                Ok(embedded) => embedded,
+                Err(e) => {
+                    tracing::warn!(error = %e, passages = missing.len(), "course passages could not be embedded");
+                    return None;
+                }
+            };
+            let rows: Vec<(String, Vec<u8>)> =
+                missing.iter().zip(&embedded).map(|(&i, v)| (hashes[i].clone(), embeddings::to_bytes(v))).collect();
+            if let Err(e) = db.store_passage_vectors(embedder.model(), &rows).await {
+                // Kept for this replica's index all the same; stored by the next build.
+                tracing::warn!(error = %e, "passage vectors could not be stored");
+            }
+            for (i, v) in missing.into_iter().zip(embedded) {
+                vectors[i] = Some(v);
+            }
+            tracing::info!(passages = rows.len(), model = embedder.model(), "course passages embedded");
+        }
+        let vectors: Vec<Vec<f32>> = vectors.into_iter().flatten().collect();
+        // One dimension for all, or the model changed under a stored vector: embed again next time.
+        let dimension = vectors.first().map(Vec::len);
+        (vectors.len() == passages.len() && vectors.iter().all(|v| Some(v.len()) == dimension)).then_some(vectors)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, LruCache<String, Arc<CourseSearch>>> {
@@ -265,24 +393,24 @@ mod tests {
         let course = CourseSearch::build(1, vec![staff, later, garbled, cohort, open]);
 
         let none = Groups::new();
-        assert_eq!(ids(&course.retrieve("ribosome", &learner(&none), 10)), ["open"]);
+        assert_eq!(ids(&course.retrieve("ribosome", None, 0.0, &learner(&none), 10)), ["open"]);
         let in_two = Groups::from([("50".to_owned(), 2)]);
-        let found = course.retrieve("ribosome", &learner(&in_two), 10);
+        let found = course.retrieve("ribosome", None, 0.0, &learner(&in_two), 10);
         let mut seen = ids(&found);
         seen.sort_unstable();
         assert_eq!(seen, ["cohort", "open"]);
         let in_three = Groups::from([("50".to_owned(), 3)]);
-        assert_eq!(ids(&course.retrieve("ribosome", &learner(&in_three), 10)), ["open"]);
+        assert_eq!(ids(&course.retrieve("ribosome", None, 0.0, &learner(&in_three), 10)), ["open"]);
 
         let staff_viewer = Viewer { role: CourseRole::Staff, ..learner(&none) };
-        assert_eq!(course.retrieve("ribosome", &staff_viewer, 10).len(), 5);
+        assert_eq!(course.retrieve("ribosome", None, 0.0, &staff_viewer, 10).len(), 5);
     }
 
     #[test]
     fn passages_are_numbered_one_per_block_with_their_place() {
         let long = "Mitosis splits one cell into two. ".repeat(80);
         let course = CourseSearch::build(1, vec![row("a", &long), row("b", "Meiosis and mitosis differ.")]);
-        let found = course.retrieve("mitosis", &learner(&Groups::new()), 5);
+        let found = course.retrieve("mitosis", None, 0.0, &learner(&Groups::new()), 5);
         assert_eq!(found.iter().map(|p| p.n).collect::<Vec<_>>(), [1, 2]);
         assert_eq!(found.iter().filter(|p| p.usage_id == "a").count(), 1, "one passage per block: {found:?}");
         let first = &found[0];
@@ -297,6 +425,6 @@ mod tests {
         let mut named = row("named", "Read the chapter, then answer the questions.");
         named.display_name = "Glycolysis".into();
         let course = CourseSearch::build(1, vec![row("other", "Questions about the chapter."), named]);
-        assert_eq!(ids(&course.retrieve("glycolysis", &learner(&Groups::new()), 1)), ["named"]);
+        assert_eq!(ids(&course.retrieve("glycolysis", None, 0.0, &learner(&Groups::new()), 1)), ["named"]);
     }
 }

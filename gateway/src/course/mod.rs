@@ -2,6 +2,7 @@
 //! from proof — a chat ticket the LMS signed ([`ticket`]) or an LTI launch the platform signed —
 //! never from what a browser names. Without proof a chat is in the gateway's own context.
 
+pub mod embeddings;
 pub mod knowledge;
 pub mod proof;
 pub mod ticket;

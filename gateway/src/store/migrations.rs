@@ -20,6 +20,7 @@ const SQLITE: Embedded = &[
     (7, "chat_controls", include_str!("../../../migrations/sqlite/0007_chat_controls.sql")),
     (8, "retention", include_str!("../../../migrations/sqlite/0008_retention.sql")),
     (9, "course_knowledge", include_str!("../../../migrations/sqlite/0009_course_knowledge.sql")),
+    (10, "passage_vectors", include_str!("../../../migrations/sqlite/0010_passage_vectors.sql")),
 ];
 const MYSQL: Embedded = &[
     (1, "initial", include_str!("../../../migrations/mysql/0001_initial.sql")),
@@ -31,6 +32,7 @@ const MYSQL: Embedded = &[
     (7, "chat_controls", include_str!("../../../migrations/mysql/0007_chat_controls.sql")),
     (8, "retention", include_str!("../../../migrations/mysql/0008_retention.sql")),
     (9, "course_knowledge", include_str!("../../../migrations/mysql/0009_course_knowledge.sql")),
+    (10, "passage_vectors", include_str!("../../../migrations/mysql/0010_passage_vectors.sql")),
 ];
 const POSTGRES: Embedded = &[
     (1, "initial", include_str!("../../../migrations/postgres/0001_initial.sql")),
@@ -42,6 +44,7 @@ const POSTGRES: Embedded = &[
     (7, "chat_controls", include_str!("../../../migrations/postgres/0007_chat_controls.sql")),
     (8, "retention", include_str!("../../../migrations/postgres/0008_retention.sql")),
     (9, "course_knowledge", include_str!("../../../migrations/postgres/0009_course_knowledge.sql")),
+    (10, "passage_vectors", include_str!("../../../migrations/postgres/0010_passage_vectors.sql")),
 ];
 
 pub(crate) fn embedded(kind: DbKind) -> Embedded {

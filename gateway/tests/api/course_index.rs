@@ -351,3 +351,27 @@ db_test!(course_blocks_store_atomically_on_every_engine, |db: Db| async move {
     assert_eq!(db.prune_course_blocks(COURSE, &keep).await.expect("prune"), 0, "idempotent");
     assert_eq!(db.course_block_hashes(COURSE).await.expect("hashes").len(), 10);
 });
+
+db_test!(revisions_and_passage_vectors_on_every_engine, |db: Db| async move {
+    // Every change to a course's blocks moves its revision; a batch with nothing new does not.
+    assert_eq!(db.course_index_revision(COURSE).await.expect("revision"), None);
+    let rows: Vec<CourseBlockRow> = (0..3).map(|n| row(n, "h1")).collect();
+    db.store_course_blocks(COURSE, "Biology", &rows).await.expect("store");
+    let first = db.course_index_revision(COURSE).await.expect("revision").expect("indexed");
+    db.store_course_blocks(COURSE, "Biology", &rows).await.expect("store");
+    assert_eq!(db.course_index_revision(COURSE).await.expect("revision"), Some(first));
+    let keep: HashSet<&str> = rows.iter().take(2).map(|b| b.usage_id.as_str()).collect();
+    db.prune_course_blocks(COURSE, &keep).await.expect("prune");
+    assert!(db.course_index_revision(COURSE).await.expect("revision") > Some(first));
+
+    // Vectors are kept by model and text hash, as bytes; storing one twice keeps the first.
+    let vector: Vec<u8> = (0..=255).collect();
+    let rows = vec![("a".repeat(64), vector.clone()), ("b".repeat(64), vec![0, 0, 128, 63])];
+    db.store_passage_vectors("m1", &rows).await.expect("store");
+    db.store_passage_vectors("m1", &[("a".repeat(64), vec![1, 2, 3, 4])]).await.expect("again");
+    let a = "a".repeat(64);
+    let found = db.passage_vectors("m1", &[a.as_str(), "c"]).await.expect("read");
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[&a], vector);
+    assert!(db.passage_vectors("m2", &[a.as_str()]).await.expect("read").is_empty(), "another model's are apart");
+});

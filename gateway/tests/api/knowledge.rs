@@ -10,6 +10,7 @@ use common::tickets::COURSE;
 use common::ws::{Client, sign_in};
 use common::{RunningGateway, spawn_gateway};
 use serde_json::{Value, json};
+use std::sync::atomic::Ordering;
 
 const COURSE_PATH: &str = "/api/v1/index/courses/course-v1%3AedX%2BDemoX%2BDemo";
 const EXPLAINED: &str = "Mitochondria make ATP by oxidative phosphorylation across their inner membrane.";
@@ -77,7 +78,10 @@ async fn ask(gw: &RunningGateway, llm: &FakeLlm, username: &str, groups: Value, 
     let pair = sign_in(gw, username).await;
     let ticket = gw.lms.ticket_with(username, in_unit_3(groups));
     let (mut client, _, _) = Client::join_course(gw, &pair.access_token, &ticket).await;
-    client.send(json!({"type": "message", "client_id": "q-1", "content": question})).await;
+    // A client_id of its own: the same user asking again in the same conversation is a new message.
+    static ASKED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let client_id = format!("q-{}", ASKED.fetch_add(1, Ordering::SeqCst));
+    client.send(json!({"type": "message", "client_id": client_id, "content": question})).await;
     let (end, _) = client.until("stream_end").await;
     let prompt = system_prompt(&llm.last_request.lock().expect("lock"));
     (prompt, end)
@@ -187,4 +191,42 @@ async fn a_socket_without_the_lms_ticket_gets_no_passages() {
     client.send(json!({"type": "message", "client_id": "q-1", "content": "How do mitochondria make ATP?"})).await;
     client.until("stream_end").await;
     assert!(!system_prompt(&llm.last_request.lock().expect("lock")).contains(EXPLAINED));
+}
+
+#[tokio::test]
+async fn with_an_embeddings_model_a_question_finds_its_passage_by_meaning() {
+    let llm = FakeLlm::answering(&["The mitochondria [1]."]).await;
+    let base = format!("{}/v1", llm.url);
+    let gw = spawn_gateway(&[
+        ("CHAT_BACKEND", "openai"),
+        ("OPENAI_BASE_URL", base.as_str()),
+        ("EMBEDDINGS_MODEL", "fake-embed"),
+    ])
+    .await;
+    publish_course(&gw).await;
+
+    // No passage shares a word with the question; the fake model's meanings link "powerhouse" to
+    // "mitochondria" (common/fake_llm.rs).
+    let (prompt, end) = ask(&gw, &llm, "curious", json!({}), "Tell me about the powerhouse").await;
+    assert!(
+        prompt.contains(&format!("[1] Demo Course › Cells › Unit 1: Organelles › Reading u1\n{EXPLAINED}")),
+        "{prompt}"
+    );
+    for hidden in [STAFF_ONLY, NOT_YET, COHORT] {
+        assert!(!prompt.contains(hidden), "ranking by meaning respects what a learner may see: {prompt}");
+    }
+    assert_eq!(end["sources"][0]["url"], jump_to("u1"));
+    assert_eq!(llm.embedded.load(Ordering::SeqCst), 7, "six passages and the question");
+
+    // Passages are embedded once: the next question embeds only itself.
+    ask(&gw, &llm, "curious", json!({}), "Tell me about the powerhouse again").await;
+    assert_eq!(llm.embedded.load(Ordering::SeqCst), 8);
+
+    // The embeddings server down: keyword ranking goes on alone, and the assistant still answers.
+    llm.embeddings_down.store(true, Ordering::SeqCst);
+    let (prompt, end) = ask(&gw, &llm, "curious", json!({}), "Tell me about the powerhouse, please").await;
+    assert!(!prompt.contains("<course_passages>"), "{prompt}");
+    assert_eq!(end["status"], "complete");
+    let (prompt, _) = ask(&gw, &llm, "curious", json!({}), "How do mitochondria make ATP?").await;
+    assert!(prompt.contains(EXPLAINED), "{prompt}");
 }

@@ -11,6 +11,7 @@ mod keys;
 mod lti;
 mod memberships;
 mod messages;
+mod passage_vectors;
 mod refresh_tokens;
 mod retention;
 mod retirement;

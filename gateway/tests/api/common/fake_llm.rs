@@ -64,6 +64,9 @@ pub struct FakeLlm {
     pub last_request: Arc<Mutex<Value>>,
     /// Flowise's side: flows, streams by chatId, memory, aborts and feedback.
     pub flowise: Arc<crate::common::fake_flowise::FlowiseState>,
+    /// Texts embedded so far (`POST /v1/embeddings`), and whether that endpoint answers 503.
+    pub embedded: Arc<AtomicU32>,
+    pub embeddings_down: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl FakeLlm {
@@ -82,9 +85,12 @@ impl FakeLlm {
             requests: Arc::new(AtomicU32::new(0)),
             last_request: Arc::new(Mutex::new(Value::Null)),
             flowise: Arc::default(),
+            embedded: Arc::default(),
+            embeddings_down: Arc::default(),
         };
         let app = Router::new()
             .route("/v1/chat/completions", post(openai))
+            .route("/v1/embeddings", post(embeddings))
             .route(
                 "/v1/models",
                 get(|| async { Json(json!({"object": "list", "data": [{"id": "fake-model", "object": "model"}]})) }),
@@ -150,6 +156,42 @@ fn async_stream(
 pub fn record(fake: &FakeLlm, body: &Value) -> u32 {
     *fake.last_request.lock().expect("lock") = body.clone();
     fake.requests.fetch_add(1, Ordering::SeqCst) + 1
+}
+
+/// Words that mean the same to the fake embeddings model: each group is one dimension of its vectors.
+const MEANINGS: &[&[&str]] = &[
+    &["mitochondria", "mitochondrion", "powerhouse", "organelle"],
+    &["photosynthesis", "chlorophyll", "sunlight"],
+    &["membrane", "bilayer", "phospholipids"],
+    &["glycolysis", "glucose", "sugar"],
+];
+
+/// OpenAI's `POST /v1/embeddings`: `{model, input: [..]}` → `{object, data: [{object, embedding, index}],
+/// model, usage}`. A text's vector counts its words per meaning, plus a constant: texts sharing a
+/// meaning are close even with no word in common, which keyword ranking alone cannot find.
+async fn embeddings(State(fake): State<FakeLlm>, Json(body): Json<Value>) -> Response {
+    if fake.embeddings_down.load(Ordering::SeqCst) {
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"error": {"message": "overloaded"}}))).into_response();
+    }
+    let inputs: Vec<String> =
+        body["input"].as_array().into_iter().flatten().filter_map(|t| t.as_str().map(str::to_owned)).collect();
+    fake.embedded.fetch_add(u32::try_from(inputs.len()).unwrap_or(u32::MAX), Ordering::SeqCst);
+    let data: Vec<Value> = inputs
+        .iter()
+        .enumerate()
+        .map(|(index, text)| {
+            let words: Vec<String> =
+                text.split(|c: char| !c.is_alphanumeric()).map(str::to_lowercase).filter(|w| !w.is_empty()).collect();
+            let mut vector: Vec<f32> = MEANINGS
+                .iter()
+                .map(|group| words.iter().filter(|w| group.contains(&w.as_str())).count() as f32)
+                .collect();
+            vector.push(0.1);
+            json!({"object": "embedding", "embedding": vector, "index": index})
+        })
+        .collect();
+    Json(json!({"object": "list", "data": data, "model": body["model"], "usage": {"prompt_tokens": 1, "total_tokens": 1}}))
+        .into_response()
 }
 
 async fn openai(State(fake): State<FakeLlm>, Json(body): Json<Value>) -> Response {
