@@ -26,6 +26,9 @@ const SECRET_KEY: &str = "6962616c2d62656e63682d6f6e6c792d6e6f742d612d7265616c2d
 
 pub struct Gateway {
     child: Child,
+    /// The binary and database it was started with: its administrative commands run on the same.
+    bin: PathBuf,
+    database_url: String,
     pub port: u16,
     pub dir: PathBuf,
     pub http: reqwest::Client,
@@ -54,6 +57,10 @@ impl Gateway {
             .map_err(|e| format!("PUBLIC_URL {public_url}: {e}"))?
             .origin()
             .ascii_serialization();
+        let database_url = env
+            .iter()
+            .find(|(k, _)| *k == "DATABASE_URL")
+            .map_or_else(|| format!("sqlite://{}/ibal.db", dir.display()), |(_, v)| v.clone());
         let log = std::fs::File::create(dir.join("gateway.log")).map_err(|e| e.to_string())?;
         let log2 = log.try_clone().map_err(|e| e.to_string())?;
         let mut cmd = Command::new(bin);
@@ -62,7 +69,7 @@ impl Gateway {
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("BIND_ADDR", format!("127.0.0.1:{port}"))
             .env("PUBLIC_URL", &public_url)
-            .env("DATABASE_URL", format!("sqlite://{}/ibal.db", dir.display()))
+            .env("DATABASE_URL", &database_url)
             .env("DATA_DIR", dir.display().to_string())
             .env("SECRET_KEY", SECRET_KEY)
             .env("DEBUG", "false")
@@ -87,7 +94,7 @@ impl Gateway {
             .timeout(Duration::from_secs(30))
             .build()
             .map_err(|e| e.to_string())?;
-        let mut gw = Gateway { child, port, dir, http, audience };
+        let mut gw = Gateway { child, bin: bin.to_owned(), database_url, port, dir, http, audience };
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         loop {
             if let Ok(r) = gw.http.get(gw.url("/health")).send().await
@@ -103,6 +110,33 @@ impl Gateway {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// `ibal-gateway <args>` on this gateway's database (an administrative command, as operators run it),
+    /// with `env` added to the essentials; what it printed, or why it failed.
+    pub async fn cli(&self, args: &[&str], env: &[(&str, &str)]) -> Result<String, String> {
+        let out = Command::new(&self.bin)
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("DATABASE_URL", &self.database_url)
+            .env("DATA_DIR", self.dir.display().to_string())
+            .env("SECRET_KEY", SECRET_KEY)
+            .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
+            .current_dir(&self.dir)
+            .stdin(Stdio::null())
+            .output()
+            .await
+            .map_err(|e| format!("running {}: {e}", self.bin.display()))?;
+        if !out.status.success() {
+            return Err(format!(
+                "ibal-gateway {}: {}",
+                args.first().copied().unwrap_or_default(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -1,7 +1,7 @@
 //! `ibal-bench`: the gateway against baselines measured in the same run. See bench/README.md.
 //!
 //! ```text
-//! ibal-bench [--out FILE] [--gateway PATH] [--only 1,2,3,4,5,6] [--sockets N] [--streams N] [--postgres URL|none]
+//! ibal-bench [--out FILE] [--gateway PATH] [--only 1,2,3,4,5,6,7] [--sockets N] [--streams N] [--postgres URL|none]
 //!            [--redis URL|none]
 //! ibal-bench echo <port>                       # baseline: WebSocket echo server (used by the harness)
 //! ibal-bench fake-openai <port> <tokens> <rate> # baseline: OpenAI-compatible SSE stream (used by the harness)
@@ -9,6 +9,7 @@
 
 mod fanout;
 mod gateway;
+mod knowledge;
 mod lms;
 mod lti;
 mod rsa;
@@ -35,10 +36,10 @@ struct Args {
 }
 
 fn usage() -> String {
-    "usage: ibal-bench [--out FILE] [--gateway PATH] [--only 1,2,3,4,5,6] [--sockets N] [--streams N] \
+    "usage: ibal-bench [--out FILE] [--gateway PATH] [--only 1,2,3,4,5,6,7] [--sockets N] [--streams N] \
      [--postgres URL|none] [--redis URL|none]\n\
      scenarios: 1 relay overhead, 2 connection density, 3 room throughput with persistence, \
-     4 streaming, 5 fan-out across replicas, 6 auth"
+     4 streaming, 5 fan-out across replicas, 6 auth, 7 course knowledge"
         .into()
 }
 
@@ -46,7 +47,7 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
     let mut args = Args {
         out: None,
         gateway: None,
-        only: vec![1, 2, 3, 4, 5, 6],
+        only: vec![1, 2, 3, 4, 5, 6, 7],
         sockets: 15_000,
         streams: 500,
         postgres: Some("postgres://postgres@127.0.0.1:5432".into()),
@@ -68,8 +69,8 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
             _ => return Err(usage()),
         }
     }
-    if args.only.iter().any(|n| !(1..=6).contains(n)) {
-        return Err(format!("--only takes scenario numbers 1 to 6\n{}", usage()));
+    if args.only.iter().any(|n| !(1..=7).contains(n)) {
+        return Err(format!("--only takes scenario numbers 1 to 7\n{}", usage()));
     }
     Ok(args)
 }
@@ -111,14 +112,15 @@ fn port_arg(argv: &[String], i: usize) -> u16 {
     argv.get(i).and_then(|v| v.parse().ok()).unwrap_or(0)
 }
 
-/// The scenarios, numbered 1 to 6.
-const TITLES: [&str; 6] = [
+/// The scenarios, numbered 1 to 7.
+const TITLES: [&str; 7] = [
     "relay overhead",
     "connection density",
     "room throughput with persistence",
     "streaming",
     "fan-out across replicas",
     "auth",
+    "course knowledge",
 ];
 
 async fn run(args: Args) -> Result<(), String> {
@@ -144,7 +146,7 @@ async fn run(args: Args) -> Result<(), String> {
     out(TABLE_HEADER);
     let mut rows: Vec<Row> = Vec::new();
     let mut notes: Vec<String> = Vec::new();
-    for n in 1..=6u32 {
+    for n in 1..=7u32 {
         let title = TITLES[(n - 1) as usize];
         if !args.only.contains(&n) {
             notes.push(format!("{n}. {title}: not run"));
@@ -157,7 +159,8 @@ async fn run(args: Args) -> Result<(), String> {
             3 => Box::pin(scenarios::room(&ctx)).await,
             4 => Box::pin(scenarios::streaming(&ctx)).await,
             5 => Box::pin(fanout::fanout(&ctx)).await,
-            _ => Box::pin(scenarios::auth(&ctx)).await,
+            6 => Box::pin(scenarios::auth(&ctx)).await,
+            _ => Box::pin(knowledge::knowledge(&ctx)).await,
         };
         let took = t0.elapsed();
         match result {
