@@ -13,6 +13,10 @@ pub enum ClientFrame {
         /// A chat ticket; without one the socket is in the gateway's own context (or an LTI launch's).
         #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
         ticket: Option<String>,
+        /// In a block offering both the live room and the assistant (mode `both`): `room` or
+        /// `assistant`, the tab this socket is for. Absent: the gateway's default.
+        #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
+        channel: Option<String>,
     },
     /// A message; `client_id` makes it idempotent (a resend is stored once).
     Message {

@@ -136,3 +136,39 @@ async fn the_assistant_never_answers_in_an_exam() {
     assert_eq!((error["code"].as_str(), stored["client_id"].as_str()), (Some("exam_mode"), Some("b-1")));
     assert_eq!(llm.requests.load(Ordering::SeqCst), 0, "nothing reached the model");
 }
+
+/// Enters the block with `channel` in the auth frame: (the socket, its user_info).
+async fn tab(gw: &RunningGateway, username: &str, claims: Value, channel: &str) -> (Client, Value) {
+    let pair = sign_in(gw, username).await;
+    let ticket = gw.lms.ticket_with(username, claims);
+    let mut client = Client::connect(gw, "", None).await.expect("connect");
+    client.send(json!({"type": "auth", "token": pair.access_token, "ticket": ticket, "channel": channel})).await;
+    let info = client.expect("user_info").await;
+    client.expect("history").await;
+    (client, info)
+}
+
+#[tokio::test]
+async fn a_block_offering_both_has_a_room_tab_and_an_assistant_tab() {
+    let (llm, gw) = room_with_assistant(&[]).await;
+    let both = json!({"mode": "both"});
+    let (mut own, info) = tab(&gw, "alice", both.clone(), "assistant").await;
+    assert_eq!(info["backend"], "openai", "{info}");
+    let (mut room, room_info) = tab(&gw, "bob", both.clone(), "room").await;
+    assert_eq!(room_info["backend"], "room");
+    assert_ne!(info["conversation_id"], room_info["conversation_id"], "the assistant tab is alice's own conversation");
+
+    // In the assistant tab every message is answered, no mention needed; the room does not see it.
+    own.send(json!({"type": "message", "client_id": "a-1", "content": "What is ATP?"})).await;
+    let (end, _) = own.until("stream_end").await;
+    assert_eq!(end["content"], "ATP is the cell's energy currency.");
+    room.send(json!({"type": "ping"})).await;
+    let (_, before) = room.until("pong").await;
+    assert!(before.iter().all(|f| f["type"] != "message" && f["type"] != "stream_start"), "{before:?}");
+    assert_eq!(llm.requests.load(Ordering::SeqCst), 1);
+
+    // Without `both`, the channel is ignored: the block is the gateway's kind, a room.
+    let (_plain, plain_info) = tab(&gw, "carol", json!({}), "assistant").await;
+    assert_eq!(plain_info["backend"], "room");
+    assert_eq!(plain_info["conversation_id"], room_info["conversation_id"]);
+}

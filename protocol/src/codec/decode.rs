@@ -73,7 +73,9 @@ impl ClientFrame {
     pub fn from_value(value: Value) -> Result<Self, DecodeError> {
         let (mut f, kind) = Fields::kind(value)?;
         Ok(match kind.as_str() {
-            "auth" => Self::Auth { token: f.required("token")?, ticket: f.string("ticket") },
+            "auth" => {
+                Self::Auth { token: f.required("token")?, ticket: f.string("ticket"), channel: f.string("channel") }
+            }
             "message" => Self::Message { client_id: f.required("client_id")?, content: f.required("content")? },
             "stop" => Self::Stop { id: f.required("id")? },
             "typing" => Self::Typing { is_typing: f.bool("is_typing").ok_or(DecodeError::Field("is_typing"))? },

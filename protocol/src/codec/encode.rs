@@ -13,7 +13,9 @@ impl ClientFrame {
     pub fn to_json(&self) -> String {
         let w = frame(self.type_name());
         match self {
-            Self::Auth { token, ticket } => w.str("token", token).opt_str("ticket", ticket.as_deref()),
+            Self::Auth { token, ticket, channel } => {
+                w.str("token", token).opt_str("ticket", ticket.as_deref()).opt_str("channel", channel.as_deref())
+            }
             Self::Message { client_id, content } => w.str("client_id", client_id).str("content", content),
             Self::Stop { id } => w.str("id", id),
             Self::Typing { is_typing } => w.bool("is_typing", *is_typing),

@@ -28,7 +28,7 @@ impl Widget {
                         log::info(
                             &["Using access_token for WebSocket: ", &log::redact_token(&token), with_ticket].concat(),
                         );
-                        self.send_raw(&ClientFrame::Auth { token, ticket }.to_json());
+                        self.send_raw(&ClientFrame::Auth { token, ticket, channel: None }.to_json());
                     }
                     None => log::error("No access token to authenticate the WebSocket with"),
                 }

@@ -78,6 +78,7 @@ pub async fn handler(
                     typing: Bucket::typing(),
                     history: Bucket::history(),
                     disclosure_accepted: false,
+                    assistant_answers: false,
                 };
                 conn.run(query).await;
             })
@@ -91,6 +92,8 @@ struct Connection {
     history: Bucket,
     /// The user accepted the context's AI disclosure (or it has none): the assistant may answer.
     disclosure_accepted: bool,
+    /// The assistant answers every message of this socket's conversation (not a room's).
+    assistant_answers: bool,
 }
 
 /// What the loop does after a frame.

@@ -14,7 +14,7 @@ use crate::chat::protocol::{self, ClientFrame, Context, ErrorCode, ErrorFrame, L
 use crate::chat::room_assistant::RoomAssistant;
 use crate::chat::state::ChatState;
 use crate::course::{ProofError, ProvenContext};
-use crate::domain::{Conversation, Message, NewMessage, Owner, User};
+use crate::domain::{ChatMode, Conversation, Message, NewMessage, Owner, User};
 use crate::identity::tokens::{AccessClaims, TokenError};
 use crate::store::{DbError, DbResult, Stored};
 
@@ -29,7 +29,7 @@ impl Connection {
         // Each socket's task lives as long as its chat, so it must stay small while idle: the one-off
         // steps with large futures (database queries, closing handshakes) are boxed, held only while
         // they run, instead of sizing the whole task for them.
-        let Some((claims, ticket)) = Box::pin(self.authenticate(query.token.as_deref())).await else { return };
+        let Some((claims, ticket, channel)) = Box::pin(self.authenticate(query.token.as_deref())).await else { return };
         if !claims.svc && !crate::identity::scopes::has(&claims.scope, crate::identity::scopes::CHAT) {
             tracing::info!(client = %claims.client_id, "chat refused: the token has no chat scope");
             let message = "This sign-in was not granted the chat scope.";
@@ -63,7 +63,8 @@ impl Connection {
             Box::pin(self.refuse(ErrorCode::TooManySockets, &message, close::TOO_MANY, "too many sockets")).await;
             return;
         };
-        let (user, proven, conversation) = match Box::pin(resume(&self.state, &claims, ticket.as_deref())).await {
+        let resumed = Box::pin(resume(&self.state, &claims, ticket.as_deref(), channel.as_deref())).await;
+        let (user, proven, conversation) = match resumed {
             Ok(found) => found,
             Err(ProofError::Db(e)) => {
                 tracing::error!(error = %e, "chat could not resume the conversation");
@@ -89,6 +90,9 @@ impl Connection {
                 return;
             }
         };
+        // The assistant answers every message here: an assistant backend's conversation, or the
+        // assistant tab of a block in `both` mode. (In a room it answers only when called.)
+        self.assistant_answers = !conversation.is_room() && chat.assistant.is_assistant();
         let span = tracing::info_span!("chat", user = %user.username, conversation = %conversation.id);
         self.converse(&chat, &claims, &user, &Arc::new(proven), &conversation).instrument(span).await;
     }
@@ -106,7 +110,7 @@ impl Connection {
 
         // Subscribe before reading history, so nothing published in between is missed.
         let mut subscription = Box::pin(chat.hub.subscribe(&conversation.id)).await;
-        let room = matches!(chat.backend, Backend::Room);
+        let room = conversation.is_room();
         let disclosure = &proven.controls.disclosure;
         // On a storage failure the notice is shown again: asking twice is better than not asking.
         self.disclosure_accepted = disclosure.text.is_empty()
@@ -117,7 +121,15 @@ impl Connection {
             role: proven.role.unwrap_or_default().as_str().to_owned(),
             operator: user.role.is_operator(),
             conversation_id: conversation.id.clone(),
-            backend: chat.backend.name().to_owned(),
+            // What answers on this socket: `room` for a room, else the backend of the conversation.
+            backend: if room {
+                "room"
+            } else if self.assistant_answers {
+                chat.assistant.name()
+            } else {
+                chat.backend.name()
+            }
+            .to_owned(),
             context: Context {
                 source: proven.source.as_str().to_owned(),
                 course_id: conversation.course_id.clone(),
@@ -246,9 +258,13 @@ impl Connection {
     }
 
     /// The token from the query (the original way) or from the first frame, within the time limit;
-    /// with the chat ticket the first frame may carry.
-    async fn authenticate(&mut self, query_token: Option<&str>) -> Option<(AccessClaims, Option<String>)> {
+    /// with the chat ticket and the channel the first frame may carry.
+    async fn authenticate(
+        &mut self,
+        query_token: Option<&str>,
+    ) -> Option<(AccessClaims, Option<String>, Option<String>)> {
         let mut ticket = None;
+        let mut channel = None;
         let token = match query_token {
             Some(token) => token.to_owned(),
             None => {
@@ -268,8 +284,9 @@ impl Connection {
                     Ok(Some(Ok(first))) => {
                         let token = match first {
                             WsMessage::Text(text) => match protocol::parse(&text) {
-                                Ok(ClientFrame::Auth { token, ticket: proof }) => {
+                                Ok(ClientFrame::Auth { token, ticket: proof, channel: tab }) => {
                                     ticket = proof;
+                                    channel = tab;
                                     Some(token)
                                 }
                                 _ => None,
@@ -287,7 +304,7 @@ impl Connection {
             }
         };
         match self.state.auth.tokens.verify_access(&token).await {
-            Ok(claims) => Some((claims, ticket)),
+            Ok(claims) => Some((claims, ticket, channel)),
             Err(TokenError::Expired) => {
                 self.refuse(
                     ErrorCode::TokenExpired,
@@ -347,7 +364,7 @@ impl Connection {
                 if let Err(wait) = self.typing.take() {
                     return self.reply(slow_down("typing", wait)).await;
                 }
-                if matches!(chat.backend, Backend::Room) {
+                if conversation.is_room() {
                     chat.hub.publish(&conversation.id, protocol::typing(&user.username, is_typing)).await;
                 }
                 Flow::Continue
@@ -424,7 +441,7 @@ impl Connection {
         conversation: &Conversation,
         id: &str,
     ) -> Flow {
-        if !chat.backend.is_assistant() {
+        if !self.assistant_answers {
             return self.reply(protocol::error(ErrorCode::NotFound, "There is no assistant here.")).await;
         }
         if let Some(refusal) = self.assistant_refusal(proven) {
@@ -492,7 +509,7 @@ impl Connection {
                 ))
                 .await;
         }
-        if chat.backend.is_assistant()
+        if self.assistant_answers
             && let Some(refusal) = self.assistant_refusal(proven)
         {
             return self.reply(protocol::error_frame(refusal.about_message(client_id))).await;
@@ -541,7 +558,7 @@ impl Connection {
         } else {
             self.reply(frame).await
         };
-        if chat.backend.is_assistant() {
+        if self.assistant_answers {
             // A resend whose reply never got stored (the gateway died mid-reply) is answered now.
             let answered = !stored.created && self.state.db.reply_exists(&stored.message.id).await.unwrap_or(true);
             if !answered {
@@ -595,16 +612,26 @@ impl Connection {
 }
 
 /// The user, the context they proved, and the conversation they resume there: theirs, or the
-/// context's room.
+/// context's room. In a block offering both (mode `both`, as the platform signed it), the socket's
+/// `channel` picks the tab: `room`, or `assistant` where a model can answer (`ROOM_ASSISTANT` on a
+/// room gateway); otherwise, and on an upstream-WebSocket gateway, the gateway's own kind.
 async fn resume(
     state: &ChatState,
     claims: &AccessClaims,
     ticket: Option<&str>,
+    channel: Option<&str>,
 ) -> Result<(User, ProvenContext, Conversation), ProofError> {
     let user = state.db.get_user(&claims.sub).await?;
     state.db.touch_user(&user).await?;
     let proven = crate::course::prove(&state.db, state.tickets.as_deref(), &user, claims.ctx.as_ref(), ticket).await?;
-    let owner = if matches!(state.chat.backend, Backend::Room) { Owner::Room } else { Owner::User(&user.id) };
+    let chat = &state.chat;
+    let both = proven.controls.mode == ChatMode::Both && !matches!(chat.backend, Backend::WebSocket);
+    let in_room = match channel {
+        Some("assistant") if both && chat.assistant.is_assistant() => false,
+        Some("room") if both => true,
+        _ => matches!(chat.backend, Backend::Room),
+    };
+    let owner = if in_room { Owner::Room } else { Owner::User(&user.id) };
     let conversation = state.db.conversation_for(owner, &proven.ctx).await?;
     Ok((user, proven, conversation))
 }
