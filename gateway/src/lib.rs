@@ -22,6 +22,7 @@ pub mod identity;
 
 pub mod chat;
 pub mod course_index;
+pub mod insights;
 pub mod lti;
 pub mod retirement;
 

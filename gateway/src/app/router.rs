@@ -13,6 +13,7 @@ use crate::app::state::AppState;
 use crate::chat::{self, ChatState};
 use crate::course_index::{self, CourseIndexState};
 use crate::identity::{self, IdentityState};
+use crate::insights::{self, InsightsState};
 use crate::lti::{self, LtiState};
 use crate::retirement::{self, RetirementState};
 use crate::web::error::{ApiError, PageError};
@@ -27,6 +28,7 @@ pub fn app(state: AppState) -> Router {
         .merge(chat::router(ChatState::from_ref(&state)))
         .merge(course_index::router(CourseIndexState::from_ref(&state)))
         .merge(retirement::router(RetirementState::from_ref(&state)))
+        .merge(insights::router(InsightsState::from_ref(&state)))
         .merge(widget::router(&state.config))
         .route("/api/v1/info", get(info).layer(cors::allowed_origins(&state.config)))
         .route("/", get(pages::home))

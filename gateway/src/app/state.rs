@@ -16,6 +16,7 @@ use crate::identity::openedx::OpenEdx;
 use crate::identity::passwords::PasswordWork;
 use crate::identity::tokens::TokenService;
 use crate::identity::{Authenticator, IdentityState};
+use crate::insights::InsightsState;
 use crate::lti::LtiState;
 use crate::metrics::Metrics;
 use crate::rate_limit::RateLimiter;
@@ -193,6 +194,19 @@ impl FromRef<AppState> for ChatState {
 impl FromRef<AppState> for CourseIndexState {
     fn from_ref(s: &AppState) -> Self {
         Self { db: s.db.clone(), auth: Authenticator::from_ref(s), knowledge: s.chat.knowledge.clone() }
+    }
+}
+
+impl FromRef<AppState> for InsightsState {
+    fn from_ref(s: &AppState) -> Self {
+        Self {
+            db: s.db.clone(),
+            templates: s.templates.clone(),
+            tickets: s.tickets.clone(),
+            config: Arc::new(s.config.insights.clone()),
+            secret_key: s.config.secret_key.value.clone(),
+            https: s.config.is_https(),
+        }
     }
 }
 

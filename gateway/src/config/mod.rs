@@ -4,6 +4,7 @@
 
 mod chat;
 mod database;
+mod insights;
 mod learner_data;
 mod lti;
 mod net;
@@ -13,6 +14,8 @@ mod vars;
 
 pub use chat::*;
 pub use database::*;
+pub use insights::InsightsConfig;
+use insights::insights_config;
 pub use learner_data::*;
 pub use lti::*;
 pub use net::*;
@@ -56,6 +59,8 @@ pub struct Config {
     pub openedx: Option<OpenEdxConfig>,
     pub ticket: Option<TicketConfig>,
     pub chat: ChatConfig,
+    /// The course team's dashboard (`/instructor/<course>`).
+    pub insights: InsightsConfig,
     pub local_accounts: bool,
     pub http_timeout: Duration,
     /// A login's absolute lifetime from sign-in (`SESSION_MAX_AGE`, seconds).
@@ -108,6 +113,7 @@ impl Config {
         let openedx = openedx_config(vars, &public_url)?;
         let ticket = ticket_config(vars, openedx.as_ref())?;
         let chat = chat_config(vars, &public_url)?;
+        let insights = insights_config(vars)?;
         let retirement_room_messages = room_messages_config(vars)?;
         let retention = retention_config(vars)?;
 
@@ -253,6 +259,7 @@ impl Config {
             openedx,
             ticket,
             chat,
+            insights,
             local_accounts,
             http_timeout,
             session_max_age,
@@ -408,6 +415,14 @@ mod tests {
             Config::from_vars(&vars(&[("EMBEDDINGS_MODEL", "e5"), ("EMBEDDINGS_BASE_URL", "http://emb:9000/v1")]))
                 .expect("valid");
         assert_eq!(own.chat.embeddings.expect("on").base_url.as_str(), "http://emb:9000/v1");
+    }
+
+    #[test]
+    fn the_dashboard_keeps_learners_pseudonymous_unless_told_otherwise() {
+        let insights = Config::from_vars(&vars(&[])).expect("defaults").insights;
+        assert!(!insights.show_names && !insights.transcripts && insights.price_per_1k_tokens == 0.0);
+        assert_eq!(err(&[("INSIGHTS_PRICE_PER_1K_TOKENS", "-1")]).var, "INSIGHTS_PRICE_PER_1K_TOKENS");
+        assert_eq!(err(&[("INSIGHTS_SHOW_NAMES", "maybe")]).var, "INSIGHTS_SHOW_NAMES");
     }
 
     #[test]

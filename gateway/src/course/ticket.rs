@@ -9,7 +9,7 @@ use jsonwebtoken::{Algorithm, Validation};
 use serde::Deserialize;
 
 use crate::crypto::jwks::RsaKeys;
-use crate::domain::{ChatContext, Controls, CourseRole, Groups, Unit, clip, now_ms};
+use crate::domain::{ChatContext, Controls, CourseRole, Groups, IdentityClaims, Role, Unit, clip, now_ms};
 
 /// The longest a ticket may live (exp − iat), in seconds.
 pub const MAX_TICKET_LIFETIME_SECS: i64 = 300;
@@ -79,6 +79,19 @@ impl TicketClaims {
     /// The chat context the ticket proves: the LMS (its issuer), the course and the block.
     pub fn context(&self) -> ChatContext {
         ChatContext { platform: self.iss.clone(), course_id: self.course_id.clone(), block_id: self.usage_id.clone() }
+    }
+
+    /// The person the LMS vouches for, at `identity_issuer` (the LMS as an identity provider); LMS
+    /// global staff are the gateway's operators.
+    pub fn identity(&self, identity_issuer: &str) -> IdentityClaims {
+        IdentityClaims {
+            issuer: identity_issuer.to_owned(),
+            subject: self.sub.clone(),
+            username: self.preferred_username.clone(),
+            name: String::new(),
+            email: String::new(),
+            role: Some(if self.global_staff { Role::Admin } else { Role::Learner }),
+        }
     }
 
     /// When the ticket stops being valid, in Unix milliseconds.

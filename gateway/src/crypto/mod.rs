@@ -30,6 +30,16 @@ pub fn constant_time_eq(a: &str, b: &str) -> bool {
     a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
+/// A stable pseudonym for a user in what course teams see: `learner-` and 10 hex digits of
+/// HMAC-SHA256(secret key, user id). The same user keeps it across days and exports; without the
+/// gateway's secret key it cannot be traced back.
+pub fn pseudonym(secret_key: &secrecy::SecretString, user_id: &str) -> String {
+    use secrecy::ExposeSecret;
+    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret_key.expose_secret().as_bytes());
+    let tag = aws_lc_rs::hmac::sign(&key, format!("pseudonym:{user_id}").as_bytes());
+    format!("learner-{}", &hex::encode(tag.as_ref())[..10])
+}
+
 /// A token's first characters and an ellipsis: enough to correlate, never enough to use.
 pub fn redact_token(token: &str) -> String {
     let prefix: String = token.chars().take(6).collect();

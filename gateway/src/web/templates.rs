@@ -16,6 +16,7 @@ pub(crate) const EMBEDDED: &[(&str, &str)] = &[
     ("lti/launch.html", include_str!("../../../templates/lti/launch.html")),
     ("lti/deep_link.html", include_str!("../../../templates/lti/deep_link.html")),
     ("lti/storage.html", include_str!("../../../templates/lti/storage.html")),
+    ("instructor/dashboard.html", include_str!("../../../templates/instructor/dashboard.html")),
     ("standalone/index.html", include_str!("../../../templates/standalone/index.html")),
 ];
 

@@ -12,6 +12,7 @@ mod context;
 mod course_index;
 mod http;
 mod identity;
+mod insights;
 mod knowledge;
 mod lti;
 mod replicas;

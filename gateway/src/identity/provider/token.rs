@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::crypto::{constant_time_eq, s256, sha256_hex};
-use crate::domain::{CourseKey, IdentityClaims, Role, now_ms};
+use crate::domain::{CourseKey, IdentityClaims, now_ms};
 use crate::identity::scopes;
 use crate::identity::state::IdentityState;
 use crate::identity::tokens::Grant;
@@ -162,15 +162,8 @@ pub(super) async fn ticket_sign_in(
         tracing::info!("chat ticket sign-in refused: the ticket was used already");
         return Err(OAuthError::new("invalid_grant", "This chat ticket was used already; ask the LMS for a new one."));
     }
-    let identity = IdentityClaims {
-        issuer: verifier.identity_issuer().to_owned(),
-        subject: claims.sub.clone(),
-        username: claims.preferred_username.clone(),
-        name: String::new(),
-        email: String::new(),
-        role: Some(if claims.global_staff { Role::Admin } else { Role::Learner }),
-    };
-    let user = state.db.upsert_identity(&identity).await.map_err(OAuthError::server)?;
+    let user =
+        state.db.upsert_identity(&claims.identity(verifier.identity_issuer())).await.map_err(OAuthError::server)?;
     let course = CourseKey::of(&claims.context());
     state.db.set_course_role(&user.id, &course, claims.role).await.map_err(OAuthError::server)?;
     let grant = Grant { client_id: client.id.clone(), scope: scopes::CHAT.into(), ctx: None, service: false };
