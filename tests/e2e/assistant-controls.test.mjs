@@ -1,8 +1,9 @@
 // The course assistant's controls in the widget, in the xblock-sdk workbench against the real gateway
 // (CHAT_BACKEND=openai, the fake OpenAI-compatible server): the AI disclosure before the first
 // message, the course team's conversation starters, the "AI" label of replies, copying a reply,
-// thumbs up (the feedback API), and regenerating the latest reply (the new version replaces the
-// shown one, live and in the history).
+// thumbs up and down (the feedback API) with the optional comment, the analytics events the widget
+// reports through the block (never a text), and regenerating the latest reply (the new version replaces
+// the shown one, live and in the history).
 import assert from 'node:assert/strict';
 import { after, before, describe } from 'node:test';
 
@@ -18,8 +19,11 @@ const API_KEY = 'sk-e2e-fake-openai-key-c0n7r0l5';
 // (ibal_xblock.py workbench_scenarios).
 const SCENARIO = 'ibalxblock.4';
 const STARTERS = ['What do the light reactions produce?', 'Why is oxygen released?'];
+const COMMENT = 'It skipped the Calvin cycle';
+// The block's analytics handler (workbench: /handler/<usage id>/publish_event/?student=…).
+const EVENT_HANDLER = /\/handler\/[^/]+\/publish_event\/?$/;
 
-describe('XBlock assistant controls: disclosure, starters, AI label, copy, feedback, regenerate', () => {
+describe('XBlock assistant controls: disclosure, starters, AI label, copy, feedback and comment, analytics, regenerate', () => {
   let stack;
   let llm;
   let rec;
@@ -28,6 +32,13 @@ describe('XBlock assistant controls: disclosure, starters, AI label, copy, feedb
   let firstReply; // the id of the first version of the reply
   let secondReply;
   const step = journey('controls', () => [page]);
+
+  /** The analytics events the page sent to the block's handler, in order (their request bodies). */
+  const events = () => rec.requests.filter((r) => EVENT_HANDLER.test(new URL(r.url).pathname)).map((r) => JSON.parse(r.postData));
+  /** Waits for the `count`th analytics event and returns it. */
+  const nthEvent = (count) => waitUntil(async () => events().length >= count && events()[count - 1], `analytics event #${count}`);
+  /** Whether the focus is on `locator`. */
+  const focused = (locator) => locator.evaluate((e) => e === document.activeElement);
 
   /** The assistant's bubbles, as facts. */
   const replies = async () => (await widget.bubbleFacts()).filter((b) => b.classes.includes('ibal-msg-assistant'));
@@ -76,6 +87,12 @@ describe('XBlock assistant controls: disclosure, starters, AI label, copy, feedb
     await screenshot(page, 'controls-03-reply');
   });
 
+  step('analytics: the block reports the chat opened and the message sent, its length only', async () => {
+    assert.deepEqual(await nthEvent(1), { event_type: 'ibal.chat.opened' }, 'the block reports the mount');
+    assert.deepEqual(await nthEvent(2), { length: STARTERS[1].length, event_type: 'ibal.message.sent' }, 'the widget reports the message');
+    assert.ok(!JSON.stringify(events()).includes(STARTERS[1]), 'never the text');
+  });
+
   step('Copy puts the reply, as written, on the clipboard and says "Copied"', async () => {
     await rec.context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: stack.workbench.url });
     const bubble = widget.bubbles.filter({ has: page.locator('.ibal-msg-ai') });
@@ -95,7 +112,41 @@ describe('XBlock assistant controls: disclosure, starters, AI label, copy, feedb
     assert.deepEqual(JSON.parse(response.request().postData()), { rating: 'up' });
     assert.ok((await response.request().headerValue('authorization')) === `Bearer ${access}`, 'with the access token');
     await waitUntil(async () => (await widget.typing.textContent()).trim() === TEXT.feedbackSent, 'the widget should thank');
+    assert.deepEqual(await nthEvent(3), { rating: 'up', has_comment: false, event_type: 'ibal.reply.rated' });
+    // The optional comment box opens under the reply, the focus in it; Escape closes it, sending nothing.
+    const box = widget.root.getByRole('textbox', { name: 'Tell us more (optional)' });
+    await box.waitFor({ state: 'visible' });
+    assert.ok(await focused(box), 'the focus moves into the comment box');
     await screenshot(page, 'controls-04-feedback');
+    const posted = rec.requests.length;
+    await page.keyboard.press('Escape');
+    await box.waitFor({ state: 'hidden' });
+    assert.ok(await focused(widget.root.getByRole('button', { name: 'Helpful', exact: true })), 'the focus is back on Helpful');
+    assert.equal(rec.requests.length, posted, 'Escape sends nothing');
+  });
+
+  step('thumbs down with a comment, by keyboard: the rating, then the rating again with the comment (204 both)', async () => {
+    const url = `${stack.gateway.url}/api/v1/messages/${firstReply}/feedback`;
+    const feedback = (r) => r.url() === url && r.request().method() === 'POST';
+    const notHelpful = widget.root.getByRole('button', { name: 'Not helpful', exact: true });
+    const [rating] = await Promise.all([page.waitForResponse(feedback), notHelpful.click()]);
+    assert.equal(rating.status(), 204);
+    assert.deepEqual(JSON.parse(rating.request().postData()), { rating: 'down' });
+    await waitUntil(async () => rec.texts('page').filter((l) => l === `${PREFIX} Feedback on a reply: done`).length === 2, 'the rating is done');
+    const box = widget.root.getByRole('textbox', { name: 'Tell us more (optional)' });
+    await box.waitFor({ state: 'visible' });
+    assert.ok(await focused(box), 'the focus moves into the comment box');
+    await page.keyboard.type(COMMENT);
+    await screenshot(page, 'controls-05-comment');
+    const [comment] = await Promise.all([page.waitForResponse(feedback), page.keyboard.press('Enter')]);
+    assert.equal(comment.status(), 204, 'the gateway stored the comment');
+    assert.deepEqual(JSON.parse(comment.request().postData()), { rating: 'down', comment: COMMENT });
+    await box.waitFor({ state: 'hidden' });
+    assert.ok(await focused(notHelpful), 'the focus is back on Not helpful');
+    await waitUntil(async () => (await widget.typing.textContent()).trim() === TEXT.feedbackSent, 'the widget should thank');
+    assert.deepEqual(await nthEvent(4), { rating: 'down', has_comment: false, event_type: 'ibal.reply.rated' });
+    assert.deepEqual(await nthEvent(5), { rating: 'down', has_comment: true, event_type: 'ibal.reply.rated' });
+    assert.ok(!JSON.stringify(events()).includes(COMMENT), 'never the comment in an analytics event');
   });
 
   step('Regenerate on the latest reply: the new version streams in its place; the model is asked the question again', async () => {
@@ -112,7 +163,7 @@ describe('XBlock assistant controls: disclosure, starters, AI label, copy, feedb
     const messages = llm.requests[1].body.messages;
     assert.deepEqual(messages.at(-1), { role: 'user', content: STARTERS[1] }, 'the same question');
     assert.ok(!messages.some((m) => m.role === 'assistant'), 'the earlier version is not sent to the model again');
-    await screenshot(page, 'controls-05-regenerated');
+    await screenshot(page, 'controls-06-regenerated');
   });
 
   step('Close Chat and Start Chat: the history shows the newest version only; no disclosure (accepted), no starters', async () => {
@@ -130,7 +181,7 @@ describe('XBlock assistant controls: disclosure, starters, AI label, copy, feedb
     ]);
     assert.equal(await widget.gate.isVisible(), false, 'the accepted disclosure is not asked again');
     assert.equal(await widget.starters.isVisible(), false, 'a conversation with messages has no starters');
-    await screenshot(page, 'controls-06-history');
+    await screenshot(page, 'controls-07-history');
   });
 
   step('the console logs each control, never a token', async () => {
@@ -145,6 +196,10 @@ describe('XBlock assistant controls: disclosure, starters, AI label, copy, feedb
         exactLine(`${PREFIX} Copy to the clipboard: done`),
         exactLine(`${PREFIX} Chat button activated: up`),
         exactLine(`${PREFIX} Feedback on a reply: done`),
+        exactLine(`${PREFIX} Chat button activated: down`),
+        exactLine(`${PREFIX} Feedback on a reply: done`),
+        exactLine(`${PREFIX} Feedback comment on a reply submitted`),
+        exactLine(`${PREFIX} Feedback on a reply: done`),
         exactLine(`${PREFIX} Chat button activated: regen`),
         /^\[IbalXBlock\] Sending message: \{"type":"regenerate","id":"[^"]+"\}$/,
       ],
@@ -154,5 +209,7 @@ describe('XBlock assistant controls: disclosure, starters, AI label, copy, feedb
     assert.deepEqual(rec.httpErrors, [], 'no failed requests');
     const secrets = [...(await storedTokens(page, stack.gateway.url)), ...stack.lms.log.issued.map((i) => i.token), API_KEY, ...(await ticketsOf(rec))];
     assertNoTokens(rec.texts(), secrets, "alice's console");
+    assert.ok(!rec.texts().some((l) => l.includes(COMMENT)), 'never the comment in the console');
+    assert.ok(!stack.gateway.log().includes(COMMENT), 'nor in the gateway log');
   });
 });

@@ -365,14 +365,32 @@ pub async fn ticket_sign_in(settings: &Settings, ticket: &str) -> Result<TokenGr
     grant_of(status, &body)
 }
 
-/// `POST /api/v1/messages/{id}/feedback`: the user's rating of a reply; the promise of the answer (204).
+/// `POST /api/v1/messages/{id}/feedback`: the user's rating of a reply, with their comment unless it is
+/// empty (the gateway keeps the latest rating of a reply); the promise of the answer (204).
 ///
 /// # Errors
 /// When the browser refuses to start the request.
-pub fn feedback(settings: &Settings, access_token: &str, id: &str, up: bool) -> Result<js_sys::Promise, JsValue> {
+pub fn feedback(
+    settings: &Settings,
+    access_token: &str,
+    id: &str,
+    up: bool,
+    comment: &str,
+) -> Result<js_sys::Promise, JsValue> {
     let url = settings.gateway(&["/api/v1/messages/", &percent_encode(id), "/feedback"].concat());
-    let body = if up { r#"{"rating":"up"}"# } else { r#"{"rating":"down"}"# };
-    request(&url, "POST", Some("application/json"), Some(body), Some(access_token))
+    let body = feedback_body(up, comment);
+    request(&url, "POST", Some("application/json"), Some(&body), Some(access_token))
+}
+
+/// The body of a rating: `{"rating":"up"|"down"}`, with `"comment"` when there is one.
+fn feedback_body(up: bool, comment: &str) -> String {
+    let mut body = String::from(if up { r#"{"rating":"up""# } else { r#"{"rating":"down""# });
+    if !comment.is_empty() {
+        body.push_str(r#","comment":"#);
+        ibal_protocol::json::push_str(&mut body, comment);
+    }
+    body.push('}');
+    body
 }
 
 /// The page's chat ticket: `get_ticket()` returns a promise of the ticket string.
@@ -530,5 +548,17 @@ mod tests {
         );
         assert_eq!(grant_of(502, "<html>"), Err(("http_502".into(), String::new())));
         assert_eq!(grant_of(200, "{}"), Err(("bad_response".into(), String::new())));
+    }
+
+    #[test]
+    fn feedback_bodies() {
+        assert_eq!(feedback_body(true, ""), r#"{"rating":"up"}"#);
+        assert_eq!(feedback_body(false, ""), r#"{"rating":"down"}"#);
+        assert_eq!(
+            feedback_body(false, "Wrong \"unit\"\nsee 3.2"),
+            r#"{"rating":"down","comment":"Wrong \"unit\"\nsee 3.2"}"#
+        );
+        let body = Value::parse(&feedback_body(true, "é</script>")).unwrap_or(Value::Null);
+        assert_eq!(body.get("comment").and_then(Value::as_str), Some("é</script>"));
     }
 }

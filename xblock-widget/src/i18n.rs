@@ -202,6 +202,8 @@ pub struct Strings {
     pub feedback_failed: &'static str,
     pub understand: &'static str,
     pub starters_label: &'static str,
+    pub sources: &'static str,
+    pub comment_label: &'static str,
 }
 
 static EN: Strings = Strings {
@@ -284,6 +286,8 @@ static EN: Strings = Strings {
     feedback_failed: "Feedback not sent",
     understand: "I understand",
     starters_label: "Suggested questions",
+    sources: "Sources",
+    comment_label: "Tell us more (optional)",
 };
 
 static FR: Strings = Strings {
@@ -366,6 +370,8 @@ static FR: Strings = Strings {
     feedback_failed: "Avis non envoyé",
     understand: "J'ai compris",
     starters_label: "Questions suggérées",
+    sources: "Sources",
+    comment_label: "Dites-nous-en plus (facultatif)",
 };
 
 #[cfg(test)]

@@ -104,8 +104,8 @@ fn inherited_attr(element: &Element, attr: &str) -> Option<String> {
 /// Mounts the chat widget into `element`, configured by `settings` (see the crate's README for the
 /// keys: `gateway_url`, `ws_url`, `widget_url`, `course_id`, `usage_id`, `display_name`,
 /// `welcome_message`, `lang`, `auth_mode` or `sign_in`, `get_ticket` (a function returning a
-/// promise of the course's chat ticket), and for `auth_mode: "token"` `access_token`, `expires_in`,
-/// `username`).
+/// promise of the course's chat ticket), `track` (a function sending an analytics event), and for
+/// `auth_mode: "token"` `access_token`, `expires_in`, `username`).
 ///
 /// # Errors
 /// An `Error` naming the invalid setting, or a DOM failure.
@@ -115,10 +115,14 @@ pub fn mount(element: Element, settings: JsValue) -> Result<WidgetHandle, JsValu
         log::error(&["Cannot mount the chat widget: ", &message].concat());
         JsValue::from(js_sys::Error::new(&message))
     };
-    // In a course, the page gives the chat's proof of context: `get_ticket()` → a promise of a ticket.
-    let ticket_source = js_sys::Reflect::get(&settings, &JsValue::from_str("get_ticket"))
-        .ok()
-        .and_then(|f| f.dyn_into::<js_sys::Function>().ok());
+    // In a course, the page gives the chat's proof of context: `get_ticket()` → a promise of a ticket;
+    // and its analytics: `track(eventType, fields)` (absent on the standalone and LTI pages).
+    let function = |name: &str| {
+        js_sys::Reflect::get(&settings, &JsValue::from_str(name))
+            .ok()
+            .and_then(|f| f.dyn_into::<js_sys::Function>().ok())
+    };
+    let (ticket_source, track) = (function("get_ticket"), function("track"));
     let settings = Settings::from_js(&settings).map_err(refuse)?;
     if settings.auth_mode == settings::AuthMode::Lms && ticket_source.is_none() {
         return Err(refuse("settings.get_ticket (a function) is required with sign_in \"lms\"".to_owned()));
@@ -150,7 +154,7 @@ pub fn mount(element: Element, settings: JsValue) -> Result<WidgetHandle, JsValu
         &["Chat widget ready for ", block, " (sign-in: ", sign_in, ", language: ", lang.tag(), direction, ")"].concat(),
     );
     let token_mode = settings.auth_mode == settings::AuthMode::Token;
-    let widget = Widget::new(settings, ticket_source, element, view);
+    let widget = Widget::new(settings, ticket_source, track, element, view);
     let id = NEXT_ID.try_with(|n| n.replace(n.get().wrapping_add(1))).unwrap_or_default();
     with_widgets(|w| w.push((id, Rc::clone(&widget))));
     if token_mode {

@@ -15,8 +15,9 @@ const MAX_FRAME_CHARS: usize = 400;
 /// JSON keys whose string values are secrets.
 const SECRET_KEYS: [&str; 5] = ["token", "access_token", "refresh_token", "id_token", "password"];
 
-/// JSON keys whose string values are what people wrote (or the assistant answered): never logged.
-const TEXT_KEYS: [&str; 3] = ["content", "delta", "comment"];
+/// JSON keys whose string values are what people wrote (or the assistant answered, or the course
+/// passage a reply cites): never logged.
+const TEXT_KEYS: [&str; 4] = ["content", "delta", "comment", "snippet"];
 
 /// `message` with the prefix: the exact text of a console line.
 #[must_use]
@@ -36,7 +37,7 @@ pub fn redact_token(token: &str) -> String {
 
 /// The JSON text `text` with the string value of every secret key (`token`, `access_token`,
 /// `refresh_token`, `id_token`, `password`) shortened by [`redact_token`], and of every text key
-/// (`content`, `delta`, `comment`) replaced by `…`; long texts are elided.
+/// (`content`, `delta`, `comment`, `snippet`) replaced by `…`; long texts are elided.
 /// Works on the text, so it also redacts a frame that does not parse.
 #[must_use]
 pub fn redact_json(text: &str) -> String {
@@ -192,6 +193,8 @@ mod tests {
         assert_eq!(redact_json(delta), r#"{"type":"stream_delta","id":"r1","delta":"…"}"#);
         let rating = r#"{"rating":"down","comment":"wrong about mitosis"}"#;
         assert_eq!(redact_json(rating), r#"{"rating":"down","comment":"…"}"#);
+        let source = r#"{"n":1,"title":"Light","url":"https://lms/x","snippet":"In the thylakoid"}"#;
+        assert_eq!(redact_json(source), r#"{"n":1,"title":"Light","url":"https://lms/x","snippet":"…"}"#);
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! the view then renders the state.
 
 use ibal_protocol::{
-    ChatMessage, ClientFrame, Context, Disclosure, ErrorFrame, Role, ServerFrame, Status, UserInfo, close,
+    ChatMessage, ClientFrame, Context, Disclosure, ErrorFrame, Role, ServerFrame, Source, Status, UserInfo, close,
 };
 
 use crate::socket::{ClosePolicy, backoff_ms, close_policy};
@@ -88,6 +88,9 @@ pub struct Entry {
     pub staff_role: Option<String>,
     /// A regenerated reply: the id of the reply it is a new version of (that one is not shown).
     pub replaces: Option<String>,
+    /// An assistant reply: the course passages it cites (from its `stream_end` or stored message);
+    /// each version of a reply has its own.
+    pub sources: Vec<Source>,
 }
 
 /// The badge of a sender's course role: course staff and instructors get one, learners none.
@@ -537,6 +540,7 @@ impl State {
             status: msg.status,
             staff_role: staff_role(msg.sender_role),
             replaces: msg.replaces,
+            sources: msg.sources,
         }
     }
 
@@ -601,7 +605,7 @@ impl State {
                 // Joined mid-reply (another tab started it): show what arrives.
                 None => self.push_stream(id, String::new(), String::new(), delta),
             },
-            ServerFrame::StreamEnd { id, content, status, .. } => {
+            ServerFrame::StreamEnd { id, content, status, sources, .. } => {
                 if self.find_mut(&id).is_none() {
                     self.push_stream(id.clone(), String::new(), String::new(), String::new());
                 }
@@ -609,6 +613,7 @@ impl State {
                     entry.content = content;
                     entry.streaming = false;
                     entry.status = status;
+                    entry.sources = sources;
                     entry.version += 1;
                 }
             }
@@ -693,6 +698,7 @@ impl State {
                 }
                 entry.content = msg.content;
                 entry.status = msg.status;
+                entry.sources = msg.sources;
                 entry.staff_role = staff_role(msg.sender_role);
                 entry.delivery = Delivery::Acked;
                 entry.sent = false;
@@ -777,6 +783,7 @@ impl State {
             status: Status::Complete,
             staff_role: None,
             replaces: None,
+            sources: Vec::new(),
         });
     }
 
@@ -1449,6 +1456,59 @@ mod tests {
         let ids: Vec<_> = s.entries.iter().filter_map(|e| e.id.as_deref()).collect();
         assert_eq!(ids, ["q1", "r3"]);
         assert!(s.entries[1].streaming);
+    }
+
+    #[test]
+    fn each_version_of_a_reply_keeps_its_own_sources() {
+        let source = |n: u64| {
+            format!(r#"{{"n":{n},"title":"T{n}","breadcrumb":"A › B","url":"https://lms/{n}","snippet":"s{n}"}}"#)
+        };
+        let mut s = assistant("");
+        s.apply(
+            frame(&format!(
+                r#"{{"type":"history","messages":[
+                {{"id":"q1","role":"user","content":"q","sender":"john_doe"}},
+                {{"id":"r1","role":"assistant","content":"a [1]","sender":"assistant","sources":[{}]}}]}}"#,
+                source(1)
+            )),
+            0.0,
+        );
+        assert_eq!(s.entries[1].sources.iter().map(|x| x.n).collect::<Vec<_>>(), [1], "history replay");
+        assert_eq!(s.entries[1].sources[0].url, "https://lms/1");
+        assert!(s.entries[0].sources.is_empty());
+        // A new version streams with none, then ends with its own; the old version (and its sources) goes.
+        s.apply(
+            frame(r#"{"type":"stream_start","id":"r2","reply_to":"q1","replaces":"r1","sender":"assistant"}"#),
+            0.0,
+        );
+        assert!(s.entries[1].sources.is_empty());
+        s.apply(
+            frame(&format!(
+                r#"{{"type":"stream_end","id":"r2","content":"b [2] [3]","status":"complete","sources":[{},{}]}}"#,
+                source(2),
+                source(3)
+            )),
+            0.0,
+        );
+        assert_eq!(s.entries.len(), 2);
+        assert_eq!(s.entries[1].sources.iter().map(|x| x.n).collect::<Vec<_>>(), [2, 3]);
+        assert_eq!(s.entries[1].content, "b [2] [3]", "the markers stay in the text");
+        // A version without sources has none.
+        s.apply(
+            frame(r#"{"type":"stream_start","id":"r3","reply_to":"q1","replaces":"r2","sender":"assistant"}"#),
+            0.0,
+        );
+        s.apply(frame(r#"{"type":"stream_end","id":"r3","content":"c","status":"complete"}"#), 0.0);
+        assert!(s.entries[1].sources.is_empty());
+        // The stored copy of a reply (another tab) brings its sources.
+        s.apply(
+            frame(&format!(
+                r#"{{"type":"message","id":"r3","role":"assistant","content":"c [4]","sender":"assistant","sources":[{}]}}"#,
+                source(4)
+            )),
+            0.0,
+        );
+        assert_eq!(s.entries[1].sources.iter().map(|x| x.n).collect::<Vec<_>>(), [4]);
     }
 
     #[test]

@@ -2,9 +2,9 @@
 //! text goes in through text nodes (`createTextNode`, `textContent`), never as HTML; assistant
 //! replies go through [`crate::markdown`], which yields a tree the view builds node by node.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
-use ibal_protocol::{Role, Status};
+use ibal_protocol::{Role, Source, Status};
 use wasm_bindgen::{JsCast, JsValue, UnwrapThrowExt};
 use web_sys::{Document, Element, HtmlElement, HtmlInputElement, HtmlTextAreaElement};
 
@@ -62,6 +62,12 @@ pub struct View {
     accept_btn: HtmlElement,
     /// Regenerate: moved into the latest reply.
     regen_btn: HtmlElement,
+    /// The optional comment on a rating: moved under the reply just rated.
+    pub comment: Element,
+    /// Its text.
+    pub comment_input: HtmlTextAreaElement,
+    /// The reply it is about (its key; 0: closed) and its rating (up).
+    comment_for: Cell<(u64, bool)>,
     /// Loads older messages.
     pub load_earlier_btn: HtmlElement,
     /// The message list (`role="log"`).
@@ -288,6 +294,20 @@ impl View {
         let accept_btn = act(doc, "ibal-btn-primary", s.understand, "accept");
         append(&gate, &[&gate_text, &accept_btn]);
         let regen_btn = act(doc, "ibal-btn-secondary", s.regenerate, "regen");
+        // The comment on a rating: Enter (or Send) sends, Escape (or Cancel) closes (widget/controls).
+        let comment = el(doc, "form", "ibal-comment");
+        let comment_field = el(doc, "label", "ibal-field");
+        let comment_caption = el(doc, "span", "ibal-field-label");
+        comment_caption.set_text_content(Some(s.comment_label));
+        let comment_input: HtmlTextAreaElement = el(doc, "textarea", "ibal-input-text").unchecked_into();
+        attr(&comment_input, "rows", "2");
+        // The gateway's limit, in characters (maxlength counts UTF-16 units: never more characters).
+        attr(&comment_input, "maxlength", "2000");
+        append(&comment_field, &[&comment_caption, &comment_input]);
+        let comment_send = button(doc, "ibal-btn-primary", s.send);
+        attr(&comment_send, "type", "submit");
+        append(&comment, &[&comment_field, &comment_send, &act(doc, "ibal-btn-secondary", s.cancel, "uncomment")]);
+        show(&comment, false);
         let composer = el(doc, "form", "ibal-composer");
         let input: HtmlTextAreaElement = el(doc, "textarea", "ibal-input").unchecked_into();
         attr(&input, "rows", "2");
@@ -337,6 +357,9 @@ impl View {
             gate_text,
             accept_btn,
             regen_btn,
+            comment,
+            comment_input,
+            comment_for: Cell::new((0, false)),
             load_earlier_btn,
             log,
             typing,
@@ -450,6 +473,33 @@ impl View {
         self.render_messages(state);
         // Regenerate after the latest reply's actions.
         place(&self.regen_btn, state.latest_reply().and_then(|e| self.node(e.key)));
+        // The comment box stays under its reply (a rebuilt bubble lost it); gone with the reply.
+        place(&self.comment, self.node(self.comment_for.get().0));
+    }
+
+    /// Opens the comment box, empty, under the reply `key` just rated (`up`), and moves the focus into it.
+    pub fn open_comment(&self, key: u64, up: bool) {
+        self.comment_for.set((key, up));
+        self.comment_input.set_value("");
+        place(&self.comment, self.node(key));
+        let _ = self.comment_input.focus();
+    }
+
+    /// The reply the comment box is about and its rating (key 0: none).
+    #[must_use]
+    pub fn comment_target(&self) -> (u64, bool) {
+        self.comment_for.get()
+    }
+
+    /// Closes the comment box and gives the focus back to the rating button it came from.
+    pub fn close_comment(&self) {
+        let (key, up) = self.comment_for.replace((0, false));
+        place(&self.comment, None);
+        let rating =
+            self.node(key).and_then(|n| n.query_selector(if up { "[data-act=up]" } else { "[data-act=down]" }).ok()?);
+        if let Some(rating) = rating {
+            let _ = rating.unchecked_into::<HtmlElement>().focus();
+        }
     }
 
     /// The bubble of the entry `key`.
@@ -594,6 +644,9 @@ impl View {
             let _ = body.append_child(&p);
         }
         append(node, &[&meta, &body]);
+        if !entry.sources.is_empty() {
+            let _ = node.append_child(&render_sources(&self.doc, s.sources, &entry.sources));
+        }
         if entry.delivery == Delivery::Failed {
             let _ = node.append_child(&act(&self.doc, "ibal-btn-secondary ibal-btn-retry", s.retry, "retry"));
         }
@@ -690,6 +743,42 @@ pub fn render_markdown(doc: &Document, parent: &Element, blocks: &[Block], copy:
         };
         let _ = parent.append_child(&node);
     }
+}
+
+/// The course passages a reply cites, as a list labelled `label`: "[n] title — breadcrumb", the snippet
+/// as the item's title (its description). An http(s) URL is a link that opens the unit in the top window
+/// (out of an iframed chat); any other URL is no link, only the text.
+fn render_sources(doc: &Document, label: &str, sources: &[Source]) -> Element {
+    let wrap = el(doc, "div", "ibal-sources");
+    // Seen, not read: the list says it.
+    let caption = el(doc, "p", "ibal-sources-label");
+    caption.set_text_content(Some(label));
+    attr(&caption, "aria-hidden", "true");
+    let list = el(doc, "ul", "ibal-sources-list");
+    attr(&list, "aria-label", label);
+    for source in sources {
+        // (The scheme as written: a URL parser drops no leading character here, so it stays http(s).)
+        let url = source.url.as_bytes();
+        let scheme = |s: &[u8]| url.get(..s.len()).is_some_and(|head| head.eq_ignore_ascii_case(s));
+        let link = scheme(b"http://") || scheme(b"https://");
+        let item = el(doc, if link { "a" } else { "span" }, "ibal-source");
+        if link {
+            attr(&item, "href", &source.url);
+            attr(&item, "target", "_top");
+            attr(&item, "rel", "noopener");
+        }
+        if !source.snippet.is_empty() {
+            attr(&item, "title", &source.snippet);
+        }
+        let dash = if source.breadcrumb.is_empty() { "" } else { " — " };
+        let text = ["[", &decimal(source.n), "] ", &source.title, dash, &source.breadcrumb].concat();
+        item.set_text_content(Some(&text));
+        let li = el(doc, "li", "");
+        let _ = li.append_child(&item);
+        let _ = list.append_child(&li);
+    }
+    append(&wrap, &[&caption, &list]);
+    wrap
 }
 
 fn render_inlines(doc: &Document, parent: &Element, inlines: &[Inline]) {

@@ -22,6 +22,9 @@ extern "C" {
     fn reset();
     #[wasm_bindgen(js_name = ticketSource)]
     fn ticket_source_fn() -> JsValue;
+    #[wasm_bindgen(js_name = trackSource)]
+    fn track_source_fn(throws: bool) -> JsValue;
+    fn tracked() -> js_sys::Array;
     fn broadcast(channel: &str, json: &str);
     #[wasm_bindgen(js_name = socketCount)]
     fn socket_count() -> u32;
@@ -114,6 +117,11 @@ impl Fixture {
     fn mount_in(wrapper_attrs: &[(&str, &str)], pairs: &[(&str, &str)]) -> Self {
         install();
         reset();
+        Self::mount_settings(wrapper_attrs, Self::settings(pairs))
+    }
+
+    /// Mounts with `settings` as they are (after `install()` and `reset()`).
+    fn mount_settings(wrapper_attrs: &[(&str, &str)], settings: JsValue) -> Self {
         stylesheet_once();
         let doc = document();
         let wrapper = doc.create_element("div").unwrap();
@@ -123,7 +131,7 @@ impl Fixture {
         let host = doc.create_element("div").unwrap();
         wrapper.append_child(&host).unwrap();
         doc.body().unwrap().append_child(&wrapper).unwrap();
-        let handle = mount(host.clone(), Self::settings(pairs)).unwrap();
+        let handle = mount(host.clone(), settings).unwrap();
         Self { wrapper, host, handle: Some(handle) }
     }
 
@@ -1062,4 +1070,289 @@ async fn a_reply_and_its_code_blocks_are_copied() {
     f.click(".ibal-msg-actions [data-act=copy]");
     wait_for(2000, "the failure", || f.text(".ibal-typing") == "Could not copy").await;
     assert!(logs().iter().any(|l| l == "[IbalXBlock] Copy to the clipboard: failed"));
+}
+
+/// A source of a reply, as the gateway writes it.
+fn source(n: u32, title: &str, breadcrumb: &str, url: &str, snippet: &str) -> String {
+    format!(r#"{{"n":{n},"title":"{title}","breadcrumb":"{breadcrumb}","url":"{url}","snippet":"{snippet}"}}"#)
+}
+
+/// The texts of the elements `selector` under `e`.
+fn texts(e: &Element, selector: &str) -> Vec<String> {
+    let list = e.query_selector_all(selector).unwrap();
+    (0..list.length()).filter_map(|i| list.item(i)).filter_map(|n| n.text_content()).collect()
+}
+
+#[wasm_bindgen_test]
+fn sources_under_a_reply_open_the_unit_in_the_top_window() {
+    let f = assistant("");
+    server_send(
+        0,
+        r#"{"type":"message","id":"q1","client_id":"c-1","role":"user","content":"Why?","sender":"john_doe"}"#,
+    );
+    server_send(0, r#"{"type":"stream_start","id":"r1","reply_to":"q1","sender":"assistant"}"#);
+    server_send(0, r#"{"type":"stream_delta","id":"r1","delta":"Light makes ATP [1]"}"#);
+    assert!(f.all(".ibal-sources").is_empty(), "none while it streams");
+    let unit = "https://lms.test/courses/course-v1:Org+Bio+2025/jump_to/block-v1:Org+Bio+2025+type@html+block@light";
+    server_send(
+        0,
+        &format!(
+            r#"{{"type":"stream_end","id":"r1","content":"Light makes ATP [1], then sugar [2] [3].","status":"complete","sources":[{},{},{}]}}"#,
+            source(
+                1,
+                "Light reactions",
+                "Plants › Energy › Photosynthesis",
+                unit,
+                "In the thylakoid membranes, light splits water…"
+            ),
+            source(2, "Calvin cycle", "", "javascript:alert(1)", "Carbon fixation"),
+            source(3, "Glucose", "Plants › Energy", "/courses/x/jump_to/y", ""),
+        ),
+    );
+    let reply = f.q(".ibal-msg-assistant");
+    assert!(reply.text_content().unwrap().contains("Light makes ATP [1], then sugar [2] [3]."), "the markers stay");
+    // A labelled list, under the reply's text and before its actions.
+    let list = f.q(".ibal-msg-assistant .ibal-sources ul");
+    assert_eq!(list.get_attribute("aria-label").as_deref(), Some("Sources"));
+    assert_eq!(f.text(".ibal-sources-label"), "Sources");
+    assert!(f.host.query_selector(".ibal-msg-body + .ibal-sources + .ibal-msg-actions").unwrap().is_some());
+    assert_eq!(
+        texts(&list, "li"),
+        ["[1] Light reactions — Plants › Energy › Photosynthesis", "[2] Calvin cycle", "[3] Glucose — Plants › Energy"]
+    );
+    // The http(s) one is a link to the unit in the LMS's top window, its snippet as its description.
+    let links = f.all(".ibal-sources a");
+    assert_eq!(links.len(), 1, "only http(s) URLs are links");
+    let link = &links[0];
+    assert_eq!(link.get_attribute("href").as_deref(), Some(unit));
+    assert_eq!(link.get_attribute("target").as_deref(), Some("_top"));
+    assert_eq!(link.get_attribute("rel").as_deref(), Some("noopener"));
+    assert_eq!(link.get_attribute("title").as_deref(), Some("In the thylakoid membranes, light splits water…"));
+    link.clone().dyn_into::<HtmlElement>().unwrap().focus().unwrap();
+    assert!(is_focused(link), "reached by keyboard");
+    // The others are text only: no href anywhere, not even a relative one.
+    assert_eq!(f.all(".ibal-sources [href]").len(), 1);
+    assert_eq!(f.all(".ibal-sources span.ibal-source")[0].get_attribute("title").as_deref(), Some("Carbon fixation"));
+    assert!(!strings(logs()).iter().any(|l| l.contains("thylakoid")), "no snippet in the console");
+
+    // A regenerated reply shows its own sources, not the old version's.
+    f.click("[data-act=regen]");
+    server_send(0, r#"{"type":"stream_start","id":"r2","reply_to":"q1","replaces":"r1","sender":"assistant"}"#);
+    assert!(f.all(".ibal-sources").is_empty());
+    server_send(
+        0,
+        &format!(
+            r#"{{"type":"stream_end","id":"r2","content":"Sugar [1].","status":"complete","sources":[{}]}}"#,
+            source(1, "Sugar", "Plants", "http://lms.test/u/2", "s")
+        ),
+    );
+    assert_eq!(texts(&f.q(".ibal-sources ul"), "li"), ["[1] Sugar — Plants"]);
+    assert_eq!(f.q(".ibal-sources a").get_attribute("href").as_deref(), Some("http://lms.test/u/2"));
+}
+
+#[wasm_bindgen_test]
+fn a_history_replay_shows_the_sources_of_its_replies() {
+    let f = Fixture::mount(&[
+        ("auth_mode", "token"),
+        ("access_token", TOKEN),
+        ("expires_in", "900"),
+        ("username", "john_doe"),
+        ("lang", "fr"),
+    ]);
+    server_open(0);
+    server_send(0, r#"{"type":"user_info","username":"john_doe","backend":"openai"}"#);
+    server_send(
+        0,
+        &format!(
+            r#"{{"type":"history","messages":[
+            {{"type":"message","id":"q1","role":"user","content":"Pourquoi ?","sender":"john_doe"}},
+            {{"type":"message","id":"r1","role":"assistant","content":"Parce que [1].","sender":"assistant","sources":[{}]}},
+            {{"type":"message","id":"r0","role":"assistant","content":"Sans sources.","sender":"assistant"}}],"has_more":false}}"#,
+            source(1, "Photosynthèse", "Plantes › Énergie", "https://lms.test/u/1", "La lumière…")
+        ),
+    );
+    let replies = f.all(".ibal-msg-assistant");
+    assert_eq!(replies.len(), 2);
+    let list = replies[0].query_selector(".ibal-sources ul").unwrap().unwrap();
+    assert_eq!(list.get_attribute("aria-label").as_deref(), Some("Sources"));
+    assert_eq!(texts(&list, "a"), ["[1] Photosynthèse — Plantes › Énergie"]);
+    assert_eq!(list.query_selector("a").unwrap().unwrap().get_attribute("target").as_deref(), Some("_top"));
+    assert!(replies[1].query_selector(".ibal-sources").unwrap().is_none(), "a reply without sources has no list");
+    assert!(f.all(".ibal-msg-user .ibal-sources").is_empty());
+}
+
+/// Token mode with the XBlock's `track` (recording; throwing with `throws`), connected to an assistant
+/// with an empty history.
+fn tracked_assistant(throws: bool, context: &str) -> Fixture {
+    install();
+    reset();
+    let settings = Fixture::settings(&[
+        ("auth_mode", "token"),
+        ("access_token", TOKEN),
+        ("expires_in", "900"),
+        ("username", "john_doe"),
+    ]);
+    js_sys::Reflect::set(&settings, &"track".into(), &track_source_fn(throws)).unwrap();
+    let f = Fixture::mount_settings(&[], settings);
+    server_open(0);
+    server_send(
+        0,
+        &format!(r#"{{"type":"user_info","username":"john_doe","backend":"openai","context":{{{context}}}}}"#),
+    );
+    server_send(0, r#"{"type":"history","messages":[],"has_more":false}"#);
+    f
+}
+
+#[wasm_bindgen_test]
+async fn analytics_events_count_and_rate_but_never_hold_the_text() {
+    let f = tracked_assistant(false, r#""starters":["Quiz me"]"#);
+    assert!(strings(tracked()).is_empty(), "nothing before the learner acts");
+    // A starter is a message the learner sends: its length in characters, not its text.
+    f.click(".ibal-starters button");
+    assert_eq!(strings(tracked()), [r#"["ibal.message.sent",{"length":7}]"#]);
+    // A typed one: as sent (trimmed; "🌱" is one character: 11).
+    let input = f.q(".ibal-input");
+    type_into(&input, "  Né 🌱 secret  ");
+    assert!(press_key(&input, "Enter", false));
+    assert_eq!(strings(tracked())[1], r#"["ibal.message.sent",{"length":11}]"#);
+    // Refused, then resent with Retry: no new event; nor for what a reconnect resends.
+    let message = sent(0).last().unwrap().clone();
+    let client_id = message.split('"').nth(7).unwrap().to_owned();
+    server_send(0, &format!(r#"{{"type":"error","code":"rate_limited","message":"m","client_id":"{client_id}"}}"#));
+    f.click("[data-act=retry]");
+    assert_eq!(sent(0).last().unwrap(), &message, "resent");
+    assert_eq!(strings(tracked()).len(), 2, "a resend is not a new message");
+    // Nor does a message that is not sent (empty).
+    type_into(&input, "   ");
+    press_key(&input, "Enter", false);
+    assert_eq!(strings(tracked()).len(), 2);
+
+    // Rating a reply: up or down, without a comment.
+    server_send(0, r#"{"type":"message","id":"r1","role":"assistant","content":"Because.","sender":"assistant"}"#);
+    route("/api/v1/messages/r1/feedback", 204, "");
+    f.click("[data-act=up]");
+    wait_for(2000, "the feedback status", || f.text(".ibal-typing") == "Thanks for your feedback").await;
+    assert_eq!(strings(tracked())[2], r#"["ibal.reply.rated",{"rating":"up","has_comment":false}]"#);
+    assert!(!strings(logs()).iter().any(|l| l.contains("secret")), "the text is never in the console");
+}
+
+#[wasm_bindgen_test]
+fn a_track_that_throws_does_not_stop_the_chat() {
+    let f = tracked_assistant(true, "");
+    let input = f.q(".ibal-input");
+    type_into(&input, "Hello");
+    assert!(press_key(&input, "Enter", false));
+    assert_eq!(strings(tracked()), [r#"["ibal.message.sent",{"length":5}]"#]);
+    assert!(sent(0).last().unwrap().ends_with(r#""content":"Hello"}"#), "the message went");
+    assert_eq!(f.all(".ibal-msg-sent").len(), 1);
+}
+
+/// The comment box is shown (under a reply; before a rating, or with its reply gone, it is nowhere).
+fn comment_shown(f: &Fixture) -> bool {
+    f.all(".ibal-comment").iter().any(|e| !e.has_attribute("hidden"))
+}
+
+/// The body of the latest request to the feedback API of reply `id`, if any.
+fn last_feedback(id: &str) -> Option<String> {
+    let url = format!(r#""url":"http://gateway.test/api/v1/messages/{id}/feedback""#);
+    strings(fetch_log()).into_iter().rev().find(|r| r.contains(&url))
+}
+
+#[wasm_bindgen_test]
+async fn a_rating_may_come_with_a_comment_by_keyboard() {
+    let f = tracked_assistant(false, "");
+    server_send(0, r#"{"type":"message","id":"r1","role":"assistant","content":"Because.","sender":"assistant"}"#);
+    route("/api/v1/messages/r1/feedback", 204, "");
+    assert!(!comment_shown(&f), "no comment box before a rating");
+
+    // Not helpful: the rating goes at once, then the box opens under the reply with the focus in it.
+    f.click("[data-act=down]");
+    let request = last_feedback("r1").unwrap();
+    assert!(request.contains(r#""body":"{\"rating\":\"down\"}""#), "{request}");
+    assert!(f.visible(".ibal-msg-assistant .ibal-comment"));
+    let input = f.q(".ibal-comment textarea");
+    assert!(is_focused(&input), "the focus moves into the box");
+    assert_eq!(f.text(".ibal-comment label"), "Tell us more (optional)", "its label names the text box");
+    assert_eq!(input.get_attribute("maxlength").as_deref(), Some("2000"));
+    let buttons: Vec<_> = f.all(".ibal-comment button").iter().filter_map(|b| b.text_content()).collect();
+    assert_eq!(buttons, ["Send", "Cancel"]);
+    wait_for(2000, "the thanks", || f.text(".ibal-typing") == "Thanks for your feedback").await;
+
+    // Shift+Enter is a new line; Enter sends the rating again, with the comment; the focus goes back.
+    type_into(&input, "  Wrong unit:\n\"see 3.2\"  ");
+    assert!(!press_key(&input, "Enter", true));
+    let requests = strings(fetch_log()).len();
+    assert!(press_key(&input, "Enter", false));
+    assert_eq!(strings(fetch_log()).len(), requests + 1);
+    let request = last_feedback("r1").unwrap();
+    assert!(
+        request.contains(r#""body":"{\"rating\":\"down\",\"comment\":\"Wrong unit:\\n\\\"see 3.2\\\"\"}""#),
+        "{request}"
+    );
+    assert!(request.contains(&format!(r#""authorization":"Bearer {TOKEN}""#)));
+    assert!(!comment_shown(&f));
+    assert!(is_focused(&f.q(".ibal-msg-assistant [data-act=down]")), "back on the rating");
+    assert_eq!(
+        strings(tracked()),
+        [
+            r#"["ibal.reply.rated",{"rating":"down","has_comment":false}]"#,
+            r#"["ibal.reply.rated",{"rating":"down","has_comment":true}]"#
+        ]
+    );
+    assert!(!strings(logs()).iter().any(|l| l.contains("Wrong unit")), "never the comment in the console");
+
+    // Helpful opens it too, empty; Escape closes it without sending anything, focus back on Helpful.
+    f.click("[data-act=up]");
+    let input = f.q(".ibal-comment textarea");
+    assert!(f.visible(".ibal-comment") && is_focused(&input));
+    assert_eq!(input.dyn_ref::<web_sys::HtmlTextAreaElement>().unwrap().value(), "");
+    type_into(&input, "never sent");
+    let requests = strings(fetch_log()).len();
+    assert!(press_key(&input, "Escape", false));
+    assert!(!comment_shown(&f));
+    assert!(is_focused(&f.q(".ibal-msg-assistant [data-act=up]")));
+    assert_eq!(strings(fetch_log()).len(), requests, "Escape sends nothing");
+    // Cancel likewise; and an empty comment sends nothing either.
+    f.click("[data-act=up]");
+    f.click(".ibal-comment [data-act=uncomment]");
+    assert!(!comment_shown(&f) && is_focused(&f.q(".ibal-msg-assistant [data-act=up]")));
+    f.click("[data-act=up]");
+    type_into(&f.q(".ibal-comment textarea"), "   ");
+    let requests = strings(fetch_log()).len();
+    f.click(".ibal-comment button[type=submit]");
+    assert!(!comment_shown(&f));
+    assert_eq!(strings(fetch_log()).len(), requests);
+    // The Send button sends as Enter does.
+    f.click("[data-act=up]");
+    type_into(&f.q(".ibal-comment textarea"), "Clear, thanks");
+    f.click(".ibal-comment button[type=submit]");
+    assert!(last_feedback("r1").unwrap().contains(r#"{\"rating\":\"up\",\"comment\":\"Clear, thanks\"}"#));
+    assert_eq!(strings(tracked()).last().unwrap(), r#"["ibal.reply.rated",{"rating":"up","has_comment":true}]"#);
+
+    // A box left open goes with its reply (regenerated).
+    f.click("[data-act=down]");
+    server_send(0, r#"{"type":"stream_start","id":"r2","replaces":"r1","sender":"assistant"}"#);
+    assert!(!comment_shown(&f));
+}
+
+#[wasm_bindgen_test]
+fn the_comment_box_in_french() {
+    let f = Fixture::mount(&[
+        ("auth_mode", "token"),
+        ("access_token", TOKEN),
+        ("expires_in", "900"),
+        ("username", "john_doe"),
+        ("lang", "fr"),
+    ]);
+    server_open(0);
+    server_send(0, r#"{"type":"user_info","username":"john_doe","backend":"openai"}"#);
+    server_send(
+        0,
+        r#"{"type":"history","messages":[{"id":"r1","role":"assistant","content":"Oui.","sender":"assistant"}]}"#,
+    );
+    route("/api/v1/messages/r1/feedback", 204, "");
+    f.click("[data-act=down]");
+    assert_eq!(f.text(".ibal-comment label"), "Dites-nous-en plus (facultatif)");
+    let buttons: Vec<_> = f.all(".ibal-comment button").iter().filter_map(|b| b.text_content()).collect();
+    assert_eq!(buttons, ["Envoyer", "Annuler"]);
 }

@@ -145,6 +145,10 @@ fn every_server_fixture_has_its_effect_on_the_state() {
                 assert!(!reply.streaming, "{name}");
                 assert_eq!(reply.content, str_of(&frame, "content"), "{name}");
                 assert_eq!(reply.status.as_str(), str_of(&frame, "status"), "{name}");
+                // The passages it cites, kept with it (the view lists them under the reply).
+                let sources = frame.get("sources").and_then(Value::as_array).unwrap_or_default();
+                let urls: Vec<_> = sources.iter().map(|s| str_of(s, "url")).collect();
+                assert_eq!(reply.sources.iter().map(|s| s.url.as_str()).collect::<Vec<_>>(), urls, "{name}");
             }
             "typing" => {
                 let typing = frame.get("is_typing").and_then(Value::as_bool) == Some(true);

@@ -71,6 +71,25 @@ impl Widget {
             }
         });
         self.on(&v.input, "input", |w, _| w.typing_activity());
+        self.on(&v.comment, "submit", |w, e| {
+            e.prevent_default();
+            w.send_comment();
+        });
+        // In the comment box: Enter (in its text, Shift+Enter for a new line) sends; Escape cancels.
+        self.on(&v.comment, "keydown", |w, e| {
+            let Some(key) = e.dyn_ref::<KeyboardEvent>() else { return };
+            if key.key() == "Escape" {
+                e.prevent_default();
+                w.view.close_comment();
+            } else if key.key() == "Enter"
+                && !key.shift_key()
+                && !key.is_composing()
+                && e.target().as_ref() == Some(w.view.comment_input.as_ref())
+            {
+                e.prevent_default();
+                w.send_comment();
+            }
+        });
         self.on(&v.close_btn, "click", |w, _| {
             log::info("Close Chat button activated");
             w.dispatch(Event::Close);
@@ -109,19 +128,45 @@ impl Widget {
                     w.view.flash(if ok { s.copied } else { s.copy_failed });
                 });
             }
+            // A rating is posted at once; then a comment may follow (it posts the rating again, with it).
             "up" | "down" => {
-                let id = self.state.borrow().entries.iter().find(|e| e.key == key).and_then(|e| e.id.clone());
-                let token = self.io.borrow().token.as_ref().map(|t| t.access_token.clone());
-                if let (Some(id), Some(token)) = (id, token) {
-                    let sent = auth::feedback(&self.settings, &token, &id, act == "up");
-                    self.after("Feedback on a reply", sent, |w, ok| {
-                        let s = w.view.strings;
-                        w.view.flash(if ok { s.feedback_sent } else { s.feedback_failed });
-                    });
+                let up = act == "up";
+                if self.rate(key, up, "") {
+                    self.view.open_comment(key, up);
                 }
             }
+            "uncomment" => self.view.close_comment(),
             _ => {}
         }
+    }
+
+    /// Posts the user's rating of the reply `key`, with `comment` unless it is empty, and reports it to
+    /// the page's analytics (whether there is a comment, never its text); false without a stored reply
+    /// or a token.
+    fn rate(&self, key: u64, up: bool, comment: &str) -> bool {
+        let id = self.state.borrow().entries.iter().find(|e| e.key == key).and_then(|e| e.id.clone());
+        let token = self.io.borrow().token.as_ref().map(|t| t.access_token.clone());
+        let (Some(id), Some(token)) = (id, token) else { return false };
+        let sent = auth::feedback(&self.settings, &token, &id, up, comment);
+        self.after("Feedback on a reply", sent, |w, ok| {
+            let s = w.view.strings;
+            w.view.flash(if ok { s.feedback_sent } else { s.feedback_failed });
+        });
+        let rating = if up { "up" } else { "down" };
+        self.track("ibal.reply.rated", &[("rating", rating.into()), ("has_comment", (!comment.is_empty()).into())]);
+        true
+    }
+
+    /// The comment box's Send (or Enter): the rating again, with the comment; an empty one sends nothing.
+    fn send_comment(&self) {
+        let (key, up) = self.view.comment_target();
+        let text = self.view.comment_input.value();
+        let comment = text.trim();
+        if key != 0 && !comment.is_empty() {
+            log::info("Feedback comment on a reply submitted");
+            self.rate(key, up, comment);
+        }
+        self.view.close_comment();
     }
 
     /// Waits for a browser promise (a clipboard write, a request: `what`, for the console), then calls
@@ -155,8 +200,14 @@ impl Widget {
             return false;
         }
         let before = self.state.borrow().entries.len();
+        // Its length in characters, as sent (trimmed), for the analytics event: never the text.
+        let length = text.trim().chars().fold(0_u32, |n, _| n + 1);
         self.dispatch(Event::Send { client_id: auth::new_client_id(), content: text, now: auth::now_iso() });
-        self.state.borrow().entries.len() > before
+        let taken = self.state.borrow().entries.len() > before;
+        if taken {
+            self.track("ibal.message.sent", &[("length", length.into())]);
+        }
+        taken
     }
 
     fn typing_activity(&self) {

@@ -21,6 +21,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::{Rc, Weak};
 
+use wasm_bindgen::JsValue;
 use web_sys::Element;
 
 use crate::auth::{self, TokenCache, TokenSet};
@@ -70,6 +71,8 @@ pub struct Widget {
     settings: Rc<Settings>,
     /// The page's `get_ticket()`: in a course, a fresh LMS-signed ticket before each connection.
     ticket_source: Option<js_sys::Function>,
+    /// The page's `track(eventType, fields)`: in a course, sends an analytics event (never a text).
+    track: Option<js_sys::Function>,
     mount: Element,
     view: View,
     cache: Option<TokenCache>,
@@ -94,12 +97,19 @@ fn defer_drop<T: 'static>(value: T) {
 
 impl Widget {
     /// Creates the widget over a built view and wires its controls.
-    pub fn new(settings: Settings, ticket_source: Option<js_sys::Function>, mount: Element, view: View) -> Rc<Self> {
+    pub fn new(
+        settings: Settings,
+        ticket_source: Option<js_sys::Function>,
+        track: Option<js_sys::Function>,
+        mount: Element,
+        view: View,
+    ) -> Rc<Self> {
         let cache = (settings.auth_mode != AuthMode::Token).then(|| TokenCache::new(&settings.gateway_origin));
         let widget = Rc::new_cyclic(|me| Self {
             me: me.clone(),
             settings: Rc::new(settings),
             ticket_source,
+            track,
             mount,
             view,
             cache,
@@ -190,6 +200,20 @@ impl Widget {
             None => {}
         }
     }
+
+    /// Reports an analytics event through the page's `track(eventType, fields)`, when it gave one. The
+    /// fields are counts and choices, never a text; the page's promise (which never rejects) is not
+    /// waited for.
+    fn track(&self, event: &str, fields: &[(&str, JsValue)]) {
+        if let Some(track) = &self.track {
+            let object = js_sys::Object::new();
+            for (name, value) in fields {
+                let _ = js_sys::Reflect::set(&object, &JsValue::from_str(name), value);
+            }
+            let _ = track.call2(&JsValue::NULL, &JsValue::from_str(event), &object);
+        }
+    }
+
     /// Sends a text frame on the open socket; false when there is none.
     fn send_raw(&self, text: &str) -> bool {
         let io = self.io.borrow();

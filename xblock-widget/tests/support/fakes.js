@@ -10,6 +10,7 @@ const state = {
   routes: new Map(),
   clipboard: [],
   clipboardRefuses: false,
+  tracked: [],
 };
 
 // An EventTarget, as a browser's: the widget listens with addEventListener.
@@ -108,6 +109,7 @@ export function reset() {
   state.routes.clear();
   state.clipboard.length = 0;
   state.clipboardRefuses = false;
+  state.tracked.length = 0;
   state.popup = null;
   localStorage.clear();
 }
@@ -177,6 +179,20 @@ export function ticketSource() {
     issued += 1;
     return Promise.resolve(`ticket-${issued}`);
   };
+}
+
+// `track` as the XBlock gives it: records each call (as JSON: [eventType, fields]) and resolves to true,
+// never rejecting. With `throws`, it throws instead (a broken page must not break the chat).
+export function trackSource(throws) {
+  return (eventType, fields) => {
+    state.tracked.push(JSON.stringify([eventType, fields]));
+    if (throws) throw new Error('track is broken');
+    return Promise.resolve(true);
+  };
+}
+
+export function tracked() {
+  return state.tracked.slice();
 }
 
 // The relay page's side: a message on a BroadcastChannel of this origin.
