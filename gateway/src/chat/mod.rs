@@ -49,7 +49,9 @@ use crate::config::{ChatConfig, ChatLimits};
 use crate::course::Knowledge;
 use crate::course::embeddings::Embedder;
 use crate::course::{ContextSource, Passage, ProvenContext, Viewer};
-use crate::domain::{Conversation, Message, MessageRole, MessageStatus, NewMessage, new_id, now_ms};
+use crate::domain::{
+    Conversation, CourseRole, Groups, Message, MessageRole, MessageStatus, NewMessage, new_id, now_ms,
+};
 use crate::rate_limit::RateLimiter;
 use crate::store::Db;
 use backend::{Backend, BackendError, Chunk, LlmRequest};
@@ -464,7 +466,7 @@ impl Chat {
             history.push((m.role, prompt::turn(m, room)));
         }
         history.reverse();
-        let passages = self.passages_for(db, context, &question.content).await;
+        let passages = self.passages_for(db, context, &question.content, room).await;
         let mut system = prompt::system_messages(&self.system_prompt, context, &passages);
         if room {
             system.insert(1.min(system.len()), prompt::ROOM.to_owned());
@@ -482,10 +484,17 @@ impl Chat {
 
     /// The course's passages for the question that this learner may see. Only for an Open edX
     /// course the LMS vouched for: the index holds that LMS's courses, and an LTI platform naming
-    /// the same course id proves nothing about it. Without them the assistant still answers.
-    async fn passages_for(&self, db: &Db, context: &ProvenContext, question: &str) -> Vec<Passage> {
+    /// the same course id proves nothing about it. In a room the reply is read by everyone there,
+    /// so only what every learner may see goes in, whoever called. Without passages the assistant
+    /// still answers.
+    async fn passages_for(&self, db: &Db, context: &ProvenContext, question: &str, room: bool) -> Vec<Passage> {
         let (ContextSource::Ticket, Some(role)) = (context.source, context.role) else { return Vec::new() };
-        let viewer = Viewer { role, groups: &context.groups, now: now_ms() / 1000 };
+        let nobody = Groups::new();
+        let viewer = if room {
+            Viewer { role: CourseRole::Learner, groups: &nobody, now: now_ms() / 1000 }
+        } else {
+            Viewer { role, groups: &context.groups, now: now_ms() / 1000 }
+        };
         let course = &context.ctx.course_id;
         match self.knowledge.retrieve(db, course, question, &viewer, self.retrieval_passages).await {
             Ok(passages) => passages,

@@ -206,7 +206,7 @@ async fn with_an_embeddings_model_a_question_finds_its_passage_by_meaning() {
     publish_course(&gw).await;
 
     // No passage shares a word with the question; the fake model's meanings link "powerhouse" to
-    // "mitochondria" (common/fake_llm.rs).
+    // "mitochondria" (test-kit/src/fake_openai.rs).
     let (prompt, end) = ask(&gw, &llm, "curious", json!({}), "Tell me about the powerhouse").await;
     assert!(
         prompt.contains(&format!("[1] Demo Course › Cells › Unit 1: Organelles › Reading u1\n{EXPLAINED}")),
@@ -229,4 +229,28 @@ async fn with_an_embeddings_model_a_question_finds_its_passage_by_meaning() {
     assert_eq!(end["status"], "complete");
     let (prompt, _) = ask(&gw, &llm, "curious", json!({}), "How do mitochondria make ATP?").await;
     assert!(prompt.contains(EXPLAINED), "{prompt}");
+}
+
+#[tokio::test]
+async fn in_a_room_only_what_every_learner_may_see_goes_in_whoever_calls() {
+    let llm = FakeLlm::answering(&["Two points each."]).await;
+    let base = format!("{}/v1", llm.url);
+    let gw =
+        spawn_gateway(&[("CHAT_BACKEND", "room"), ("ROOM_ASSISTANT", "openai"), ("OPENAI_BASE_URL", base.as_str())])
+            .await;
+    publish_course(&gw).await;
+    // Course staff call the assistant in the room: the reply is for everyone there.
+    let pair = sign_in(&gw, "teacher").await;
+    let mut claims = in_unit_3(json!({"50": 2}));
+    claims["role"] = json!("staff");
+    let ticket = gw.lms.ticket_with("teacher", claims);
+    let (mut client, _, _) = Client::join_course(&gw, &pair.access_token, &ticket).await;
+    let question = "@assistant how are mitochondria questions scored in plants?";
+    client.send(json!({"type": "message", "client_id": "t-1", "content": question})).await;
+    client.until("stream_end").await;
+    let prompt = system_prompt(&llm.last_request.lock().expect("lock"));
+    assert!(prompt.contains(EXPLAINED), "{prompt}");
+    for hidden in [STAFF_ONLY, NOT_YET, COHORT] {
+        assert!(!prompt.contains(hidden), "a room's reply holds nothing a learner may not see: {prompt}");
+    }
 }
