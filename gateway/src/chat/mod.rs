@@ -50,7 +50,7 @@ use crate::course::Knowledge;
 use crate::course::embeddings::Embedder;
 use crate::course::{ContextSource, Passage, ProvenContext, Viewer};
 use crate::domain::{
-    Conversation, CourseRole, Groups, Message, MessageRole, MessageStatus, NewMessage, new_id, now_ms,
+    Conversation, CourseRole, Groups, Message, MessageRole, MessageStatus, NewMessage, Unit, new_id, now_ms,
 };
 use crate::rate_limit::RateLimiter;
 use crate::store::Db;
@@ -467,6 +467,18 @@ impl Chat {
         }
         history.reverse();
         let passages = self.passages_for(db, context, &question.content, room).await;
+        // The caller's view of the unit may hold what others in the room may not see (staff-only
+        // components, another cohort's): in a room the course's passages stand in for it.
+        let room_context;
+        let context = if room {
+            room_context = ProvenContext {
+                unit: Unit { text: String::new(), truncated: false, ..context.unit.clone() },
+                ..context.clone()
+            };
+            &room_context
+        } else {
+            context
+        };
         let mut system = prompt::system_messages(&self.system_prompt, context, &passages);
         if room {
             system.insert(1.min(system.len()), prompt::ROOM.to_owned());

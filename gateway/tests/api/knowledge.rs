@@ -243,6 +243,7 @@ async fn in_a_room_only_what_every_learner_may_see_goes_in_whoever_calls() {
     let pair = sign_in(&gw, "teacher").await;
     let mut claims = in_unit_3(json!({"50": 2}));
     claims["role"] = json!("staff");
+    claims["unit"]["text"] = json!("Staff-only note in this unit: the answer to question 3 is B.");
     let ticket = gw.lms.ticket_with("teacher", claims);
     let (mut client, _, _) = Client::join_course(&gw, &pair.access_token, &ticket).await;
     let question = "@assistant how are mitochondria questions scored in plants?";
@@ -250,7 +251,7 @@ async fn in_a_room_only_what_every_learner_may_see_goes_in_whoever_calls() {
     client.until("stream_end").await;
     let prompt = system_prompt(&llm.last_request.lock().expect("lock"));
     assert!(prompt.contains(EXPLAINED), "{prompt}");
-    for hidden in [STAFF_ONLY, NOT_YET, COHORT] {
+    for hidden in [STAFF_ONLY, NOT_YET, COHORT, "the answer to question 3 is B"] {
         assert!(!prompt.contains(hidden), "a room's reply holds nothing a learner may not see: {prompt}");
     }
 }
