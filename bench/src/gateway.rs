@@ -2,11 +2,11 @@
 //! trusting the harness's LMS, and the clients' side of its API (LMS sign-in, the chat WebSocket).
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
+use ibal_test_kit::process;
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
@@ -63,27 +63,24 @@ impl Gateway {
             .map_or_else(|| format!("sqlite://{}/ibal.db", dir.display()), |(_, v)| v.clone());
         let log = std::fs::File::create(dir.join("gateway.log")).map_err(|e| e.to_string())?;
         let log2 = log.try_clone().map_err(|e| e.to_string())?;
-        let mut cmd = Command::new(bin);
-        cmd.arg("serve")
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("BIND_ADDR", format!("127.0.0.1:{port}"))
-            .env("PUBLIC_URL", &public_url)
-            .env("DATABASE_URL", &database_url)
-            .env("DATA_DIR", dir.display().to_string())
-            .env("SECRET_KEY", SECRET_KEY)
-            .env("DEBUG", "false")
-            .env("LOG_FORMAT", "json")
-            .env("RUST_LOG", "warn")
-            .env("CHAT_MAX_SOCKETS_PER_USER", "1000000")
-            .env("CHAT_MESSAGES_PER_MINUTE", "100000000")
-            .env("CHAT_CONNECTS_PER_MINUTE", "100000000");
-        for (k, v) in lms.gateway_env().iter().chain(env) {
-            cmd.env(k, v);
-        }
-        let child = cmd
-            .current_dir(&dir)
-            .stdin(Stdio::null())
+        let defaults = [
+            ("PATH", std::env::var("PATH").unwrap_or_default()),
+            ("BIND_ADDR", format!("127.0.0.1:{port}")),
+            ("PUBLIC_URL", public_url),
+            ("DATABASE_URL", database_url.clone()),
+            ("DATA_DIR", dir.display().to_string()),
+            ("SECRET_KEY", SECRET_KEY.into()),
+            ("DEBUG", "false".into()),
+            ("LOG_FORMAT", "json".into()),
+            ("RUST_LOG", "warn".into()),
+            ("CHAT_MAX_SOCKETS_PER_USER", "1000000".into()),
+            ("CHAT_MESSAGES_PER_MINUTE", "100000000".into()),
+            ("CHAT_CONNECTS_PER_MINUTE", "100000000".into()),
+        ];
+        let lms_env = lms.gateway_env();
+        let all = defaults.iter().chain(&lms_env).chain(env).map(|(k, v)| (*k, v.as_str()));
+        let child = Command::from(process::command(bin, &dir, all))
+            .arg("serve")
             .stdout(log)
             .stderr(log2)
             .kill_on_drop(true)
@@ -115,28 +112,20 @@ impl Gateway {
     /// `ibal-gateway <args>` on this gateway's database (an administrative command, as operators run it),
     /// with `env` added to the essentials; what it printed, or why it failed.
     pub async fn cli(&self, args: &[&str], env: &[(&str, &str)]) -> Result<String, String> {
-        let out = Command::new(&self.bin)
+        let essentials = [
+            ("PATH", std::env::var("PATH").unwrap_or_default()),
+            ("DATABASE_URL", self.database_url.clone()),
+            ("DATA_DIR", self.dir.display().to_string()),
+            ("SECRET_KEY", SECRET_KEY.into()),
+            ("RUST_LOG", "warn".into()),
+        ];
+        let out = Command::from(process::command(&self.bin, &self.dir, essentials))
             .args(args)
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("DATABASE_URL", &self.database_url)
-            .env("DATA_DIR", self.dir.display().to_string())
-            .env("SECRET_KEY", SECRET_KEY)
-            .env("RUST_LOG", "warn")
             .envs(env.iter().copied())
-            .current_dir(&self.dir)
-            .stdin(Stdio::null())
             .output()
             .await
             .map_err(|e| format!("running {}: {e}", self.bin.display()))?;
-        if !out.status.success() {
-            return Err(format!(
-                "ibal-gateway {}: {}",
-                args.first().copied().unwrap_or_default(),
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
-        }
-        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        process::printed(&out).map_err(|e| format!("ibal-gateway {}: {e}", args.first().copied().unwrap_or_default()))
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use ibal_test_kit::service;
 use reqwest::header::CONTENT_TYPE;
 use serde_json::{Value, json};
 use tokio::time::Instant;
@@ -52,8 +53,7 @@ const LOAD_LIMIT: Duration = Duration::from_secs(120);
 const COURSE_SEED: u64 = 0x1ba1_c0de_2026;
 const QUESTION_SEED: u64 = 0x1ba1_a5c5_2026;
 
-/// The service client as the Tutor plugin registers it (`clients ensure`), with the bench's secret.
-const SERVICE_ID: &str = "ibal-openedx";
+/// The service client's secret (ibal_test_kit::service has the rest of it, as the Tutor plugin registers it).
 const SERVICE_SECRET: &str = "ibal-bench-service-secret-not-a-real-one";
 
 /// Each section's topic: its title and its eight topic words.
@@ -570,44 +570,8 @@ async fn measure(
 /// Registers the service client with the gateway's CLI, exactly as the Tutor plugin's init task does,
 /// and gets an `index` token by client credentials.
 async fn service_token(gw: &Gateway) -> Result<String, String> {
-    gw.cli(
-        &[
-            "clients",
-            "ensure",
-            "--client-id",
-            SERVICE_ID,
-            "--secret-env",
-            "IBAL_SERVICE_CLIENT_SECRET",
-            "--name",
-            "Open edX course indexing and retirement",
-            "--grant",
-            "client_credentials",
-            "--scope",
-            "index",
-            "--scope",
-            "retirement",
-        ],
-        &[("IBAL_SERVICE_CLIENT_SECRET", SERVICE_SECRET)],
-    )
-    .await?;
-    let r = gw
-        .http
-        .post(gw.url("/oauth2/token"))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", SERVICE_ID),
-            ("client_secret", SERVICE_SECRET),
-            ("scope", "index"),
-        ])
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    let status = r.status();
-    let body: Value = r.json().await.map_err(|e| e.to_string())?;
-    body["access_token"]
-        .as_str()
-        .map(str::to_owned)
-        .ok_or_else(|| format!("the service's token request: {status} {}", truncate(&body.to_string())))
+    gw.cli(&service::ensure_args(&[]), &[(service::SECRET_ENV, SERVICE_SECRET)]).await?;
+    service::access_token(&gw.http, &gw.url(""), SERVICE_SECRET, "index").await.map_err(|e| truncate(&e))
 }
 
 /// One `PUT …/blocks`: (stored, unchanged).

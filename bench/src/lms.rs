@@ -9,28 +9,17 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use serde_json::json;
+use ibal_test_kit::lms::Ticket;
 
 use crate::gateway::Seat;
-use crate::rsa::RsaKey;
 
 /// The LMS root URL, the tickets' `iss`.
 const ISSUER: &str = "https://lms.bench.example";
 const KID: &str = "bench-lms-key-1";
-/// The longest a ticket may live: the gateway refuses longer.
-const LIFETIME_SECS: u64 = 300;
 
-pub struct Lms {
-    key: EncodingKey,
-    jwks: String,
-    /// Tells this run's `jti`s from another's, should two runs share a database.
-    run: String,
-    minted: AtomicU64,
-}
+/// The kit's LMS (ibal_test_kit::lms), its one key for the run, with the bench's users.
+pub struct Lms(ibal_test_kit::lms::Lms);
 
 /// A user of the LMS (the `n`th of the scenario), signed in at one gateway.
 pub struct Learner {
@@ -41,35 +30,23 @@ pub struct Learner {
 impl Lms {
     /// A fresh RSA-2048 key for the run.
     pub fn new() -> Result<Self, String> {
-        let key = RsaKey::generate()?;
-        let jwks = json!({"keys": [key.jwk(KID)]}).to_string();
-        let run = format!("{:x}-{:x}", std::process::id(), now().as_nanos());
-        Ok(Self { key: key.signing, jwks, run, minted: AtomicU64::new(0) })
+        ibal_test_kit::lms::Lms::new(ISSUER, KID).map(Self)
     }
 
     /// How many tickets were signed so far.
     pub fn minted(&self) -> u64 {
-        self.minted.load(Ordering::Relaxed)
+        self.0.minted()
     }
 
     /// What a gateway needs to trust this LMS's tickets.
     pub fn gateway_env(&self) -> [(&'static str, String); 2] {
-        [("TICKET_JWKS", self.jwks.clone()), ("TICKET_ISSUER", ISSUER.to_owned())]
+        self.0.gateway_vars()
     }
 
     /// A learner's ticket for `block` of `course`, for the gateway whose public origin is `audience`.
     pub fn ticket(&self, audience: &str, user: usize, course: &str, block: &str) -> Result<String, String> {
-        let iat = now().as_secs();
-        let claims = json!({
-            "iss": ISSUER, "aud": audience, "sub": format!("bench-lms-user-{user}"),
-            "preferred_username": format!("bench{user}"), "course_id": course, "usage_id": block,
-            "role": "learner", "global_staff": false, "title": "IBAL bench", "instructions": "",
-            "iat": iat, "exp": iat + LIFETIME_SECS,
-            "jti": format!("{}-{}", self.run, self.minted.fetch_add(1, Ordering::Relaxed)),
-        });
-        let mut header = Header::new(Algorithm::RS256);
-        header.kid = Some(KID.into());
-        jsonwebtoken::encode(&header, &claims, &self.key).map_err(|e| format!("signing a ticket: {e}"))
+        let (sub, username) = (format!("bench-lms-user-{user}"), format!("bench{user}"));
+        self.0.ticket(&Ticket { audience, sub: &sub, username: &username, course, block, title: "IBAL bench" })
     }
 
     /// One seat per socket: socket i is `learners[i % learners.len()]` chatting in `blocks[i]` of `course`.
@@ -131,13 +108,10 @@ impl Lms {
     }
 }
 
-fn now() -> std::time::Duration {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use base64::Engine;
+    use ibal_test_kit::lms::TICKET_LIFETIME_SECS;
     use serde_json::Value;
 
     use super::*;
@@ -163,6 +137,6 @@ mod tests {
         assert_eq!(ticket["sub"], "bench-lms-user-2");
         assert_eq!(ticket["usage_id"], "room-1");
         assert_eq!(ticket["aud"], "http://127.0.0.1:1");
-        assert_eq!(ticket["exp"].as_u64().unwrap_or(0) - ticket["iat"].as_u64().unwrap_or(0), LIFETIME_SECS);
+        assert_eq!(ticket["exp"].as_u64().unwrap_or(0) - ticket["iat"].as_u64().unwrap_or(0), TICKET_LIFETIME_SECS);
     }
 }

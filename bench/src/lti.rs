@@ -6,6 +6,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use ibal_test_kit::keys::RsaKey;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use serde_json::{Value, json};
@@ -13,7 +14,6 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::gateway::Gateway;
-use crate::rsa::RsaKey;
 use crate::scenarios::{Outcome, raw_verify_rate, truncate};
 use crate::servers::serve_json;
 use crate::stats::{Row, Verdict, ratio};

@@ -12,7 +12,6 @@ mod gateway;
 mod knowledge;
 mod lms;
 mod lti;
-mod rsa;
 mod scenarios;
 mod servers;
 mod stats;

@@ -1,12 +1,13 @@
-//! The baselines: a minimal WebSocket echo server and a fake OpenAI-compatible streaming server.
-//! Each runs as a child process of the harness (`ibal-bench echo …`, `ibal-bench fake-openai …`), so its
-//! CPU and memory are its own, like the gateway's.
+//! The baselines: a minimal WebSocket echo server and a fake OpenAI-compatible streaming server (the test
+//! kit's, as the gateway's tests use it). Each runs as a child process of the harness (`ibal-bench echo …`,
+//! `ibal-bench fake-openai …`), so its CPU and memory are its own, like the gateway's.
 
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
+use ibal_test_kit::fake_openai::{FakeOpenAi, Pace};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::process::{Child, Command};
@@ -119,43 +120,13 @@ pub fn token_text(i: usize) -> String {
     format!("t{i} ")
 }
 
-/// The fake OpenAI-compatible server: `POST …/chat/completions` streams `tokens` SSE deltas at `per_second`,
-/// then `data: [DONE]`; any other request gets an empty model list.
+/// The fake OpenAI-compatible server (ibal_test_kit::fake_openai): `POST /v1/chat/completions` streams `tokens`
+/// SSE deltas at `per_second`, the first at once, then `data: [DONE]`; `GET /v1/models` lists a model.
 pub async fn run_fake_openai(port: u16, tokens: usize, per_second: u32) -> Result<(), String> {
     let listener = TcpListener::bind(("127.0.0.1", port)).await.map_err(|e| e.to_string())?;
-    let period = Duration::from_secs(1) / per_second.max(1);
-    accept_each(listener, move |stream| async move {
-        let _ = serve_fake_openai(stream, tokens, period).await;
-    })
-    .await;
-    Ok(())
-}
-
-async fn serve_fake_openai(mut stream: TcpStream, tokens: usize, period: Duration) -> std::io::Result<()> {
-    let Some(head) = read_request(&mut stream).await? else { return Ok(()) };
-    if !head.starts_with("post ") {
-        let body = r#"{"object":"list","data":[{"id":"fake","object":"model"}]}"#;
-        return write_json(&mut stream, body).await;
-    }
-    stream
-        .write_all(
-            b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n\
-              Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
-        )
-        .await?;
-    let mut ticks = tokio::time::interval(period);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    for i in 0..tokens {
-        ticks.tick().await;
-        let event = format!(
-            "data: {}\n\n",
-            serde_json::json!({"choices": [{"index": 0, "delta": {"content": token_text(i)}}]})
-        );
-        stream.write_all(format!("{:x}\r\n{event}\r\n", event.len()).as_bytes()).await?;
-    }
-    let done = "data: [DONE]\n\n";
-    stream.write_all(format!("{:x}\r\n{done}\r\n0\r\n\r\n", done.len()).as_bytes()).await?;
-    stream.shutdown().await
+    let pace = Pace { first: Duration::ZERO, gap: Duration::from_secs(1) / per_second.max(1) };
+    let fake = FakeOpenAi::new(format!("http://127.0.0.1:{port}"), (0..tokens).map(token_text), pace);
+    fake.serve(listener).await.map_err(|e| e.to_string())
 }
 
 /// Reads one request: its head (returned in lower case), then its body by Content-Length, both bounded to

@@ -25,7 +25,7 @@ use axum::{Json, Router};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use super::fake_llm::{FakeLlm, Mode, record};
+use super::fake_llm::{FakeLlm, Mode};
 
 /// The flow the fake knows.
 pub const FLOW: &str = "flow-1";
@@ -147,7 +147,7 @@ async fn prediction(
     if !fake.flowise.authorized(&headers) {
         return unauthorized();
     }
-    record(&fake, &body);
+    fake.record(&body);
     let chat_id = body["chatId"].as_str().map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
     fake.flowise.chat_ids.lock().expect("lock").push(chat_id.clone());
     let streaming = body["streaming"] == true;

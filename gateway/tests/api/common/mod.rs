@@ -229,29 +229,11 @@ pub fn browser() -> reqwest::Client {
     reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().expect("client")
 }
 
-/// Waits for a spawned gateway (LOG_FORMAT=json on stdout) to log "listening"; returns its address,
-/// and a task that keeps draining the log (so the child never blocks on a full pipe) and yields
-/// every later line when the child exits.
+/// Waits (at most 30 s) for a spawned gateway (LOG_FORMAT=json on stdout, piped) to log "listening": the
+/// kit's runner (ibal_test_kit::process), failing the test otherwise. Returns its address, and a task that
+/// keeps draining the log and yields every later line when the child exits.
 pub async fn wait_listening(child: &mut tokio::process::Child) -> (String, tokio::task::JoinHandle<Vec<String>>) {
-    use tokio::io::{AsyncBufReadExt, BufReader};
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout piped")).lines();
-    let addr = tokio::time::timeout(std::time::Duration::from_secs(30), async {
-        while let Some(line) = lines.next_line().await.expect("read") {
-            let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
-            if event["message"] == "listening" {
-                return event["addr"].as_str().expect("addr").to_owned();
-            }
-        }
-        panic!("the gateway exited before listening");
-    })
-    .await
-    .expect("listening within 30 s");
-    let drain = tokio::spawn(async move {
-        let mut rest = Vec::new();
-        while let Ok(Some(line)) = lines.next_line().await {
-            rest.push(line);
-        }
-        rest
-    });
-    (addr, drain)
+    ibal_test_kit::process::wait_listening(child, std::time::Duration::from_secs(30))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
 }

@@ -1,23 +1,23 @@
 //! The service client as the Tutor plugin registers it (`ibal-gateway clients ensure`), its
-//! client-credentials tokens, and calls to the service APIs.
+//! client-credentials tokens (both the kit's: ibal_test_kit::service), and calls to the service APIs.
 
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Output;
 
+use ibal_test_kit::{process, service};
 use serde_json::Value;
 
 use super::RunningGateway;
 
-pub const SERVICE_ID: &str = "ibal-openedx";
+pub use ibal_test_kit::service::CLIENT_ID as SERVICE_ID;
 pub const SECRET: &str = "first-secret-of-at-least-32-characters";
 
 /// `ibal-gateway <args>` on the gateway's database, with `env` (and nothing else) in its environment.
 pub fn gateway_cli(gw: &RunningGateway, args: &[&str], env: &[(&str, &str)]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ibal-gateway"))
+    let secret_key = "t".repeat(40);
+    let essentials = [("DATABASE_URL", gw.test_db.url.as_str()), ("SECRET_KEY", secret_key.as_str())];
+    process::command(Path::new(env!("CARGO_BIN_EXE_ibal-gateway")), &std::env::temp_dir(), essentials)
         .args(args)
-        .current_dir(std::env::temp_dir())
-        .env_clear()
-        .env("DATABASE_URL", &gw.test_db.url)
-        .env("SECRET_KEY", "t".repeat(40))
         .envs(env.iter().copied())
         .output()
         .expect("run ibal-gateway")
@@ -25,54 +25,23 @@ pub fn gateway_cli(gw: &RunningGateway, args: &[&str], env: &[(&str, &str)]) -> 
 
 /// `clients ensure` exactly as the Tutor plugin's init task runs it, plus `extra` arguments.
 pub fn ensure(gw: &RunningGateway, secret: &str, extra: &[&str]) -> Output {
-    let mut args = vec![
-        "clients",
-        "ensure",
-        "--client-id",
-        SERVICE_ID,
-        "--secret-env",
-        "IBAL_SERVICE_CLIENT_SECRET",
-        "--name",
-        "Open edX course indexing and retirement",
-        "--grant",
-        "client_credentials",
-        "--scope",
-        "index",
-        "--scope",
-        "retirement",
-    ];
-    args.extend_from_slice(extra);
-    gateway_cli(gw, &args, &[("IBAL_SERVICE_CLIENT_SECRET", secret)])
+    gateway_cli(gw, &service::ensure_args(extra), &[(service::SECRET_ENV, secret)])
 }
 
 /// What a successful command printed.
 pub fn stdout(out: &Output) -> String {
-    assert!(out.status.success(), "ibal-gateway failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    process::printed(out).unwrap_or_else(|stderr| panic!("ibal-gateway failed: {stderr}"))
 }
 
 /// A client-credentials token request: (status, body).
 pub async fn token(gw: &RunningGateway, client_id: &str, secret: &str, scope: &str) -> (u16, Value) {
-    let response = reqwest::Client::new()
-        .post(format!("{}/oauth2/token", gw.url))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", client_id),
-            ("client_secret", secret),
-            ("scope", scope),
-        ])
-        .send()
-        .await
-        .expect("token");
-    (response.status().as_u16(), response.json().await.expect("json"))
+    service::token(&reqwest::Client::new(), &gw.url, client_id, secret, scope).await.expect("token")
 }
 
 /// The service client, ensured with [`SECRET`], and a token of `scope`.
 pub async fn service_token(gw: &RunningGateway, scope: &str) -> String {
     stdout(&ensure(gw, SECRET, &[]));
-    let (status, body) = token(gw, SERVICE_ID, SECRET, scope).await;
-    assert_eq!(status, 200, "{body}");
-    body["access_token"].as_str().expect("access_token").to_owned()
+    service::access_token(&reqwest::Client::new(), &gw.url, SECRET, scope).await.expect("access_token")
 }
 
 /// A call to the gateway's API with a bearer token: (status, JSON body or null).

@@ -1,9 +1,10 @@
-//! The LMS side of chat tickets, as the IbalXBlock signs them: RS256 with the LMS's own key (`kid`
-//! named), the claims of docs/protocol.md. Every test gateway trusts this LMS's public key.
+//! The LMS side of chat tickets, as the IbalXBlock signs them: the kit's LMS (ibal_test_kit::lms), one per
+//! test binary, whose public key every test gateway trusts, with the tests' learners and their forgeries.
 
 use std::sync::{Arc, OnceLock};
 
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use ibal_test_kit::keys::RsaKey;
+use ibal_test_kit::lms::{Lms, Ticket};
 use serde_json::{Value, json};
 
 /// The LMS root URL tickets name as their issuer.
@@ -13,26 +14,17 @@ pub const COURSE: &str = "course-v1:edX+DemoX+Demo";
 pub const BLOCK: &str = "block-v1:edX+DemoX+Demo+type@ibalxblock+block@a1";
 
 struct Keys {
-    signing: EncodingKey,
+    lms: Lms,
     /// A key the gateway does not know, to forge signatures with.
-    stranger: EncodingKey,
-    jwks: String,
+    stranger: RsaKey,
 }
 
 /// Key generation is slow-ish: one pair per test binary.
 fn keys() -> &'static Keys {
     static KEYS: OnceLock<Keys> = OnceLock::new();
-    KEYS.get_or_init(|| {
-        let row = ibal_gateway::identity::keys::generate_key(0).expect("key");
-        let stranger = ibal_gateway::identity::keys::generate_key(0).expect("key");
-        let mut jwk: Value = serde_json::from_str(&row.public_jwk).expect("jwk");
-        let public =
-            json!({"kty": "RSA", "kid": KID, "alg": "RS256", "use": "sig", "n": jwk["n"].take(), "e": jwk["e"].take()});
-        Keys {
-            signing: EncodingKey::from_rsa_pem(row.private_key.as_bytes()).expect("pem"),
-            stranger: EncodingKey::from_rsa_pem(stranger.private_key.as_bytes()).expect("pem"),
-            jwks: json!({ "keys": [public] }).to_string(),
-        }
+    KEYS.get_or_init(|| Keys {
+        lms: Lms::new(LMS_ISSUER, KID).expect("key"),
+        stranger: RsaKey::generate().expect("key"),
     })
 }
 
@@ -49,18 +41,20 @@ impl TicketLms {
 
     /// The gateway's configuration for this LMS.
     pub fn gateway_vars() -> Vec<(&'static str, String)> {
-        vec![("TICKET_JWKS", keys().jwks.clone()), ("TICKET_ISSUER", LMS_ISSUER.to_owned())]
+        keys().lms.gateway_vars().to_vec()
     }
 
     /// A learner's ticket for `usage_id` in `course_id`, as the block mints it, with `overrides`.
     pub fn claims(&self, username: &str, course_id: &str, usage_id: &str, overrides: Value) -> Value {
-        let now = ibal_gateway::domain::now_ms() / 1000;
-        let mut claims = json!({
-            "iss": LMS_ISSUER, "aud": &*self.audience, "sub": username, "preferred_username": username,
-            "course_id": course_id, "usage_id": usage_id, "role": "learner", "global_staff": false,
-            "title": "IBAL Chat", "instructions": "", "iat": now, "exp": now + 300,
-            "jti": uuid::Uuid::new_v4().simple().to_string(),
-        });
+        let ticket = Ticket {
+            audience: &self.audience,
+            sub: username,
+            username,
+            course: course_id,
+            block: usage_id,
+            title: "IBAL Chat",
+        };
+        let mut claims = keys().lms.claims(&ticket);
         if let (Some(c), Some(o)) = (claims.as_object_mut(), overrides.as_object()) {
             for (k, v) in o {
                 c.insert(k.clone(), v.clone());
@@ -70,7 +64,7 @@ impl TicketLms {
     }
 
     pub fn sign(&self, claims: &Value) -> String {
-        sign(claims, Some(KID), &keys().signing)
+        keys().lms.sign(claims).expect("sign")
     }
 
     /// A learner's ticket in the demo course's block.
@@ -85,17 +79,12 @@ impl TicketLms {
 
     /// Signed by a key the gateway does not trust, under the trusted key's id.
     pub fn forged(&self, username: &str) -> String {
-        sign(&self.claims(username, COURSE, BLOCK, json!({})), Some(KID), &keys().stranger)
+        let claims = self.claims(username, COURSE, BLOCK, json!({}));
+        ibal_test_kit::lms::sign(&claims, Some(KID), &keys().stranger.signing).expect("sign")
     }
 
     /// Signed with the real key but naming another key id.
     pub fn unknown_kid(&self, username: &str) -> String {
-        sign(&self.claims(username, COURSE, BLOCK, json!({})), Some("rotated-away"), &keys().signing)
+        keys().lms.sign_as(&self.claims(username, COURSE, BLOCK, json!({})), Some("rotated-away")).expect("sign")
     }
-}
-
-fn sign(claims: &Value, kid: Option<&str>, key: &EncodingKey) -> String {
-    let mut header = Header::new(Algorithm::RS256);
-    header.kid = kid.map(str::to_owned);
-    jsonwebtoken::encode(&header, claims, key).expect("sign")
 }

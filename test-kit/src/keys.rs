@@ -1,5 +1,5 @@
-//! RSA-2048 signing keys made at run time, for the parties the harness plays (the LTI platform, the LMS
-//! that signs chat tickets): made with aws-lc-rs, as the gateway makes its own.
+//! RSA-2048 signing keys made at run time, for the parties a test or the bench plays (an LMS signing chat
+//! tickets, an LTI platform): made with aws-lc-rs, as the gateway makes its own.
 
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rsa::{KeyPair, KeySize, PublicKeyComponents};
@@ -17,6 +17,10 @@ pub struct RsaKey {
 }
 
 impl RsaKey {
+    /// A fresh key pair (some tens of milliseconds: make one per party, not one per ticket).
+    ///
+    /// # Errors
+    /// The key could not be made or exported.
     pub fn generate() -> Result<Self, String> {
         let pair = KeyPair::generate(KeySize::Rsa2048).map_err(|_| "RSA key generation failed")?;
         let der = pair.as_der().map_err(|_| "RSA key export failed")?;
