@@ -141,6 +141,12 @@ def _(text: str) -> str:
     return text
 
 
+#: The course staff's button to the gateway's course dashboard (docs/instructor-insights.md), its note for
+#: screen readers, and the message shown next to it when it cannot be opened.
+INSIGHTS_LABEL = _("Course chat insights")
+INSIGHTS_NEW_TAB = _("(opens in a new tab)")
+INSIGHTS_ERROR = _("The course chat insights could not be opened. Please try again.")
+
 MODE_LABELS = {
     "assistant": _("Course assistant"),
     "room": _("Live course room"),
@@ -810,6 +816,7 @@ class IbalXBlock(StudioEditableXBlockMixin, XBlock):
                     "display_name": self.display_name,
                     "loading_text": self._t("Loading the chat…"),
                     "load_error": self._t("The chat could not be loaded. Please reload the page or try again later."),
+                    **self._insights_context(),
                 },
             )
         )
@@ -817,6 +824,21 @@ class IbalXBlock(StudioEditableXBlockMixin, XBlock):
         frag.add_javascript(loader.load_unicode("static/js/src/ibal_xblock.js"))
         frag.initialize_js(JS_INIT_FN, settings)
         return frag
+
+    def _insights_context(self) -> dict[str, Any]:
+        """The "Course chat insights" button's texts, for course staff only (learners get ``insights`` false).
+
+        The block's JavaScript posts a fresh chat ticket to the gateway's ``/instructor/enter`` in a new tab
+        (docs/instructor-insights.md); the gateway checks the ticket's role again.
+        """
+        if not self.is_staff():
+            return {"insights": False}
+        return {
+            "insights": True,
+            "insights_label": self._t(INSIGHTS_LABEL),
+            "insights_new_tab": self._t(INSIGHTS_NEW_TAB),
+            "insights_error": self._t(INSIGHTS_ERROR),
+        }
 
     def author_view(self, context=None):  # noqa: ARG002 - XBlock view signature
         """Studio preview: a note instead of a live chat (authors configure, learners chat)."""

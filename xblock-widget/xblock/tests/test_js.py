@@ -331,3 +331,142 @@ def test_track_never_throws_when_fetch_itself_throws():
         "[IbalXBlock] Failed to send analytics event ibal.chat.opened: fetch is not allowed here",
         "[IbalXBlock] Failed to send analytics event ibal.chat.opened: fetch is not allowed here",
     ]
+
+
+# ------------------------------------------------- course staff: "Course chat insights"
+
+TICKET = "header.claims.signature"
+INSIGHTS_ERROR = "The course chat insights could not be opened. Please try again."
+
+
+def insights_run(**options):
+    options.setdefault("widget_url", widget("fake_widget_ok.mjs"))
+    options.setdefault("fetch_response", {"status": 200, "body": json.dumps({"ticket": TICKET, "expires_in": 300})})
+    return run(insights=True, **options)
+
+
+def assert_ticket_never_logged(outcome):
+    assert_prefixed(outcome)
+    assert not any(TICKET in line["text"] or "signature" in line["text"] for line in outcome["logs"])
+
+
+@pytest.mark.parametrize("jquery", [False, True])
+def test_insights_click_fetches_a_ticket_and_posts_it_in_a_new_tab(jquery):
+    outcome = insights_run(jquery=jquery, insights_clicks=1, cookie="csrftoken=abc")
+    insights = outcome["insights"]
+    assert insights["clicks"] == [{"resolved": True}]
+    # A fresh ticket from the block's chat_ticket handler, behind the LMS session with the CSRF token.
+    [call] = calls_to(outcome, "chat_ticket")
+    assert call["init"]["method"] == "POST" and call["init"]["headers"]["X-CSRFToken"] == "abc"
+    # One hidden form, posted to the gateway's entry in a new tab, with the ticket as its only field.
+    assert insights["submitted"] == [
+        {
+            "attributes": {
+                "method": "post",
+                "action": "https://chat.example.com/instructor/enter",
+                "target": "_blank",
+                "rel": "noopener",
+                "hidden": "",
+            },
+            "fields": [{"tag": "input", "attributes": {"type": "hidden", "name": "ticket", "value": TICKET}}],
+            "inPage": True,
+        }
+    ]
+    assert insights["formsLeft"] == 0  # removed once submitted
+    assert insights["message"] == ""
+    assert "aria-busy" not in insights["buttonAttributes"]
+    assert "[IbalXBlock] Course chat insights opened in a new tab" in [line["text"] for line in outcome["logs"]]
+    assert_ticket_never_logged(outcome)
+
+
+def test_insights_without_a_click_fetch_nothing():
+    outcome = insights_run()
+    assert outcome["insights"]["listeners"] == 1
+    assert calls_to(outcome, "chat_ticket") == []
+    assert outcome["insights"]["submitted"] == []
+
+
+def test_insights_action_is_the_gateway_url_without_a_trailing_slash():
+    outcome = insights_run(insights_clicks=1, args={"gateway_url": "https://example.org/ibal/"})
+    [form] = outcome["insights"]["submitted"]
+    assert form["attributes"]["action"] == "https://example.org/ibal/instructor/enter"
+
+
+@pytest.mark.parametrize(
+    ("options", "reason"),
+    [
+        (
+            {"fetch_response": {"status": 403, "body": '{"error": "Sign in to use the chat."}'}},
+            "Sign in to use the chat.",
+        ),
+        ({"fetch_response": {"status": 502, "body": "<html>Bad gateway</html>"}}, "HTTP 502"),
+        ({"fetch_response": {"status": 200, "body": '{"expires_in": 300}'}}, "the chat ticket response has no ticket"),
+        ({"fetch_error": "Failed to fetch"}, "Failed to fetch"),
+        ({"fetch_throws": True}, "fetch is not allowed here"),
+    ],
+)
+def test_insights_failed_ticket_shows_the_message_and_logs_without_the_ticket(options, reason):
+    outcome = insights_run(insights_clicks=1, insights_error="Could not open the insights.", **options)
+    insights = outcome["insights"]
+    assert insights["clicks"] == [{"resolved": False}]
+    assert insights["submitted"] == []
+    assert insights["formsLeft"] == 0
+    assert insights["message"] == "Could not open the insights."
+    assert "aria-busy" not in insights["buttonAttributes"]
+    errors = [line["text"] for line in outcome["logs"] if line["level"] == "error"]
+    assert f"[IbalXBlock] Course chat insights not opened: {reason}" in errors
+    assert_ticket_never_logged(outcome)
+
+
+def test_insights_default_message_when_the_template_gave_none():
+    outcome = insights_run(insights_clicks=1, fetch_error="Failed to fetch")
+    assert outcome["insights"]["message"] == INSIGHTS_ERROR
+
+
+def test_insights_without_a_gateway_url_asks_for_no_ticket():
+    outcome = insights_run(insights_clicks=1, args={"gateway_url": ""})
+    assert outcome["insights"]["clicks"] == [{"resolved": False}]
+    assert calls_to(outcome, "chat_ticket") == []
+    assert outcome["insights"]["message"] == INSIGHTS_ERROR
+    errors = [line["text"] for line in outcome["logs"] if line["level"] == "error"]
+    assert "[IbalXBlock] Course chat insights not opened: no gateway_url in the block settings" in errors
+
+
+def test_insights_double_click_opens_one_tab():
+    outcome = insights_run(insights_clicks=2)
+    assert outcome["insights"]["clicks"] == [{"resolved": True}, {"resolved": False}]
+    assert len(calls_to(outcome, "chat_ticket")) == 1
+    assert len(outcome["insights"]["submitted"]) == 1
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"widget_url": widget("does_not_exist.mjs")},
+        {"widget_url": None},
+        {"widget_url": widget("fake_widget_mount_throws.mjs")},
+        {"no_mount": True},
+    ],
+)
+def test_insights_work_when_the_widget_does_not(options):
+    outcome = insights_run(insights_clicks=1, **options)
+    assert outcome["state"] != "mounted"
+    assert outcome["insights"]["clicks"] == [{"resolved": True}]
+    [form] = outcome["insights"]["submitted"]
+    assert form["fields"][0]["attributes"]["value"] == TICKET
+    assert_ticket_never_logged(outcome)
+
+
+def test_insights_button_is_wired_once_when_the_block_is_initialised_twice():
+    outcome = insights_run(calls=2, insights_clicks=1)
+    assert outcome["insights"]["listeners"] == 1
+    assert len(outcome["insights"]["submitted"]) == 1
+
+
+def test_no_insights_button_no_insights():
+    # Learners' pages have no button: the script neither fails nor asks for a ticket.
+    outcome = run(widget_url=widget("fake_widget_ok.mjs"))
+    assert outcome["insights"] is None
+    assert outcome["state"] == "mounted"
+    assert calls_to(outcome, "chat_ticket") == []
+    assert not [line for line in outcome["logs"] if line["level"] == "error"]

@@ -441,3 +441,80 @@ def test_the_widget_never_gets_the_unit_instructions_or_style_prompt():
     assert set(args) == set(MOUNT_SETTINGS_KEYS)
     assert {"unit", "instructions", "style_prompt", "tutor_style", "exam", "course_title"}.isdisjoint(args)
     assert args["starters"] == ["Shown starter"]
+
+
+# --- course staff: the "Course chat insights" button (docs/instructor-insights.md); learners never get it ---
+
+INSIGHTS_BUTTON = '<button type="button" class="ibal-xblock-insights-button"'
+
+
+def test_staff_see_the_course_chat_insights_button_below_the_chat():
+    block = workbench_block()
+    block.runtime.user_is_staff = True
+    with chat_settings():
+        frag = block.render("student_view", {})
+    body = frag.body_html()
+    assert body.count(INSIGHTS_BUTTON) == 1
+    # Below the chat's mount point, a real button whose name says it opens a new tab.
+    assert body.index('class="ibal-xblock-mount"') < body.index(INSIGHTS_BUTTON)
+    assert (
+        '>Course chat insights<span class="ibal-xblock-visually-hidden"> (opens in a new tab)</span></button>'
+    ) in body
+    assert 'data-insights-error="The course chat insights could not be opened. Please try again."' in body
+    assert '<span class="ibal-xblock-insights-message" role="alert"></span>' in body
+    assert any(".ibal-xblock-visually-hidden" in css for css in css_texts(frag))
+    # The script posts to the gateway named in the mount settings, which are the same as a learner's.
+    [args] = init_args_from_html(body)
+    assert tuple(args) == MOUNT_SETTINGS_KEYS
+    assert args["gateway_url"] == GATEWAY_URL
+
+
+def test_learners_never_see_the_course_chat_insights_button():
+    block = workbench_block()
+    with chat_settings():
+        body = block.render("student_view", {}).body_html()
+    assert "ibal-xblock-mount" in body
+    for text in ("ibal-xblock-insights", "Course chat insights", "instructor", "<button"):
+        assert text not in body, text
+
+
+@pytest.mark.parametrize(
+    ("opt_attrs", "shown"),
+    [
+        ({"edx-platform.user_is_staff": True}, True),
+        ({"edx-platform.user_is_global_staff": True}, True),
+        ({"edx-platform.user_is_staff": False, "edx-platform.user_role": "student"}, False),
+        ({}, False),
+    ],
+)
+def test_platform_runtime_insights_button_for_course_and_global_staff_only(opt_attrs, shown):
+    block = platform_block({"IbalXBlock": chat_bucket()}, FakeUsageKey(USAGE, COURSE), opt_attrs=opt_attrs)
+    body = block.student_view({}).body_html()
+    assert "ibal-xblock-mount" in body
+    assert (INSIGHTS_BUTTON in body) is shown
+
+
+def test_no_insights_button_when_the_chat_is_not_configured():
+    # Staff then see what to configure; no script runs, so there is no button either.
+    block = workbench_block()
+    block.runtime.user_is_staff = True
+    with gateway_settings():
+        body = _assert_no_chat(block.render("student_view", {}))
+    assert "ibal-xblock-insights" not in body
+
+
+def test_insights_button_texts_are_translated_and_escaped(monkeypatch):
+    translations = {
+        "Course chat insights": 'Statistiques <b onclick="x()">du chat</b>',
+        "(opens in a new tab)": "(s'ouvre dans un nouvel onglet)",
+        "The course chat insights could not be opened. Please try again.": 'Échec "<img src=x>"',
+    }
+    block = workbench_block()
+    block.runtime.user_is_staff = True
+    monkeypatch.setattr(block, "ugettext", lambda text: translations.get(text, text), raising=False)
+    with chat_settings():
+        body = block.student_view({}).body_html()
+    assert "<b " not in body and "<img" not in body
+    assert ">Statistiques &lt;b onclick=&quot;x()&quot;&gt;du chat&lt;/b&gt;<span" in body
+    assert "> (s&#x27;ouvre dans un nouvel onglet)</span>" in body
+    assert 'data-insights-error="Échec &quot;&lt;img src=x&gt;&quot;"' in body

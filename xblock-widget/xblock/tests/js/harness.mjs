@@ -7,13 +7,19 @@
 //                     "unserialisable" stands for fields that are not JSON),
 //              event_response: {status, body} (what the publish_event handler answers),
 //              event_fetch_error: message (a network failure of the publish_event handler),
-//              fetch_throws: bool (fetch() itself throws) }
+//              fetch_throws: bool (fetch() itself throws),
+//              insights: bool (the staff view's "Course chat insights" button and its message, as the template
+//                        renders them), insights_error: the button's data-insights-error,
+//              insights_clicks: number (click the button that many times at once, then await each click) }
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const options = JSON.parse(process.argv[2] || '{}');
 const source = readFileSync(
     fileURLToPath(new URL('../../ibal_xblock/static/js/src/ibal_xblock.js', import.meta.url)), 'utf8');
+
+// What the forms' submit() saw: the form's attributes, its fields' attributes, and whether it was in the page.
+const submitted = [];
 
 class FakeNode {
     constructor(tagName) {
@@ -23,13 +29,42 @@ class FakeNode {
         this.className = '';
         this.textContent = '';
         this.mount = null;
+        this.parentNode = null;
+        this.listeners = {};
     }
     get firstChild() { return this.children[0] || null; }
-    appendChild(child) { this.children.push(child); return child; }
-    removeChild(child) { this.children.splice(this.children.indexOf(child), 1); return child; }
+    appendChild(child) { this.children.push(child); child.parentNode = this; return child; }
+    removeChild(child) {
+        const index = this.children.indexOf(child);
+        if (index < 0) throw new Error('removeChild: not a child');
+        this.children.splice(index, 1);
+        child.parentNode = null;
+        return child;
+    }
     setAttribute(name, value) { this.attributes[name] = String(value); }
     getAttribute(name) { return name in this.attributes ? this.attributes[name] : null; }
-    querySelector(selector) { return selector === '.ibal-xblock-mount' ? this.mount : null; }
+    removeAttribute(name) { delete this.attributes[name]; }
+    addEventListener(type, listener) { (this.listeners[type] = this.listeners[type] || []).push(listener); }
+    // The mount point (this.mount) and, among the children, the first node with the class `.name`.
+    querySelector(selector) {
+        if (selector === '.ibal-xblock-mount') return this.mount;
+        for (const child of this.children) {
+            if (child.className.split(' ').includes(selector.slice(1))) return child;
+            const found = child.querySelector ? child.querySelector(selector) : null;
+            if (found) return found;
+        }
+        return null;
+    }
+    submit() {
+        if (this.tagName !== 'form') throw new Error('submit() on a ' + this.tagName);
+        let inPage = false;
+        for (let node = this; node; node = node.parentNode) inPage = inPage || node === globalThis.__ibalRoot;
+        submitted.push({
+            attributes: { ...this.attributes },
+            fields: this.children.map((child) => ({ tag: child.tagName, attributes: { ...child.attributes } })),
+            inPage,
+        });
+    }
 }
 
 globalThis.document = { createElement: (tag) => new FakeNode(tag), cookie: options.cookie || '' };
@@ -67,6 +102,24 @@ const placeholder = new FakeNode('p');
 placeholder.textContent = 'Loading the chat…';
 mountPoint.appendChild(placeholder);
 if (!options.no_mount) root.mount = mountPoint;
+globalThis.__ibalRoot = root;
+
+let insightsButton = null;
+let insightsMessage = null;
+if (options.insights) {
+    const box = new FakeNode('div');
+    box.className = 'ibal-xblock-insights';
+    insightsButton = new FakeNode('button');
+    insightsButton.className = 'ibal-xblock-insights-button';
+    insightsButton.setAttribute('type', 'button');
+    if (options.insights_error !== undefined) insightsButton.setAttribute('data-insights-error', options.insights_error);
+    insightsMessage = new FakeNode('span');
+    insightsMessage.className = 'ibal-xblock-insights-message';
+    insightsMessage.setAttribute('role', 'alert');
+    box.appendChild(insightsButton);
+    box.appendChild(insightsMessage);
+    root.appendChild(box);
+}
 
 const IbalXBlock = new Function(source + '\nreturn IbalXBlock;')();
 const args = Object.assign({
@@ -103,6 +156,31 @@ const deadline = Date.now() + 5000;
 while (['loading'].includes(mountPoint.getAttribute('data-ibal-state')) && Date.now() < deadline) {
     await new Promise((resolve) => setTimeout(resolve, 10));
 }
+
+// Clicks on the insights button (all at once, as a double click would), then what each click resolved to.
+const clicks = [];
+if (insightsButton && options.insights_clicks) {
+    const pending = [];
+    for (let i = 0; i < options.insights_clicks; i++) {
+        for (const listener of insightsButton.listeners.click || []) {
+            pending.push(Promise.resolve(listener.call(insightsButton, { type: 'click' })));
+        }
+    }
+    for (const click of pending) {
+        clicks.push(await click.then(
+            (value) => ({ resolved: value }),
+            (error) => ({ rejected: error instanceof Error ? error.message : String(error) }),
+        ));
+    }
+}
+const insights = insightsButton ? {
+    listeners: (insightsButton.listeners.click || []).length,
+    buttonAttributes: insightsButton.attributes,
+    message: insightsMessage.textContent,
+    clicks,
+    submitted,
+    formsLeft: root.children.filter((child) => child.tagName === 'form').length,
+} : null;
 
 const widget = globalThis.__ibalWidget;
 let ticket = null;
@@ -154,4 +232,5 @@ process.stdout.write(JSON.stringify({
     tracked,
     fetchCalls,
     handlerUrlCalls,
+    insights,
 }) + '\n');

@@ -10,6 +10,11 @@
  * event to the block's publish_event handler (the block publishes it through the
  * runtime). Once the widget is mounted, the chat sends "ibal.chat.opened".
  *
+ * For course staff, the template adds a "Course chat insights" button below the chat (learners never
+ * get it): its click asks the chat_ticket handler for a fresh ticket and posts it, in a hidden form, to
+ * the gateway's /instructor/enter in a new tab (a top-level page, where the gateway sets its session
+ * cookie first-party). The button works whether or not the widget loads.
+ *
  * Every console line starts with "[IbalXBlock]" (filter the console on it). Tickets
  * are bearer credentials: they are never printed; nor are the fields of an event.
  * Keep exactly three parameters: the XBlock runtimes look at the function's arity.
@@ -22,6 +27,8 @@ function IbalXBlock(runtime, element, args) {
     var DEFAULT_TICKET_HANDLER = 'chat_ticket';
     var DEFAULT_EVENT_HANDLER = 'publish_event';
     var CHAT_OPENED = 'ibal.chat.opened';
+    var DEFAULT_INSIGHTS_ERROR = 'The course chat insights could not be opened. Please try again.';
+    var INSIGHTS_PATH = '/instructor/enter';
     var root = element && element.jquery ? element[0] : element;
     var settings = {};
     var key;
@@ -184,6 +191,83 @@ function IbalXBlock(runtime, element, args) {
         });
     }
 
+    // Posts `ticket` to the gateway's insights entry in a new tab: a hidden form, submitted and removed at once.
+    function postToNewTab(action, ticket) {
+        var form = document.createElement('form');
+        form.setAttribute('method', 'post');
+        form.setAttribute('action', action);
+        form.setAttribute('target', '_blank');
+        form.setAttribute('rel', 'noopener');
+        form.setAttribute('hidden', '');
+        var field = document.createElement('input');
+        field.setAttribute('type', 'hidden');
+        field.setAttribute('name', 'ticket');
+        field.setAttribute('value', ticket);
+        form.appendChild(field);
+        root.appendChild(form);
+        try {
+            form.submit();
+        } finally {
+            root.removeChild(form);
+        }
+    }
+
+    // The course staff's "Course chat insights" button, when the template rendered one (staff only). Its
+    // click handler returns a promise of whether the page was opened (browsers ignore it; tests await it).
+    function setUpInsights() {
+        var button = root && root.querySelector ? root.querySelector('.ibal-xblock-insights-button') : null;
+        if (!button || button.getAttribute('data-ibal-insights') === 'ready') {
+            return;
+        }
+        button.setAttribute('data-ibal-insights', 'ready');
+        var message = root.querySelector('.ibal-xblock-insights-message');
+        var opening = false;
+
+        function say(text) {
+            if (message) {
+                message.textContent = text;
+            }
+        }
+
+        function failed(error) {
+            logError('Course chat insights not opened: ' + describe(error));
+            say(button.getAttribute('data-insights-error') || DEFAULT_INSIGHTS_ERROR);
+            return false;
+        }
+
+        function openInsights() {
+            if (opening) {
+                return Promise.resolve(false);
+            }
+            say('');
+            var gateway = typeof settings.gateway_url === 'string' ? settings.gateway_url.replace(/\/+$/, '') : '';
+            if (!gateway) {
+                return Promise.resolve(failed(new Error('no gateway_url in the block settings')));
+            }
+            opening = true;
+            button.setAttribute('aria-busy', 'true');
+            var ticketing;
+            try {
+                ticketing = getTicket();
+            } catch (error) {
+                ticketing = Promise.reject(error);
+            }
+            return ticketing.then(function (ticket) {
+                postToNewTab(gateway + INSIGHTS_PATH, ticket);
+                log('Course chat insights opened in a new tab');
+                return true;
+            }).catch(failed).then(function (opened) {
+                opening = false;
+                button.removeAttribute('aria-busy');
+                return opened;
+            });
+        }
+
+        button.addEventListener('click', function () {
+            return openInsights();
+        });
+    }
+
     if (args && typeof args === 'object') {
         for (key in args) {
             if (Object.prototype.hasOwnProperty.call(args, key)) {
@@ -196,6 +280,8 @@ function IbalXBlock(runtime, element, args) {
 
     log('Initializing chat block ' + (settings.usage_id || '(no usage id)') +
         ' with widget ' + (settings.widget_url || '(none)'));
+
+    setUpInsights();
 
     var mountPoint = root && root.querySelector ? root.querySelector('.ibal-xblock-mount') : null;
     if (!mountPoint) {
