@@ -1,6 +1,8 @@
 // The gateway's own page (GET /) with local accounts: the same widget, signed in through its local
-// form instead of the Open edX popup.
+// form instead of the Open edX popup; then the learner's own data from its My data menu: the export
+// downloaded as a file, and the local account deleted.
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import { after, before, describe } from 'node:test';
 
 import { launchBrowser, newRecordedContext, screenshot } from './lib/browser.mjs';
@@ -95,5 +97,60 @@ describe('standalone page of the gateway (LOCAL_ACCOUNTS=true, room chat)', () =
     const secrets = [...(await storedTokens(page, gateway.url)), PASSWORD];
     assertNoTokens(rec.texts(), secrets, 'the standalone console');
     assertNoTokens(gateway.log().split('\n'), secrets, 'the gateway log');
+  });
+
+  step('My data › Download my data, confirmed: GET /api/v1/me/export with the token (200), saved as ibal-my-data.json', async () => {
+    const [access] = await storedTokens(page, gateway.url);
+    const myData = widget.root.getByRole('button', { name: 'My data', exact: true });
+    const menu = widget.root.getByRole('group', { name: 'My data', exact: true });
+    await myData.click();
+    // A room is no one's conversation: nothing to delete there; a local account may be deleted.
+    const actions = (await menu.getByRole('button').allTextContents()).map((t) => t.trim());
+    assert.deepEqual(actions.filter((a) => !['Confirm', 'Cancel'].includes(a)), ['Download my data', 'Delete my account']);
+    await menu.getByRole('button', { name: 'Download my data' }).click();
+    const [response, download] = await Promise.all([
+      page.waitForResponse((r) => r.url() === `${gateway.url}/api/v1/me/export` && r.request().method() === 'GET'),
+      page.waitForEvent('download'),
+      menu.getByRole('button', { name: 'Confirm' }).click(),
+    ]);
+    assert.equal(response.status(), 200);
+    assert.equal(await response.request().headerValue('authorization'), `Bearer ${access}`, 'with the access token');
+    assert.equal(download.suggestedFilename(), 'ibal-my-data.json');
+    const data = JSON.parse(await readFile(await download.path(), 'utf8'));
+    assert.equal(data.user.username, USERNAME);
+    assert.ok(data.room_messages.some((m) => m.content === MESSAGE), 'the export holds what carol wrote in the room');
+    await waitUntil(
+      async () => (await widget.root.locator('.ibal-data-status').textContent()).trim() === 'Your data was downloaded.',
+      'the widget says so',
+    );
+    await screenshot(page, 'standalone-04-downloaded');
+  });
+
+  step('My data › Delete my account, confirmed: DELETE /api/v1/me (200); signed out and told so; the account is gone', async () => {
+    const menu = widget.root.getByRole('group', { name: 'My data', exact: true });
+    await menu.getByRole('button', { name: 'Delete my account' }).click();
+    assert.equal((await widget.root.locator('.ibal-data-status').textContent()).trim(), 'Delete your account and all its data for good?');
+    const [response] = await Promise.all([
+      page.waitForResponse((r) => r.url() === `${gateway.url}/api/v1/me` && r.request().method() === 'DELETE'),
+      menu.getByRole('button', { name: 'Confirm' }).click(),
+    ]);
+    assert.equal(response.status(), 200);
+    await widget.startButton.waitFor({ state: 'visible' });
+    assert.equal((await widget.noticeMessage.textContent()).trim(), 'Your account was deleted.');
+    assert.equal(await page.evaluate((key) => localStorage.getItem(key), `ibal-widget:token:${gateway.url}`), null, 'the token is forgotten');
+    // Signing in as carol again fails: the account is no more.
+    await widget.startButton.click();
+    await widget.loginForm.waitFor({ state: 'visible' });
+    await widget.loginForm.getByLabel('Username').fill(USERNAME);
+    await widget.loginForm.getByLabel('Password').fill(PASSWORD);
+    await widget.loginForm.getByRole('button', { name: 'Sign in' }).click();
+    await waitUntil(async () => (await widget.noticeText()).startsWith('Sign-in failed'), 'the sign-in should be refused');
+    await screenshot(page, 'standalone-05-account-deleted');
+    assertLinesInOrder(
+      rec.texts('page'),
+      [exactLine(`${PREFIX} My data: export: done`), exactLine(`${PREFIX} My data: erase: done`), exactLine(`${PREFIX} Signing out`)],
+      'the standalone console',
+    );
+    assert.deepEqual(rec.pageErrors, [], 'no uncaught errors in the page');
   });
 });

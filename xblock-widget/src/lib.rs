@@ -31,6 +31,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use web_sys::Element;
 
+use crate::handles::Shared;
 use crate::i18n::Lang;
 use crate::settings::Settings;
 use crate::widget::Widget;
@@ -57,7 +58,7 @@ pub struct WidgetHandle {
 /// The mounted widgets, lent to `f`. (`try_with`, not `with`: a thread-local outlives every call here,
 /// and `with` would bring its panicking path into the .wasm.)
 fn with_widgets<R: Default>(f: impl FnOnce(&mut Vec<(u32, Rc<Widget>)>) -> R) -> R {
-    WIDGETS.try_with(|w| f(&mut w.borrow_mut())).unwrap_or_default()
+    WIDGETS.try_with(|w| f(&mut w.write())).unwrap_or_default()
 }
 
 fn find(id: u32) -> Option<Rc<Widget>> {
@@ -66,8 +67,14 @@ fn find(id: u32) -> Option<Rc<Widget>> {
 
 fn remove(id: u32) -> Option<Rc<Widget>> {
     with_widgets(|list| {
+        // The last widget takes its place (order does not matter; `Vec::remove` would bring a panic
+        // path formatting numbers).
         let index = list.iter().position(|(i, _)| *i == id)?;
-        Some(list.remove(index).1)
+        let last = list.pop()?;
+        Some(match list.get_mut(index) {
+            Some(slot) => std::mem::replace(slot, last).1,
+            None => last.1,
+        })
     })
 }
 
@@ -112,7 +119,7 @@ fn inherited_attr(element: &Element, attr: &str) -> Option<String> {
 #[wasm_bindgen]
 pub fn mount(element: Element, settings: JsValue) -> Result<WidgetHandle, JsValue> {
     let refuse = |message: String| {
-        log::error(&["Cannot mount the chat widget: ", &message].concat());
+        log::error(&["Cannot mount the chat widget: ", &message]);
         JsValue::from(js_sys::Error::new(&message))
     };
     // In a course, the page gives the chat's proof of context: `get_ticket()` → a promise of a ticket;
@@ -150,9 +157,7 @@ pub fn mount(element: Element, settings: JsValue) -> Result<WidgetHandle, JsValu
         settings::AuthMode::Lms => "lms",
     };
     let direction = if rtl { ", right-to-left" } else { "" };
-    log::info(
-        &["Chat widget ready for ", block, " (sign-in: ", sign_in, ", language: ", lang.tag(), direction, ")"].concat(),
-    );
+    log::info(&["Chat widget ready for ", block, " (sign-in: ", sign_in, ", language: ", lang.tag(), direction, ")"]);
     let token_mode = settings.auth_mode == settings::AuthMode::Token;
     let widget = Widget::new(settings, ticket_source, track, element, view);
     let id = NEXT_ID.try_with(|n| n.replace(n.get().wrapping_add(1))).unwrap_or_default();

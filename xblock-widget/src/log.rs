@@ -105,19 +105,20 @@ pub fn truncate(text: &str, max: usize) -> String {
     }
 }
 
-/// Writes an informational line (`console.log`).
-pub fn info(message: &str) {
-    write(Level::Info, message);
+/// Writes an informational line (`console.log`): the prefix, then `parts` (a line's parts are given as
+/// they are: each caller concatenating them first would cost a `String` and its code at every call).
+pub fn info(parts: &[&str]) {
+    write(Level::Info, parts);
 }
 
-/// Writes a warning line (`console.warn`).
-pub fn warn(message: &str) {
-    write(Level::Warn, message);
+/// Writes a warning line (`console.warn`), as [`info`].
+pub fn warn(parts: &[&str]) {
+    write(Level::Warn, parts);
 }
 
-/// Writes an error line (`console.error`).
-pub fn error(message: &str) {
-    write(Level::Error, message);
+/// Writes an error line (`console.error`), as [`info`].
+pub fn error(parts: &[&str]) {
+    write(Level::Error, parts);
 }
 
 /// The message of a JS error, or its string form.
@@ -137,9 +138,18 @@ enum Level {
     Error,
 }
 
+/// The console line of `parts`: the prefix, a space, the parts.
+fn joined(parts: &[&str]) -> String {
+    let mut text = line("");
+    for part in parts {
+        text.push_str(part);
+    }
+    text
+}
+
 #[cfg(target_arch = "wasm32")]
-fn write(level: Level, message: &str) {
-    let text = wasm_bindgen::JsValue::from_str(&line(message));
+fn write(level: Level, parts: &[&str]) {
+    let text = wasm_bindgen::JsValue::from_str(&joined(parts));
     match level {
         Level::Info => web_sys::console::log_1(&text),
         Level::Warn => web_sys::console::warn_1(&text),
@@ -148,10 +158,10 @@ fn write(level: Level, message: &str) {
 }
 
 #[cfg(not(target_arch = "wasm32"))]
-fn write(level: Level, message: &str) {
+fn write(level: Level, parts: &[&str]) {
     // Host builds (unit tests) have no console; stderr is the closest thing.
     let _ = level;
-    eprintln!("{}", line(message));
+    eprintln!("{}", joined(parts));
 }
 
 #[cfg(test)]
@@ -161,6 +171,7 @@ mod tests {
     #[test]
     fn lines_carry_the_prefix() {
         assert_eq!(line("WebSocket connection opened"), "[IbalXBlock] WebSocket connection opened");
+        assert_eq!(joined(&["Reconnecting in ", "500", " ms"]), "[IbalXBlock] Reconnecting in 500 ms");
     }
 
     #[test]

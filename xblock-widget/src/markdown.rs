@@ -317,7 +317,7 @@ fn find_closing(body: &str, delim: &str, marker: u8) -> Option<usize> {
     let mut from = 0;
     while let Some(pos) = find_str(sub(body, from..), delim) {
         let at = from + pos;
-        let before_ok = at > 0 && !bytes[at - 1].is_ascii_whitespace();
+        let before_ok = at.checked_sub(1).and_then(|i| bytes.get(i)).is_some_and(|b| !b.is_ascii_whitespace());
         let after = bytes.get(at + delim.len()).copied();
         // `**` must not be read as the end of a single `*`.
         let not_longer = delim.len() == 2 || after != Some(marker);

@@ -50,6 +50,9 @@ pub struct Settings {
     pub expires_in: Option<f64>,
     /// `auth_mode: "token"`: the username.
     pub username: String,
+    /// The block offers both the course room and the assistant, in tabs (`mode: "both"`; any other
+    /// mode, or none, is one chat).
+    pub both: bool,
 }
 
 impl Settings {
@@ -109,6 +112,7 @@ impl Settings {
             access_token,
             expires_in: text("expires_in").parse::<u32>().ok().filter(|s| *s > 0).map(f64::from),
             username: text("username"),
+            both: text("mode") == "both",
         })
     }
 
@@ -252,6 +256,14 @@ mod tests {
             Some("https://chat.local.openedx.io/static/widget/0.1.0/ibal_widget.css")
         );
         assert_eq!(s.gateway("/oauth2/token"), "https://chat.local.openedx.io/oauth2/token");
+        assert!(!s.both, "no mode: one chat");
+    }
+
+    #[test]
+    fn the_mode_both_asks_for_tabs() {
+        let both = |mode: &str| settings(&[("gateway_url", "https://a.b"), ("mode", mode)]).is_ok_and(|s| s.both);
+        assert!(both("both") && both(" both "));
+        assert!(!both("assistant") && !both("room") && !both("") && !both("Both"));
     }
 
     #[test]

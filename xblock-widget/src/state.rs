@@ -12,6 +12,26 @@ use ibal_protocol::{
 
 use crate::socket::{ClosePolicy, backoff_ms, close_policy};
 
+/// A tab of a block offering both (`mode: "both"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tab {
+    /// The course's live room.
+    Room,
+    /// The user's own conversation with the assistant.
+    Assistant,
+}
+
+impl Tab {
+    /// Its name, as the `auth` frame's `channel` says it (and its button's `data-act`).
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Room => "room",
+            Self::Assistant => "assistant",
+        }
+    }
+}
+
 /// Where the chat is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
@@ -193,6 +213,11 @@ pub enum Event {
     AcceptDisclosure,
     /// Answer the question of the latest reply again.
     Regenerate,
+    /// The user picked a tab of a block offering both.
+    Tab(Tab),
+    /// The conversation was deleted at the gateway: it goes from the screen, and an open chat
+    /// reconnects (into a new one).
+    ConversationDeleted,
 }
 
 /// Where focus should go.
@@ -267,6 +292,11 @@ pub struct State {
     /// What the course team set for an assistant (`user_info.context`: starters, disclosure, exam);
     /// nothing of it in a room.
     pub context: Context,
+    /// A block offering both: the tab, asked for in the `auth` frame's `channel`, then the one
+    /// `user_info.backend` says the socket is in. `None`: one chat, no tabs.
+    pub tab: Option<Tab>,
+    /// The conversation the socket is in (`user_info.conversation_id`; empty before).
+    pub conversation_id: String,
     /// A `regenerate` was sent and its reply has not started.
     regenerating: bool,
     next_key: u64,
@@ -305,6 +335,8 @@ impl State {
             attempt: 0,
             max_message_bytes: None,
             context: Context::default(),
+            tab: None,
+            conversation_id: String::new(),
             regenerating: false,
             next_key: 1,
             awaiting_history: false,
@@ -495,8 +527,27 @@ impl State {
                     fx.push(Effect::Send(ClientFrame::Regenerate { id }));
                 }
             }
+            Event::Tab(tab) => {
+                if self.tab.is_some_and(|t| t != tab) {
+                    self.tab = Some(tab);
+                    self.restart(&mut fx);
+                }
+            }
+            Event::ConversationDeleted => self.restart(&mut fx),
         }
         fx
+    }
+
+    /// Another conversation (the other tab, or a new one for a deleted one): what is shown goes, and an
+    /// open chat connects again (the socket is for one conversation). Closed, it waits for Start Chat.
+    fn restart(&mut self, fx: &mut Vec<Effect>) {
+        if self.chat_open() {
+            let username = self.username.take();
+            self.reset();
+            self.phase = Phase::Connecting;
+            self.username = username;
+            fx.push(Effect::Connect);
+        }
     }
 
     /// Sends (again) every message not acknowledged, with its client_id (the gateway stores it once);
@@ -517,7 +568,7 @@ impl State {
 
     /// Back to the start state; entry keys stay unique and the view sees a new list.
     fn reset(&mut self) {
-        *self = Self { next_key: self.next_key, epoch: self.epoch + 1, ..Self::new() };
+        *self = Self { next_key: self.next_key, epoch: self.epoch + 1, tab: self.tab, ..Self::new() };
     }
 
     fn new_entry(&mut self, msg: ChatMessage) -> Entry {
@@ -553,10 +604,16 @@ impl State {
             return;
         }
         match frame {
-            ServerFrame::UserInfo(UserInfo { username, backend, limits, context, .. }) => {
+            ServerFrame::UserInfo(UserInfo { username, backend, limits, context, conversation_id, .. }) => {
                 // The course team's controls are the assistant's (the gateway enforces them there).
                 self.context =
                     if matches!(backend.as_str(), "openai" | "flowise") { context } else { Context::default() };
+                // The tab shown is the one the gateway served (a room gateway without an assistant
+                // keeps a both block in its room).
+                if self.tab.is_some() {
+                    self.tab = Some(if backend == "room" { Tab::Room } else { Tab::Assistant });
+                }
+                self.conversation_id = conversation_id;
                 self.context.starters.truncate(4);
                 self.regenerating = false;
                 self.phase = Phase::Connected;
@@ -881,21 +938,14 @@ fn history_frame(before: String) -> ClientFrame {
 
 /// Notices about the connection, cleared once connected again.
 fn is_connection_notice(code: &str) -> bool {
-    matches!(
-        code,
-        "closed"
-            | "network"
-            | "too_many_sockets"
-            | "slow_consumer"
-            | "auth_timeout"
-            | "token_expired"
-            | "ticket_expired"
-    )
+    // A list, not `matches!`: one comparison loop rather than one comparison per code in the .wasm.
+    ["closed", "network", "too_many_sockets", "slow_consumer", "auth_timeout", "token_expired", "ticket_expired"]
+        .contains(&code)
 }
 
 /// Error codes that explain a closed session better than a generic notice.
 fn is_session_code(code: &str) -> bool {
-    matches!(code, "invalid_token" | "token_expired" | "session_revoked" | "auth_required")
+    ["invalid_token", "token_expired", "session_revoked", "auth_required"].contains(&code)
 }
 
 #[cfg(test)]
@@ -1538,6 +1588,58 @@ mod tests {
         // Not in a room, nor while disconnected.
         s.apply(Event::SocketClosed { code: 1001, jitter: 0.0 }, 0.0);
         assert!(s.latest_reply().is_none());
+    }
+
+    #[test]
+    fn a_tab_switch_reconnects_into_the_other_conversation() {
+        let mut s = State::new();
+        assert!(s.apply(Event::Tab(Tab::Room), 0.0).is_empty(), "no tabs: nothing to switch");
+        assert_eq!(s.tab, None);
+        // Closed: the tab is picked for the next Start Chat.
+        s.tab = Some(Tab::Assistant);
+        assert!(s.apply(Event::Tab(Tab::Room), 0.0).is_empty());
+        assert_eq!((s.tab, s.phase), (Some(Tab::Room), Phase::Idle));
+        s.apply(Event::Start, 0.0);
+        s.apply(Event::Authenticated { username: Some("john_doe".into()), fresh: true }, 0.0);
+        s.apply(Event::SocketOpened, 0.0);
+        s.apply(
+            frame(r#"{"type":"user_info","username":"john_doe","backend":"room","conversation_id":"room-1"}"#),
+            0.0,
+        );
+        s.apply(frame(r#"{"type":"history","messages":[{"id":"m1","content":"hi","sender":"jane"}]}"#), 0.0);
+        s.apply(send("c-1", "unsent"), 0.0);
+        s.apply(frame(r#"{"type":"presence","count":3}"#), 0.0);
+        assert_eq!((s.conversation_id.as_str(), s.entries.len()), ("room-1", 2));
+        assert!(s.apply(Event::Tab(Tab::Room), 0.0).is_empty(), "the tab shown: nothing to do");
+
+        let epoch = s.epoch;
+        assert_eq!(s.apply(Event::Tab(Tab::Assistant), 0.0), vec![Effect::Connect]);
+        assert_eq!((s.phase, s.tab), (Phase::Connecting, Some(Tab::Assistant)));
+        assert!(s.entries.is_empty() && s.epoch > epoch, "the room's messages go, its unsent one too");
+        assert_eq!((s.presence, s.conversation_id.as_str(), s.backend.as_str()), (None, "", ""));
+        assert_eq!(s.username.as_deref(), Some("john_doe"));
+        s.apply(Event::SocketOpened, 0.0);
+        let fx = s.apply(frame(r#"{"type":"user_info","username":"john_doe","backend":"openai"}"#), 0.0);
+        assert!(fx.is_empty(), "nothing resent, and the focus stays on the tab");
+        // A gateway that cannot serve the assistant keeps the room: the tab says so.
+        s.apply(Event::Tab(Tab::Room), 0.0);
+        s.apply(Event::Tab(Tab::Assistant), 0.0);
+        s.apply(frame(r#"{"type":"user_info","username":"john_doe","backend":"room"}"#), 0.0);
+        assert_eq!(s.tab, Some(Tab::Room));
+        // Close Chat keeps the tab.
+        s.apply(Event::Close, 0.0);
+        assert_eq!(s.tab, Some(Tab::Room));
+    }
+
+    #[test]
+    fn a_deleted_conversation_goes_and_the_chat_reconnects() {
+        let mut s = assistant("");
+        s.apply(frame(r#"{"type":"history","messages":[{"id":"m1","content":"hi","sender":"john_doe"}]}"#), 0.0);
+        assert_eq!(s.apply(Event::ConversationDeleted, 0.0), vec![Effect::Connect]);
+        assert!(s.entries.is_empty());
+        assert_eq!(s.phase, Phase::Connecting);
+        s.apply(Event::Close, 0.0);
+        assert!(s.apply(Event::ConversationDeleted, 0.0).is_empty(), "closed: nothing to reconnect");
     }
 
     #[test]

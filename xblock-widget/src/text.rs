@@ -18,24 +18,45 @@ pub fn sub<R: std::slice::SliceIndex<str, Output = str>>(text: &str, range: R) -
 #[must_use]
 pub fn find_str(haystack: &str, needle: &str) -> Option<usize> {
     let (h, n) = (haystack.as_bytes(), needle.as_bytes());
-    if n.is_empty() {
-        return Some(0);
+    let mut i = 0;
+    while let Some(rest) = h.get(i..) {
+        if rest.starts_with(n) {
+            return Some(i);
+        }
+        i += 1;
     }
-    (0..h.len().checked_sub(n.len())? + 1).find(|&i| h.get(i..).is_some_and(|rest| rest.starts_with(n)))
+    None
 }
 
 /// The byte index of the first `needle`, an ASCII character (so the index is a character boundary):
 /// `text.find(char)` without the standard char searcher.
 #[must_use]
 pub fn find_byte(text: &str, needle: u8) -> Option<usize> {
-    text.bytes().position(|b| b == needle)
+    // A plain loop: the iterator's compiles to twice the code here.
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        if b == needle {
+            return Some(i);
+        }
+        i += 1;
+    }
+    None
 }
 
 /// The byte index of the last `needle`, an ASCII character: `text.rfind(char)` without the char
 /// searcher.
 #[must_use]
 pub fn rfind_byte(text: &str, needle: u8) -> Option<usize> {
-    text.bytes().rposition(|b| b == needle)
+    let bytes = text.as_bytes();
+    let mut i = bytes.len();
+    while i > 0 {
+        i -= 1;
+        if bytes.get(i) == Some(&needle) {
+            return Some(i);
+        }
+    }
+    None
 }
 
 /// The lines of `text`, exactly as `str::lines` gives them (split at `\n`, a `\r` before it dropped,

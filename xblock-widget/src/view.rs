@@ -8,10 +8,11 @@ use ibal_protocol::{Role, Source, Status};
 use wasm_bindgen::{JsCast, JsValue, UnwrapThrowExt};
 use web_sys::{Document, Element, HtmlElement, HtmlInputElement, HtmlTextAreaElement};
 
+use crate::handles::Shared;
 use crate::i18n::{self, Lang, Strings};
 use crate::markdown::{self, Block, Inline};
 use crate::settings::Settings;
-use crate::state::{Delivery, Entry, Phase, Prompt, State};
+use crate::state::{Delivery, Entry, Phase, Prompt, State, Tab};
 use crate::text::decimal;
 
 type JsResult<T> = Result<T, JsValue>;
@@ -21,11 +22,31 @@ type JsResult<T> = Result<T, JsValue>;
 pub struct View {
     doc: Document,
     /// The strings of the widget's language.
-    pub strings: &'static Strings,
+    pub strings: Strings,
     lang: Lang,
     welcome: String,
     /// The widget's root (`div.ibal-widget`), a child of the mount element.
     pub root: Element,
+    /// The tabs of a block offering both (`role="tablist"`; not in the page otherwise).
+    pub tabs: Element,
+    /// Its tabs: the course room's, the assistant's (by [`Tab`]).
+    tab_buttons: [HtmlElement; 2],
+    /// Everything under the tabs (with tabs, their `tabpanel`).
+    panel: Element,
+    /// "My data": shows or hides its menu (a disclosure button, `aria-expanded`).
+    pub data_btn: HtmlElement,
+    /// The menu (`role="group"`): the actions, or the confirm step of one; a status line under them.
+    data_menu: Element,
+    data_actions: Element,
+    /// Delete this conversation: for the user's own conversation (an assistant's, not a room).
+    forget_btn: HtmlElement,
+    /// The confirm step (`role="group"`, named by its question): Confirm, Cancel.
+    data_confirm: Element,
+    data_cancel: HtmlElement,
+    /// The question of the confirm step, then what the action did (`role="status"`).
+    data_status: Element,
+    /// The action waiting for its confirmation (its button).
+    data_pending: RefCell<Option<HtmlElement>>,
     user: Element,
     user_name: Element,
     presence: Element,
@@ -197,7 +218,8 @@ impl View {
     /// # Errors
     /// When `mount` does not accept children.
     pub fn build(doc: &Document, mount: &Element, settings: &Settings, lang: Lang, rtl: bool) -> JsResult<Self> {
-        let s = lang.strings();
+        let strings = lang.strings();
+        let s = &strings;
         let root = el(doc, "div", "ibal-widget");
         attr(&root, "lang", lang.tag());
         if rtl {
@@ -210,23 +232,44 @@ impl View {
         let title = el(doc, "h3", "ibal-title");
         title.set_text_content(Some(&settings.display_name));
         let user = el(doc, "p", "ibal-user");
-        text_node(doc, &user, &[s.signed_in_as, " "].concat());
+        text_node(doc, &user, &[s.signed_in_as(), " "].concat());
         let user_name = el(doc, "strong", "ibal-username");
         let _ = user.append_child(&user_name);
         let presence = el(doc, "p", "ibal-presence");
-        append(&header, &[&title, &user, &presence]);
+
+        // My data: the user's own data at the gateway (download, delete the conversation, delete a local
+        // account), each action confirmed in the menu first. A disclosure rather than role="menu": the
+        // confirm step and the status line are not menu items.
+        let data_btn = act(doc, "ibal-btn-secondary ibal-btn-data", s.my_data(), "data");
+        let data_menu = el(doc, "div", "ibal-data-menu");
+        attr(&data_menu, "role", "group");
+        attr(&data_menu, "aria-label", s.my_data());
+        let data_actions = el(doc, "div", "ibal-data-actions");
+        let forget_btn = act(doc, "ibal-btn-secondary", s.data_forget(), "forget");
+        append(&data_actions, &[&act(doc, "ibal-btn-secondary", s.data_export(), "export"), &forget_btn]);
+        if settings.auth_mode == crate::settings::AuthMode::Local {
+            let _ = data_actions.append_child(&act(doc, "ibal-btn-secondary", s.data_erase(), "erase"));
+        }
+        let data_status = el(doc, "p", "ibal-data-status");
+        attr(&data_status, "role", "status");
+        let data_confirm = el(doc, "div", "ibal-data-confirm");
+        attr(&data_confirm, "role", "group");
+        let data_cancel = act(doc, "ibal-btn-secondary", s.cancel(), "unconfirm");
+        append(&data_confirm, &[&act(doc, "ibal-btn-primary", s.confirm(), "confirm"), &data_cancel]);
+        append(&data_menu, &[&data_actions, &data_status, &data_confirm]);
+        append(&header, &[&title, &user, &presence, &data_btn, &data_menu]);
 
         // Status (aria-live) with the Reconnect button next to it.
         let status_row = el(doc, "div", "ibal-status-row");
         let status = el(doc, "div", "ibal-status");
         attr(&status, "role", "status");
         attr(&status, "aria-live", "polite");
-        attr(&status, "aria-label", s.status_label);
+        attr(&status, "aria-label", s.status_label());
         let dot = el(doc, "span", "ibal-status-dot");
         attr(&dot, "aria-hidden", "true");
         let status_text = el(doc, "span", "ibal-status-text");
         append(&status, &[&dot, &status_text]);
-        let reconnect_btn = act(doc, "ibal-btn-reconnect", s.reconnect, "reconnect");
+        let reconnect_btn = act(doc, "ibal-btn-reconnect", s.reconnect(), "reconnect");
         append(&status_row, &[&status, &reconnect_btn]);
 
         // Notice (errors in words).
@@ -234,26 +277,26 @@ impl View {
         attr(&notice, "role", "alert");
         let notice_text = el(doc, "span", "ibal-notice-text");
         let notice_close = act(doc, "ibal-btn-dismiss", "×", "dismiss");
-        attr(&notice_close, "aria-label", s.dismiss);
+        attr(&notice_close, "aria-label", s.dismiss());
         append(&notice, &[&notice_text, &notice_close]);
 
         // Start state.
         let start_panel = el(doc, "div", "ibal-start");
-        let start_btn = button(doc, "ibal-btn-start", s.start_chat);
+        let start_btn = button(doc, "ibal-btn-start", s.start_chat());
         let _ = start_panel.append_child(&start_btn);
 
         // Popup sign-in.
         let auth_panel = el(doc, "div", "ibal-auth");
         let auth_text = el(doc, "p", "ibal-auth-text");
-        let open_popup_btn = act(doc, "ibal-btn-primary ibal-btn-open-popup", s.open_sign_in, "popup");
-        let cancel_btn = act(doc, "ibal-btn-secondary ibal-btn-cancel", s.cancel, "cancel");
+        let open_popup_btn = act(doc, "ibal-btn-primary ibal-btn-open-popup", s.open_sign_in(), "popup");
+        let cancel_btn = act(doc, "ibal-btn-secondary ibal-btn-cancel", s.cancel(), "cancel");
         append(&auth_panel, &[&auth_text, &open_popup_btn, &cancel_btn]);
 
         // Local-account form.
         let login_form = el(doc, "form", "ibal-login");
         attr(&login_form, "novalidate", "");
         let login_title = el(doc, "p", "ibal-login-title");
-        login_title.set_text_content(Some(s.login_title));
+        login_title.set_text_content(Some(s.login_title()));
         let field = |label: &str, kind: &str, autocomplete: &str| -> (Element, HtmlInputElement) {
             let wrap = el(doc, "label", "ibal-field");
             let caption = el(doc, "span", "ibal-field-label");
@@ -265,74 +308,104 @@ impl View {
             append(&wrap, &[&caption, &input]);
             (wrap, input)
         };
-        let (user_field, login_user) = field(s.username, "text", "username");
-        let (pass_field, login_pass) = field(s.password, "password", "current-password");
+        let (user_field, login_user) = field(s.username(), "text", "username");
+        let (pass_field, login_pass) = field(s.password(), "password", "current-password");
         let login_actions = el(doc, "div", "ibal-login-actions");
-        let login_btn = button(doc, "ibal-btn-primary ibal-btn-login", s.sign_in);
+        let login_btn = button(doc, "ibal-btn-primary ibal-btn-login", s.sign_in());
         attr(&login_btn, "type", "submit");
-        let register_btn = act(doc, "ibal-btn-secondary ibal-btn-register", s.create_account, "register");
-        let login_cancel = act(doc, "ibal-btn-secondary ibal-btn-login-cancel", s.cancel, "cancel");
+        let register_btn = act(doc, "ibal-btn-secondary ibal-btn-register", s.create_account(), "register");
+        let login_cancel = act(doc, "ibal-btn-secondary ibal-btn-login-cancel", s.cancel(), "cancel");
         append(&login_actions, &[&login_btn, &register_btn, &login_cancel]);
         append(&login_form, &[&login_title, &user_field, &pass_field, &login_actions]);
 
         // The chat.
         let chat_panel = el(doc, "div", "ibal-chat");
-        let load_earlier_btn = act(doc, "ibal-btn-secondary ibal-btn-earlier", s.load_earlier, "earlier");
+        let load_earlier_btn = act(doc, "ibal-btn-secondary ibal-btn-earlier", s.load_earlier(), "earlier");
         let log = el(doc, "div", "ibal-messages");
         attr(&log, "role", "log");
         attr(&log, "aria-live", "polite");
-        attr(&log, "aria-label", s.messages_label);
+        attr(&log, "aria-label", s.messages_label());
         attr(&log, "tabindex", "0");
         let typing = el(doc, "p", "ibal-typing");
         attr(&typing, "aria-live", "polite");
         let starters = el(doc, "div", "ibal-starters");
         attr(&starters, "role", "group");
-        attr(&starters, "aria-label", s.starters_label);
+        attr(&starters, "aria-label", s.starters_label());
         let gate = el(doc, "div", "ibal-gate");
         attr(&gate, "aria-live", "polite");
         let gate_text = el(doc, "p", "ibal-gate-text");
-        let accept_btn = act(doc, "ibal-btn-primary", s.understand, "accept");
+        let accept_btn = act(doc, "ibal-btn-primary", s.understand(), "accept");
         append(&gate, &[&gate_text, &accept_btn]);
-        let regen_btn = act(doc, "ibal-btn-secondary", s.regenerate, "regen");
+        let regen_btn = act(doc, "ibal-btn-secondary", s.regenerate(), "regen");
         // The comment on a rating: Enter (or Send) sends, Escape (or Cancel) closes (widget/controls).
         let comment = el(doc, "form", "ibal-comment");
         let comment_field = el(doc, "label", "ibal-field");
         let comment_caption = el(doc, "span", "ibal-field-label");
-        comment_caption.set_text_content(Some(s.comment_label));
+        comment_caption.set_text_content(Some(s.comment_label()));
         let comment_input: HtmlTextAreaElement = el(doc, "textarea", "ibal-input-text").unchecked_into();
         attr(&comment_input, "rows", "2");
         // The gateway's limit, in characters (maxlength counts UTF-16 units: never more characters).
         attr(&comment_input, "maxlength", "2000");
         append(&comment_field, &[&comment_caption, &comment_input]);
-        let comment_send = button(doc, "ibal-btn-primary", s.send);
+        let comment_send = button(doc, "ibal-btn-primary", s.send());
         attr(&comment_send, "type", "submit");
-        append(&comment, &[&comment_field, &comment_send, &act(doc, "ibal-btn-secondary", s.cancel, "uncomment")]);
+        append(&comment, &[&comment_field, &comment_send, &act(doc, "ibal-btn-secondary", s.cancel(), "uncomment")]);
         show(&comment, false);
         let composer = el(doc, "form", "ibal-composer");
         let input: HtmlTextAreaElement = el(doc, "textarea", "ibal-input").unchecked_into();
         attr(&input, "rows", "2");
-        attr(&input, "aria-label", s.message_label);
-        attr(&input, "placeholder", s.message_placeholder);
-        let send_btn = button(doc, "ibal-btn-primary ibal-btn-send", s.send);
+        attr(&input, "aria-label", s.message_label());
+        attr(&input, "placeholder", s.message_placeholder());
+        let send_btn = button(doc, "ibal-btn-primary ibal-btn-send", s.send());
         attr(&send_btn, "type", "submit");
-        let stop_btn = act(doc, "ibal-btn-secondary ibal-btn-stop", s.stop, "stop");
+        let stop_btn = act(doc, "ibal-btn-secondary ibal-btn-stop", s.stop(), "stop");
         append(&composer, &[&input, &send_btn, &stop_btn]);
-        let close_btn = button(doc, "ibal-btn-close", s.close_chat);
-        let signout_btn = button(doc, "ibal-btn-secondary ibal-btn-signout", s.sign_out);
+        let close_btn = button(doc, "ibal-btn-close", s.close_chat());
+        let signout_btn = button(doc, "ibal-btn-secondary ibal-btn-signout", s.sign_out());
         let footer = el(doc, "div", "ibal-footer");
         append(&footer, &[&close_btn, &signout_btn]);
         append(&chat_panel, &[&load_earlier_btn, &log, &starters, &typing, &gate, &composer, &footer]);
 
-        append(&root, &[&header, &status_row, &notice, &start_panel, &auth_panel, &login_form, &chat_panel]);
+        // Tabs, for a block offering both: one panel, the selected tab's conversation (a socket is for one),
+        // named after it.
+        let panel = el(doc, "div", "ibal-panel");
+        let tabs = el(doc, "div", "ibal-tabs");
+        attr(&tabs, "role", "tablist");
+        attr(&tabs, "aria-label", &settings.display_name);
+        let tab = |label: &str, tab: Tab| {
+            let tab = act(doc, "ibal-tab", label, tab.name());
+            attr(&tab, "role", "tab");
+            let _ = tabs.append_child(&tab);
+            tab
+        };
+        let tab_buttons = [tab(s.tab_room(), Tab::Room), tab(s.assistant(), Tab::Assistant)];
+        append(&panel, &[&status_row, &notice, &start_panel, &auth_panel, &login_form, &chat_panel]);
+        let _ = root.append_child(&header);
+        if settings.both {
+            attr(&panel, "role", "tabpanel");
+            let _ = root.append_child(&tabs);
+        }
+        let _ = root.append_child(&panel);
         mount.append_child(&root)?;
 
-        let welcome = if settings.welcome_message.is_empty() { s.welcome } else { &settings.welcome_message };
+        let welcome = if settings.welcome_message.is_empty() { s.welcome() } else { &settings.welcome_message };
         Ok(Self {
             doc: doc.clone(),
-            strings: s,
+            strings,
             lang,
             welcome: welcome.to_owned(),
             root,
+            tabs,
+            tab_buttons,
+            panel,
+            data_btn,
+            data_menu,
+            data_actions,
+            forget_btn,
+            data_confirm,
+            data_cancel,
+            data_status,
+            data_pending: RefCell::new(None),
             user,
             user_name,
             presence,
@@ -377,35 +450,50 @@ impl View {
 
     /// Brings the DOM up to date with `state`.
     pub fn render(&self, state: &State) {
-        let s = self.strings;
+        let s = &self.strings;
         let (phase_class, status_text) = match state.phase {
             Phase::Idle => ("idle", self.welcome.clone()),
-            Phase::Authenticating => ("authenticating", s.status_authenticating.to_owned()),
-            Phase::Connecting => ("connecting", s.status_connecting.to_owned()),
-            Phase::Connected => ("connected", s.status_connected.to_owned()),
+            Phase::Authenticating => ("authenticating", s.status_authenticating().to_owned()),
+            Phase::Connecting => ("connecting", s.status_connecting().to_owned()),
+            Phase::Connected => ("connected", s.status_connected().to_owned()),
             Phase::Disconnected => (
                 "disconnected",
                 match state.reconnect_in_ms {
-                    Some(ms) => i18n::fill(s.status_reconnecting, &[("s", &decimal(u64::from(ms.div_ceil(1000))))]),
-                    None => s.status_disconnected.to_owned(),
+                    Some(ms) => i18n::fill(s.status_reconnecting(), &[("s", &decimal(u64::from(ms.div_ceil(1000))))]),
+                    None => s.status_disconnected().to_owned(),
                 },
             ),
-            Phase::Error => ("error", s.status_error.to_owned()),
+            Phase::Error => ("error", s.status_error().to_owned()),
         };
         let rtl = if self.root.get_attribute("dir").as_deref() == Some("rtl") { " ibal-rtl" } else { "" };
         self.root.set_class_name(&["ibal-widget ibal-phase-", phase_class, rtl].concat());
         self.status.set_class_name(&["ibal-status ibal-status-", phase_class].concat());
         set_text(&self.status_text, &status_text);
         show(&self.reconnect_btn, state.needs_manual_reconnect());
+        if let Some(shown) = state.tab {
+            // The selected tab is the one reached with Tab; the arrow keys move between them.
+            for (index, tab) in self.tab_buttons.iter().enumerate() {
+                let selected = index == shown as usize;
+                attr(tab, "aria-selected", if selected { "true" } else { "false" });
+                attr(tab, "tabindex", if selected { "0" } else { "-1" });
+            }
+            attr(&self.panel, "aria-label", if shown == Tab::Room { s.tab_room() } else { s.assistant() });
+        }
 
         let chat_open = state.chat_open();
         let username = state.username.as_deref().filter(|u| !u.is_empty());
         show(&self.user, chat_open && username.is_some());
         show(&self.signout_btn, chat_open && self.signout_enabled);
+        // My data while signed in (the chat open); its menu goes with it.
+        show(&self.data_btn, chat_open);
+        if !chat_open {
+            self.open_data(false);
+        }
+        show(&self.forget_btn, !state.conversation_id.is_empty() && !state.is_room());
         set_text(&self.user_name, username.unwrap_or_default());
         match state.presence.filter(|_| chat_open) {
             Some(n) => {
-                set_text(&self.presence, &i18n::fill(s.presence, &[("n", &decimal(n))]));
+                set_text(&self.presence, &i18n::fill(s.presence(), &[("n", &decimal(n))]));
                 show(&self.presence, true);
             }
             None => show(&self.presence, false),
@@ -415,7 +503,7 @@ impl View {
             Some(n) => {
                 set_text(&self.notice_text, &i18n::describe(s, &n.code, &n.detail, n.retry_after));
                 // Information (signed out) is not an error: another look, and not an alert.
-                let info = n.code == "signed_out";
+                let info = matches!(n.code.as_str(), "signed_out" | "account_deleted");
                 self.notice.set_class_name(if info { "ibal-notice ibal-notice-info" } else { "ibal-notice" });
                 attr(&self.notice, "role", if info { "status" } else { "alert" });
                 show(&self.notice, true);
@@ -430,9 +518,9 @@ impl View {
         set_text(
             &self.auth_text,
             match state.prompt {
-                Prompt::PopupOpen => s.popup_waiting,
-                Prompt::PopupBlocked => s.popup_blocked,
-                _ => s.status_authenticating,
+                Prompt::PopupOpen => s.popup_waiting(),
+                Prompt::PopupBlocked => s.popup_blocked(),
+                _ => s.status_authenticating(),
             },
         );
         show(&self.open_popup_btn, state.prompt == Prompt::PopupBlocked);
@@ -449,8 +537,8 @@ impl View {
         show(&self.stop_btn, state.phase == Phase::Connected && state.streaming_id().is_some());
         let typing = match state.typers.as_slice() {
             [] => String::new(),
-            [(one, _)] => i18n::fill(s.typing_one, &[("user", one)]),
-            many => i18n::fill(s.typing_many, &[("n", &decimal(many.len() as u64))]),
+            [(one, _)] => i18n::fill(s.typing_one(), &[("user", one)]),
+            many => i18n::fill(s.typing_many(), &[("n", &decimal(many.len() as u64))]),
         };
         set_text(&self.typing, &typing);
 
@@ -458,7 +546,7 @@ impl View {
         let exam = state.context.exam;
         let unaccepted = state.unaccepted();
         show(&self.gate, chat_open && (exam || unaccepted.is_some()));
-        set_text(&self.gate_text, if exam { s.err_exam_mode } else { unaccepted.map_or("", |d| d.text.as_str()) });
+        set_text(&self.gate_text, if exam { s.err_exam_mode() } else { unaccepted.map_or("", |d| d.text.as_str()) });
         show(&self.accept_btn, !exam && unaccepted.is_some());
 
         show(&self.starters, state.show_starters());
@@ -504,13 +592,13 @@ impl View {
 
     /// The bubble of the entry `key`.
     fn node(&self, key: u64) -> Option<Element> {
-        self.rendered.borrow().items.iter().find(|(k, ..)| *k == key).map(|(.., node)| node.clone())
+        self.rendered.read().items.iter().find(|(k, ..)| *k == key).map(|(.., node)| node.clone())
     }
 
     /// The key of the message holding `e` (0 for none).
     #[must_use]
     pub fn key_of(&self, e: &Element) -> u64 {
-        self.rendered.borrow().items.iter().find(|(.., node)| node.contains(Some(e))).map_or(0, |(key, ..)| *key)
+        self.rendered.read().items.iter().find(|(.., node)| node.contains(Some(e))).map_or(0, |(key, ..)| *key)
     }
 
     /// Says a word in the typing line (a live region) until the next render: "Thank you for your feedback".
@@ -519,7 +607,7 @@ impl View {
     }
 
     fn render_messages(&self, state: &State) {
-        let mut r = self.rendered.borrow_mut();
+        let mut r = self.rendered.write();
         let log = &self.log;
         let (old_height, old_top) = (log.scroll_height(), log.scroll_top());
         let near_bottom = old_height - old_top - log.client_height() < 80;
@@ -565,7 +653,7 @@ impl View {
 
     /// (Re)builds a message bubble's content.
     fn fill_message(&self, node: &Element, entry: &Entry) {
-        let s = self.strings;
+        let s = &self.strings;
         let mut class = String::from("ibal-msg");
         class.push_str(if entry.mine { " ibal-msg-sent" } else { " ibal-msg-received" });
         class.push_str(match entry.role {
@@ -591,9 +679,9 @@ impl View {
         let meta = el(&self.doc, "div", "ibal-msg-meta");
         let sender = el(&self.doc, "span", "ibal-msg-sender");
         sender.set_text_content(Some(match entry.role {
-            _ if entry.mine => s.you,
-            Role::Assistant if entry.sender.is_empty() || entry.sender == "assistant" => s.assistant,
-            Role::System => s.system,
+            _ if entry.mine => s.you(),
+            Role::Assistant if entry.sender.is_empty() || entry.sender == "assistant" => s.assistant(),
+            Role::System => s.system(),
             _ => &entry.sender,
         }));
         let _ = meta.append_child(&sender);
@@ -607,13 +695,16 @@ impl View {
         };
         if entry.role == Role::Assistant {
             // Visible, and said in full to screen readers.
-            let ai = tag("span", "ibal-msg-ai", s.ai);
+            let ai = tag("span", "ibal-msg-ai", s.ai());
             attr(&ai, "role", "img");
-            attr(&ai, "aria-label", s.ai_label);
+            attr(&ai, "aria-label", s.ai_label());
         }
         if let Some(role) = &entry.staff_role {
-            let badge =
-                tag("span", "ibal-msg-badge", if role == "instructor" { s.badge_instructor } else { s.badge_staff });
+            let badge = tag(
+                "span",
+                "ibal-msg-badge",
+                if role == "instructor" { s.badge_instructor() } else { s.badge_staff() },
+            );
             attr(&badge, "data-role", role);
         }
         if let Some(ts) = &entry.timestamp
@@ -624,11 +715,11 @@ impl View {
             attr(&time, "title", &long);
         }
         let state_label = match (entry.delivery, entry.streaming, entry.status) {
-            (Delivery::Pending, ..) => Some(s.sending),
-            (Delivery::Failed, ..) => Some(s.not_sent),
-            (_, true, _) => Some(s.reply_streaming),
-            (_, _, Status::Stopped) => Some(s.reply_stopped),
-            (_, _, Status::Failed) => Some(s.reply_failed),
+            (Delivery::Pending, ..) => Some(s.sending()),
+            (Delivery::Failed, ..) => Some(s.not_sent()),
+            (_, true, _) => Some(s.reply_streaming()),
+            (_, _, Status::Stopped) => Some(s.reply_stopped()),
+            (_, _, Status::Failed) => Some(s.reply_failed()),
             _ => None,
         };
         if let Some(label) = state_label {
@@ -637,7 +728,7 @@ impl View {
 
         let body = el(&self.doc, "div", "ibal-msg-body");
         if entry.role == Role::Assistant {
-            render_markdown(&self.doc, &body, &markdown::parse(&entry.content), s.copy_code);
+            render_markdown(&self.doc, &body, &markdown::parse(&entry.content), s.copy_code());
         } else {
             let p = el(&self.doc, "p", "ibal-msg-text");
             p.set_text_content(Some(&entry.content));
@@ -645,17 +736,17 @@ impl View {
         }
         append(node, &[&meta, &body]);
         if !entry.sources.is_empty() {
-            let _ = node.append_child(&render_sources(&self.doc, s.sources, &entry.sources));
+            let _ = node.append_child(&render_sources(&self.doc, s.sources(), &entry.sources));
         }
         if entry.delivery == Delivery::Failed {
-            let _ = node.append_child(&act(&self.doc, "ibal-btn-secondary ibal-btn-retry", s.retry, "retry"));
+            let _ = node.append_child(&act(&self.doc, "ibal-btn-secondary ibal-btn-retry", s.retry(), "retry"));
         }
         if entry.role == Role::Assistant && !entry.streaming && entry.id.is_some() {
             // Copy; thumbs up or down: the user's feedback on the reply.
             let bar = el(&self.doc, "div", "ibal-msg-actions");
-            let _ = bar.append_child(&act(&self.doc, "ibal-btn-secondary", s.copy, "copy"));
+            let _ = bar.append_child(&act(&self.doc, "ibal-btn-secondary", s.copy(), "copy"));
             // (Words, not 👍 👎: not every system has an emoji font.)
-            for (label, rating) in [(s.helpful, "up"), (s.not_helpful, "down")] {
+            for (label, rating) in [(s.helpful(), "up"), (s.not_helpful(), "down")] {
                 let _ = bar.append_child(&act(&self.doc, "ibal-btn-secondary", label, rating));
             }
             let _ = node.append_child(&bar);
@@ -666,6 +757,70 @@ impl View {
     pub fn focus_input(&self) {
         // Held back by the AI disclosure: its "I understand" first.
         let _ = if self.input.has_attribute("disabled") { self.accept_btn.focus() } else { self.input.focus() };
+    }
+
+    /// Whether the My data menu is open.
+    #[must_use]
+    pub fn data_open(&self) -> bool {
+        !self.data_menu.has_attribute("hidden")
+    }
+
+    /// Opens the My data menu (its actions, no status yet), or closes it (and a confirm step with it).
+    pub fn open_data(&self, open: bool) {
+        self.data_pending.take();
+        show(&self.data_menu, open);
+        self.data_step(None);
+        attr(&self.data_btn, "aria-expanded", if open { "true" } else { "false" });
+    }
+
+    /// The menu's actions, or the confirm step asking `question` (said in the status line, and the
+    /// step's name).
+    fn data_step(&self, question: Option<&str>) {
+        show(&self.data_actions, question.is_none());
+        show(&self.data_confirm, question.is_some());
+        let question = question.unwrap_or_default();
+        set_text(&self.data_status, question);
+        attr(&self.data_confirm, "aria-label", question);
+    }
+
+    /// The confirm step of the action of `button`, asking `question`, in place of the actions; the
+    /// focus on Cancel (the safe answer: a second Enter does not confirm).
+    pub fn ask(&self, button: &Element, question: &str) {
+        self.data_pending.replace(Some(button.clone().unchecked_into()));
+        self.data_step(Some(question));
+        let _ = self.data_cancel.focus();
+    }
+
+    /// Ends the confirm step: the actions again, the focus back on the one asked about; its button.
+    pub fn unask(&self) -> Option<HtmlElement> {
+        let button = self.data_pending.take();
+        self.data_step(None);
+        if let Some(button) = &button {
+            let _ = button.focus();
+        }
+        button
+    }
+
+    /// Says what an action did, in the menu's status line.
+    pub fn data_said(&self, text: &str) {
+        set_text(&self.data_status, text);
+    }
+
+    /// Saves the object URL `url` (of a `Blob`) as `ibal-my-data.json` (the name the gateway gives the
+    /// export too): a click on an `<a download>`, in the page for the click (some browsers ignore a click
+    /// on a detached link).
+    pub fn download(&self, url: &str) {
+        let link = html(&self.doc, "a", "");
+        attr(&link, "href", url);
+        attr(&link, "download", "ibal-my-data.json");
+        let _ = self.root.append_child(&link);
+        link.click();
+        link.remove();
+    }
+
+    /// Moves the focus to the button of `tab`.
+    pub fn focus_tab(&self, tab: Tab) {
+        let _ = self.tab_buttons[tab as usize].focus();
     }
 
     /// Moves the focus to Start Chat (or, in the sign-in form, its first field).

@@ -68,6 +68,15 @@ extern "C" {
     #[wasm_bindgen(js_name = getStorage)]
     fn get_storage(key: &str) -> String;
     fn now() -> f64;
+    #[wasm_bindgen(js_name = sessionItem)]
+    fn session_item(key: &str) -> String;
+    #[wasm_bindgen(js_name = setSessionItem)]
+    fn set_session_item(key: &str, value: &str);
+    fn downloads() -> js_sys::Array;
+    #[wasm_bindgen(js_name = revokedUrls)]
+    fn revoked_urls() -> js_sys::Array;
+    #[wasm_bindgen(js_name = blobText)]
+    fn blob_text(url: &str) -> js_sys::Promise;
 }
 
 const GATEWAY: &str = "http://gateway.test";
@@ -1355,4 +1364,398 @@ fn the_comment_box_in_french() {
     assert_eq!(f.text(".ibal-comment label"), "Dites-nous-en plus (facultatif)");
     let buttons: Vec<_> = f.all(".ibal-comment button").iter().filter_map(|b| b.text_content()).collect();
     assert_eq!(buttons, ["Envoyer", "Annuler"]);
+}
+
+// --- Tabs: a block offering both the course room and the assistant ------------------------------
+
+/// The `tab` buttons: (text, aria-selected, tabindex).
+fn tabs(f: &Fixture) -> Vec<(String, String, String)> {
+    f.all("[role=tab]")
+        .iter()
+        .map(|t| {
+            let attr = |name: &str| t.get_attribute(name).unwrap_or_default();
+            (t.text_content().unwrap_or_default(), attr("aria-selected"), attr("tabindex"))
+        })
+        .collect()
+}
+
+/// The `channel` of the `auth` frame that opened socket `index` (after `server_open`), if any.
+fn auth_channel(index: u32) -> Option<String> {
+    let auth = sent(index).into_iter().next().unwrap();
+    assert!(auth.starts_with(r#"{"type":"auth","token":""#), "{auth}");
+    auth.split(r#""channel":""#).nth(1).map(|rest| rest.split('"').next().unwrap().to_owned())
+}
+
+/// Token mode in a block offering both, `lang` as given.
+fn both(lang: &str) -> Fixture {
+    Fixture::mount(&[
+        ("auth_mode", "token"),
+        ("access_token", TOKEN),
+        ("expires_in", "900"),
+        ("username", "john_doe"),
+        ("mode", "both"),
+        ("lang", lang),
+    ])
+}
+
+const TAB_KEY: &str = "ibal-widget:tab:block-v1:edX+DemoX+Demo_Course+type@ibalxblock+block@3f2a";
+
+#[wasm_bindgen_test]
+fn a_both_block_has_tabs_and_each_tab_its_conversation() {
+    let f = both("en");
+    // An ARIA tablist named after the chat; the assistant's tab first selected (the block's default mode).
+    let list = f.q("[role=tablist]");
+    assert_eq!(list.get_attribute("aria-label").as_deref(), Some("IBAL Chat"));
+    let assistant_selected = vec![
+        ("Course room".to_owned(), "false".to_owned(), "-1".to_owned()),
+        ("Assistant".to_owned(), "true".to_owned(), "0".to_owned()),
+    ];
+    assert_eq!(tabs(&f), assistant_selected);
+    let panel = f.q("[role=tabpanel]");
+    assert_eq!(panel.get_attribute("aria-label").as_deref(), Some("Assistant"));
+    assert!(panel.contains(Some(&f.q(".ibal-chat"))) && panel.contains(Some(&f.q(".ibal-status"))));
+    assert_eq!(f.all("[role=tab]").iter().filter(|t| t.tag_name() == "BUTTON").count(), 2);
+
+    // The first socket asks for the assistant's conversation.
+    server_open(0);
+    assert_eq!(auth_channel(0).as_deref(), Some("assistant"));
+    server_send(0, r#"{"type":"user_info","username":"john_doe","backend":"openai","conversation_id":"conv-1"}"#);
+    server_send(
+        0,
+        r#"{"type":"history","messages":[{"id":"a1","role":"assistant","content":"Mine","sender":"assistant"}]}"#,
+    );
+    assert_eq!(f.all(".ibal-msg").len(), 1);
+
+    // The room's tab: the socket reconnects with the room's channel and shows the room's history only.
+    f.click("[role=tab][data-act=room]");
+    assert_eq!(socket_closed_with(0), 1000);
+    assert_eq!(socket_count(), 2);
+    assert!(f.all(".ibal-msg").is_empty(), "the assistant's conversation goes");
+    assert_eq!(f.phase(), "connecting");
+    assert_eq!(tabs(&f)[0].1, "true");
+    assert!(is_focused(&f.q("[data-act=room]")));
+    assert_eq!(f.q("[role=tabpanel]").get_attribute("aria-label").as_deref(), Some("Course room"));
+    assert_eq!(session_item(TAB_KEY), "room", "remembered for the block in sessionStorage");
+    server_open(1);
+    assert_eq!(auth_channel(1).as_deref(), Some("room"));
+    server_send(1, r#"{"type":"user_info","username":"john_doe","backend":"room","conversation_id":"room-1"}"#);
+    server_send(1, r#"{"type":"history","messages":[{"id":"r1","content":"Hi all","sender":"jane"}]}"#);
+    let bubbles = f.all(".ibal-msg");
+    assert_eq!(bubbles.len(), 1);
+    assert!(bubbles[0].text_content().unwrap().contains("Hi all"));
+    assert_eq!(f.phase(), "connected");
+    // The tab shown: nothing to do.
+    f.click("[data-act=room]");
+    assert_eq!(socket_count(), 2);
+
+    // The keyboard: an arrow goes to the other tab (and its conversation), Home to the first, End to
+    // the last; the focus follows.
+    let room = f.q("[data-act=room]");
+    assert!(press_key(&room, "ArrowRight", false));
+    assert_eq!(socket_count(), 3);
+    assert_eq!(tabs(&f), assistant_selected);
+    assert!(is_focused(&f.q("[data-act=assistant]")));
+    assert!(press_key(&f.q("[data-act=assistant]"), "ArrowLeft", false));
+    assert_eq!(tabs(&f)[0].1, "true");
+    assert!(press_key(&f.q("[data-act=room]"), "End", false));
+    assert_eq!((tabs(&f)[1].1.as_str(), socket_count()), ("true", 5));
+    assert!(press_key(&f.q("[data-act=assistant]"), "Home", false));
+    assert_eq!((tabs(&f)[0].1.as_str(), socket_count()), ("true", 6));
+    assert!(is_focused(&f.q("[data-act=room]")));
+    assert!(!press_key(&f.q("[data-act=room]"), "a", false), "other keys are the page's");
+    assert_eq!(socket_count(), 6);
+    server_open(5);
+    assert_eq!(auth_channel(5).as_deref(), Some("room"));
+
+    // Close Chat keeps the tab; Start Chat opens it again.
+    f.click(".ibal-btn-close");
+    assert_eq!(tabs(&f)[0].1, "true");
+    f.click(".ibal-btn-start");
+    server_open(6);
+    assert_eq!(auth_channel(6).as_deref(), Some("room"));
+    assert!(strings(logs()).iter().any(|l| l == "[IbalXBlock] Chat button activated: room"));
+}
+
+#[wasm_bindgen_test]
+fn the_tab_is_remembered_and_follows_what_the_gateway_serves() {
+    install();
+    reset();
+    // Chosen earlier in this browser tab: the room's.
+    set_session_item(TAB_KEY, "room");
+    let f = Fixture::mount_settings(
+        &[],
+        Fixture::settings(&[
+            ("auth_mode", "token"),
+            ("access_token", TOKEN),
+            ("username", "john_doe"),
+            ("mode", "both"),
+        ]),
+    );
+    assert_eq!(tabs(&f)[0].1, "true");
+    server_open(0);
+    assert_eq!(auth_channel(0).as_deref(), Some("room"));
+    // The assistant's tab, on a gateway that cannot serve it: user_info says the room, and so do the tabs.
+    server_send(0, r#"{"type":"user_info","username":"john_doe","backend":"room"}"#);
+    f.click("[data-act=assistant]");
+    server_open(1);
+    assert_eq!(auth_channel(1).as_deref(), Some("assistant"));
+    server_send(1, r#"{"type":"user_info","username":"john_doe","backend":"room"}"#);
+    assert_eq!(tabs(&f)[0].1, "true", "the room is what answers");
+    drop(f);
+
+    // In French; a block that is not both has no tabs and asks for no channel.
+    let f = both("fr");
+    let names: Vec<_> = tabs(&f).into_iter().map(|t| t.0).collect();
+    assert_eq!(names, ["Salle du cours", "Assistant"]);
+    drop(f);
+    let f = Fixture::connected(&[]);
+    assert!(f.all("[role=tablist]").is_empty() && f.all("[role=tabpanel]").is_empty());
+    assert_eq!(auth_channel(0), None);
+}
+
+// --- My data -----------------------------------------------------------------------------------
+
+/// The My data menu is shown.
+fn menu_open(f: &Fixture) -> bool {
+    f.visible(".ibal-data-menu")
+}
+
+/// The texts of the menu's visible buttons.
+fn menu_buttons(f: &Fixture) -> Vec<String> {
+    f.all(".ibal-data-menu button")
+        .iter()
+        .filter(|b| {
+            let mut node = Some((*b).clone());
+            while let Some(e) = node {
+                if e.has_attribute("hidden") {
+                    return false;
+                }
+                node = e.parent_element();
+            }
+            true
+        })
+        .filter_map(|b| b.text_content())
+        .collect()
+}
+
+/// The latest request to `path`, as the fake fetch recorded it.
+fn last_request(path: &str) -> Option<String> {
+    let url = format!(r#""url":"http://gateway.test{path}""#);
+    strings(fetch_log()).into_iter().rev().find(|r| r.contains(&url))
+}
+
+/// Connected to an assistant in token mode (conversation `conv-1`), with a reply in the history.
+fn with_conversation(pairs: &[(&str, &str)]) -> Fixture {
+    let mut all =
+        vec![("auth_mode", "token"), ("access_token", TOKEN), ("expires_in", "900"), ("username", "john_doe")];
+    all.extend_from_slice(pairs);
+    let f = Fixture::mount(&all);
+    server_open(0);
+    server_send(0, r#"{"type":"user_info","username":"john_doe","backend":"openai","conversation_id":"conv-1"}"#);
+    server_send(
+        0,
+        r#"{"type":"history","messages":[{"id":"a1","role":"assistant","content":"Hello","sender":"assistant"}]}"#,
+    );
+    f
+}
+
+#[wasm_bindgen_test]
+async fn my_data_downloads_the_export_after_a_confirmation() {
+    let f = with_conversation(&[]);
+    let button = f.q(".ibal-btn-data");
+    assert_eq!(button.text_content().as_deref(), Some("My data"));
+    assert_eq!(button.tag_name(), "BUTTON");
+    assert!(f.visible(".ibal-btn-data") && !menu_open(&f));
+    assert_eq!(button.get_attribute("aria-expanded").as_deref(), Some("false"));
+
+    // Opened: a labelled group of actions (no account deletion outside local accounts).
+    f.click(".ibal-btn-data");
+    assert!(menu_open(&f));
+    assert_eq!(button.get_attribute("aria-expanded").as_deref(), Some("true"));
+    let menu = f.q(".ibal-data-menu");
+    assert_eq!(
+        (menu.get_attribute("role").as_deref(), menu.get_attribute("aria-label").as_deref()),
+        (Some("group"), Some("My data"))
+    );
+    assert_eq!(menu_buttons(&f), ["Download my data", "Delete this conversation"]);
+
+    // An action asks first: its question, Confirm and Cancel (focused); Cancel runs nothing.
+    f.click("[data-act=export]");
+    assert_eq!(menu_buttons(&f), ["Confirm", "Cancel"]);
+    let question = "Download all your data from the chat, as a file?";
+    assert_eq!(f.text(".ibal-data-status"), question);
+    assert_eq!(f.q(".ibal-data-status").get_attribute("role").as_deref(), Some("status"));
+    assert_eq!(f.q(".ibal-data-confirm").get_attribute("aria-label").as_deref(), Some(question));
+    assert!(is_focused(&f.q("[data-act=unconfirm]")));
+    f.click("[data-act=unconfirm]");
+    assert_eq!(menu_buttons(&f), ["Download my data", "Delete this conversation"]);
+    assert!(is_focused(&f.q("[data-act=export]")), "back on the action");
+    assert_eq!(f.text(".ibal-data-status"), "");
+    assert!(last_request("/api/v1/me/export").is_none());
+
+    // Confirmed: GET with the bearer token, saved as ibal-my-data.json from a Blob, in the page.
+    let export = r#"{"user":{"username":"john_doe"},"conversations":[],"feedback":[]}"#;
+    route("/api/v1/me/export", 200, export);
+    route("/api/v1/conversations/conv-1", 204, "");
+    f.click("[data-act=export]");
+    f.click("[data-act=confirm]");
+    assert_eq!(f.text(".ibal-data-status"), "Please wait…");
+    // One action at a time: another one confirmed meanwhile is not run.
+    f.click("[data-act=forget]");
+    f.click("[data-act=confirm]");
+    wait_for(2000, "the download", || downloads().length() == 1).await;
+    assert!(last_request("/api/v1/conversations/conv-1").is_none());
+    assert_eq!(f.all(".ibal-msg").len(), 1);
+    let request = last_request("/api/v1/me/export").unwrap();
+    assert!(request.contains(r#""method":"GET""#), "{request}");
+    assert!(request.contains(&format!(r#""authorization":"Bearer {TOKEN}""#)), "{request}");
+    let download = strings(downloads()).pop().unwrap();
+    assert!(download.contains(r#""name":"ibal-my-data.json""#) && download.contains(r#""inPage":true"#), "{download}");
+    let url = download.split(r#""url":""#).nth(1).unwrap().split('"').next().unwrap().to_owned();
+    assert!(url.starts_with("blob:"), "{url}");
+    let text = wasm_bindgen_futures::JsFuture::from(blob_text(&url)).await.unwrap().as_string().unwrap();
+    assert_eq!(text, export);
+    assert_eq!(f.text(".ibal-data-status"), "Your data was downloaded.");
+    assert!(f.all("a[download]").is_empty(), "the link goes after its click");
+    // A second download revokes the first one's URL.
+    f.click("[data-act=export]");
+    f.click("[data-act=confirm]");
+    wait_for(2000, "the second download", || downloads().length() == 2).await;
+    assert_eq!(strings(revoked_urls()), [url]);
+
+    // Escape closes the menu (from inside it), the focus back on My data.
+    assert!(is_focused(&f.q("[data-act=export]")));
+    assert!(press_key(&f.q("[data-act=export]"), "Escape", false));
+    assert!(!menu_open(&f) && is_focused(&button));
+    assert_eq!(button.get_attribute("aria-expanded").as_deref(), Some("false"));
+    // Escape in a confirm step, too; and the menu reopens on its actions.
+    f.click(".ibal-btn-data");
+    f.click("[data-act=forget]");
+    assert!(press_key(&f.q("[data-act=unconfirm]"), "Escape", false));
+    assert!(!menu_open(&f) && is_focused(&button));
+    f.click(".ibal-btn-data");
+    assert_eq!(menu_buttons(&f), ["Download my data", "Delete this conversation"]);
+    assert_eq!(f.text(".ibal-data-status"), "");
+    // My data goes with the chat.
+    f.click(".ibal-btn-close");
+    assert!(!f.visible(".ibal-btn-data") && !menu_open(&f));
+    for line in strings(logs()) {
+        assert!(!line.contains("U0VDUkVUUEFZTE9BRFNFQ1JFVFBBWUxPQUQ"), "a token in the console: {line}");
+        assert!(!line.contains("conversations\":[]"), "the export in the console: {line}");
+    }
+    assert!(strings(logs()).iter().any(|l| l == "[IbalXBlock] My data: export: done"));
+}
+
+#[wasm_bindgen_test]
+async fn deleting_the_conversation_goes_on_in_a_new_one_and_failures_say_why() {
+    let f = with_conversation(&[]);
+    f.click(".ibal-btn-data");
+
+    // Failures: the gateway's status, a refused token, no answer; the conversation stays.
+    for (status, said) in [
+        (404, "Not done: HTTP 404"),
+        (401, "Not done: Your sign-in has expired. Click Start Chat to sign in again."),
+        (0, "Not done: The chat server cannot be reached."),
+    ] {
+        route(
+            "/api/v1/conversations/conv-1",
+            status,
+            r#"{"error":{"code":"not_found","message":"No such conversation."}}"#,
+        );
+        f.click("[data-act=forget]");
+        assert_eq!(f.text(".ibal-data-status"), "Delete this conversation for good?");
+        f.click("[data-act=confirm]");
+        wait_for(2000, "the failure", || f.text(".ibal-data-status") == said).await;
+        assert_eq!(f.all(".ibal-msg").len(), 1);
+        assert_eq!(socket_count(), 1);
+    }
+
+    // Deleted (204): DELETE with the bearer token; the messages go and the chat reconnects into a new one.
+    route("/api/v1/conversations/conv-1", 204, "");
+    f.click("[data-act=forget]");
+    f.click("[data-act=confirm]");
+    wait_for(2000, "the deletion", || f.text(".ibal-data-status") == "The conversation was deleted.").await;
+    let request = last_request("/api/v1/conversations/conv-1").unwrap();
+    assert!(request.contains(r#""method":"DELETE""#), "{request}");
+    assert!(request.contains(&format!(r#""authorization":"Bearer {TOKEN}""#)), "{request}");
+    assert!(f.all(".ibal-msg").is_empty());
+    assert_eq!(socket_closed_with(0), 1000);
+    assert_eq!(socket_count(), 2);
+    assert_eq!(f.phase(), "connecting");
+    assert!(menu_open(&f) && is_focused(&f.q(".ibal-btn-data")));
+    assert!(!f.visible("[data-act=forget]"), "nothing to delete before the new conversation");
+    server_open(1);
+    server_send(1, r#"{"type":"user_info","username":"john_doe","backend":"openai","conversation_id":"conv-2"}"#);
+    server_send(1, r#"{"type":"history","messages":[]}"#);
+    assert!(f.visible("[data-act=forget]"));
+    drop(f);
+
+    // A room is no one's conversation: nothing to delete there.
+    let f = Fixture::connected(&[]);
+    f.click(".ibal-btn-data");
+    assert_eq!(menu_buttons(&f), ["Download my data"]);
+}
+
+#[wasm_bindgen_test]
+async fn a_local_account_is_deleted_then_signed_out() {
+    let f = Fixture::mount(&[("auth_mode", "local")]);
+    let cached = format!(
+        r#"{{"access_token":"{TOKEN}","refresh_token":"r1.keep","expires_at":{},"username":"jane"}}"#,
+        now() as i64 + 600_000
+    );
+    set_storage("ibal-widget:token:http://gateway.test", &cached);
+    f.click(".ibal-btn-start");
+    server_open(0);
+    server_send(0, r#"{"type":"user_info","username":"jane","backend":"room","conversation_id":"room-1"}"#);
+    f.click(".ibal-btn-data");
+    assert_eq!(menu_buttons(&f), ["Download my data", "Delete my account"]);
+
+    // Refused: said, and nothing else happens.
+    route("/api/v1/me", 403, r#"{"error":{"code":"forbidden","message":"Only a local account is deleted here."}}"#);
+    f.click("[data-act=erase]");
+    assert_eq!(f.text(".ibal-data-status"), "Delete your account and all its data for good?");
+    f.click("[data-act=confirm]");
+    wait_for(2000, "the refusal", || f.text(".ibal-data-status") == "Not done: HTTP 403").await;
+    assert_eq!(f.phase(), "connected");
+
+    // Deleted: DELETE /api/v1/me with the token, then signed out as Sign out does, and told so.
+    route("/api/v1/me", 200, r#"{"removed":{"messages":3}}"#);
+    route("/api/v1/auth/logout", 401, r#"{"error":{"code":"invalid_token","message":"gone"}}"#);
+    f.click("[data-act=erase]");
+    f.click("[data-act=confirm]");
+    wait_for(2000, "the sign-out", || f.phase() == "idle").await;
+    let request = last_request("/api/v1/me").unwrap();
+    assert!(request.contains(r#""method":"DELETE""#), "{request}");
+    assert!(request.contains(&format!(r#""authorization":"Bearer {TOKEN}""#)), "{request}");
+    assert_eq!(f.text(".ibal-notice-text"), "Your account was deleted.");
+    assert!(f.q(".ibal-notice").class_name().contains("ibal-notice-info"));
+    assert_eq!(f.q(".ibal-notice").get_attribute("role").as_deref(), Some("status"));
+    assert_eq!(get_storage("ibal-widget:token:http://gateway.test"), "", "the token is forgotten");
+    assert_eq!(socket_closed_with(0), 1000);
+    assert!(!f.visible(".ibal-btn-data") && !menu_open(&f));
+    assert!(is_focused(&f.q(".ibal-btn-start")));
+    wait_for(1000, "the logout", || last_request("/api/v1/auth/logout").is_some()).await;
+}
+
+#[wasm_bindgen_test]
+fn my_data_in_french() {
+    let f = Fixture::mount(&[("auth_mode", "local"), ("lang", "fr")]);
+    let cached = format!(r#"{{"access_token":"{TOKEN}","expires_at":{},"username":"jane"}}"#, now() as i64 + 600_000);
+    set_storage("ibal-widget:token:http://gateway.test", &cached);
+    f.click(".ibal-btn-start");
+    server_open(0);
+    server_send(0, r#"{"type":"user_info","username":"jane","backend":"openai","conversation_id":"conv-1"}"#);
+    assert_eq!(f.text(".ibal-btn-data"), "Mes données");
+    f.click(".ibal-btn-data");
+    assert_eq!(f.q(".ibal-data-menu").get_attribute("aria-label").as_deref(), Some("Mes données"));
+    assert_eq!(menu_buttons(&f), ["Télécharger mes données", "Supprimer cette conversation", "Supprimer mon compte"]);
+    f.click("[data-act=erase]");
+    assert_eq!(f.text(".ibal-data-status"), "Supprimer définitivement votre compte et ses données ?");
+    assert_eq!(menu_buttons(&f), ["Confirmer", "Annuler"]);
+    f.click("[data-act=unconfirm]");
+    f.click("[data-act=forget]");
+    assert_eq!(f.text(".ibal-data-status"), "Supprimer définitivement cette conversation ?");
+    f.click("[data-act=unconfirm]");
+    f.click("[data-act=export]");
+    assert_eq!(f.text(".ibal-data-status"), "Télécharger toutes vos données du chat, dans un fichier ?");
 }

@@ -223,6 +223,7 @@ impl FromRef<AppState> for RetirementState {
             auth: Authenticator::from_ref(s),
             openedx_issuers: Arc::new(issuers),
             redact_room_messages: s.config.retirement_room_messages == RoomMessages::Redact,
+            cors: crate::web::cors::allowed_origins(&s.config),
         }
     }
 }

@@ -38,6 +38,8 @@ pub struct RetirementState {
     pub openedx_issuers: Arc<Vec<String>>,
     /// `RETIREMENT_ROOM_MESSAGES=redact`.
     pub redact_room_messages: bool,
+    /// The LMS pages (`ALLOWED_ORIGINS`) the widget calls the learner's own-data API from.
+    pub cors: tower_http::cors::CorsLayer,
 }
 
 impl FromRef<RetirementState> for Authenticator {
@@ -47,9 +49,14 @@ impl FromRef<RetirementState> for Authenticator {
 }
 
 pub fn router<S: Clone + Send + Sync + 'static>(state: RetirementState) -> Router<S> {
-    Router::new()
+    // The widget's "My data" menu runs on the course's pages: the learner's own routes answer their
+    // preflight; the service API does not (no browser calls it).
+    let own = Router::new()
         .route("/api/v1/me/export", get(own_data::export))
         .route("/api/v1/me", delete(own_data::erase))
+        .layer(state.cors.clone());
+    Router::new()
+        .merge(own)
         .route("/api/v1/retirement", post(retire))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)

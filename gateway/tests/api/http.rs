@@ -185,6 +185,35 @@ async fn cors_allows_exactly_the_configured_origins() {
     assert_eq!(headers[header::ACCESS_CONTROL_ALLOW_ORIGIN], "http://lms.example.com");
 }
 
+/// The widget's "My data" menu calls these from the course's pages, another origin.
+#[tokio::test]
+async fn the_learners_own_data_api_answers_the_lms_pages_preflight() {
+    let (app, _state, _db) = test_app(&[("ALLOWED_ORIGINS", "http://lms.example.com")]).await;
+    for (path, method) in [("/api/v1/me/export", "GET"), ("/api/v1/me", "DELETE")] {
+        let preflight = Request::builder()
+            .method("OPTIONS")
+            .uri(path)
+            .header(header::ORIGIN, "http://lms.example.com")
+            .header(header::ACCESS_CONTROL_REQUEST_METHOD, method)
+            .header(header::ACCESS_CONTROL_REQUEST_HEADERS, "authorization")
+            .body(Body::empty())
+            .expect("request");
+        let (status, headers, _) = send(&app, preflight).await;
+        assert!(status.is_success(), "{path}: {status}");
+        assert_eq!(headers[header::ACCESS_CONTROL_ALLOW_ORIGIN], "http://lms.example.com", "{path}");
+    }
+    // The service API stays without a CORS grant: no browser calls it.
+    let preflight = Request::builder()
+        .method("OPTIONS")
+        .uri("/api/v1/retirement")
+        .header(header::ORIGIN, "http://lms.example.com")
+        .header(header::ACCESS_CONTROL_REQUEST_METHOD, "POST")
+        .body(Body::empty())
+        .expect("request");
+    let (_, headers, _) = send(&app, preflight).await;
+    assert!(!headers.contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN));
+}
+
 #[tokio::test]
 async fn metrics_count_requests_by_route_and_status() {
     let (app, _state, _db) = test_app(&[]).await;

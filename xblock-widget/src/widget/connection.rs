@@ -3,7 +3,7 @@
 
 use std::rc::Rc;
 
-use crate::handles::spawn;
+use crate::handles::{Shared, spawn};
 use ibal_protocol::{DecodeError, ServerFrame, close};
 
 use super::{Widget, defer_drop};
@@ -16,10 +16,13 @@ use crate::text::decimal;
 impl Widget {
     /// Opens the socket; in a course, only once the page has given a fresh chat ticket for it.
     pub(super) fn connect(&self) {
-        let old = {
-            let mut io = self.io.borrow_mut();
+        let (old, attempt) = {
+            let mut io = self.io.write();
             io.ticket = None;
-            (io.socket.take(), io.reconnect.take())
+            io.typing_sent_at = 0.0;
+            // A ticket still on its way for an earlier connection (another tab) is not used.
+            io.auth_gen += 1;
+            ((io.socket.take(), io.reconnect.take()), io.auth_gen)
         };
         if let Some(socket) = &old.0 {
             socket.shutdown();
@@ -29,23 +32,22 @@ impl Widget {
             self.open_socket();
             return;
         };
-        let attempt = self.io.borrow().auth_gen;
         let me = self.me.clone();
         spawn(Box::pin(async move {
             let ticket = auth::fetch_ticket(&get_ticket).await;
             let Some(w) = me.upgrade() else { return };
             // Closed, or another connection started meanwhile: this ticket is not needed.
-            if w.io.borrow().auth_gen != attempt || w.state.borrow().phase != Phase::Connecting {
+            if w.io.read().auth_gen != attempt || w.state.read().phase != Phase::Connecting {
                 return;
             }
             match ticket {
                 Ok(ticket) => {
-                    log::info("Chat ticket received from the course");
-                    w.io.borrow_mut().ticket = Some(ticket);
+                    log::info(&["Chat ticket received from the course"]);
+                    w.io.write().ticket = Some(ticket);
                     w.open_socket();
                 }
                 Err(detail) => {
-                    log::error(&["The course gave no chat ticket: ", &detail].concat());
+                    log::error(&["The course gave no chat ticket: ", &detail]);
                     w.dispatch(Event::TicketFailed { detail });
                 }
             }
@@ -54,7 +56,7 @@ impl Widget {
 
     fn open_socket(&self) {
         let url = self.settings.socket_url();
-        log::info(&["Opening WebSocket connection to: ", &url].concat());
+        log::info(&["Opening WebSocket connection to: ", &url]);
         let me = self.me.clone();
         let handler = Rc::new(move |event: SocketEvent| {
             if let Some(w) = me.upgrade() {
@@ -62,9 +64,9 @@ impl Widget {
             }
         });
         match Socket::open(&url, handler) {
-            Ok(socket) => self.io.borrow_mut().socket = Some(socket),
+            Ok(socket) => self.io.write().socket = Some(socket),
             Err(err) => {
-                log::error(&["Cannot open the WebSocket: ", &log::js_error_text(&err)].concat());
+                log::error(&["Cannot open the WebSocket: ", &log::js_error_text(&err)]);
                 self.dispatch(Event::SocketClosed { code: close::ABNORMAL, jitter: js_sys::Math::random() });
             }
         }
@@ -73,19 +75,19 @@ impl Widget {
     fn on_socket(&self, event: SocketEvent) {
         match event {
             SocketEvent::Open => {
-                log::info("WebSocket connection opened");
+                log::info(&["WebSocket connection opened"]);
                 self.dispatch(Event::SocketOpened);
             }
             SocketEvent::Text(text) => {
-                log::info(&["Received message: ", &log::redact_json(&text)].concat());
+                log::info(&["Received message: ", &log::redact_json(&text)]);
                 match ServerFrame::from_json(&text) {
                     Ok(frame) => {
                         match &frame {
                             ServerFrame::UserInfo(info) => {
-                                log::info(&["Authenticated on the chat as ", &info.username].concat());
+                                log::info(&["Authenticated on the chat as ", &info.username]);
                             }
                             ServerFrame::Error(error) => {
-                                log::warn(&["Error from the gateway: ", &error.code, ": ", &error.message].concat());
+                                log::warn(&["Error from the gateway: ", &error.code, ": ", &error.message]);
                             }
                             _ => {}
                         }
@@ -93,15 +95,13 @@ impl Widget {
                     }
                     // A newer gateway's frame: nothing for this widget to do.
                     Err(DecodeError::UnknownType(_)) => {}
-                    Err(err) => log::warn(&["Ignoring a frame that is ", &err.describe()].concat()),
+                    Err(err) => log::warn(&["Ignoring a frame that is ", &err.describe()]),
                 }
             }
             SocketEvent::Closed { code, reason } => {
                 let colon = if reason.is_empty() { "" } else { ": " };
-                log::info(
-                    &["WebSocket connection closed (code ", &decimal(u64::from(code)), colon, &reason, ")"].concat(),
-                );
-                let old = self.io.borrow_mut().socket.take();
+                log::info(&["WebSocket connection closed (code ", &decimal(u64::from(code)), colon, &reason, ")"]);
+                let old = self.io.write().socket.take();
                 defer_drop(old);
                 self.dispatch(Event::SocketClosed { code, jitter: js_sys::Math::random() });
             }

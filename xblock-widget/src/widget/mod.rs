@@ -14,22 +14,22 @@
 mod connection;
 mod controls;
 mod effects;
+mod own_data;
 mod sign_in;
 mod tokens;
 
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
 use std::rc::{Rc, Weak};
 
 use wasm_bindgen::JsValue;
 use web_sys::Element;
 
 use crate::auth::{self, TokenCache, TokenSet};
-use crate::handles::{Channel, Interval, Listener, Timeout, spawn};
+use crate::handles::{Channel, Interval, Listener, Shared, Timeout, spawn};
 use crate::log;
 use crate::settings::{AuthMode, Settings};
 use crate::socket::Socket;
-use crate::state::{Event, Phase, State};
+use crate::state::{Event, Phase, State, Tab};
 use crate::view::View;
 
 /// Where focus goes after the next render.
@@ -61,6 +61,10 @@ struct Io {
     auth_channel: Option<Channel>,
     auth_timeout: Option<Timeout>,
     popup: Option<web_sys::Window>,
+    /// The My data action under way (widget/own_data), and the object URL of the last download
+    /// (revoked at the next one).
+    own_data: u8,
+    download: Option<String>,
 }
 
 /// A mounted widget.
@@ -77,12 +81,28 @@ pub struct Widget {
     view: View,
     cache: Option<TokenCache>,
     state: RefCell<State>,
-    queue: RefCell<VecDeque<Event>>,
+    /// Events to apply, in order (a `Vec` taken whole: a `VecDeque` costs more .wasm).
+    queue: RefCell<Vec<Event>>,
     busy: Cell<bool>,
     alive: Cell<bool>,
     focus: Cell<Option<FocusTarget>>,
     io: RefCell<Io>,
     listeners: RefCell<Vec<Listener>>,
+}
+
+#[wasm_bindgen::prelude::wasm_bindgen]
+extern "C" {
+    /// `sessionStorage.getItem(key)` (throws where the browser refuses storage).
+    #[wasm_bindgen(catch, js_namespace = sessionStorage, js_name = getItem)]
+    fn session_get(key: &str) -> Result<Option<String>, JsValue>;
+    /// `sessionStorage.setItem(key, value)`.
+    #[wasm_bindgen(catch, js_namespace = sessionStorage, js_name = setItem)]
+    fn session_set(key: &str, value: &str) -> Result<(), JsValue>;
+}
+
+/// The `sessionStorage` key of the tab chosen in a block offering both.
+fn tab_key(usage_id: &str) -> String {
+    ["ibal-widget:tab:", usage_id].concat()
 }
 
 /// Drops a browser resource on a later microtask, so that a callback never frees its own closure
@@ -105,6 +125,12 @@ impl Widget {
         view: View,
     ) -> Rc<Self> {
         let cache = (settings.auth_mode != AuthMode::Token).then(|| TokenCache::new(&settings.gateway_origin));
+        let mut state = State::new();
+        if settings.both {
+            // The tab chosen earlier in this browser tab, else the assistant's (the block's default mode).
+            let stored = session_get(&tab_key(&settings.usage_id)).ok().flatten();
+            state.tab = Some(if stored.as_deref() == Some("room") { Tab::Room } else { Tab::Assistant });
+        }
         let widget = Rc::new_cyclic(|me| Self {
             me: me.clone(),
             settings: Rc::new(settings),
@@ -113,8 +139,8 @@ impl Widget {
             mount,
             view,
             cache,
-            state: RefCell::new(State::new()),
-            queue: RefCell::new(VecDeque::new()),
+            state: RefCell::new(state),
+            queue: RefCell::new(Vec::new()),
             busy: Cell::new(false),
             alive: Cell::new(true),
             focus: Cell::new(None),
@@ -122,7 +148,7 @@ impl Widget {
             listeners: RefCell::new(Vec::new()),
         });
         widget.wire();
-        widget.view.render(&widget.state.borrow());
+        widget.view.render(&widget.state.read());
         widget
     }
 
@@ -135,7 +161,7 @@ impl Widget {
     /// The phase, as a word (`idle`, `connected`…), for pages and tests.
     #[must_use]
     pub fn phase_name(&self) -> &'static str {
-        match self.state.borrow().phase {
+        match self.state.read().phase {
             Phase::Idle => "idle",
             Phase::Authenticating => "authenticating",
             Phase::Connecting => "connecting",
@@ -155,13 +181,13 @@ impl Widget {
         if !self.alive.replace(false) {
             return;
         }
-        log::info("Unmounting the chat widget");
-        self.queue.borrow_mut().clear();
-        let io = std::mem::take(&mut *self.io.borrow_mut());
+        log::info(&["Unmounting the chat widget"]);
+        self.queue.write().clear();
+        let io = std::mem::take(&mut *self.io.write());
         if let Some(socket) = &io.socket {
             socket.shutdown();
         }
-        let listeners = std::mem::take(&mut *self.listeners.borrow_mut());
+        let listeners = std::mem::take(&mut *self.listeners.write());
         defer_drop((io, listeners));
         self.view.remove();
     }
@@ -172,23 +198,31 @@ impl Widget {
         if !self.alive.get() {
             return;
         }
-        self.queue.borrow_mut().push_back(event);
+        self.queue.write().push(event);
         if self.busy.replace(true) {
             return;
         }
+        // The events queued meanwhile (by effects) come after the ones taken; none after a teardown.
         loop {
-            let next = self.queue.borrow_mut().pop_front();
-            let Some(event) = next else { break };
-            let effects = self.state.borrow_mut().apply(event, auth::now_ms());
-            for effect in effects {
-                self.run(effect);
+            let events = std::mem::take(&mut *self.queue.write());
+            if events.is_empty() {
+                break;
+            }
+            for event in events {
+                if !self.alive.get() {
+                    break;
+                }
+                let effects = self.state.write().apply(event, auth::now_ms());
+                for effect in effects {
+                    self.run(effect);
+                }
             }
         }
         self.busy.set(false);
         if !self.alive.get() {
             return;
         }
-        let state = self.state.borrow();
+        let state = self.state.read();
         self.view.render(&state);
         let chat_open = state.chat_open();
         drop(state);
@@ -216,7 +250,7 @@ impl Widget {
 
     /// Sends a text frame on the open socket; false when there is none.
     fn send_raw(&self, text: &str) -> bool {
-        let io = self.io.borrow();
+        let io = self.io.read();
         io.socket.as_ref().is_some_and(|s| s.send(text))
     }
 }

@@ -1,12 +1,13 @@
 //! Sign-in: the Open edX popup (its answer by `postMessage` or through the relay page), LMS sign-in
 //! with the course's chat ticket, and the local-account form.
 
+use wasm_bindgen::JsCast;
 use web_sys::MessageEvent;
 
 use super::{FocusTarget, Widget, defer_drop};
 use crate::auth::{self, AuthMessage, TokenSet};
 use crate::grant::TokenGrant;
-use crate::handles::{Channel, Listener, Timeout, spawn};
+use crate::handles::{Channel, Listener, Shared, Timeout, spawn};
 use crate::log;
 use crate::settings::AuthMode;
 use crate::state::{Event, Notice, Prompt};
@@ -35,11 +36,11 @@ impl Widget {
             return;
         };
         let attempt = {
-            let mut io = self.io.borrow_mut();
+            let mut io = self.io.write();
             io.auth_gen += 1;
             io.auth_gen
         };
-        log::info("Signing in with the course's chat ticket (LMS sign-in)");
+        log::info(&["Signing in with the course's chat ticket (LMS sign-in)"]);
         let me = self.me.clone();
         spawn(Box::pin(async move {
             let ticket = auth::fetch_ticket(&get_ticket).await;
@@ -55,7 +56,7 @@ impl Widget {
             match result {
                 Ok(grant) => w.sign_in_succeeded(attempt, grant),
                 Err((code, detail)) => {
-                    log::error(&["LMS sign-in failed: ", &code, ": ", &detail].concat());
+                    log::error(&["LMS sign-in failed: ", &code, ": ", &detail]);
                     w.sign_in_failed(attempt, &code, &detail);
                 }
             }
@@ -68,7 +69,7 @@ impl Widget {
     pub(super) fn open_popup(&self) {
         let Some(window) = web_sys::window() else { return };
         let attempt = {
-            let mut io = self.io.borrow_mut();
+            let mut io = self.io.write();
             io.auth_gen += 1;
             io.auth_gen
         };
@@ -79,20 +80,20 @@ impl Widget {
         // The URL up to its nonce: the attempt's own values stay out of the console. (`find_str`, not
         // `split`: the standard string searcher costs kilobytes of .wasm.)
         let shown = crate::text::sub(&url, ..crate::text::find_str(&url, "&nonce=").unwrap_or(url.len()));
-        log::info(&["Opening OAuth2 authorize popup: ", shown].concat());
+        log::info(&["Opening OAuth2 authorize popup: ", shown]);
 
         let me = self.me.clone();
         let expected = nonce.clone();
-        let listener = Listener::typed(&window, "message", move |event: MessageEvent| {
+        let listener = Listener::new(&window, "message", move |event| {
             // Only the gateway's popup may sign us in; other scripts' messages are none of our business.
             if let Some(w) = me.upgrade()
-                && event.origin() == w.settings.gateway_origin
+                && event.unchecked_ref::<MessageEvent>().origin() == w.settings.gateway_origin
             {
                 w.on_sign_in_result(attempt, &expected, &event, "the popup");
             }
         });
         let me = self.me.clone();
-        let channel = Channel::listen(auth::RELAY_CHANNEL, move |event: MessageEvent| {
+        let channel = Channel::listen(auth::RELAY_CHANNEL, move |event| {
             if let Some(w) = me.upgrade() {
                 w.on_sign_in_result(attempt, &nonce, &event, "the course page's relay");
             }
@@ -100,12 +101,12 @@ impl Widget {
         let me = self.me.clone();
         let timeout = Timeout::new(SIGN_IN_TIMEOUT_MS, move || {
             if let Some(w) = me.upgrade() {
-                log::warn("Sign-in timed out");
+                log::warn(&["Sign-in timed out"]);
                 w.sign_in_failed(attempt, "auth_timeout", "");
             }
         });
         let old = {
-            let mut io = self.io.borrow_mut();
+            let mut io = self.io.write();
             (
                 io.auth_listener.replace(listener),
                 std::mem::replace(&mut io.auth_channel, channel),
@@ -118,24 +119,25 @@ impl Widget {
             window.open_with_url_and_target_and_features(&url, "ibal-sign-in", "popup=yes,width=520,height=680");
         match popup {
             Ok(Some(popup)) => {
-                self.io.borrow_mut().popup = Some(popup);
+                self.io.write().popup = Some(popup);
                 self.dispatch(Event::Prompt(Prompt::PopupOpen));
             }
             _ => {
-                log::warn("The sign-in popup was blocked by the browser; waiting for a click");
+                log::warn(&["The sign-in popup was blocked by the browser; waiting for a click"]);
                 self.dispatch(Event::Prompt(Prompt::PopupBlocked));
             }
         }
     }
 
-    fn on_sign_in_result(&self, attempt: u32, nonce: &str, event: &MessageEvent, from: &str) {
-        match auth::parse_auth_message(&auth::js_to_json(&event.data()), nonce) {
+    /// A `message` event (always a `MessageEvent`) that may be the sign-in's result.
+    fn on_sign_in_result(&self, attempt: u32, nonce: &str, event: &web_sys::Event, from: &str) {
+        match auth::parse_auth_message(&auth::js_to_json(&event.unchecked_ref::<MessageEvent>().data()), nonce) {
             Some(AuthMessage::Success(grant)) => {
-                log::info(&["Sign-in result received from ", from].concat());
+                log::info(&["Sign-in result received from ", from]);
                 self.sign_in_succeeded(attempt, grant);
             }
             Some(AuthMessage::Failure { code, message }) => {
-                log::error(&["Sign-in failed in the popup: ", &code, ": ", &message].concat());
+                log::error(&["Sign-in failed in the popup: ", &code, ": ", &message]);
                 self.sign_in_failed(attempt, "auth_failed", if message.is_empty() { &code } else { &message });
             }
             None => {}
@@ -143,7 +145,7 @@ impl Widget {
     }
 
     fn end_sign_in(&self, attempt: u32) -> bool {
-        let mut io = self.io.borrow_mut();
+        let mut io = self.io.write();
         if io.auth_gen != attempt {
             return false;
         }
@@ -164,7 +166,7 @@ impl Widget {
         }
         let token = TokenSet::from_grant(grant, auth::now_ms(), None);
         let name = token.username.as_deref().unwrap_or("?");
-        log::info(&["Signed in as ", name, "; access token: ", &log::redact_token(&token.access_token)].concat());
+        log::info(&["Signed in as ", name, "; access token: ", &log::redact_token(&token.access_token)]);
         let username = token.username.clone();
         self.set_token(token);
         self.dispatch(Event::Authenticated { username, fresh: true });
@@ -178,7 +180,7 @@ impl Widget {
 
     /// The local-account form: sign in, or create the account.
     pub(super) fn local_login(&self, register: bool) {
-        if self.state.borrow().prompt != Prompt::LoginForm {
+        if self.state.read().prompt != Prompt::LoginForm {
             return;
         }
         let username = self.view.login_user.value().trim().to_owned();
@@ -187,9 +189,9 @@ impl Widget {
             self.dispatch(Event::Notice(Notice::new("login_missing", "")));
             return;
         }
-        log::info(&[if register { "Creating the account " } else { "Signing in as " }, &username].concat());
+        log::info(&[if register { "Creating the account " } else { "Signing in as " }, &username]);
         let attempt = {
-            let mut io = self.io.borrow_mut();
+            let mut io = self.io.write();
             io.auth_gen += 1;
             io.auth_gen
         };
@@ -199,7 +201,7 @@ impl Widget {
             let Some(settings) = me.upgrade().map(|w| w.settings.clone()) else { return };
             let result = auth::local_login(&settings, register, &username, &password).await;
             let Some(w) = me.upgrade() else { return };
-            if w.io.borrow().auth_gen != attempt {
+            if w.io.read().auth_gen != attempt {
                 return;
             }
             match result {
@@ -209,7 +211,7 @@ impl Widget {
                     w.sign_in_succeeded(attempt, grant);
                 }
                 Err((code, message)) => {
-                    log::error(&["Sign-in failed: ", &code, ": ", &message].concat());
+                    log::error(&["Sign-in failed: ", &code, ": ", &message]);
                     let detail = if message.is_empty() { code } else { message };
                     w.dispatch(Event::Notice(Notice::new("auth_failed", &detail)));
                     w.dispatch(Event::Prompt(Prompt::LoginForm));

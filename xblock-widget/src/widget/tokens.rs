@@ -5,7 +5,7 @@ use std::rc::Weak;
 
 use super::{Widget, defer_drop};
 use crate::auth::{self, TokenCache, TokenSet};
-use crate::handles::{Timeout, sleep, spawn};
+use crate::handles::{Shared, Timeout, sleep, spawn};
 use crate::log;
 use crate::settings::AuthMode;
 use crate::state::{Effect, Event, Phase};
@@ -17,12 +17,12 @@ impl Widget {
         if self.settings.auth_mode == AuthMode::Token {
             let token = self.page_token();
             if token.is_fresh(now) {
-                log::info(&["Using the page's access token: ", &log::redact_token(&token.access_token)].concat());
+                log::info(&["Using the page's access token: ", &log::redact_token(&token.access_token)]);
                 let username = token.username.clone();
-                self.io.borrow_mut().token = Some(token);
+                self.io.write().token = Some(token);
                 self.dispatch(Event::Authenticated { username, fresh: false });
             } else {
-                log::warn("The page's access token has expired");
+                log::warn(&["The page's access token has expired"]);
                 self.dispatch(Event::AuthFailed { code: "token_page_expired".into(), detail: String::new() });
             }
             return;
@@ -30,13 +30,13 @@ impl Widget {
         let candidate = self.newest_token();
         match candidate {
             Some(token) if token.is_fresh(now) => {
-                log::info(&["Access token found in localStorage: ", &log::redact_token(&token.access_token)].concat());
+                log::info(&["Access token found in localStorage: ", &log::redact_token(&token.access_token)]);
                 let username = token.username.clone();
                 self.set_token(token);
                 self.dispatch(Event::Authenticated { username, fresh: false });
             }
             Some(token) if token.refresh_token.is_some() => {
-                log::info("The stored access token has expired; refreshing it");
+                log::info(&["The stored access token has expired; refreshing it"]);
                 self.refresh_then_authenticate(|w| w.begin_sign_in());
             }
             _ => self.begin_sign_in(),
@@ -45,7 +45,7 @@ impl Widget {
 
     /// The token of `token` mode, with its expiry counted from the mount.
     fn page_token(&self) -> TokenSet {
-        if let Some(token) = self.io.borrow().token.clone() {
+        if let Some(token) = self.io.read().token.clone() {
             return token;
         }
         let lifetime = self.settings.expires_in.map_or(f64::INFINITY, |s| s * 1000.0);
@@ -60,7 +60,7 @@ impl Widget {
     /// The newer of the token in memory and the cached one (another tab may have refreshed it).
     fn newest_token(&self) -> Option<TokenSet> {
         let cached = self.cache.as_ref().and_then(TokenCache::load);
-        let current = self.io.borrow().token.clone();
+        let current = self.io.read().token.clone();
         match (current, cached) {
             (Some(a), Some(b)) => Some(if b.expires_at_ms > a.expires_at_ms { b } else { a }),
             (a, b) => a.or(b),
@@ -73,7 +73,7 @@ impl Widget {
             cache.save(&token);
         }
         let refresh_in = token.refresh_token.as_ref().map(|_| token.refresh_in_ms(auth::now_ms()));
-        let mut io = self.io.borrow_mut();
+        let mut io = self.io.write();
         io.token = Some(token);
         let old = match refresh_in {
             Some(ms) => {
@@ -81,9 +81,9 @@ impl Widget {
                 io.refresh.replace(Timeout::new(ms, move || {
                     let me = me.clone();
                     spawn(Box::pin(async move {
-                        let open = me.upgrade().is_some_and(|w| w.state.borrow().phase != Phase::Idle);
+                        let open = me.upgrade().is_some_and(|w| w.state.read().phase != Phase::Idle);
                         if open && let Err((code, _)) = Self::refresh_now(&me).await {
-                            log::warn(&["Could not refresh the access token: ", &code].concat());
+                            log::warn(&["Could not refresh the access token: ", &code]);
                         }
                     }));
                 }))
@@ -99,7 +99,7 @@ impl Widget {
         let gone = || ("gone".to_owned(), String::new());
         loop {
             let w = me.upgrade().ok_or_else(gone)?;
-            if !w.io.borrow().refreshing {
+            if !w.io.read().refreshing {
                 break;
             }
             drop(w);
@@ -109,36 +109,36 @@ impl Widget {
             let w = me.upgrade().ok_or_else(gone)?;
             let newest = w.newest_token();
             if let Some(token) = newest.as_ref().filter(|t| t.is_fresh(auth::now_ms())) {
-                let adopted = w.io.borrow().token.as_ref().is_none_or(|mine| mine.access_token != token.access_token);
+                let adopted = w.io.read().token.as_ref().is_none_or(|mine| mine.access_token != token.access_token);
                 if adopted {
-                    log::info("Using the access token refreshed by another tab");
+                    log::info(&["Using the access token refreshed by another tab"]);
                     w.set_token(token.clone());
                     return Ok(token.clone());
                 }
             }
-            w.io.borrow_mut().refreshing = true;
+            w.io.write().refreshing = true;
             (w.settings.clone(), newest)
         };
         let refresh_token = current.as_ref().and_then(|t| t.refresh_token.clone());
         let result = match refresh_token {
             Some(rt) => {
-                log::info(&["Refreshing the access token with refresh token ", &log::redact_token(&rt)].concat());
+                log::info(&["Refreshing the access token with refresh token ", &log::redact_token(&rt)]);
                 auth::refresh(&settings, &rt).await
             }
             None => Err(("no_refresh_token".to_owned(), String::new())),
         };
         let w = me.upgrade().ok_or_else(gone)?;
-        w.io.borrow_mut().refreshing = false;
+        w.io.write().refreshing = false;
         match result {
             Ok(grant) => {
                 let username = current.and_then(|t| t.username);
                 let token = TokenSet::from_grant(grant, auth::now_ms(), username);
-                log::info(&["Access token refreshed: ", &log::redact_token(&token.access_token)].concat());
+                log::info(&["Access token refreshed: ", &log::redact_token(&token.access_token)]);
                 w.set_token(token.clone());
                 Ok(token)
             }
             Err(err) => {
-                log::warn(&["Token refresh failed: ", &err.0].concat());
+                log::warn(&["Token refresh failed: ", &err.0]);
                 if err.0 != "network"
                     && let Some(cache) = &w.cache
                 {
@@ -152,7 +152,7 @@ impl Widget {
     /// The token was refused by the socket: a refreshed one, or a sign-in from the user.
     pub(super) fn reauthenticate(&self) {
         if self.settings.auth_mode == AuthMode::Token {
-            log::warn("The page's access token was refused");
+            log::warn(&["The page's access token was refused"]);
             self.dispatch(Event::AuthFailed { code: "token_page_expired".into(), detail: String::new() });
             return;
         }
@@ -171,12 +171,12 @@ impl Widget {
     /// Refreshes the token in the background, then signs in with it, or runs `on_failure`; either
     /// only if no newer sign-in attempt has started meanwhile (the widget may be gone, too).
     fn refresh_then_authenticate(&self, on_failure: fn(&Widget)) {
-        let attempt = self.io.borrow().auth_gen;
+        let attempt = self.io.read().auth_gen;
         let me = self.me.clone();
         spawn(Box::pin(async move {
             let result = Self::refresh_now(&me).await;
             let Some(w) = me.upgrade() else { return };
-            if w.io.borrow().auth_gen != attempt {
+            if w.io.read().auth_gen != attempt {
                 return;
             }
             match result {

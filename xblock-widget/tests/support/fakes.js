@@ -11,6 +11,10 @@ const state = {
   clipboard: [],
   clipboardRefuses: false,
   tracked: [],
+  // Downloads: the Blob of each object URL, the links clicked (instead of saving a file), URLs revoked.
+  blobs: new Map(),
+  downloads: [],
+  revoked: [],
 };
 
 // An EventTarget, as a browser's: the widget listens with addEventListener.
@@ -88,10 +92,31 @@ export function install() {
     state.fetches.push(request);
     const path = new URL(request.url).pathname;
     const route = state.routes.get(path) || { status: 404, body: '{"error":{"code":"pending","message":"nothing yet"}}' };
+    // Status 0: the server cannot be reached (fetch rejects, as a browser's does).
+    if (route.status === 0) throw new TypeError('Failed to fetch');
     // A 204 has no body (the Response constructor refuses one).
     const body = route.status === 204 ? null : route.body;
     return new Response(body, { status: route.status, headers: { 'Content-Type': 'application/json' } });
   };
+  const createObjectURL = URL.createObjectURL.bind(URL);
+  const revokeObjectURL = URL.revokeObjectURL.bind(URL);
+  URL.createObjectURL = (blob) => {
+    const url = createObjectURL(blob);
+    state.blobs.set(url, blob);
+    return url;
+  };
+  URL.revokeObjectURL = (url) => {
+    state.revoked.push(String(url));
+    revokeObjectURL(url);
+  };
+  // A click on a download link is recorded, and the browser saves nothing.
+  document.addEventListener('click', (event) => {
+    const link = event.target instanceof Element && event.target.closest('a[download]');
+    if (link) {
+      event.preventDefault();
+      state.downloads.push(JSON.stringify({ name: link.getAttribute('download'), url: link.getAttribute('href'), inPage: link.isConnected }));
+    }
+  }, true);
   for (const level of ['log', 'info', 'warn', 'error']) {
     const original = console[level];
     console[level] = (...args) => {
@@ -111,7 +136,11 @@ export function reset() {
   state.clipboardRefuses = false;
   state.tracked.length = 0;
   state.popup = null;
+  state.blobs.clear();
+  state.downloads.length = 0;
+  state.revoked.length = 0;
   localStorage.clear();
+  sessionStorage.clear();
 }
 
 // --- WebSocket -------------------------------------------------------------------------------
@@ -255,6 +284,30 @@ export function setStorage(key, value) {
 
 export function getStorage(key) {
   return localStorage.getItem(key) || '';
+}
+
+export function sessionItem(key) {
+  return sessionStorage.getItem(key) || '';
+}
+
+export function setSessionItem(key, value) {
+  sessionStorage.setItem(key, value);
+}
+
+// --- Downloads ----------------------------------------------------------------------------------
+
+export function downloads() {
+  return state.downloads.slice();
+}
+
+export function revokedUrls() {
+  return state.revoked.slice();
+}
+
+// The text of the Blob behind an object URL (a promise; '' for an unknown URL).
+export function blobText(url) {
+  const blob = state.blobs.get(url);
+  return blob ? blob.text() : Promise.resolve('');
 }
 
 export function now() {
