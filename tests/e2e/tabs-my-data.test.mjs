@@ -67,7 +67,7 @@ describe('XBlock tabs (mode both) and My data: download the export, delete the c
 
   step('the Course room tab: a new socket with channel "room", the room\'s conversation (empty), a message there', async () => {
     await tab('Course room').click();
-    await waitUntil(() => rec.sockets.length === 2, 'a second socket');
+    await waitUntil(() => rec.sockets.length === 2 && frames(1, 'sent').length > 0, 'a second socket and its auth frame');
     assert.equal(frames(1, 'sent')[0].channel, 'room');
     const info = await userInfo(1);
     assert.equal(info.backend, 'room');
@@ -83,7 +83,7 @@ describe('XBlock tabs (mode both) and My data: download the export, delete the c
 
   step('ArrowRight goes back to the Assistant tab: its conversation comes back', async () => {
     await tab('Course room').press('ArrowRight');
-    await waitUntil(() => rec.sockets.length === 3, 'a third socket');
+    await waitUntil(() => rec.sockets.length === 3 && frames(2, 'sent').length > 0, 'a third socket and its auth frame');
     assert.equal(frames(2, 'sent')[0].channel, 'assistant');
     assert.equal((await userInfo(2)).conversation_id, conversation, 'the same assistant conversation');
     await widget.waitForBubble((b) => b.text === QUESTION, 'the history of the assistant conversation');
@@ -107,7 +107,7 @@ describe('XBlock tabs (mode both) and My data: download the export, delete the c
       menu().getByRole('button', { name: 'Confirm' }).click(),
     ]);
     assert.equal(response.status(), 204);
-    await waitUntil(() => rec.sockets.length === 4, 'a new socket');
+    await waitUntil(() => rec.sockets.length === 4 && frames(3, 'sent').length > 0, 'a new socket and its auth frame');
     const info = await userInfo(3);
     assert.notEqual(info.conversation_id, conversation, 'a new conversation');
     await widget.expectConnected('alice');
