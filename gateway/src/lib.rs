@@ -21,6 +21,7 @@ pub mod web;
 pub mod identity;
 
 pub mod chat;
+
 pub mod course_index;
 pub mod insights;
 pub mod lti;

@@ -53,6 +53,9 @@ pub enum ErrorCode {
     DisclosureRequired,
     /// An exam is running where the chat sits: the assistant does not answer, and the message is not kept.
     ExamMode,
+    /// Course staff muted the user in this course's rooms for a while (`retry_after`: the seconds left);
+    /// the message is not kept.
+    Muted,
     /// The login behind the token was revoked or reached its absolute end.
     SessionRevoked,
     /// The token was not granted the `chat` scope.
@@ -65,7 +68,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in the order of docs/protocol.md's table.
-    pub const ALL: [Self; 27] = [
+    pub const ALL: [Self; 28] = [
         Self::AuthRequired,
         Self::AuthTimeout,
         Self::InvalidToken,
@@ -89,6 +92,7 @@ impl ErrorCode {
         Self::BackendRefused,
         Self::DisclosureRequired,
         Self::ExamMode,
+        Self::Muted,
         Self::SessionRevoked,
         Self::InsufficientScope,
         Self::SlowConsumer,
@@ -122,6 +126,7 @@ impl ErrorCode {
             Self::BackendRefused => "backend_refused",
             Self::DisclosureRequired => "disclosure_required",
             Self::ExamMode => "exam_mode",
+            Self::Muted => "muted",
             Self::SessionRevoked => "session_revoked",
             Self::InsufficientScope => "insufficient_scope",
             Self::SlowConsumer => "slow_consumer",

@@ -72,6 +72,18 @@ pub enum ServerFrame {
         /// The count.
         count: u64,
     },
+    /// The room's pinned announcement, from its course staff: after `history` on connect when there is
+    /// one, and whenever staff pin or unpin one (`content` empty: none any more).
+    Pinned {
+        /// The announcement, plain text; empty when unpinned.
+        content: String,
+        /// Who pinned it.
+        #[cfg_attr(feature = "serde", serde(default))]
+        sender: String,
+        /// When, RFC 3339 UTC with milliseconds; empty when unpinned.
+        #[cfg_attr(feature = "serde", serde(default))]
+        timestamp: String,
+    },
     /// Something went wrong; the socket stays open unless a close follows.
     Error(ErrorFrame),
     /// The answer to `ping`.
@@ -80,7 +92,7 @@ pub enum ServerFrame {
 
 impl ServerFrame {
     /// Every server frame `type`.
-    pub const TYPES: [&'static str; 10] = [
+    pub const TYPES: [&'static str; 11] = [
         "user_info",
         "history",
         "message",
@@ -89,6 +101,7 @@ impl ServerFrame {
         "stream_end",
         "typing",
         "presence",
+        "pinned",
         "error",
         "pong",
     ];
@@ -105,6 +118,7 @@ impl ServerFrame {
             Self::StreamEnd { .. } => "stream_end",
             Self::Typing { .. } => "typing",
             Self::Presence { .. } => "presence",
+            Self::Pinned { .. } => "pinned",
             Self::Error(_) => "error",
             Self::Pong => "pong",
         }
@@ -250,6 +264,10 @@ pub struct ChatMessage {
     /// An assistant reply: the course passages it cites.
     #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Vec::is_empty"))]
     pub sources: Vec<Source>,
+    /// Course staff removed it from the room: `content` is the notice shown instead, and the text
+    /// stays with the gateway for the audit.
+    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "is_false"))]
+    pub hidden: bool,
 }
 
 /// A course passage an assistant reply cites: where it is in the course, and a link to it in the LMS.

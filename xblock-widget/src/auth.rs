@@ -18,7 +18,7 @@ use web_sys::{RequestInit, Response, Storage};
 
 use crate::grant::{TokenGrant, parse_http_error, parse_token_grant};
 use crate::settings::{Settings, percent_encode};
-use crate::text::{base64url, decimal};
+use crate::text::{base64url, cat, decimal};
 
 /// A token is used only while it has at least this long to live (ms).
 const FRESH_MARGIN_MS: f64 = 30_000.0;
@@ -100,7 +100,7 @@ impl TokenSet {
 /// The `localStorage` key of the token cache for a gateway.
 #[must_use]
 pub fn cache_key(gateway_origin: &str) -> String {
-    ["ibal-widget:token:", gateway_origin].concat()
+    cat(&["ibal-widget:token:", gateway_origin])
 }
 
 /// The popup's first URL: the page's origin (where the result may go), this attempt's nonce, and the
@@ -108,7 +108,7 @@ pub fn cache_key(gateway_origin: &str) -> String {
 #[must_use]
 pub fn login_url(settings: &Settings, page_origin: &str, nonce: &str, relay: Option<&str>) -> String {
     let mut path =
-        ["/oauth/openedx/login?origin=", &percent_encode(page_origin), "&nonce=", &percent_encode(nonce)].concat();
+        cat(&["/oauth/openedx/login?origin=", &percent_encode(page_origin), "&nonce=", &percent_encode(nonce)]);
     if let Some(relay) = relay {
         path.push_str("&relay=");
         path.push_str(&percent_encode(relay));
@@ -122,7 +122,7 @@ pub fn relay_url(setting: &str, page_origin: &str) -> Option<String> {
     if setting.starts_with("https://") || setting.starts_with("http://") {
         Some(setting.to_owned())
     } else if setting.starts_with('/') && !setting.starts_with("//") {
-        Some([page_origin, setting].concat())
+        Some(cat(&[page_origin, setting]))
     } else {
         None
     }
@@ -133,21 +133,20 @@ pub const RELAY_CHANNEL: &str = "ibal-auth";
 /// The refresh request's form body.
 #[must_use]
 pub fn refresh_body(refresh_token: &str) -> String {
-    ["grant_type=refresh_token&refresh_token=", &percent_encode(refresh_token), "&client_id=", CLIENT_ID].concat()
+    cat(&["grant_type=refresh_token&refresh_token=", &percent_encode(refresh_token), "&client_id=", CLIENT_ID])
 }
 
 /// The LMS sign-in request's form body: RFC 8693 token exchange of a chat ticket.
 #[must_use]
 pub fn ticket_body(ticket: &str) -> String {
-    [
+    cat(&[
         "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Atoken-exchange\
          &subject_token_type=urn%3Aibal%3Aparams%3Aoauth%3Atoken-type%3Achat-ticket\
          &subject_token=",
         &percent_encode(ticket),
         "&client_id=",
         CLIENT_ID,
-    ]
-    .concat()
+    ])
 }
 
 /// The local-account request's JSON body.
@@ -222,7 +221,7 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
 /// A fresh `client_id` for a message.
 #[must_use]
 pub fn new_client_id() -> String {
-    ["c-", &base64url(&random_bytes::<12>())].concat()
+    cat(&["c-", &base64url(&random_bytes::<12>())])
 }
 
 /// The token cache in `localStorage` (absent when storage is disabled: then every start signs in).
@@ -288,7 +287,7 @@ pub fn request(
         js_sys::Reflect::set(&headers, &"Content-Type".into(), &ct.into())?;
     }
     if let Some(token) = bearer {
-        js_sys::Reflect::set(&headers, &"Authorization".into(), &["Bearer ", token].concat().into())?;
+        js_sys::Reflect::set(&headers, &"Authorization".into(), &cat(&["Bearer ", token]).into())?;
     }
     init.set_headers(&headers);
     if let Some(body) = body {
@@ -320,7 +319,7 @@ async fn fetch(
 
 /// The gateway's error of a failed answer, or `http_<status>` when its body does not say.
 fn http_error(status: u16, body: &str) -> HttpError {
-    parse_http_error(body).unwrap_or_else(|| (["http_", &decimal(u64::from(status))].concat(), String::new()))
+    parse_http_error(body).unwrap_or_else(|| (cat(&["http_", &decimal(u64::from(status))]), String::new()))
 }
 
 /// The token grant of a 200 answer, or the error of any other.
@@ -377,7 +376,7 @@ pub fn feedback(
     up: bool,
     comment: &str,
 ) -> Result<js_sys::Promise, JsValue> {
-    let url = settings.gateway(&["/api/v1/messages/", &percent_encode(id), "/feedback"].concat());
+    let url = settings.gateway(&cat(&["/api/v1/messages/", &percent_encode(id), "/feedback"]));
     let body = feedback_body(up, comment);
     request(&url, "POST", Some("application/json"), Some(&body), Some(access_token))
 }

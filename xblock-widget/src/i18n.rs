@@ -1,7 +1,7 @@
 //! The widget's strings, in English and French. The language comes from `settings.lang`, else the
 //! page's `lang` attribute, else English. Placeholders are `{name}`, filled by [`fill`].
 
-use crate::text::{find_byte, sub};
+use crate::text::{cat, find_byte, sub};
 
 /// A language the widget speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,11 +17,13 @@ impl Lang {
     /// `None` when the widget does not speak it.
     #[must_use]
     pub fn from_tag(tag: &str) -> Option<Self> {
-        let primary = tag.trim().split(['-', '_']).next().unwrap_or_default().to_ascii_lowercase();
-        match primary.as_str() {
-            "en" => Some(Self::En),
-            "fr" => Some(Self::Fr),
-            _ => None,
+        let primary = crate::text::head(tag.trim(), b"-_");
+        if primary.eq_ignore_ascii_case("en") {
+            Some(Self::En)
+        } else if primary.eq_ignore_ascii_case("fr") {
+            Some(Self::Fr)
+        } else {
+            None
         }
     }
 
@@ -114,6 +116,15 @@ pub fn describe(s: &Strings, code: &str, detail: &str, retry_after: Option<u64>)
         ("ticket_not_accepted", Name::err_ticket),
         ("ticket_expired", Name::err_ticket),
     ];
+    if let ("muted", Some(secs)) = (code, retry_after) {
+        // A mute lasts minutes or hours: said in the largest unit, rounded up.
+        let (n, unit) = match secs {
+            0..60 => (secs, " s"),
+            60..7200 => (secs.div_ceil(60), " min"),
+            _ => (secs.div_ceil(3600), " h"),
+        };
+        return fill(s.err_muted(), &[("t", &cat(&[&crate::text::decimal(n), unit]))]);
+    }
     let why = if detail.is_empty() { code } else { detail };
     match code {
         "rate_limited" => match retry_after {
@@ -364,6 +375,12 @@ strings! {
         "Votre compte a été supprimé.";
     data_failed: "Not done: {msg}",
         "Échec : {msg}";
+    pinned_label: "Pinned announcement",
+        "Annonce épinglée";
+    pinned_by: "Pinned by {user}",
+        "Épinglée par {user}";
+    err_muted: "Course staff have muted you in this chat. You can write again in {t}.",
+        "L'équipe du cours a suspendu vos messages dans ce chat. Vous pourrez écrire de nouveau dans {t}.";
 }
 
 #[cfg(test)]
@@ -395,7 +412,7 @@ mod tests {
             assert_eq!(text.bytes().filter(|b| *b == 0).count(), COUNT, "a NUL inside a string would shift the others");
             assert!(strings.0.iter().all(|s| !s.is_empty()));
         }
-        assert_eq!(Lang::Fr.strings().data_failed(), "Échec : {msg}", "the last one in its place");
+        assert_eq!(Lang::Fr.strings().pinned_label(), "Annonce épinglée", "one in its place");
     }
 
     #[test]
@@ -434,6 +451,16 @@ mod tests {
         assert_eq!(describe(en, "brand_new", "", None), "Something went wrong: brand_new");
         assert_eq!(describe(en, "slow_consumer", "server words", None), en.err_closed(), "ours, not the server's");
         assert_eq!(describe(en, "account_deleted", "", None), "Your account was deleted.");
+        let muted = |secs| describe(en, "muted", "Muted.", Some(secs));
+        assert_eq!(muted(45), "Course staff have muted you in this chat. You can write again in 45 s.");
+        assert_eq!(muted(3480), "Course staff have muted you in this chat. You can write again in 58 min.");
+        assert_eq!(muted(61), "Course staff have muted you in this chat. You can write again in 2 min.");
+        assert_eq!(muted(86_400), "Course staff have muted you in this chat. You can write again in 24 h.");
+        assert_eq!(
+            describe(&Lang::Fr.strings(), "muted", "", Some(600)),
+            "L'équipe du cours a suspendu vos messages dans ce chat. Vous pourrez écrire de nouveau dans 10 min."
+        );
+        assert_eq!(describe(en, "muted", "Muted for a while.", None), "Muted for a while.", "the gateway's words");
         assert_eq!(describe(&Lang::Fr.strings(), "ticket_expired", "", None), Lang::Fr.strings().err_ticket());
         assert_eq!(
             describe(en, "ticket_unavailable", "", None),

@@ -34,6 +34,7 @@ use web_sys::Element;
 use crate::handles::Shared;
 use crate::i18n::Lang;
 use crate::settings::Settings;
+use crate::text::cat;
 use crate::widget::Widget;
 
 thread_local! {
@@ -88,10 +89,11 @@ impl WidgetHandle {
     }
 
     /// The chat's phase: `idle`, `authenticating`, `connecting`, `connected`, `disconnected`,
-    /// `error`, or `unmounted`.
+    /// `error`, or `unmounted` (a JS string: returning a `String` costs its conversion to a boxed
+    /// slice in the .wasm).
     #[wasm_bindgen(getter)]
-    pub fn phase(&self) -> String {
-        find(self.id).map_or("unmounted", |w| w.phase_name()).to_owned()
+    pub fn phase(&self) -> JsValue {
+        JsValue::from_str(find(self.id).map_or("unmounted", |w| w.phase_name()))
     }
 
     /// Starts the chat, as the Start Chat button does.
@@ -104,7 +106,7 @@ impl WidgetHandle {
 
 /// The closest `attr` value on `element` or its ancestors, else on the document element.
 fn inherited_attr(element: &Element, attr: &str) -> Option<String> {
-    let found = element.closest(&["[", attr, "]"].concat()).ok().flatten().and_then(|e| e.get_attribute(attr));
+    let found = element.closest(&cat(&["[", attr, "]"])).ok().flatten().and_then(|e| e.get_attribute(attr));
     found.or_else(|| element.owner_document()?.document_element()?.get_attribute(attr)).filter(|v| !v.trim().is_empty())
 }
 

@@ -1,7 +1,7 @@
 //! Console logging. Every line starts with `[IbalXBlock]` (the original system's prefix: filter the console on
 //! it), and a token is never printed whole: only a short prefix followed by `…`.
 
-use crate::text::{find_byte, sub};
+use crate::text::{cat, find_byte, sub};
 
 /// The prefix of every console line the widget writes.
 pub const PREFIX: &str = "[IbalXBlock]";
@@ -22,7 +22,7 @@ const TEXT_KEYS: [&str; 4] = ["content", "delta", "comment", "snippet"];
 /// `message` with the prefix: the exact text of a console line.
 #[must_use]
 pub fn line(message: &str) -> String {
-    [PREFIX, " ", message].concat()
+    cat(&[PREFIX, " ", message])
 }
 
 /// A token as it may appear in a log line: its first few characters and `…`.
@@ -30,9 +30,7 @@ pub fn line(message: &str) -> String {
 pub fn redact_token(token: &str) -> String {
     // A short token shows at most a quarter of itself.
     let chars = token.chars().fold(0, |n, _| n + 1);
-    let shown = (chars / 4).min(TOKEN_PREFIX_CHARS);
-    let prefix: String = token.chars().take(shown).collect();
-    prefix + "…"
+    cat(&[chars_prefix(token, (chars / 4).min(TOKEN_PREFIX_CHARS)), "…"])
 }
 
 /// The JSON text `text` with the string value of every secret key (`token`, `access_token`,
@@ -99,10 +97,13 @@ fn string_len(body: &str) -> Option<usize> {
 /// `text` cut to `max` characters, with `…` when something was cut.
 #[must_use]
 pub fn truncate(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((cut, _)) => [sub(text, ..cut), "…"].concat(),
-        None => text.to_owned(),
-    }
+    let cut = chars_prefix(text, max);
+    if cut.len() < text.len() { cat(&[cut, "…"]) } else { text.to_owned() }
+}
+
+/// The first `n` characters of `text` (all of it when shorter).
+fn chars_prefix(text: &str, n: usize) -> &str {
+    sub(text, ..text.char_indices().nth(n).map_or(text.len(), |(i, _)| i))
 }
 
 /// Writes an informational line (`console.log`): the prefix, then `parts` (a line's parts are given as

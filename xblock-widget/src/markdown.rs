@@ -82,7 +82,7 @@ fn classify(line: &str) -> Line<'_> {
         return Line::Blank;
     }
     if let Some(info) = trimmed.strip_prefix("```") {
-        let lang = info.split_whitespace().next().map(str::to_owned);
+        let lang = Some(text::first_word(info)).filter(|w| !w.is_empty()).map(str::to_owned);
         return Line::Fence(lang);
     }
     let hashes = trimmed.bytes().take_while(|&b| b == b'#').count();
@@ -99,7 +99,7 @@ fn classify(line: &str) -> Line<'_> {
     if (1..=9).contains(&digits) {
         let rest = sub(trimmed, digits..);
         if let Some(text) = rest.strip_prefix(". ").or_else(|| rest.strip_prefix(") ")) {
-            let number = sub(trimmed, ..digits).parse().unwrap_or(1);
+            let number = text::number(sub(trimmed, ..digits)).unwrap_or(1);
             return Line::Item { ordered: true, number, text };
         }
     }
@@ -273,7 +273,7 @@ fn try_inline(rest: &str, at_word_start: bool) -> Option<(Inline, usize)> {
             let after = sub(rest, label_end + 1..);
             let target = after.strip_prefix('(')?;
             let target_end = find_byte(target, b')')?;
-            let href = sub(target, ..target_end).split_whitespace().next().unwrap_or_default();
+            let href = text::first_word(sub(target, ..target_end));
             let label = parse_inline(sub(rest, 1..label_end));
             let used = label_end + 2 + target_end + 1;
             match safe_href(href) {
@@ -288,7 +288,11 @@ fn try_inline(rest: &str, at_word_start: bool) -> Option<(Inline, usize)> {
                 return None;
             }
             let end = rest.find(|c: char| c.is_whitespace() || c == '<' || c == '>').unwrap_or(rest.len());
-            let url = sub(rest, ..end).trim_end_matches(['.', ',', ';', ':', '!', '?', ')', '\'', '"']);
+            // Trailing punctuation is the sentence's (a byte loop: `trim_end_matches([…])` brings a searcher).
+            let mut url = sub(rest, ..end);
+            while let Some(b'.' | b',' | b';' | b':' | b'!' | b'?' | b')' | b'\'' | b'"') = url.as_bytes().last() {
+                url = sub(url, ..url.len() - 1);
+            }
             let href = safe_href(url)?;
             Some((Inline::Link { href, children: vec![Inline::Text(url.to_owned())] }, url.len()))
         }

@@ -1,7 +1,7 @@
 //! The settings object `mount()` receives (from the XBlock, the standalone page or the LTI embed
 //! page), validated, and the URLs derived from it.
 
-use crate::text::{rfind_byte, sub};
+use crate::text::{cat, rfind_byte, sub};
 use wasm_bindgen::JsValue;
 
 /// How the widget gets a token.
@@ -66,14 +66,13 @@ impl Settings {
         while gateway_url.ends_with('/') {
             gateway_url.pop();
         }
-        let gateway_origin =
-            origin_of(&gateway_url).filter(|o| o.starts_with("http://") || o.starts_with("https://")).ok_or_else(
-                || ["settings.gateway_url is missing or not an http(s) URL: \"", &gateway_url, "\""].concat(),
-            )?;
+        let gateway_origin = origin_of(&gateway_url)
+            .filter(|o| o.starts_with("http://") || o.starts_with("https://"))
+            .ok_or_else(|| cat(&["settings.gateway_url is missing or not an http(s) URL: \"", &gateway_url, "\""]))?;
         let ws_url = match text("ws_url") {
             url if url.is_empty() => default_ws_url(&gateway_url),
             url if url.starts_with("ws://") || url.starts_with("wss://") => url,
-            url => return Err(["settings.ws_url is not a ws:// or wss:// URL: \"", &url, "\""].concat()),
+            url => return Err(cat(&["settings.ws_url is not a ws:// or wss:// URL: \"", &url, "\""])),
         };
         // The pages set `auth_mode`; the XBlock passes its operator's `SIGN_IN` as `sign_in`.
         let mode = match text("auth_mode") {
@@ -86,7 +85,7 @@ impl Settings {
             "local" => AuthMode::Local,
             "token" => AuthMode::Token,
             other => {
-                return Err(["settings.auth_mode must be popup, lms, local or token, not \"", other, "\""].concat());
+                return Err(cat(&["settings.auth_mode must be popup, lms, local or token, not \"", other, "\""]));
             }
         };
         let access_token = text("access_token");
@@ -110,7 +109,7 @@ impl Settings {
             lang: text("lang"),
             auth_mode,
             access_token,
-            expires_in: text("expires_in").parse::<u32>().ok().filter(|s| *s > 0).map(f64::from),
+            expires_in: crate::text::number(&text("expires_in")).filter(|s| *s > 0).map(f64::from),
             username: text("username"),
             both: text("mode") == "both",
         })
@@ -143,15 +142,15 @@ impl Settings {
     /// A gateway URL from a path starting with `/`.
     #[must_use]
     pub fn gateway(&self, path: &str) -> String {
-        [&self.gateway_url, path].concat()
+        cat(&[&self.gateway_url, path])
     }
 
     /// The stylesheet next to the widget module, when the module's URL is known.
     #[must_use]
     pub fn stylesheet_url(&self) -> Option<String> {
-        let base = self.widget_url.split(['?', '#']).next().unwrap_or_default();
+        let base = crate::text::head(&self.widget_url, b"?#");
         let dir = sub(base, ..rfind_byte(base, b'/')? + 1);
-        (!dir.is_empty()).then(|| [dir, "ibal_widget.css"].concat())
+        (!dir.is_empty()).then(|| cat(&[dir, "ibal_widget.css"]))
     }
 }
 
@@ -165,9 +164,9 @@ fn decimal_i64(n: i64) -> String {
 /// `ws(s)://<gateway host>/ws/chat/`.
 fn default_ws_url(gateway_url: &str) -> String {
     let ws = if let Some(rest) = gateway_url.strip_prefix("https://") {
-        ["wss://", rest].concat()
+        cat(&["wss://", rest])
     } else if let Some(rest) = gateway_url.strip_prefix("http://") {
-        ["ws://", rest].concat()
+        cat(&["ws://", rest])
     } else {
         gateway_url.to_owned()
     };
@@ -184,7 +183,7 @@ pub fn origin_of(url: &str) -> Option<String> {
     if scheme.is_empty() || !scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'-' || b == b'.') {
         return None;
     }
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let authority = crate::text::head(rest, b"/?#");
     let host_port = rfind_byte(authority, b'@').map_or(authority, |at| sub(authority, at + 1..)).to_ascii_lowercase();
     if host_port.is_empty() {
         return None;
@@ -198,7 +197,7 @@ pub fn origin_of(url: &str) -> Option<String> {
         Some(host) if !default_port.is_empty() && !host.is_empty() => host.to_owned(),
         _ => host_port,
     };
-    Some([&scheme, "://", &host_port].concat())
+    Some(cat(&[&scheme, "://", &host_port]))
 }
 
 /// Percent-encoding as `encodeURIComponent` does it (also right for form bodies).

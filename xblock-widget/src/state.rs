@@ -49,6 +49,21 @@ pub enum Phase {
     Error,
 }
 
+impl Phase {
+    /// Its name, for pages and tests (`handle.phase`) and the widget's class (`ibal-phase-<name>`).
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Idle => "idle",
+            Self::Authenticating => "authenticating",
+            Self::Connecting => "connecting",
+            Self::Connected => "connected",
+            Self::Disconnected => "disconnected",
+            Self::Error => "error",
+        }
+    }
+}
+
 /// What the sign-in step shows while `Authenticating`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Prompt {
@@ -71,7 +86,7 @@ pub enum Delivery {
     Pending,
     /// Stored by the gateway.
     Acked,
-    /// Refused (rate limit, invalid); resent only when the user says so.
+    /// Refused (rate limit, invalid, muted by course staff); resent only when the user says so.
     Failed,
 }
 
@@ -111,6 +126,9 @@ pub struct Entry {
     /// An assistant reply: the course passages it cites (from its `stream_end` or stored message);
     /// each version of a reply has its own.
     pub sources: Vec<Source>,
+    /// Removed by course staff: `content` is the gateway's notice, shown as plain text, without the
+    /// reply's actions (a restored message comes again with `hidden` false).
+    pub hidden: bool,
 }
 
 /// The badge of a sender's course role: course staff and instructors get one, learners none.
@@ -297,6 +315,9 @@ pub struct State {
     pub tab: Option<Tab>,
     /// The conversation the socket is in (`user_info.conversation_id`; empty before).
     pub conversation_id: String,
+    /// The room's announcement pinned by course staff: its text and who pinned it (`pinned` frames;
+    /// sent again after each connection's history when there is one).
+    pub pinned: Option<(String, String)>,
     /// A `regenerate` was sent and its reply has not started.
     regenerating: bool,
     next_key: u64,
@@ -314,7 +335,7 @@ impl Default for State {
 
 /// Codes of a refused message: from a gateway that does not name it by `client_id`, the oldest message
 /// in flight is taken to be the one.
-const REFUSED_CODES: [&str; 2] = ["rate_limited", "invalid_message"];
+const REFUSED_CODES: [&str; 3] = ["rate_limited", "invalid_message", "muted"];
 
 impl State {
     /// The start state.
@@ -337,6 +358,7 @@ impl State {
             context: Context::default(),
             tab: None,
             conversation_id: String::new(),
+            pinned: None,
             regenerating: false,
             next_key: 1,
             awaiting_history: false,
@@ -378,7 +400,7 @@ impl State {
         if self.phase != Phase::Connected || !self.can_send() || self.regenerating || self.streaming_id().is_some() {
             return None;
         }
-        self.entries.iter().rev().find(|e| e.role == Role::Assistant).filter(|e| e.id.is_some())
+        self.entries.iter().rev().find(|e| e.role == Role::Assistant).filter(|e| e.id.is_some() && !e.hidden)
     }
 
     /// Whether the socket is closed and no reconnect is scheduled: the user may reconnect.
@@ -592,6 +614,7 @@ impl State {
             staff_role: staff_role(msg.sender_role),
             replaces: msg.replaces,
             sources: msg.sources,
+            hidden: msg.hidden,
         }
     }
 
@@ -614,6 +637,8 @@ impl State {
                     self.tab = Some(if backend == "room" { Tab::Room } else { Tab::Assistant });
                 }
                 self.conversation_id = conversation_id;
+                // The gateway pins it again after the history, if it is still there.
+                self.pinned = None;
                 self.context.starters.truncate(4);
                 self.regenerating = false;
                 self.phase = Phase::Connected;
@@ -684,15 +709,24 @@ impl State {
                 }
             }
             ServerFrame::Presence { count } => self.presence = Some(count),
+            ServerFrame::Pinned { content, sender, .. } => {
+                self.pinned = Some((content, sender)).filter(|(c, _)| !c.is_empty());
+            }
             ServerFrame::Error(error) => self.on_error(error),
             ServerFrame::Pong => {}
         }
-        // Only the newest version of a regenerated reply is shown.
-        while let Some(i) =
-            self.entries.iter().position(|e| self.entries.iter().any(|n| n.replaces.is_some() && n.replaces == e.id))
+        // Only the newest version of a regenerated reply is shown: the versions replaced are marked (key
+        // 0, which no entry has), then dropped (`retain`: `Vec::remove` brings a panic formatting numbers).
+        let entries = &mut self.entries;
+        while let Some(i) = entries
+            .iter()
+            .position(|e| e.key != 0 && entries.iter().any(|n| n.replaces.is_some() && n.replaces == e.id))
         {
-            self.entries.remove(i);
+            if let Some(replaced) = entries.get_mut(i) {
+                replaced.key = 0;
+            }
         }
+        entries.retain(|e| e.key != 0);
     }
 
     fn push_stream(&mut self, id: String, sender: String, timestamp: String, content: String) {
@@ -757,6 +791,7 @@ impl State {
                 entry.status = msg.status;
                 entry.sources = msg.sources;
                 entry.staff_role = staff_role(msg.sender_role);
+                entry.hidden = msg.hidden;
                 entry.delivery = Delivery::Acked;
                 entry.sent = false;
                 entry.streaming = false;
@@ -841,6 +876,7 @@ impl State {
             staff_role: None,
             replaces: None,
             sources: Vec::new(),
+            hidden: false,
         });
     }
 
@@ -1640,6 +1676,109 @@ mod tests {
         assert_eq!(s.phase, Phase::Connecting);
         s.apply(Event::Close, 0.0);
         assert!(s.apply(Event::ConversationDeleted, 0.0).is_empty(), "closed: nothing to reconnect");
+    }
+
+    #[test]
+    fn the_pinned_announcement_is_set_replaced_and_cleared() {
+        let mut s = connected();
+        assert_eq!(s.pinned, None);
+        s.apply(
+            frame(r#"{"type":"pinned","content":"Office hours moved to Thursday 5 pm.","sender":"prof_ada","timestamp":"t"}"#),
+            0.0,
+        );
+        assert_eq!(s.pinned, Some(("Office hours moved to Thursday 5 pm.".into(), "prof_ada".into())));
+        s.apply(frame(r#"{"type":"pinned","content":"Quiz on Friday.","sender":"ta","timestamp":"t"}"#), 0.0);
+        assert_eq!(s.pinned, Some(("Quiz on Friday.".into(), "ta".into())), "another one takes its place");
+        s.apply(frame(r#"{"type":"pinned","content":"","sender":"","timestamp":""}"#), 0.0);
+        assert_eq!(s.pinned, None, "unpinned");
+        // A new connection forgets it: the gateway pins it again after the history if it is still there.
+        s.apply(frame(r#"{"type":"pinned","content":"Quiz on Friday.","sender":"ta"}"#), 0.0);
+        s.apply(Event::SocketClosed { code: 1001, jitter: 0.0 }, 0.0);
+        assert!(s.pinned.is_some(), "kept while reconnecting");
+        s.apply(Event::ReconnectDue, 0.0);
+        s.apply(frame(r#"{"type":"user_info","username":"john_doe","backend":"room"}"#), 0.0);
+        assert_eq!(s.pinned, None);
+        // Closing the chat forgets it too.
+        s.apply(frame(r#"{"type":"pinned","content":"Quiz on Friday.","sender":"ta"}"#), 0.0);
+        s.apply(Event::Close, 0.0);
+        assert_eq!(s.pinned, None);
+    }
+
+    #[test]
+    fn a_message_removed_by_staff_is_replaced_by_the_notice_then_restored() {
+        let mut s = assistant("");
+        s.apply(
+            frame(
+                r#"{"type":"history","messages":[
+                {"id":"q1","role":"user","content":"my question","sender":"john_doe"},
+                {"id":"r1","role":"assistant","content":"**the** reply","sender":"assistant","reply_to":"q1"}]}"#,
+            ),
+            0.0,
+        );
+        assert_eq!(s.latest_reply().and_then(|e| e.id.as_deref()), Some("r1"));
+        let version = s.entries[1].version;
+        s.apply(
+            frame(
+                r#"{"type":"message","id":"r1","role":"assistant","content":"Removed by course staff.","sender":"assistant","hidden":true}"#,
+            ),
+            0.0,
+        );
+        assert_eq!(s.entries.len(), 2, "in place, not a new message");
+        let hidden = &s.entries[1];
+        assert!(hidden.hidden && hidden.version > version);
+        assert_eq!(hidden.content, "Removed by course staff.");
+        assert!(s.latest_reply().is_none(), "a removed reply is not regenerated");
+        assert!(s.apply(Event::Regenerate, 0.0).is_empty());
+        // Restored: the original again, not hidden.
+        s.apply(
+            frame(r#"{"type":"message","id":"r1","role":"assistant","content":"**the** reply","sender":"assistant"}"#),
+            0.0,
+        );
+        assert!(!s.entries[1].hidden);
+        assert_eq!(s.entries[1].content, "**the** reply");
+        assert_eq!(s.latest_reply().map(|e| e.key), Some(s.entries[1].key));
+        // A history replay brings removed messages as removed.
+        s.apply(Event::SocketClosed { code: 1001, jitter: 0.0 }, 0.0);
+        s.apply(Event::ReconnectDue, 0.0);
+        s.apply(frame(r#"{"type":"user_info","username":"john_doe","backend":"openai"}"#), 0.0);
+        s.apply(
+            frame(
+                r#"{"type":"history","messages":[{"id":"q1","role":"user","content":"Removed by course staff.","sender":"john_doe","hidden":true}]}"#,
+            ),
+            0.0,
+        );
+        assert!(s.entries[0].hidden && s.entries[0].mine);
+    }
+
+    #[test]
+    fn a_muted_message_fails_and_is_never_resent_by_itself() {
+        let mut s = connected();
+        s.apply(send("c-1", "hello"), 0.0);
+        s.apply(send("c-2", "anyone?"), 0.0);
+        s.apply(
+            frame(r#"{"type":"error","code":"muted","message":"Muted.","retry_after":3480,"client_id":"c-1"}"#),
+            0.0,
+        );
+        assert_eq!((s.entries[0].delivery, s.entries[0].sent), (Delivery::Failed, false));
+        assert_eq!(s.entries[1].delivery, Delivery::Pending, "only the message it names");
+        let notice = s.notice.as_ref().map(|n| (n.code.as_str(), n.retry_after));
+        assert_eq!(notice, Some(("muted", Some(3480))));
+        // Time passing resends nothing (no timer waits for retry_after) ...
+        assert!(s.apply(Event::Tick, 3_480_000.0 + 1.0).is_empty());
+        // ... nor does a reconnect (the pending one goes again; the muted one does not) ...
+        s.apply(Event::SocketClosed { code: 1001, jitter: 0.0 }, 0.0);
+        s.apply(Event::ReconnectDue, 0.0);
+        let fx = s.apply(frame(r#"{"type":"user_info","username":"john_doe","backend":"room"}"#), 0.0);
+        assert_eq!(fx, vec![Effect::Send(message_frame("c-2", "anyone?"))]);
+        assert_eq!(s.entries[0].delivery, Delivery::Failed);
+        // ... only the user's Retry.
+        let key = s.entries[0].key;
+        assert_eq!(s.apply(Event::Retry { key }, 0.0), vec![Effect::Send(message_frame("c-1", "hello"))]);
+        // An older gateway that names no message: the oldest in flight is the one refused.
+        let mut s = connected();
+        s.apply(send("c-1", "hello"), 0.0);
+        s.apply(frame(r#"{"type":"error","code":"muted","message":"Muted.","retry_after":60}"#), 0.0);
+        assert_eq!(s.entries[0].delivery, Delivery::Failed);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! brings a two-way searcher, `str::find(char)`, `rfind(char)`, `rsplit_once(char)` and `lines()` the
 //! standard library's char searcher (with `memchr` and a bounds check whose panic formats numbers:
 //! 1.8 KB, hence [`find_byte`], [`rfind_byte`], [`lines`]), and `format!` / `to_string()` bring
-//! `core::fmt` (the widget builds its strings with `[…].concat()` and [`decimal`]). The widget's
+//! `core::fmt` (the widget builds its strings with [`cat`] and [`decimal`]). The widget's
 //! strings are short; plain loops do.
 
 /// `text[range]`, or `""` when the range is out of bounds or not on character boundaries (callers
@@ -76,6 +76,54 @@ pub fn lines(text: &str) -> impl Iterator<Item = &str> {
     })
 }
 
+/// `parts` joined: `[…].concat()` without its generic body (and the slice-length panic it formats).
+#[must_use]
+pub fn cat(parts: &[&str]) -> String {
+    let mut out = String::new();
+    for part in parts {
+        out.push_str(part);
+    }
+    out
+}
+
+/// `text` up to its first byte in `stops` (ASCII): `text.split([…]).next()` without the standard
+/// char searcher.
+#[must_use]
+pub fn head<'a>(text: &'a str, stops: &[u8]) -> &'a str {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while let Some(b) = bytes.get(i) {
+        if stops.iter().any(|s| s == b) {
+            break;
+        }
+        i += 1;
+    }
+    sub(text, ..i)
+}
+
+/// The first word of `text` (split at ASCII whitespace): `split_whitespace().next()` without its
+/// Unicode tables' iterator.
+#[must_use]
+pub fn first_word(text: &str) -> &str {
+    head(text.trim_start(), b" \t\n\r\x0c")
+}
+
+/// A whole number of at most nine ASCII digits (no sign), without `str::parse`.
+#[must_use]
+pub fn number(text: &str) -> Option<u32> {
+    if text.is_empty() || text.len() > 9 {
+        return None;
+    }
+    let mut n = 0;
+    for b in text.bytes() {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        n = n * 10 + u32::from(b - b'0');
+    }
+    Some(n)
+}
+
 /// `n` in decimal, without `core::fmt`.
 #[must_use]
 pub fn decimal(n: u64) -> String {
@@ -140,6 +188,22 @@ mod tests {
         for text in bodies.iter().flat_map(|b| endings.iter().map(move |e| [b, *e].concat())) {
             let text = text.as_str();
             assert_eq!(lines(text).collect::<Vec<_>>(), text.lines().collect::<Vec<_>>(), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn heads_words_and_numbers() {
+        for text in ["", "a", "a?b#c", "#x", "https://h/p?q#f", "a/b"] {
+            assert_eq!(head(text, b"?#"), text.split(['?', '#']).next().unwrap_or_default(), "{text:?}");
+        }
+        for text in ["", "  rust  x", "rust", "\tpy\n", "http://x \"title\""] {
+            assert_eq!(first_word(text), text.split_whitespace().next().unwrap_or_default(), "{text:?}");
+        }
+        assert_eq!(number("900"), Some(900));
+        assert_eq!(number("007"), Some(7));
+        assert_eq!(number("999999999"), Some(999_999_999));
+        for bad in ["", "-1", "+1", "1.5", "12a", "1234567890", " 1"] {
+            assert_eq!(number(bad), None, "{bad:?}");
         }
     }
 

@@ -13,7 +13,7 @@ use crate::i18n::{self, Lang, Strings};
 use crate::markdown::{self, Block, Inline};
 use crate::settings::Settings;
 use crate::state::{Delivery, Entry, Phase, Prompt, State, Tab};
-use crate::text::decimal;
+use crate::text::{cat, decimal};
 
 type JsResult<T> = Result<T, JsValue>;
 
@@ -75,6 +75,10 @@ pub struct View {
     pub register_btn: HtmlElement,
     /// The chat (its buttons in messages, starters and forms are handled by delegation).
     pub chat_panel: Element,
+    /// The room's pinned announcement (`role="note"`), above the messages: its text, who pinned it.
+    pinned: Element,
+    pinned_text: Element,
+    pinned_by: Element,
     /// The conversation starters.
     starters: Element,
     /// The exam notice, or the AI disclosure with its "I understand".
@@ -136,7 +140,7 @@ fn attr(e: &Element, name: &str, value: &str) {
 }
 
 fn button(doc: &Document, class: &str, label: &str) -> HtmlElement {
-    let b = html(doc, "button", &["ibal-btn ", class].concat());
+    let b = html(doc, "button", &cat(&["ibal-btn ", class]));
     attr(&b, "type", "button");
     b.set_text_content(Some(label));
     b
@@ -232,7 +236,7 @@ impl View {
         let title = el(doc, "h3", "ibal-title");
         title.set_text_content(Some(&settings.display_name));
         let user = el(doc, "p", "ibal-user");
-        text_node(doc, &user, &[s.signed_in_as(), " "].concat());
+        text_node(doc, &user, &cat(&[s.signed_in_as(), " "]));
         let user_name = el(doc, "strong", "ibal-username");
         let _ = user.append_child(&user_name);
         let presence = el(doc, "p", "ibal-presence");
@@ -320,6 +324,13 @@ impl View {
 
         // The chat.
         let chat_panel = el(doc, "div", "ibal-chat");
+        // The room's announcement: plain text (a text node), with who pinned it.
+        let pinned = el(doc, "div", "ibal-pinned");
+        attr(&pinned, "role", "note");
+        attr(&pinned, "aria-label", s.pinned_label());
+        let pinned_text = el(doc, "p", "ibal-pinned-text");
+        let pinned_by = el(doc, "p", "ibal-pinned-by");
+        append(&pinned, &[&pinned_text, &pinned_by]);
         let load_earlier_btn = act(doc, "ibal-btn-secondary ibal-btn-earlier", s.load_earlier(), "earlier");
         let log = el(doc, "div", "ibal-messages");
         attr(&log, "role", "log");
@@ -364,7 +375,7 @@ impl View {
         let signout_btn = button(doc, "ibal-btn-secondary ibal-btn-signout", s.sign_out());
         let footer = el(doc, "div", "ibal-footer");
         append(&footer, &[&close_btn, &signout_btn]);
-        append(&chat_panel, &[&load_earlier_btn, &log, &starters, &typing, &gate, &composer, &footer]);
+        append(&chat_panel, &[&pinned, &load_earlier_btn, &log, &starters, &typing, &gate, &composer, &footer]);
 
         // Tabs, for a block offering both: one panel, the selected tab's conversation (a socket is for one),
         // named after it.
@@ -425,6 +436,9 @@ impl View {
             login_btn,
             register_btn,
             chat_panel,
+            pinned,
+            pinned_text,
+            pinned_by,
             starters,
             gate,
             gate_text,
@@ -451,24 +465,28 @@ impl View {
     /// Brings the DOM up to date with `state`.
     pub fn render(&self, state: &State) {
         let s = &self.strings;
-        let (phase_class, status_text) = match state.phase {
-            Phase::Idle => ("idle", self.welcome.clone()),
-            Phase::Authenticating => ("authenticating", s.status_authenticating().to_owned()),
-            Phase::Connecting => ("connecting", s.status_connecting().to_owned()),
-            Phase::Connected => ("connected", s.status_connected().to_owned()),
-            Phase::Disconnected => (
-                "disconnected",
-                match state.reconnect_in_ms {
-                    Some(ms) => i18n::fill(s.status_reconnecting(), &[("s", &decimal(u64::from(ms.div_ceil(1000))))]),
-                    None => s.status_disconnected().to_owned(),
-                },
-            ),
-            Phase::Error => ("error", s.status_error().to_owned()),
+        // Borrowed words (a `String` per arm is an allocation and a copy each in the .wasm).
+        let reconnecting;
+        let status_text = match state.phase {
+            Phase::Idle => &self.welcome,
+            Phase::Authenticating => s.status_authenticating(),
+            Phase::Connecting => s.status_connecting(),
+            Phase::Connected => s.status_connected(),
+            Phase::Disconnected => match state.reconnect_in_ms {
+                Some(ms) => {
+                    reconnecting =
+                        i18n::fill(s.status_reconnecting(), &[("s", &decimal(u64::from(ms.div_ceil(1000))))]);
+                    &reconnecting
+                }
+                None => s.status_disconnected(),
+            },
+            Phase::Error => s.status_error(),
         };
+        let phase_class = state.phase.name();
         let rtl = if self.root.get_attribute("dir").as_deref() == Some("rtl") { " ibal-rtl" } else { "" };
-        self.root.set_class_name(&["ibal-widget ibal-phase-", phase_class, rtl].concat());
-        self.status.set_class_name(&["ibal-status ibal-status-", phase_class].concat());
-        set_text(&self.status_text, &status_text);
+        self.root.set_class_name(&cat(&["ibal-widget ibal-phase-", phase_class, rtl]));
+        self.status.set_class_name(&cat(&["ibal-status ibal-status-", phase_class]));
+        set_text(&self.status_text, status_text);
         show(&self.reconnect_btn, state.needs_manual_reconnect());
         if let Some(shown) = state.tab {
             // The selected tab is the one reached with Tab; the arrow keys move between them.
@@ -531,6 +549,12 @@ impl View {
         }
 
         show(&self.chat_panel, chat_open);
+        show(&self.pinned, state.pinned.is_some());
+        if let Some((text, by)) = &state.pinned {
+            set_text(&self.pinned_text, text);
+            set_text(&self.pinned_by, &i18n::fill(s.pinned_by(), &[("user", by)]));
+            show(&self.pinned_by, !by.is_empty());
+        }
         show(&self.load_earlier_btn, state.has_more && state.phase == Phase::Connected);
         set_disabled(&self.input, !state.can_send());
         set_disabled(&self.send_btn, !state.can_send());
@@ -669,6 +693,10 @@ impl View {
         if entry.streaming {
             class.push_str(" ibal-msg-streaming");
         }
+        if entry.hidden {
+            // Removed by course staff: the gateway's notice, as plain text.
+            class.push_str(" ibal-hidden");
+        }
         node.set_class_name(&class);
         if let Some(id) = &entry.id {
             attr(node, "data-id", id);
@@ -727,7 +755,7 @@ impl View {
         }
 
         let body = el(&self.doc, "div", "ibal-msg-body");
-        if entry.role == Role::Assistant {
+        if entry.role == Role::Assistant && !entry.hidden {
             render_markdown(&self.doc, &body, &markdown::parse(&entry.content), s.copy_code());
         } else {
             let p = el(&self.doc, "p", "ibal-msg-text");
@@ -735,13 +763,13 @@ impl View {
             let _ = body.append_child(&p);
         }
         append(node, &[&meta, &body]);
-        if !entry.sources.is_empty() {
+        if !entry.sources.is_empty() && !entry.hidden {
             let _ = node.append_child(&render_sources(&self.doc, s.sources(), &entry.sources));
         }
         if entry.delivery == Delivery::Failed {
             let _ = node.append_child(&act(&self.doc, "ibal-btn-secondary ibal-btn-retry", s.retry(), "retry"));
         }
-        if entry.role == Role::Assistant && !entry.streaming && entry.id.is_some() {
+        if entry.role == Role::Assistant && !entry.streaming && entry.id.is_some() && !entry.hidden {
             // Copy; thumbs up or down: the user's feedback on the reply.
             let bar = el(&self.doc, "div", "ibal-msg-actions");
             let _ = bar.append_child(&act(&self.doc, "ibal-btn-secondary", s.copy(), "copy"));
@@ -865,7 +893,7 @@ pub fn render_markdown(doc: &Document, parent: &Element, blocks: &[Block], copy:
             }
             Block::Heading(level, inlines) => {
                 // Bold paragraphs: a reply's headings must not join the page's outline.
-                let p = el(doc, "p", &["ibal-md-heading ibal-md-h", &decimal(u64::from(*level))].concat());
+                let p = el(doc, "p", &cat(&["ibal-md-heading ibal-md-h", &decimal(u64::from(*level))]));
                 let strong = el(doc, "strong", "");
                 render_inlines(doc, &strong, inlines);
                 let _ = p.append_child(&strong);
@@ -926,7 +954,7 @@ fn render_sources(doc: &Document, label: &str, sources: &[Source]) -> Element {
             attr(&item, "title", &source.snippet);
         }
         let dash = if source.breadcrumb.is_empty() { "" } else { " — " };
-        let text = ["[", &decimal(source.n), "] ", &source.title, dash, &source.breadcrumb].concat();
+        let text = cat(&["[", &decimal(source.n), "] ", &source.title, dash, &source.breadcrumb]);
         item.set_text_content(Some(&text));
         let li = el(doc, "li", "");
         let _ = li.append_child(&item);

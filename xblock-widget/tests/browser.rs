@@ -197,7 +197,7 @@ impl Fixture {
     }
 
     fn phase(&self) -> String {
-        self.handle.as_ref().unwrap().phase()
+        self.handle.as_ref().unwrap().phase().as_string().unwrap()
     }
 
     fn unmount(&mut self) {
@@ -1056,6 +1056,89 @@ fn a_room_has_no_assistant_controls() {
     server_send(0, r#"{"type":"message","id":"m1","role":"user","content":"hi","sender":"jane"}"#);
     assert!(!f.visible(".ibal-gate") && !f.visible(".ibal-starters"));
     assert!(f.all(".ibal-msg-ai").is_empty() && f.all(".ibal-msg-actions").is_empty());
+}
+
+#[wasm_bindgen_test]
+fn a_pinned_announcement_and_messages_removed_by_course_staff() {
+    let f = Fixture::connected(&[]);
+    assert!(!f.visible(".ibal-pinned"), "nothing pinned");
+    // The announcement: above the messages, as text (never markup), with who pinned it; not logged.
+    server_send(
+        0,
+        r#"{"type":"pinned","content":"Office hours <b>moved</b> to Thursday.","sender":"prof_ada","timestamp":"2026-11-21T12:00:00.000Z"}"#,
+    );
+    assert!(f.visible(".ibal-pinned"));
+    let banner = f.q(".ibal-pinned");
+    assert_eq!(banner.get_attribute("role").as_deref(), Some("note"));
+    assert_eq!(banner.get_attribute("aria-label").as_deref(), Some("Pinned announcement"));
+    assert_eq!(f.text(".ibal-pinned-text"), "Office hours <b>moved</b> to Thursday.");
+    assert!(f.all(".ibal-pinned b").is_empty(), "text, not HTML");
+    assert_eq!(f.text(".ibal-pinned-by"), "Pinned by prof_ada");
+    let following = web_sys::Node::DOCUMENT_POSITION_FOLLOWING;
+    assert_ne!(banner.compare_document_position(&f.q(".ibal-messages")) & following, 0, "above the messages");
+    let lines = strings(logs());
+    assert!(lines.iter().any(|l| l == "[IbalXBlock] Pinned announcement updated"), "{lines:?}");
+    assert!(!lines.iter().any(|l| l.contains("Office hours")), "{lines:?}");
+    // Unpinned: the banner goes.
+    server_send(0, r#"{"type":"pinned","content":"","sender":"","timestamp":""}"#);
+    assert!(!f.visible(".ibal-pinned"));
+    assert!(logs().iter().any(|l| l == "[IbalXBlock] Pinned announcement removed"));
+
+    // A message removed: the gateway's notice in its bubble, italic, in place.
+    server_send(0, r#"{"type":"message","id":"m1","role":"user","content":"a **spoiler**","sender":"jane"}"#);
+    server_send(
+        0,
+        r#"{"type":"message","id":"m1","role":"user","content":"Removed by course staff.","sender":"jane","hidden":true}"#,
+    );
+    let bubbles = f.all(".ibal-msg");
+    assert_eq!(bubbles.len(), 1);
+    assert!(bubbles[0].class_name().split(' ').any(|c| c == "ibal-hidden"), "{}", bubbles[0].class_name());
+    assert_eq!(f.text(".ibal-hidden .ibal-msg-text"), "Removed by course staff.");
+    assert_eq!(computed_style(&bubbles[0], "font-style"), "italic");
+    let lines = strings(logs());
+    assert!(lines.iter().any(|l| l == "[IbalXBlock] A message was removed by course staff"), "{lines:?}");
+    assert!(!lines.iter().any(|l| l.contains("spoiler") || l.contains("Removed by")), "{lines:?}");
+    // Restored: the original, as any message.
+    server_send(0, r#"{"type":"message","id":"m1","role":"user","content":"a **spoiler**","sender":"jane"}"#);
+    assert!(f.all(".ibal-hidden").is_empty());
+    assert_eq!(f.text(".ibal-msg-text"), "a **spoiler**");
+
+    // A reply removed: plain text, without Copy, the ratings or Regenerate.
+    server_send(
+        0,
+        r#"{"type":"message","id":"r1","role":"assistant","content":"**Bold** answer","sender":"assistant"}"#,
+    );
+    assert_eq!(f.all(".ibal-msg-assistant .ibal-msg-actions").len(), 1);
+    server_send(
+        0,
+        r#"{"type":"message","id":"r1","role":"assistant","content":"Removed by course staff.","sender":"assistant","hidden":true}"#,
+    );
+    let reply = f.q(".ibal-msg-assistant");
+    assert!(reply.class_name().contains("ibal-hidden"));
+    assert_eq!(f.text(".ibal-msg-assistant .ibal-msg-text"), "Removed by course staff.");
+    assert!(f.all(".ibal-msg-assistant strong, .ibal-msg-assistant .ibal-msg-actions").is_empty());
+    assert!(!regen_shown(&f));
+}
+
+#[wasm_bindgen_test]
+fn a_muted_message_is_not_sent_and_says_for_how_long() {
+    let f = Fixture::connected(&[]);
+    let input = f.q(".ibal-input");
+    type_into(&input, "hello");
+    assert!(press_key(&input, "Enter", false));
+    let frame = sent(0).into_iter().rfind(|s| s.contains(r#""type":"message""#)).unwrap();
+    let client_id = frame.split('"').nth(7).unwrap().to_owned();
+    server_send(
+        0,
+        &format!(
+            r#"{{"type":"error","code":"muted","message":"Muted.","retry_after":3480,"client_id":"{client_id}"}}"#
+        ),
+    );
+    let bubble = f.q(".ibal-msg-sent");
+    assert!(bubble.class_name().contains("ibal-msg-failed"));
+    assert!(bubble.query_selector(".ibal-btn-retry").unwrap().is_some());
+    assert_eq!(f.text(".ibal-notice-text"), "Course staff have muted you in this chat. You can write again in 58 min.");
+    assert_eq!(sent(0).iter().filter(|s| s.contains(r#""type":"message""#)).count(), 1, "not resent");
 }
 
 #[wasm_bindgen_test]

@@ -127,6 +127,9 @@ fn every_server_fixture_has_its_effect_on_the_state() {
                 let content = str_of(&frame, "content");
                 let entry = s.entries.iter().find(|e| e.id.as_deref() == Some(str_of(&frame, "id")));
                 assert_eq!(entry.map(|e| e.content.as_str()), Some(content), "{name}");
+                // Removed by course staff: the notice in its place, marked so.
+                let hidden = frame.get("hidden").and_then(Value::as_bool) == Some(true);
+                assert_eq!(entry.map(|e| e.hidden), Some(hidden), "{name}");
                 if let Some(client_id) = frame.get("client_id").and_then(Value::as_str) {
                     let acked = s.entries.iter().find(|e| e.client_id.as_deref() == Some(client_id));
                     if before.entries.iter().any(|e| e.client_id.as_deref() == Some(client_id)) {
@@ -155,6 +158,12 @@ fn every_server_fixture_has_its_effect_on_the_state() {
                 assert_eq!(s.typers.iter().any(|(who, _)| who == str_of(&frame, "username")), typing, "{name}");
             }
             "presence" => assert_eq!(s.presence, frame.get("count").and_then(Value::as_u64), "{name}"),
+            "pinned" => {
+                let content = str_of(&frame, "content");
+                let pinned = s.pinned.as_ref().map(|(text, by)| (text.as_str(), by.as_str()));
+                let expected = Some((content, str_of(&frame, "sender"))).filter(|_| !content.is_empty());
+                assert_eq!(pinned, expected, "{name}: shown, or none once unpinned");
+            }
             "error" => {
                 let notice = s.notice.as_ref().unwrap_or_else(|| panic!("{name}: no notice"));
                 assert_eq!(notice.code, str_of(&frame, "code"), "{name}");

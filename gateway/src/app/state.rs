@@ -49,6 +49,8 @@ pub struct AppState {
     pub lti_jwks: Arc<crate::lti::jwks::JwksCache>,
     /// `TRUSTED_PROXIES`, shared by every request that needs the client's address.
     pub trusted_proxies: TrustedProxies,
+    /// Seals what the gateway keeps or hands out under `SECRET_KEY` (signing keys, staff passes).
+    pub sealer: Arc<Sealer>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -72,7 +74,8 @@ impl AppState {
     pub async fn new(config: Config, db: Db) -> Result<Self, StateError> {
         let templates = Templates::new(config.template_dir.clone())?;
         let http = http_client(&config)?;
-        let keys = KeyRing::load(db.clone(), Arc::new(Sealer::new(&config.secret_key.value))).await?;
+        let sealer = Arc::new(Sealer::new(&config.secret_key.value));
+        let keys = KeyRing::load(db.clone(), sealer.clone()).await?;
         let issuer = config.public_url.as_str().trim_end_matches('/').to_owned();
         let tokens = Arc::new(TokenService::new(keys, db.clone(), issuer).with_session_max_age(config.session_max_age));
         let openedx = match &config.openedx {
@@ -97,6 +100,7 @@ impl AppState {
         Ok(Self {
             tickets,
             trusted_proxies: TrustedProxies(Arc::new(config.trusted_proxies.clone())),
+            sealer,
             lti_jwks: Arc::new(crate::lti::jwks::JwksCache::new(http.clone())),
             chat,
             tokens,
@@ -175,6 +179,7 @@ impl FromRef<AppState> for LtiState {
             templates: s.templates.clone(),
             tokens: s.tokens.clone(),
             lti_jwks: s.lti_jwks.clone(),
+            sealer: s.sealer.clone(),
         }
     }
 }
@@ -203,6 +208,8 @@ impl FromRef<AppState> for InsightsState {
             db: s.db.clone(),
             templates: s.templates.clone(),
             tickets: s.tickets.clone(),
+            hub: s.chat.hub.clone(),
+            sealer: s.sealer.clone(),
             config: Arc::new(s.config.insights.clone()),
             secret_key: s.config.secret_key.value.clone(),
             https: s.config.is_https(),

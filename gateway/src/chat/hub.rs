@@ -30,10 +30,24 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 pub const DEFAULT_QUEUE: usize = 256;
 /// Delivered to local subscribers after a Redis outage: frames may have been missed, reload.
 pub const RESYNC: &str = "\u{0}resync";
+/// A room's notice to its sockets that a user's mute changed: `<prefix><user id>:<until ms>` (0: lifted).
+/// Like [`RESYNC`], it starts with NUL, which no JSON frame does, and is never sent to a client.
+pub const MUTE_PREFIX: &str = "\u{0}mute:";
 /// The Redis channel of a topic is this prefix and the topic.
 pub const CHANNEL_PREFIX: &str = "ibal:chat:";
 /// The most frames sent to Redis in one pipeline.
 const PUBLISH_BATCH: usize = 128;
+
+/// The notice of a user's mute in a room (`until_ms` 0: lifted).
+pub fn mute_notice(user_id: &str, until_ms: i64) -> String {
+    format!("{MUTE_PREFIX}{user_id}:{until_ms}")
+}
+
+/// The user and time of a mute notice; none for any other frame.
+pub fn read_mute_notice(frame: &str) -> Option<(&str, i64)> {
+    let (user_id, until) = frame.strip_prefix(MUTE_PREFIX)?.rsplit_once(':')?;
+    Some((user_id, until.parse().ok()?))
+}
 
 #[derive(Debug)]
 pub struct Hub {
@@ -352,6 +366,18 @@ async fn subscriber(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn mute_notices_read_back_and_nothing_else_reads_as_one() {
+        let notice = mute_notice("019a-user", 1_795_352_400_000);
+        assert!(notice.starts_with('\u{0}'), "never a JSON frame");
+        assert_eq!(read_mute_notice(&notice), Some(("019a-user", 1_795_352_400_000)));
+        assert_eq!(read_mute_notice(&mute_notice("u", 0)), Some(("u", 0)));
+        assert_eq!(read_mute_notice(RESYNC), None);
+        assert_eq!(read_mute_notice(r#"{"type":"message"}"#), None);
+        assert_eq!(read_mute_notice("\u{0}mute:u:soon"), None);
+    }
+
     use super::*;
 
     #[tokio::test]

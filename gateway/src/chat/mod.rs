@@ -8,6 +8,7 @@ pub mod backend;
 pub mod bucket;
 pub mod citations;
 pub mod hub;
+pub mod moderation;
 pub mod prompt;
 pub mod protocol;
 pub mod room_assistant;
@@ -294,7 +295,7 @@ impl Chat {
                     None,
                     None,
                     &[],
-                    started,
+                    (started, None),
                 )
                 .await;
                 return;
@@ -302,6 +303,7 @@ impl Chat {
         };
 
         let mut content = String::new();
+        let mut first_token = None;
         let mut usage = None;
         let mut reference = None;
         let mut attempt = 0;
@@ -327,6 +329,7 @@ impl Chat {
                     match next {
                         None => break 'attempts Ok(MessageStatus::Complete),
                         Some(Ok(Chunk::Delta(delta))) => {
+                            first_token.get_or_insert_with(|| started.elapsed());
                             content.push_str(&delta);
                             self.hub.publish(topic, protocol::stream_delta(reply_id, &delta)).await;
                         }
@@ -380,7 +383,7 @@ impl Chat {
             usage,
             reference,
             &passages,
-            started,
+            (started, first_token),
         )
         .await;
     }
@@ -398,7 +401,7 @@ impl Chat {
         usage: Option<Usage>,
         reference: Option<(&str, &str)>,
         passages: &[Passage],
-        started: Instant,
+        (started, first_token): (Instant, Option<Duration>),
     ) {
         let topic = conversation.id.as_str();
         let reply_id = reply.id.as_str();
@@ -424,6 +427,7 @@ impl Chat {
                 error_code: error.map(|e| e.code().as_str()),
                 tokens,
                 latency_ms: i64::try_from(started.elapsed().as_millis()).ok(),
+                first_token_ms: first_token.and_then(|t| i64::try_from(t.as_millis()).ok()),
                 sources: stored_sources.as_deref(),
             })
             .await;
@@ -456,7 +460,12 @@ impl Chat {
         let mut budget = self.history_budget;
         let mut history = Vec::new();
         for m in recent.iter().rev() {
-            if m.content.is_empty() || m.status == MessageStatus::Failed || replaced.contains(m.id.as_str()) {
+            // What course staff hid reaches nobody, the model included.
+            if m.content.is_empty()
+                || m.status == MessageStatus::Failed
+                || m.hidden_at.is_some()
+                || replaced.contains(m.id.as_str())
+            {
                 continue;
             }
             if m.content.len() > budget {

@@ -52,8 +52,17 @@ pub fn timestamp(ms: i64) -> String {
     crate::domain::rfc3339_ms(ms)
 }
 
-/// A stored message as the protocol carries it.
+/// What everyone sees in place of a message course staff hid.
+pub const HIDDEN_NOTICE: &str = "Removed by course staff.";
+
+/// A stored message as the protocol carries it; a hidden one without its text, its `client_id` or
+/// its sources.
 pub fn chat_message(m: &Message) -> ChatMessage {
+    if m.hidden_at.is_some() {
+        let shown =
+            Message { content: HIDDEN_NOTICE.to_owned(), client_id: None, sources: None, hidden_at: None, ..m.clone() };
+        return ChatMessage { hidden: true, ..chat_message(&shown) };
+    }
     ChatMessage {
         id: Some(m.id.clone()),
         client_id: m.client_id.clone(),
@@ -71,6 +80,7 @@ pub fn chat_message(m: &Message) -> ChatMessage {
         timestamp: timestamp(m.created_at),
         status: status(m.status),
         sources: m.sources.as_deref().map(read_sources).unwrap_or_default(),
+        hidden: false,
     }
 }
 
@@ -103,6 +113,18 @@ pub fn message(m: &Message) -> String {
 
 pub fn history(messages: &[Message], has_more: bool) -> String {
     encode(&ServerFrame::History { messages: messages.iter().map(chat_message).collect(), has_more })
+}
+
+/// A room's pinned announcement, or none any more.
+pub fn pinned(pin: Option<&crate::store::Pin>) -> String {
+    encode(&match pin {
+        Some(pin) => ServerFrame::Pinned {
+            content: pin.content.clone(),
+            sender: pin.author_name.clone(),
+            timestamp: timestamp(pin.created_at),
+        },
+        None => ServerFrame::Pinned { content: String::new(), sender: String::new(), timestamp: String::new() },
+    })
 }
 
 pub fn user_info(info: UserInfo) -> String {
@@ -203,6 +225,8 @@ mod tests {
             error_code: None,
             tokens: None,
             latency_ms: None,
+            first_token_ms: None,
+            hidden_at: None,
             sources: None,
             created_at: 1_763_730_000_123,
             updated_at: 1_763_730_000_123,

@@ -5,8 +5,10 @@
 pub mod embeddings;
 pub mod knowledge;
 pub mod proof;
+pub mod staff_pass;
 pub mod ticket;
 
 pub use knowledge::{Knowledge, Passage, Viewer};
 pub use proof::{ContextSource, ProofError, ProvenContext, prove};
+pub use staff_pass::{PassError, StaffPass};
 pub use ticket::{TicketClaims, TicketError, TicketVerifier};

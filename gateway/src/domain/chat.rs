@@ -145,9 +145,13 @@ pub struct Message {
     pub error_code: Option<String>,
     pub tokens: Option<i64>,
     pub latency_ms: Option<i64>,
+    /// An assistant reply: how long its first token took, in milliseconds (none when none came).
+    pub first_token_ms: Option<i64>,
     /// An assistant reply: the course passages it cites (JSON array of `{n, title, breadcrumb, url,
     /// snippet}`).
     pub sources: Option<String>,
+    /// A room message course staff hid: since when. Its text stays, for the audit; nobody is sent it.
+    pub hidden_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -169,6 +173,7 @@ pub struct NewMessage<'a> {
     pub error_code: Option<&'a str>,
     pub tokens: Option<i64>,
     pub latency_ms: Option<i64>,
+    pub first_token_ms: Option<i64>,
     pub sources: Option<&'a str>,
 }
 
@@ -196,6 +201,7 @@ impl<'a> NewMessage<'a> {
             error_code: None,
             tokens: None,
             latency_ms: None,
+            first_token_ms: None,
             sources: None,
         }
     }

@@ -18,8 +18,6 @@ pub use state::{Authenticator, IdentityState};
 
 use axum::Router;
 use axum::routing::{get, post};
-use tower_sessions::cookie::SameSite;
-use tower_sessions::{Expiry, SessionManagerLayer};
 
 use crate::web::cors;
 
@@ -27,12 +25,7 @@ use crate::web::cors;
 /// local accounts, and sign-out.
 pub fn router<S: Clone + Send + Sync + 'static>(state: IdentityState) -> Router<S> {
     // Browser sign-in flows keep their state in a server session (cookie: id only).
-    let sessions = SessionManagerLayer::new(session_store::DbSessionStore::new(state.db.clone()))
-        .with_name("ibal_session")
-        .with_http_only(true)
-        .with_secure(state.config.is_https())
-        .with_same_site(SameSite::Lax)
-        .with_expiry(Expiry::OnInactivity(time::Duration::hours(12)));
+    let sessions = session_store::layer(state.db.clone(), state.config.is_https());
     let browser = Router::new()
         .route("/oauth/openedx/login", get(openedx::popup::login))
         .route("/oauth/openedx/callback", get(openedx::popup::callback))

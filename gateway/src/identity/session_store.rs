@@ -20,6 +20,19 @@ impl DbSessionStore {
     }
 }
 
+/// The gateway's one browser session (cookie `ibal_session`: the id only, `HttpOnly`, `Secure` over
+/// https, `SameSite=Lax`, 12 hours from the last request), shared by the sign-in doors and the course
+/// team's dashboard, which must agree on it: an operator signed in at one is known at the other.
+/// Lax: the dashboard's way in is a top-level POST from the LMS, then same-site requests.
+pub fn layer(db: Db, https: bool) -> tower_sessions::SessionManagerLayer<DbSessionStore> {
+    tower_sessions::SessionManagerLayer::new(DbSessionStore::new(db))
+        .with_name("ibal_session")
+        .with_http_only(true)
+        .with_secure(https)
+        .with_same_site(tower_sessions::cookie::SameSite::Lax)
+        .with_expiry(tower_sessions::Expiry::OnInactivity(time::Duration::hours(12)))
+}
+
 fn expiry_ms(record: &Record) -> i64 {
     i64::try_from(record.expiry_date.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
 }

@@ -94,7 +94,7 @@ pub async fn messages(
     let config = state.config.clone();
     let secret = state.secret_key.clone();
     let mut header = vec!["time", "day", "block_id", "place", "sender", "sender_role", "role", "status", "characters"];
-    header.extend(["reply_ms", "tokens"]);
+    header.extend(["first_token_ms", "reply_ms", "tokens", "hidden"]);
     if config.transcripts {
         header.push("text");
     }
@@ -119,6 +119,7 @@ fn message_line(m: &CourseMessageRow, secret: &secrecy::SecretString, names: boo
     };
     let place = if m.owner == crate::domain::ROOM_OWNER { "room" } else { "assistant" };
     let characters = m.content.chars().count().to_string();
+    let first_token_ms = m.first_token_ms.map(|v| v.to_string()).unwrap_or_default();
     let reply_ms = m.latency_ms.map(|v| v.to_string()).unwrap_or_default();
     let tokens = m.tokens.map(|v| v.to_string()).unwrap_or_default();
     let (time, day) = (rfc3339_ms(m.created_at), day_of(m.created_at));
@@ -132,8 +133,10 @@ fn message_line(m: &CourseMessageRow, secret: &secrecy::SecretString, names: boo
         m.role.as_str(),
         m.status.as_str(),
         characters.as_str(),
+        first_token_ms.as_str(),
         reply_ms.as_str(),
         tokens.as_str(),
+        if m.hidden_at.is_some() { "yes" } else { "" },
     ];
     if transcripts {
         fields.push(m.content.as_str());

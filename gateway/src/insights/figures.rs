@@ -40,6 +40,9 @@ pub struct Figures {
     pub failed_replies: u64,
     /// Failed replies per reply, in percent (one decimal).
     pub error_rate: f64,
+    /// Time to a reply's first token, in milliseconds (replies stored before it was recorded have none).
+    pub first_token_ms_median: Option<i64>,
+    pub first_token_ms_p90: Option<i64>,
     /// Time to a complete reply, in milliseconds.
     pub reply_ms_median: Option<i64>,
     pub reply_ms_p90: Option<i64>,
@@ -61,6 +64,7 @@ pub struct Tally {
     replies: u64,
     failed: u64,
     latencies: Vec<i64>,
+    first_tokens: Vec<i64>,
     tokens: i64,
     terms: HashMap<String, u64>,
 }
@@ -82,6 +86,9 @@ impl Tally {
                 } else if let Some(ms) = m.latency_ms {
                     self.latencies.push(ms);
                 }
+                if let Some(ms) = m.first_token_ms {
+                    self.first_tokens.push(ms);
+                }
             }
             ("user", Some(sender)) => {
                 self.messages += 1;
@@ -90,8 +97,10 @@ impl Tally {
                 day.1.insert(sender.clone());
                 block.1.insert(sender.clone());
                 self.learners.insert(sender.clone());
+                // What course staff hid does not count among the course's questions.
+                let text = if m.hidden_at.is_some() { "" } else { m.content.as_str() };
                 let mut seen = HashSet::new();
-                for term in terms::terms(&m.content).filter(|t| t.chars().count() > 2) {
+                for term in terms::terms(text).filter(|t| t.chars().count() > 2) {
                     if seen.insert(term.clone()) {
                         *self.terms.entry(term).or_default() += 1;
                     }
@@ -104,6 +113,7 @@ impl Tally {
     /// The figures, with every day of `[from_day, to_day]` (zeros included) for the chart.
     pub fn finish(mut self, all_days: &[String], price_per_1k_tokens: f64) -> Figures {
         self.latencies.sort_unstable();
+        self.first_tokens.sort_unstable();
         let mut terms: Vec<(String, u64)> = self.terms.into_iter().filter(|(_, n)| *n > 1).collect();
         terms.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         terms.truncate(TOP_TERMS);
@@ -137,6 +147,8 @@ impl Tally {
             replies: self.replies,
             failed_replies: self.failed,
             error_rate,
+            first_token_ms_median: percentile(&self.first_tokens, 50),
+            first_token_ms_p90: percentile(&self.first_tokens, 90),
             reply_ms_median: percentile(&self.latencies, 50),
             reply_ms_p90: percentile(&self.latencies, 90),
             tokens: self.tokens,
@@ -180,6 +192,8 @@ mod tests {
             status: if content == "fail" { "failed" } else { "complete" }.into(),
             content: content.into(),
             latency_ms: (role == "assistant").then_some(100 * day),
+            first_token_ms: (role == "assistant").then_some(10 * day + 5),
+            hidden_at: None,
             tokens: (role == "assistant").then_some(10),
             created_at: 1_767_225_600_000 + day * 86_400_000, // 2026-01-01 + day
         }
@@ -205,6 +219,8 @@ mod tests {
         assert_eq!(f.days[3], Day { date: "2026-01-04".into(), messages: 0, learners: 0, replies: 0 });
         assert_eq!(f.terms, [("enzyme".to_owned(), 3)]);
         assert_eq!((f.reply_ms_median, f.reply_ms_p90), (Some(0), Some(0)));
+        // A failed reply's first token counts: the learner waited for it all the same.
+        assert_eq!((f.first_token_ms_median, f.first_token_ms_p90), (Some(5), Some(15)));
         assert_eq!(f.tokens, 20);
         assert_eq!(f.cost, Some(0.01));
         assert_eq!(f.blocks[0].messages, 3);

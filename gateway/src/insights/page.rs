@@ -100,6 +100,7 @@ pub async fn page(
     let lowest = state.db.lowest_rated(&scope, 10).await?;
     let thumbs_up: i64 = ratings.iter().filter(|(r, _)| *r >= 4).map(|(_, n)| n).sum();
     let thumbs_down: i64 = ratings.iter().filter(|(r, _)| *r <= 2).map(|(_, n)| n).sum();
+    let moderation = super::moderate::panel(&state, &session, &who, scope.block.as_deref()).await?;
 
     let peak = figures.days.iter().map(|d| d.messages).max().unwrap_or(0).max(1);
     #[allow(clippy::cast_precision_loss)]
@@ -137,6 +138,7 @@ pub async fn page(
             viewer_name => &who.user.username,
             transcripts => state.config.transcripts,
             names => state.config.show_names,
+            moderation => moderation,
         },
     )?;
     // Framable by the LMS and the LTI platforms the operator allows (FRAME_ANCESTORS).

@@ -17,6 +17,7 @@ use super::login::{PendingLaunch, storage_origin, storage_page, valid_storage_ta
 use super::page::{Refusal, cookie, framed, has_cookie, state_cookie_name, state_record};
 use super::validation::{self, Launch, LaunchError};
 use crate::config::origin_of;
+use crate::course::StaffPass;
 use crate::course::ticket::{MAX_INSTRUCTIONS_CHARS, MAX_TITLE_CHARS};
 use crate::crypto::{constant_time_eq, random_token, sha256_hex};
 use crate::domain::{
@@ -229,6 +230,11 @@ async fn chat_page(state: &LtiState, nonce: &CspNonce, launch: &Launch) -> Resul
     let settings = chat_settings(claims);
     state.db.set_course_role(&user.id, &CourseKey::of(&ctx), course_role).await?;
     state.db.save_chat_settings(&ctx, &settings).await?;
+    // Course staff get their way to the course's dashboard: a sealed pass, posted from a new tab.
+    let staff_pass = course_role
+        .is_course_staff()
+        .then(|| StaffPass::new(&user.id, &CourseKey::of(&ctx)).seal(&state.sealer))
+        .flatten();
     let grant = Grant {
         client_id: format!("lti:{}", platform.client_id),
         scope: crate::identity::scopes::CHAT.into(),
@@ -256,6 +262,7 @@ async fn chat_page(state: &LtiState, nonce: &CspNonce, launch: &Launch) -> Resul
         "lti/launch.html",
         context! {
             csp_nonce => nonce.as_str(),
+            staff_pass => staff_pass,
             title => settings.title,
             course_title => claims.context_title(),
             widget_embedded => crate::web::widget::embedded(),

@@ -16,4 +16,6 @@ pub struct LtiState {
     pub tokens: Arc<TokenService>,
     /// The platforms' public keys, cached.
     pub lti_jwks: Arc<JwksCache>,
+    /// Seals the staff passes that take an instructor's launch to the course's dashboard.
+    pub sealer: Arc<crate::crypto::sealed::Sealer>,
 }

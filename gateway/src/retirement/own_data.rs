@@ -22,6 +22,8 @@ fn message_value(m: &Message) -> Value {
     json!({
         "id": m.id, "role": m.role.as_str(), "content": m.content, "status": m.status.as_str(),
         "sender": m.sender_name, "reply_to": m.reply_to, "sources": sources, "created_at": rfc3339_ms(m.created_at),
+        // Their own words, course staff's hiding notwithstanding: the export says it was hidden.
+        "hidden_by_staff": m.hidden_at.is_some(),
     })
 }
 

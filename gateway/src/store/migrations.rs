@@ -21,6 +21,7 @@ const SQLITE: Embedded = &[
     (8, "retention", include_str!("../../../migrations/sqlite/0008_retention.sql")),
     (9, "course_knowledge", include_str!("../../../migrations/sqlite/0009_course_knowledge.sql")),
     (10, "passage_vectors", include_str!("../../../migrations/sqlite/0010_passage_vectors.sql")),
+    (11, "moderation", include_str!("../../../migrations/sqlite/0011_moderation.sql")),
 ];
 const MYSQL: Embedded = &[
     (1, "initial", include_str!("../../../migrations/mysql/0001_initial.sql")),
@@ -33,6 +34,7 @@ const MYSQL: Embedded = &[
     (8, "retention", include_str!("../../../migrations/mysql/0008_retention.sql")),
     (9, "course_knowledge", include_str!("../../../migrations/mysql/0009_course_knowledge.sql")),
     (10, "passage_vectors", include_str!("../../../migrations/mysql/0010_passage_vectors.sql")),
+    (11, "moderation", include_str!("../../../migrations/mysql/0011_moderation.sql")),
 ];
 const POSTGRES: Embedded = &[
     (1, "initial", include_str!("../../../migrations/postgres/0001_initial.sql")),
@@ -45,6 +47,7 @@ const POSTGRES: Embedded = &[
     (8, "retention", include_str!("../../../migrations/postgres/0008_retention.sql")),
     (9, "course_knowledge", include_str!("../../../migrations/postgres/0009_course_knowledge.sql")),
     (10, "passage_vectors", include_str!("../../../migrations/postgres/0010_passage_vectors.sql")),
+    (11, "moderation", include_str!("../../../migrations/postgres/0011_moderation.sql")),
 ];
 
 pub(crate) fn embedded(kind: DbKind) -> Embedded {

@@ -4,6 +4,7 @@
 
 pub mod client_addr;
 pub mod cors;
+pub mod csrf;
 pub mod error;
 pub mod security;
 pub mod templates;

@@ -14,7 +14,7 @@ use ibal_gateway::domain::{CourseKey, now_ms};
 use ibal_gateway::store::{Db, InsightScope};
 use serde_json::json;
 
-const PAGE: &str = "/instructor/course-v1%3AedX%2BDemoX%2BDemo";
+pub const PAGE: &str = "/instructor/course-v1%3AedX%2BDemoX%2BDemo";
 const OTHER_COURSE: &str = "course-v1:Other+X+2026";
 
 async fn user(gw: &RunningGateway, username: &str) -> User {
@@ -66,6 +66,7 @@ async fn exchange(
         error_code: None,
         tokens: Some(30),
         latency_ms: Some(200),
+        first_token_ms: Some(40),
         sources: None,
     };
     let replied = db.insert_message(&answer).await.expect("reply").message;
@@ -85,7 +86,7 @@ async fn seed(gw: &RunningGateway) {
 }
 
 /// Posts a ticket to the way in, as the chat block's staff view does: the status, and where it leads.
-async fn enter(gw: &RunningGateway, client: &reqwest::Client, ticket: &str) -> (u16, String) {
+pub async fn enter(gw: &RunningGateway, client: &reqwest::Client, ticket: &str) -> (u16, String) {
     let response =
         client.post(format!("{}/instructor/enter", gw.url)).form(&[("ticket", ticket)]).send().await.expect("enter");
     let status = response.status().as_u16();
@@ -93,7 +94,7 @@ async fn enter(gw: &RunningGateway, client: &reqwest::Client, ticket: &str) -> (
     (status, location)
 }
 
-async fn get(gw: &RunningGateway, client: &reqwest::Client, path: &str) -> (u16, String) {
+pub async fn get(gw: &RunningGateway, client: &reqwest::Client, path: &str) -> (u16, String) {
     let response = client.get(format!("{}{path}", gw.url)).send().await.expect("get");
     (response.status().as_u16(), response.text().await.expect("body"))
 }
@@ -135,6 +136,7 @@ async fn course_staff_see_their_courses_figures_and_nobody_else_does() {
     assert_eq!(figure(&page, "replies"), "2");
     assert_eq!(figure(&page, "error-rate"), "50.0 %");
     assert_eq!(figure(&page, "reply-time"), "200 / 200 ms");
+    assert_eq!(figure(&page, "first-token"), "40 / 40 ms");
     assert_eq!(figure(&page, "thumbs"), "0 / 1");
     assert_eq!(figure(&page, "tokens"), "60");
     assert_eq!(figure(&page, "cost"), "≈ 0.03 estimated", "60 tokens at 0.5 per 1,000");
@@ -184,8 +186,10 @@ async fn the_exports_are_csv_with_pseudonyms_and_without_texts_by_default() {
             "role",
             "status",
             "characters",
+            "first_token_ms",
             "reply_ms",
-            "tokens"
+            "tokens",
+            "hidden"
         ]
     );
     assert_eq!(rows.len(), 6, "five messages of the course: {messages}");
@@ -240,6 +244,7 @@ db_test!(the_dashboards_reads_on_every_engine, |db: Db| async move {
             content: "An answer, with a comma, and a \"quote\"",
             tokens: Some(10),
             latency_ms: Some(100),
+            first_token_ms: None,
             ..NewMessage::from_user(&conversation.id, &who.id, &who.username, "unused", "unused")
         };
         let reply = db.insert_message(&answer).await.expect("reply").message;

@@ -623,3 +623,49 @@ async fn the_deep_linked_controls_reach_the_widget_and_the_assistant() {
     let system = common::fake_llm::system_prompt(&llm.last_request.lock().expect("lock").clone());
     assert!(system.contains("How to tutor in this course:\nAnswer in one sentence."), "{system}");
 }
+
+/// The value of the launch page's staff pass, if it offers one.
+fn staff_pass(html: &str) -> Option<String> {
+    let marker = "name=\"pass\" value=\"";
+    let at = html.find(marker)? + marker.len();
+    // As a browser reads the attribute: the page escapes `/` (the pass is base64).
+    Some(html[at..].split('"').next()?.replace("&#x2f;", "/"))
+}
+
+#[tokio::test]
+async fn an_instructors_launch_opens_the_courses_insights_and_a_learners_does_not() {
+    let (platform, gw) = setup().await;
+    let page = "/instructor/course-v1%3AOrg%2BC1%2B2026";
+    let client = browser();
+    let (state, nonce) = login(&client, &gw).await;
+    let (status, _, html) = post_launch(&client, &gw, &platform.sign(&platform.claims(&nonce)), &state).await;
+    assert_eq!(status, 200, "{html}");
+    let pass = staff_pass(&html).expect("an instructor's launch page offers the insights");
+    assert!(html.contains("action=\"/instructor/enter\" target=\"_blank\""), "in a new tab, out of the frame");
+
+    // A new tab of the same browser posts it: the course's dashboard, once.
+    let tab = browser();
+    let response = tab.post(format!("{}/instructor/enter", gw.url)).form(&[("pass", pass.as_str())]).send().await;
+    let response = response.expect("enter");
+    assert_eq!(response.status().as_u16(), 303);
+    assert_eq!(response.headers()["location"], page);
+    let shown = tab.get(format!("{}{page}", gw.url)).send().await.expect("page");
+    assert_eq!(shown.status().as_u16(), 200);
+    let again = browser().post(format!("{}/instructor/enter", gw.url)).form(&[("pass", pass.as_str())]).send().await;
+    assert_eq!(again.expect("again").status().as_u16(), 403, "a pass enters once");
+    let forged =
+        browser().post(format!("{}/instructor/enter", gw.url)).form(&[("pass", "sealed:v1:AAAA")]).send().await;
+    assert_eq!(forged.expect("forged").status().as_u16(), 403);
+
+    // A learner's launch: no pass, and the dashboard stays shut to them.
+    let learner = browser();
+    let (state, nonce) = login(&learner, &gw).await;
+    let mut claims = platform.claims(&nonce);
+    claims["sub"] = json!("anon-learner");
+    claims["https://purl.imsglobal.org/spec/lti/claim/roles"] =
+        json!(["http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"]);
+    let (status, _, html) = post_launch(&learner, &gw, &platform.sign(&claims), &state).await;
+    assert_eq!(status, 200, "{html}");
+    assert_eq!(staff_pass(&html), None);
+    assert_eq!(learner.get(format!("{}{page}", gw.url)).send().await.expect("page").status().as_u16(), 403);
+}

@@ -15,6 +15,7 @@ mod identity;
 mod insights;
 mod knowledge;
 mod lti;
+mod moderation;
 mod replicas;
 mod repository;
 mod retirement;

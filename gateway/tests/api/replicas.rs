@@ -12,7 +12,7 @@ use common::ws::{Client, sign_in_with};
 use ibal_gateway::chat::hub::{CHANNEL_PREFIX, Hub, RESYNC};
 use ibal_gateway::config::DbKind;
 use ibal_gateway::identity::keys::KeyRing;
-use ibal_gateway::identity::tokens::TokenService;
+use ibal_gateway::identity::tokens::{TokenPair, TokenService};
 use secrecy::SecretString;
 use serde_json::json;
 use std::time::Duration;
@@ -60,19 +60,28 @@ async fn replica(db_url: &str, extra: &[(&str, &str)]) -> Replica {
 const PUBLIC_URL: &str = "http://chat.test";
 
 /// A chat ticket for the shared room's block, as the LMS signs it for `username`.
+/// Two replicas on one PostgreSQL database (and the shared Redis), and users signed in there.
+async fn two_replicas<const N: usize>(usernames: [&str; N]) -> (TestDb, Replica, Replica, [TokenPair; N]) {
+    let test_db = TestDb::new(DbKind::Postgres).await;
+    let keys = KeyRing::load(test_db.db.clone(), replica_sealer()).await.expect("keys");
+    let a = replica(&test_db.url, &[]).await;
+    let b = replica(&test_db.url, &[]).await;
+    let tokens = TokenService::new(keys, test_db.db.clone(), PUBLIC_URL.into());
+    let mut pairs = Vec::with_capacity(N);
+    for username in usernames {
+        pairs.push(sign_in_with(&test_db.db, &tokens, username).await);
+    }
+    let Ok(pairs) = <[TokenPair; N]>::try_from(pairs) else { unreachable!("one pair per user") };
+    (test_db, a, b, pairs)
+}
+
 fn room_ticket(username: &str) -> String {
     TicketLms::new(PUBLIC_URL).ticket(username)
 }
 
 #[tokio::test]
 async fn a_room_spans_two_replicas() {
-    let test_db = TestDb::new(DbKind::Postgres).await;
-    let keys = KeyRing::load(test_db.db.clone(), replica_sealer()).await.expect("keys");
-    let a = replica(&test_db.url, &[]).await;
-    let b = replica(&test_db.url, &[]).await;
-    let tokens = TokenService::new(keys, test_db.db.clone(), PUBLIC_URL.into());
-    let alice = sign_in_with(&test_db.db, &tokens, "alice").await;
-    let bob = sign_in_with(&test_db.db, &tokens, "bob").await;
+    let (test_db, a, b, [alice, bob]) = two_replicas(["alice", "bob"]).await;
 
     let (mut on_a, info_a, _) = Client::join_course_url(&a.url, &alice.access_token, &room_ticket("alice")).await;
     let (mut on_b, info_b, _) = Client::join_course_url(&b.url, &bob.access_token, &room_ticket("bob")).await;
@@ -323,4 +332,53 @@ async fn after_a_redis_outage_subscribers_are_told_to_resync() {
     assert_eq!(&*next, "after", "fan-out works again");
     redis.kill().ok();
     redis.wait().ok();
+}
+
+#[tokio::test]
+async fn moderation_on_one_replica_reaches_the_room_on_the_other() {
+    let (test_db, a, b, [alice, bob]) = two_replicas(["alice", "bob"]).await;
+    let (mut alice_b, _, _) = Client::join_course_url(&b.url, &alice.access_token, &room_ticket("alice")).await;
+    let (mut bob_b, _, _) = Client::join_course_url(&b.url, &bob.access_token, &room_ticket("bob")).await;
+    alice_b.send(json!({"type": "message", "client_id": "a-1", "content": "rude words"})).await;
+    let (said, _) = bob_b.until("message").await;
+    let id = said["id"].as_str().expect("id").to_owned();
+
+    // Course staff, in the dashboard of replica A.
+    let staff = common::browser();
+    let ticket = TicketLms::new(PUBLIC_URL).ticket_with("tess", json!({"role": "staff"}));
+    let entered = staff.post(format!("{}/instructor/enter", a.url)).form(&[("ticket", ticket)]).send().await;
+    let page_path = entered.expect("enter").headers()["location"].to_str().expect("ascii").to_owned();
+    let page = staff.get(format!("{}{page_path}", a.url)).send().await.expect("page").text().await.expect("html");
+    let marker = "name=\"csrf\" value=\"";
+    let csrf =
+        page[page.find(marker).expect("a form") + marker.len()..].split('"').next().unwrap_or_default().to_owned();
+    let post = |action: &str, form: Vec<(&'static str, String)>| {
+        staff.post(format!("{}{page_path}/moderation/{action}", a.url)).form(&form).send()
+    };
+
+    let hidden = post("hide", vec![("csrf", csrf.clone()), ("message_id", id.clone())]).await.expect("hide");
+    assert_eq!(hidden.status().as_u16(), 303);
+    for client in [&mut alice_b, &mut bob_b] {
+        let frame = loop {
+            let (frame, _) = client.until("message").await;
+            if frame["id"] == id.as_str() && frame["hidden"] == true {
+                break frame;
+            }
+        };
+        assert_eq!(frame["content"], "Removed by course staff.");
+    }
+    let form = vec![("csrf", csrf.clone()), ("message_id", id.clone()), ("minutes", "10".into())];
+    assert_eq!(post("mute", form).await.expect("mute").status().as_u16(), 303);
+    // A room's frames reach each socket in the order they were published: once alice's socket has the
+    // announcement pinned after the mute, it has had the mute's notice too.
+    let room = test_db.db.get_message(&id).await.expect("message").conversation_id;
+    let form = vec![("csrf", csrf), ("room_id", room), ("content", "Be kind.".into())];
+    assert_eq!(post("pin", form).await.expect("pin").status().as_u16(), 303);
+    alice_b.until("pinned").await;
+    // The mute reached alice's socket on the other replica: her next message is refused.
+    alice_b.send(json!({"type": "message", "client_id": "a-2", "content": "more"})).await;
+    let (error, _) = alice_b.until("error").await;
+    assert_eq!((error["code"].as_str(), error["client_id"].as_str()), (Some("muted"), Some("a-2")));
+    drop((alice_b, bob_b, a, b));
+    test_db.cleanup().await;
 }

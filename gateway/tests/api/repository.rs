@@ -163,6 +163,7 @@ db_test!(messages_are_stored_once_per_client_id, |db: Db| async move {
             error_code: (status == MessageStatus::Failed).then_some("backend_unavailable"),
             tokens: Some(12),
             latency_ms: Some(300),
+            first_token_ms: None,
             sources: None,
         };
         assert!(db.insert_message(&reply).await.expect("reply").created);
@@ -613,4 +614,73 @@ db_test!(retention_runs_on_the_replica_holding_the_lease, |db: Db| async move {
     let keep = std::time::Duration::from_secs(30 * 24 * 3600);
     assert_eq!(apply_retention(&db, keep, "replica-a").await.expect("a"), Some(Purged::default()));
     assert_eq!(apply_retention(&db, keep, "replica-b").await.expect("b"), None, "b skips while a holds the lease");
+});
+
+db_test!(moderation_hides_mutes_pins_and_keeps_the_audit, |db: Db| async move {
+    let course = CourseKey { platform: "http://lms/oauth2".into(), course_id: "course-m".into() };
+    let (learner, teacher) = (
+        db.upsert_identity(&claims("iss", "l", "lea")).await.expect("user"),
+        db.upsert_identity(&claims("iss", "t", "tom")).await.expect("user"),
+    );
+    let room = db.conversation_for(Owner::Room, &ctx("course-m", "b1")).await.expect("room");
+    let thread = db.conversation_for(Owner::User(&learner.id), &ctx("course-m", "b1")).await.expect("thread");
+    let said = db.insert_message(&NewMessage::from_user(&room.id, &learner.id, "lea", "1", "rude words")).await;
+    let said = said.expect("store").message;
+    let own = NewMessage::from_user(&thread.id, &learner.id, "lea", "2", "my own question");
+    let private = db.insert_message(&own).await.expect("store").message;
+
+    // Only the course's rooms' messages are moderated.
+    assert_eq!(db.course_room_message(&course, &said.id).await.expect("in the room").id, said.id);
+    assert!(matches!(db.course_room_message(&course, &private.id).await, Err(DbError::NotFound)));
+    let elsewhere = CourseKey { course_id: "course-x".into(), ..course.clone() };
+    assert!(matches!(db.course_room_message(&elsewhere, &said.id).await, Err(DbError::NotFound)));
+
+    // Hidden, with its text kept; shown again.
+    let hidden = db.set_message_hidden(&said.id, true).await.expect("hide");
+    assert!(hidden.hidden_at.is_some() && hidden.content == "rude words");
+    assert!(db.history(&room.id, None, 10).await.expect("history")[0].hidden_at.is_some());
+    assert!(db.set_message_hidden(&said.id, false).await.expect("restore").hidden_at.is_none());
+    let listed = db.recent_room_messages(&course, Some("b1"), 10).await.expect("list");
+    assert_eq!(listed.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(), [said.id.as_str()], "rooms only");
+    assert!(db.recent_room_messages(&course, Some("b2"), 10).await.expect("list").is_empty());
+
+    // Muted until a time; a later mute replaces the first; lifted.
+    let soon = now_ms() + 60_000;
+    db.mute(&course, &learner.id, soon).await.expect("mute");
+    db.mute(&course, &learner.id, soon + 60_000).await.expect("longer");
+    assert_eq!(db.muted_until(&course, &learner.id).await.expect("read"), Some(soon + 60_000));
+    assert_eq!(db.muted_until(&elsewhere, &learner.id).await.expect("read"), None, "one course's rooms");
+    assert_eq!(db.course_mutes(&course).await.expect("list").len(), 1);
+    assert!(db.unmute(&course, &learner.id).await.expect("lift"));
+    assert!(!db.unmute(&course, &learner.id).await.expect("lifted already"));
+    db.mute(&course, &learner.id, now_ms() - 1).await.expect("an ended mute");
+    assert_eq!(db.muted_until(&course, &learner.id).await.expect("read"), None, "an ended mute holds no one");
+
+    // One pin per room.
+    db.set_pin(&room.id, "First", "tom").await.expect("pin");
+    db.set_pin(&room.id, "Second", "tom").await.expect("pin again");
+    assert_eq!(db.pin(&room.id).await.expect("read").map(|p| p.content), Some("Second".to_owned()));
+    assert!(db.clear_pin(&room.id).await.expect("unpin"));
+    assert_eq!(db.pin(&room.id).await.expect("read"), None);
+
+    // The audit, newest first, with the room's block.
+    for action in [ModerationAction::Hide, ModerationAction::Mute] {
+        db.record_moderation(&NewModeration {
+            course: &course,
+            conversation_id: Some(&room.id),
+            actor_id: &teacher.id,
+            actor_name: "tom",
+            action,
+            message_id: Some(&said.id),
+            target_user_id: Some(&learner.id),
+            minutes: (action == ModerationAction::Mute).then_some(60),
+        })
+        .await
+        .expect("record");
+    }
+    let log = db.moderation_log(&course, 10).await.expect("log");
+    assert_eq!(log.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(), ["mute", "hide"]);
+    assert_eq!((log[0].block_id.as_deref(), log[0].minutes), (Some("b1"), Some(60)));
+    assert!(db.moderation_log(&elsewhere, 10).await.expect("log").is_empty());
+    assert_eq!(db.course_rooms(&course).await.expect("rooms").len(), 1);
 });

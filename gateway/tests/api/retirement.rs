@@ -55,6 +55,21 @@ async fn learner(db: &Db, issuer: &str, subject: &str, username: &str) -> String
         let client_id = format!("r{n}");
         db.insert_message(&NewMessage::from_user(&room.id, &user.id, username, &client_id, &said)).await.expect("room");
     }
+    // Course staff muted them in the course's rooms, and the audit names them.
+    let course = CourseKey::of(&ctx("room"));
+    db.mute(&course, &user.id, now_ms() + 3_600_000).await.expect("mute");
+    db.record_moderation(&NewModeration {
+        course: &course,
+        conversation_id: Some(&room.id),
+        actor_id: &user.id,
+        actor_name: "staff",
+        action: ModerationAction::Mute,
+        message_id: None,
+        target_user_id: Some(&user.id),
+        minutes: Some(60),
+    })
+    .await
+    .expect("audit");
     // A login with a refresh token, and a browser session.
     let now = now_ms();
     let family = RefreshFamily {
@@ -104,6 +119,13 @@ async fn rows_of(db: &Db, user_id: &str) -> Vec<(&'static str, i64)> {
         ("refresh_tokens", format!("SELECT COUNT(*) FROM refresh_tokens WHERE user_id = '{user_id}'")),
         ("logins", format!("SELECT COUNT(*) FROM refresh_families WHERE user_id = '{user_id}'")),
         ("sessions", format!("SELECT COUNT(*) FROM sessions WHERE data LIKE '%{user_id}%'")),
+        ("mutes", format!("SELECT COUNT(*) FROM room_mutes WHERE user_id = '{user_id}'")),
+        (
+            "moderation",
+            format!(
+                "SELECT COUNT(*) FROM moderation_actions WHERE target_user_id = '{user_id}' OR actor_id = '{user_id}'"
+            ),
+        ),
     ];
     let mut counts = Vec::new();
     for (table, query) in queries {

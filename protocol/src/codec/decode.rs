@@ -145,6 +145,11 @@ impl ServerFrame {
                     .and_then(|v| v.as_u64().or_else(|| v.as_f64().filter(|s| *s > 0.0).map(|s| s.ceil() as u64))),
                 client_id: f.string("client_id"),
             }),
+            "pinned" => Self::Pinned {
+                content: f.required("content")?,
+                sender: f.text("sender"),
+                timestamp: f.text("timestamp"),
+            },
             "pong" => Self::Pong,
             _ => return Err(DecodeError::UnknownType(kind)),
         })
@@ -215,6 +220,7 @@ fn message(mut f: Fields) -> Result<ChatMessage, DecodeError> {
         timestamp: f.text("timestamp"),
         status: status(&mut f),
         sources: sources(&mut f),
+        hidden: f.bool("hidden").unwrap_or(false),
     })
 }
 

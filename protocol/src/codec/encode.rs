@@ -70,6 +70,9 @@ impl ServerFrame {
             }
             Self::Typing { username, is_typing } => w.str("username", username).bool("is_typing", *is_typing),
             Self::Presence { count } => w.uint("count", *count),
+            Self::Pinned { content, sender, timestamp } => {
+                w.str("content", content).str("sender", sender).str("timestamp", timestamp)
+            }
             Self::Error(e) => w
                 .str("code", &e.code)
                 .str("message", &e.message)
@@ -163,5 +166,6 @@ fn message(w: ObjectWriter, m: &ChatMessage) -> ObjectWriter {
         .opt_str("replaces", m.replaces.as_deref())
         .str("timestamp", &m.timestamp)
         .str("status", m.status.as_str());
+    let w = if m.hidden { w.bool("hidden", true) } else { w };
     with_sources(w, &m.sources)
 }

@@ -136,9 +136,9 @@ export async function newRecordedContext(browser, { label, cookies = [] } = {}) 
   return rec;
 }
 
-/** Saves a full-page screenshot as tests/output/e2e/<name>.png and returns its path. */
-export async function screenshot(page, name) {
+/** Saves a screenshot (the full page unless told otherwise) as tests/output/e2e/<name>.png; returns its path. */
+export async function screenshot(page, name, { fullPage = true } = {}) {
   const file = path.join(OUTPUT_DIR, `${name}.png`);
-  await page.screenshot({ path: file, fullPage: true });
+  await page.screenshot({ path: file, fullPage });
   return file;
 }

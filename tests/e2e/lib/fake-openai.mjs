@@ -2,7 +2,7 @@
 // answers Server-Sent Events, one `data: {"choices":[{"delta":{"content":…}}]}` chunk every
 // `gapMs`, then a usage chunk and `data: [DONE]`; `GET /v1/models` lists one model. Every completion
 // request is kept in `requests` ({body, authorization}), in order: what the model was asked, the
-// system prompt included.
+// system prompt included. The reply is REPLY_TOKENS unless `replyTokens` says otherwise.
 import http from 'node:http';
 
 /** The reply, token by token. Markdown on purpose: the widget renders assistant replies. */
@@ -31,7 +31,7 @@ function readBody(req) {
   });
 }
 
-export async function startFakeOpenAi({ gapMs = 60, model = 'fake-model' } = {}) {
+export async function startFakeOpenAi({ gapMs = 60, model = 'fake-model', replyTokens = REPLY_TOKENS } = {}) {
   const requests = [];
   const server = http.createServer(async (req, res) => {
     const path = new URL(req.url, 'http://x').pathname;
@@ -58,9 +58,9 @@ export async function startFakeOpenAi({ gapMs = 60, model = 'fake-model' } = {})
       const chunk = (choices, extra = {}) =>
         `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model, choices, ...extra })}\n\n`;
       const events = [chunk([{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }])];
-      for (const t of REPLY_TOKENS) events.push(chunk([{ index: 0, delta: { content: t }, finish_reason: null }]));
+      for (const t of replyTokens) events.push(chunk([{ index: 0, delta: { content: t }, finish_reason: null }]));
       events.push(chunk([{ index: 0, delta: {}, finish_reason: 'stop' }]));
-      events.push(chunk([], { usage: { prompt_tokens: 24, completion_tokens: REPLY_TOKENS.length, total_tokens: 24 + REPLY_TOKENS.length } }));
+      events.push(chunk([], { usage: { prompt_tokens: 24, completion_tokens: replyTokens.length, total_tokens: 24 + replyTokens.length } }));
       events.push('data: [DONE]\n\n');
       let closed = false;
       req.on('close', () => {

@@ -76,20 +76,26 @@ export async function openLearner(stack, username, scenario, workbench = stack.w
 
 /**
  * An XBlock stack whose gateway's assistant (`CHAT_BACKEND=openai`, model `fake-model`, key `apiKey`)
- * is the fake OpenAI-compatible server (`stack.llm`, chunks every `gapMs`), with `env` added; stopping
- * the stack stops the fake server too.
+ * is the fake OpenAI-compatible server (`stack.llm`, chunks every `gapMs`, answering `replyTokens`
+ * when given), with `env` added (e.g. `CHAT_BACKEND: 'room', ROOM_ASSISTANT: 'openai'`: the fake
+ * server is then the room's assistant) and `workbenchEnv` given to the workbench; stopping the stack
+ * stops the fake server too.
  */
-export async function startAssistantStack(name, apiKey, { gapMs = 60, env = {} } = {}) {
-  const llm = await startFakeOpenAi({ gapMs });
+export async function startAssistantStack(name, apiKey, { gapMs = 60, env = {}, replyTokens, workbenchEnv = {} } = {}) {
+  const llm = await startFakeOpenAi({ gapMs, replyTokens });
   let stack;
   try {
-    stack = await startXBlockStack(name, {
-      CHAT_BACKEND: 'openai',
-      OPENAI_BASE_URL: llm.baseUrl,
-      OPENAI_API_KEY: apiKey,
-      OPENAI_MODEL: 'fake-model',
-      ...env,
-    });
+    stack = await startXBlockStack(
+      name,
+      {
+        CHAT_BACKEND: 'openai',
+        OPENAI_BASE_URL: llm.baseUrl,
+        OPENAI_API_KEY: apiKey,
+        OPENAI_MODEL: 'fake-model',
+        ...env,
+      },
+      { workbenchEnv },
+    );
   } catch (err) {
     await llm.close();
     throw err;

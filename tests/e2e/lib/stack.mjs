@@ -1,5 +1,6 @@
 // The real pieces: the gateway binary and the xblock-sdk workbench serving the IbalXBlock.
 import fs from 'node:fs';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 
 import { GATEWAY_BIN, RUN_WORKBENCH, XBLOCK_PYTHON, tempDir } from './env.mjs';
@@ -93,6 +94,17 @@ export async function startGateway(name, { port, env = {} } = {}) {
     await gateway.proc?.stop();
     tmp.remove();
   };
+  /**
+   * Runs another command of the binary (`clients ensure …`) on the same database and configuration,
+   * with `env` added; resolves with `{ code, stdout, stderr }`.
+   */
+  gateway.run = (args, { env: extra = {} } = {}) =>
+    new Promise((resolve) => {
+      const env = { PATH: process.env.PATH ?? '', ...config, ...extra };
+      execFile(GATEWAY_BIN, args, { cwd: tmp.dir, env, timeout: 30000 }, (err, stdout, stderr) => {
+        resolve({ code: err ? (err.code ?? 1) : 0, stdout: String(stdout), stderr: String(stderr) });
+      });
+    });
   return gateway;
 }
 
@@ -100,12 +112,13 @@ export async function startGateway(name, { port, env = {} } = {}) {
  * Starts the xblock-sdk workbench (xblock-widget/xblock/run-workbench.sh) with GATEWAY_URL. `env`
  * adds the block's other settings (TICKET_PRIVATE_KEY, TICKET_KEY_ID, TICKET_ISSUER, SIGN_IN…, read
  * by tests/workbench_settings.py) and IBAL_WORKBENCH_STAFF (the students the workbench treats as
- * course staff).
+ * course staff). A value may be a function of the workbench's URL (`LMS_ROOT_URL: (url) => url`).
  */
 export async function startWorkbench(name, { gatewayUrl, port, env = {} } = {}) {
   requireFile(XBLOCK_PYTHON, 'create the XBlock virtualenv (scripts/test-e2e.sh does)');
   port ??= await freePort();
   const url = `http://127.0.0.1:${port}`;
+  env = Object.fromEntries(Object.entries(env).map(([key, value]) => [key, typeof value === 'function' ? value(url) : value]));
   const tmp = tempDir(`${name}-workbench`);
   const proc = startProcess(`${name}-workbench`, 'bash', [RUN_WORKBENCH, XBLOCK_PYTHON, `127.0.0.1:${port}`], {
     env: {
@@ -118,6 +131,11 @@ export async function startWorkbench(name, { gatewayUrl, port, env = {} } = {}) 
       TICKET_TTL: '',
       SIGN_IN: '',
       IBAL_WORKBENCH_STAFF: '',
+      IBAL_WORKBENCH_COURSE_ID: '',
+      LMS_ROOT_URL: '',
+      SERVICE_URL: '',
+      SERVICE_CLIENT_ID: '',
+      SERVICE_CLIENT_SECRET: '',
       ...env,
       GATEWAY_URL: gatewayUrl,
       IBAL_WORKBENCH_VAR_DIR: tmp.dir,

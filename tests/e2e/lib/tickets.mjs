@@ -1,6 +1,6 @@
 // Chat tickets: the key pair the workbench's IbalXBlock signs them with and the gateway verifies
 // them with (made per run, never written to disk), and a reader of a ticket's claims for the checks.
-import { generateKeyPairSync } from 'node:crypto';
+import { createSign, generateKeyPairSync, randomUUID } from 'node:crypto';
 
 /** The LMS root URL the tickets name as `iss`; the workbench has none of its own. */
 export const TICKET_ISSUER = 'https://lms.e2e.example';
@@ -26,6 +26,28 @@ export function makeTicketKeys({ issuer = TICKET_ISSUER, kid = `e2e-${Date.now()
     },
     gatewayEnv() {
       return { TICKET_JWKS: jwks, TICKET_ISSUER: issuer };
+    },
+    /**
+     * A ticket the LMS would mint for `username` at `gatewayUrl` (its origin is the audience), with
+     * `claims` over the defaults: as another course's block would, for instance.
+     */
+    sign(gatewayUrl, username, claims) {
+      const now = Math.floor(Date.now() / 1000);
+      const body = {
+        iss: issuer,
+        aud: new URL(gatewayUrl).origin,
+        sub: `sub-${username}`,
+        preferred_username: username,
+        role: 'learner',
+        iat: now,
+        exp: now + 300,
+        jti: randomUUID(),
+        ...claims,
+      };
+      const part = (v) => Buffer.from(JSON.stringify(v)).toString('base64url');
+      const input = `${part({ alg: 'RS256', kid, typ: 'JWT' })}.${part(body)}`;
+      const signature = createSign('RSA-SHA256').update(input).sign(privateKey).toString('base64url');
+      return `${input}.${signature}`;
     },
   };
 }

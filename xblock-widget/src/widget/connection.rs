@@ -89,6 +89,15 @@ impl Widget {
                             ServerFrame::Error(error) => {
                                 log::warn(&["Error from the gateway: ", &error.code, ": ", &error.message]);
                             }
+                            // (Never the text: neither the announcement nor the notice.)
+                            ServerFrame::Pinned { content, .. } => log::info(&[if content.is_empty() {
+                                "Pinned announcement removed"
+                            } else {
+                                "Pinned announcement updated"
+                            }]),
+                            ServerFrame::Message(m) if m.hidden => {
+                                log::info(&["A message was removed by course staff"]);
+                            }
                             _ => {}
                         }
                         self.dispatch(Event::Frame(frame));

@@ -29,7 +29,8 @@ use crate::handles::{Channel, Interval, Listener, Shared, Timeout, spawn};
 use crate::log;
 use crate::settings::{AuthMode, Settings};
 use crate::socket::Socket;
-use crate::state::{Event, Phase, State, Tab};
+use crate::state::{Event, State, Tab};
+use crate::text::cat;
 use crate::view::View;
 
 /// Where focus goes after the next render.
@@ -102,7 +103,7 @@ extern "C" {
 
 /// The `sessionStorage` key of the tab chosen in a block offering both.
 fn tab_key(usage_id: &str) -> String {
-    ["ibal-widget:tab:", usage_id].concat()
+    cat(&["ibal-widget:tab:", usage_id])
 }
 
 /// Drops a browser resource on a later microtask, so that a callback never frees its own closure
@@ -161,14 +162,7 @@ impl Widget {
     /// The phase, as a word (`idle`, `connected`…), for pages and tests.
     #[must_use]
     pub fn phase_name(&self) -> &'static str {
-        match self.state.read().phase {
-            Phase::Idle => "idle",
-            Phase::Authenticating => "authenticating",
-            Phase::Connecting => "connecting",
-            Phase::Connected => "connected",
-            Phase::Disconnected => "disconnected",
-            Phase::Error => "error",
-        }
+        self.state.read().phase.name()
     }
 
     /// Starts the chat as if Start Chat was activated (the `token` mode starts by itself).

@@ -12,7 +12,7 @@ use crate::handles::Shared;
 use crate::i18n;
 use crate::settings::percent_encode;
 use crate::state::{Event, Notice};
-use crate::text::decimal;
+use crate::text::{cat, decimal};
 
 /// The actions (`Io::own_data`: the one under way, 0 for none).
 const EXPORT: u8 = 1;
@@ -42,7 +42,7 @@ impl Widget {
             "export" => ("My data: export", EXPORT, "GET", "/api/v1/me/export".to_owned()),
             "forget" => {
                 let id = percent_encode(&self.state.read().conversation_id);
-                ("My data: forget", FORGET, "DELETE", ["/api/v1/conversations/", &id].concat())
+                ("My data: forget", FORGET, "DELETE", cat(&["/api/v1/conversations/", &id]))
             }
             _ => ("My data: erase", ERASE, "DELETE", "/api/v1/me".to_owned()),
         };
@@ -61,7 +61,7 @@ impl Widget {
             let why = match answer.dyn_ref::<Response>().map(Response::status) {
                 None => s.err_network().to_owned(),
                 Some(401) => s.err_session_expired().to_owned(),
-                Some(status) => ["HTTP ", &decimal(u64::from(status))].concat(),
+                Some(status) => cat(&["HTTP ", &decimal(u64::from(status))]),
             };
             return self.view.data_said(&i18n::fill(s.data_failed(), &[("msg", &why)]));
         }

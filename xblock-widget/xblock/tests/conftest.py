@@ -21,6 +21,12 @@ for _name in (
     "SIGN_IN",
     "UNIT_CONTENT_MAX_CHARS",
     "DISCLOSURE_TEXT",
+    "SERVICE_URL",
+    "SERVICE_CLIENT_ID",
+    "SERVICE_CLIENT_SECRET",
+    "LMS_ROOT_URL",
+    "IBAL_WORKBENCH_STAFF",
+    "IBAL_WORKBENCH_COURSE_ID",
 ):
     os.environ.pop(_name, None)
 

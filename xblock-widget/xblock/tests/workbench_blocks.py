@@ -9,7 +9,8 @@ with VideoBlock's transcript API), so a workbench scenario written as course OLX
 the same extraction as a course in the LMS.
 
 tests/workbench_settings.py registers them (``register()``); their scenarios are
-``course.<n>`` in the workbench.
+``course.<n>`` in the workbench. A ``url_name`` attribute is, as in edx-platform's OLX, the block's id
+(in the course the workbench publishes, tests/workbench_studio.py), not a field.
 """
 
 import copy
@@ -33,6 +34,33 @@ BLOCK_TYPES = {
 }
 
 
+#: A course of three units: unit 1 explains where the Krebs cycle happens, unit 2 has a staff-only answer key, the
+#: chat (``{chat}``) is in unit 3. Every block has a ``url_name``: the course the workbench publishes is keyed by them.
+KREBS_COURSE = """<course display_name="IBAL Biology 201" url_name="course">
+    <chapter display_name="Week 1: Cell energy" url_name="week1">
+        <sequential display_name="Cellular respiration" url_name="respiration">
+            <vertical display_name="Unit 1: The Krebs cycle" url_name="unit1">
+                <html display_name="Where the Krebs cycle happens" url_name="krebs"><p>The Krebs
+                    cycle happens in the mitochondrial matrix: each turn oxidises one acetyl group
+                    to two molecules of carbon dioxide.</p></html>
+            </vertical>
+            <vertical display_name="Unit 2: Glycolysis" url_name="unit2">
+                <html display_name="Glycolysis" url_name="glycolysis"><p>Glycolysis splits one
+                    glucose molecule into two pyruvate molecules in the cytoplasm.</p></html>
+                <html display_name="Answer key" url_name="answerkey" visible_to_staff_only="true">
+                    <p>Staff only: the Krebs cycle quiz answer is C, codeword
+                    AMBER-FALCON-17.</p></html>
+            </vertical>
+            <vertical display_name="Unit 3: Review" url_name="unit3">
+                <html display_name="Review" url_name="review"><p>Look back over the week and
+                    ask the assistant about anything still unclear.</p></html>
+                {chat}
+            </vertical>
+        </sequential>
+    </chapter>
+</course>"""
+
+
 def register():
     """Make the blocks loadable by their block types (XBlock's own mechanism for plugins outside packages)."""
     registered = {name for name, _entry_point in XBlock.extra_entry_points}
@@ -51,6 +79,11 @@ class _Container(XBlock):
 
     has_children = True
     display_name = String(default="", scope=Scope.settings)
+
+    @classmethod
+    def parse_xml(cls, node, runtime, keys):
+        node.attrib.pop("url_name", None)  # the block's id in edx-platform's OLX, no field
+        return super().parse_xml(node, runtime, keys)
 
     def student_view(self, context=None):
         fragment = Fragment()
@@ -120,6 +153,15 @@ L'eau est scindée pour les remplacer.
                     </chapter>
                 </course>""",
             ),
+            # Published as the workbench's course (tests/workbench_studio.py): its blocks are named by url_name.
+            (
+                "IBAL Chat in unit 3 of a course, unit 1 explaining the Krebs cycle",
+                KREBS_COURSE.format(chat='<ibalxblock display_name="Biology assistant"/>'),
+            ),
+            (
+                "IBAL Chat's live room in unit 3 of the Krebs cycle course",
+                KREBS_COURSE.format(chat='<ibalxblock display_name="Biology assistant" mode="room"/>'),
+            ),
         ]
 
 
@@ -149,7 +191,8 @@ class _Component(XBlock):
     def _from_attributes(cls, node, runtime, keys):
         block = runtime.construct_xblock_from_class(cls, keys)
         for name, value in node.items():
-            cls._set_field_if_present(block, name, value, {})
+            if name != "url_name":  # the block's id in edx-platform's OLX, no field
+                cls._set_field_if_present(block, name, value, {})
         return block
 
     def _view(self, body):

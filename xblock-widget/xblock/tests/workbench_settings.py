@@ -5,9 +5,10 @@ Extends xblock-sdk's ``workbench.settings``:
 * ``XBLOCK_SETTINGS["IbalXBlock"]`` is built from the environment variables
   ``GATEWAY_URL`` (e.g. ``http://127.0.0.1:8080``), ``WS_URL``, ``WIDGET_VERSION``,
   ``TICKET_PRIVATE_KEY`` (PEM; ``\\n`` escapes are turned into line breaks),
-  ``TICKET_KEY_ID``, ``TICKET_ISSUER``, ``TICKET_TTL``, ``SIGN_IN``, ``UNIT_CONTENT_MAX_CHARS``
-  and ``DISCLOSURE_TEXT`` (only the ones that are set; see ibal_xblock/config.py for the
-  defaults). The workbench has no
+  ``TICKET_KEY_ID``, ``TICKET_ISSUER``, ``TICKET_TTL``, ``SIGN_IN``, ``UNIT_CONTENT_MAX_CHARS``,
+  ``DISCLOSURE_TEXT`` and the service client's ``SERVICE_URL``, ``SERVICE_CLIENT_ID`` and
+  ``SERVICE_CLIENT_SECRET`` (only the ones that are set; see ibal_xblock/config.py for the
+  defaults). Unless ``LMS_ROOT_URL`` is set (below) the workbench has no
   ``LMS_ROOT_URL``, so set ``TICKET_ISSUER`` to what the gateway expects;
 * the database, log file and file storage live in ``IBAL_WORKBENCH_VAR_DIR``
   (default: ``<tmp>/ibal-xblock-workbench``) instead of ``./var`` of the current directory;
@@ -19,11 +20,29 @@ Extends xblock-sdk's ``workbench.settings``:
   chat block reads them in the LMS. Test scaffolding, like the next item;
 * the Open edX plugin app (``ibal_xblock.openedx``) is installed, so its ``ibal_index``
   command exists; it needs edx-platform's modulestore to do anything, and its receivers are
-  only connected by edx-platform's plugin framework;
+  only connected by edx-platform's plugin framework (both stood in for with a course, below);
 * ``IBAL_WORKBENCH_STAFF`` (student ids separated by commas or spaces, e.g. ``dave``)
   makes the workbench treat those students as course staff: its runtime then reports
   ``user_is_staff = True`` for them, as older Open edX runtimes do (the SDK's runtime has
-  no notion of staff). Test scaffolding for the end-to-end tests (tests/e2e).
+  no notion of staff). Test scaffolding for the end-to-end tests (tests/e2e);
+* ``IBAL_WORKBENCH_COURSE_ID`` (e.g. ``course-v1:IBAL+E2E+2026``) gives the workbench's runtime a
+  ``course_id``, as the LMS's runtime has: the chat tickets then name that course, and the course's
+  dashboard (``/instructor/<course>``) can be opened from the block. Without it the workbench has no
+  course. Test scaffolding too;
+* with ``IBAL_WORKBENCH_COURSE_ID`` the workbench is also Studio for that course, so that the plugin app's
+  course indexing runs as in edx-platform (tests/workbench_studio.py; test scaffolding):
+  tests/workbench_platform (stand-ins for the edx-platform modules the app reads, under their own names:
+  ``opaque_keys``, ``xmodule.modulestore.django`` with ``SignalHandler`` and ``COURSE_PUBLISHED``,
+  ``openedx.core.djangoapps.plugins``) is appended to ``sys.path``; edx-platform's plugins app is installed,
+  whose ``ready()`` connects the plugin apps' receivers from their ``plugin_app["signals_config"]`` with
+  edx-django-utils' ``connect_plugin_receivers`` (Studio's: ``ROOT_URLCONF`` is not ``lms.urls``);
+  ``MODULESTORE`` names ``tests.workbench_studio.WorkbenchModuleStore``, whose published course is a
+  course OLX scenario; ``POST /ibal-workbench/publish/<scenario>/`` publishes one (the modulestore then
+  sends ``course_published``, and the app indexes the course inline, the workbench having no Celery app)
+  and ``/courses/<course>/jump_to/<block>`` leads to its page (tests/workbench_urls.py); the app's and the
+  modulestore's log lines go to the console;
+* ``LMS_ROOT_URL``, when set, is Django's: the default ticket issuer, and where the course index links
+  blocks (``<LMS_ROOT_URL>/courses/<course>/jump_to/<block>``; the workbench's own URL answers that).
 
 Use it from xblock-widget/xblock (see run-workbench.sh)::
 
@@ -33,7 +52,9 @@ Use it from xblock-widget/xblock (see run-workbench.sh)::
 
 import os
 import re
+import sys
 import tempfile
+from pathlib import Path
 
 from workbench.settings import *  # noqa: F403
 from workbench.settings import LOGGING, WORKBENCH
@@ -92,6 +113,9 @@ IBAL_SETTINGS_FROM_ENV = (
     "SIGN_IN",
     "UNIT_CONTENT_MAX_CHARS",
     "DISCLOSURE_TEXT",
+    "SERVICE_URL",
+    "SERVICE_CLIENT_ID",
+    "SERVICE_CLIENT_SECRET",
 )
 
 
@@ -110,6 +134,39 @@ XBLOCK_SETTINGS = {
 
 #: The workbench students who are course staff (``?student=<id>``), from ``IBAL_WORKBENCH_STAFF``.
 IBAL_WORKBENCH_STAFF = frozenset(filter(None, re.split(r"[\s,]+", os.environ.get("IBAL_WORKBENCH_STAFF", ""))))
+
+
+#: The course the workbench's blocks are in, from ``IBAL_WORKBENCH_COURSE_ID`` (none when unset).
+IBAL_WORKBENCH_COURSE_ID = os.environ.get("IBAL_WORKBENCH_COURSE_ID", "").strip()
+
+if os.environ.get("LMS_ROOT_URL"):
+    LMS_ROOT_URL = os.environ["LMS_ROOT_URL"]
+
+if IBAL_WORKBENCH_COURSE_ID:
+    # Studio for that course (see the docstring). Appended: an edx-platform on the path would come first.
+    sys.path.append(str(Path(__file__).resolve().parent / "workbench_platform"))
+    INSTALLED_APPS = [*INSTALLED_APPS, "openedx.core.djangoapps.plugins"]
+    MODULESTORE = {
+        "default": {
+            "ENGINE": "tests.workbench_studio.WorkbenchModuleStore",
+            "OPTIONS": {"published_file": os.path.join(VAR_DIR, "published-courses.json")},
+        }
+    }
+    ROOT_URLCONF = "tests.workbench_urls"
+    LOGGING["handlers"]["console"] = {"level": "INFO", "class": "logging.StreamHandler"}
+    for _logger in ("ibal_xblock.openedx", "xmodule.modulestore.django"):
+        LOGGING["loggers"][_logger] = {"level": "INFO", "handlers": ["console"], "propagate": False}
+
+
+class WorkbenchCourse:
+    """Gives xblock-sdk's WorkbenchRuntime the ``course_id`` of IBAL_WORKBENCH_COURSE_ID (a workbench
+    service, loaded as WorkbenchStaffFlag is)."""
+
+    def __init__(self):
+        from workbench.runtime import WorkbenchRuntime
+
+        if not isinstance(WorkbenchRuntime.__dict__.get("course_id"), property):
+            WorkbenchRuntime.course_id = property(lambda _runtime: IBAL_WORKBENCH_COURSE_ID)
 
 
 class WorkbenchStaffFlag:
@@ -134,4 +191,10 @@ if IBAL_WORKBENCH_STAFF:
     WORKBENCH = {
         **WORKBENCH,
         "services": {**WORKBENCH["services"], "ibal-workbench-staff": "tests.workbench_settings.WorkbenchStaffFlag"},
+    }
+
+if IBAL_WORKBENCH_COURSE_ID:
+    WORKBENCH = {
+        **WORKBENCH,
+        "services": {**WORKBENCH["services"], "ibal-workbench-course": "tests.workbench_settings.WorkbenchCourse"},
     }

@@ -32,7 +32,16 @@ impl Connection {
                     {
                         return Flow::Close;
                     }
+                    Box::pin(self.load_mute(conversation)).await;
                     unflushed = 0;
+                }
+                Ok(frame) if frame.starts_with(crate::chat::hub::MUTE_PREFIX) => {
+                    if let (Some(watch), Some((user_id, until_ms))) =
+                        (self.mute.as_mut(), crate::chat::hub::read_mute_notice(&frame))
+                        && watch.user_id == user_id
+                    {
+                        watch.until_ms = until_ms;
+                    }
                 }
                 Ok(frame) => {
                     let feed = self.socket.feed(WsMessage::Text(frame.to_string().into()));

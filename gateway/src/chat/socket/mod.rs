@@ -79,6 +79,7 @@ pub async fn handler(
                     history: Bucket::history(),
                     disclosure_accepted: false,
                     assistant_answers: false,
+                    mute: None,
                 };
                 conn.run(query).await;
             })
@@ -94,6 +95,17 @@ struct Connection {
     disclosure_accepted: bool,
     /// The assistant answers every message of this socket's conversation (not a room's).
     assistant_answers: bool,
+    /// In a course's room: the user, and until when course staff muted them there (0: not muted).
+    mute: Option<MuteWatch>,
+}
+
+/// A room socket's view of its user's mute: read from the database when the socket enters the room
+/// (after subscribing, so no change falls in between), then kept by the hub's mute notices, so a
+/// message costs no query and a mute applies to the very next one, on every replica.
+#[derive(Debug, Clone)]
+struct MuteWatch {
+    user_id: String,
+    until_ms: i64,
 }
 
 /// What the loop does after a frame.

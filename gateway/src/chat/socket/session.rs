@@ -14,13 +14,13 @@ use crate::chat::protocol::{self, ClientFrame, Context, ErrorCode, ErrorFrame, L
 use crate::chat::room_assistant::RoomAssistant;
 use crate::chat::state::ChatState;
 use crate::course::{ProofError, ProvenContext};
-use crate::domain::{ChatMode, Conversation, Message, NewMessage, Owner, User};
+use crate::domain::{ChatMode, Conversation, CourseKey, Message, NewMessage, Owner, User, now_ms};
 use crate::identity::tokens::{AccessClaims, TokenError};
 use crate::store::{DbError, DbResult, Stored};
 
 use super::{
-    Connection, Flow, MAX_CLIENT_ID, MAX_PENDING, Pending, SEND_TIMEOUT, WsQuery, frame_limit, is_too_big, message_len,
-    slow_down,
+    Connection, Flow, MAX_CLIENT_ID, MAX_PENDING, MuteWatch, Pending, SEND_TIMEOUT, WsQuery, frame_limit, is_too_big,
+    message_len, slow_down,
 };
 
 impl Connection {
@@ -111,6 +111,10 @@ impl Connection {
         // Subscribe before reading history, so nothing published in between is missed.
         let mut subscription = Box::pin(chat.hub.subscribe(&conversation.id)).await;
         let room = conversation.is_room();
+        if room && !conversation.course_id.is_empty() {
+            self.mute = Some(MuteWatch { user_id: user.id.clone(), until_ms: 0 });
+            Box::pin(self.load_mute(conversation)).await;
+        }
         let disclosure = &proven.controls.disclosure;
         // On a storage failure the notice is shown again: asking twice is better than not asking.
         self.disclosure_accepted = disclosure.text.is_empty()
@@ -159,6 +163,16 @@ impl Connection {
             return;
         }
         if room {
+            // The room's announcement, pinned by course staff, goes above its messages.
+            match self.state.db.pin(&conversation.id).await {
+                Ok(Some(pin)) => {
+                    if self.send(protocol::pinned(Some(&pin))).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "could not read the room's pinned announcement"),
+            }
             chat.hub.publish(&conversation.id, protocol::presence(chat.hub.subscribers(&conversation.id))).await;
         }
 
@@ -420,9 +434,8 @@ impl Connection {
 
     /// Why the assistant may not answer in this context now, if it may not.
     fn assistant_refusal(&self, proven: &ProvenContext) -> Option<ErrorFrame> {
-        if proven.controls.exam {
-            // Enforced here, not only hidden in the widget: nothing reaches the model during an exam.
-            return Some(ErrorFrame::new(ErrorCode::ExamMode, "The assistant does not answer during an exam."));
+        if let Some(refusal) = exam_refusal(proven) {
+            return Some(refusal);
         }
         if !self.disclosure_accepted {
             let text = "Read and accept the notice about AI answers first.";
@@ -514,6 +527,9 @@ impl Connection {
         {
             return self.reply(protocol::error_frame(refusal.about_message(client_id))).await;
         }
+        if let Some(until_ms) = self.mute.as_ref().map(|m| m.until_ms).filter(|until| *until > now_ms()) {
+            return self.reply(muted(until_ms, client_id)).await;
+        }
         if let Err(wait) = chat.take_message_budget(&user.id) {
             let secs = wait.as_secs() + 1;
             let text = format!("You are sending messages too fast; try again in {secs} s.");
@@ -587,7 +603,9 @@ impl Connection {
         conversation: &Conversation,
         message: Message,
     ) -> Flow {
-        if let Some(refusal) = self.assistant_refusal(proven) {
+        // The AI notice gates a learner's own conversation with the assistant, not the room: the
+        // room's reply goes to everyone, attributed to the assistant, and no room client shows it.
+        if let Some(refusal) = exam_refusal(proven) {
             return self.reply(protocol::error_frame(refusal)).await;
         }
         if let Err(wait) = room.take_turn(&conversation.id) {
@@ -602,6 +620,17 @@ impl Connection {
         tracing::info!("room assistant called");
         chat.spawn_reply(self.state.db.clone(), conversation.clone(), proven.clone(), message, None);
         Flow::Continue
+    }
+
+    /// Reads the user's mute in the room's course (see [`MuteWatch`]). On a storage failure the
+    /// socket keeps what it knew: a hiccup must neither silence the room nor lift a mute.
+    pub(super) async fn load_mute(&mut self, conversation: &Conversation) {
+        let Some(watch) = self.mute.as_mut() else { return };
+        let course = CourseKey::of(&conversation.context());
+        match self.state.db.muted_until(&course, &watch.user_id).await {
+            Ok(until) => watch.until_ms = until.unwrap_or(0),
+            Err(e) => tracing::warn!(error = %e, "could not read the room's mutes"),
+        }
     }
 
     async fn not_stored(&mut self, e: &DbError, client_id: &str) -> Flow {
@@ -634,4 +663,20 @@ async fn resume(
     let owner = if in_room { Owner::Room } else { Owner::User(&user.id) };
     let conversation = state.db.conversation_for(owner, &proven.ctx).await?;
     Ok((user, proven, conversation))
+}
+
+/// The refusal of a message from a user course staff muted in this course's rooms until `until_ms`.
+fn muted(until_ms: i64, client_id: &str) -> String {
+    let secs = u64::try_from((until_ms - now_ms()).max(1_000) / 1_000).unwrap_or(1);
+    let minutes = secs.div_ceil(60);
+    let text = format!(
+        "Course staff muted you in this course's rooms; you can write again in {minutes} minute{}.",
+        if minutes == 1 { "" } else { "s" }
+    );
+    protocol::error_frame(ErrorFrame::new(ErrorCode::Muted, text).with_retry_after(secs).about_message(client_id))
+}
+
+/// Enforced here, not only hidden in the widget: nothing reaches the model during an exam.
+fn exam_refusal(proven: &ProvenContext) -> Option<ErrorFrame> {
+    proven.controls.exam.then(|| ErrorFrame::new(ErrorCode::ExamMode, "The assistant does not answer during an exam."))
 }

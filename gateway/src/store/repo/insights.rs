@@ -58,7 +58,10 @@ pub struct CourseMessageRow {
     pub status: String,
     pub content: String,
     pub latency_ms: Option<i64>,
+    pub first_token_ms: Option<i64>,
     pub tokens: Option<i64>,
+    /// Course staff hid it (room messages).
+    pub hidden_at: Option<i64>,
     pub created_at: i64,
 }
 
@@ -76,7 +79,7 @@ impl Db {
     pub fn course_messages(&self, scope: &InsightScope) -> BoxStream<'static, DbResult<CourseMessageRow>> {
         let sql = format!(
             "SELECT m.id, m.conversation_id, c.block_id, c.owner, m.sender_id, m.sender_name, m.sender_role, m.role, \
-             m.status, m.content, m.latency_ms, m.tokens, m.created_at {} ORDER BY m.created_at, m.id",
+             m.status, m.content, m.latency_ms, m.first_token_ms, m.tokens, m.hidden_at, m.created_at {} ORDER BY m.created_at, m.id",
             scope.filter()
         );
         let query = scope.bind(sqlx::query_as::<_, CourseMessageRow>(sqlx::AssertSqlSafe(self.sql_dynamic(sql))));

@@ -16,14 +16,14 @@ pub struct Stored {
 
 macro_rules! message_columns {
     () => {
-        "id, conversation_id, sender_id, client_id, role, sender_name, sender_role, content, status, reply_to, replaces, error_code, tokens, latency_ms, sources, created_at, updated_at"
+        "id, conversation_id, sender_id, client_id, role, sender_name, sender_role, content, status, reply_to, replaces, error_code, tokens, latency_ms, first_token_ms, sources, hidden_at, created_at, updated_at"
     };
 }
 
 /// One `?` per column of `message_columns!`.
 macro_rules! message_placeholders {
     () => {
-        "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     };
 }
 
@@ -46,7 +46,9 @@ fn bind_message<'q>(query: MessageQuery<'q>, m: &'q Message) -> MessageQuery<'q>
         .bind(&m.error_code)
         .bind(m.tokens)
         .bind(m.latency_ms)
+        .bind(m.first_token_ms)
         .bind(&m.sources)
+        .bind(m.hidden_at)
         .bind(m.created_at)
         .bind(m.updated_at)
 }
@@ -75,7 +77,9 @@ impl NewMessage<'_> {
             error_code: self.error_code.map(str::to_owned),
             tokens: self.tokens,
             latency_ms: self.latency_ms,
+            first_token_ms: self.first_token_ms,
             sources: self.sources.map(str::to_owned),
+            hidden_at: None,
             created_at: 0,
             updated_at: 0,
         }

@@ -11,12 +11,13 @@
   ``openedx.core.djangoapps.user_api.models``: ``UserRetirementStatus``.
 
 The modulestore holds courses built from the blocks of tests/fakes.py, whose usage keys carry the
-published branch, as Studio's split modulestore hands them out under ``branch_setting``.
+published branch, as Studio's split modulestore hands them out under ``branch_setting``. The key classes and
+``ModuleStoreEnum`` are the workbench's stand-ins (tests/workbench_platform), which the workbench imports under
+edx-platform's names; here each test gets fresh modules of its own.
 """
 
 from __future__ import annotations
 
-import re
 import sys
 import types
 from contextlib import contextmanager
@@ -26,74 +27,12 @@ from django.dispatch import Signal
 
 from tests import fakes
 
-PUBLISHED_BRANCH = "published-branch"
+# The keys and constants are those of the workbench's stand-ins for edx-platform (tests/workbench_platform).
+from tests.workbench_platform.opaque_keys import InvalidKeyError
+from tests.workbench_platform.opaque_keys.edx.keys import CourseKey, UsageKey
+from tests.workbench_platform.xmodule.modulestore import ModuleStoreEnum
 
-
-class InvalidKeyError(Exception):
-    def __init__(self, key_class, serialized):
-        super().__init__(f"{key_class.__name__}: {serialized}")
-
-
-class CourseKey:
-    """A split-modulestore course key, ``course-v1:Org+Course+Run`` (``+branch@…`` when it names a branch)."""
-
-    _SYNTAX = re.compile(r"^course-v1:([\w.-]+)\+([\w.-]+)\+([\w.-]+)(?:\+branch@([\w.-]+))?$")
-
-    def __init__(self, org, course, run, branch=None):
-        self.org, self.course, self.run, self.branch = org, course, run, branch
-
-    @classmethod
-    def from_string(cls, serialized):
-        match = cls._SYNTAX.match(serialized or "")
-        if not match:
-            raise InvalidKeyError(cls, serialized)
-        return cls(*match.groups())
-
-    def for_branch(self, branch):
-        return CourseKey(self.org, self.course, self.run, branch)
-
-    def version_agnostic(self):
-        return self
-
-    def make_usage_key(self, block_type, block_id):
-        return UsageKey(self, block_type, block_id)
-
-    def __str__(self):
-        branch = f"+branch@{self.branch}" if self.branch else ""
-        return f"course-v1:{self.org}+{self.course}+{self.run}{branch}"
-
-    def __eq__(self, other):
-        return isinstance(other, CourseKey) and str(self) == str(other)
-
-    def __hash__(self):
-        return hash(str(self))
-
-
-class UsageKey:
-    def __init__(self, course_key, block_type, block_id):
-        self.course_key, self.block_type, self.block_id = course_key, block_type, block_id
-
-    def for_branch(self, branch):
-        return UsageKey(self.course_key.for_branch(branch), self.block_type, self.block_id)
-
-    def version_agnostic(self):
-        return self
-
-    def __str__(self):
-        course = str(self.course_key).removeprefix("course-v1:")
-        return f"block-v1:{course}+type@{self.block_type}+block@{self.block_id}"
-
-    def __eq__(self, other):
-        return isinstance(other, UsageKey) and str(self) == str(other)
-
-    def __hash__(self):
-        return hash(str(self))
-
-
-class ModuleStoreEnum:
-    class Branch:
-        draft_preferred = "draft-preferred"
-        published_only = "published-only"
+PUBLISHED_BRANCH = ModuleStoreEnum.BranchName.published
 
 
 class FakeModuleStore:

@@ -1,0 +1,1 @@
+"""Stand-in for ``opaque_keys.edx`` (see ../../README.md)."""

@@ -1,0 +1,1 @@
+"""Stand-in for edx-platform's ``openedx.core`` package (see the README.md of tests/workbench_platform)."""

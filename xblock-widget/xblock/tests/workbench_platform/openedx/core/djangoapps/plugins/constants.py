@@ -1,0 +1,6 @@
+"""``ProjectType``: the entry point groups of edx-platform's plugin apps."""
+
+
+class ProjectType:
+    LMS = "lms.djangoapp"
+    CMS = "cms.djangoapp"

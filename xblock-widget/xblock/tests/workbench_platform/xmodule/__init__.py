@@ -1,0 +1,1 @@
+"""Stand-in for edx-platform's ``xmodule`` package (see ../README.md)."""
