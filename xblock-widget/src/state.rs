@@ -394,10 +394,16 @@ impl State {
         self.phase == Phase::Connected && empty && !self.context.starters.is_empty() && self.can_send()
     }
 
-    /// The reply that may be regenerated: the latest assistant reply, once no reply is streaming.
+    /// The reply that may be regenerated: the latest assistant reply, once no reply is streaming. Not
+    /// in a room: the assistant's reply there answered someone's call to the whole room.
     #[must_use]
     pub fn latest_reply(&self) -> Option<&Entry> {
-        if self.phase != Phase::Connected || !self.can_send() || self.regenerating || self.streaming_id().is_some() {
+        if self.phase != Phase::Connected
+            || !self.can_send()
+            || self.regenerating
+            || self.streaming_id().is_some()
+            || self.is_room()
+        {
             return None;
         }
         self.entries.iter().rev().find(|e| e.role == Role::Assistant).filter(|e| e.id.is_some() && !e.hidden)
@@ -1624,6 +1630,15 @@ mod tests {
         // Not in a room, nor while disconnected.
         s.apply(Event::SocketClosed { code: 1001, jitter: 0.0 }, 0.0);
         assert!(s.latest_reply().is_none());
+    }
+
+    #[test]
+    fn the_room_assistants_reply_is_not_regenerated_in_the_room() {
+        let mut s = connected();
+        s.apply(frame(r#"{"type":"history","messages":[]}"#), 0.0);
+        s.apply(reply("r1", ""), 0.0);
+        assert!(s.entries.iter().any(|e| e.role == Role::Assistant), "the reply is shown");
+        assert!(s.latest_reply().is_none() && s.apply(Event::Regenerate, 0.0).is_empty());
     }
 
     #[test]

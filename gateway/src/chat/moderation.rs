@@ -73,21 +73,17 @@ impl Moderator<'_> {
     /// `NotFound` outside this course's rooms; storage failures.
     pub async fn set_hidden(&self, message_id: &str, hidden: bool) -> Result<(), ModerationError> {
         let message = self.db.course_room_message(self.course, message_id).await?;
-        if message.hidden_at.is_some() == hidden {
-            return Ok(()); // already so: nothing to record or send
-        }
-        let message = self.db.set_message_hidden(message_id, hidden).await?;
         let action = if hidden { ModerationAction::Hide } else { ModerationAction::Restore };
-        self.db
-            .record_moderation(&NewModeration {
-                conversation_id: Some(&message.conversation_id),
-                message_id: Some(&message.id),
-                target_user_id: message.sender_id.as_deref(),
-                ..self.record(action)
-            })
-            .await?;
+        let audit = NewModeration {
+            conversation_id: Some(&message.conversation_id),
+            message_id: Some(&message.id),
+            target_user_id: message.sender_id.as_deref(),
+            ..self.record(action)
+        };
+        // None: it was so already (another staff member was quicker): nothing to record or send.
+        let Some(changed) = self.db.set_message_hidden(message_id, hidden, &audit).await? else { return Ok(()) };
         tracing::info!(action = action.as_str(), "room moderated");
-        self.hub.publish(&message.conversation_id, protocol::message(&message)).await;
+        self.hub.publish(&changed.conversation_id, protocol::message(&changed)).await;
         Ok(())
     }
 
@@ -112,17 +108,15 @@ impl Moderator<'_> {
             return Err(ModerationError::Refused("Course staff cannot be muted."));
         }
         let until = now_ms() + minutes * 60_000;
-        self.db.mute(self.course, sender, until).await?;
+        let audit = NewModeration {
+            conversation_id: Some(&message.conversation_id),
+            message_id: Some(&message.id),
+            target_user_id: Some(sender),
+            minutes: Some(minutes),
+            ..self.record(ModerationAction::Mute)
+        };
+        self.db.mute(self.course, sender, until, &audit).await?;
         self.tell_rooms(&mute_notice(sender, until)).await?;
-        self.db
-            .record_moderation(&NewModeration {
-                conversation_id: Some(&message.conversation_id),
-                message_id: Some(&message.id),
-                target_user_id: Some(sender),
-                minutes: Some(minutes),
-                ..self.record(ModerationAction::Mute)
-            })
-            .await?;
         tracing::info!(minutes, "room moderated: a learner muted");
         Ok(until)
     }
@@ -132,16 +126,11 @@ impl Moderator<'_> {
     /// # Errors
     /// `NotFound` when no mute of theirs is running here; storage failures.
     pub async fn unmute(&self, user_id: &str) -> Result<(), ModerationError> {
-        if !self.db.unmute(self.course, user_id).await? {
+        let audit = NewModeration { target_user_id: Some(user_id), ..self.record(ModerationAction::Unmute) };
+        if !self.db.unmute(self.course, user_id, &audit).await? {
             return Err(ModerationError::NotFound);
         }
         self.tell_rooms(&mute_notice(user_id, 0)).await?;
-        self.db
-            .record_moderation(&NewModeration {
-                target_user_id: Some(user_id),
-                ..self.record(ModerationAction::Unmute)
-            })
-            .await?;
         tracing::info!("room moderated: a mute lifted");
         Ok(())
     }
@@ -159,16 +148,16 @@ impl Moderator<'_> {
         if content.chars().count() > MAX_PIN_CHARS {
             return Err(ModerationError::Refused("An announcement is at most 500 characters."));
         }
+        let audit = |action| NewModeration { conversation_id: Some(room_id), ..self.record(action) };
         let (action, frame) = if content.is_empty() {
-            if !self.db.clear_pin(room_id).await? {
-                return Ok(()); // nothing was pinned
+            if !self.db.clear_pin(room_id, &audit(ModerationAction::Unpin)).await? {
+                return Ok(()); // nothing was pinned: nothing to record or send
             }
             (ModerationAction::Unpin, protocol::pinned(None))
         } else {
-            let pin = self.db.set_pin(room_id, content, &self.actor.username).await?;
+            let pin = self.db.set_pin(room_id, content, &self.actor.username, &audit(ModerationAction::Pin)).await?;
             (ModerationAction::Pin, protocol::pinned(Some(&pin)))
         };
-        self.db.record_moderation(&NewModeration { conversation_id: Some(room_id), ..self.record(action) }).await?;
         tracing::info!(action = action.as_str(), "room moderated");
         self.hub.publish(room_id, frame).await;
         Ok(())

@@ -138,6 +138,8 @@ async fn course_staff_see_their_courses_figures_and_nobody_else_does() {
     assert_eq!(figure(&page, "reply-time"), "200 / 200 ms");
     assert_eq!(figure(&page, "first-token"), "40 / 40 ms");
     assert_eq!(figure(&page, "thumbs"), "0 / 1");
+    let ratings = &page[page.find("id=\"ratings\"").expect("the ratings table")..];
+    assert!(ratings.contains("<td>1 of 5 (not helpful)</td><td class=\"n\">1</td>"), "{ratings}");
     assert_eq!(figure(&page, "tokens"), "60");
     assert_eq!(figure(&page, "cost"), "≈ 0.03 estimated", "60 tokens at 0.5 per 1,000");
     assert!(page.contains("<td>enzyme</td><td class=\"n\">3</td>"), "the most asked term");

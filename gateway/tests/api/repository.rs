@@ -628,6 +628,19 @@ db_test!(moderation_hides_mutes_pins_and_keeps_the_audit, |db: Db| async move {
     let said = said.expect("store").message;
     let own = NewMessage::from_user(&thread.id, &learner.id, "lea", "2", "my own question");
     let private = db.insert_message(&own).await.expect("store").message;
+    let by_tom = |action, minutes| NewModeration {
+        course: &course,
+        conversation_id: Some(&room.id),
+        actor_id: &teacher.id,
+        actor_name: "tom",
+        action,
+        message_id: Some(&said.id),
+        target_user_id: Some(&learner.id),
+        minutes,
+    };
+    let actions = |db: Db, course: CourseKey| async move {
+        db.moderation_log(&course, 20).await.expect("log").into_iter().map(|e| e.action).collect::<Vec<_>>()
+    };
 
     // Only the course's rooms' messages are moderated.
     assert_eq!(db.course_room_message(&course, &said.id).await.expect("in the room").id, said.id);
@@ -635,52 +648,46 @@ db_test!(moderation_hides_mutes_pins_and_keeps_the_audit, |db: Db| async move {
     let elsewhere = CourseKey { course_id: "course-x".into(), ..course.clone() };
     assert!(matches!(db.course_room_message(&elsewhere, &said.id).await, Err(DbError::NotFound)));
 
-    // Hidden, with its text kept; shown again.
-    let hidden = db.set_message_hidden(&said.id, true).await.expect("hide");
+    // Hidden, with its text kept, once (hiding it again changes and records nothing); shown again.
+    let hidden = db.set_message_hidden(&said.id, true, &by_tom(ModerationAction::Hide, None)).await.expect("hide");
+    let hidden = hidden.expect("hidden now");
     assert!(hidden.hidden_at.is_some() && hidden.content == "rude words");
+    assert!(db.set_message_hidden(&said.id, true, &by_tom(ModerationAction::Hide, None)).await.expect("q").is_none());
     assert!(db.history(&room.id, None, 10).await.expect("history")[0].hidden_at.is_some());
-    assert!(db.set_message_hidden(&said.id, false).await.expect("restore").hidden_at.is_none());
+    let shown = db.set_message_hidden(&said.id, false, &by_tom(ModerationAction::Restore, None)).await.expect("q");
+    assert!(shown.expect("shown now").hidden_at.is_none());
     let listed = db.recent_room_messages(&course, Some("b1"), 10).await.expect("list");
     assert_eq!(listed.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(), [said.id.as_str()], "rooms only");
     assert!(db.recent_room_messages(&course, Some("b2"), 10).await.expect("list").is_empty());
 
-    // Muted until a time; a later mute replaces the first; lifted.
+    // Muted until a time; a later mute replaces the first; lifted once.
     let soon = now_ms() + 60_000;
-    db.mute(&course, &learner.id, soon).await.expect("mute");
-    db.mute(&course, &learner.id, soon + 60_000).await.expect("longer");
+    db.mute(&course, &learner.id, soon, &by_tom(ModerationAction::Mute, Some(1))).await.expect("mute");
+    db.mute(&course, &learner.id, soon + 60_000, &by_tom(ModerationAction::Mute, Some(2))).await.expect("longer");
     assert_eq!(db.muted_until(&course, &learner.id).await.expect("read"), Some(soon + 60_000));
     assert_eq!(db.muted_until(&elsewhere, &learner.id).await.expect("read"), None, "one course's rooms");
     assert_eq!(db.course_mutes(&course).await.expect("list").len(), 1);
-    assert!(db.unmute(&course, &learner.id).await.expect("lift"));
-    assert!(!db.unmute(&course, &learner.id).await.expect("lifted already"));
-    db.mute(&course, &learner.id, now_ms() - 1).await.expect("an ended mute");
+    assert!(db.unmute(&course, &learner.id, &by_tom(ModerationAction::Unmute, None)).await.expect("lift"));
+    assert!(!db.unmute(&course, &learner.id, &by_tom(ModerationAction::Unmute, None)).await.expect("lifted"));
+    db.mute(&course, &learner.id, now_ms() - 1, &by_tom(ModerationAction::Mute, Some(0))).await.expect("ended");
     assert_eq!(db.muted_until(&course, &learner.id).await.expect("read"), None, "an ended mute holds no one");
 
-    // One pin per room.
-    db.set_pin(&room.id, "First", "tom").await.expect("pin");
-    db.set_pin(&room.id, "Second", "tom").await.expect("pin again");
+    // One pin per room; unpinned once.
+    db.set_pin(&room.id, "First", "tom", &by_tom(ModerationAction::Pin, None)).await.expect("pin");
+    db.set_pin(&room.id, "Second", "tom", &by_tom(ModerationAction::Pin, None)).await.expect("pin again");
     assert_eq!(db.pin(&room.id).await.expect("read").map(|p| p.content), Some("Second".to_owned()));
-    assert!(db.clear_pin(&room.id).await.expect("unpin"));
+    assert!(db.clear_pin(&room.id, &by_tom(ModerationAction::Unpin, None)).await.expect("unpin"));
+    assert!(!db.clear_pin(&room.id, &by_tom(ModerationAction::Unpin, None)).await.expect("unpinned already"));
     assert_eq!(db.pin(&room.id).await.expect("read"), None);
 
-    // The audit, newest first, with the room's block.
-    for action in [ModerationAction::Hide, ModerationAction::Mute] {
-        db.record_moderation(&NewModeration {
-            course: &course,
-            conversation_id: Some(&room.id),
-            actor_id: &teacher.id,
-            actor_name: "tom",
-            action,
-            message_id: Some(&said.id),
-            target_user_id: Some(&learner.id),
-            minutes: (action == ModerationAction::Mute).then_some(60),
-        })
-        .await
-        .expect("record");
-    }
-    let log = db.moderation_log(&course, 10).await.expect("log");
-    assert_eq!(log.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(), ["mute", "hide"]);
-    assert_eq!((log[0].block_id.as_deref(), log[0].minutes), (Some("b1"), Some(60)));
+    // The audit: each change once, newest first, with the room's block; nothing for what changed nothing.
+    assert_eq!(
+        actions(db.clone(), course.clone()).await,
+        ["unpin", "pin", "pin", "mute", "unmute", "mute", "mute", "restore", "hide"]
+    );
+    let log = db.moderation_log(&course, 20).await.expect("log");
+    let mute = log.iter().find(|e| e.action == "mute" && e.minutes == Some(2)).expect("the longer mute");
+    assert_eq!((mute.block_id.as_deref(), mute.target_user_id.as_deref()), (Some("b1"), Some(learner.id.as_str())));
     assert!(db.moderation_log(&elsewhere, 10).await.expect("log").is_empty());
     assert_eq!(db.course_rooms(&course).await.expect("rooms").len(), 1);
 });

@@ -57,8 +57,7 @@ async fn learner(db: &Db, issuer: &str, subject: &str, username: &str) -> String
     }
     // Course staff muted them in the course's rooms, and the audit names them.
     let course = CourseKey::of(&ctx("room"));
-    db.mute(&course, &user.id, now_ms() + 3_600_000).await.expect("mute");
-    db.record_moderation(&NewModeration {
+    let audit = NewModeration {
         course: &course,
         conversation_id: Some(&room.id),
         actor_id: &user.id,
@@ -67,9 +66,8 @@ async fn learner(db: &Db, issuer: &str, subject: &str, username: &str) -> String
         message_id: None,
         target_user_id: Some(&user.id),
         minutes: Some(60),
-    })
-    .await
-    .expect("audit");
+    };
+    db.mute(&course, &user.id, now_ms() + 3_600_000, &audit).await.expect("mute");
     // A login with a refresh token, and a browser session.
     let now = now_ms();
     let family = RefreshFamily {

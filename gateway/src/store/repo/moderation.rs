@@ -94,23 +94,82 @@ pub struct Room {
     pub title: String,
 }
 
+/// Writes an action into the audit list, in the transaction of the change it records.
+async fn insert_audit(
+    db: &Db,
+    conn: &mut sqlx::AnyConnection,
+    action: &NewModeration<'_>,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(sql!(
+        db,
+        "INSERT INTO moderation_actions (id, platform, course_id, conversation_id, actor_id, actor_name, action, message_id, target_user_id, minutes, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    ))
+    .bind(new_id())
+    .bind(&action.course.platform)
+    .bind(&action.course.course_id)
+    .bind(action.conversation_id)
+    .bind(action.actor_id)
+    .bind(action.actor_name)
+    .bind(action.action.as_str())
+    .bind(action.message_id)
+    .bind(action.target_user_id)
+    .bind(action.minutes)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Each change below is written with its line of the audit list in one transaction: there is no
+/// action without its record, nor a record of an action that did not happen.
 impl Db {
-    /// Hides (or shows again) a message; the message as stored now. Its text is never touched.
-    pub async fn set_message_hidden(&self, id: &str, hidden: bool) -> DbResult<Message> {
+    /// Hides (or shows again) a message, recorded as `audit`; the message as stored now, or None when
+    /// it was so already (nothing changed, nothing recorded). Its text is never touched.
+    pub async fn set_message_hidden(
+        &self,
+        id: &str,
+        hidden: bool,
+        audit: &NewModeration<'_>,
+    ) -> DbResult<Option<Message>> {
         let now = now_ms();
-        let statement = if hidden {
-            sql!(self, "UPDATE messages SET hidden_at = ?, updated_at = ? WHERE id = ? AND hidden_at IS NULL")
+        let mut tx = self.pool().begin().await?;
+        let changed = if hidden {
+            sqlx::query(sql!(
+                self,
+                "UPDATE messages SET hidden_at = ?, updated_at = ? WHERE id = ? AND hidden_at IS NULL"
+            ))
+            .bind(now)
+            .bind(now)
         } else {
-            sql!(self, "UPDATE messages SET hidden_at = NULL, updated_at = ? WHERE id = ? AND hidden_at IS NOT NULL")
-        };
-        let query = sqlx::query(statement);
-        let query = if hidden { query.bind(now).bind(now) } else { query.bind(now) };
-        query.bind(id).execute(self.pool()).await?;
-        self.get_message(id).await
+            sqlx::query(sql!(
+                self,
+                "UPDATE messages SET hidden_at = NULL, updated_at = ? WHERE id = ? AND hidden_at IS NOT NULL"
+            ))
+            .bind(now)
+        }
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        if changed.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        insert_audit(self, &mut tx, audit, now).await?;
+        tx.commit().await?;
+        Ok(Some(self.get_message(id).await?))
     }
 
-    /// Mutes a user in a course's rooms until `until_ms` (a later mute replaces an earlier one).
-    pub async fn mute(&self, course: &CourseKey, user_id: &str, until_ms: i64) -> DbResult<()> {
+    /// Mutes a user in a course's rooms until `until_ms` (a later mute replaces an earlier one),
+    /// recorded as `audit`.
+    pub async fn mute(
+        &self,
+        course: &CourseKey,
+        user_id: &str,
+        until_ms: i64,
+        audit: &NewModeration<'_>,
+    ) -> DbResult<()> {
+        let now = now_ms();
         let mut tx = self.pool().begin().await?;
         sqlx::query(sql!(self, "DELETE FROM room_mutes WHERE platform = ? AND course_id = ? AND user_id = ?"))
             .bind(&course.platform)
@@ -126,15 +185,19 @@ impl Db {
         .bind(&course.course_id)
         .bind(user_id)
         .bind(until_ms)
-        .bind(now_ms())
+        .bind(now)
         .execute(&mut *tx)
         .await?;
+        insert_audit(self, &mut tx, audit, now).await?;
         tx.commit().await?;
         Ok(())
     }
 
-    /// Lifts a user's mute in a course; whether there was one still running.
-    pub async fn unmute(&self, course: &CourseKey, user_id: &str) -> DbResult<bool> {
+    /// Lifts a user's mute in a course, recorded as `audit`; whether there was one still running
+    /// (none: nothing changed, nothing recorded).
+    pub async fn unmute(&self, course: &CourseKey, user_id: &str, audit: &NewModeration<'_>) -> DbResult<bool> {
+        let now = now_ms();
+        let mut tx = self.pool().begin().await?;
         let done = sqlx::query(sql!(
             self,
             "DELETE FROM room_mutes WHERE platform = ? AND course_id = ? AND user_id = ? AND until_ms > ?"
@@ -142,10 +205,16 @@ impl Db {
         .bind(&course.platform)
         .bind(&course.course_id)
         .bind(user_id)
-        .bind(now_ms())
-        .execute(self.pool())
+        .bind(now)
+        .execute(&mut *tx)
         .await?;
-        Ok(done.rows_affected() > 0)
+        if done.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        insert_audit(self, &mut tx, audit, now).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Until when the user is muted in the course's rooms, if they are now.
@@ -175,8 +244,14 @@ impl Db {
         .await?)
     }
 
-    /// Pins a room's announcement, replacing the one before.
-    pub async fn set_pin(&self, conversation_id: &str, content: &str, author_name: &str) -> DbResult<Pin> {
+    /// Pins a room's announcement, replacing the one before, recorded as `audit`.
+    pub async fn set_pin(
+        &self,
+        conversation_id: &str,
+        content: &str,
+        author_name: &str,
+        audit: &NewModeration<'_>,
+    ) -> DbResult<Pin> {
         let pin = Pin { content: content.to_owned(), author_name: author_name.to_owned(), created_at: now_ms() };
         let mut tx = self.pool().begin().await?;
         sqlx::query(sql!(self, "DELETE FROM room_pins WHERE conversation_id = ?"))
@@ -193,17 +268,26 @@ impl Db {
         .bind(pin.created_at)
         .execute(&mut *tx)
         .await?;
+        insert_audit(self, &mut tx, audit, pin.created_at).await?;
         tx.commit().await?;
         Ok(pin)
     }
 
-    /// Unpins a room's announcement; whether there was one.
-    pub async fn clear_pin(&self, conversation_id: &str) -> DbResult<bool> {
+    /// Unpins a room's announcement, recorded as `audit`; whether there was one (none: nothing
+    /// changed, nothing recorded).
+    pub async fn clear_pin(&self, conversation_id: &str, audit: &NewModeration<'_>) -> DbResult<bool> {
+        let mut tx = self.pool().begin().await?;
         let done = sqlx::query(sql!(self, "DELETE FROM room_pins WHERE conversation_id = ?"))
             .bind(conversation_id)
-            .execute(self.pool())
+            .execute(&mut *tx)
             .await?;
-        Ok(done.rows_affected() > 0)
+        if done.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        insert_audit(self, &mut tx, audit, now_ms()).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// A room's pinned announcement, if any.
@@ -215,28 +299,6 @@ impl Db {
         .bind(conversation_id)
         .fetch_optional(self.pool())
         .await?)
-    }
-
-    /// Records what course staff did.
-    pub async fn record_moderation(&self, action: &NewModeration<'_>) -> DbResult<()> {
-        sqlx::query(sql!(
-            self,
-            "INSERT INTO moderation_actions (id, platform, course_id, conversation_id, actor_id, actor_name, action, message_id, target_user_id, minutes, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        ))
-        .bind(new_id())
-        .bind(&action.course.platform)
-        .bind(&action.course.course_id)
-        .bind(action.conversation_id)
-        .bind(action.actor_id)
-        .bind(action.actor_name)
-        .bind(action.action.as_str())
-        .bind(action.message_id)
-        .bind(action.target_user_id)
-        .bind(action.minutes)
-        .bind(now_ms())
-        .execute(self.pool())
-        .await?;
-        Ok(())
     }
 
     /// The course's moderation, newest first.
