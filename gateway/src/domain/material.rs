@@ -44,6 +44,11 @@ pub enum ChatMode {
 }
 
 impl ChatMode {
+    /// The mode of a wire name (`assistant`, `room`, `both`).
+    pub fn parse(name: &str) -> Option<Self> {
+        [Self::Assistant, Self::Room, Self::Both].into_iter().find(|mode| mode.as_str() == name)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Assistant => "assistant",

@@ -19,7 +19,7 @@ use super::page::{Refusal, framed, launch_url, platform_origins};
 use super::validation::Launch;
 use crate::config::origin_of;
 use crate::crypto::random_token;
-use crate::domain::{Controls, Disclosure, new_id, now_ms};
+use crate::domain::{ChatMode, Controls, Disclosure, new_id, now_ms};
 use crate::lti::state::LtiState;
 use crate::web::error::PageError;
 use crate::web::security::{CspNonce, Framable};
@@ -73,6 +73,9 @@ pub struct DeepLinkForm {
     /// A checkbox: present (checked) when the assistant may answer `@assistant` in the live room.
     #[serde(default)]
     room_assistant: Option<String>,
+    /// `assistant`, `room` or `both` (the live room and the assistant, in tabs).
+    #[serde(default)]
+    mode: String,
 }
 
 /// `POST /lti/deep-link`: answers the platform with the signed response, posted back to it.
@@ -123,6 +126,7 @@ pub async fn deep_link(
                 "style_prompt": controls.style_prompt,
                 "disclosure": controls.disclosure.text,
                 "room_assistant": if form.room_assistant.is_some() { "on" } else { "off" },
+                "mode": ChatMode::parse(form.mode.trim()).unwrap_or_default().as_str(),
             },
         }],
     });

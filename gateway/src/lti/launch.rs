@@ -21,7 +21,8 @@ use crate::course::StaffPass;
 use crate::course::ticket::{MAX_INSTRUCTIONS_CHARS, MAX_TITLE_CHARS};
 use crate::crypto::{constant_time_eq, random_token, sha256_hex};
 use crate::domain::{
-    ChatContext, Controls, CourseKey, Disclosure, IdentityClaims, MAX_DISCLOSURE_CHARS, TutorStyle, clip, now_ms,
+    ChatContext, ChatMode, Controls, CourseKey, Disclosure, IdentityClaims, MAX_DISCLOSURE_CHARS, TutorStyle, clip,
+    now_ms,
 };
 use crate::identity::tokens::Grant;
 use crate::lti::state::LtiState;
@@ -172,8 +173,8 @@ fn chat_settings(claims: &LaunchClaims) -> ChatSettings {
 
 /// The course team's controls from the deep-linking custom parameters: `starters` (one per line),
 /// `tutor_style` (`direct` or `guide`), `style_prompt`, `disclosure` (its version computed here,
-/// as the XBlock computes it) and `room_assistant` (`off` keeps the assistant out of the live room;
-/// links made before it existed keep it in). Exam mode has no LTI form: a platform's exams are its own.
+/// as the XBlock computes it), `room_assistant` (`off` keeps the assistant out of the live room;
+/// links made before it existed keep it in) and `mode` (`assistant`, `room` or `both`). Exam mode has no LTI form: a platform's exams are its own.
 fn controls(claims: &LaunchClaims) -> Controls {
     let disclosure = clip(&claims.custom("disclosure").unwrap_or_default(), MAX_DISCLOSURE_CHARS);
     let disclosure = disclosure.as_str();
@@ -189,6 +190,7 @@ fn controls(claims: &LaunchClaims) -> Controls {
             version: if disclosure.is_empty() { String::new() } else { sha256_hex(disclosure)[..16].to_owned() },
         },
         room_assistant: claims.custom("room_assistant").as_deref() != Some("off"),
+        mode: claims.custom("mode").as_deref().and_then(ChatMode::parse).unwrap_or_default(),
         ..Controls::default()
     }
     .within_limits()
@@ -253,6 +255,8 @@ async fn chat_page(state: &LtiState, nonce: &CspNonce, launch: &Launch) -> Resul
         "display_name": settings.title,
         "welcome_message": "Click Start Chat to begin",
         "lang": claims.locale.as_deref().unwrap_or("en"),
+        // `both`: the widget shows the live room and the assistant in tabs.
+        "mode": settings.controls.mode.as_str(),
         "auth_mode": "token",
         "access_token": access_token,
         "expires_in": expires_in,

@@ -374,6 +374,7 @@ async fn deep_linking_returns_a_response_the_platform_can_verify() {
             ("style_prompt", "Answer briefly."),
             ("disclosure", "Answers come from an AI."),
             ("room_assistant", "on"),
+            ("mode", "both"),
         ])
         .send()
         .await
@@ -410,6 +411,7 @@ async fn deep_linking_returns_a_response_the_platform_can_verify() {
     assert_eq!(item["custom"]["style_prompt"], "Answer briefly.");
     assert_eq!(item["custom"]["disclosure"], "Answers come from an AI.");
     assert_eq!(item["custom"]["room_assistant"], "on");
+    assert_eq!(item["custom"]["mode"], "both");
     // The selection is used once.
     let again = client
         .post(format!("{}/lti/deep-link", gw.url))
@@ -668,4 +670,33 @@ async fn an_instructors_launch_opens_the_courses_insights_and_a_learners_does_no
     assert_eq!(status, 200, "{html}");
     assert_eq!(staff_pass(&html), None);
     assert_eq!(learner.get(format!("{}{page}", gw.url)).send().await.expect("page").status().as_u16(), 403);
+}
+
+/// A link deep-linked with both the live room and the assistant: the launch page asks the widget for
+/// tabs, and each socket's `channel` picks one of the two conversations of the link.
+#[tokio::test]
+async fn a_link_offering_both_opens_the_room_or_the_assistant_by_channel() {
+    let learner = json!(["http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"]);
+    let (_llm, gw, html) = assistant_launch(json!({"mode": "both"}), learner).await;
+    let page = settings(&html);
+    assert_eq!(page["mode"], "both", "the widget shows tabs");
+    let access = page["access_token"].as_str().expect("token").to_owned();
+    let mut conversations = Vec::new();
+    for (channel, backend) in [("room", "room"), ("assistant", "openai")] {
+        let mut ws = Client::connect(&gw, "", None).await.expect("connect");
+        ws.send(json!({"type": "auth", "token": access, "channel": channel})).await;
+        let info = ws.expect("user_info").await;
+        assert_eq!(info["backend"], backend, "the {channel} tab");
+        conversations.push(info["conversation_id"].clone());
+    }
+    assert_ne!(conversations[0], conversations[1], "two conversations of one link");
+
+    // A link without the setting is one chat: the gateway's own kind, whatever the channel says.
+    let (_llm, gw, html) =
+        assistant_launch(json!({}), json!(["http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"])).await;
+    let page = settings(&html);
+    assert_eq!(page["mode"], "assistant");
+    let mut ws = Client::connect(&gw, "", None).await.expect("connect");
+    ws.send(json!({"type": "auth", "token": page["access_token"], "channel": "room"})).await;
+    assert_eq!(ws.expect("user_info").await["backend"], "openai");
 }
