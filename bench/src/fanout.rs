@@ -18,9 +18,9 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::gateway::{Gateway, Ws};
 use crate::lms::Lms;
-use crate::scenarios::{Ctx, Outcome, ROOM_SIZE, ROOM_USERS, open_chats, psql, truncate};
+use crate::scenarios::{Ctx, ROOM_SIZE, ROOM_USERS, open_chats, psql};
 use crate::servers::cpu_seconds;
-use crate::stats::{Row, Samples, Verdict, ratio};
+use crate::stats::{Outcome, Row, Samples, Verdict, ratio, truncate};
 
 const ROOMS: usize = 4;
 const SOCKETS: usize = ROOMS * ROOM_SIZE;

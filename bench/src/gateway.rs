@@ -2,7 +2,6 @@
 //! trusting the harness's LMS, and the clients' side of its API (LMS sign-in, the chat WebSocket).
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -14,7 +13,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use crate::lms::{Learner, Lms};
+use crate::lms::{Learner, Lms, Seat};
 use crate::servers::{cpu_seconds, free_port, rss_kib};
 
 pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -34,13 +33,6 @@ pub struct Gateway {
     pub http: reqwest::Client,
     /// The origin of its PUBLIC_URL: the audience of the tickets it accepts.
     pub audience: String,
-}
-
-/// What one chat socket authenticates with: its user's access token and a ticket for the block it chats in.
-#[derive(Clone)]
-pub struct Seat {
-    pub token: Arc<str>,
-    pub ticket: Arc<str>,
 }
 
 impl Gateway {

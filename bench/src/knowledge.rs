@@ -21,8 +21,8 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use crate::gateway::Gateway;
-use crate::scenarios::{Ctx, Outcome, truncate};
-use crate::stats::{Row, Samples, Verdict, percentile, ratio};
+use crate::scenarios::Ctx;
+use crate::stats::{Outcome, Row, Samples, Verdict, percentile, ratio, truncate};
 
 const COURSE: &str = "course-v1:IBAL+BENCH+2026";
 const COURSE_KEY: &str = "IBAL+BENCH+2026";

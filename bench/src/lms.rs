@@ -12,7 +12,12 @@ use std::sync::Arc;
 
 use ibal_test_kit::lms::Ticket;
 
-use crate::gateway::Seat;
+/// What one chat socket authenticates with: its user's access token and a ticket for the block it chats in.
+#[derive(Clone)]
+pub struct Seat {
+    pub token: Arc<str>,
+    pub ticket: Arc<str>,
+}
 
 /// The LMS root URL, the tickets' `iss`.
 const ISSUER: &str = "https://lms.bench.example";

@@ -13,10 +13,10 @@ use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use crate::baseline::raw_verify_rate;
 use crate::gateway::Gateway;
-use crate::scenarios::{Outcome, raw_verify_rate, truncate};
 use crate::servers::serve_json;
-use crate::stats::{Row, Verdict, ratio};
+use crate::stats::{Outcome, Row, Verdict, ratio, truncate};
 
 pub const LAUNCH_ROW: &str = "6. LTI launch validations/s (login + signed launch)";
 const ISSUER: &str = "https://platform.bench.test";

@@ -7,6 +7,7 @@
 //! ibal-bench fake-openai <port> <tokens> <rate> # baseline: OpenAI-compatible SSE stream (used by the harness)
 //! ```
 
+mod baseline;
 mod fanout;
 mod gateway;
 mod knowledge;
@@ -21,7 +22,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use scenarios::{Ctx, Outcome};
+use scenarios::Ctx;
+use stats::Outcome;
 use stats::{Row, TABLE_HEADER, Verdict};
 
 struct Args {

@@ -13,11 +13,12 @@ use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::gateway::{Gateway, Seat, Ws, connect, next_text, open_chat};
-use crate::lms::Lms;
+use crate::baseline::raw_verify_rate;
+use crate::gateway::{Gateway, Ws, connect, next_text, open_chat};
+use crate::lms::{Lms, Seat};
 use crate::lti;
 use crate::servers::{self, spawn_self, token_text};
-use crate::stats::{Row, Samples, Verdict, ratio};
+use crate::stats::{Outcome, Row, Samples, Verdict, ratio, truncate};
 
 pub struct Ctx {
     pub gateway_bin: PathBuf,
@@ -28,12 +29,6 @@ pub struct Ctx {
     pub streams: usize,
     pub postgres: Option<String>,
     pub redis: Option<String>,
-}
-
-#[derive(Default)]
-pub struct Outcome {
-    pub rows: Vec<Row>,
-    pub notes: Vec<String>,
 }
 
 impl Ctx {
@@ -171,10 +166,6 @@ pub async fn open_chats(
 
 fn first_error(load: &Load) -> Option<String> {
     load.errors.first().map(|e| format!("{} socket(s) stopped early, first: {}", load.errors.len(), truncate(e)))
-}
-
-pub fn truncate(s: &str) -> String {
-    s.chars().take(200).collect()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -946,32 +937,4 @@ fn token_rows(out: &mut Outcome, load: &TokenLoad) -> Result<(), String> {
         load.bad
     ));
     Ok(())
-}
-
-/// Verifications per second of `token` with `key`, in-process, one thread per core for 2 s; (rate, threads).
-pub fn raw_verify_rate(
-    token: &str,
-    key: &jsonwebtoken::DecodingKey,
-    validation: &jsonwebtoken::Validation,
-) -> (f64, usize) {
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let window = Duration::from_secs(2);
-    let verified: u64 = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..cores)
-            .map(|_| {
-                s.spawn(|| {
-                    let end = std::time::Instant::now() + window;
-                    let mut n = 0u64;
-                    while std::time::Instant::now() < end && n < 100_000_000 {
-                        if jsonwebtoken::decode::<Value>(token, key, validation).is_ok() {
-                            n += 1;
-                        }
-                    }
-                    n
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap_or(0)).sum()
-    });
-    (verified as f64 / window.as_secs_f64(), cores)
 }

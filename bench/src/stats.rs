@@ -147,3 +147,13 @@ mod tests {
         assert_eq!(Row::new("x", "1", "2", f64::NAN, "t", Verdict::Info).ratio, "—");
     }
 }
+
+#[derive(Default)]
+pub struct Outcome {
+    pub rows: Vec<Row>,
+    pub notes: Vec<String>,
+}
+
+pub fn truncate(s: &str) -> String {
+    s.chars().take(200).collect()
+}
