@@ -25,7 +25,7 @@ import {
 import { REPLY_RENDERED, REPLY_TEXT } from './lib/fake-openai.mjs';
 import { openLearner, startAssistantStack } from './lib/scenario.mjs';
 import { journey } from './lib/steps.mjs';
-import { ChatWidget, TEXT, assertColour, assertReceivedBubble, signInWithPopup, waitUntil } from './lib/widget.mjs';
+import { ChatWidget, TEXT, assertColour, assertReceivedBubble, recordReplies, replyStates, signInWithPopup, waitUntil } from './lib/widget.mjs';
 
 const API_KEY = 'sk-e2e-fake-openai-key-4b1d9c';
 const QUESTION = 'What does photosynthesis produce?';
@@ -103,22 +103,7 @@ describe('XBlock journey in the workbench, course assistant (CHAT_BACKEND=openai
 
   step('the question becomes a blue sent bubble; the reply streams in token by token and ends complete in a white bubble', async () => {
     // Record every state of the assistant's bubble while it streams.
-    await page.evaluate(() => {
-      const log = document.querySelector('.ibal-messages');
-      window.__ibalReply = [];
-      const seen = () => {
-        const b = [...log.querySelectorAll('.ibal-msg-assistant')].pop();
-        if (!b) return;
-        const snap = {
-          text: b.querySelector('.ibal-msg-body')?.textContent ?? '',
-          streaming: b.classList.contains('ibal-msg-streaming'),
-          busy: b.getAttribute('aria-busy'),
-        };
-        const last = window.__ibalReply.at(-1);
-        if (!last || last.text !== snap.text || last.streaming !== snap.streaming) window.__ibalReply.push(snap);
-      };
-      new MutationObserver(seen).observe(log, { childList: true, subtree: true, characterData: true, attributes: true });
-    });
+    await recordReplies(page);
 
     const sent = await widget.send(QUESTION);
     assert.equal(sent.text, QUESTION);
@@ -127,7 +112,7 @@ describe('XBlock journey in the workbench, course assistant (CHAT_BACKEND=openai
     // in-page record, not by polling the DOM from here: the whole stream takes about a second, and
     // a busy machine can let it pass between two polls.
     await waitUntil(
-      () => page.evaluate(() => window.__ibalReply.some((s) => s.streaming && s.text.length > 0)),
+      async () => (await replyStates(page)).some((s) => s.streaming && s.text.length > 0),
       `the reply should start streaming (notice: "${await widget.noticeText()}")`,
     );
     await screenshot(page, 'assistant-03-question-sent');
@@ -143,7 +128,7 @@ describe('XBlock journey in the workbench, course assistant (CHAT_BACKEND=openai
     await screenshot(page, 'assistant-04-reply-complete');
 
     // Token by token: several growing prefixes of the reply were on screen while it streamed.
-    const snaps = await page.evaluate(() => window.__ibalReply);
+    const snaps = await replyStates(page);
     const partial = snaps.filter((s) => s.streaming && s.text.length > 0 && s.text.length < REPLY_RENDERED.length);
     function grows(list) {
       return list.every((s, i) => i === 0 || s.text.length >= list[i - 1].text.length);

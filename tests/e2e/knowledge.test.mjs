@@ -18,7 +18,7 @@ import { ensureServiceClient, indexHashes, indexSearch, publishScenario, service
 import { openLearner, startAssistantStack } from './lib/scenario.mjs';
 import { journey } from './lib/steps.mjs';
 import { readTicket } from './lib/tickets.mjs';
-import { TEXT, assertReceivedBubble, signInWithPopup, waitUntil } from './lib/widget.mjs';
+import { TEXT, assertReceivedBubble, recordReplies, replyStates, signInWithPopup, waitUntil } from './lib/widget.mjs';
 
 const API_KEY = 'sk-e2e-fake-openai-key-kn0wl3d93';
 const COURSE_ID = 'course-v1:IBAL+E2E+2026';
@@ -75,25 +75,9 @@ async function sourceLinks(widget) {
   );
 }
 
-/** Records, in the page, every state of the last assistant bubble (text, streaming) as it changes. */
-async function recordReplies(page) {
-  await page.evaluate(() => {
-    const log = document.querySelector('.ibal-messages');
-    window.__ibalReply = [];
-    const seen = () => {
-      const b = [...log.querySelectorAll('.ibal-msg-assistant')].pop();
-      if (!b) return;
-      const snap = { text: b.querySelector('.ibal-msg-body')?.textContent ?? '', streaming: b.classList.contains('ibal-msg-streaming') };
-      const last = window.__ibalReply.at(-1);
-      if (!last || last.text !== snap.text || last.streaming !== snap.streaming) window.__ibalReply.push(snap);
-    };
-    new MutationObserver(seen).observe(log, { childList: true, subtree: true, characterData: true, attributes: true });
-  });
-}
-
 /** The growing partial states of the reply the page showed while it streamed. */
 async function partialReplies(page) {
-  const snaps = await page.evaluate(() => window.__ibalReply);
+  const snaps = await replyStates(page);
   return snaps.filter((s) => s.streaming && s.text.length > 0 && s.text.length < REPLY_TEXT.length);
 }
 

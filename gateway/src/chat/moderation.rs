@@ -140,10 +140,7 @@ impl Moderator<'_> {
     /// # Errors
     /// `NotFound` for a room of another course; `Refused` for a text too long; storage failures.
     pub async fn pin(&self, room_id: &str, content: &str) -> Result<(), ModerationError> {
-        let room = self.db.get_conversation(room_id).await?;
-        if !room.is_room() || room.platform != self.course.platform || room.course_id != self.course.course_id {
-            return Err(ModerationError::NotFound);
-        }
+        self.db.course_room(self.course, room_id).await?;
         let content = content.trim();
         if content.chars().count() > MAX_PIN_CHARS {
             return Err(ModerationError::Refused("An announcement is at most 500 characters."));

@@ -253,3 +253,32 @@ export async function signInWithPopup(widget, rec) {
   });
   return rec.navigations.slice(before);
 }
+
+/**
+ * Starts recording, in the page, every state of its last assistant bubble as it changes: its text,
+ * whether it is streaming and its aria-busy. Read in the page, not by polling from here: a whole
+ * stream can pass between two polls on a busy machine. `replyStates(page)` returns the record.
+ */
+export async function recordReplies(page) {
+  await page.evaluate(() => {
+    const log = document.querySelector('.ibal-messages');
+    window.__ibalReply = [];
+    const seen = () => {
+      const b = [...log.querySelectorAll('.ibal-msg-assistant')].pop();
+      if (!b) return;
+      const snap = {
+        text: b.querySelector('.ibal-msg-body')?.textContent ?? '',
+        streaming: b.classList.contains('ibal-msg-streaming'),
+        busy: b.getAttribute('aria-busy'),
+      };
+      const last = window.__ibalReply.at(-1);
+      if (!last || last.text !== snap.text || last.streaming !== snap.streaming) window.__ibalReply.push(snap);
+    };
+    new MutationObserver(seen).observe(log, { childList: true, subtree: true, characterData: true, attributes: true });
+  });
+}
+
+/** The states `recordReplies` recorded so far, oldest first. */
+export async function replyStates(page) {
+  return page.evaluate(() => window.__ibalReply);
+}

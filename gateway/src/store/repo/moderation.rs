@@ -3,7 +3,7 @@
 
 use sqlx::FromRow;
 
-use crate::domain::{CourseKey, Message, ROOM_OWNER, new_id, now_ms};
+use crate::domain::{Conversation, CourseKey, Message, ROOM_OWNER, new_id, now_ms};
 use crate::sql;
 use crate::store::{Db, DbError, DbResult};
 
@@ -354,14 +354,20 @@ impl Db {
         Ok(query.bind(limit).fetch_all(self.pool()).await?)
     }
 
+    /// One of the course's rooms, or `NotFound` (another course's, an assistant conversation, or none).
+    pub async fn course_room(&self, course: &CourseKey, conversation_id: &str) -> DbResult<Conversation> {
+        let conversation = self.get_conversation(conversation_id).await?;
+        let here = conversation.is_room()
+            && conversation.platform == course.platform
+            && conversation.course_id == course.course_id;
+        if here { Ok(conversation) } else { Err(DbError::NotFound) }
+    }
+
     /// A message of one of the course's rooms, or `NotFound` (another course's, an assistant
     /// conversation's, or none).
     pub async fn course_room_message(&self, course: &CourseKey, id: &str) -> DbResult<Message> {
         let message = self.get_message(id).await?;
-        let conversation = self.get_conversation(&message.conversation_id).await?;
-        let here = conversation.is_room()
-            && conversation.platform == course.platform
-            && conversation.course_id == course.course_id;
-        if here { Ok(message) } else { Err(DbError::NotFound) }
+        self.course_room(course, &message.conversation_id).await?;
+        Ok(message)
     }
 }
